@@ -1,0 +1,66 @@
+#pragma once
+// A series of dated fine and coarse observations on one grid, stored on disk as a folder of
+// aligned GeoTIFFs plus manifest.json. This header only knows the manifest; reading the rasters
+// is io's business (io/catalog_io.hpp).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/date.hpp"
+#include "lstfuse/core/grid.hpp"
+
+namespace lstfuse {
+
+enum class Role { Fine, Coarse };
+std::string to_string(Role r);
+Role role_from_string(const std::string& s);  // "fine" / "coarse"; throws Error otherwise
+
+struct Observation {
+  Date date;
+  Role role = Role::Fine;
+  std::string sensor;          // e.g. "landsat8", "modis-terra", "simulated-landsat"
+  std::string path;            // relative to the catalog folder
+  std::string quality_path;    // optional extra layer (MODIS view time, QC), relative
+  double valid_fraction = 0.0; // share of valid pixels on the catalog grid
+  std::string units = "K";
+  std::string source;          // the product file it came from
+};
+
+class Catalog {
+ public:
+  Catalog() = default;
+  explicit Catalog(std::filesystem::path root) : root_(std::move(root)) {}
+
+  static constexpr const char* kManifest = "manifest.json";
+  // Throws Error naming the manifest when it is missing or malformed.
+  static Catalog load(const std::filesystem::path& dir);
+  void save() const;  // writes manifest.json atomically
+
+  const std::filesystem::path& root() const { return root_; }
+  const Grid& grid() const { return grid_; }
+  void set_grid(const Grid& g) { grid_ = g; }
+  const std::vector<Observation>& observations() const { return observations_; }
+
+  // Adds an observation; throws Error when the same date already has one of that role
+  // ("two fine images on one date").
+  void add(const Observation& obs);
+  std::optional<Observation> find(const Date& d, Role role) const;
+  std::filesystem::path absolute(const std::string& relative) const { return root_ / relative; }
+
+  std::vector<Date> dates(Role role) const;   // sorted
+  std::vector<Date> pair_dates() const;       // dates with both fine and coarse, sorted
+  std::vector<Date> coarse_only_dates() const;
+
+  nlohmann::json to_json() const;
+  static Catalog from_json(const nlohmann::json& j, const std::filesystem::path& root);
+
+ private:
+  std::filesystem::path root_;
+  Grid grid_;
+  std::vector<Observation> observations_;
+};
+
+}  // namespace lstfuse

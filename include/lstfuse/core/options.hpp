@@ -1,0 +1,58 @@
+#pragma once
+// Options as data. A method (or any stage) keeps its settings in a plain struct with the paper's
+// defaults and binds each field here once, by name, with a help text. The same binding then
+// serves `--name value` flags, JSON config files, `lstfuse methods` listings and checkpoints.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lstfuse {
+
+class OptionSet {
+ public:
+  struct Option {
+    std::string name;   // kebab-case, as on the command line without "--"
+    std::string type;   // int, double, bool, string, or "choice"
+    std::string help;
+    std::string default_value;
+    std::vector<std::string> choices;  // for "choice"
+    std::function<std::string()> get;
+    std::function<void(const std::string&)> set;  // throws Error on a bad value
+  };
+
+  OptionSet() = default;
+  explicit OptionSet(std::string owner) : owner_(std::move(owner)) {}
+  // Copying would leave the bound references pointing at the old struct.
+  OptionSet(const OptionSet&) = delete;
+  OptionSet& operator=(const OptionSet&) = delete;
+
+  void add(const std::string& name, int& field, const std::string& help);
+  void add(const std::string& name, double& field, const std::string& help);
+  void add(const std::string& name, bool& field, const std::string& help);
+  void add(const std::string& name, std::string& field, const std::string& help);
+  void add_choice(const std::string& name, std::string& field, std::vector<std::string> choices,
+                  const std::string& help);
+
+  bool has(const std::string& name) const;
+  // Accepts "half-window", "half_window" or "--half-window". Throws Error naming the owner and
+  // listing the known options when the name is unknown, or when the value does not parse.
+  void set(const std::string& name, const std::string& value);
+  std::string get(const std::string& name) const;
+  const std::vector<Option>& list() const { return options_; }
+  const std::string& owner() const { return owner_; }
+
+  nlohmann::json to_json() const;                 // {"half-window": 25, ...}
+  void from_json(const nlohmann::json& object);   // unknown keys are an error
+  std::string help_text() const;                  // one line per option with its default
+
+  static std::string normalise(const std::string& name);
+
+ private:
+  const Option* find(const std::string& name) const;
+  std::string owner_;
+  std::vector<Option> options_;
+};
+
+}  // namespace lstfuse

@@ -1,0 +1,116 @@
+#pragma once
+// The one interface behind which every fusion method lives, classic or deep.
+//
+// Data flow: the caller brings every image onto the fine grid first (coarse images resampled,
+// see prep/), gathers the dated pairs and the target coarse image into a FusionInput, calls
+// fit() once (deep methods train, classic ones need nothing), then predict() per target date.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lstfuse/core/date.hpp"
+#include "lstfuse/core/options.hpp"
+#include "lstfuse/core/raster.hpp"
+
+namespace lstfuse {
+
+// A fine and a coarse image of the same date, both on the fine grid.
+struct ImagePair {
+  Date date;
+  Raster fine;
+  Raster coarse;
+};
+
+struct FusionInput {
+  std::vector<ImagePair> pairs;  // sorted by date
+  Raster coarse;                 // coarse image of the target date, on the fine grid
+  Date date;                     // target date
+};
+
+struct FusionResult {
+  Raster fine;     // the prediction; a pixel is invalid where it could not be predicted
+  Raster quality;  // per-pixel diagnostics; band meaning in quality.band_names
+};
+
+// Scene-wide statistics that tile-local code cannot see (ESTARFM and STARFM thresholds use the
+// standard deviation of the whole fine image). The tiled driver computes them once on the whole
+// scene, so the result does not depend on tile size.
+struct SceneStats {
+  std::vector<std::vector<BandStats>> fine;    // [pair][band]
+  std::vector<std::vector<BandStats>> coarse;  // [pair][band]
+  std::vector<BandStats> target;               // [band]
+};
+SceneStats compute_scene_stats(const FusionInput& in);
+
+struct MethodInfo {
+  std::string name;     // registry key, e.g. "estarfm"
+  std::string family;   // "baseline", "classic" or "deep"
+  std::string summary;  // one line for `lstfuse methods`
+  int min_pairs = 1;
+  int max_pairs = 1;                 // -1: any number
+  bool needs_pairs_both_sides = false;  // needs a pair before and a pair after the target
+  bool trainable = false;            // fit() learns weights; save/load carry them
+};
+
+// Runtime context for fit(): where checkpoints go, whether to resume, progress reporting.
+struct FitContext {
+  std::filesystem::path checkpoint_dir;  // empty: no checkpoints
+  bool resume = false;
+  bool show_progress = true;
+  // Dates to predict later (per-target mode); empty in series mode.
+  std::vector<Date> target_dates;
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual const MethodInfo& info() const = 0;
+  virtual OptionSet& options() = 0;
+  const OptionSet& options() const { return const_cast<Method*>(this)->options(); }
+
+  // Pixels of context a tile needs on each side so that tiled and untiled results agree.
+  virtual int halo() const { return 0; }
+  // Whole-scene statistics, set by the tiled driver before predicting tiles. Methods that need
+  // them compute their own from the input when none were set.
+  virtual void set_scene_stats(const SceneStats& stats) { scene_stats_ = stats; has_scene_stats_ = true; }
+  void clear_scene_stats() { has_scene_stats_ = false; }
+
+  // Learn from pairs (deep methods); classic methods accept the call and do nothing.
+  virtual void fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) {}
+  virtual bool fitted() const { return !info().trainable; }
+  virtual void save(const std::filesystem::path& path) const;
+  virtual void load(const std::filesystem::path& path);
+
+  // Throws Error when the input does not satisfy info() (pair count, grids, all-invalid).
+  virtual FusionResult predict(const FusionInput& in) = 0;
+
+ protected:
+  // Checks grid agreement, pair count and side requirements; names the problem.
+  void validate(const FusionInput& in) const;
+  SceneStats scene_stats_;
+  bool has_scene_stats_ = false;
+};
+
+class MethodRegistry {
+ public:
+  using Factory = std::function<std::unique_ptr<Method>()>;
+  // The registry with every built-in method (baselines, classic, deep) registered.
+  static MethodRegistry& instance();
+  void add(const std::string& name, Factory factory);
+  bool has(const std::string& name) const;
+  // Throws Error listing the known names when `name` is unknown.
+  std::unique_ptr<Method> create(const std::string& name) const;
+  std::vector<std::string> names() const;  // in registration order
+
+ private:
+  std::vector<std::pair<std::string, Factory>> factories_;
+};
+
+// Each family registers its methods in its own folder.
+void register_baseline_methods(MethodRegistry& registry);  // methods/baseline
+void register_classic_methods(MethodRegistry& registry);   // methods/classic
+void register_deep_methods(MethodRegistry& registry);      // methods/deep
+
+}  // namespace lstfuse

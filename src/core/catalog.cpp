@@ -1,0 +1,128 @@
+#include "lstfuse/core/catalog.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse {
+
+std::string to_string(Role r) { return r == Role::Fine ? "fine" : "coarse"; }
+
+Role role_from_string(const std::string& s) {
+  if (s == "fine") return Role::Fine;
+  if (s == "coarse") return Role::Coarse;
+  throw Error("unknown role '" + s + "' (expected fine or coarse)");
+}
+
+void Catalog::add(const Observation& obs) {
+  if (find(obs.date, obs.role)) {
+    const auto prev = find(obs.date, obs.role);
+    throw Error(obs.source + ": two " + to_string(obs.role) + " images on " + obs.date.iso() +
+                " (already have " + prev->source + ")");
+  }
+  observations_.push_back(obs);
+  std::sort(observations_.begin(), observations_.end(), [](const auto& a, const auto& b) {
+    return a.date != b.date ? a.date < b.date : a.role < b.role;
+  });
+}
+
+std::optional<Observation> Catalog::find(const Date& d, Role role) const {
+  for (const auto& o : observations_)
+    if (o.date == d && o.role == role) return o;
+  return std::nullopt;
+}
+
+std::vector<Date> Catalog::dates(Role role) const {
+  std::vector<Date> out;
+  for (const auto& o : observations_)
+    if (o.role == role) out.push_back(o.date);
+  return out;
+}
+
+std::vector<Date> Catalog::pair_dates() const {
+  std::vector<Date> out;
+  for (const auto& d : dates(Role::Fine))
+    if (find(d, Role::Coarse)) out.push_back(d);
+  return out;
+}
+
+std::vector<Date> Catalog::coarse_only_dates() const {
+  std::vector<Date> out;
+  for (const auto& d : dates(Role::Coarse))
+    if (!find(d, Role::Fine)) out.push_back(d);
+  return out;
+}
+
+nlohmann::json Catalog::to_json() const {
+  nlohmann::json j;
+  j["format"] = "lstfuse-catalog";
+  j["version"] = 1;
+  j["grid"] = {{"width", grid_.width},
+               {"height", grid_.height},
+               {"transform", grid_.transform},
+               {"crs", grid_.crs}};
+  nlohmann::json obs = nlohmann::json::array();
+  for (const auto& o : observations_) {
+    obs.push_back({{"date", o.date.iso()},
+                   {"role", to_string(o.role)},
+                   {"sensor", o.sensor},
+                   {"path", o.path},
+                   {"quality_path", o.quality_path},
+                   {"valid_fraction", o.valid_fraction},
+                   {"units", o.units},
+                   {"source", o.source}});
+  }
+  j["observations"] = obs;
+  return j;
+}
+
+Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path& root) {
+  Catalog c(root);
+  const auto& g = j.at("grid");
+  c.grid_.width = g.at("width").get<int>();
+  c.grid_.height = g.at("height").get<int>();
+  c.grid_.transform = g.at("transform").get<std::array<double, 6>>();
+  c.grid_.crs = g.at("crs").get<std::string>();
+  for (const auto& o : j.at("observations")) {
+    Observation obs;
+    obs.date = Date::parse(o.at("date").get<std::string>());
+    obs.role = role_from_string(o.at("role").get<std::string>());
+    obs.sensor = o.value("sensor", "");
+    obs.path = o.at("path").get<std::string>();
+    obs.quality_path = o.value("quality_path", "");
+    obs.valid_fraction = o.value("valid_fraction", 0.0);
+    obs.units = o.value("units", "K");
+    obs.source = o.value("source", "");
+    c.add(obs);
+  }
+  return c;
+}
+
+Catalog Catalog::load(const std::filesystem::path& dir) {
+  const auto path = dir / kManifest;
+  std::ifstream in(path);
+  if (!in) throw file_error(path.string(), "cannot open the catalog manifest (is this a catalog folder made by 'lstfuse ingest'?)");
+  try {
+    return from_json(nlohmann::json::parse(in), dir);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path.string(), std::string("malformed catalog manifest: ") + e.what());
+  } catch (const Error& e) {
+    throw file_error(path.string(), e.what());
+  }
+}
+
+void Catalog::save() const {
+  std::filesystem::create_directories(root_);
+  const auto path = root_ / kManifest;
+  const auto tmp = root_ / (std::string(kManifest) + ".tmp");
+  {
+    std::ofstream out(tmp);
+    if (!out) throw file_error(tmp.string(), "cannot write");
+    out << to_json().dump(2) << "\n";
+    if (!out) throw file_error(tmp.string(), "write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace lstfuse

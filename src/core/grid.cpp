@@ -1,0 +1,36 @@
+#include "lstfuse/core/grid.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace lstfuse {
+
+Grid Grid::window(int x0, int y0, int w, int h) const {
+  Grid g = *this;
+  g.width = w;
+  g.height = h;
+  g.transform[0] = transform[0] + x0 * transform[1] + y0 * transform[2];
+  g.transform[3] = transform[3] + x0 * transform[4] + y0 * transform[5];
+  return g;
+}
+
+bool Grid::same_geometry(const Grid& o, double tol_pixels) const {
+  if (width != o.width || height != o.height || crs != o.crs) return false;
+  const double sx = std::abs(transform[1]) > 0 ? std::abs(transform[1]) : 1.0;
+  const double sy = std::abs(transform[5]) > 0 ? std::abs(transform[5]) : 1.0;
+  const double scale[6] = {sx, sx, sx, sy, sy, sy};
+  for (int i = 0; i < 6; ++i) {
+    const double tol = (i == 0 || i == 3) ? tol_pixels * scale[i] : tol_pixels * scale[i] / 1000.0;
+    if (std::abs(transform[i] - o.transform[i]) > tol) return false;
+  }
+  return true;
+}
+
+std::string Grid::describe() const {
+  return fmt::format("{} x {} pixels, pixel {:.6g} x {:.6g}, origin ({:.10g}, {:.10g}){}", width,
+                     height, res_x(), res_y(), transform[0], transform[3],
+                     has_crs() ? "" : ", no CRS");
+}
+
+}  // namespace lstfuse

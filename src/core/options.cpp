@@ -1,0 +1,155 @@
+#include "lstfuse/core/options.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse {
+namespace {
+
+std::string format_double(double v) {
+  std::string s = fmt::format("{:.10g}", v);
+  return s;
+}
+
+}  // namespace
+
+std::string OptionSet::normalise(const std::string& name) {
+  std::string n = name;
+  while (!n.empty() && n.front() == '-') n.erase(n.begin());
+  std::replace(n.begin(), n.end(), '_', '-');
+  return n;
+}
+
+void OptionSet::add(const std::string& name, int& field, const std::string& help) {
+  Option o{name, "int", help, std::to_string(field), {}, nullptr, nullptr};
+  o.get = [&field] { return std::to_string(field); };
+  o.set = [&field, this, name](const std::string& v) {
+    size_t pos = 0;
+    try {
+      const long x = std::stol(v, &pos);
+      if (pos != v.size()) throw std::invalid_argument(v);
+      field = static_cast<int>(x);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: option --{} expects an integer, got '{}'", owner_, name, v));
+    }
+  };
+  options_.push_back(std::move(o));
+}
+
+void OptionSet::add(const std::string& name, double& field, const std::string& help) {
+  Option o{name, "double", help, format_double(field), {}, nullptr, nullptr};
+  o.get = [&field] { return format_double(field); };
+  o.set = [&field, this, name](const std::string& v) {
+    size_t pos = 0;
+    try {
+      const double x = std::stod(v, &pos);
+      if (pos != v.size() || !std::isfinite(x)) throw std::invalid_argument(v);
+      field = x;
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: option --{} expects a finite number, got '{}'", owner_, name, v));
+    }
+  };
+  options_.push_back(std::move(o));
+}
+
+void OptionSet::add(const std::string& name, bool& field, const std::string& help) {
+  Option o{name, "bool", help, field ? "true" : "false", {}, nullptr, nullptr};
+  o.get = [&field] { return std::string(field ? "true" : "false"); };
+  o.set = [&field, this, name](const std::string& v) {
+    if (v == "true" || v == "1" || v == "yes" || v == "on") field = true;
+    else if (v == "false" || v == "0" || v == "no" || v == "off") field = false;
+    else throw Error(fmt::format("{}: option --{} expects true or false, got '{}'", owner_, name, v));
+  };
+  options_.push_back(std::move(o));
+}
+
+void OptionSet::add(const std::string& name, std::string& field, const std::string& help) {
+  Option o{name, "string", help, field, {}, nullptr, nullptr};
+  o.get = [&field] { return field; };
+  o.set = [&field](const std::string& v) { field = v; };
+  options_.push_back(std::move(o));
+}
+
+void OptionSet::add_choice(const std::string& name, std::string& field,
+                           std::vector<std::string> choices, const std::string& help) {
+  Option o{name, "choice", help, field, choices, nullptr, nullptr};
+  o.get = [&field] { return field; };
+  o.set = [&field, choices, this, name](const std::string& v) {
+    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+      std::string all;
+      for (const auto& c : choices) all += (all.empty() ? "" : ", ") + c;
+      throw Error(fmt::format("{}: option --{} must be one of {}, got '{}'", owner_, name, all, v));
+    }
+    field = v;
+  };
+  options_.push_back(std::move(o));
+}
+
+const OptionSet::Option* OptionSet::find(const std::string& name) const {
+  const std::string n = normalise(name);
+  for (const auto& o : options_)
+    if (o.name == n) return &o;
+  return nullptr;
+}
+
+bool OptionSet::has(const std::string& name) const { return find(name) != nullptr; }
+
+void OptionSet::set(const std::string& name, const std::string& value) {
+  const Option* o = find(name);
+  if (!o) {
+    std::string all;
+    for (const auto& x : options_) all += (all.empty() ? "" : ", ") + ("--" + x.name);
+    throw Error(fmt::format("{}: unknown option --{} (known: {})", owner_, normalise(name),
+                            all.empty() ? "none" : all));
+  }
+  o->set(value);
+}
+
+std::string OptionSet::get(const std::string& name) const {
+  const Option* o = find(name);
+  if (!o) throw Error(fmt::format("{}: unknown option --{}", owner_, normalise(name)));
+  return o->get();
+}
+
+nlohmann::json OptionSet::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& o : options_) {
+    const std::string v = o.get();
+    if (o.type == "int") j[o.name] = std::stol(v);
+    else if (o.type == "double") j[o.name] = std::stod(v);
+    else if (o.type == "bool") j[o.name] = (v == "true");
+    else j[o.name] = v;
+  }
+  return j;
+}
+
+void OptionSet::from_json(const nlohmann::json& object) {
+  if (!object.is_object()) throw Error(owner_ + ": options must be a JSON object");
+  for (const auto& [key, value] : object.items()) {
+    if (value.is_string()) set(key, value.get<std::string>());
+    else if (value.is_boolean()) set(key, value.get<bool>() ? "true" : "false");
+    else if (value.is_number_integer()) set(key, std::to_string(value.get<long>()));
+    else if (value.is_number()) set(key, format_double(value.get<double>()));
+    else throw Error(fmt::format("{}: option {} has an unsupported JSON value", owner_, key));
+  }
+}
+
+std::string OptionSet::help_text() const {
+  std::ostringstream os;
+  for (const auto& o : options_) {
+    std::string type = o.type;
+    if (o.type == "choice") {
+      type.clear();
+      for (const auto& c : o.choices) type += (type.empty() ? "" : "|") + c;
+    }
+    os << fmt::format("  --{:<22} {} (default {}) [{}]\n", o.name, o.help, o.default_value, type);
+  }
+  return os.str();
+}
+
+}  // namespace lstfuse

@@ -1,0 +1,109 @@
+#include "lstfuse/methods/method.hpp"
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse {
+
+SceneStats compute_scene_stats(const FusionInput& in) {
+  SceneStats s;
+  for (const auto& p : in.pairs) {
+    std::vector<BandStats> f, c;
+    for (int b = 0; b < p.fine.bands(); ++b) f.push_back(band_stats(p.fine, b));
+    for (int b = 0; b < p.coarse.bands(); ++b) c.push_back(band_stats(p.coarse, b));
+    s.fine.push_back(std::move(f));
+    s.coarse.push_back(std::move(c));
+  }
+  for (int b = 0; b < in.coarse.bands(); ++b) s.target.push_back(band_stats(in.coarse, b));
+  return s;
+}
+
+void Method::save(const std::filesystem::path& path) const {
+  throw Error(fmt::format("{}: method '{}' has no trained model to save", path.string(), info().name));
+}
+
+void Method::load(const std::filesystem::path& path) {
+  throw Error(fmt::format("{}: method '{}' does not load models", path.string(), info().name));
+}
+
+void Method::validate(const FusionInput& in) const {
+  const auto& mi = info();
+  const int n = static_cast<int>(in.pairs.size());
+  if (n < mi.min_pairs || (mi.max_pairs >= 0 && n > mi.max_pairs)) {
+    throw Error(fmt::format("{} needs {} pair(s){}, got {}", mi.name, mi.min_pairs,
+                            mi.max_pairs < 0 ? " or more"
+                            : mi.max_pairs != mi.min_pairs ? fmt::format(" to {}", mi.max_pairs)
+                                                            : "",
+                            n));
+  }
+  if (in.coarse.empty()) throw Error(mi.name + ": no coarse image for the target date");
+  const Grid& g = in.coarse.grid();
+  const int nb = in.coarse.bands();
+  for (const auto& p : in.pairs) {
+    for (const Raster* r : {&p.fine, &p.coarse}) {
+      if (!r->grid().same_geometry(g)) {
+        throw Error(fmt::format(
+            "{}: the images of {} are not on the target's grid ({} vs {}); align them first with "
+            "'lstfuse ingest'",
+            mi.name, p.date.iso(), r->grid().describe(), g.describe()));
+      }
+      if (r->bands() != nb) {
+        throw Error(fmt::format("{}: the images of {} have {} band(s), the target coarse image {}",
+                                mi.name, p.date.iso(), r->bands(), nb));
+      }
+    }
+  }
+  for (int b = 0; b < nb; ++b) {
+    if (in.coarse.valid_count(b) == 0) {
+      throw Error(fmt::format("{}: the coarse image of the target date {} has no valid pixel "
+                              "(all cloud or nodata)", mi.name, in.date.iso()));
+    }
+  }
+  for (const auto& p : in.pairs) {
+    for (int b = 0; b < nb; ++b) {
+      if (p.fine.valid_count(b) == 0 || p.coarse.valid_count(b) == 0) {
+        throw Error(fmt::format("{}: the pair of {} has no valid pixel (all cloud or nodata)",
+                                mi.name, p.date.iso()));
+      }
+    }
+  }
+}
+
+MethodRegistry& MethodRegistry::instance() {
+  static MethodRegistry* registry = [] {
+    auto* r = new MethodRegistry();
+    register_baseline_methods(*r);
+    register_classic_methods(*r);
+    register_deep_methods(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void MethodRegistry::add(const std::string& name, Factory factory) {
+  if (has(name)) throw Error("method '" + name + "' registered twice");
+  factories_.emplace_back(name, std::move(factory));
+}
+
+bool MethodRegistry::has(const std::string& name) const {
+  for (const auto& f : factories_)
+    if (f.first == name) return true;
+  return false;
+}
+
+std::unique_ptr<Method> MethodRegistry::create(const std::string& name) const {
+  for (const auto& f : factories_)
+    if (f.first == name) return f.second();
+  std::string all;
+  for (const auto& f : factories_) all += (all.empty() ? "" : ", ") + f.first;
+  throw Error(fmt::format("unknown method '{}' (known: {})", name, all));
+}
+
+std::vector<std::string> MethodRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& f : factories_) out.push_back(f.first);
+  return out;
+}
+
+}  // namespace lstfuse
