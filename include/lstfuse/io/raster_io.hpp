@@ -1,0 +1,85 @@
+#pragma once
+// GDAL in and out. Every raster comes in as Kelvin float32 with a mask; every raster goes out
+// with its CRS, geotransform and nodata, written under a temporary name and renamed when
+// complete, so a failure never leaves a partial file behind.
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lstfuse/core/grid.hpp"
+#include "lstfuse/core/raster.hpp"
+
+namespace lstfuse::io {
+
+struct ReadOptions {
+  double scale = 1.0;    // physical = DN * scale + offset (before the unit conversion)
+  double offset = 0.0;
+  std::string units = "K";            // "K" or "C" (degC is converted to K)
+  std::optional<double> nodata;       // overrides the file's own nodata value
+  double valid_min = -std::numeric_limits<double>::infinity();  // in Kelvin, after conversion
+  double valid_max = std::numeric_limits<double>::infinity();
+  std::vector<int> bands;             // 1-based; empty = all bands
+  bool require_crs = true;            // a raster without CRS is an error
+};
+
+// Grid (size, geotransform, CRS) of a raster file without reading its pixels.
+Grid read_grid(const std::string& path, bool require_crs = true);
+int read_band_count(const std::string& path);
+
+// Whole raster. Mask = not nodata, finite, within [valid_min, valid_max].
+Raster read_raster(const std::string& path, const ReadOptions& opts = {});
+// A pixel window; parts outside the file come back invalid. The window's grid is the sub-grid.
+Raster read_window(const std::string& path, int x0, int y0, int w, int h,
+                   const ReadOptions& opts = {});
+
+// Raw integer band (for QC/QA bit layers), with the same windowing rules. Outside pixels: 0.
+std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, int y0, int w,
+                                     int h);
+
+struct WriteOptions {
+  std::string format = "GTiff";   // "GTiff" or "COG"
+  std::string data_type = "Float32";  // GDAL type name: Float32, UInt16, Byte, Int16...
+  double nodata = -9999.0;        // written where the mask is 0
+  bool compress = true;           // DEFLATE with predictor, tiled 256 x 256
+  std::vector<std::string> creation_options;  // extra KEY=VALUE
+  // Raw integer output (UInt16 DN): values are written as round((v - offset) / scale).
+  double scale = 1.0;
+  double offset = 0.0;
+  std::vector<std::pair<std::string, std::string>> metadata;  // dataset metadata items
+};
+
+void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts = {});
+
+// Block-wise writer for scenes that do not fit in memory: tiles are written as they are
+// produced; commit() finishes the file (COG conversion included) and renames it into place.
+// Destroying an uncommitted writer removes the temporary file.
+class RasterWriter {
+ public:
+  RasterWriter(const std::string& path, const Grid& grid, int bands, const WriteOptions& opts = {});
+  ~RasterWriter();
+  RasterWriter(const RasterWriter&) = delete;
+  RasterWriter& operator=(const RasterWriter&) = delete;
+  // Writes `tile` (all bands) with its top-left pixel at (x0, y0) of the output grid.
+  void write(const Raster& tile, int x0, int y0);
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+};
+
+// Semantic CRS comparison (OGRSpatialReference::IsSame); two empty CRS are equal.
+bool same_crs(const std::string& wkt_a, const std::string& wkt_b);
+// Same size, geotransform (within a thousandth of a pixel) and an equivalent CRS.
+bool same_grid(const Grid& a, const Grid& b);
+// WKT of an EPSG code or any user CRS string ("EPSG:32755", PROJ string, WKT).
+std::string crs_to_wkt(const std::string& user_crs);
+
+// Registers GDAL drivers once; quiet error handler so messages come through our exceptions.
+void init_gdal();
+
+}  // namespace lstfuse::io

@@ -1,0 +1,333 @@
+#include "lstfuse/io/raster_io.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal_priv.h>
+#include <ogr_spatialref.h>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse::io {
+namespace {
+
+struct DatasetCloser {
+  void operator()(GDALDataset* ds) const {
+    if (ds) GDALClose(GDALDataset::ToHandle(ds));
+  }
+};
+using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
+
+std::string last_gdal_error() {
+  const char* msg = CPLGetLastErrorMsg();
+  return msg && *msg ? std::string(msg) : std::string("unknown GDAL error");
+}
+
+DatasetPtr open_raster(const std::string& path) {
+  init_gdal();
+  if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
+  CPLErrorReset();
+  DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  if (!ds) throw file_error(path, "not a readable raster (" + last_gdal_error() + ")");
+  if (ds->GetRasterCount() < 1) {
+    throw file_error(path, "has no raster band (a container? open one of its subdatasets)");
+  }
+  return ds;
+}
+
+Grid grid_of(GDALDataset& ds, const std::string& path, bool require_crs) {
+  Grid g;
+  g.width = ds.GetRasterXSize();
+  g.height = ds.GetRasterYSize();
+  double t[6];
+  if (ds.GetGeoTransform(t) != CE_None) {
+    if (require_crs) throw file_error(path, "has no geotransform (not georeferenced)");
+    t[0] = 0; t[1] = 1; t[2] = 0; t[3] = 0; t[4] = 0; t[5] = -1;
+  }
+  for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
+  const OGRSpatialReference* srs = ds.GetSpatialRef();
+  if (srs && !srs->IsEmpty()) {
+    char* wkt = nullptr;
+    srs->exportToWkt(&wkt);
+    g.crs = wkt ? wkt : "";
+    CPLFree(wkt);
+  }
+  if (require_crs && g.crs.empty()) {
+    throw file_error(path, "has no coordinate reference system (assign one, e.g. with gdal_edit.py -a_srs)");
+  }
+  return g;
+}
+
+GDALDataType parse_type(const std::string& name, const std::string& path) {
+  const GDALDataType t = GDALGetDataTypeByName(name.c_str());
+  if (t == GDT_Unknown) throw file_error(path, "unknown output data type '" + name + "'");
+  return t;
+}
+
+}  // namespace
+
+void init_gdal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GDALAllRegister();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+  });
+}
+
+Grid read_grid(const std::string& path, bool require_crs) {
+  auto ds = open_raster(path);
+  return grid_of(*ds, path, require_crs);
+}
+
+int read_band_count(const std::string& path) { return open_raster(path)->GetRasterCount(); }
+
+Raster read_raster(const std::string& path, const ReadOptions& opts) {
+  auto ds = open_raster(path);
+  const Grid g = grid_of(*ds, path, opts.require_crs);
+  ds.reset();
+  return read_window(path, 0, 0, g.width, g.height, opts);
+}
+
+Raster read_window(const std::string& path, int x0, int y0, int w, int h, const ReadOptions& opts) {
+  auto ds = open_raster(path);
+  const Grid full = grid_of(*ds, path, opts.require_crs);
+  std::vector<int> bands = opts.bands;
+  if (bands.empty())
+    for (int b = 1; b <= ds->GetRasterCount(); ++b) bands.push_back(b);
+  for (int b : bands) {
+    if (b < 1 || b > ds->GetRasterCount()) {
+      throw file_error(path, fmt::format("has no band {} (it has {})", b, ds->GetRasterCount()));
+    }
+  }
+  if (opts.units != "K" && opts.units != "C") {
+    throw file_error(path, "unknown units '" + opts.units + "' (expected K or C)");
+  }
+  Raster out(full.window(x0, y0, w, h), static_cast<int>(bands.size()), NAN, false);
+  const int xa = std::max(0, x0), xb = std::min(full.width, x0 + w);
+  const int ya = std::max(0, y0), yb = std::min(full.height, y0 + h);
+  if (xa >= xb || ya >= yb) return out;
+  const int cw = xb - xa, ch = yb - ya;
+  std::vector<double> buf(static_cast<size_t>(cw) * ch);
+  const double to_k = opts.units == "C" ? 273.15 : 0.0;
+  for (size_t i = 0; i < bands.size(); ++i) {
+    GDALRasterBand* band = ds->GetRasterBand(bands[i]);
+    int has_nd = 0;
+    const double file_nd = band->GetNoDataValue(&has_nd);
+    const bool use_nd = opts.nodata.has_value() || has_nd;
+    const double nd = opts.nodata.value_or(file_nd);
+    CPLErrorReset();
+    if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
+      throw file_error(path, "read failed (" + last_gdal_error() + ")");
+    }
+    for (int y = 0; y < ch; ++y) {
+      for (int x = 0; x < cw; ++x) {
+        const double dn = buf[static_cast<size_t>(y) * cw + x];
+        const int ox = xa - x0 + x, oy = ya - y0 + y;
+        // Nodata sentinels like -3.4e38 are compared with a relative tolerance because some
+        // writers round them through float32.
+        const bool is_nd = use_nd && (dn == nd || (std::isfinite(nd) && std::abs(nd) > 1e30 &&
+                                                   std::abs(dn - nd) <= 1e-6 * std::abs(nd)));
+        const double v = dn * opts.scale + opts.offset + to_k;
+        const bool ok = !is_nd && std::isfinite(v) && v >= opts.valid_min && v <= opts.valid_max;
+        out.at(static_cast<int>(i), oy, ox) = ok ? static_cast<float>(v) : NAN;
+        out.set_valid(static_cast<int>(i), oy, ox, ok);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, int y0, int w, int h) {
+  auto ds = open_raster(path);
+  if (band < 1 || band > ds->GetRasterCount()) {
+    throw file_error(path, fmt::format("has no band {} (it has {})", band, ds->GetRasterCount()));
+  }
+  std::vector<uint32_t> out(static_cast<size_t>(w) * h, 0);
+  const int W = ds->GetRasterXSize(), H = ds->GetRasterYSize();
+  const int xa = std::max(0, x0), xb = std::min(W, x0 + w);
+  const int ya = std::max(0, y0), yb = std::min(H, y0 + h);
+  if (xa >= xb || ya >= yb) return out;
+  const int cw = xb - xa, ch = yb - ya;
+  std::vector<uint32_t> buf(static_cast<size_t>(cw) * ch);
+  CPLErrorReset();
+  if (ds->GetRasterBand(band)->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_UInt32, 0,
+                                        0) != CE_None) {
+    throw file_error(path, "read failed (" + last_gdal_error() + ")");
+  }
+  for (int y = 0; y < ch; ++y)
+    std::copy_n(buf.begin() + static_cast<size_t>(y) * cw, cw,
+                out.begin() + static_cast<size_t>(ya - y0 + y) * w + (xa - x0));
+  return out;
+}
+
+// ---------------------------------------------------------------- writing
+
+struct RasterWriter::Impl {
+  std::string final_path;
+  std::string tmp_path;   // the GTiff being written
+  WriteOptions opts;
+  Grid grid;
+  int bands = 0;
+  DatasetPtr ds;
+  bool committed = false;
+};
+
+RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
+                           const WriteOptions& opts)
+    : impl_(std::make_unique<Impl>()), path_(path) {
+  init_gdal();
+  if (opts.format != "GTiff" && opts.format != "COG") {
+    throw file_error(path, "unknown output format '" + opts.format + "' (GTiff or COG)");
+  }
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent)) {
+    throw file_error(path, "output folder " + parent.string() + " does not exist");
+  }
+  impl_->final_path = path;
+  impl_->tmp_path = path + ".part.tif";
+  impl_->opts = opts;
+  impl_->grid = grid;
+  impl_->bands = bands;
+  const GDALDataType type = parse_type(opts.data_type, path);
+  GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+  CPLStringList co;
+  co.SetNameValue("TILED", "YES");
+  co.SetNameValue("BLOCKXSIZE", "256");
+  co.SetNameValue("BLOCKYSIZE", "256");
+  co.SetNameValue("BIGTIFF", "IF_SAFER");
+  if (opts.compress && opts.format == "GTiff") {
+    co.SetNameValue("COMPRESS", "DEFLATE");
+    co.SetNameValue("PREDICTOR", (type == GDT_Float32 || type == GDT_Float64) ? "3" : "2");
+  }
+  for (const auto& kv : opts.creation_options) co.AddString(kv.c_str());
+  CPLErrorReset();
+  impl_->ds.reset(drv->Create(impl_->tmp_path.c_str(), grid.width, grid.height, bands, type, co.List()));
+  if (!impl_->ds) throw file_error(path, "cannot create (" + last_gdal_error() + ")");
+  double t[6];
+  for (int i = 0; i < 6; ++i) t[i] = grid.transform[i];
+  impl_->ds->SetGeoTransform(t);
+  if (grid.has_crs()) {
+    OGRSpatialReference srs;
+    if (srs.importFromWkt(grid.crs.c_str()) != OGRERR_NONE) {
+      throw file_error(path, "the raster's CRS cannot be written (not valid WKT)");
+    }
+    impl_->ds->SetSpatialRef(&srs);
+  }
+  for (const auto& [k, v] : opts.metadata) impl_->ds->SetMetadataItem(k.c_str(), v.c_str());
+  for (int b = 1; b <= bands; ++b) {
+    GDALRasterBand* band = impl_->ds->GetRasterBand(b);
+    band->SetNoDataValue(opts.nodata);
+    if (opts.scale != 1.0 || opts.offset != 0.0) {
+      band->SetScale(opts.scale);
+      band->SetOffset(opts.offset);
+    }
+  }
+}
+
+RasterWriter::~RasterWriter() {
+  if (impl_ && !impl_->committed) {
+    impl_->ds.reset();
+    std::error_code ec;
+    std::filesystem::remove(impl_->tmp_path, ec);
+  }
+}
+
+void RasterWriter::write(const Raster& tile, int x0, int y0) {
+  if (tile.bands() != impl_->bands) {
+    throw file_error(path_, fmt::format("tile has {} bands, file {}", tile.bands(), impl_->bands));
+  }
+  const int xa = std::max(0, x0), xb = std::min(impl_->grid.width, x0 + tile.width());
+  const int ya = std::max(0, y0), yb = std::min(impl_->grid.height, y0 + tile.height());
+  if (xa >= xb || ya >= yb) return;
+  const int cw = xb - xa, ch = yb - ya;
+  const bool raw = impl_->opts.scale != 1.0 || impl_->opts.offset != 0.0;
+  std::vector<double> buf(static_cast<size_t>(cw) * ch);
+  for (int b = 0; b < tile.bands(); ++b) {
+    for (int y = 0; y < ch; ++y) {
+      for (int x = 0; x < cw; ++x) {
+        const int tx = xa - x0 + x, ty = ya - y0 + y;
+        double v = impl_->opts.nodata;
+        if (tile.valid(b, ty, tx)) {
+          v = tile.at(b, ty, tx);
+          if (raw) v = std::round((v - impl_->opts.offset) / impl_->opts.scale);
+        }
+        buf[static_cast<size_t>(y) * cw + x] = v;
+      }
+    }
+    CPLErrorReset();
+    if (impl_->ds->GetRasterBand(b + 1)->RasterIO(GF_Write, xa, ya, cw, ch, buf.data(), cw, ch,
+                                                  GDT_Float64, 0, 0) != CE_None) {
+      throw file_error(path_, "write failed (" + last_gdal_error() + ")");
+    }
+  }
+}
+
+void RasterWriter::commit() {
+  CPLErrorReset();
+  impl_->ds->FlushCache();
+  if (CPLGetLastErrorType() == CE_Failure) throw file_error(path_, "write failed (" + last_gdal_error() + ")");
+  if (impl_->opts.format == "COG") {
+    GDALDriver* cog = GetGDALDriverManager()->GetDriverByName("COG");
+    const GDALDataType type = impl_->ds->GetRasterBand(1)->GetRasterDataType();
+    CPLStringList co;
+    if (impl_->opts.compress) {
+      co.SetNameValue("COMPRESS", "DEFLATE");
+      co.SetNameValue("PREDICTOR", (type == GDT_Float32 || type == GDT_Float64) ? "FLOATING_POINT" : "STANDARD");
+    }
+    co.SetNameValue("BIGTIFF", "IF_SAFER");
+    const std::string cog_tmp = impl_->final_path + ".part.cog.tif";
+    DatasetPtr out(cog->CreateCopy(cog_tmp.c_str(), impl_->ds.get(), FALSE, co.List(), nullptr, nullptr));
+    if (!out) throw file_error(path_, "COG conversion failed (" + last_gdal_error() + ")");
+    out.reset();
+    impl_->ds.reset();
+    std::filesystem::remove(impl_->tmp_path);
+    impl_->tmp_path = cog_tmp;
+  } else {
+    impl_->ds.reset();
+  }
+  std::filesystem::rename(impl_->tmp_path, impl_->final_path);
+  impl_->committed = true;
+}
+
+void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts) {
+  RasterWriter w(path, raster.grid(), raster.bands(), opts);
+  w.write(raster, 0, 0);
+  w.commit();
+}
+
+bool same_crs(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return a.empty() && b.empty();
+  if (a == b) return true;
+  OGRSpatialReference sa, sb;
+  if (sa.importFromWkt(a.c_str()) != OGRERR_NONE || sb.importFromWkt(b.c_str()) != OGRERR_NONE) return false;
+  return sa.IsSame(&sb) != 0;
+}
+
+bool same_grid(const Grid& a, const Grid& b) {
+  Grid bb = b;
+  bb.crs = a.crs;  // compare geometry here, CRS semantically below
+  return a.same_geometry(bb) && same_crs(a.crs, b.crs);
+}
+
+std::string crs_to_wkt(const std::string& user_crs) {
+  init_gdal();
+  OGRSpatialReference srs;
+  if (srs.SetFromUserInput(user_crs.c_str()) != OGRERR_NONE) {
+    throw Error("unknown CRS '" + user_crs + "' (use e.g. EPSG:32755, a PROJ string or WKT)");
+  }
+  char* wkt = nullptr;
+  srs.exportToWkt(&wkt);
+  std::string out = wkt ? wkt : "";
+  CPLFree(wkt);
+  return out;
+}
+
+}  // namespace lstfuse::io

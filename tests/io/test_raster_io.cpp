@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+
+namespace {
+Grid utm_grid(int w, int h) {
+  Grid g;
+  g.width = w;
+  g.height = h;
+  g.transform = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+  g.crs = io::crs_to_wkt("EPSG:32755");
+  return g;
+}
+}  // namespace
+
+TEST(RasterIo, GeoTiffRoundTripKeepsGridValuesAndMask) {
+  test::TempDir tmp;
+  Raster r(utm_grid(300, 200), 2);
+  for (int b = 0; b < 2; ++b)
+    for (int y = 0; y < 200; ++y)
+      for (int x = 0; x < 300; ++x) r.at(b, y, x) = 290.0f + 0.01f * x + b;
+  r.set_valid(1, 5, 7, false);
+  for (const std::string fmt : {"GTiff", "COG"}) {
+    const auto path = (tmp / ("out_" + fmt + ".tif")).string();
+    io::WriteOptions wo;
+    wo.format = fmt;
+    io::write_raster(path, r, wo);
+    EXPECT_FALSE(std::filesystem::exists(path + ".part.tif"));
+    const Raster back = io::read_raster(path);
+    EXPECT_TRUE(io::same_grid(back.grid(), r.grid())) << fmt;
+    ASSERT_EQ(back.bands(), 2);
+    EXPECT_FLOAT_EQ(back.at(1, 10, 299), r.at(1, 10, 299));
+    EXPECT_FALSE(back.valid(1, 5, 7));
+    EXPECT_TRUE(back.valid(0, 5, 7));
+    // A window reaching past the edge: outside pixels invalid, grid shifted.
+    const Raster win = io::read_window(path, 290, -2, 20, 5);
+    EXPECT_FALSE(win.valid(0, 0, 0));
+    EXPECT_TRUE(win.valid(0, 2, 9));
+    EXPECT_FALSE(win.valid(0, 2, 10));
+    EXPECT_FLOAT_EQ(win.at(0, 2, 9), r.at(0, 0, 299));
+    EXPECT_DOUBLE_EQ(win.grid().transform[0], 400000.0 + 290 * 30.0);
+  }
+}
+
+TEST(RasterIo, ScaleOffsetUnitsAndValidRange) {
+  test::TempDir tmp;
+  Raster dn(utm_grid(3, 1), 1);
+  dn.at(0, 0) = 0;       // fill
+  dn.at(0, 1) = 14500;   // 14500 * 0.02 = 290 K
+  dn.at(0, 2) = 20000;   // 400 K: out of the valid range below
+  const auto path = (tmp / "dn.tif").string();
+  io::WriteOptions wo;
+  wo.data_type = "UInt16";
+  wo.nodata = 0;
+  io::write_raster(path, dn, wo);
+  io::ReadOptions ro;
+  ro.scale = 0.02;
+  ro.valid_max = 350;
+  const Raster k = io::read_raster(path, ro);
+  EXPECT_FALSE(k.valid(0, 0));
+  EXPECT_TRUE(k.valid(0, 1));
+  EXPECT_NEAR(k.at(0, 1), 290.0, 1e-4);
+  EXPECT_FALSE(k.valid(0, 2));
+
+  Raster c(utm_grid(1, 1), 1, 20.0f);
+  const auto cpath = (tmp / "celsius.tif").string();
+  io::write_raster(cpath, c);
+  io::ReadOptions rc;
+  rc.units = "C";
+  EXPECT_NEAR(io::read_raster(cpath, rc).at(0, 0), 293.15, 1e-4);
+}
+
+TEST(RasterIo, BadInputsNameTheFile) {
+  test::TempDir tmp;
+  const auto junk = (tmp / "junk.tif").string();
+  std::ofstream(junk) << "this is not a raster";
+  try {
+    io::read_raster(junk);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(junk), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("not a readable raster"), std::string::npos);
+  }
+  EXPECT_THROW(io::read_raster((tmp / "missing.tif").string()), Error);
+
+  Grid g = utm_grid(2, 2);
+  g.crs.clear();
+  const auto nocrs = (tmp / "nocrs.tif").string();
+  io::write_raster(nocrs, Raster(g, 1, 300.0f));
+  try {
+    io::read_raster(nocrs);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no coordinate reference system"), std::string::npos);
+  }
+  // Writing into a missing folder fails before anything is created.
+  EXPECT_THROW(io::write_raster((tmp / "nope" / "x.tif").string(), Raster(utm_grid(2, 2), 1)), Error);
+}
+
+TEST(RasterIo, UncommittedWriterLeavesNothing) {
+  test::TempDir tmp;
+  const auto path = (tmp / "partial.tif").string();
+  {
+    io::RasterWriter w(path, utm_grid(10, 10), 1);
+    w.write(Raster(utm_grid(10, 10).window(0, 0, 5, 5), 1, 300.0f), 0, 0);
+    // no commit: as if an error happened mid-scene
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+}
+
+TEST(RasterIo, ReadsTheRealYancoLandsat) {
+  const auto path = test::shared_data("yanco/Landsat_LST_cloudrm_20160205.tif").string();
+  const Raster r = io::read_raster(path);
+  EXPECT_EQ(r.width(), 400);
+  EXPECT_EQ(r.height(), 400);
+  EXPECT_NEAR(r.grid().res_x(), 0.001, 1e-9);
+  const auto s = band_stats(r);
+  EXPECT_GT(s.count, 100000);
+  EXPECT_GT(s.min, 270.0);  // Kelvin, summer in NSW
+  EXPECT_LT(s.max, 345.0);
+}
