@@ -7,12 +7,20 @@
 
 namespace lstfuse {
 
-std::string to_string(Role r) { return r == Role::Fine ? "fine" : "coarse"; }
+std::string to_string(Role r) {
+  switch (r) {
+    case Role::Fine: return "fine";
+    case Role::Coarse: return "coarse";
+    case Role::Truth: return "truth";
+  }
+  return "?";
+}
 
 Role role_from_string(const std::string& s) {
   if (s == "fine") return Role::Fine;
   if (s == "coarse") return Role::Coarse;
-  throw Error("unknown role '" + s + "' (expected fine or coarse)");
+  if (s == "truth") return Role::Truth;
+  throw Error("unknown role '" + s + "' (expected fine, coarse or truth)");
 }
 
 void Catalog::add(const Observation& obs) {

@@ -14,9 +14,11 @@
 
 namespace lstfuse {
 
-enum class Role { Fine, Coarse };
+// Fine and coarse are observations. Truth is the noise- and cloud-free fine LST a simulation
+// knows; it is only ever used to score predictions, never as an input.
+enum class Role { Fine, Coarse, Truth };
 std::string to_string(Role r);
-Role role_from_string(const std::string& s);  // "fine" / "coarse"; throws Error otherwise
+Role role_from_string(const std::string& s);  // "fine" / "coarse" / "truth"; throws otherwise
 
 struct Observation {
   Date date;

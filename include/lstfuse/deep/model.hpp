@@ -1,0 +1,58 @@
+#pragma once
+// The contract between the deep-learning engine (patch sampling, normalisation, the training
+// loop, checkpoints, seamless tiled inference: deep/engine) and each network family
+// (deep/sttfn, deep/stfnet, ...). A DeepModel owns its networks, its optimiser(s) and its
+// loss; the engine owns everything that is the same for all of them.
+//
+// Every model learns from single-reference samples: the pair at a reference date (fine + coarse)
+// and the coarse image at the target date, predicting the fine image at the target date; dt
+// (target - reference, in days) tells the direction (STTFN trains a forward network on dt > 0
+// and a backward one on dt < 0). At prediction the engine hands one reference or two (before
+// and after the target), and the model combines them its own way (STTFN: STC weighting).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lstfuse/core/options.hpp"
+
+namespace lstfuse::deep {
+
+// All tensors (N, B, H, W) float32, normalised by the engine, on the model's device.
+struct Batch {
+  torch::Tensor fine_ref;
+  torch::Tensor coarse_ref;
+  torch::Tensor coarse_target;
+  torch::Tensor fine_target;  // training and validation only
+  torch::Tensor mask;         // (N, 1, H, W), 1 where the loss counts, 0 elsewhere (clouds, nodata)
+  torch::Tensor dt;           // (N), days from reference to target
+};
+
+class DeepModel {
+ public:
+  virtual ~DeepModel() = default;
+  virtual std::string name() const = 0;
+  virtual void to(torch::Device device) = 0;
+  virtual void set_training(bool training) = 0;
+
+  // One optimisation step; returns named loss values, "loss" being the one monitored.
+  virtual std::map<std::string, double> train_step(const Batch& batch) = 0;
+  // Loss on a batch without updating anything (validation split).
+  virtual double evaluate_loss(const Batch& batch) = 0;
+  // Prediction from one or two references (sorted by date); (N, B, H, W).
+  virtual torch::Tensor predict(const std::vector<Batch>& references) = 0;
+
+  virtual double learning_rate() const = 0;
+  virtual void set_learning_rate(double lr) = 0;
+
+  // Networks, optimiser state included, for checkpoints and saved models.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+
+  // Context pixels a tile needs so that tiled and whole-scene predictions agree.
+  virtual int halo() const = 0;
+};
+
+}  // namespace lstfuse::deep

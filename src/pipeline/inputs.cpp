@@ -1,0 +1,92 @@
+#include "lstfuse/pipeline/inputs.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+
+namespace lstfuse::pipeline {
+
+PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
+                        const std::vector<Date>& exclude, double min_valid) {
+  if (!catalog.find(target, Role::Coarse)) {
+    throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog.root().string(),
+                            target.iso()));
+  }
+  std::vector<Date> before, after;
+  for (const Date& d : catalog.pair_dates()) {
+    if (d == target || std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;
+    const auto f = catalog.find(d, Role::Fine);
+    const auto c = catalog.find(d, Role::Coarse);
+    if (f->valid_fraction < min_valid || c->valid_fraction < min_valid) continue;
+    (d < target ? before : after).push_back(d);
+  }
+  std::reverse(before.begin(), before.end());  // nearest first
+  PairChoice choice;
+  const int want = info.max_pairs < 0 ? 2 : std::min(info.max_pairs, 2);
+  if (info.needs_pairs_both_sides || want >= 2) {
+    if (!before.empty() && !after.empty()) {
+      choice.dates = {before.front(), after.front()};
+      choice.note = "nearest pair before and after";
+    } else if (info.needs_pairs_both_sides) {
+      // Both on one side: still two pairs, the nearest two (extrapolation, noted).
+      std::vector<Date> all = before.empty() ? after : before;
+      if (all.size() < 2) {
+        throw Error(fmt::format("{} needs two usable pairs around {}, the catalog has {} before "
+                                "and {} after", info.name, target.iso(), before.size(), after.size()));
+      }
+      choice.dates = {all[0], all[1]};
+      choice.note = "no pair on one side: the two nearest on the other (extrapolation)";
+    }
+  }
+  if (choice.dates.empty()) {
+    std::vector<Date> all = before;
+    all.insert(all.end(), after.begin(), after.end());
+    if (all.empty()) {
+      throw Error(fmt::format("{} needs a usable pair (fine and coarse on one date) other than {}, "
+                              "the catalog has none", info.name, target.iso()));
+    }
+    std::sort(all.begin(), all.end(), [&](const Date& a, const Date& b) {
+      const long da = std::labs(a - target), db = std::labs(b - target);
+      return da != db ? da < db : a < b;
+    });
+    choice.dates = {all[0]};
+    choice.note = "nearest pair";
+  }
+  std::sort(choice.dates.begin(), choice.dates.end());
+  return choice;
+}
+
+std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date>& dates) {
+  std::vector<ImagePair> pairs;
+  for (const Date& d : dates) {
+    const auto f = catalog.find(d, Role::Fine);
+    const auto c = catalog.find(d, Role::Coarse);
+    if (!f || !c) {
+      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)",
+                              catalog.root().string(), d.iso()));
+    }
+    pairs.push_back({d, io::load_observation(catalog, *f), io::load_observation(catalog, *c)});
+  }
+  return pairs;
+}
+
+FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs) {
+  FusionInput in;
+  in.date = target;
+  const auto c = catalog.find(target, Role::Coarse);
+  if (!c) {
+    throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog.root().string(),
+                            target.iso()));
+  }
+  in.coarse = io::load_observation(catalog, *c);
+  std::vector<Date> sorted = pairs;
+  std::sort(sorted.begin(), sorted.end());
+  in.pairs = load_pairs(catalog, sorted);
+  return in;
+}
+
+}  // namespace lstfuse::pipeline
