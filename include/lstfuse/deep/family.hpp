@@ -1,0 +1,41 @@
+#pragma once
+// A deep method family (STTFN, StfNet, EDCSTFN, MLFF-GAN, DLSTFM) as the engine sees it: its
+// description, its paper's training defaults, its own options, and a factory for fresh models.
+// The engine's DeepMethod (deep/deep_method.hpp) turns any family into a lstfuse::Method with
+// the common flags (--epochs, --batch-size, --lr, --patch, --stride, --seed, --device,
+// --threads, ...) plus the family's own.
+#include <memory>
+#include <string>
+
+#include "lstfuse/core/options.hpp"
+#include "lstfuse/deep/model.hpp"
+#include "lstfuse/methods/method.hpp"
+
+namespace lstfuse::deep {
+
+// The paper's training set-up; every field can be overridden by a common flag.
+struct TrainDefaults {
+  double lr = 1e-4;
+  int epochs = 30;
+  int batch_size = 16;
+  int patch = 40;
+  int stride = 20;
+  std::string lr_schedule = "step";  // "step" (x gamma every lr_step epochs) or "plateau"
+  int lr_step = 10;
+  double lr_gamma = 0.1;
+  int plateau_patience = 5;
+};
+
+class DeepFamily {
+ public:
+  virtual ~DeepFamily() = default;
+  virtual MethodInfo info() const = 0;
+  virtual TrainDefaults train_defaults() const = 0;
+  // Binds this family's own options (their fields live in the family object).
+  virtual void bind(OptionSet& options) = 0;
+  // A fresh model (networks + optimisers at learning rate `lr`) for `bands` bands. The engine
+  // seeds torch before calling, so initial weights are reproducible.
+  virtual std::unique_ptr<DeepModel> create_model(int bands, double lr) const = 0;
+};
+
+}  // namespace lstfuse::deep
