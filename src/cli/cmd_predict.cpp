@@ -1,0 +1,218 @@
+// `lstfuse predict`: one fused image for one target date, from files on one grid or from a
+// catalog, with any registered method.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "command.hpp"
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
+#include "method_flags.hpp"
+
+namespace {
+
+using namespace lstfuse;
+
+struct PredictArgs {
+  std::string method;
+  std::string fine1, coarse1, fine2, coarse2, coarse0;
+  std::string date1, date2, date0;
+  std::string catalog, date, pairs;
+  std::string output, quality, format = "GTiff";
+  std::string units = "K";
+  double nodata = 0.0;
+  bool has_nodata = false;
+  std::string config, model;
+  int tile = 512;
+  int threads = 0;
+  bool stream = false;
+};
+
+std::string default_quality_path(const std::string& out) {
+  const std::filesystem::path p(out);
+  return (p.parent_path() / (p.stem().string() + "_quality" + p.extension().string())).string();
+}
+
+// The date of an input: the flag when given, else from the file name.
+Date input_date(const std::string& flag_value, const std::string& flag, const std::string& file) {
+  if (!flag_value.empty()) return Date::parse(flag_value);
+  const auto d = Date::from_filename(std::filesystem::path(file).filename().string());
+  if (!d) throw file_error(file, fmt::format("no date in the file name; give {}", flag));
+  return *d;
+}
+
+StreamInput files_input(const PredictArgs& a, const MethodInfo& info) {
+  if (a.coarse0.empty()) throw Error("predict: --coarse0 (the coarse image of the target date) is required");
+  StreamInput in;
+  in.read.units = a.units;
+  if (a.has_nodata) in.read.nodata = a.nodata;
+  in.coarse = a.coarse0;
+  in.date = input_date(a.date0, "--date0", a.coarse0);
+  auto add_pair = [&](const std::string& fine, const std::string& coarse, const std::string& date,
+                      int k) {
+    if (fine.empty() != coarse.empty()) {
+      throw Error(fmt::format("predict: pair {} needs both --fine{} and --coarse{}", k, k, k));
+    }
+    if (fine.empty()) return;
+    Date d = input_date(date, fmt::format("--date{}", k), fine);
+    if (date.empty()) {
+      const auto dc = Date::from_filename(std::filesystem::path(coarse).filename().string());
+      if (dc && *dc != d) {
+        throw Error(fmt::format("predict: the file names of pair {} carry different dates ({}: {}, "
+                                "{}: {}); give --date{}", k, fine, d.iso(), coarse, dc->iso(), k));
+      }
+    }
+    in.pairs.push_back({d, fine, coarse});
+  };
+  add_pair(a.fine1, a.coarse1, a.date1, 1);
+  add_pair(a.fine2, a.coarse2, a.date2, 2);
+  if (!a.fine2.empty() && a.fine1.empty()) throw Error("predict: --fine2/--coarse2 given without --fine1/--coarse1");
+  if (in.pairs.size() == 2 && in.pairs[0].date == in.pairs[1].date) {
+    throw Error(fmt::format("predict: both pairs are dated {}", in.pairs[0].date.iso()));
+  }
+  std::sort(in.pairs.begin(), in.pairs.end(),
+            [](const StreamPair& x, const StreamPair& y) { return x.date < y.date; });
+  if (info.min_pairs == 0) in.pairs.clear();  // bilinear uses the target coarse image only
+  return in;
+}
+
+StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
+  if (a.date.empty()) throw Error("predict: --catalog needs --date YYYY-MM-DD (the target date)");
+  const Catalog cat = Catalog::load(a.catalog);
+  const Date target = Date::parse(a.date);
+  std::vector<Date> dates;
+  if (!a.pairs.empty()) {
+    std::string rest = a.pairs;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      dates.push_back(Date::parse(rest.substr(0, comma)));
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+  } else if (info.min_pairs > 0) {
+    const auto choice = pipeline::choose_pairs(cat, target, info);
+    dates = choice.dates;
+    std::string list;
+    for (const Date& d : dates) list += (list.empty() ? "" : ", ") + d.iso();
+    spdlog::info("pairs {} ({})", list, choice.note);
+  }
+  StreamInput in;
+  in.date = target;
+  const auto c0 = cat.find(target, Role::Coarse);
+  if (!c0) throw Error(fmt::format("{}: no coarse image on {} in the catalog", a.catalog, target.iso()));
+  in.coarse = cat.absolute(c0->path).string();
+  std::sort(dates.begin(), dates.end());
+  for (const Date& d : dates) {
+    const auto f = cat.find(d, Role::Fine);
+    const auto c = cat.find(d, Role::Coarse);
+    if (!f || !c) {
+      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)", a.catalog, d.iso()));
+    }
+    in.pairs.push_back({d, cat.absolute(f->path).string(), cat.absolute(c->path).string()});
+  }
+  return in;
+}
+
+FusionInput load_files(const StreamInput& s) {
+  check_stream_input(s);  // grid and band errors name the file before anything is read
+  FusionInput in;
+  in.date = s.date;
+  in.coarse = io::read_raster(s.coarse, s.read);
+  for (const auto& p : s.pairs) in.pairs.push_back({p.date, io::read_raster(p.fine, s.read), io::read_raster(p.coarse, s.read)});
+  return in;
+}
+
+void run(const PredictArgs& a, const std::vector<std::string>& extras) {
+  if (a.method.empty()) throw Error("predict: --method is required (see 'lstfuse methods')");
+  if (a.output.empty()) throw Error("predict: -o/--output is required");
+  if (a.format != "GTiff" && a.format != "COG") {
+    throw Error("predict: --format must be GTiff or COG, got '" + a.format + "'");
+  }
+  if (a.units != "K" && a.units != "C") throw Error("predict: --units must be K or C, got '" + a.units + "'");
+  if (a.threads < 0) throw Error("predict: --threads must be >= 0");
+  const bool from_catalog = !a.catalog.empty();
+  if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty())) {
+    throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");
+  }
+  auto method = MethodRegistry::instance().create(a.method);
+  cli::apply_method_options(*method, a.config, extras);
+  const MethodInfo& info = method->info();
+  if (info.trainable) {
+    if (a.model.empty()) {
+      throw Error(fmt::format("predict: method '{}' is trained: run 'lstfuse train --method {}' "
+                              "first and pass the model with --model PATH", info.name, info.name));
+    }
+    method->load(a.model);
+  } else if (!a.model.empty()) {
+    throw Error(fmt::format("predict: method '{}' has no trained model; drop --model", info.name));
+  }
+  const StreamInput src = from_catalog ? catalog_input(a, info) : files_input(a, info);
+  const std::string quality = a.quality.empty() ? default_quality_path(a.output) : a.quality;
+  io::WriteOptions wo;
+  wo.format = a.format;
+  wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
+  TilingOptions to{a.tile, a.threads};
+
+  if (a.stream) {
+    predict_streamed(*method, src, {a.output, quality, wo}, to);
+  } else {
+    const FusionInput in = load_files(src);
+    const FusionResult r = predict_tiled(*method, in, to);
+    io::write_raster(a.output, r.fine, wo);
+    try {
+      io::write_raster(quality, r.quality, with_band_names(wo, r.quality.band_names));
+    } catch (...) {
+      std::error_code ec;
+      std::filesystem::remove(a.output, ec);  // no half of the output set
+      throw;
+    }
+  }
+  std::cout << fmt::format("{}: {} prediction for {} from {} pair(s) -> {} (quality: {})\n", info.name,
+                           a.stream ? "streamed" : "tiled", src.date.iso(), src.pairs.size(),
+                           a.output, quality);
+}
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<PredictArgs>();
+  auto* cmd = app.add_subcommand(
+      "predict",
+      "Predict the fine image of one date with a fusion method, from files on one grid or from a "
+      "catalog. Method options follow as --name value (see 'lstfuse methods NAME').");
+  cmd->allow_extras();
+  cmd->add_option("-m,--method", a->method, "Fusion method (see 'lstfuse methods')");
+  cmd->add_option("--fine1", a->fine1, "Fine image of pair 1");
+  cmd->add_option("--coarse1", a->coarse1, "Coarse image of pair 1 (on the fine grid)");
+  cmd->add_option("--fine2", a->fine2, "Fine image of pair 2");
+  cmd->add_option("--coarse2", a->coarse2, "Coarse image of pair 2 (on the fine grid)");
+  cmd->add_option("--coarse0", a->coarse0, "Coarse image of the target date (on the fine grid)");
+  cmd->add_option("--date1", a->date1, "Date of pair 1 (default: from the file name)");
+  cmd->add_option("--date2", a->date2, "Date of pair 2 (default: from the file name)");
+  cmd->add_option("--date0", a->date0, "Target date (default: from the --coarse0 file name)");
+  cmd->add_option("--units", a->units, "Units of the input files: K or C")->capture_default_str();
+  cmd->add_option_function<double>("--nodata", [a](double v) { a->nodata = v; a->has_nodata = true; },
+                                   "Nodata value of the input files (default: the files' own)");
+  cmd->add_option("--catalog", a->catalog, "Catalog folder (from 'lstfuse ingest')");
+  cmd->add_option("--date", a->date, "Target date with --catalog (YYYY-MM-DD)");
+  cmd->add_option("--pairs", a->pairs, "Pair dates with --catalog, D1[,D2] (default: nearest usable)");
+  cmd->add_option("-o,--output", a->output, "Output GeoTIFF/COG");
+  cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)");
+  cmd->add_option("--format", a->format, "Output format: GTiff or COG")->capture_default_str();
+  cmd->add_option("--config", a->config, "JSON file with method options");
+  cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')");
+  cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--stream", a->stream,
+                "Read tiles from the files and write them as they are done (scenes larger than memory)");
+  cmd->callback([a, cmd] { run(*a, cmd->remaining()); });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(30, setup);
