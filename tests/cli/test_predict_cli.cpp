@@ -1,0 +1,102 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "lstfuse/io/raster_io.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+Grid grid(int w, int h, double x0 = 400000.0) {
+  Grid g;
+  g.width = w;
+  g.height = h;
+  g.transform = {x0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+  g.crs = io::crs_to_wkt("EPSG:32755");
+  return g;
+}
+
+// Uniform scene: pair 2020-01-01 (fine 300, coarse 298), target coarse 2020-01-11 = 310 K.
+struct Files {
+  test::TempDir dir;
+  std::string l1, m1, m0;
+  Files() {
+    l1 = (dir / "L_20200101.tif").string();
+    m1 = (dir / "M_20200101.tif").string();
+    m0 = (dir / "M_20200111.tif").string();
+    io::write_raster(l1, Raster(grid(30, 20), 1, 300.0f));
+    io::write_raster(m1, Raster(grid(30, 20), 1, 298.0f));
+    io::write_raster(m0, Raster(grid(30, 20), 1, 310.0f));
+  }
+  std::string args(const std::string& method) const {
+    return "predict --method " + method + " --fine1 " + l1 + " --coarse1 " + m1 + " --coarse0 " + m0;
+  }
+};
+
+}  // namespace
+
+TEST(PredictCli, FilesModeWritesPredictionAndQuality) {
+  Files f;
+  for (const std::string m : {"additive", "starfm"}) {
+    const std::string out = (f.dir / (m + ".tif")).string();
+    const auto r = test::run_cli(f.args(m) + " -o " + out + " --window 5 --tile 8 --threads 2");
+    if (m == "additive") {  // additive has no --window option
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_NE(r.output.find("window"), std::string::npos) << r.output;
+      EXPECT_FALSE(fs::exists(out));
+      continue;
+    }
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const Raster p = io::read_raster(out);
+    EXPECT_EQ(p.at(10, 10), 312.0f);  // dates from the file names
+    const Raster q = io::read_raster((f.dir / (m + "_quality.tif")).string());
+    EXPECT_EQ(q.bands(), 3);
+  }
+  const std::string out = (f.dir / "add.tif").string();
+  auto r = test::run_cli(f.args("additive") + " -o " + out + " --format COG --stream --tile 16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(io::read_raster(out).at(5, 5), 312.0f);
+  EXPECT_TRUE(fs::exists(f.dir / "add_quality.tif"));
+}
+
+TEST(PredictCli, BadInputIsAClearErrorWithoutOutput) {
+  Files f;
+  const std::string out = (f.dir / "out.tif").string();
+  auto expect_error = [&](const std::string& args, const std::string& words) {
+    const auto r = test::run_cli(args + " -o " + out);
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_NE(r.output.find(words), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out)) << args;
+    EXPECT_FALSE(fs::exists(f.dir / "out_quality.tif")) << args;
+  };
+  expect_error(f.args("nosuch"), "unknown method 'nosuch'");
+  expect_error(f.args("starfm") + " --no-such-option 3", "no-such-option");
+  expect_error(f.args("estarfm"), "estarfm needs 2 pair(s)");
+  expect_error("predict --method additive --fine1 " + (f.dir / "missing.tif").string() +
+                   " --coarse1 " + f.m1 + " --coarse0 " + f.m0 + " --date1 2020-01-01",
+               "missing.tif");
+  expect_error(f.args("additive") + " --date0 2020-13-45", "2020-13-45");
+  // Another grid (shifted by 10 pixels): the error names the file and says to align.
+  const std::string shifted = (f.dir / "M_shift_20200101.tif").string();
+  io::write_raster(shifted, Raster(grid(30, 20, 400300.0), 1, 298.0f));
+  expect_error("predict --method additive --fine1 " + f.l1 + " --coarse1 " + shifted +
+                   " --coarse0 " + f.m0,
+               "lstfuse ingest");
+  // All-cloud target.
+  const std::string cloudy = (f.dir / "M_20200115.tif").string();
+  io::write_raster(cloudy, Raster(grid(30, 20), 1, 0.0f, false));
+  expect_error("predict --method additive --fine1 " + f.l1 + " --coarse1 " + f.m1 + " --coarse0 " +
+                   cloudy,
+               "no valid pixel");
+  expect_error("predict --method additive --fine1 " + f.l1 + " --coarse1 " + f.m1 + " --coarse0 " +
+                   cloudy + " --stream",
+               "no valid pixel");
+  // Two-band file against single-band ones.
+  const std::string two = (f.dir / "L2b_20200101.tif").string();
+  io::write_raster(two, Raster(grid(30, 20), 2, 300.0f));
+  expect_error("predict --method additive --fine1 " + two + " --coarse1 " + f.m1 + " --coarse0 " + f.m0,
+               "band");
+}
