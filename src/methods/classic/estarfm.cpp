@@ -219,7 +219,7 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
           }
 
         // Pass A: similar pixels (both pairs, every band) and their weights 1 / C.
-        float an[cd::kLanes] = {}, aw[cd::kLanes] = {};
+        double n = 0, sw = 0;
         for (int dy = -h; dy <= h; ++dy) {
           const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
           float* K = kf.data() + static_cast<size_t>(dy + h) * span;
@@ -237,26 +237,16 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
           }
           const float* OMS = one_minus_s.data() + r0;
           const float* D = dist.data() + static_cast<size_t>(dy + h) * span;
-          int j = 0;
-          for (; j + cd::kLanes <= span; j += cd::kLanes)
-            for (int l = 0; l < cd::kLanes; ++l) {
-              const int i = j + l;
-              const float w = K[i] > 0.5f ? 1.0f / (OMS[i] * D[i] + 1e-7f) : 0.0f;
-              WC[i] = w;
-              aw[l] += w;
-              an[l] += K[i];
-            }
-          for (int l = 0; j < span; ++j, ++l) {
+          float rn = 0.0f, rw = 0.0f;
+#pragma omp simd reduction(+ : rn, rw)
+          for (int j = 0; j < span; ++j) {
             const float w = K[j] > 0.5f ? 1.0f / (OMS[j] * D[j] + 1e-7f) : 0.0f;
             WC[j] = w;
-            aw[l] += w;
-            an[l] += K[j];
+            rw += w;
+            rn += K[j];
           }
-        }
-        double n = 0, sw = 0;
-        for (int l = 0; l < cd::kLanes; ++l) {
-          n += an[l];
-          sw += aw[l];
+          n += rn;  // row sums combined in a fixed order, in double
+          sw += rw;
         }
 
         int rule = kNone;
@@ -277,33 +267,27 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
             // Pass B: weighted coarse changes and fine values, and candidate sums (shifted by
             // the centre's fine value of each pair, so that float sums keep their precision).
             const float c1 = L1[b][ci], c2 = L2[b][ci];
-            float a1[cd::kLanes] = {}, a2[cd::kLanes] = {}, f1[cd::kLanes] = {}, f2[cd::kLanes] = {};
-            float x1[cd::kLanes] = {}, x2[cd::kLanes] = {}, y1[cd::kLanes] = {}, y2[cd::kLanes] = {};
+            double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
             for (int dy = -h; dy <= h; ++dy) {
               const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
               const float* K = kf.data() + static_cast<size_t>(dy + h) * span;
               const float* WC = wc.data() + static_cast<size_t>(dy + h) * span;
               const float *l1 = L1[b].data() + r0, *l2 = L2[b].data() + r0;
               const float *m1 = M1[b].data() + r0, *m2 = M2[b].data() + r0, *m0 = M0[b].data() + r0;
-              int j = 0;
-              auto body = [&](int i, int l) {
-                a1[l] += WC[i] * (m0[i] - m1[i]);
-                a2[l] += WC[i] * (m0[i] - m2[i]);
-                f1[l] += WC[i] * (l1[i] - c1);
-                f2[l] += WC[i] * (l2[i] - c2);
-                x1[l] += K[i] * (m1[i] - c1);
-                x2[l] += K[i] * (m2[i] - c2);
-                y1[l] += K[i] * (l1[i] - c1);
-                y2[l] += K[i] * (l2[i] - c2);
-              };
-              for (; j + cd::kLanes <= span; j += cd::kLanes)
-                for (int l = 0; l < cd::kLanes; ++l) body(j + l, l);
-              for (int l = 0; j < span; ++j, ++l) body(j, l);
-            }
-            double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
-            for (int l = 0; l < cd::kLanes; ++l) {
-              A1 += a1[l]; A2 += a2[l]; F1 += f1[l]; F2 += f2[l];
-              X1 += x1[l]; X2 += x2[l]; Y1 += y1[l]; Y2 += y2[l];
+              float a1 = 0, a2 = 0, f1 = 0, f2 = 0, x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+#pragma omp simd reduction(+ : a1, a2, f1, f2, x1, x2, y1, y2)
+              for (int i = 0; i < span; ++i) {
+                a1 += WC[i] * (m0[i] - m1[i]);
+                a2 += WC[i] * (m0[i] - m2[i]);
+                f1 += WC[i] * (l1[i] - c1);
+                f2 += WC[i] * (l2[i] - c2);
+                x1 += K[i] * (m1[i] - c1);
+                x2 += K[i] * (m2[i] - c2);
+                y1 += K[i] * (l1[i] - c1);
+                y2 += K[i] * (l2[i] - c2);
+              }
+              A1 += a1; A2 += a2; F1 += f1; F2 += f2;
+              X1 += x1; X2 += x2; Y1 += y1; Y2 += y2;
             }
             // Candidate means (unshifted) and the ubESTARFM bias of each pair.
             const double mM1 = X1 / n + c1, mM2 = X2 / n + c2;
@@ -311,29 +295,22 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
             const double b1 = o.zero_bias ? mM1 - mL1 : 0.0;
             const double b2 = o.zero_bias ? mM2 - mL2 : 0.0;
             if (!o.fixed_v && std::fabs(mM1 - mM2) >= mean_diff_min) {
-              float xx1[cd::kLanes] = {}, xx2[cd::kLanes] = {}, yy1[cd::kLanes] = {},
-                    yy2[cd::kLanes] = {}, xy1[cd::kLanes] = {}, xy2[cd::kLanes] = {};
+              double XX1 = 0, XX2 = 0, YY1 = 0, YY2 = 0, XY1 = 0, XY2 = 0;
               for (int dy = -h; dy <= h; ++dy) {
                 const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
                 const float* K = kf.data() + static_cast<size_t>(dy + h) * span;
                 const float *l1 = L1[b].data() + r0, *l2 = L2[b].data() + r0;
                 const float *m1 = M1[b].data() + r0, *m2 = M2[b].data() + r0;
-                auto body = [&](int i, int l) {
+                float xx1 = 0, xx2 = 0, yy1 = 0, yy2 = 0, xy1 = 0, xy2 = 0;
+#pragma omp simd reduction(+ : xx1, xx2, yy1, yy2, xy1, xy2)
+                for (int i = 0; i < span; ++i) {
                   const float dx1 = K[i] * (m1[i] - c1), dx2 = K[i] * (m2[i] - c2);
                   const float dy1 = K[i] * (l1[i] - c1), dy2 = K[i] * (l2[i] - c2);
-                  xx1[l] += dx1 * dx1; xx2[l] += dx2 * dx2;
-                  yy1[l] += dy1 * dy1; yy2[l] += dy2 * dy2;
-                  xy1[l] += dx1 * dy1; xy2[l] += dx2 * dy2;
-                };
-                int j = 0;
-                for (; j + cd::kLanes <= span; j += cd::kLanes)
-                  for (int l = 0; l < cd::kLanes; ++l) body(j + l, l);
-                for (int l = 0; j < span; ++j, ++l) body(j, l);
-              }
-              double XX1 = 0, XX2 = 0, YY1 = 0, YY2 = 0, XY1 = 0, XY2 = 0;
-              for (int l = 0; l < cd::kLanes; ++l) {
-                XX1 += xx1[l]; XX2 += xx2[l]; YY1 += yy1[l]; YY2 += yy2[l];
-                XY1 += xy1[l]; XY2 += xy2[l];
+                  xx1 += dx1 * dx1; xx2 += dx2 * dx2;
+                  yy1 += dy1 * dy1; yy2 += dy2 * dy2;
+                  xy1 += dx1 * dy1; xy2 += dx2 * dy2;
+                }
+                XX1 += xx1; XX2 += xx2; YY1 += yy1; YY2 += yy2; XY1 += xy1; XY2 += xy2;
               }
               // Regression of [L1; L2] (+ bias) on [M1; M2], all 2n values, in a frame shifted
               // by c1: pair 2 values are re-shifted by d = c2 - c1 (y also by its bias).

@@ -152,7 +152,7 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
           ++pairs_used;
           const float lc = p.L[ci], thr = p.thr;
           const float smax = p.S[ci] + sig_lm, tmax = p.T[ci] + sig_mm;
-          float aw[cd::kLanes] = {}, awv[cd::kLanes] = {}, an[cd::kLanes] = {};
+          double w_k = 0.0, wv_k = 0.0, n_k = 0.0;
           for (int dy = -h; dy <= h; ++dy) {
             const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
             const float* L = p.L.data() + r0;
@@ -162,34 +162,21 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
             const float* V = p.V.data() + r0;
             const float* VA = p.valid.data() + r0;
             const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * span;
-            int j = 0;
-            for (; j + cd::kLanes <= span; j += cd::kLanes) {
-              for (int l = 0; l < cd::kLanes; ++l) {
-                const int i = j + l;
-                // Similar, valid, and not worse than the centre on both differences.
-                const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) &
-                                  ((S[i] <= smax) | (T[i] <= tmax));
-                const float w = keep ? IP[i] * ID[i] : 0.0f;
-                aw[l] += w;
-                awv[l] += w * (V[i] - lc);
-                an[l] += keep ? 1.0f : 0.0f;
-              }
-            }
-            for (int l = 0; j < span; ++j, ++l) {
-              const int i = j;
+            float rw = 0.0f, rwv = 0.0f, rn = 0.0f;
+#pragma omp simd reduction(+ : rw, rwv, rn)
+            for (int i = 0; i < span; ++i) {
+              // Similar, valid, and not worse than the centre on both differences.
               const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) &
                                 ((S[i] <= smax) | (T[i] <= tmax));
               const float w = keep ? IP[i] * ID[i] : 0.0f;
-              aw[l] += w;
-              awv[l] += w * (V[i] - lc);
-              an[l] += keep ? 1.0f : 0.0f;
+              rw += w;
+              rwv += w * (V[i] - lc);
+              rn += keep ? 1.0f : 0.0f;
             }
-          }
-          double w_k = 0.0, wv_k = 0.0, n_k = 0.0;
-          for (int l = 0; l < cd::kLanes; ++l) {
-            w_k += aw[l];
-            wv_k += awv[l];
-            n_k += an[l];
+            // Row sums are combined in a fixed order, in double.
+            w_k += rw;
+            wv_k += rwv;
+            n_k += rn;
           }
           sum_w += w_k;
           sum_wv += wv_k + w_k * lc;  // the values were accumulated relative to the centre
