@@ -329,3 +329,57 @@ TEST(Classic, BadInputsAreClearErrors) {
   s.options().set("window", "10");
   EXPECT_THROW(s.predict(one), Error);  // even window
 }
+
+TEST(Classic, EstarfmConversionCoefficientAndLstVariants) {
+  // Fine = 300 + 1.5 (coarse - 300) on both pair dates (coarse mean changes by 10 K >= 0.02 *
+  // dn_max): the regression finds V = 1.5 and the prediction is exact on the target date.
+  const Grid g = utm_grid(40, 40);
+  Raster u = test::textured(g, 1, 0.0f, 41);
+  auto make = [&](float base_m, float base_l, float slope) {
+    Raster m(g, 1), l(g, 1);
+    for (int y = 0; y < 40; ++y)
+      for (int x = 0; x < 40; ++x) {
+        m.at(y, x) = base_m + u.at(y, x);
+        l.at(y, x) = base_l + slope * u.at(y, x);
+      }
+    return std::make_pair(l, m);
+  };
+  const auto [l1, m1] = make(300, 300, 1.5f);
+  const auto [l2, m2] = make(310, 315, 1.5f);
+  const auto [truth, m0] = make(305, 307.5f, 1.5f);
+  FusionInput in;
+  in.pairs.push_back({Date(2020, 5, 1), l1, m1});
+  in.pairs.push_back({Date(2020, 5, 17), l2, m2});
+  in.coarse = m0;
+  in.date = Date(2020, 5, 9);
+  auto m = small_window("estarfm");
+  const FusionResult r = m->predict(in);
+  EXPECT_NEAR(r.quality.at(2, 20, 20), 1.5f, 1e-3);  // band "v"
+  EXPECT_EQ(r.quality.band_names[2], "v");
+  double worst = 0, worst_fixed = 0;
+  auto fixed = small_window("estarfm");
+  fixed->options().set("fixed-v", "true");
+  const FusionResult rf = fixed->predict(in);
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 40; ++x) {
+      worst = std::max(worst, (double)std::fabs(r.fine.at(y, x) - truth.at(y, x)));
+      worst_fixed = std::max(worst_fixed, (double)std::fabs(rf.fine.at(y, x) - truth.at(y, x)));
+    }
+  EXPECT_LT(worst, 1e-2);
+  // With V = 1 the two pairs' errors cancel here (inverse-distance temporal weights of two
+  // linear extrapolations), so only the coefficient itself tells the variants apart.
+  EXPECT_LT(worst_fixed, 1e-2);
+  EXPECT_EQ(rf.quality.at(2, 20, 20), 1.0f);
+
+  // Zero bias: the fine images are shifted onto the coarse level, so a uniform scene predicts
+  // the target coarse value itself (310 K) instead of fine + change (312 K).
+  auto zb = small_window("estarfm");
+  zb->options().set("zero-bias", "true");
+  const FusionResult rz = zb->predict(uniform_input(30, 30));
+  EXPECT_NEAR(rz.fine.at(15, 15), 310.0f, 1e-4);
+  // Without the 2/classes factor the threshold is wider: more similar pixels on texture.
+  FusionInput tex = in;
+  auto wide = small_window("estarfm");
+  wide->options().set("std-threshold-without-factor", "true");
+  EXPECT_GT(wide->predict(tex).quality.at(0, 20, 20), r.quality.at(0, 20, 20));
+}
