@@ -70,9 +70,8 @@ inline PixelRect target_region(const FusionInput& in) {
   return r;
 }
 
-// Fixed number of accumulation lanes: sums are split by position in the row span, so their
-// rounding does not depend on memory alignment (as an `omp simd` reduction might) and the
-// compiler still vectorises the lane loop.
-constexpr int kLanes = 8;
+// Window sums: each window row is reduced with `omp simd` (float, vectorised) and the row sums
+// are added in a fixed order in double. The tile-invariance test checks that this stays bit
+// exact across tile sizes and thread counts.
 
 }  // namespace lstfuse::classic_detail
