@@ -23,10 +23,20 @@ struct ImagePair {
   Raster coarse;
 };
 
+// A pixel window of a raster; width 0 means "the whole raster".
+struct PixelRect {
+  int x0 = 0, y0 = 0, width = 0, height = 0;
+  bool whole() const { return width <= 0 || height <= 0; }
+};
+
 struct FusionInput {
   std::vector<ImagePair> pairs;  // sorted by date
   Raster coarse;                 // coarse image of the target date, on the fine grid
   Date date;                     // target date
+  // Pixels that must be predicted. The tiled driver passes tile + halo and asks only for the
+  // tile core, so window methods need not waste time on the halo; methods may skip (leave
+  // invalid) pixels outside it.
+  PixelRect region;
 };
 
 struct FusionResult {
@@ -72,6 +82,9 @@ class Method {
 
   // Pixels of context a tile needs on each side so that tiled and untiled results agree.
   virtual int halo() const { return 0; }
+  // The halo on a given grid, for methods whose window is set in metres (STARFM's search
+  // distance); the tiled driver asks this one.
+  virtual int halo_on(const Grid& grid) const { return halo(); }
   // Whole-scene statistics, set by the tiled driver before predicting tiles. Methods that need
   // them compute their own from the input when none were set.
   virtual void set_scene_stats(const SceneStats& stats) { scene_stats_ = stats; has_scene_stats_ = true; }

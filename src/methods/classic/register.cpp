@@ -1,7 +1,12 @@
+#include "lstfuse/methods/classic/estarfm.hpp"
+#include "lstfuse/methods/classic/starfm.hpp"
 #include "lstfuse/methods/method.hpp"
 
 namespace lstfuse {
 
-void register_classic_methods(MethodRegistry& registry) { (void)registry; }
+void register_classic_methods(MethodRegistry& registry) {
+  registry.add("starfm", [] { return std::make_unique<StarfmMethod>(); });
+  registry.add("estarfm", [] { return std::make_unique<EstarfmMethod>(); });
+}
 
 }  // namespace lstfuse

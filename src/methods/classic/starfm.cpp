@@ -1,0 +1,213 @@
+#include "lstfuse/methods/classic/starfm.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "window_planes.hpp"
+
+namespace lstfuse {
+namespace cd = classic_detail;
+
+StarfmMethod::StarfmMethod() {
+  option_set_.add("window", opts.window, "moving window size in fine pixels (odd)");
+  option_set_.add("search-distance", opts.search_distance,
+                  "search distance in metres; > 0 overrides --window");
+  option_set_.add("classes", opts.classes,
+                  "number of classes: similarity threshold = std(fine) * 2 / classes");
+  option_set_.add("fine-uncertainty", opts.fine_uncertainty, "uncertainty of the fine images (K)");
+  option_set_.add("coarse-uncertainty", opts.coarse_uncertainty,
+                  "uncertainty of the coarse images (K)");
+}
+
+const MethodInfo& StarfmMethod::info() const {
+  static const MethodInfo mi{"starfm", "classic",
+                             "STARFM (Gao 2006): similar pixels in a moving window, one or more pairs",
+                             1, -1, false, false};
+  return mi;
+}
+
+namespace {
+
+// Metres per CRS unit along x at the grid's centre: geographic grids are in degrees.
+double metres_per_unit(const Grid& g) {
+  const std::string head = g.crs.substr(0, 8);
+  const bool geographic = head.rfind("GEOGCS", 0) == 0 || head.rfind("GEOGCRS", 0) == 0 ||
+                          head.rfind("GEODCRS", 0) == 0;
+  if (!geographic) return 1.0;
+  const double lat = 0.5 * (g.min_y() + g.max_y()) * M_PI / 180.0;
+  return 111320.0 * std::cos(lat);
+}
+
+}  // namespace
+
+int StarfmMethod::half_window(const Grid& grid) const {
+  if (opts.search_distance > 0.0) {
+    const double res = std::fabs(grid.res_x()) * metres_per_unit(grid);
+    if (!(res > 0.0)) throw Error("starfm: the grid has no pixel size to convert --search-distance");
+    return std::max(1, static_cast<int>(std::lround(opts.search_distance / res)));
+  }
+  return opts.window / 2;
+}
+
+int StarfmMethod::halo() const {
+  if (opts.search_distance > 0.0 && halo_for_grid_ >= 0) return halo_for_grid_;
+  return opts.window / 2;
+}
+
+FusionResult StarfmMethod::predict(const FusionInput& in) {
+  validate(in);
+  if (opts.window < 3 || opts.window % 2 == 0) {
+    throw Error(fmt::format("starfm: option --window must be an odd number >= 3, got {}", opts.window));
+  }
+  if (opts.classes < 1) throw Error("starfm: option --classes must be >= 1");
+  if (opts.fine_uncertainty < 0 || opts.coarse_uncertainty < 0) {
+    throw Error("starfm: uncertainties must be >= 0");
+  }
+  const int h = half_window(in.coarse.grid());
+  halo_for_grid_ = h;
+  const int W = in.coarse.width(), H = in.coarse.height();
+  const int nb = in.coarse.bands();
+  const int np = static_cast<int>(in.pairs.size());
+  const cd::Planes g(W, H, h);
+  const PixelRect region = cd::target_region(in);
+  const int span = 2 * h + 1;
+
+  // 1 / (1 + d/A) for every window offset, A = the half window (Gao: max distance / resolution).
+  std::vector<float> inv_d(static_cast<size_t>(span) * span);
+  for (int dy = -h; dy <= h; ++dy)
+    for (int dx = -h; dx <= h; ++dx)
+      inv_d[(dy + h) * span + (dx + h)] =
+          static_cast<float>(1.0 / (1.0 + std::sqrt(double(dx * dx + dy * dy)) / h));
+
+  const float sig_lm = static_cast<float>(std::hypot(opts.fine_uncertainty, opts.coarse_uncertainty));
+  const float sig_mm = static_cast<float>(std::sqrt(2.0) * opts.coarse_uncertainty);
+
+  FusionResult out;
+  out.fine = Raster(in.coarse.grid(), nb, 0.0f, false);
+  out.fine.units = in.coarse.units;
+  out.quality = Raster(in.coarse.grid(), 3, 0.0f, true);
+  out.quality.units = "";
+  out.quality.band_names = {"n_candidates", "weight_sum", "pairs_used"};
+
+  struct PairPlanes {
+    std::vector<float> L, S, T, inv_p, V, valid;
+    float thr = 0.0f;
+  };
+  for (int b = 0; b < nb; ++b) {
+    std::vector<PairPlanes> pp(np);
+    const std::vector<float> m0 = cd::to_plane(g, in.coarse, b);
+    for (int k = 0; k < np; ++k) {
+      const Raster& Lr = in.pairs[k].fine;
+      const Raster& Mr = in.pairs[k].coarse;
+      PairPlanes& p = pp[k];
+      p.L = cd::to_plane(g, Lr, b);
+      const std::vector<float> m = cd::to_plane(g, Mr, b);
+      p.S = g.plane();
+      p.T = g.plane();
+      p.inv_p = g.plane();
+      p.V = g.plane();
+      p.valid = g.plane();
+      for (int y = 0; y < H; ++y) {
+        const size_t row = static_cast<size_t>(y) * W;
+        const uint8_t *ml = Lr.mask(b) + row, *mm = Mr.mask(b) + row, *m0m = in.coarse.mask(b) + row;
+        for (int x = 0; x < W; ++x) {
+          if (!(ml[x] && mm[x] && m0m[x])) continue;
+          const size_t i = g.at(x, y);
+          const float s = std::fabs(p.L[i] - m[i]);
+          const float t = std::fabs(m0[i] - m[i]);
+          p.S[i] = s;
+          p.T[i] = t;
+          p.inv_p[i] = 1.0f / ((s + 1.0f) * (t + 1.0f));
+          p.V[i] = p.L[i] + m0[i] - m[i];
+          p.valid[i] = 1.0f;
+        }
+      }
+      BandStats st;
+      if (has_scene_stats_ && k < static_cast<int>(scene_stats_.fine.size()) &&
+          b < static_cast<int>(scene_stats_.fine[k].size())) {
+        st = scene_stats_.fine[k][b];
+      } else {
+        st = band_stats(Lr, b);
+      }
+      p.thr = std::isfinite(st.stddev) ? static_cast<float>(st.stddev * 2.0 / opts.classes) : 0.0f;
+    }
+
+    float* o = out.fine.band(b);
+    uint8_t* ov = out.fine.mask(b);
+    float* q_n = out.quality.band(0);
+    float* q_w = out.quality.band(1);
+    float* q_p = out.quality.band(2);
+#pragma omp parallel for schedule(static)
+    for (int y = region.y0; y < region.y0 + region.height; ++y) {
+      for (int x = region.x0; x < region.x0 + region.width; ++x) {
+        const size_t ci = g.at(x, y);
+        double sum_w = 0.0, sum_wv = 0.0;
+        long n = 0;
+        int pairs_used = 0;
+        for (int k = 0; k < np; ++k) {
+          const PairPlanes& p = pp[k];
+          if (p.valid[ci] == 0.0f) continue;
+          ++pairs_used;
+          const float lc = p.L[ci], thr = p.thr;
+          const float smax = p.S[ci] + sig_lm, tmax = p.T[ci] + sig_mm;
+          float aw[cd::kLanes] = {}, awv[cd::kLanes] = {}, an[cd::kLanes] = {};
+          for (int dy = -h; dy <= h; ++dy) {
+            const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
+            const float* L = p.L.data() + r0;
+            const float* S = p.S.data() + r0;
+            const float* T = p.T.data() + r0;
+            const float* IP = p.inv_p.data() + r0;
+            const float* V = p.V.data() + r0;
+            const float* VA = p.valid.data() + r0;
+            const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * span;
+            int j = 0;
+            for (; j + cd::kLanes <= span; j += cd::kLanes) {
+              for (int l = 0; l < cd::kLanes; ++l) {
+                const int i = j + l;
+                // Similar, valid, and not worse than the centre on both differences.
+                const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) &
+                                  ((S[i] <= smax) | (T[i] <= tmax));
+                const float w = keep ? IP[i] * ID[i] : 0.0f;
+                aw[l] += w;
+                awv[l] += w * (V[i] - lc);
+                an[l] += keep ? 1.0f : 0.0f;
+              }
+            }
+            for (int l = 0; j < span; ++j, ++l) {
+              const int i = j;
+              const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) &
+                                ((S[i] <= smax) | (T[i] <= tmax));
+              const float w = keep ? IP[i] * ID[i] : 0.0f;
+              aw[l] += w;
+              awv[l] += w * (V[i] - lc);
+              an[l] += keep ? 1.0f : 0.0f;
+            }
+          }
+          double w_k = 0.0, wv_k = 0.0, n_k = 0.0;
+          for (int l = 0; l < cd::kLanes; ++l) {
+            w_k += aw[l];
+            wv_k += awv[l];
+            n_k += an[l];
+          }
+          sum_w += w_k;
+          sum_wv += wv_k + w_k * lc;  // the values were accumulated relative to the centre
+          n += static_cast<long>(n_k);
+        }
+        const size_t oi = static_cast<size_t>(y) * W + x;
+        if (n == 0 || !(sum_w > 0.0)) continue;
+        o[oi] = static_cast<float>(sum_wv / sum_w);
+        ov[oi] = 1;
+        if (b == 0) {
+          q_n[oi] = static_cast<float>(n);
+          q_w[oi] = static_cast<float>(sum_w);
+          q_p[oi] = static_cast<float>(pairs_used);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace lstfuse

@@ -1,0 +1,296 @@
+#include "lstfuse/methods/tiling.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse {
+namespace {
+
+// Sets the OpenMP thread count for the scope of a call, then restores it.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~ThreadScope() { omp_set_num_threads(previous_); }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
+void check_pair_count(const MethodInfo& mi, int n) {
+  if (n < mi.min_pairs || (mi.max_pairs >= 0 && n > mi.max_pairs)) {
+    throw Error(fmt::format("{} needs {} pair(s){}, got {}", mi.name, mi.min_pairs,
+                            mi.max_pairs < 0 ? " or more"
+                            : mi.max_pairs != mi.min_pairs ? fmt::format(" to {}", mi.max_pairs)
+                                                            : "",
+                            n));
+  }
+}
+
+bool any_valid(const Raster& r) {
+  for (int b = 0; b < r.bands(); ++b)
+    if (r.valid_count(b) == 0) return false;
+  return true;
+}
+
+// A tile's own input: pairs without any valid pixel in tile + halo contribute nothing to any
+// method, so they are dropped (the method's own check would reject them); an empty target or
+// too few pairs leave the tile unpredicted. Returns false in that case.
+bool prune_tile(const MethodInfo& mi, FusionInput& tile) {
+  if (!any_valid(tile.coarse)) return false;
+  std::vector<ImagePair> kept;
+  for (auto& p : tile.pairs)
+    if (any_valid(p.fine) && any_valid(p.coarse)) kept.push_back(std::move(p));
+  tile.pairs = std::move(kept);
+  return static_cast<int>(tile.pairs.size()) >= mi.min_pairs;
+}
+
+struct TileRect {
+  int x0, y0, w, h;
+};
+
+std::vector<TileRect> tile_rects(int W, int H, int tile) {
+  if (tile <= 0) tile = std::max(W, H);
+  std::vector<TileRect> out;
+  for (int y = 0; y < H; y += tile)
+    for (int x = 0; x < W; x += tile) out.push_back({x, y, std::min(tile, W - x), std::min(tile, H - y)});
+  return out;
+}
+
+// Mirrors band_stats() (shift by the first valid value, sums in row-major order), so that
+// streamed statistics equal the in-memory ones bit for bit.
+struct StatsAccumulator {
+  long long count = 0;
+  double sum = 0, sum2 = 0, shift = 0;
+  bool have_shift = false;
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  void add(const Raster& r, int b) {
+    const float* v = r.band(b);
+    const uint8_t* m = r.mask(b);
+    for (size_t i = 0; i < r.band_size(); ++i) {
+      if (!m[i]) continue;
+      if (!have_shift) {
+        shift = v[i];
+        have_shift = true;
+      }
+      const double d = v[i] - shift;
+      sum += d;
+      sum2 += d * d;
+      lo = std::min(lo, static_cast<double>(v[i]));
+      hi = std::max(hi, static_cast<double>(v[i]));
+      ++count;
+    }
+  }
+  BandStats result() const {
+    BandStats s;
+    s.count = count;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (count == 0) {
+      s.mean = s.stddev = s.min = s.max = nan;
+      return s;
+    }
+    s.mean = shift + sum / count;
+    s.min = lo;
+    s.max = hi;
+    s.stddev = count > 1 ? std::sqrt(std::max(0.0, (sum2 - sum * sum / count) / (count - 1))) : nan;
+    return s;
+  }
+};
+
+std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int bands,
+                                  const io::ReadOptions& read, int strip_rows) {
+  std::vector<StatsAccumulator> acc(bands);
+  for (int y = 0; y < grid.height; y += strip_rows) {
+    const Raster strip = io::read_window(path, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
+    for (int b = 0; b < bands; ++b) acc[b].add(strip, b);
+  }
+  std::vector<BandStats> out;
+  for (const auto& a : acc) out.push_back(a.result());
+  return out;
+}
+
+}  // namespace
+
+io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names) {
+  std::string all;
+  for (size_t i = 0; i < names.size(); ++i) {
+    all += (i ? "," : "") + names[i];
+    base.metadata.emplace_back(fmt::format("BAND_{}", i + 1), names[i]);
+  }
+  base.metadata.emplace_back("QUALITY_BANDS", all);
+  return base;
+}
+
+FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOptions& opts) {
+  ThreadScope threads(opts.threads);
+  const MethodInfo& mi = method.info();
+  check_pair_count(mi, static_cast<int>(in.pairs.size()));
+  method.set_scene_stats(compute_scene_stats(in));
+  const Grid& grid = in.coarse.grid();
+  const int W = grid.width, H = grid.height;
+  if (opts.tile <= 0 || (opts.tile >= W && opts.tile >= H)) {
+    if (in.region.whole()) return method.predict(in);
+    FusionInput whole = in;
+    whole.region = {};
+    return method.predict(whole);
+  }
+  // The whole scene must pass the method's checks (grids, bands, all-cloud target) before any
+  // tile is cut, so errors do not depend on the tiling.
+  if (!any_valid(in.coarse)) {
+    throw Error(fmt::format("{}: the coarse image of the target date {} has no valid pixel "
+                            "(all cloud or nodata)", mi.name, in.date.iso()));
+  }
+  for (const auto& p : in.pairs) {
+    if (!p.fine.grid().same_geometry(grid) || !p.coarse.grid().same_geometry(grid)) {
+      throw Error(fmt::format("{}: the images of {} are not on the target's grid; align them "
+                              "first with 'lstfuse ingest'", mi.name, p.date.iso()));
+    }
+    if (p.fine.bands() != in.coarse.bands() || p.coarse.bands() != in.coarse.bands()) {
+      throw Error(fmt::format("{}: the images of {} have {} band(s), the target coarse image {}",
+                              mi.name, p.date.iso(), p.fine.bands(), in.coarse.bands()));
+    }
+    if (!any_valid(p.fine) || !any_valid(p.coarse)) {
+      throw Error(fmt::format("{}: the pair of {} has no valid pixel (all cloud or nodata)",
+                              mi.name, p.date.iso()));
+    }
+  }
+  const int halo = method.halo_on(grid);
+  FusionResult out;
+  out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
+  out.fine.units = in.coarse.units;
+  for (const TileRect& t : tile_rects(W, H, opts.tile)) {
+    FusionInput sub;
+    sub.date = in.date;
+    const int x0 = t.x0 - halo, y0 = t.y0 - halo, w = t.w + 2 * halo, h = t.h + 2 * halo;
+    sub.coarse = in.coarse.crop(x0, y0, w, h);
+    for (const auto& p : in.pairs) sub.pairs.push_back({p.date, p.fine.crop(x0, y0, w, h), p.coarse.crop(x0, y0, w, h)});
+    sub.region = {halo, halo, t.w, t.h};
+    if (!prune_tile(mi, sub)) continue;
+    FusionResult r = method.predict(sub);
+    if (out.quality.empty()) {
+      out.quality = Raster(grid, r.quality.bands(), 0.0f, true);
+      out.quality.units = r.quality.units;
+      out.quality.band_names = r.quality.band_names;
+    }
+    out.fine.paste(r.fine.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+    out.quality.paste(r.quality.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+  }
+  if (out.quality.empty()) throw Error(mi.name + ": no tile could be predicted");
+  return out;
+}
+
+Grid check_stream_input(const StreamInput& in, int* bands) {
+  const Grid grid = io::read_grid(in.coarse, in.read.require_crs);
+  const int nb = in.read.bands.empty() ? io::read_band_count(in.coarse)
+                                       : static_cast<int>(in.read.bands.size());
+  for (const auto& p : in.pairs) {
+    for (const std::string* f : {&p.fine, &p.coarse}) {
+      const Grid g = io::read_grid(*f, in.read.require_crs);
+      if (!io::same_grid(g, grid)) {
+        throw file_error(*f, fmt::format("grid {} differs from the target coarse image {} ({}); "
+                                         "align the inputs first with 'lstfuse ingest'",
+                                         g.describe(), in.coarse, grid.describe()));
+      }
+      if (in.read.bands.empty() && io::read_band_count(*f) != nb) {
+        throw file_error(*f, fmt::format("has {} band(s), the target coarse image {} has {}",
+                                         io::read_band_count(*f), in.coarse, nb));
+      }
+    }
+  }
+  if (bands) *bands = nb;
+  return grid;
+}
+
+SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
+  int nb = 0;
+  const Grid grid = check_stream_input(in, &nb);
+  SceneStats s;
+  for (const auto& p : in.pairs) {
+    s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
+    s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
+  }
+  s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
+  return s;
+}
+
+void predict_streamed(Method& method, const StreamInput& in, const StreamOutput& out,
+                      const TilingOptions& opts) {
+  ThreadScope threads(opts.threads);
+  const MethodInfo& mi = method.info();
+  check_pair_count(mi, static_cast<int>(in.pairs.size()));
+  int nb = 0;
+  const Grid grid = check_stream_input(in, &nb);
+  const SceneStats stats = streamed_scene_stats(in);
+  for (const auto& st : stats.target)
+    if (st.count == 0) throw file_error(in.coarse, "has no valid pixel (all cloud or nodata)");
+  for (size_t k = 0; k < in.pairs.size(); ++k)
+    for (int b = 0; b < nb; ++b) {
+      if (stats.fine[k][b].count == 0) throw file_error(in.pairs[k].fine, "has no valid pixel (all cloud or nodata)");
+      if (stats.coarse[k][b].count == 0) throw file_error(in.pairs[k].coarse, "has no valid pixel (all cloud or nodata)");
+    }
+  method.set_scene_stats(stats);
+  const int halo = method.halo_on(grid);
+
+  io::RasterWriter fine_writer(out.fine_path, grid, nb, out.write);
+  std::unique_ptr<io::RasterWriter> quality_writer;
+  int quality_bands = 0;
+  std::vector<TileRect> unwritten_quality;  // skipped tiles before the quality layer existed
+  const int tile = opts.tile > 0 ? opts.tile : 512;
+  for (const TileRect& t : tile_rects(grid.width, grid.height, tile)) {
+    const int x0 = t.x0 - halo, y0 = t.y0 - halo, w = t.w + 2 * halo, h = t.h + 2 * halo;
+    FusionInput sub;
+    sub.date = in.date;
+    sub.coarse = io::read_window(in.coarse, x0, y0, w, h, in.read);
+    for (const auto& p : in.pairs) {
+      sub.pairs.push_back({p.date, io::read_window(p.fine, x0, y0, w, h, in.read),
+                           io::read_window(p.coarse, x0, y0, w, h, in.read)});
+    }
+    sub.region = {halo, halo, t.w, t.h};
+    if (!prune_tile(mi, sub)) {
+      fine_writer.write(Raster(grid.window(t.x0, t.y0, t.w, t.h), nb, 0.0f, false), t.x0, t.y0);
+      unwritten_quality.push_back(t);
+      continue;
+    }
+    const FusionResult r = method.predict(sub);
+    fine_writer.write(r.fine.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+    if (!out.quality_path.empty()) {
+      if (!quality_writer) {
+        quality_bands = r.quality.bands();
+        quality_writer = std::make_unique<io::RasterWriter>(
+            out.quality_path, grid, r.quality.bands(), with_band_names(out.write, r.quality.band_names));
+      }
+      quality_writer->write(r.quality.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+    }
+  }
+  if (!out.quality_path.empty()) {
+    if (!quality_writer) throw Error(mi.name + ": no tile could be predicted");
+    for (const TileRect& t : unwritten_quality) {
+      // Zero diagnostics (valid) where nothing was predicted, like the in-memory driver.
+      quality_writer->write(Raster(grid.window(t.x0, t.y0, t.w, t.h), quality_bands, 0.0f, true),
+                            t.x0, t.y0);
+    }
+  }
+  fine_writer.commit();
+  if (quality_writer) {
+    try {
+      quality_writer->commit();
+    } catch (...) {
+      std::error_code ec;
+      std::filesystem::remove(out.fine_path, ec);  // no half of the output set
+      throw;
+    }
+  }
+}
+
+}  // namespace lstfuse
