@@ -155,6 +155,8 @@ SurfacePtr draw_figure(const Raster& r, const QuicklookOptions& opts, QuicklookI
   const int bar_x = kMargin + dw + 20;
   const int fig_w = bar_x + kBarWidth + 8 + 80 + 28 + kMargin;
   const int fig_h = title_h + dh + footer_h + kMargin / 2;
+  info.map_x = kMargin;
+  info.map_y = title_h;
   info.image_width = fig_w;
   info.image_height = fig_h;
   SurfacePtr fig(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, fig_w, fig_h));
