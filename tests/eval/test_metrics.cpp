@@ -3,6 +3,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/metrics.hpp"
@@ -274,4 +275,23 @@ TEST(Metrics, JsonKeys) {
   EXPECT_DOUBLE_EQ(j["rmse"].get<double>(), 1.0);
   EXPECT_EQ(j["error_distribution"]["share_below"].size(), 4u);
   EXPECT_FALSE(ev::format_metrics_table(r).empty());
+}
+
+// Partial sums are added in a fixed order: the same bits whatever the thread count.
+TEST(Metrics, DeterministicAcrossThreadCounts) {
+  Raster ref(grid(300, 260), 2), pred(grid(300, 260), 2);
+  for (int b = 0; b < 2; ++b)
+    for (int y = 0; y < 260; ++y)
+      for (int x = 0; x < 300; ++x) {
+        ref.at(b, y, x) = 300.0f + 5.0f * std::sin(0.05f * x + b) + 0.01f * ((x * 31 + y * 17) % 97);
+        pred.at(b, y, x) = ref.at(b, y, x) + 0.3f * std::cos(0.07f * y) + 0.02f * ((x * 7 + y * 3) % 11);
+        if ((x * 13 + y * 7 + b) % 53 == 0) pred.set_valid(b, y, x, false);
+      }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = ev::compute_metrics(pred, ref).to_json().dump();
+  omp_set_num_threads(3);
+  const auto three = ev::compute_metrics(pred, ref).to_json().dump();
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one, three);
 }
