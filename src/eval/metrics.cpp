@@ -357,14 +357,15 @@ MetricsResult compute_metrics(const Raster& pred, const Raster& ref, const Metri
       long long cnt = 0;
       for (size_t i = i0; i < i1; ++i) {
         bool ok = true;
+        for (int b = 0; b < B && ok; ++b) ok = valid[b][i] != 0;
+        if (!ok) continue;
         double nx = 0, ny = 0;
-        for (int b = 0; b < B && ok; ++b) {
-          ok = valid[b][i] != 0;
+        for (int b = 0; b < B; ++b) {
           const double xi = ref.band(b)[i], yi = pred.band(b)[i];
           nx += xi * xi;
           ny += yi * yi;
         }
-        if (!ok || nx <= 0 || ny <= 0) continue;
+        if (nx <= 0 || ny <= 0) continue;
         nx = 1.0 / std::sqrt(nx);
         ny = 1.0 / std::sqrt(ny);
         double d2 = 0;

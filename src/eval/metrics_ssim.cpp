@@ -1,5 +1,6 @@
-// SSIM (Wang et al. 2004) with a separable 11 x 11 Gaussian, computed in row strips so that
-// a 4000 x 4000 scene needs a few MiB per thread instead of five full double images.
+// SSIM (Wang et al. 2004) with a separable 11 x 11 Gaussian, computed in fixed row strips
+// with a ring of 11 filtered rows, so that a 4000 x 4000 scene needs about 2 MiB per thread
+// instead of five full double images, and strip sums are added in a fixed order.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -13,7 +14,7 @@ namespace lstfuse::eval {
 namespace {
 
 constexpr int kHalf = kSsimWindow / 2;
-constexpr int kStripRows = 32;  // output rows per strip: halo overhead 10 / 32, small buffers
+constexpr int kStripRows = 128;  // output rows per strip: 10 / 128 halo rows recomputed
 
 std::array<double, kSsimWindow> gaussian_weights() {
   std::array<double, kSsimWindow> g{};
@@ -60,72 +61,86 @@ double ssim_band(const float* pred, const float* ref, const uint8_t* valid, int 
 #pragma omp parallel
   {
     constexpr int kQ = 5;  // x, y, x^2, y^2, xy
-    const int buf_rows = kStripRows + 2 * kHalf;
-    // Horizontally filtered rows: [row][q][col]; invalid counts per [row][col].
-    std::vector<double> hbuf(static_cast<size_t>(buf_rows) * kQ * ncols);
-    std::vector<int> hinv(static_cast<size_t>(buf_rows) * ncols);
-    std::vector<double> xs(W), ys(W);
+    const size_t nc = static_cast<size_t>(ncols);
+    // Ring of the 11 horizontally filtered rows the current output row needs:
+    // [slot][q][col], and the invalid count of each horizontal window [slot][col].
+    std::vector<double> ring(static_cast<size_t>(kSsimWindow) * kQ * nc);
+    std::vector<int> ring_inv(static_cast<size_t>(kSsimWindow) * nc);
+    std::vector<double> prod(static_cast<size_t>(kQ) * W);  // per-pixel x, y, x^2, y^2, xy
     std::vector<int> inv_prefix(W + 1);
-    std::vector<double> v(static_cast<size_t>(kQ) * ncols);
-    std::vector<int> vinv(ncols);
+    std::vector<double> v(static_cast<size_t>(kQ) * nc);
+    std::vector<int> vinv(nc);
+
+    // Horizontal pass of input row r into its ring slot; the symmetric weights halve the
+    // multiplications, and products are formed once per pixel rather than once per tap.
+    auto horizontal = [&](int r) {
+      const size_t off = static_cast<size_t>(r) * W;
+      double* px = &prod[0];
+      double* py = &prod[W];
+      double* pxx = &prod[2 * W];
+      double* pyy = &prod[3 * W];
+      double* pxy = &prod[4 * W];
+      inv_prefix[0] = 0;
+      for (size_t j = 0; j < W; ++j) {
+        const bool ok = valid[off + j] != 0;
+        const double a = ok ? static_cast<double>(pred[off + j]) - c : 0.0;
+        const double b = ok ? static_cast<double>(ref[off + j]) - c : 0.0;
+        px[j] = a;
+        py[j] = b;
+        pxx[j] = a * a;
+        pyy[j] = b * b;
+        pxy[j] = a * b;
+        inv_prefix[j + 1] = inv_prefix[j] + (ok ? 0 : 1);
+      }
+      const size_t slot = static_cast<size_t>(r % kSsimWindow);
+      for (int q = 0; q < kQ; ++q) {
+        const double* src = &prod[static_cast<size_t>(q) * W];
+        double* dst = &ring[(slot * kQ + q) * nc];
+        for (size_t j = 0; j < nc; ++j) {
+          double acc = g[kHalf] * src[j + kHalf];
+          for (int k = 0; k < kHalf; ++k) acc += g[k] * (src[j + k] + src[j + kSsimWindow - 1 - k]);
+          dst[j] = acc;
+        }
+      }
+      int* hi = &ring_inv[slot * nc];
+      for (size_t j = 0; j < nc; ++j) hi[j] = inv_prefix[j + kSsimWindow] - inv_prefix[j];
+    };
 
 #pragma omp for schedule(static)
     for (int s = 0; s < nstrips; ++s) {
       const int r0 = out_r0 + s * kStripRows;
       const int r1 = std::min(out_r1, r0 + kStripRows);
-      const int in0 = r0 - kHalf, in1 = r1 + kHalf;
-      for (int r = in0; r < in1; ++r) {
-        const size_t off = static_cast<size_t>(r) * W;
-        inv_prefix[0] = 0;
-        for (size_t j = 0; j < W; ++j) {
-          const bool ok = valid[off + j] != 0;
-          xs[j] = ok ? static_cast<double>(pred[off + j]) - c : 0.0;
-          ys[j] = ok ? static_cast<double>(ref[off + j]) - c : 0.0;
-          inv_prefix[j + 1] = inv_prefix[j] + (ok ? 0 : 1);
-        }
-        const size_t b = static_cast<size_t>(r - in0);
-        double* hx = &hbuf[(b * kQ + 0) * ncols];
-        double* hy = &hbuf[(b * kQ + 1) * ncols];
-        double* hxx = &hbuf[(b * kQ + 2) * ncols];
-        double* hyy = &hbuf[(b * kQ + 3) * ncols];
-        double* hxy = &hbuf[(b * kQ + 4) * ncols];
-        std::fill(hx, hx + static_cast<size_t>(kQ) * ncols, 0.0);
-        for (int k = 0; k < kSsimWindow; ++k) {
-          const double w = g[k];
-          const double* xk = xs.data() + k;  // column j of the output reads input j + k
-          const double* yk = ys.data() + k;
-          for (int j = 0; j < ncols; ++j) {
-            const double a = xk[j], bb = yk[j];
-            hx[j] += w * a;
-            hy[j] += w * bb;
-            hxx[j] += w * a * a;
-            hyy[j] += w * bb * bb;
-            hxy[j] += w * a * bb;
-          }
-        }
-        int* hi = &hinv[b * ncols];
-        for (int j = 0; j < ncols; ++j) hi[j] = inv_prefix[j + kSsimWindow] - inv_prefix[j];
-      }
-
+      for (int r = r0 - kHalf; r < r0 + kHalf; ++r) horizontal(r);
       double sum = 0.0;
       long long count = 0;
       for (int r = r0; r < r1; ++r) {
-        std::fill(v.begin(), v.end(), 0.0);
+        horizontal(r + kHalf);
+        // Vertical pass: slot of input row r - 5 + k is (r - 5 + k) % 11.
+        auto row_of = [&](int k, int q) {
+          return &ring[(static_cast<size_t>((r - kHalf + k) % kSsimWindow) * kQ + q) * nc];
+        };
+        for (int q = 0; q < kQ; ++q) {
+          double* dst = &v[static_cast<size_t>(q) * nc];
+          const double* mid = row_of(kHalf, q);
+          for (size_t j = 0; j < nc; ++j) dst[j] = g[kHalf] * mid[j];
+          for (int k = 0; k < kHalf; ++k) {
+            const double* lo = row_of(k, q);
+            const double* hi = row_of(kSsimWindow - 1 - k, q);
+            const double w = g[k];
+            for (size_t j = 0; j < nc; ++j) dst[j] += w * (lo[j] + hi[j]);
+          }
+        }
         std::fill(vinv.begin(), vinv.end(), 0);
         for (int k = 0; k < kSsimWindow; ++k) {
-          const size_t b = static_cast<size_t>(r - kHalf + k - in0);
-          const double w = g[k];
-          const double* src = &hbuf[b * kQ * ncols];
-          for (size_t q = 0; q < static_cast<size_t>(kQ) * ncols; ++q) v[q] += w * src[q];
-          const int* hi = &hinv[b * ncols];
-          for (int j = 0; j < ncols; ++j) vinv[j] += hi[j];
+          const int* hi = &ring_inv[static_cast<size_t>((r - kHalf + k) % kSsimWindow) * nc];
+          for (size_t j = 0; j < nc; ++j) vinv[j] += hi[j];
         }
         const double* mx = &v[0];
-        const double* my = &v[static_cast<size_t>(ncols)];
-        const double* exx = &v[2 * static_cast<size_t>(ncols)];
-        const double* eyy = &v[3 * static_cast<size_t>(ncols)];
-        const double* exy = &v[4 * static_cast<size_t>(ncols)];
-        for (int j = 0; j < ncols; ++j) {
+        const double* my = &v[nc];
+        const double* exx = &v[2 * nc];
+        const double* eyy = &v[3 * nc];
+        const double* exy = &v[4 * nc];
+        for (size_t j = 0; j < nc; ++j) {
           if (vinv[j] != 0) continue;
           const double sxx = exx[j] - mx[j] * mx[j];
           const double syy = eyy[j] - my[j] * my[j];

@@ -155,6 +155,8 @@ SurfacePtr draw_figure(const Raster& r, const QuicklookOptions& opts, QuicklookI
   const int bar_x = kMargin + dw + 20;
   const int fig_w = bar_x + kBarWidth + 8 + 80 + 28 + kMargin;
   const int fig_h = title_h + dh + footer_h + kMargin / 2;
+  info.map_x = kMargin;
+  info.map_y = title_h;
   info.image_width = fig_w;
   info.image_height = fig_h;
   SurfacePtr fig(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, fig_w, fig_h));
@@ -204,7 +206,12 @@ SurfacePtr draw_figure(const Raster& r, const QuicklookOptions& opts, QuicklookI
   cairo_rectangle(c, bar_x - 0.5, title_h - 0.5, kBarWidth + 1, dh + 1);
   cairo_stroke(c);
   cairo_set_font_size(c, kFontSize);
-  const auto ticks = nice_ticks(info.vmin, info.vmax, std::max(3, std::min(8, dh / 60)));
+  // About one tick per 60 px, but at least three inside the range, even on small maps.
+  std::vector<double> ticks;
+  for (int target = std::max(3, std::min(8, dh / 60)); target <= 20; ++target) {
+    ticks = nice_ticks(info.vmin, info.vmax, target);
+    if (ticks.size() >= 3) break;
+  }
   const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : std::abs(info.vmax - info.vmin);
   double label_w = 0;
   for (double t : ticks) {
@@ -232,11 +239,18 @@ SurfacePtr draw_figure(const Raster& r, const QuicklookOptions& opts, QuicklookI
   }
   // Footer: how the range was chosen and what grey means.
   {
-    cairo_set_font_size(c, 11.0);
     cairo_set_source_rgb(c, 0.25, 0.25, 0.25);
-    std::string foot = fmt::format("colour range {} .. {} K ({}); grey: no data", tick_label(info.vmin, step / 10),
-                                   tick_label(info.vmax, step / 10), info.range_source);
+    std::string foot = fmt::format("colour range {:.4g} .. {:.4g} K ({}); grey: no data",
+                                   info.vmin, info.vmax, info.range_source);
     if (info.downsample > 1) foot += fmt::format("; {}x{} block means", info.downsample, info.downsample);
+    double size = 11.0;
+    cairo_text_extents_t te;
+    for (;;) {
+      cairo_set_font_size(c, size);
+      cairo_text_extents(c, foot.c_str(), &te);
+      if (te.width <= fig_w - kMargin - 4 || size <= 6.0) break;
+      size -= 0.5;
+    }
     cairo_move_to(c, kMargin, title_h + dh + 20);
     cairo_show_text(c, foot.c_str());
   }

@@ -35,6 +35,7 @@ struct QuicklookOptions {
 struct QuicklookInfo {
   double vmin = 0, vmax = 0;
   std::string range_source;  // e.g. "robust 2-98 % percentiles" or "fixed"
+  int map_x = 0, map_y = 0;           // top-left of the map on the image
   int map_width = 0, map_height = 0;  // map pixels on the image
   int downsample = 1;                 // raster pixels per map pixel (per side)
   int image_width = 0, image_height = 0;
