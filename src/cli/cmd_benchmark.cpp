@@ -16,7 +16,7 @@ struct Args {
                        map_dates;
   double train_fraction = 0.6;
   double data_range = 0.0;
-  bool quiet = false, no_report = false;
+  bool quiet = false, no_report = false, single_pair = false;
 };
 
 void setup(CLI::App& app) {
@@ -47,6 +47,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)");
   cmd->add_option("-o,--out", a->out, "Output folder")->required();
+  cmd->add_flag("--single-pair", a->single_pair,
+                "Predict each pair date from the single nearest other pair (catalogs with only "
+                "two pairs); methods needing two pairs are refused");
   cmd->add_flag("--no-report", a->no_report, "Tables only, no HTML report");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->allow_extras();
@@ -59,6 +62,7 @@ void setup(CLI::App& app) {
     o.reference = a->reference;
     o.out_dir = a->out;
     o.show_progress = !a->quiet;
+    o.single_pair = a->single_pair;
     if (a->data_range > 0) o.data_range = a->data_range;
     if (!a->map_dates.empty()) {
       std::string cur;

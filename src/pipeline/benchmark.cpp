@@ -125,7 +125,13 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         catalog.find(d, Role::Coarse)->valid_fraction >= 0.05)
       pairs.push_back(d);
   }
-  if (opts.protocol == "loo") {
+  if (opts.protocol == "loo" && opts.single_pair) {
+    if (pairs.size() >= 2) res.dates = pairs;
+    if (res.dates.empty()) {
+      throw Error(fmt::format("{}: a single-pair benchmark needs two usable pair dates; the "
+                              "catalog has {}", catalog.root().string(), pairs.size()));
+    }
+  } else if (opts.protocol == "loo") {
     for (size_t i = 1; i + 1 < pairs.size(); ++i) res.dates.push_back(pairs[i]);
     if (res.dates.empty()) {
       throw Error(fmt::format("{}: the loo protocol needs a pair date with usable pairs before and "
@@ -174,7 +180,15 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   for (const auto& entry : opts.entries) {
     auto method = reg.create(entry.method);
     configure(*method, entry, opts.shared_args);
-    const MethodInfo info = method->info();
+    MethodInfo info = method->info();
+    if (opts.single_pair) {
+      if (info.min_pairs > 1) {
+        throw Error(fmt::format("{} needs {} pairs and cannot run in a single-pair benchmark",
+                                entry.label, info.min_pairs));
+      }
+      info.max_pairs = 1;
+      info.needs_pairs_both_sides = false;
+    }
     double train_total = 0.0;
     if (info.trainable && opts.protocol == "split") {
       const auto t0 = std::chrono::steady_clock::now();

@@ -39,6 +39,9 @@ struct BenchmarkOptions {
   std::vector<Date> map_dates;     // dates whose maps go into the report (default: two)
   std::optional<double> data_range;
   bool show_progress = true;
+  // Every method predicts from the single nearest pair, and every pair date with another usable
+  // pair is predicted (for catalogs with only two pairs, such as the Yanco sample).
+  bool single_pair = false;
 };
 
 struct BenchmarkRow {
