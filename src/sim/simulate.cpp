@@ -275,19 +275,28 @@ void Simulation::World::build_landscape() {
   for (size_t c = 0; c < row_edges.size(); ++c)
     first_parcel[c + 1] = first_parcel[c] + static_cast<int>(row_edges[c].size()) - 1;
   parcels.resize(static_cast<size_t>(first_parcel.back()));
-  for (auto& p : parcels) {
-    const double u = prng.uniform();
-    p.cls = u < 0.35 ? kWinterCrop : u < 0.6 ? kIrrigatedCrop : u < 0.88 ? kPasture : kBareSoil;
-    p.offset = static_cast<float>(prng.normal(0.0, 0.8));
-    if (p.cls == kWinterCrop) {
-      p.sow_doy = 120 + prng.uniform_int(35);
-      p.harvest_doy = 312 + prng.uniform_int(40);
-    } else {
-      p.sow_doy = 285 + prng.uniform_int(40);
-      p.harvest_doy = 80 + prng.uniform_int(45);
+  // Crop types cluster (farms, irrigation districts): the draw mixes a smooth regional field
+  // with a per-parcel lottery.
+  const uint64_t s_farm = prng.bits();
+  for (size_t c = 0; c < row_edges.size(); ++c) {
+    for (size_t r = 0; r + 1 < row_edges[c].size(); ++r) {
+      Parcel& p = parcels[static_cast<size_t>(first_parcel[c]) + r];
+      const double cx = 0.5 * (col_edges[c] + col_edges[c + 1]);
+      const double cy = 0.5 * (row_edges[c][r] + row_edges[c][r + 1]);
+      const double u = std::clamp(0.5 + 0.7 * fbm(s_farm, cx / 5000.0, cy / 5000.0, 2) +
+                                      0.45 * (prng.uniform() - 0.5), 0.0, 0.999);
+        p.cls = u < 0.35 ? kWinterCrop : u < 0.6 ? kIrrigatedCrop : u < 0.88 ? kPasture : kBareSoil;
+        p.offset = static_cast<float>(prng.normal(0.0, 0.8));
+        if (p.cls == kWinterCrop) {
+          p.sow_doy = 120 + prng.uniform_int(35);
+          p.harvest_doy = 312 + prng.uniform_int(40);
+        } else {
+          p.sow_doy = 285 + prng.uniform_int(40);
+          p.harvest_doy = 80 + prng.uniform_int(45);
+        }
+        p.irrigation_period = 8 + prng.uniform_int(7);
+        p.irrigation_phase = prng.uniform_int(p.irrigation_period);
     }
-    p.irrigation_period = 8 + prng.uniform_int(7);
-    p.irrigation_phase = prng.uniform_int(p.irrigation_period);
   }
 
   // Major roads follow some field edges, straight across the scene.
@@ -785,8 +794,9 @@ Raster Simulation::psf_aggregate(const Raster& fine) const {
         const double* wt = &wx[static_cast<size_t>(cx) * K];
         const int a = std::max(0, fx0[cx]), b = std::min(W, fx0[cx] + K);
         double sum = 0.0, ws = 0.0;
+        const double* wo = wt - fx0[cx];
         for (int x = a; x < b; ++x) {
-          const double q = mrow[x] ? wt[x - fx0[cx]] : 0.0;
+          const double q = wo[x] * mrow[x];  // branch-free: masked pixels weigh 0
           sum += q * row[x];
           ws += q;
         }

@@ -29,6 +29,14 @@ std::vector<std::pair<std::string, std::string>> provenance(const Simulation& si
   return {{"LSTFUSE_SIMULATED", what}, {"LSTFUSE_SEED", std::to_string(sim.options().seed)}};
 }
 
+// Fast compression: the noisy float rasters barely compress better at higher levels, and the
+// year of files should take seconds, not minutes, to write.
+io::WriteOptions fast(io::WriteOptions wo) {
+  wo.creation_options.push_back("ZLEVEL=1");
+  wo.creation_options.push_back("NUM_THREADS=ALL_CPUS");
+  return wo;
+}
+
 Raster all_valid(Raster r) {
   std::fill(r.mask_data().begin(), r.mask_data().end(), uint8_t{1});
   return r;
@@ -89,7 +97,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
       const std::string rel = "truth/truth_" + d.compact() + ".tif";
       io::WriteOptions wo;
       wo.metadata = provenance(sim, "truth LST (K)");
-      io::write_raster(path(rel), truth, wo);
+      io::write_raster(path(rel), truth, fast(wo));
       j["truth"].push_back({{"date", d.iso()}, {"path", rel}});
       ++summary.truth;
     }
@@ -100,7 +108,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
         const std::string rel = "landsat/landsat_" + d.compact() + ".tif";
         io::WriteOptions wo;
         wo.metadata = provenance(sim, "Landsat LST (K), clouds and shadows nodata");
-        io::write_raster(path(rel), obs.lst, wo);
+        io::write_raster(path(rel), obs.lst, fast(wo));
         e["product"] = "kelvin";
         e["path"] = rel;
       } else {
@@ -112,12 +120,12 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
         wo.offset = kStOffset;
         wo.nodata = 0;
         wo.metadata = provenance(sim, "Landsat C2 L2 ST_B10");
-        io::write_raster(path(stem + "ST_B10.TIF"), all_valid(obs.lst), wo);
+        io::write_raster(path(stem + "ST_B10.TIF"), all_valid(obs.lst), fast(wo));
         io::WriteOptions qo;
         qo.data_type = "UInt16";
         qo.nodata = 1;  // QA_PIXEL fill (bit 0), as in the real product
         qo.metadata = provenance(sim, "Landsat C2 L2 QA_PIXEL");
-        io::write_raster(path(stem + "QA_PIXEL.TIF"), from_bits(sim.fine_grid(), obs.qa), qo);
+        io::write_raster(path(stem + "QA_PIXEL.TIF"), from_bits(sim.fine_grid(), obs.qa), fast(qo));
         e["product"] = "landsat-c2-st";
         e["path"] = stem + "ST_B10.TIF";
         e["qa_path"] = stem + "QA_PIXEL.TIF";
