@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include <nlohmann/json.hpp>
+#include <omp.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -102,6 +103,25 @@ TEST(Simulate, SameSeedSameWorldDifferentSeedDifferentWorld) {
   EXPECT_NE(a.truth(d).data(), c.truth(d).data());
   // Different days differ (the daily noise is per day, not frozen).
   EXPECT_NE(a.truth(d).data(), a.truth(d + 1).data());
+}
+
+TEST(Simulate, ThreadCountDoesNotChangeTheDraws) {
+  const Simulation sim(small(150, 10));
+  const Date d = sim.landsat_dates().front();
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Raster t1 = sim.truth(d);
+  const auto l1 = sim.landsat(d, &t1);
+  const auto m1 = sim.modis(d, &t1);
+  omp_set_num_threads(std::max(3, threads));
+  const Raster t2 = sim.truth(d);
+  const auto l2 = sim.landsat(d, &t2);
+  const auto m2 = sim.modis(d, &t2);
+  omp_set_num_threads(threads);
+  EXPECT_EQ(t1.data(), t2.data());
+  EXPECT_EQ(l1.lst.data(), l2.lst.data());
+  EXPECT_EQ(l1.qa, l2.qa);
+  EXPECT_EQ(m1.lst.data(), m2.lst.data());
 }
 
 TEST(Simulate, WrittenFolderIsByteIdenticalForTheSameSeed) {
