@@ -51,8 +51,9 @@ void setup(CLI::App& app) {
     opts.model = a->model;
     opts.show_progress = !a->quiet;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
-    std::cout << fmt::format("{} dates predicted, {} already done, {} failed; index: {}\n", s.done,
-                             s.skipped, s.failed, (std::filesystem::path(a->out) / "index.json").string());
+    std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
+                             "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
+                             (std::filesystem::path(a->out) / "index.json").string());
   });
 }
 

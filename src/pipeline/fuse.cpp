@@ -191,6 +191,17 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
       continue;
     }
     const auto t0 = std::chrono::steady_clock::now();
+    if (catalog.find(date, Role::Coarse)->valid_fraction <= 0.0) {
+      // A fully cloudy coarse day: nothing to fuse, and not an error.
+      e.status = "no-data";
+      e.output.clear();
+      e.quality.clear();
+      e.note = "the coarse image has no valid pixel (cloud or fill)";
+      summary.entries.push_back(e);
+      ++summary.no_data;
+      bar.update(++n, date.iso() + " (no coarse data)");
+      continue;
+    }
     try {
       const PairChoice choice = choose_pairs(catalog, date, info);
       e.pairs = choice.dates;
@@ -233,10 +244,10 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     bar.update(++n, date.iso());
   }
   write_index(opts.out_dir, catalog, method, summary.entries);
-  bar.finish(fmt::format("{} predicted, {} already there, {} failed", summary.done,
-                         summary.skipped, summary.failed));
+  bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
+                         summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {
-    throw Error(fmt::format("fuse: no date could be predicted with {} (first error: {})",
+    throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})",
                             info.name, summary.entries.front().note));
   }
   return summary;

@@ -240,7 +240,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     Catalog cat(tmp);
     cat.set_grid(grid);
     for (const auto& it : items) {
-      spdlog::info("ingest: {} ({}, {}, {})", it.product.path, to_string(it.product.kind), to_string(it.role),
+      spdlog::debug("ingest: {} ({}, {}, {})", it.product.path, to_string(it.product.kind), to_string(it.role),
                    it.date.iso());
       io::ProductReader reader(it.product, opts.product);
       Observation obs;

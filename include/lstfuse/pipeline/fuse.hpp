@@ -29,7 +29,7 @@ struct FuseOptions {
 
 struct FuseEntry {
   Date date;
-  std::string status;          // "done", "skipped" (already there), "failed"
+  std::string status;          // "done", "no-data" (coarse image fully invalid), "failed"
   std::string output;          // relative to out_dir
   std::string quality;
   std::vector<Date> pairs;
@@ -41,7 +41,10 @@ struct FuseEntry {
 
 struct FuseSummary {
   std::vector<FuseEntry> entries;
-  int done = 0, skipped = 0, failed = 0;
+  int done = 0;     // predicted in this run
+  int skipped = 0;  // already predicted by an earlier run
+  int no_data = 0;  // coarse image without a valid pixel
+  int failed = 0;
 };
 
 // Dates fuse would predict: coarse dates within [from, to] without a fine image.
