@@ -1,0 +1,77 @@
+#pragma once
+// `benchmark`: every method on the same dates with the same metrics.
+//  - loo: every pair date with a pair before and after is hidden in turn and predicted from the
+//    other pairs (the STTFN paper's protocol, its Tables IV and V). Trainable methods are
+//    trained per target on the pairs chosen for that date, never on the hidden date.
+//  - split: the early part of the series trains (deep methods once, in series mode), the later
+//    pair dates are predicted (the survey's protocol).
+// Variants are entries too: "sttfn:weighting=tc" or "sttfn:loss=mse" (the STTFN ablations).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/eval/metrics.hpp"
+
+namespace lstfuse::pipeline {
+
+struct MethodEntry {
+  std::string label;   // as written, e.g. "sttfn:weighting=tc"
+  std::string method;  // registry name
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
+// Comma-separated entries; "all", "baseline", "classic" and "deep" expand to the registered
+// methods of that family. Throws Error on unknown methods.
+std::vector<MethodEntry> parse_method_list(const std::string& text);
+
+struct BenchmarkOptions {
+  std::vector<MethodEntry> entries;
+  std::string protocol = "loo";    // "loo" or "split"
+  double train_fraction = 0.6;     // split: share of pair dates used for training
+  std::string reference = "fine";  // score against the observed fine image, or "truth"
+  // Options given to every method that has them (e.g. --epochs 3 for all deep methods).
+  std::vector<std::string> shared_args;
+  std::filesystem::path out_dir;
+  std::vector<Date> map_dates;     // dates whose maps go into the report (default: two)
+  std::optional<double> data_range;
+  bool show_progress = true;
+  // Every method predicts from the single nearest pair, and every pair date with another usable
+  // pair is predicted (for catalogs with only two pairs, such as the Yanco sample).
+  bool single_pair = false;
+};
+
+struct BenchmarkRow {
+  std::string label;
+  std::string method;
+  Date date;
+  std::vector<Date> pairs;
+  std::string status;  // "ok" or "failed"
+  std::string note;
+  double seconds = 0.0;        // prediction
+  double train_seconds = 0.0;  // training attributed to this row (loo, trainable methods)
+  eval::MetricsResult metrics;
+};
+
+struct BenchmarkResult {
+  std::string protocol;
+  std::string reference;
+  std::string catalog;
+  std::vector<MethodEntry> entries;
+  std::vector<Date> dates;        // predicted dates
+  std::vector<Date> train_dates;  // split protocol
+  std::vector<BenchmarkRow> rows;
+  std::map<std::string, double> train_seconds;  // per entry label, total
+  std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
+};
+
+BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& opts);
+
+// results.csv (one row per method and date: method, date, rmse, ssim, ..., seconds),
+// results.json, summary.md (per-date and average tables like the STTFN paper's Table IV).
+void write_benchmark_tables(const BenchmarkResult& result, const std::filesystem::path& dir);
+
+}  // namespace lstfuse::pipeline

@@ -1,0 +1,58 @@
+#pragma once
+// `fuse`: the product users come for. For every date in a range that has a coarse image and no
+// fine one, predict the fine LST with one method, choosing the bracketing pairs per date and
+// training deep models once per pair interval (or once for the series), and reusing them.
+// Writes one COG per date plus its quality layer and an index of what came from what.
+// Resumable: a date whose output already exists is skipped, and saved models are reused, so a
+// re-run after an interruption continues where it stopped and produces identical files.
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/methods/method.hpp"
+
+namespace lstfuse::pipeline {
+
+struct FuseOptions {
+  std::optional<Date> from;   // default: first coarse date
+  std::optional<Date> to;     // default: last coarse date
+  std::filesystem::path out_dir;
+  std::string format = "COG";  // or GTiff
+  bool series = false;         // trainable methods: one model for the whole series
+  bool show_progress = true;
+  std::filesystem::path model;  // optional pre-trained model (skips training)
+};
+
+struct FuseEntry {
+  Date date;
+  std::string status;          // "done", "no-data" (coarse image fully invalid), "failed"
+  std::string output;          // relative to out_dir
+  std::string quality;
+  std::vector<Date> pairs;
+  std::string model;           // relative path of the model used (trainable methods)
+  std::string note;
+  double seconds = 0.0;
+  double valid_fraction = 0.0;
+};
+
+struct FuseSummary {
+  std::vector<FuseEntry> entries;
+  int done = 0;     // predicted in this run
+  int skipped = 0;  // already predicted by an earlier run
+  int no_data = 0;  // coarse image without a valid pixel
+  int failed = 0;
+};
+
+// Dates fuse would predict: coarse dates within [from, to] without a fine image.
+std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts);
+
+// `method` comes configured (options set). The index (index.json, index.csv) is rewritten after
+// every date. Errors on one date are recorded in the index and the run continues; the run
+// throws only when nothing could be predicted.
+FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts);
+
+}  // namespace lstfuse::pipeline

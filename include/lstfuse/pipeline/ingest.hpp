@@ -1,0 +1,40 @@
+#pragma once
+// `lstfuse ingest`: from product files, folders or a simulation folder to a catalog: every
+// observation decoded (QC/QA masks applied), aligned onto one fine grid and written as a Kelvin
+// Float32 GeoTIFF (nodata -9999), plus manifest.json. The catalog is built in a temporary folder
+// beside the destination and renamed into place at the end, so a failure leaves nothing behind.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/io/products.hpp"
+#include "lstfuse/prep/align.hpp"
+
+namespace lstfuse::pipeline {
+
+struct IngestOptions {
+  io::ProductOptions product;
+  // Files whose role is forced (generic GeoTIFFs whose names say nothing); they are ingested
+  // whether or not they are also listed as inputs.
+  std::vector<std::string> fine_files;
+  std::vector<std::string> coarse_files;
+  std::optional<Date> date;  // overrides the dates in the file names
+  // Explicit fine grid: CRS + resolution (+ extent; default: the first fine image's footprint,
+  // or the first product's when there is no fine image).
+  std::string crs;
+  double res = 0.0;
+  std::optional<prep::Bounds> extent;
+  prep::Resampling resampling = prep::Resampling::Bilinear;
+  bool overwrite = false;  // replace an existing, non-empty catalog folder
+};
+
+// Name of the simulator's manifest inside a simulation folder.
+constexpr const char* kSimulationManifest = "simulation.json";
+
+// Runs the whole ingest and returns the saved catalog (rooted at out_dir). Throws Error naming
+// the offending file (unreadable, no CRS, no overlap, duplicate fine date, unknown product...).
+Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_dir,
+               const IngestOptions& opts);
+
+}  // namespace lstfuse::pipeline

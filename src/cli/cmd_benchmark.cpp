@@ -1,0 +1,99 @@
+// `lstfuse benchmark`: every method on the same dates, the same metrics, tables and a report.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/benchmark.hpp"
+#include "lstfuse/pipeline/report.hpp"
+
+namespace {
+
+struct Args {
+  std::string catalog, methods = "baseline,classic", protocol = "loo", out, reference = "fine",
+                       map_dates;
+  double train_fraction = 0.6;
+  double data_range = 0.0;
+  bool quiet = false, no_report = false, single_pair = false;
+};
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "benchmark",
+      "Compare methods on the same dates. loo: every pair date with pairs before and after is "
+      "hidden and predicted (STTFN paper, Tables IV-V); split: early pairs train, later pair "
+      "dates are predicted (survey). Writes results.csv (one row per method and date), "
+      "results.json, summary.md and report.html with maps and charts. Extra --name value "
+      "options go to every method that has them (e.g. --epochs 5 for the deep methods).");
+  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
+  cmd->add_option("--methods", a->methods,
+                  "Comma-separated methods; 'all', 'baseline', 'classic', 'deep' expand; a "
+                  "variant is NAME:option=value[:option=value], e.g. sttfn:weighting=tc")
+      ->capture_default_str();
+  cmd->add_option("--protocol", a->protocol, "loo or split")
+      ->check(CLI::IsMember({"loo", "split"}))
+      ->capture_default_str();
+  cmd->add_option("--train-fraction", a->train_fraction, "split: share of pair dates that train")
+      ->check(CLI::Range(0.05, 0.95))
+      ->capture_default_str();
+  cmd->add_option("--reference", a->reference,
+                  "Score against the observed fine image or the simulated truth")
+      ->check(CLI::IsMember({"fine", "truth"}))
+      ->capture_default_str();
+  cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)");
+  cmd->add_option("--data-range", a->data_range,
+                  "SSIM/PSNR data range L in K (default: max-min of the reference)");
+  cmd->add_option("-o,--out", a->out, "Output folder")->required();
+  cmd->add_flag("--single-pair", a->single_pair,
+                "Predict each pair date from the single nearest other pair (catalogs with only "
+                "two pairs); methods needing two pairs are refused");
+  cmd->add_flag("--no-report", a->no_report, "Tables only, no HTML report");
+  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  cmd->allow_extras();
+  cmd->callback([a, cmd] {
+    const auto catalog = lstfuse::Catalog::load(a->catalog);
+    lstfuse::pipeline::BenchmarkOptions o;
+    o.entries = lstfuse::pipeline::parse_method_list(a->methods);
+    o.protocol = a->protocol;
+    o.train_fraction = a->train_fraction;
+    o.reference = a->reference;
+    o.out_dir = a->out;
+    o.show_progress = !a->quiet;
+    o.single_pair = a->single_pair;
+    if (a->data_range > 0) o.data_range = a->data_range;
+    if (!a->map_dates.empty()) {
+      std::string cur;
+      for (char c : a->map_dates + ",") {
+        if (c == ',') {
+          if (!cur.empty()) o.map_dates.push_back(lstfuse::Date::parse(cur));
+          cur.clear();
+        } else {
+          cur += c;
+        }
+      }
+    }
+    const auto extras = cmd->remaining();
+    for (size_t i = 0; i < extras.size(); ++i) {
+      const auto& x = extras[i];
+      if (x.rfind("--", 0) != 0 || i + 1 >= extras.size())
+        throw lstfuse::Error("method options are given as --name value, got '" + x + "'");
+      o.shared_args.push_back(x.substr(2));
+      o.shared_args.push_back(extras[++i]);
+    }
+    const auto res = lstfuse::pipeline::run_benchmark(catalog, o);
+    lstfuse::pipeline::write_benchmark_tables(res, a->out);
+    std::cout << fmt::format("benchmark: {} method(s) x {} date(s); tables in {}\n",
+                             res.entries.size(), res.dates.size(), a->out);
+    if (!a->no_report) {
+      const auto path = lstfuse::pipeline::write_html_report(res, a->out);
+      std::cout << "report: " << path.string() << "\n";
+    }
+  });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(80, setup);

@@ -1,0 +1,159 @@
+// `lstfuse info PATH`: what a catalog holds (grid, dates, pairs, coarse-only dates, valid
+// fractions) or what a raster file is (grid, CRS, bands, nodata, statistics). Text or --json.
+#include <filesystem>
+#include <iostream>
+
+#include <cpl_conv.h>
+#include <gdal_priv.h>
+#include <ogr_spatialref.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string crs_name(const std::string& wkt) {
+  if (wkt.empty()) return "none";
+  OGRSpatialReference srs;
+  if (srs.importFromWkt(wkt.c_str()) != OGRERR_NONE) return "unparsable WKT";
+  std::string name = srs.GetName() ? srs.GetName() : "unnamed";
+  const char* auth = srs.GetAuthorityName(nullptr);
+  const char* code = srs.GetAuthorityCode(nullptr);
+  if (auth && code) name += fmt::format(" ({}:{})", auth, code);
+  return name;
+}
+
+nlohmann::json grid_json(const lstfuse::Grid& g) {
+  return {{"width", g.width}, {"height", g.height}, {"transform", g.transform}, {"crs_name", crs_name(g.crs)},
+          {"bounds", {g.min_x(), g.min_y(), g.max_x(), g.max_y()}}};
+}
+
+nlohmann::json catalog_info(const fs::path& dir) {
+  const auto cat = lstfuse::Catalog::load(dir);
+  nlohmann::json j;
+  j["kind"] = "catalog";
+  j["path"] = dir.string();
+  j["grid"] = grid_json(cat.grid());
+  nlohmann::json obs = nlohmann::json::array();
+  for (const auto& o : cat.observations()) {
+    obs.push_back({{"date", o.date.iso()}, {"role", lstfuse::to_string(o.role)}, {"sensor", o.sensor},
+                   {"path", o.path}, {"valid_fraction", o.valid_fraction}, {"source", o.source}});
+  }
+  j["observations"] = obs;
+  nlohmann::json pairs = nlohmann::json::array(), coarse_only = nlohmann::json::array();
+  for (const auto& d : cat.pair_dates()) pairs.push_back(d.iso());
+  for (const auto& d : cat.coarse_only_dates()) coarse_only.push_back(d.iso());
+  j["pairs"] = pairs;
+  j["coarse_only"] = coarse_only;
+  return j;
+}
+
+nlohmann::json raster_info(const std::string& path) {
+  const lstfuse::Grid g = lstfuse::io::read_grid(path, false);
+  nlohmann::json j;
+  j["kind"] = "raster";
+  j["path"] = path;
+  j["grid"] = grid_json(g);
+  GDALDataset* ds = GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY);
+  if (!ds) throw lstfuse::file_error(path, "not a readable raster");
+  const lstfuse::Raster r = lstfuse::io::read_raster(path, [] {
+    lstfuse::io::ReadOptions o;
+    o.require_crs = false;
+    return o;
+  }());
+  nlohmann::json bands = nlohmann::json::array();
+  for (int b = 1; b <= ds->GetRasterCount(); ++b) {
+    GDALRasterBand* band = ds->GetRasterBand(b);
+    int has_nd = 0;
+    const double nd = band->GetNoDataValue(&has_nd);
+    const auto s = lstfuse::band_stats(r, b - 1);
+    nlohmann::json bj = {{"band", b}, {"type", GDALGetDataTypeName(band->GetRasterDataType())},
+                         {"valid_fraction", r.valid_fraction(b - 1)}, {"count", s.count}};
+    bj["nodata"] = has_nd ? nlohmann::json(nd) : nlohmann::json(nullptr);
+    if (s.count > 0) {
+      bj["min"] = s.min;
+      bj["max"] = s.max;
+      bj["mean"] = s.mean;
+      bj["stddev"] = s.count > 1 ? nlohmann::json(s.stddev) : nlohmann::json(nullptr);
+    }
+    bands.push_back(bj);
+  }
+  GDALClose(GDALDataset::ToHandle(ds));
+  j["bands"] = bands;
+  return j;
+}
+
+void print_grid(const nlohmann::json& g) {
+  const auto& t = g["transform"];
+  std::cout << fmt::format("grid: {} x {} pixels, pixel {:.6g} x {:.6g}, origin ({:.10g}, {:.10g})\n",
+                           g["width"].get<int>(), g["height"].get<int>(), t[1].get<double>(),
+                           -t[5].get<double>(), t[0].get<double>(), t[3].get<double>());
+  const auto& b = g["bounds"];
+  std::cout << fmt::format("bounds: {:.10g} {:.10g} {:.10g} {:.10g}\n", b[0].get<double>(), b[1].get<double>(),
+                           b[2].get<double>(), b[3].get<double>());
+  std::cout << "crs: " << g["crs_name"].get<std::string>() << "\n";
+}
+
+std::string join_dates(const nlohmann::json& a) {
+  std::string s;
+  for (const auto& d : a) s += (s.empty() ? "" : ", ") + d.get<std::string>();
+  return s.empty() ? "none" : s;
+}
+
+void print(const nlohmann::json& j) {
+  if (j["kind"] == "catalog") {
+    std::cout << "catalog " << j["path"].get<std::string>() << "\n";
+    print_grid(j["grid"]);
+    std::cout << fmt::format("observations ({}):\n", j["observations"].size());
+    for (const auto& o : j["observations"]) {
+      std::cout << fmt::format("  {}  {:<6}  {:<16}  valid {:5.1f} %  {}\n", o["date"].get<std::string>(),
+                               o["role"].get<std::string>(), o["sensor"].get<std::string>(),
+                               100.0 * o["valid_fraction"].get<double>(), o["path"].get<std::string>());
+    }
+    std::cout << "pairs (fine + coarse): " << join_dates(j["pairs"]) << "\n";
+    std::cout << "coarse-only dates: " << join_dates(j["coarse_only"]) << "\n";
+    return;
+  }
+  std::cout << "raster " << j["path"].get<std::string>() << "\n";
+  print_grid(j["grid"]);
+  for (const auto& b : j["bands"]) {
+    std::cout << fmt::format("band {}: {}, nodata {}, valid {:.1f} %", b["band"].get<int>(),
+                             b["type"].get<std::string>(), b["nodata"].is_null() ? "none" : b["nodata"].dump(),
+                             100.0 * b["valid_fraction"].get<double>());
+    if (b.contains("min")) {
+      std::cout << fmt::format(", min {:.4g} max {:.4g} mean {:.4g}", b["min"].get<double>(),
+                               b["max"].get<double>(), b["mean"].get<double>());
+      if (!b["stddev"].is_null()) std::cout << fmt::format(" std {:.4g}", b["stddev"].get<double>());
+    }
+    std::cout << "\n";
+  }
+}
+
+void setup(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("info", "Describe a catalog folder (dates, pairs, coverage) or a raster file");
+  cmd->add_option("path", *path, "Catalog folder or raster file")->required();
+  cmd->add_flag("--json", *json, "Machine-readable output");
+  cmd->callback([path, json] {
+    lstfuse::io::init_gdal();
+    if (!fs::exists(*path)) throw lstfuse::file_error(*path, "no such file or folder");
+    const nlohmann::json j = fs::is_directory(*path) ? catalog_info(*path) : raster_info(*path);
+    if (*json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      print(j);
+    }
+  });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(15, setup);

@@ -1,0 +1,107 @@
+// `lstfuse metrics PRED REF`: accuracy of a prediction against a reference raster.
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/metrics.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace {
+
+struct MetricsArgs {
+  std::string pred, ref, mask, units = "K";
+  double data_range = 0.0;
+  double coarse_res = 1000.0;
+  double ergas_ratio = 0.0;
+  bool json = false;
+  bool has_data_range = false, has_ergas_ratio = false;
+};
+
+constexpr const char* kConventions = R"(
+Conventions (docs/METRICS.md); x = reference, y = prediction, Kelvin, only pixels valid in
+both images (and non-zero in --mask):
+  bias = mean(y - x); MAE = mean|y - x|; RMSE = sqrt(mean (y - x)^2);
+  ubRMSE = sqrt(RMSE^2 - bias^2); CC = Pearson r(x, y);
+  R2 = 1 - sum (y - x)^2 / sum (x - mean x)^2;
+  SSIM: Wang et al. 2004, Gaussian 11 x 11 window, sigma 1.5, K1 0.01, K2 0.03, data range L
+    (default max - min of the reference over valid pixels), mean over window centres whose
+    whole window is valid; PSNR = 20 log10(L / RMSE) with the same L;
+  SAM (degrees): one band = angle between the two whole images as vectors; several bands =
+    mean per-pixel angle between band vectors (the output says which);
+  ERGAS = 100 (h/l) sqrt(mean over bands (RMSE_k / mean x_k)^2), h = fine pixel size from the
+    grid in metres, l = --coarse-res (or --ergas-ratio gives h/l);
+  error distribution: share of pixels with |y - x| below 0.5, 1, 2, 3 K and a histogram.
+Prediction, reference and mask must share one grid: nothing is resampled.)";
+
+void run(const MetricsArgs& a) {
+  lstfuse::io::ReadOptions ro;
+  ro.units = a.units;
+  ro.require_crs = false;
+  const auto pred = lstfuse::io::read_raster(a.pred, ro);
+  const auto ref = lstfuse::io::read_raster(a.ref, ro);
+  if (!lstfuse::io::same_grid(pred.grid(), ref.grid())) {
+    throw lstfuse::file_error(a.pred, "grid differs from the reference " + a.ref + " (" +
+                                          pred.grid().describe() + " vs " +
+                                          ref.grid().describe() +
+                                          "); metrics never resample");
+  }
+  lstfuse::eval::MetricsOptions opts;
+  std::unique_ptr<lstfuse::Raster> mask;
+  if (!a.mask.empty()) {
+    lstfuse::io::ReadOptions mo;
+    mo.require_crs = false;
+    mask = std::make_unique<lstfuse::Raster>(lstfuse::io::read_raster(a.mask, mo));
+    if (!lstfuse::io::same_grid(mask->grid(), ref.grid())) {
+      throw lstfuse::file_error(a.mask, "mask grid differs from the reference " + a.ref);
+    }
+    opts.mask = mask.get();
+  }
+  // Passed on whatever the value: the library rejects a non-positive one with a clear error.
+  if (a.has_data_range) opts.data_range = a.data_range;
+  if (a.has_ergas_ratio) opts.ergas_ratio = a.ergas_ratio;
+  opts.coarse_res_m = a.coarse_res;
+  const auto res = lstfuse::eval::compute_metrics(pred, ref, opts);
+  if (a.json) {
+    auto j = res.to_json();
+    j["prediction"] = a.pred;
+    j["reference"] = a.ref;
+    if (!a.mask.empty()) j["mask"] = a.mask;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("prediction: {}\nreference:  {}\n", a.pred, a.ref);
+    if (!a.mask.empty()) std::cout << fmt::format("mask:       {}\n", a.mask);
+    std::cout << lstfuse::eval::format_metrics_table(res);
+  }
+}
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<MetricsArgs>();
+  auto* cmd = app.add_subcommand("metrics", "Accuracy of a prediction against a reference (RMSE, SSIM, ...)");
+  cmd->footer(kConventions);
+  cmd->add_option("PRED", a->pred, "Predicted LST raster")->required()->check(CLI::ExistingFile);
+  cmd->add_option("REF", a->ref, "Reference (true fine) LST raster on the same grid")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--mask", a->mask, "Raster on the same grid: only pixels valid and non-zero count");
+  auto* dr = cmd->add_option("--data-range", a->data_range,
+                  "SSIM/PSNR data range L in K (default: reference max - min over valid pixels)");
+  cmd->add_option("--coarse-res", a->coarse_res, "Coarse pixel size in metres for ERGAS h/l")
+      ->capture_default_str();
+  auto* er = cmd->add_option("--ergas-ratio", a->ergas_ratio, "ERGAS h/l given directly (overrides --coarse-res)");
+  cmd->add_option("--units", a->units, "Units of both inputs: K or C (converted to K)")
+      ->check(CLI::IsMember({"K", "C"}))
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print one JSON object instead of the table");
+  cmd->callback([a, dr, er] {
+    a->has_data_range = dr->count() > 0;
+    a->has_ergas_ratio = er->count() > 0;
+    run(*a);
+  });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(70, setup);

@@ -1,0 +1,88 @@
+// `lstfuse quicklook RASTER -o PNG`: an LST map, or with --diff an error map, as a PNG.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/quicklook.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace {
+
+struct QuicklookArgs {
+  std::string raster, output, diff, title, units = "K";
+  std::vector<double> range;
+  int band = 1;
+  int max_side = 1200;
+};
+
+std::string base(const std::string& p) { return std::filesystem::path(p).filename().string(); }
+
+void run(const QuicklookArgs& a) {
+  lstfuse::io::ReadOptions ro;
+  ro.units = a.units;
+  ro.require_crs = false;
+  const auto r = lstfuse::io::read_raster(a.raster, ro);
+  if (a.band < 1 || a.band > r.bands()) {
+    throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", r.bands(), a.band));
+  }
+  lstfuse::eval::QuicklookOptions opts;
+  opts.band = a.band - 1;
+  opts.title = a.title;
+  opts.max_side = a.max_side;
+  if (a.range.size() == 2) {
+    opts.vmin = a.range[0];
+    opts.vmax = a.range[1];
+  }
+  lstfuse::eval::QuicklookInfo info;
+  if (!a.diff.empty()) {
+    const auto other = lstfuse::io::read_raster(a.diff, ro);
+    if (!lstfuse::io::same_grid(r.grid(), other.grid())) {
+      throw lstfuse::file_error(a.diff, "grid differs from " + a.raster + " (" +
+                                            other.grid().describe() + " vs " +
+                                            r.grid().describe() + "); nothing is resampled");
+    }
+    if (other.bands() != r.bands()) {
+      throw lstfuse::file_error(a.diff, fmt::format("has {} bands, {} has {}", other.bands(),
+                                                    a.raster, r.bands()));
+    }
+    if (opts.title.empty()) opts.title = base(a.raster) + " - " + base(a.diff);
+    opts.label = "difference (K)";
+    info = lstfuse::eval::render_diff_png(r, other, a.output, opts);
+  } else {
+    if (opts.title.empty()) opts.title = base(a.raster);
+    info = lstfuse::eval::render_png(r, a.output, opts);
+  }
+  std::cout << fmt::format("{}: {} x {} px, colour range {:.3f} .. {:.3f} K ({})\n", a.output,
+                           info.image_width, info.image_height, info.vmin, info.vmax,
+                           info.range_source);
+}
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<QuicklookArgs>();
+  auto* cmd = app.add_subcommand("quicklook", "PNG map of an LST raster, or of the error PRED - OTHER");
+  cmd->footer(R"(
+LST maps use a viridis-like perceptually uniform colour map over a robust range (2-98 %
+percentiles of the valid pixels) unless --range is given. With --diff the map shows
+RASTER - OTHER with a blue-white-red diverging colour map centred on 0 over a symmetric range
+(default +- the 98 % percentile of |difference|). Invalid pixels are grey. Rasters larger
+than --max-side are shown as block means. Title, colour bar (K) and range are on the image.)");
+  cmd->add_option("RASTER", a->raster, "LST raster (prediction)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", a->output, "Output PNG file")->required();
+  cmd->add_option("--range", a->range, "Colour range MIN MAX in K")->expected(2);
+  cmd->add_option("--diff", a->diff, "Show RASTER - OTHER (same grid)")->check(CLI::ExistingFile);
+  cmd->add_option("--title", a->title, "Title (default: the file name(s))");
+  cmd->add_option("--band", a->band, "Band to show (1-based)")->capture_default_str();
+  cmd->add_option("--max-side", a->max_side, "Largest map side in pixels")->capture_default_str();
+  cmd->add_option("--units", a->units, "Units of the inputs: K or C (converted to K)")
+      ->check(CLI::IsMember({"K", "C"}))
+      ->capture_default_str();
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(75, setup);

@@ -1,0 +1,398 @@
+#include "lstfuse/pipeline/benchmark.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/core/progress.hpp"
+#include "lstfuse/eval/quicklook.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
+
+namespace lstfuse::pipeline {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t");
+  const auto b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+// Sets the entry's own options, then the shared ones each method understands.
+void configure(Method& m, const MethodEntry& e, const std::vector<std::string>& shared) {
+  for (size_t i = 0; i + 1 < shared.size(); i += 2) {
+    if (m.options().has(shared[i])) m.options().set(shared[i], shared[i + 1]);
+  }
+  for (const auto& [k, v] : e.options) m.options().set(k, v);
+}
+
+std::string file_stem(const std::string& label) {
+  std::string s = label;
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::vector<MethodEntry> parse_method_list(const std::string& text) {
+  auto& reg = MethodRegistry::instance();
+  std::vector<MethodEntry> out;
+  for (const std::string& raw : split(text, ',')) {
+    const std::string item = trim(raw);
+    if (item.empty()) continue;
+    if (item == "all" || item == "baseline" || item == "classic" || item == "deep") {
+      for (const auto& n : reg.names()) {
+        if (item == "all" || reg.create(n)->info().family == item) out.push_back({n, n, {}});
+      }
+      continue;
+    }
+    const auto parts = split(item, ':');
+    MethodEntry e;
+    e.label = item;
+    e.method = parts[0];
+    auto probe = reg.create(e.method);  // throws with the known names
+    for (size_t i = 1; i < parts.size(); ++i) {
+      const auto eq = parts[i].find('=');
+      if (eq == std::string::npos) {
+        throw Error(fmt::format("benchmark entry '{}': '{}' is not name=value", item, parts[i]));
+      }
+      e.options.emplace_back(parts[i].substr(0, eq), parts[i].substr(eq + 1));
+      probe->options().set(e.options.back().first, e.options.back().second);  // validates
+    }
+    out.push_back(e);
+  }
+  if (out.empty()) throw Error("no method to benchmark");
+  for (size_t i = 0; i < out.size(); ++i)
+    for (size_t j = i + 1; j < out.size(); ++j)
+      if (out[i].label == out[j].label) throw Error("method '" + out[i].label + "' listed twice");
+  return out;
+}
+
+BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& opts) {
+  if (opts.protocol != "loo" && opts.protocol != "split") {
+    throw Error("unknown protocol '" + opts.protocol + "' (loo or split)");
+  }
+  if (opts.reference != "fine" && opts.reference != "truth") {
+    throw Error("unknown reference '" + opts.reference + "' (fine or truth)");
+  }
+  if (opts.shared_args.size() % 2) throw Error("shared method options must come as --name value");
+  {
+    // Every shared option must mean something to at least one entry.
+    for (size_t i = 0; i < opts.shared_args.size(); i += 2) {
+      bool used = false;
+      for (const auto& e : opts.entries)
+        used = used || MethodRegistry::instance().create(e.method)->options().has(opts.shared_args[i]);
+      if (!used) throw Error("option " + opts.shared_args[i] + " is known to none of the methods benchmarked");
+    }
+  }
+  BenchmarkResult res;
+  res.protocol = opts.protocol;
+  res.reference = opts.reference;
+  res.catalog = fs::absolute(catalog.root()).string();
+  res.entries = opts.entries;
+
+  // Usable pair dates (both images with some valid data).
+  std::vector<Date> pairs;
+  for (const Date& d : catalog.pair_dates()) {
+    if (catalog.find(d, Role::Fine)->valid_fraction >= 0.05 &&
+        catalog.find(d, Role::Coarse)->valid_fraction >= 0.05)
+      pairs.push_back(d);
+  }
+  if (opts.protocol == "loo" && opts.single_pair) {
+    if (pairs.size() >= 2) res.dates = pairs;
+    if (res.dates.empty()) {
+      throw Error(fmt::format("{}: a single-pair benchmark needs two usable pair dates; the "
+                              "catalog has {}", catalog.root().string(), pairs.size()));
+    }
+  } else if (opts.protocol == "loo") {
+    for (size_t i = 1; i + 1 < pairs.size(); ++i) res.dates.push_back(pairs[i]);
+    if (res.dates.empty()) {
+      throw Error(fmt::format("{}: the loo protocol needs a pair date with usable pairs before and "
+                              "after it; the catalog has {} usable pair date(s)",
+                              catalog.root().string(), pairs.size()));
+    }
+  } else {
+    const size_t n_train = static_cast<size_t>(std::ceil(opts.train_fraction * pairs.size()));
+    if (n_train < 2 || n_train >= pairs.size()) {
+      throw Error(fmt::format("{}: the split protocol needs at least 2 training and 1 test pair "
+                              "date; {} usable pair dates with train fraction {}",
+                              catalog.root().string(), pairs.size(), opts.train_fraction));
+    }
+    res.train_dates.assign(pairs.begin(), pairs.begin() + n_train);
+    res.dates.assign(pairs.begin() + n_train, pairs.end());
+  }
+  if (opts.reference == "truth") {
+    for (const Date& d : res.dates)
+      if (!catalog.find(d, Role::Truth))
+        throw Error(fmt::format("{}: no truth for {} (use --reference fine)", catalog.root().string(), d.iso()));
+  }
+  std::vector<Date> map_dates = opts.map_dates;
+  if (map_dates.empty()) {
+    map_dates.push_back(res.dates[res.dates.size() / 2]);
+  }
+
+  fs::create_directories(opts.out_dir / "maps");
+  eval::MetricsOptions mo;
+  if (opts.data_range) mo.data_range = *opts.data_range;
+  auto& reg = MethodRegistry::instance();
+
+  // References and map range are per date; load each once.
+  std::map<long, Raster> refs;
+  auto reference = [&](const Date& d) -> const Raster& {
+    auto it = refs.find(d.days());
+    if (it == refs.end()) {
+      const auto obs = catalog.find(d, opts.reference == "truth" ? Role::Truth : Role::Fine);
+      it = refs.emplace(d.days(), io::load_observation(catalog, *obs)).first;
+    }
+    return it->second;
+  };
+
+  const long total = static_cast<long>(opts.entries.size() * res.dates.size());
+  ProgressBar bar("benchmark", total, opts.show_progress);
+  long n = 0;
+  for (const auto& entry : opts.entries) {
+    auto method = reg.create(entry.method);
+    configure(*method, entry, opts.shared_args);
+    MethodInfo info = method->info();
+    if (opts.single_pair) {
+      if (info.min_pairs > 1) {
+        throw Error(fmt::format("{} needs {} pairs and cannot run in a single-pair benchmark",
+                                entry.label, info.min_pairs));
+      }
+      info.max_pairs = 1;
+      info.needs_pairs_both_sides = false;
+    }
+    double train_total = 0.0;
+    if (info.trainable && opts.protocol == "split") {
+      const auto t0 = std::chrono::steady_clock::now();
+      FitContext ctx;
+      ctx.show_progress = opts.show_progress;
+      method->fit(load_pairs(catalog, res.train_dates), ctx);
+      train_total += seconds_since(t0);
+    }
+    for (const Date& date : res.dates) {
+      BenchmarkRow row;
+      row.label = entry.label;
+      row.method = entry.method;
+      row.date = date;
+      try {
+        const PairChoice choice = choose_pairs(catalog, date, info, {date});
+        row.pairs = choice.dates;
+        row.note = choice.note;
+        const FusionInput in = load_input(catalog, date, choice.dates);
+        if (info.trainable && opts.protocol == "loo") {
+          // A fresh model per hidden date, trained on that date's pairs only.
+          method = reg.create(entry.method);
+          configure(*method, entry, opts.shared_args);
+          const auto t0 = std::chrono::steady_clock::now();
+          FitContext ctx;
+          ctx.show_progress = opts.show_progress;
+          ctx.target_dates = {date};
+          method->fit(in.pairs, ctx);
+          row.train_seconds = seconds_since(t0);
+          train_total += row.train_seconds;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        const FusionResult out = method->predict(in);
+        row.seconds = seconds_since(t0);
+        const Raster& ref = reference(date);
+        row.metrics = eval::compute_metrics(out.fine, ref, mo);
+        row.status = "ok";
+        if (std::find(map_dates.begin(), map_dates.end(), date) != map_dates.end()) {
+          const auto s = band_stats(ref);
+          eval::QuicklookOptions q;
+          // One colour range for every map of a date, so that maps compare.
+          q.vmin = s.mean - 2.5 * s.stddev;
+          q.vmax = s.mean + 2.5 * s.stddev;
+          const std::string stem = file_stem(entry.label) + "_" + date.compact();
+          q.title = fmt::format("{} {}", entry.label, date.iso());
+          eval::render_png(out.fine, (opts.out_dir / "maps" / (stem + ".png")).string(), q);
+          res.maps[entry.label + "|" + date.iso()] = "maps/" + stem + ".png";
+          eval::QuicklookOptions qd;
+          qd.vmin = -5.0;
+          qd.vmax = 5.0;
+          qd.label = "prediction - reference (K)";
+          qd.title = fmt::format("{} error {}", entry.label, date.iso());
+          eval::render_diff_png(out.fine, ref, (opts.out_dir / "maps" / (stem + "_error.png")).string(), qd);
+          res.maps[entry.label + "|" + date.iso() + "|error"] = "maps/" + stem + "_error.png";
+          if (!res.maps.count("reference|" + date.iso())) {
+            q.title = fmt::format("reference ({}) {}", opts.reference == "truth" ? "truth" : "observed fine", date.iso());
+            const std::string rs = "reference_" + date.compact() + ".png";
+            eval::render_png(ref, (opts.out_dir / "maps" / rs).string(), q);
+            res.maps["reference|" + date.iso()] = "maps/" + rs;
+          }
+        }
+      } catch (const Error& err) {
+        row.status = "failed";
+        row.note = err.what();
+        spdlog::warn("{} on {}: {}", entry.label, date.iso(), err.what());
+      }
+      res.rows.push_back(row);
+      bar.update(++n, fmt::format("{} {}", entry.label, date.iso()));
+    }
+    res.train_seconds[entry.label] = train_total;
+  }
+  bar.finish();
+  return res;
+}
+
+namespace {
+
+double metric_of(const BenchmarkRow& r, const std::string& key) {
+  const auto& m = r.metrics.overall;
+  if (key == "rmse") return m.rmse;
+  if (key == "ssim") return m.ssim;
+  if (key == "psnr") return m.psnr;
+  if (key == "cc") return m.cc;
+  if (key == "r2") return m.r2;
+  if (key == "bias") return m.bias;
+  if (key == "mae") return m.mae;
+  if (key == "ubrmse") return m.ubrmse;
+  if (key == "sam") return m.sam;
+  if (key == "ergas") return m.ergas;
+  return NAN;
+}
+
+std::string num(double v, int prec = 4) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : std::string("");
+}
+
+}  // namespace
+
+void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
+  static const std::vector<std::string> keys = {"rmse", "ssim", "psnr", "cc",  "r2",
+                                                "bias", "mae",  "ubrmse", "sam", "ergas"};
+  fs::create_directories(dir);
+  // CSV: one row per method and date.
+  std::string csv = "method,date";
+  for (const auto& k : keys) csv += "," + k;
+  csv += ",seconds,train_seconds,valid_pixels,pairs,status\n";
+  nlohmann::json j;
+  j["protocol"] = r.protocol;
+  j["reference"] = r.reference;
+  j["catalog"] = r.catalog;
+  j["lstfuse_version"] = LSTFUSE_VERSION;
+  for (const auto& d : r.dates) j["dates"].push_back(d.iso());
+  j["train_dates"] = nlohmann::json::array();
+  for (const auto& d : r.train_dates) j["train_dates"].push_back(d.iso());
+  j["rows"] = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    std::string pairs;
+    for (const auto& d : row.pairs) pairs += (pairs.empty() ? "" : " ") + d.iso();
+    csv += row.label + "," + row.date.iso();
+    for (const auto& k : keys) csv += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
+    csv += fmt::format(",{:.4f},{:.3f},{},{},{}\n", row.seconds, row.train_seconds,
+                       row.status == "ok" ? row.metrics.overall.valid_pixels : 0, pairs, row.status);
+    nlohmann::json jr = {{"method", row.label}, {"date", row.date.iso()}, {"status", row.status},
+                         {"note", row.note},    {"seconds", row.seconds},
+                         {"train_seconds", row.train_seconds}};
+    jr["pairs"] = nlohmann::json::array();
+    for (const auto& d : row.pairs) jr["pairs"].push_back(d.iso());
+    if (row.status == "ok") jr["metrics"] = row.metrics.to_json();
+    j["rows"].push_back(jr);
+  }
+  j["train_seconds"] = r.train_seconds;
+
+  // Markdown: per-date tables for RMSE and SSIM (rows dates, columns methods) + averages.
+  std::string md = fmt::format("# lstfuse benchmark\n\nProtocol: {}; reference: {}; catalog: {}\n\n",
+                               r.protocol, r.reference == "truth" ? "simulated truth" : "observed fine image",
+                               r.catalog);
+  for (const std::string k : {"rmse", "ssim"}) {
+    md += fmt::format("## {} per date\n\n| date |", k == "rmse" ? "RMSE (K)" : "SSIM");
+    for (const auto& e : r.entries) md += " " + e.label + " |";
+    md += "\n|---|";
+    for (size_t i = 0; i < r.entries.size(); ++i) md += "---:|";
+    md += "\n";
+    for (const auto& d : r.dates) {
+      md += "| " + d.iso() + " |";
+      for (const auto& e : r.entries) {
+        std::string cell = "n/a";
+        for (const auto& row : r.rows)
+          if (row.label == e.label && row.date == d && row.status == "ok") cell = num(metric_of(row, k), k == "rmse" ? 3 : 4);
+        md += " " + cell + " |";
+      }
+      md += "\n";
+    }
+    md += "| **average** |";
+    for (const auto& e : r.entries) {
+      double s = 0;
+      int c = 0;
+      for (const auto& row : r.rows)
+        if (row.label == e.label && row.status == "ok" && std::isfinite(metric_of(row, k))) {
+          s += metric_of(row, k);
+          ++c;
+        }
+      md += " " + (c ? num(s / c, k == "rmse" ? 3 : 4) : std::string("n/a")) + " |";
+    }
+    md += "\n\n";
+  }
+  md += "## Averages over dates\n\n| method | dates |";
+  for (const auto& k : keys) md += " " + k + " |";
+  md += " predict s/date | train s |\n|---|---:|";
+  for (size_t i = 0; i < keys.size() + 2; ++i) md += "---:|";
+  md += "\n";
+  for (const auto& e : r.entries) {
+    int c = 0;
+    std::vector<double> sums(keys.size(), 0.0);
+    double secs = 0;
+    for (const auto& row : r.rows) {
+      if (row.label != e.label || row.status != "ok") continue;
+      ++c;
+      secs += row.seconds;
+      for (size_t i = 0; i < keys.size(); ++i) sums[i] += metric_of(row, keys[i]);
+    }
+    md += fmt::format("| {} | {} |", e.label, c);
+    for (size_t i = 0; i < keys.size(); ++i) md += " " + (c ? num(sums[i] / c, 4) : std::string("n/a")) + " |";
+    const auto ts = r.train_seconds.find(e.label);
+    md += fmt::format(" {} | {} |\n", c ? num(secs / c, 3) : "n/a",
+                      ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
+  }
+  int failed = 0;
+  for (const auto& row : r.rows) failed += row.status != "ok";
+  if (failed) {
+    md += "\n## Failures\n\n";
+    for (const auto& row : r.rows)
+      if (row.status != "ok") md += fmt::format("- {} {}: {}\n", row.label, row.date.iso(), row.note);
+  }
+  const auto write = [&](const std::string& name, const std::string& text) {
+    const fs::path tmp = dir / (name + ".part");
+    {
+      std::ofstream out(tmp);
+      if (!out) throw file_error(tmp.string(), "cannot write");
+      out << text;
+    }
+    fs::rename(tmp, dir / name);
+  };
+  write("results.csv", csv);
+  write("results.json", j.dump(2) + "\n");
+  write("summary.md", md);
+}
+
+}  // namespace lstfuse::pipeline

@@ -1,0 +1,272 @@
+#include "lstfuse/pipeline/ingest.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lstfuse::pipeline {
+namespace {
+
+struct Item {
+  io::ProductFile product;
+  Role role = Role::Fine;
+  Date date;
+  Grid grid;  // the product's own grid
+};
+
+bool raster_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".tif" || ext == ".tiff" || ext == ".hdf" || ext == ".h4";
+}
+
+// The simulator's folder: its manifest names every file, its role, product and the fine grid.
+void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid) {
+  const fs::path manifest = dir / kSimulationManifest;
+  std::ifstream in(manifest);
+  if (!in) throw file_error(manifest.string(), "cannot open");
+  try {
+    const auto j = nlohmann::json::parse(in);
+    if (j.value("format", "") != "lstfuse-simulation") {
+      throw file_error(manifest.string(), "not an lstfuse simulation manifest (format is not lstfuse-simulation)");
+    }
+    const auto& g = j.at("fine_grid");
+    Grid fg;
+    fg.width = g.at("width").get<int>();
+    fg.height = g.at("height").get<int>();
+    fg.transform = g.at("transform").get<std::array<double, 6>>();
+    fg.crs = io::crs_to_wkt(g.at("crs").get<std::string>());
+    grid = fg;
+    auto file = [&](const nlohmann::json& o, const char* key) { return (dir / o.at(key).get<std::string>()).string(); };
+    for (const auto& o : j.at("observations")) {
+      io::ProductFile p;
+      p.path = p.lst = file(o, "path");
+      p.date = Date::parse(o.at("date").get<std::string>());
+      p.role = role_from_string(o.at("role").get<std::string>());
+      const std::string kind = o.value("product", "kelvin");
+      if (kind == "landsat-c2-st") {
+        p.kind = io::ProductKind::LandsatC2St;
+        p.qc = file(o, "qa_path");
+        p.sensor = "simulated-landsat";
+      } else if (kind == "modis-lst-geotiff") {
+        p.kind = io::ProductKind::Modis11A1GeoTiff;
+        p.qc = file(o, "qc_path");
+        p.sensor = "simulated-modis";
+      } else if (kind == "kelvin") {
+        p.kind = io::ProductKind::Generic;
+        p.sensor = *p.role == Role::Fine ? "simulated-fine" : "simulated-coarse";
+      } else {
+        throw file_error(manifest.string(), "unknown product '" + kind + "' for " + p.path +
+                                                " (expected landsat-c2-st, modis-lst-geotiff or kelvin)");
+      }
+      products.push_back(p);
+    }
+    for (const auto& t : j.value("truth", nlohmann::json::array())) {
+      io::ProductFile p;
+      p.path = p.lst = file(t, "path");
+      p.date = Date::parse(t.at("date").get<std::string>());
+      p.role = Role::Truth;
+      p.kind = io::ProductKind::Generic;
+      p.sensor = "simulated-truth";
+      products.push_back(p);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(manifest.string(), std::string("malformed simulation manifest: ") + e.what());
+  }
+}
+
+std::string file_name(const Item& it, const std::string& suffix = "") {
+  return it.date.compact() + "_" + to_string(it.role) + suffix + ".tif";
+}
+
+// Decodes one product, aligns it tile by tile and writes it; returns the valid fraction.
+double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, prep::Resampling rs,
+                     const std::string& out_path) {
+  prep::AlignSource src;
+  src.grid = reader.grid();
+  src.name = reader.product().path;
+  if (quality) {
+    src.read = [&reader](int x0, int y0, int w, int h) { return reader.read_quality(x0, y0, w, h); };
+  } else {
+    src.read = [&reader](int x0, int y0, int w, int h) { return reader.read(x0, y0, w, h); };
+  }
+  io::WriteOptions wo;
+  wo.nodata = -9999.0;
+  wo.metadata = {{"LSTFUSE_SOURCE", reader.product().path},
+                 {"LSTFUSE_UNITS", quality ? "hours" : "K"}};
+  io::RasterWriter writer(out_path, grid, 1, wo);
+  long long valid = 0;
+  prep::AlignOptions ao;
+  ao.resampling = rs;
+  prep::align_tiles(src, grid, ao, [&](const Raster& tile, int x0, int y0) {
+    writer.write(tile, x0, y0);
+    valid += tile.valid_count(0);
+  });
+  writer.commit();
+  return grid.pixels() > 0 ? static_cast<double>(valid) / static_cast<double>(grid.pixels()) : 0.0;
+}
+
+}  // namespace
+
+Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_dir, const IngestOptions& opts) {
+  io::init_gdal();
+  if (inputs.empty() && opts.fine_files.empty() && opts.coarse_files.empty()) {
+    throw Error("nothing to ingest: give product files or folders");
+  }
+  if (out_dir.empty()) throw Error("no catalog folder given (-o)");
+
+  // 1. What is there: products with their roles and dates.
+  std::vector<io::ProductFile> products;
+  std::optional<Grid> sim_grid;
+  auto add_file = [&](const std::string& path) { products.push_back(io::identify_product(path, opts.product)); };
+  for (const auto& in : inputs) {
+    if (!fs::exists(in)) throw file_error(in, "no such file or folder");
+    if (fs::is_directory(in)) {
+      if (fs::exists(fs::path(in) / kSimulationManifest)) {
+        read_simulation(in, products, sim_grid);
+        continue;
+      }
+      std::vector<fs::path> files;
+      for (const auto& e : fs::directory_iterator(in))
+        if (e.is_regular_file() && raster_extension(e.path()) && !io::is_companion_file(e.path().string()))
+          files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+      if (files.empty()) throw file_error(in, "folder holds no raster product (.tif, .hdf)");
+      for (const auto& f : files) add_file(f.string());
+    } else {
+      add_file(in);
+    }
+  }
+  auto force = [&](const std::vector<std::string>& files, Role role) {
+    for (const auto& f : files) {
+      if (!fs::exists(f)) throw file_error(f, "no such file");
+      auto it = std::find_if(products.begin(), products.end(), [&](const auto& p) {
+        return fs::exists(p.path) && fs::equivalent(p.path, f);
+      });
+      if (it == products.end()) {
+        add_file(f);
+        it = products.end() - 1;
+      }
+      it->role = role;
+    }
+  };
+  force(opts.fine_files, Role::Fine);
+  force(opts.coarse_files, Role::Coarse);
+
+  std::vector<Item> items;
+  Catalog plan;  // catches two images of one role on one date before any pixel is processed
+  for (auto& p : products) {
+    if (!p.role) {
+      throw file_error(p.path, "unknown product: its name says neither fine (Landsat) nor coarse (MODIS); "
+                               "give its role with --fine FILE or --coarse FILE");
+    }
+    Item it;
+    it.product = p;
+    it.role = *p.role;
+    if (opts.date && it.role != Role::Truth) p.date = opts.date;
+    if (!p.date) throw file_error(p.path, "no date in the file name; give it with --date YYYY-MM-DD");
+    it.date = *p.date;
+    it.product.date = p.date;
+    {
+      io::ProductReader reader(it.product, opts.product);  // opens every layer: unreadable files fail here
+      it.grid = reader.grid();
+    }
+    Observation obs;
+    obs.date = it.date;
+    obs.role = it.role;
+    obs.source = p.path;
+    plan.add(obs);
+    items.push_back(std::move(it));
+  }
+
+  // 2. The fine grid.
+  Grid grid;
+  const Item* first_fine = nullptr;
+  for (const auto& it : items)
+    if (it.role == Role::Fine && (!first_fine || it.date < first_fine->date)) first_fine = &it;
+  if (!opts.crs.empty() || opts.res > 0 || opts.extent) {
+    if (opts.crs.empty() || !(opts.res > 0)) throw Error("an explicit grid needs both --crs and --res");
+    const std::string wkt = io::crs_to_wkt(opts.crs);
+    prep::Bounds ext;
+    if (opts.extent) {
+      ext = *opts.extent;
+    } else {
+      const Item& ref = first_fine ? *first_fine : items.front();
+      const auto b = prep::bounds_in(ref.grid, wkt);
+      if (!b) throw file_error(ref.product.path, "its footprint cannot be expressed in " + opts.crs);
+      // Snap outward to whole pixels so that grids made for the same area line up.
+      const double r = opts.res;
+      ext = {std::floor((*b)[0] / r) * r, std::floor((*b)[1] / r) * r, std::ceil((*b)[2] / r) * r,
+             std::ceil((*b)[3] / r) * r};
+    }
+    grid = prep::make_grid(opts.crs, opts.res, ext);
+  } else if (sim_grid) {
+    grid = *sim_grid;
+  } else if (first_fine) {
+    grid = first_fine->grid;
+  } else {
+    throw Error("no fine image to take the grid from: add one, or give --crs and --res (and --extent)");
+  }
+  for (const auto& it : items) {
+    if (!prep::overlaps(it.grid, grid)) {
+      throw file_error(it.product.path, "does not overlap the catalog grid (" + grid.describe() + ")");
+    }
+  }
+
+  // 3. Build the catalog in a temporary folder beside the destination.
+  const fs::path out(out_dir);
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !opts.overwrite) {
+    throw file_error(out_dir, "already exists and is not empty (choose another folder or use --overwrite)");
+  }
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) throw file_error(out_dir, "its parent folder does not exist");
+  const fs::path tmp = parent / fmt::format(".{}.ingest-{}", out.filename().string(), getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    Catalog cat(tmp);
+    cat.set_grid(grid);
+    for (const auto& it : items) {
+      spdlog::debug("ingest: {} ({}, {}, {})", it.product.path, to_string(it.product.kind), to_string(it.role),
+                   it.date.iso());
+      io::ProductReader reader(it.product, opts.product);
+      Observation obs;
+      obs.date = it.date;
+      obs.role = it.role;
+      obs.sensor = it.product.sensor;
+      obs.source = it.product.path;
+      obs.units = "K";
+      obs.path = file_name(it);
+      obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string());
+      if (!reader.quality_name().empty()) {
+        // View times are labels of a swath, not a field: never interpolate them.
+        obs.quality_path = file_name(it, "_" + reader.quality_name());
+        write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string());
+      }
+      cat.add(obs);
+    }
+    cat.save();
+    if (fs::exists(out)) fs::remove_all(out);
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return Catalog::load(out);
+}
+
+}  // namespace lstfuse::pipeline

@@ -1,0 +1,166 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fuse.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+Grid small_grid() {
+  Grid g;
+  g.width = 8;
+  g.height = 6;
+  g.transform = {300000.0, 30.0, 0.0, 6100000.0, 0.0, -30.0};
+  g.crs = io::crs_to_wkt("EPSG:32755");
+  return g;
+}
+
+// A catalog with pairs on days 0 and 16 and 32, coarse every 4 days; coarse value = 290 + day.
+Catalog make_catalog(const fs::path& dir) {
+  fs::create_directories(dir);
+  Catalog c(dir);
+  c.set_grid(small_grid());
+  const Date start(2024, 1, 1);
+  for (int day = 0; day <= 32; day += 4) {
+    const Date d = start + day;
+    Raster coarse(small_grid(), 1, 290.0f + day);
+    const std::string cpath = "coarse_" + d.compact() + ".tif";
+    io::write_raster((dir / cpath).string(), coarse);
+    c.add({d, Role::Coarse, "test", cpath, "", 1.0, "K", cpath});
+    if (day % 16 == 0) {
+      Raster fine(small_grid(), 1, 300.0f + day);
+      const std::string fpath = "fine_" + d.compact() + ".tif";
+      io::write_raster((dir / fpath).string(), fine);
+      c.add({d, Role::Fine, "test", fpath, "", 1.0, "K", fpath});
+    }
+  }
+  c.save();
+  return c;
+}
+
+// A trainable stand-in: "training" stores the mean fine-minus-coarse offset of its pairs;
+// prediction adds it to the target coarse image. Counts fit() calls.
+class OffsetMethod : public Method {
+ public:
+  OffsetMethod() { info_ = {"offset", "test", "coarse + learnt offset", 1, 2, false, true}; }
+  const MethodInfo& info() const override { return info_; }
+  OptionSet& options() override { return options_; }
+  void fit(const std::vector<ImagePair>& pairs, const FitContext&) override {
+    ++fits;
+    double s = 0;
+    for (const auto& p : pairs) s += p.fine.at(0, 0) - p.coarse.at(0, 0);
+    offset_ = s / pairs.size();
+    fitted_ = true;
+  }
+  bool fitted() const override { return fitted_; }
+  void save(const fs::path& path) const override { std::ofstream(path) << offset_; }
+  void load(const fs::path& path) override {
+    std::ifstream(path) >> offset_;
+    fitted_ = true;
+  }
+  FusionResult predict(const FusionInput& in) override {
+    validate(in);
+    FusionResult r{in.coarse, Raster(in.coarse.grid(), 1, 1.0f)};
+    for (auto& v : r.fine.data()) v += static_cast<float>(offset_);
+    r.quality.band_names = {"ok"};
+    return r;
+  }
+  int fits = 0;
+
+ private:
+  MethodInfo info_;
+  OptionSet options_{"offset"};
+  double offset_ = 0;
+  bool fitted_ = false;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace
+
+TEST(Fuse, PredictsEveryCoarseOnlyDateAndTrainsOncePerInterval) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  OffsetMethod m;
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  const auto s = pipeline::fuse(cat, m, o);
+  EXPECT_EQ(s.done, 6);  // days 4, 8, 12, 20, 24, 28
+  EXPECT_EQ(m.fits, 2);  // intervals [0,16] and [16,32]
+  // Day 4 uses pairs 0 and 16: offset = ((300-290) + (316-306)) / 2 = 10 -> 294 + 10.
+  const Raster r = io::read_raster((tmp / "out" / "lst_offset_20240105.tif").string());
+  EXPECT_FLOAT_EQ(r.at(3, 4), 304.0f);
+  EXPECT_TRUE(fs::exists(tmp / "out" / "lst_offset_20240105_quality.tif"));
+  EXPECT_TRUE(fs::exists(tmp / "out" / "models" / "offset_2024-01-01_2024-01-17.lstmodel"));
+  std::ifstream idx(tmp / "out" / "index.json");
+  const auto j = nlohmann::json::parse(idx);
+  ASSERT_EQ(j["entries"].size(), 6u);
+  EXPECT_EQ(j["entries"][0]["pairs"][1], "2024-01-17");
+}
+
+TEST(Fuse, ResumesAfterInterruptionWithIdenticalFiles) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  {
+    OffsetMethod m;
+    pipeline::fuse(cat, m, o);
+  }
+  const auto kept = slurp(tmp / "out" / "lst_offset_20240105.tif");
+  const auto redo = slurp(tmp / "out" / "lst_offset_20240125.tif");
+  // An interruption: the last dates never got written and their model is gone.
+  fs::remove(tmp / "out" / "lst_offset_20240125.tif");
+  fs::remove(tmp / "out" / "lst_offset_20240129.tif");
+  fs::remove(tmp / "out" / "models" / "offset_2024-01-17_2024-02-02.lstmodel");
+  OffsetMethod m2;
+  const auto s = pipeline::fuse(cat, m2, o);
+  EXPECT_EQ(s.skipped, 4);
+  EXPECT_EQ(s.done, 2);
+  EXPECT_EQ(m2.fits, 1);  // only the interval whose model was lost
+  EXPECT_EQ(slurp(tmp / "out" / "lst_offset_20240105.tif"), kept);
+  EXPECT_EQ(slurp(tmp / "out" / "lst_offset_20240125.tif"), redo);
+}
+
+TEST(Fuse, SeriesModeTrainsOnceAndRangeIsRespected) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  OffsetMethod m;
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  o.series = true;
+  o.from = Date(2024, 1, 8);
+  o.to = Date(2024, 1, 25);
+  const auto s = pipeline::fuse(cat, m, o);
+  EXPECT_EQ(s.done, 4);  // days 8, 12, 20, 24
+  EXPECT_EQ(m.fits, 1);
+  EXPECT_FALSE(fs::exists(tmp / "out" / "lst_offset_20240105.tif"));
+}
+
+TEST(Fuse, EmptyRangeAndForeignIndexAreErrors) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  OffsetMethod m;
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  o.from = Date(2025, 1, 1);
+  EXPECT_THROW(pipeline::fuse(cat, m, o), Error);
+  o.from.reset();
+  fs::create_directories(o.out_dir);
+  std::ofstream(o.out_dir / "index.json") << R"({"method":"estarfm","entries":[]})";
+  EXPECT_THROW(pipeline::fuse(cat, m, o), Error);
+}
