@@ -24,6 +24,9 @@ struct TrainDefaults {
   int lr_step = 10;
   double lr_gamma = 0.1;
   int plateau_patience = 5;
+  // How the engine scales Kelvin before the network sees it; stored with the model.
+  // "std": (x - mean) / std of the training fine images; "center": x - mean; "none".
+  std::string normalise = "std";
 };
 
 class DeepFamily {

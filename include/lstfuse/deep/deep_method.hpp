@@ -1,0 +1,52 @@
+#pragma once
+// Any DeepFamily as a lstfuse::Method: common + family options, fit() trains through the
+// engine, save()/load() one model file, predict() infers the scene through overlapping tiles.
+//
+// The model file is a torch archive holding "meta" (JSON string: method, options, normalisation,
+// training dates, bands, library version) and "model" (the family's networks + optimisers).
+// At prediction every reference Batch carries in `mask` where that reference is valid, so a
+// model can drop a reference per pixel.
+#include <memory>
+#include <optional>
+
+#include "lstfuse/deep/engine.hpp"
+#include "lstfuse/deep/family.hpp"
+
+namespace lstfuse::deep {
+
+class DeepMethod : public Method {
+ public:
+  explicit DeepMethod(std::unique_ptr<DeepFamily> family);
+  const MethodInfo& info() const override { return info_; }
+  OptionSet& options() override { return options_; }
+  int halo() const override;
+
+  void fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) override;
+  bool fitted() const override { return model_ != nullptr; }
+  void save(const std::filesystem::path& path) const override;
+  void load(const std::filesystem::path& path) override;
+  FusionResult predict(const FusionInput& in) override;
+
+  // For tests and benchmarks.
+  DeepModel* model() { return model_.get(); }
+  const Normaliser& normaliser() const { return norm_; }
+  const std::optional<TrainReport>& last_report() const { return report_; }
+  CommonOptions& common() { return common_; }
+
+ private:
+  std::string meta_json() const;
+  torch::Device device() const;
+
+  std::unique_ptr<DeepFamily> family_;
+  MethodInfo info_;
+  CommonOptions common_;
+  OptionSet options_;
+  nlohmann::json defaults_;  // option values at construction: tells user-set ones at load()
+  std::unique_ptr<DeepModel> model_;
+  Normaliser norm_;
+  int bands_ = 0;
+  std::vector<Date> train_dates_;
+  std::optional<TrainReport> report_;
+};
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,142 @@
+#pragma once
+// The deep-learning engine shared by every network family: common options, normalisation,
+// single-reference training samples cut into masked patches, the trainer (schedules, early
+// stop, checkpoints, resume) and seamless tiled inference. Generic over DeepFamily/DeepModel.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lstfuse/deep/family.hpp"
+#include "lstfuse/deep/model.hpp"
+#include "lstfuse/methods/method.hpp"
+
+namespace lstfuse::deep {
+
+// Flags every deep method has; defaults come from the family's TrainDefaults.
+struct CommonOptions {
+  int epochs = 30;
+  int batch_size = 16;
+  double lr = 1e-4;
+  int patch = 40;
+  int stride = 20;
+  int seed = 42;
+  std::string device = "auto";  // cpu | cuda | auto
+  int threads = 0;              // 0: all hardware threads
+  std::string lr_schedule = "step";
+  int lr_step = 10;
+  double lr_gamma = 0.1;
+  int plateau_patience = 5;
+  int patience = 5;             // early stop after this many epochs without improvement (0: off)
+  double min_delta = 1e-4;      // relative improvement that counts
+  double val_fraction = 0.1;
+  double min_valid = 0.5;       // patches with a smaller valid share are skipped
+  int neighbours = 1;           // series: each pair learns from its k nearest pairs each side
+  int max_gap = 0;              // days; 0: no limit
+  std::string normalise = "std";
+  int tile = 256;               // prediction tile (without halo)
+  bool quiet = false;
+
+  void apply(const TrainDefaults& d);
+  void bind(OptionSet& options);
+};
+
+torch::Device resolve_device(const std::string& name);  // throws Error for cuda without CUDA
+void set_threads(int threads);
+
+// Per-band affine map Kelvin <-> network units, stored with the model.
+struct Normaliser {
+  std::string kind = "std";
+  std::vector<double> mean, scale;  // x_net = (x - mean) / scale
+  static Normaliser fit(const std::string& kind, const std::vector<ImagePair>& pairs);
+  nlohmann::json to_json() const;
+  static Normaliser from_json(const nlohmann::json& j);
+};
+
+// An image as network input: (1, B, H, W) normalised values with invalid pixels set to the
+// neutral value 0, and (1, 1, H, W) validity (all bands valid). A window of a raster; the
+// window must lie inside the raster (tiles never pad beyond the scene, so zero padding at the
+// scene edge is the same in tiled and whole-scene runs).
+struct ImageTensor {
+  torch::Tensor values;
+  torch::Tensor valid;
+};
+ImageTensor to_tensor(const Raster& r, const Normaliser& norm, int x0, int y0, int w, int h);
+inline ImageTensor to_tensor(const Raster& r, const Normaliser& norm) {
+  return to_tensor(r, norm, 0, 0, r.width(), r.height());
+}
+
+// One single-reference learning example over whole images; patches index into it.
+struct Sample {
+  int ref = 0, target = 0;  // indices into the pair list
+  double dt = 0.0;          // target - reference, days
+};
+
+// Samples from pairs sorted by date: each pair with its `neighbours` nearest on each side
+// (within max_gap days when > 0), both directions. Two pairs give the STTFN paper's forward
+// (L1, M1, M3) -> L3 and backward (L3, M3, M1) -> L1.
+std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighbours, int max_gap);
+
+struct PatchRef {
+  int sample = 0, y = 0, x = 0;
+};
+
+// All training data in network units with patch positions; builds batches on demand.
+class PatchSet {
+ public:
+  PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
+           int patch, int stride, double min_valid);
+  const std::vector<PatchRef>& patches() const { return patches_; }
+  int patch() const { return patch_; }
+  long long skipped() const { return skipped_; }
+  Batch batch(const std::vector<PatchRef>& refs, torch::Device device) const;
+
+ private:
+  std::vector<ImageTensor> fine_, coarse_;
+  std::vector<Sample> samples_;
+  std::vector<PatchRef> patches_;
+  int patch_;
+  long long skipped_ = 0;
+};
+
+// Masked mean of a per-pixel loss map (N, B, H, W) with mask (N, 1, H, W): pixels under the
+// mask contribute nothing to the value or the gradient.
+torch::Tensor masked_mean(const torch::Tensor& loss_map, const torch::Tensor& mask);
+// Per-pixel loss maps: "huber" (delta), "mse", "l1".
+torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const torch::Tensor& target,
+                       double delta = 1.0);
+
+// Optional hooks a model may implement for prediction: whole-scene context (so tile results
+// do not depend on the tile) and per-reference combination weights for the quality layer.
+struct SceneContext {
+  std::vector<std::vector<double>> coarse_ref_mean;  // [reference][band], network units
+  std::vector<double> coarse_target_mean;            // [band]
+};
+class PredictionHooks {
+ public:
+  virtual ~PredictionHooks() = default;
+  virtual void set_scene_context(const SceneContext& ctx) = 0;
+  // (N, R, H, W) weight of each reference in the last predict() (band 0), or undefined.
+  virtual torch::Tensor last_reference_weights() const = 0;
+};
+
+struct TrainReport {
+  int epochs_run = 0;
+  int best_epoch = 0;
+  double best_loss = 0.0;
+  double final_train_loss = 0.0;
+  long long train_patches = 0, val_patches = 0;
+  double seconds = 0.0;
+  std::vector<double> train_history, val_history;
+};
+
+// Trains `model` on the patch set; checkpoints to ctx.checkpoint_dir each epoch, resumes from
+// there when ctx.resume. `checkpoint_meta` is stored in checkpoints and checked on resume.
+TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt,
+                  const FitContext& ctx, torch::Device device, const std::string& checkpoint_meta);
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,127 @@
+#pragma once
+// STTFN (Yin et al., section II): a multi-scale fusion CNN F(M_a, L_a, M_b) -> L_b trained twice,
+// forward (dt > 0) and backward (dt < 0), combined at prediction by STC (or TC) weighting.
+//
+// Weight initialisation: the paper says "a Gaussian distribution with zero mean and standard
+// deviation of 1e-3", so 1e-3 is the standard deviation (option --init-std); biases start at 0.
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "lstfuse/deep/engine.hpp"
+#include "lstfuse/deep/family.hpp"
+
+namespace lstfuse::deep {
+
+struct SttfnOptions {
+  std::string loss = "huber";  // huber | mse | l1
+  double huber_delta = 1.0;
+  std::string weighting = "stc";  // stc | tc
+  int tc_window = 0;              // TC: 0 = whole-scene coarse means, else half-window (pixels)
+  double init_std = 1e-3;
+  bool fold_bn = true;            // fold batch normalisation into the convolutions for inference
+};
+
+// conv r x r (zero padding, same size) [+ batch normalisation] [+ ReLU]; BN can be folded in.
+class ConvBnImpl : public torch::nn::Module {
+ public:
+  ConvBnImpl(int in, int out, int kernel, bool batch_norm, bool relu);
+  torch::Tensor forward(torch::Tensor x);
+  void fold();  // eval only: W' = W g/sqrt(v+e), b' = (b-m) g/sqrt(v+e) + beta; BN then skipped
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+
+ private:
+  bool relu_;
+  bool folded_ = false;
+};
+TORCH_MODULE(ConvBn);
+
+// Table I of the paper.
+class SttfnNetImpl : public torch::nn::Module {
+ public:
+  explicit SttfnNetImpl(int bands);
+  // fine_ref = L_a, coarse_ref = M_a, coarse_target = M_b (all on the fine grid) -> L_b.
+  torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                        const torch::Tensor& coarse_target);
+  void init_weights(double std);
+  void fold_batchnorm();
+  int bands() const { return bands_; }
+  static constexpr int kHalo = 6;  // receptive radius: max(Extraction 2, SR 3) + Integration 3
+
+  ConvBn e1{nullptr}, e2{nullptr};                                        // Extraction-Net
+  ConvBn sr1{nullptr}, sr2{nullptr}, sr3{nullptr}, sr4{nullptr}, sr5{nullptr}, sr6{nullptr};  // slim-WDSR
+  ConvBn f1{nullptr}, f2{nullptr}, f3{nullptr};                           // Integration-Net
+
+ private:
+  int bands_;
+};
+TORCH_MODULE(SttfnNet);
+
+// A folded eval-mode copy of a trained net (same weights, BN merged into the convolutions).
+SttfnNet folded_copy(const SttfnNet& net);
+
+// Per-pixel combination weights (N, R, H, W per band -> (N, B, H, W) each), normalised to sum 1
+// over the valid references. preds[i], valid[i] (N,1,H,W) for reference i; M2 = coarse_target.
+// STC: 1/|L2^(i) - M2|. TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene),
+// or window means when tc_window > 0.
+std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
+                                       const std::vector<torch::Tensor>& valid);
+std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
+                                      const std::vector<torch::Tensor>& valid, int tc_window,
+                                      const SceneContext* scene);
+
+class SttfnModel : public DeepModel, public PredictionHooks {
+ public:
+  SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options);
+  std::string name() const override { return "sttfn"; }
+  void to(torch::Device device) override;
+  void set_training(bool training) override;
+  std::map<std::string, double> train_step(const Batch& batch) override;
+  double evaluate_loss(const Batch& batch) override;
+  torch::Tensor predict(const std::vector<Batch>& references) override;
+  double learning_rate() const override { return lr_; }
+  void set_learning_rate(double lr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  int halo() const override { return SttfnNetImpl::kHalo + std::max(0, options_->tc_window); }
+
+  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
+  torch::Tensor last_reference_weights() const override { return last_weights_; }
+
+  // The masked loss of one direction's net on a batch (graph kept; for tests and train_step).
+  torch::Tensor loss(SttfnNet& net, const Batch& batch);
+  SttfnNet& forward_net() { return fwd_; }
+  SttfnNet& backward_net() { return bwd_; }
+
+ private:
+  SttfnNet& net_for(double dt) { return dt > 0 ? fwd_ : bwd_; }
+  SttfnNet inference_net(bool forward);
+
+  int bands_;
+  double lr_;
+  std::shared_ptr<const SttfnOptions> options_;
+  SttfnNet fwd_{nullptr}, bwd_{nullptr};
+  std::unique_ptr<torch::optim::Adam> opt_fwd_, opt_bwd_;
+  SttfnNet infer_fwd_{nullptr}, infer_bwd_{nullptr};  // folded copies, rebuilt after changes
+  torch::Device device_ = torch::kCPU;
+  bool training_ = true;
+  SceneContext scene_;
+  bool has_scene_ = false;
+  torch::Tensor last_weights_;
+};
+
+class SttfnFamily : public DeepFamily {
+ public:
+  SttfnFamily();
+  MethodInfo info() const override;
+  TrainDefaults train_defaults() const override;
+  void bind(OptionSet& options) override;
+  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  std::shared_ptr<SttfnOptions> options() { return options_; }
+
+ private:
+  std::shared_ptr<SttfnOptions> options_;
+};
+
+}  // namespace lstfuse::deep

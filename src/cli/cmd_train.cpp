@@ -1,0 +1,88 @@
+// `lstfuse train`: fits a deep method on catalog pairs and writes one model file.
+//   per target: --date D  (the pairs pipeline::choose_pairs picks for D: before and after)
+//   series:     --series [--exclude D1,D2]  (every pair except the excluded dates)
+// Method flags (--epochs, --device, --loss, ...) go to the method's OptionSet.
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
+#include "method_flags.hpp"
+
+namespace {
+
+struct TrainArgs {
+  std::string method, catalog, date, output, config, exclude;
+  bool series = false, resume = false;
+};
+
+std::vector<lstfuse::Date> parse_dates(const std::string& list) {
+  std::vector<lstfuse::Date> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(lstfuse::Date::parse(item));
+  return out;
+}
+
+void run(const TrainArgs& a, const std::vector<std::string>& extras) {
+  using namespace lstfuse;
+  auto method = MethodRegistry::instance().create(a.method);
+  if (!method->info().trainable)
+    throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));
+  cli::apply_method_options(*method, a.config, extras);
+  if (a.series == !a.date.empty()) throw Error("train: give either --date D (per target) or --series");
+  const Catalog catalog = Catalog::load(a.catalog);
+  const auto exclude = parse_dates(a.exclude);
+  FitContext ctx;
+  ctx.checkpoint_dir = std::filesystem::path(a.output + ".ckpt");
+  ctx.resume = a.resume;
+  std::vector<Date> dates;
+  if (a.series) {
+    for (const Date& d : catalog.pair_dates())
+      if (std::find(exclude.begin(), exclude.end(), d) == exclude.end()) dates.push_back(d);
+    if (dates.size() < 2)
+      throw Error(fmt::format("{}: series training needs at least two pairs, the catalog has {} (after --exclude)",
+                              a.catalog, dates.size()));
+  } else {
+    const Date target = Date::parse(a.date);
+    auto choice = pipeline::choose_pairs(catalog, target, method->info(), exclude);
+    dates = choice.dates;
+    ctx.target_dates = {target};
+    if (dates.size() < 2)
+      throw Error(fmt::format("{}: training for {} needs two pairs, found {}", a.catalog, target.iso(), dates.size()));
+    std::cerr << fmt::format("train: {} for {} from pairs {} and {} ({})\n", a.method, target.iso(),
+                             dates[0].iso(), dates[1].iso(), choice.note);
+  }
+  const auto pairs = pipeline::load_pairs(catalog, dates);
+  method->fit(pairs, ctx);
+  method->save(a.output);
+  std::error_code ec;
+  std::filesystem::remove_all(ctx.checkpoint_dir, ec);  // the run finished; the model file is what counts
+  std::cerr << fmt::format("train: wrote {}\n", a.output);
+}
+
+void setup(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train a deep fusion method on catalog pairs and save the model");
+  cmd->add_option("--method,-m", a->method, "Method name (see `lstfuse methods`)")->required();
+  cmd->add_option("--catalog,-c", a->catalog, "Catalog folder")->required();
+  cmd->add_option("--date,-d", a->date, "Target date (per-target training on the pairs around it)");
+  cmd->add_flag("--series", a->series, "Series training on all pairs of the catalog");
+  cmd->add_option("--exclude", a->exclude, "Comma-separated dates never used for training");
+  cmd->add_option("--output,-o", a->output, "Model file to write")->required();
+  cmd->add_option("--config", a->config, "JSON file with method options");
+  cmd->add_flag("--resume", a->resume, "Continue from OUTPUT.ckpt/ after an interruption");
+  cmd->allow_extras();
+  cmd->callback([a, cmd] { run(*a, cmd->remaining()); });
+}
+
+}  // namespace
+
+LSTFUSE_COMMAND(30, setup);

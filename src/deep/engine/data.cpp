@@ -1,0 +1,229 @@
+// Engine data side: options, device/threads, normalisation, samples and masked patches, losses.
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/deep/engine.hpp"
+
+namespace lstfuse::deep {
+
+void CommonOptions::apply(const TrainDefaults& d) {
+  epochs = d.epochs;
+  batch_size = d.batch_size;
+  lr = d.lr;
+  patch = d.patch;
+  stride = d.stride;
+  lr_schedule = d.lr_schedule;
+  lr_step = d.lr_step;
+  lr_gamma = d.lr_gamma;
+  plateau_patience = d.plateau_patience;
+  normalise = d.normalise;
+}
+
+void CommonOptions::bind(OptionSet& o) {
+  o.add("epochs", epochs, "Training epochs (upper bound; early stop may end sooner)");
+  o.add("batch-size", batch_size, "Patches per training batch");
+  o.add("lr", lr, "Initial Adam learning rate");
+  o.add("patch", patch, "Training patch size in fine pixels");
+  o.add("stride", stride, "Stride between training patches");
+  o.add("seed", seed, "Random seed (weights, split, sampling order)");
+  o.add_choice("device", device, {"auto", "cpu", "cuda"}, "Compute device (auto: CUDA when available)");
+  o.add("threads", threads, "CPU threads for torch (0: all hardware threads)");
+  o.add_choice("lr-schedule", lr_schedule, {"step", "plateau"}, "Learning-rate schedule");
+  o.add("lr-step", lr_step, "Step schedule: epochs between decays");
+  o.add("lr-gamma", lr_gamma, "Decay factor of the learning rate");
+  o.add("plateau-patience", plateau_patience, "Plateau schedule: epochs without improvement before a decay");
+  o.add("patience", patience, "Early stop after this many epochs without improvement (0: never)");
+  o.add("min-delta", min_delta, "Relative loss improvement that counts for early stop");
+  o.add("val-fraction", val_fraction, "Share of patches held out for validation");
+  o.add("min-valid", min_valid, "Skip patches whose valid-pixel share is below this");
+  o.add("neighbours", neighbours, "Series mode: pairs on each side each pair learns from");
+  o.add("max-gap", max_gap, "Series mode: largest reference-target gap in days (0: any)");
+  o.add_choice("normalise", normalise, {"std", "center", "none"},
+               "Kelvin scaling: (x-mean)/std or x-mean of the training fine images, or none");
+  o.add("tile", tile, "Prediction tile size in pixels (a halo is added around it)");
+  o.add("quiet", quiet, "No progress bar");
+}
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) throw Error("--device cuda: CUDA is not available in this build or machine");
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  throw Error("--device: unknown device '" + name + "' (cpu, cuda or auto)");
+}
+
+void set_threads(int threads) {
+  const int n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(n);
+}
+
+Normaliser Normaliser::fit(const std::string& kind, const std::vector<ImagePair>& pairs) {
+  if (pairs.empty()) throw Error("no training pairs");
+  Normaliser n;
+  n.kind = kind;
+  const int bands = pairs.front().fine.bands();
+  for (int b = 0; b < bands; ++b) {
+    double sum = 0, sum2 = 0;
+    long long count = 0;
+    for (const auto& p : pairs) {
+      const float* v = p.fine.band(b);
+      const uint8_t* m = p.fine.mask(b);
+      for (size_t i = 0; i < p.fine.band_size(); ++i)
+        if (m[i]) { sum += v[i]; sum2 += double(v[i]) * v[i]; ++count; }
+    }
+    if (count < 2) throw Error(fmt::format("the training fine images have no valid pixel in band {}", b + 1));
+    const double mean = sum / count;
+    const double sd = std::sqrt(std::max(0.0, sum2 / count - mean * mean));
+    n.mean.push_back(kind == "none" ? 0.0 : mean);
+    n.scale.push_back(kind == "std" ? std::max(sd, 1e-3) : 1.0);
+  }
+  return n;
+}
+
+nlohmann::json Normaliser::to_json() const { return {{"kind", kind}, {"mean", mean}, {"scale", scale}}; }
+
+Normaliser Normaliser::from_json(const nlohmann::json& j) {
+  Normaliser n;
+  n.kind = j.at("kind").get<std::string>();
+  n.mean = j.at("mean").get<std::vector<double>>();
+  n.scale = j.at("scale").get<std::vector<double>>();
+  return n;
+}
+
+ImageTensor to_tensor(const Raster& r, const Normaliser& norm, int x0, int y0, int w, int h) {
+  const int bands = r.bands();
+  if (static_cast<int>(norm.mean.size()) != bands)
+    throw Error(fmt::format("image has {} band(s), the model {}", bands, norm.mean.size()));
+  auto values = torch::zeros({1, bands, h, w});
+  auto valid = torch::ones({1, 1, h, w});
+  float* v = values.data_ptr<float>();
+  float* m = valid.data_ptr<float>();
+  const int W = r.width();
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    for (int b = 0; b < bands; ++b) {
+      const float* src = r.band(b) + static_cast<size_t>(y0 + y) * W + x0;
+      const uint8_t* ms = r.mask(b) + static_cast<size_t>(y0 + y) * W + x0;
+      float* dst = v + (static_cast<size_t>(b) * h + y) * w;
+      float* md = m + static_cast<size_t>(y) * w;
+      const float mean = static_cast<float>(norm.mean[b]);
+      const float inv = static_cast<float>(1.0 / norm.scale[b]);
+      for (int x = 0; x < w; ++x) {
+        if (ms[x] && std::isfinite(src[x])) {
+          dst[x] = (src[x] - mean) * inv;
+        } else {
+          md[x] = 0.0f;  // stays 0 = the neutral value (the training mean)
+        }
+      }
+    }
+  }
+  // A pixel invalid in any band is neutral in all bands, so masked inputs carry no values.
+  values.mul_(valid);
+  return {values, valid};
+}
+
+std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighbours, int max_gap) {
+  std::vector<Sample> out;
+  const int n = static_cast<int>(pairs.size());
+  const int k = std::max(1, neighbours);
+  for (int i = 0; i < n; ++i) {
+    for (int j = std::max(0, i - k); j <= std::min(n - 1, i + k); ++j) {
+      if (j == i) continue;
+      const double dt = static_cast<double>(pairs[j].date - pairs[i].date);
+      if (dt == 0.0) continue;
+      if (max_gap > 0 && std::abs(dt) > max_gap) continue;
+      out.push_back({i, j, dt});
+    }
+  }
+  return out;
+}
+
+PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
+                   int patch, int stride, double min_valid)
+    : samples_(std::move(samples)), patch_(patch) {
+  if (pairs.empty()) throw Error("no training pairs");
+  const Grid& g = pairs.front().fine.grid();
+  for (const auto& p : pairs) {
+    if (!p.fine.grid().same_geometry(g) || !p.coarse.grid().same_geometry(g))
+      throw Error(fmt::format("the pair of {} is not on the grid of the first pair", p.date.iso()));
+    fine_.push_back(to_tensor(p.fine, norm));
+    coarse_.push_back(to_tensor(p.coarse, norm));
+  }
+  const int H = g.height, W = g.width;
+  patch_ = std::min({patch, H, W});
+  stride = std::max(1, stride);
+  auto positions = [&](int size) {
+    std::vector<int> pos;
+    for (int p = 0; p + patch_ <= size; p += stride) pos.push_back(p);
+    if (pos.empty() || pos.back() + patch_ < size) pos.push_back(size - patch_);  // cover the edge
+    return pos;
+  };
+  const auto ys = positions(H), xs = positions(W);
+  const double need = min_valid * patch_ * patch_;
+  for (int s = 0; s < static_cast<int>(samples_.size()); ++s) {
+    const auto& smp = samples_[s];
+    auto m = (fine_[smp.ref].valid * coarse_[smp.ref].valid * coarse_[smp.target].valid *
+              fine_[smp.target].valid)[0][0].to(torch::kDouble);
+    // Integral image: valid count of any patch in O(1).
+    auto integ = torch::zeros({H + 1, W + 1}, torch::kDouble);
+    integ.narrow(0, 1, H).narrow(1, 1, W).copy_(m.cumsum(0).cumsum(1));
+    auto a = integ.accessor<double, 2>();
+    for (int y : ys)
+      for (int x : xs) {
+        const double c = a[y + patch_][x + patch_] - a[y][x + patch_] - a[y + patch_][x] + a[y][x];
+        if (c >= std::max(need, 1.0)) patches_.push_back({s, y, x});
+        else ++skipped_;
+      }
+  }
+}
+
+Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) const {
+  std::vector<torch::Tensor> fr, cr, ct, ft, mk;
+  std::vector<float> dts;
+  const int p = patch_;
+  auto cut = [p](const torch::Tensor& t, const PatchRef& r) { return t.narrow(2, r.y, p).narrow(3, r.x, p); };
+  for (const auto& r : refs) {
+    const auto& s = samples_[r.sample];
+    fr.push_back(cut(fine_[s.ref].values, r));
+    cr.push_back(cut(coarse_[s.ref].values, r));
+    ct.push_back(cut(coarse_[s.target].values, r));
+    ft.push_back(cut(fine_[s.target].values, r));
+    mk.push_back(cut(fine_[s.ref].valid * coarse_[s.ref].valid * coarse_[s.target].valid * fine_[s.target].valid, r));
+    dts.push_back(static_cast<float>(s.dt));
+  }
+  Batch b;
+  b.fine_ref = torch::cat(fr).to(device);
+  b.coarse_ref = torch::cat(cr).to(device);
+  b.coarse_target = torch::cat(ct).to(device);
+  b.fine_target = torch::cat(ft).to(device);
+  b.mask = torch::cat(mk).to(device);
+  b.dt = torch::tensor(dts).to(device);
+  return b;
+}
+
+torch::Tensor masked_mean(const torch::Tensor& loss_map, const torch::Tensor& mask) {
+  // where() rather than a product, so a non-finite value under the mask cannot leak in.
+  auto m = mask.expand_as(loss_map);
+  auto l = torch::where(m > 0, loss_map * m, torch::zeros_like(loss_map));
+  return l.sum() / m.sum().clamp_min(1.0);
+}
+
+torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const torch::Tensor& target,
+                       double delta) {
+  auto d = pred - target;
+  if (kind == "mse") return d * d;
+  if (kind == "l1") return d.abs();
+  if (kind == "huber") {
+    auto a = d.abs();
+    return torch::where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta));
+  }
+  throw Error("unknown loss '" + kind + "' (huber, mse or l1)");
+}
+
+}  // namespace lstfuse::deep

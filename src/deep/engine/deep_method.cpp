@@ -1,0 +1,231 @@
+#include "lstfuse/deep/deep_method.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse::deep {
+
+DeepMethod::DeepMethod(std::unique_ptr<DeepFamily> family)
+    : family_(std::move(family)), info_(family_->info()), options_(family_->info().name) {
+  info_.trainable = true;
+  common_.apply(family_->train_defaults());
+  common_.bind(options_);
+  family_->bind(options_);
+  defaults_ = options_.to_json();
+}
+
+int DeepMethod::halo() const { return model_ ? model_->halo() : 0; }
+
+torch::Device DeepMethod::device() const { return resolve_device(common_.device); }
+
+std::string DeepMethod::meta_json() const {
+  nlohmann::json dates = nlohmann::json::array();
+  for (const auto& d : train_dates_) dates.push_back(d.iso());
+  nlohmann::json j = {{"format", "lstfuse-deep-model"},
+                      {"format_version", 1},
+                      {"method", info_.name},
+                      {"lstfuse_version", LSTFUSE_VERSION},
+                      {"bands", bands_},
+                      {"options", options_.to_json()},
+                      {"normalisation", norm_.to_json()},
+                      {"train_dates", dates}};
+  return j.dump();
+}
+
+void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) {
+  if (pairs.size() < 2) throw Error(fmt::format("{}: training needs at least two pairs, got {}", info_.name, pairs.size()));
+  std::vector<ImagePair> sorted = pairs;
+  std::sort(sorted.begin(), sorted.end(), [](const ImagePair& a, const ImagePair& b) { return a.date < b.date; });
+  const int bands = sorted.front().fine.bands();
+  for (const auto& p : sorted) {
+    if (p.fine.bands() != bands || p.coarse.bands() != bands)
+      throw Error(fmt::format("{}: the pair of {} has a different band count", info_.name, p.date.iso()));
+  }
+  set_threads(common_.threads);
+  const auto dev = device();
+  torch::manual_seed(static_cast<uint64_t>(common_.seed));
+  bands_ = bands;
+  train_dates_.clear();
+  for (const auto& p : sorted) train_dates_.push_back(p.date);
+  norm_ = Normaliser::fit(common_.normalise, sorted);
+  auto samples = make_samples(sorted, common_.neighbours, common_.max_gap);
+  if (samples.empty()) throw Error(fmt::format("{}: no training sample (pairs farther apart than --max-gap?)", info_.name));
+  PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid);
+  model_ = family_->create_model(bands, common_.lr);
+  model_->to(dev);
+  // Resume only continues the same run: same data, options and normalisation; the epoch budget,
+  // device, threads and display may change between the interrupted and the resumed run.
+  auto ck = nlohmann::json::parse(meta_json());
+  for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience"}) ck["options"].erase(k);
+  ck.erase("lstfuse_version");
+  report_ = train(*model_, data, common_, ctx, dev, ck.dump());
+  const bool chatty = ctx.show_progress && !common_.quiet && isatty(fileno(stderr));
+  if (chatty) {
+    std::fprintf(stderr, "%s: %d epoch(s), best loss %.5f at epoch %d, %lld training / %lld validation patches, %.1f s\n",
+                 info_.name.c_str(), report_->epochs_run, report_->best_loss, report_->best_epoch,
+                 report_->train_patches, report_->val_patches, report_->seconds);
+  }
+}
+
+void DeepMethod::save(const std::filesystem::path& path) const {
+  if (!model_) throw file_error(path.string(), info_.name + " has no trained model to save (train it first)");
+  torch::serialize::OutputArchive a, m;
+  model_->save(m);
+  a.write("meta", c10::IValue(meta_json()));
+  a.write("model", m);
+  auto part = path;
+  part += ".part";
+  try {
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    a.save_to(part.string());
+    std::filesystem::rename(part, path);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    throw file_error(path.string(), std::string("cannot write the model: ") + e.what());
+  }
+}
+
+void DeepMethod::load(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw file_error(path.string(), "no such model file");
+  torch::serialize::InputArchive a, m;
+  nlohmann::json meta;
+  try {
+    a.load_from(path.string());
+    c10::IValue v;
+    a.read("meta", v);
+    meta = nlohmann::json::parse(v.toStringRef());
+  } catch (const std::exception& e) {
+    throw file_error(path.string(), "not an lstfuse deep model file");
+  }
+  if (meta.value("format", "") != "lstfuse-deep-model")
+    throw file_error(path.string(), "not an lstfuse deep model file");
+  const std::string method = meta.value("method", "");
+  if (method != info_.name)
+    throw file_error(path.string(), fmt::format("the model was trained for '{}', not '{}'", method, info_.name));
+  // Saved options apply except those the user set since construction (e.g. --device at predict).
+  const auto current = options_.to_json();
+  nlohmann::json restore = nlohmann::json::object();
+  for (const auto& [k, v] : meta.at("options").items()) {
+    if (!options_.has(k)) continue;  // an option a newer version dropped
+    if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
+    restore[k] = v;
+  }
+  options_.from_json(restore);
+  norm_ = Normaliser::from_json(meta.at("normalisation"));
+  bands_ = meta.at("bands").get<int>();
+  train_dates_.clear();
+  for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
+  auto model = family_->create_model(bands_, common_.lr);
+  try {
+    a.read("model", m);
+    model->load(m);
+  } catch (const c10::Error& e) {
+    throw file_error(path.string(), "the model weights do not match the network (corrupt or other version)");
+  }
+  model_ = std::move(model);
+}
+
+FusionResult DeepMethod::predict(const FusionInput& in) {
+  validate(in);
+  if (!model_) throw Error(info_.name + ": no trained model (run `lstfuse train` and pass --model)");
+  if (in.coarse.bands() != bands_)
+    throw Error(fmt::format("{}: the model has {} band(s), the images {}", info_.name, bands_, in.coarse.bands()));
+  set_threads(common_.threads);
+  const auto dev = device();
+  model_->to(dev);
+  model_->set_training(false);
+  torch::NoGradGuard no_grad;
+
+  const int W = in.coarse.width(), H = in.coarse.height(), B = bands_;
+  const int R = static_cast<int>(in.pairs.size());
+  auto* hooks = dynamic_cast<PredictionHooks*>(model_.get());
+  if (hooks) {
+    // Whole-scene coarse means (network units), so tiles see the scene's context.
+    SceneContext sc;
+    auto mean_of = [&](const Raster& r) {
+      std::vector<double> out;
+      for (int b = 0; b < B; ++b) {
+        const auto s = band_stats(r, b);
+        out.push_back(s.count ? (s.mean - norm_.mean[b]) / norm_.scale[b] : 0.0);
+      }
+      return out;
+    };
+    for (const auto& p : in.pairs) sc.coarse_ref_mean.push_back(mean_of(p.coarse));
+    sc.coarse_target_mean = mean_of(in.coarse);
+    hooks->set_scene_context(sc);
+  }
+
+  FusionResult res;
+  res.fine = Raster(in.coarse.grid(), B, 0.0f, false);
+  res.fine.units = "K";
+  res.fine.band_names = in.coarse.band_names;
+  res.quality = Raster(in.coarse.grid(), 2, 0.0f, true);
+  res.quality.units = "";
+  res.quality.band_names = {"references_used", "weight_first_reference"};
+
+  const int tile = common_.tile > 0 ? common_.tile : std::max(W, H);
+  const int halo = model_->halo();
+  for (int ty = 0; ty < H; ty += tile) {
+    for (int tx = 0; tx < W; tx += tile) {
+      const int tw = std::min(tile, W - tx), th = std::min(tile, H - ty);
+      // The window never leaves the scene: zero padding at scene edges then matches untiled runs.
+      const int x0 = std::max(0, tx - halo), y0 = std::max(0, ty - halo);
+      const int x1 = std::min(W, tx + tw + halo), y1 = std::min(H, ty + th + halo);
+      const int w = x1 - x0, h = y1 - y0;
+      const auto target = to_tensor(in.coarse, norm_, x0, y0, w, h);
+      std::vector<Batch> refs;
+      std::vector<torch::Tensor> ref_valid;
+      for (const auto& p : in.pairs) {
+        auto f = to_tensor(p.fine, norm_, x0, y0, w, h);
+        auto c = to_tensor(p.coarse, norm_, x0, y0, w, h);
+        Batch b;
+        b.fine_ref = f.values.to(dev);
+        b.coarse_ref = c.values.to(dev);
+        b.coarse_target = target.values.to(dev);
+        b.mask = (f.valid * c.valid).to(dev);
+        b.dt = torch::full({1}, static_cast<float>(in.date - p.date)).to(dev);
+        ref_valid.push_back(f.valid * c.valid);
+        refs.push_back(std::move(b));
+      }
+      auto out = model_->predict(refs).to(torch::kCPU).contiguous();
+      torch::Tensor weights;
+      if (hooks) {
+        weights = hooks->last_reference_weights();
+        if (weights.defined()) weights = weights.to(torch::kCPU).contiguous();
+      }
+      auto nvalid = torch::zeros({1, 1, h, w});
+      for (const auto& v : ref_valid) nvalid += v;
+      auto ok = (target.valid * (nvalid > 0).to(torch::kFloat)).contiguous();
+      const float* po = out.data_ptr<float>();
+      const float* pk = ok.data_ptr<float>();
+      const float* pn = nvalid.data_ptr<float>();
+      const float* pw = weights.defined() ? weights.data_ptr<float>() : nullptr;
+      const int ox = tx - x0, oy = ty - y0;
+#pragma omp parallel for schedule(static)
+      for (int y = 0; y < th; ++y) {
+        for (int x = 0; x < tw; ++x) {
+          const size_t src = static_cast<size_t>(y + oy) * w + (x + ox);
+          const bool valid = pk[src] > 0;
+          for (int b = 0; b < B; ++b) {
+            res.fine.at(b, ty + y, tx + x) =
+                valid ? static_cast<float>(po[static_cast<size_t>(b) * h * w + src] * norm_.scale[b] + norm_.mean[b]) : 0.0f;
+            res.fine.set_valid(b, ty + y, tx + x, valid);
+          }
+          res.quality.at(0, ty + y, tx + x) = valid ? pn[src] : 0.0f;
+          res.quality.at(1, ty + y, tx + x) = !valid ? 0.0f : pw ? pw[src] : (R == 1 ? 1.0f : 0.0f);
+          res.quality.set_valid(1, ty + y, tx + x, valid && (pw || R == 1));
+        }
+      }
+    }
+  }
+  return res;
+}
+
+}  // namespace lstfuse::deep

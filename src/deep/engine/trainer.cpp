@@ -1,0 +1,211 @@
+// The training loop every deep method shares: seeded split and sampling order, LR schedules,
+// early stop on the monitored loss, best-weights restore, per-epoch checkpoints and resume.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/deep/engine.hpp"
+
+namespace lstfuse::deep {
+namespace {
+
+std::string model_bytes(const DeepModel& model) {
+  torch::serialize::OutputArchive a;
+  model.save(a);
+  std::ostringstream os;
+  a.save_to(os);
+  return os.str();
+}
+
+void load_model_bytes(DeepModel& model, const std::string& bytes) {
+  torch::serialize::InputArchive a;
+  std::istringstream is(bytes);
+  a.load_from(is);
+  model.load(a);
+}
+
+double lr_for_step_schedule(const CommonOptions& o, int epoch) {
+  return o.lr * std::pow(o.lr_gamma, epoch / std::max(1, o.lr_step));
+}
+
+std::string format_seconds(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, (t / 60) % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+struct State {
+  int next_epoch = 0;
+  double best = INFINITY;
+  int best_epoch = -1;
+  int bad_epochs = 0;
+  int plateau_bad = 0;
+  double lr = 0;
+  std::string best_bytes;
+  std::vector<double> train_hist, val_hist;
+};
+
+std::vector<double> tensor_to_vec(const torch::Tensor& t) {
+  auto c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+void save_checkpoint(const std::filesystem::path& dir, const DeepModel& model, const State& st,
+                     const std::string& meta) {
+  std::filesystem::create_directories(dir);
+  torch::serialize::OutputArchive a, m;
+  model.save(m);
+  a.write("model", m);
+  a.write("meta", c10::IValue(meta));
+  a.write("next_epoch", c10::IValue(static_cast<int64_t>(st.next_epoch)));
+  a.write("best", c10::IValue(st.best));
+  a.write("best_epoch", c10::IValue(static_cast<int64_t>(st.best_epoch)));
+  a.write("bad_epochs", c10::IValue(static_cast<int64_t>(st.bad_epochs)));
+  a.write("plateau_bad", c10::IValue(static_cast<int64_t>(st.plateau_bad)));
+  a.write("lr", c10::IValue(st.lr));
+  a.write("best_bytes", c10::IValue(st.best_bytes));
+  a.write("train_hist", torch::tensor(st.train_hist, torch::kDouble));
+  a.write("val_hist", torch::tensor(st.val_hist, torch::kDouble));
+  // The torch RNG is not used after model creation (no dropout), and the sampling order is a
+  // pure function of (seed, epoch), so epoch + weights + optimiser restore the run exactly.
+  const auto path = dir / "checkpoint.pt";
+  const auto part = dir / "checkpoint.pt.part";
+  a.save_to(part.string());
+  std::filesystem::rename(part, path);
+}
+
+bool load_checkpoint(const std::filesystem::path& dir, DeepModel& model, State& st, const std::string& meta) {
+  const auto path = dir / "checkpoint.pt";
+  if (!std::filesystem::exists(path)) return false;
+  torch::serialize::InputArchive a, m;
+  try {
+    a.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw file_error(path.string(), "not a readable checkpoint");
+  }
+  c10::IValue v;
+  a.read("meta", v);
+  if (v.toStringRef() != meta)
+    throw file_error(path.string(), "the checkpoint belongs to a different method, options or training data; "
+                                    "remove it or train without --resume");
+  a.read("model", m);
+  model.load(m);
+  a.read("next_epoch", v); st.next_epoch = static_cast<int>(v.toInt());
+  a.read("best", v); st.best = v.toDouble();
+  a.read("best_epoch", v); st.best_epoch = static_cast<int>(v.toInt());
+  a.read("bad_epochs", v); st.bad_epochs = static_cast<int>(v.toInt());
+  a.read("plateau_bad", v); st.plateau_bad = static_cast<int>(v.toInt());
+  a.read("lr", v); st.lr = v.toDouble();
+  a.read("best_bytes", v); st.best_bytes = v.toStringRef();
+  torch::Tensor t;
+  a.read("train_hist", t); st.train_hist = tensor_to_vec(t);
+  a.read("val_hist", t); st.val_hist = tensor_to_vec(t);
+  return true;
+}
+
+}  // namespace
+
+TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt, const FitContext& ctx,
+                  torch::Device device, const std::string& checkpoint_meta) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<PatchRef> all = data.patches();
+  if (all.empty()) throw Error("no training patch has enough valid pixels (see --min-valid, --patch)");
+  std::mt19937_64 split_rng(static_cast<uint64_t>(opt.seed));
+  std::shuffle(all.begin(), all.end(), split_rng);
+  size_t n_val = static_cast<size_t>(std::floor(opt.val_fraction * all.size()));
+  if (n_val >= all.size()) n_val = 0;
+  const std::vector<PatchRef> val(all.begin(), all.begin() + n_val);
+  std::vector<PatchRef> tr(all.begin() + n_val, all.end());
+  const int bs = std::max(1, opt.batch_size);
+
+  State st;
+  st.lr = opt.lr;
+  if (ctx.resume && !ctx.checkpoint_dir.empty()) load_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
+  model.set_learning_rate(st.lr);
+  const bool progress = ctx.show_progress && !opt.quiet && isatty(fileno(stderr));
+
+  TrainReport rep;
+  rep.train_patches = static_cast<long long>(tr.size());
+  rep.val_patches = static_cast<long long>(val.size());
+  for (int epoch = st.next_epoch; epoch < opt.epochs; ++epoch) {
+    if (opt.lr_schedule == "step") st.lr = lr_for_step_schedule(opt, epoch);
+    model.set_learning_rate(st.lr);
+    std::vector<PatchRef> order = tr;
+    std::mt19937_64 rng(static_cast<uint64_t>(opt.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
+    std::shuffle(order.begin(), order.end(), rng);
+    model.set_training(true);
+    double sum = 0;
+    size_t seen = 0;
+    const size_t nb = (order.size() + bs - 1) / bs;
+    const auto te = std::chrono::steady_clock::now();
+    for (size_t b = 0; b < nb; ++b) {
+      std::vector<PatchRef> refs(order.begin() + b * bs, order.begin() + std::min(order.size(), (b + 1) * bs));
+      auto losses = model.train_step(data.batch(refs, device));
+      sum += losses.at("loss") * refs.size();
+      seen += refs.size();
+      if (progress) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double ep_el = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+        const double per_batch = ep_el / (b + 1);
+        const double left = per_batch * ((nb - b - 1) + static_cast<double>(nb) * (opt.epochs - epoch - 1));
+        std::fprintf(stderr, "\r%s epoch %d/%d  batch %zu/%zu  loss %.5f  lr %.2e  elapsed %s  left %s   ",
+                     model.name().c_str(), epoch + 1, opt.epochs, b + 1, nb, sum / seen, st.lr,
+                     format_seconds(el).c_str(), format_seconds(left).c_str());
+        std::fflush(stderr);
+      }
+    }
+    const double train_loss = seen ? sum / seen : 0.0;
+    double monitored = train_loss;
+    if (!val.empty()) {
+      model.set_training(false);
+      torch::NoGradGuard ng;
+      double vs = 0;
+      for (size_t b = 0; b < val.size(); b += bs) {
+        std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
+        vs += model.evaluate_loss(data.batch(refs, device)) * refs.size();
+      }
+      monitored = vs / val.size();
+      st.val_hist.push_back(monitored);
+    }
+    st.train_hist.push_back(train_loss);
+    const bool improved = !std::isfinite(st.best) || monitored < st.best * (1.0 - opt.min_delta);
+    if (improved) {
+      st.best = monitored;
+      st.best_epoch = epoch;
+      st.bad_epochs = 0;
+      st.plateau_bad = 0;
+      st.best_bytes = model_bytes(model);
+    } else {
+      ++st.bad_epochs;
+      if (opt.lr_schedule == "plateau" && ++st.plateau_bad >= std::max(1, opt.plateau_patience)) {
+        st.lr *= opt.lr_gamma;
+        st.plateau_bad = 0;
+      }
+    }
+    st.next_epoch = epoch + 1;
+    const bool stop = opt.patience > 0 && st.bad_epochs >= opt.patience;
+    if (stop) st.next_epoch = opt.epochs;  // a resumed run after an early stop does nothing more
+    if (!ctx.checkpoint_dir.empty()) save_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
+    if (progress) std::fprintf(stderr, "\n");
+    if (stop) break;
+  }
+  if (!st.best_bytes.empty()) load_model_bytes(model, st.best_bytes);
+  model.set_training(false);
+  rep.epochs_run = static_cast<int>(st.train_hist.size());
+  rep.best_epoch = st.best_epoch + 1;
+  rep.best_loss = st.best;
+  rep.final_train_loss = st.train_hist.empty() ? 0.0 : st.train_hist.back();
+  rep.train_history = st.train_hist;
+  rep.val_history = st.val_hist;
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,304 @@
+// STTFN multi-scale fusion CNN (Table I, section II-B), its forward/backward training and the
+// STC/TC-weighted combination (section II-C).
+#include "lstfuse/deep/sttfn.hpp"
+
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse::deep {
+
+namespace nn = torch::nn;
+
+ConvBnImpl::ConvBnImpl(int in, int out, int kernel, bool batch_norm, bool relu) : relu_(relu) {
+  // Zero padding keeps the size (the paper pads with zeros).
+  conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, kernel).padding(kernel / 2).bias(true)));
+  if (batch_norm) bn = register_module("bn", nn::BatchNorm2d(out));
+}
+
+torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
+  x = conv(x);
+  if (bn && !folded_) x = bn(x);
+  return relu_ ? torch::relu(x) : x;
+}
+
+void ConvBnImpl::fold() {
+  if (!bn || folded_) return;
+  torch::NoGradGuard ng;
+  auto s = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  conv->weight.mul_(s.view({-1, 1, 1, 1}));
+  conv->bias.copy_((conv->bias - bn->running_mean) * s + bn->bias);
+  folded_ = true;
+}
+
+SttfnNetImpl::SttfnNetImpl(int bands) : bands_(bands) {
+  e1 = register_module("e1", ConvBn(bands, 32, 3, true, true));
+  e2 = register_module("e2", ConvBn(32, 32, 3, false, false));
+  sr1 = register_module("sr1", ConvBn(2 * bands, 32, 3, false, false));
+  sr2 = register_module("sr2", ConvBn(32, 64, 1, true, true));
+  sr3 = register_module("sr3", ConvBn(64, 25, 1, true, true));
+  sr4 = register_module("sr4", ConvBn(25, 32, 1, true, true));
+  sr5 = register_module("sr5", ConvBn(32, 32, 3, true, true));
+  sr6 = register_module("sr6", ConvBn(32, 32, 3, false, false));
+  f1 = register_module("f1", ConvBn(32, 32, 3, true, true));
+  f2 = register_module("f2", ConvBn(32, 16, 3, true, true));
+  f3 = register_module("f3", ConvBn(16, bands, 3, false, false));
+}
+
+torch::Tensor SttfnNetImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                                    const torch::Tensor& coarse_target) {
+  const auto change = coarse_target - coarse_ref;            // M_b - M_a
+  const auto f_fine = e2(e1(fine_ref));                       // Extraction-Net: Features(L_a)
+  const auto s1 = sr1(torch::cat({change, fine_ref}, 1));     // slim-WDSR on [change, L_a]
+  const auto s4 = s1 + sr4(sr3(sr2(s1)));                     // local residual 1 (SR2-SR4)
+  const auto s6 = s4 + sr6(sr5(s4));                          // local residual 2 (SR5-SR6)
+  const auto fused = f_fine + s6;                             // eq. (1)
+  return f3(f2(f1(fused))) + (fine_ref + change);             // Integration-Net + global residual
+}
+
+void SttfnNetImpl::init_weights(double std) {
+  torch::NoGradGuard ng;
+  for (auto& m : modules(false)) {
+    if (auto* c = m->as<nn::Conv2d>()) {
+      c->weight.normal_(0.0, std);
+      c->bias.zero_();
+    }
+  }
+}
+
+void SttfnNetImpl::fold_batchnorm() {
+  for (ConvBn* c : {&e1, &e2, &sr1, &sr2, &sr3, &sr4, &sr5, &sr6, &f1, &f2, &f3}) (*c)->fold();
+}
+
+SttfnNet folded_copy(const SttfnNet& net) {
+  torch::NoGradGuard ng;
+  SttfnNet copy(net->bands());
+  const auto device = net->parameters().front().device();
+  copy->to(device);
+  auto src_p = net->named_parameters(true);
+  for (auto& kv : copy->named_parameters(true)) kv.value().copy_(src_p[kv.key()]);
+  auto src_b = net->named_buffers(true);
+  for (auto& kv : copy->named_buffers(true)) kv.value().copy_(src_b[kv.key()]);
+  copy->eval();
+  copy->fold_batchnorm();
+  return copy;
+}
+
+namespace {
+constexpr double kWeightEps = 1e-6;  // network units; guards 1/0 for a perfect match
+
+std::vector<torch::Tensor> normalise_weights(std::vector<torch::Tensor> inv) {
+  auto sum = inv.front().clone();
+  for (size_t i = 1; i < inv.size(); ++i) sum = sum + inv[i];
+  const double even = 1.0 / inv.size();
+  for (auto& w : inv) w = torch::where(sum > 0, w / sum.clamp_min(1e-30), torch::full_like(w, even));
+  return inv;
+}
+}  // namespace
+
+std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
+                                       const std::vector<torch::Tensor>& valid) {
+  std::vector<torch::Tensor> inv;
+  for (size_t i = 0; i < preds.size(); ++i)
+    inv.push_back((preds[i] - coarse_target).abs().clamp_min(kWeightEps).reciprocal() * valid[i]);
+  return normalise_weights(std::move(inv));
+}
+
+std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
+                                      const std::vector<torch::Tensor>& valid, int tc_window,
+                                      const SceneContext* scene) {
+  std::vector<torch::Tensor> inv;
+  const auto B = coarse_target.size(1);
+  for (size_t i = 0; i < coarse_refs.size(); ++i) {
+    torch::Tensor d;
+    if (tc_window > 0) {
+      const int k = 2 * tc_window + 1;
+      d = torch::avg_pool2d(coarse_refs[i] - coarse_target, k, 1, tc_window, false, false).abs();
+    } else if (scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
+      std::vector<float> v;
+      for (int64_t b = 0; b < B; ++b)
+        v.push_back(static_cast<float>(std::abs(scene->coarse_ref_mean[i][b] - scene->coarse_target_mean[b])));
+      d = torch::tensor(v).to(coarse_target.device()).view({1, B, 1, 1});
+    } else {
+      // No scene context (direct use): means over the valid pixels of these tensors.
+      const auto m = valid[i].expand_as(coarse_target);
+      const auto n = m.sum({0, 2, 3}).clamp_min(1.0);
+      d = (((coarse_refs[i] - coarse_target) * m).sum({0, 2, 3}) / n).abs().view({1, B, 1, 1});
+    }
+    inv.push_back(d.clamp_min(kWeightEps).reciprocal().expand_as(coarse_target) * valid[i]);
+  }
+  return normalise_weights(std::move(inv));
+}
+
+SttfnModel::SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options)
+    : bands_(bands), lr_(lr), options_(std::move(options)) {
+  fwd_ = SttfnNet(bands);
+  bwd_ = SttfnNet(bands);
+  fwd_->init_weights(options_->init_std);
+  bwd_->init_weights(options_->init_std);
+  auto adam = [lr] { return torch::optim::AdamOptions(lr).betas(std::make_tuple(0.9, 0.999)); };
+  opt_fwd_ = std::make_unique<torch::optim::Adam>(fwd_->parameters(), adam());
+  opt_bwd_ = std::make_unique<torch::optim::Adam>(bwd_->parameters(), adam());
+}
+
+void SttfnModel::to(torch::Device device) {
+  device_ = device;
+  fwd_->to(device);
+  bwd_->to(device);
+  infer_fwd_ = infer_bwd_ = nullptr;
+}
+
+void SttfnModel::set_training(bool training) {
+  training_ = training;
+  fwd_->train(training);
+  bwd_->train(training);
+}
+
+void SttfnModel::set_learning_rate(double lr) {
+  lr_ = lr;
+  for (auto* opt : {opt_fwd_.get(), opt_bwd_.get()})
+    for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+}
+
+torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
+  const auto pred = net->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  return masked_mean(loss_map(options_->loss, pred, b.fine_target, options_->huber_delta), b.mask);
+}
+
+namespace {
+Batch select(const Batch& b, const torch::Tensor& idx) {
+  return {b.fine_ref.index_select(0, idx),    b.coarse_ref.index_select(0, idx),
+          b.coarse_target.index_select(0, idx), b.fine_target.index_select(0, idx),
+          b.mask.index_select(0, idx),         b.dt.index_select(0, idx)};
+}
+}  // namespace
+
+std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
+  infer_fwd_ = infer_bwd_ = nullptr;
+  std::map<std::string, double> out;
+  double total = 0, count = 0;
+  // Forward net learns from dt > 0, backward net from dt < 0; each has its own optimiser.
+  for (const bool forward : {true, false}) {
+    const auto idx = (forward ? batch.dt > 0 : batch.dt < 0).nonzero().view({-1});
+    if (idx.numel() == 0) continue;
+    auto& net = forward ? fwd_ : bwd_;
+    auto& opt = forward ? *opt_fwd_ : *opt_bwd_;
+    net->train(true);
+    opt.zero_grad();
+    auto l = loss(net, idx.numel() == batch.dt.numel() ? batch : select(batch, idx));
+    l.backward();
+    opt.step();
+    const double v = l.item<double>();
+    out[forward ? "loss_forward" : "loss_backward"] = v;
+    total += v * idx.numel();
+    count += idx.numel();
+  }
+  out["loss"] = count > 0 ? total / count : 0.0;
+  return out;
+}
+
+double SttfnModel::evaluate_loss(const Batch& batch) {
+  torch::NoGradGuard ng;
+  double total = 0, count = 0;
+  for (const bool forward : {true, false}) {
+    const auto idx = (forward ? batch.dt > 0 : batch.dt < 0).nonzero().view({-1});
+    if (idx.numel() == 0) continue;
+    total += loss(forward ? fwd_ : bwd_, select(batch, idx)).item<double>() * idx.numel();
+    count += idx.numel();
+  }
+  return count > 0 ? total / count : 0.0;
+}
+
+SttfnNet SttfnModel::inference_net(bool forward) {
+  auto& net = forward ? fwd_ : bwd_;
+  if (training_ || !options_->fold_bn) return net;
+  auto& cached = forward ? infer_fwd_ : infer_bwd_;
+  if (!cached) cached = folded_copy(net);
+  return cached;
+}
+
+torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) {
+  if (refs.empty() || refs.size() > 2) throw Error("sttfn predicts from one or two references");
+  std::vector<torch::Tensor> preds, valid, coarse;
+  for (const auto& r : refs) {
+    const bool forward = r.dt.view({-1})[0].item<double>() > 0;  // reference before the target
+    auto net = inference_net(forward);
+    preds.push_back(net->forward(r.fine_ref, r.coarse_ref, r.coarse_target));
+    valid.push_back(r.mask.defined() ? r.mask : torch::ones_like(preds.back().narrow(1, 0, 1)));
+    coarse.push_back(r.coarse_ref);
+  }
+  if (refs.size() == 1) {  // one reference: that network alone
+    last_weights_ = torch::ones_like(valid[0]);
+    return preds[0];
+  }
+  const auto w = options_->weighting == "tc"
+                     ? tc_weights(coarse, refs[0].coarse_target, valid, options_->tc_window, has_scene_ ? &scene_ : nullptr)
+                     : stc_weights(preds, refs[0].coarse_target, valid);
+  last_weights_ = torch::cat({w[0].narrow(1, 0, 1), w[1].narrow(1, 0, 1)}, 1);
+  return w[0] * preds[0] + w[1] * preds[1];
+}
+
+void SttfnModel::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive f, b, of, ob;
+  fwd_->save(f);
+  bwd_->save(b);
+  opt_fwd_->save(of);
+  opt_bwd_->save(ob);
+  archive.write("forward", f);
+  archive.write("backward", b);
+  archive.write("forward_adam", of);
+  archive.write("backward_adam", ob);
+}
+
+void SttfnModel::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive f, b, of, ob;
+  archive.read("forward", f);
+  archive.read("backward", b);
+  fwd_->load(f);
+  bwd_->load(b);
+  fwd_->to(device_);
+  bwd_->to(device_);
+  if (archive.try_read("forward_adam", of)) opt_fwd_->load(of);
+  if (archive.try_read("backward_adam", ob)) opt_bwd_->load(ob);
+  set_learning_rate(lr_);
+  infer_fwd_ = infer_bwd_ = nullptr;
+}
+
+SttfnFamily::SttfnFamily() : options_(std::make_shared<SttfnOptions>()) {}
+
+MethodInfo SttfnFamily::info() const {
+  MethodInfo i;
+  i.name = "sttfn";
+  i.family = "deep";
+  i.summary = "STTFN (Yin et al.): multi-scale fusion CNN, forward + backward nets, STC weighting";
+  i.min_pairs = 1;
+  i.max_pairs = 2;
+  i.needs_pairs_both_sides = true;
+  i.trainable = true;
+  return i;
+}
+
+TrainDefaults SttfnFamily::train_defaults() const {
+  TrainDefaults d;  // paper: Adam lr 1e-4 x 0.1 every 10 epochs, patches 40 / stride 20
+  d.lr = 1e-4;
+  d.lr_schedule = "step";
+  d.lr_step = 10;
+  d.lr_gamma = 0.1;
+  d.patch = 40;
+  d.stride = 20;
+  return d;
+}
+
+void SttfnFamily::bind(OptionSet& o) {
+  o.add_choice("loss", options_->loss, {"huber", "mse", "l1"}, "Training loss (paper: Huber)");
+  o.add("huber-delta", options_->huber_delta, "Huber delta in network units");
+  o.add_choice("weighting", options_->weighting, {"stc", "tc"},
+               "Combination of forward and backward predictions: STC (paper) or TC");
+  o.add("tc-window", options_->tc_window, "TC weighting: half-window of the coarse means (0: whole scene)");
+  o.add("init-std", options_->init_std, "Standard deviation of the Gaussian initial weights");
+  o.add("fold-bn", options_->fold_bn, "Fold batch normalisation into the convolutions for inference");
+}
+
+std::unique_ptr<DeepModel> SttfnFamily::create_model(int bands, double lr) const {
+  return std::make_unique<SttfnModel>(bands, lr, options_);
+}
+
+}  // namespace lstfuse::deep
