@@ -96,8 +96,8 @@ class DlstfmModel : public DeepModel {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Receptive radius: branches 5, two fusion blocks 2 x 16 (SAFM's scale-8 depthwise conv
-  // reaches 15 px), output conv 1, TCM 2: 40, rounded up to a multiple of 8 (48) so that
-  // tile origins stay on the scale-8 pooling grid.
+  // reaches 15 px), output conv 1, TCM 2: 40, rounded up to a multiple of 8 (here 40 already)
+  // so that tile origins stay on the scale-8 pooling grid.
   int halo() const override;
 
   DlstfmNet& net() { return net_; }
