@@ -1,0 +1,113 @@
+#pragma once
+// MLFF-GAN (Song et al. 2022) as a deep family: a generator with two encoders (one shared by
+// the coarse images at the reference and target dates, one for the fine reference), AdaIN and
+// an attention mask at five levels, a decoder with skip connections; a PatchGAN discriminator
+// on (image, coarse target) with the least-squares GAN loss. Generator loss:
+// 0.01 GAN + L1 + (1 - MS-SSIM) + (1 - cosine similarity). Time-reversal augmentation swaps
+// reference and target with probability 0.5 inside train_step (a seeded torch generator).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lstfuse/deep/family.hpp"
+#include "lstfuse/deep/model.hpp"
+
+namespace lstfuse::deep {
+
+struct MlffGanOptions {
+  int width = 16;          // channels at full resolution; x2 at each of the four lower levels
+  double dropout = 0.2;    // inside the encoders' residual blocks
+  double gan_weight = 0.01;
+  bool time_reversal = true;
+};
+
+// Reflection pad, 3x3 conv, dropout, LeakyReLU, reflection pad, 3x3 conv, + identity.
+struct MlffResBlockImpl : torch::nn::Module {
+  MlffResBlockImpl(int channels, double dropout);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(MlffResBlock);
+
+// 7x7 conv to `width`, then four stride-2 3x3 convs (x2 channels) each with a residual block.
+struct MlffEncoderImpl : torch::nn::Module {
+  MlffEncoderImpl(int in_channels, int width, double dropout);
+  std::vector<torch::Tensor> forward(const torch::Tensor& x);  // five levels, finest first
+  torch::nn::Conv2d stem{nullptr};
+  torch::nn::ModuleList downs{nullptr}, blocks{nullptr};
+};
+TORCH_MODULE(MlffEncoder);
+
+// M = sigmoid(BN(conv1x1(BN(conv1x1(C_t2)) - BN(conv1x1(C_t1))))).
+struct MlffAttentionImpl : torch::nn::Module {
+  explicit MlffAttentionImpl(int channels);
+  torch::Tensor forward(const torch::Tensor& coarse_ref, const torch::Tensor& coarse_target);
+  torch::nn::Conv2d conv_target{nullptr}, conv_ref{nullptr}, conv_out{nullptr};
+  torch::nn::BatchNorm2d bn_target{nullptr}, bn_ref{nullptr}, bn_out{nullptr};
+};
+TORCH_MODULE(MlffAttention);
+
+struct MlffGeneratorImpl : torch::nn::Module {
+  MlffGeneratorImpl(int bands, const MlffGanOptions& options);
+  // Any size: pads (replication) to a multiple of 16 (at least 32) and crops back.
+  torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                        const torch::Tensor& coarse_target);
+  MlffEncoder coarse_encoder{nullptr}, fine_encoder{nullptr};
+  torch::nn::ModuleList attention{nullptr}, ups{nullptr};
+  torch::nn::Conv2d head1{nullptr}, head2{nullptr};
+};
+TORCH_MODULE(MlffGenerator);
+
+// PatchGAN: 4x4 convs 64-128-256-512-1, BN, LeakyReLU 0.2, on cat(image, coarse target).
+struct MlffDiscriminatorImpl : torch::nn::Module {
+  explicit MlffDiscriminatorImpl(int bands);
+  torch::Tensor forward(const torch::Tensor& image, const torch::Tensor& coarse_target);
+  torch::nn::Sequential body{nullptr};
+};
+TORCH_MODULE(MlffDiscriminator);
+
+class MlffGanModel : public DeepModel {
+ public:
+  MlffGanModel(int bands, double lr, const MlffGanOptions& options);
+  std::string name() const override { return "mlffgan"; }
+  void to(torch::Device device) override;
+  void set_training(bool training) override;
+  // "loss" is the generator's reconstruction loss (L1 + (1 - MS-SSIM) + (1 - cos)); "gan",
+  // "d_loss" and "g_total" come alongside.
+  std::map<std::string, double> train_step(const Batch& batch) override;
+  double evaluate_loss(const Batch& batch) override;
+  torch::Tensor predict(const std::vector<Batch>& references) override;
+  double learning_rate() const override;
+  void set_learning_rate(double lr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  // Receptive radius of the generator is about 110 px at full resolution; 128 is that rounded
+  // up to a multiple of 16 so that tile origins keep the stride-16 grid.
+  int halo() const override { return 128; }
+
+  MlffGenerator& generator() { return generator_; }
+  MlffDiscriminator& discriminator() { return discriminator_; }
+
+ private:
+  Batch augment(const Batch& batch);
+  torch::Tensor reconstruction_loss(const torch::Tensor& pred, const Batch& batch);
+  MlffGanOptions options_;
+  MlffGenerator generator_{nullptr};
+  MlffDiscriminator discriminator_{nullptr};
+  std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
+  at::Generator swap_rng_;
+};
+
+class MlffGanFamily : public DeepFamily {
+ public:
+  MethodInfo info() const override;
+  TrainDefaults train_defaults() const override;
+  void bind(OptionSet& options) override;
+  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  MlffGanOptions options;
+};
+
+}  // namespace lstfuse::deep

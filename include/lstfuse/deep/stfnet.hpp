@@ -1,0 +1,65 @@
+#pragma once
+// StfNet (Liu et al. 2019) as a deep family: a shallow two-stream CNN that learns the fine
+// temporal change L_b - L_a from the coarse change M_b - M_a and the fine reference L_a.
+// The forward stream learns from references before the target (dt > 0), the backward stream
+// from references after it (dt < 0); with two references both predictions are blended with
+// temporal (TC) weights 1 / |mean(M_k) - mean(M_0)|.
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "lstfuse/deep/family.hpp"
+#include "lstfuse/deep/model.hpp"
+
+namespace lstfuse::deep {
+
+struct StfNetOptions {
+  int features = 64;  // channels of the first layer (the second has half)
+};
+
+// One stream: three convolutions (5x5, 3x3, 5x5, zero padding), ReLU between them.
+struct StfNetStreamImpl : torch::nn::Module {
+  StfNetStreamImpl(int bands, int features);
+  // Predicted fine image at the target date: L_a + f(M_b - M_a, L_a).
+  torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                        const torch::Tensor& coarse_target);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+};
+TORCH_MODULE(StfNetStream);
+
+class StfNetModel : public DeepModel {
+ public:
+  StfNetModel(int bands, double lr, const StfNetOptions& options);
+  std::string name() const override { return "stfnet"; }
+  void to(torch::Device device) override;
+  void set_training(bool training) override;
+  std::map<std::string, double> train_step(const Batch& batch) override;
+  double evaluate_loss(const Batch& batch) override;
+  torch::Tensor predict(const std::vector<Batch>& references) override;
+  double learning_rate() const override;
+  void set_learning_rate(double lr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  int halo() const override { return 8; }  // receptive radius 2 + 1 + 2 = 5, rounded up
+
+ private:
+  // Loss of both streams on their own samples (masked MSE), averaged over all valid pixels.
+  torch::Tensor loss(const Batch& batch);
+  // The stream for a reference on this side; a stream never trained falls back to the other.
+  StfNetStream& stream_for(bool forward_side);
+  StfNetStream forward_{nullptr}, backward_{nullptr};
+  torch::Tensor trained_steps_;  // (2): steps each stream has learned from
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+class StfNetFamily : public DeepFamily {
+ public:
+  MethodInfo info() const override;
+  TrainDefaults train_defaults() const override;
+  void bind(OptionSet& options) override;
+  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  StfNetOptions options;
+};
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,198 @@
+#include "lstfuse/deep/edcstfn.hpp"
+
+#include "lstfuse/deep/losses.hpp"
+
+namespace lstfuse::deep {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Conv2d conv3x3(int in, int out) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).padding_mode(torch::kReplicate));
+}
+
+}  // namespace
+
+EdcstfnEncoderImpl::EdcstfnEncoderImpl(int in_channels, bool final_relu) {
+  body = nn::Sequential(conv3x3(in_channels, 32), nn::ReLU(), conv3x3(32, 64), nn::ReLU(), conv3x3(64, 128));
+  if (final_relu) body->push_back(nn::ReLU());
+  register_module("body", body);
+}
+
+torch::Tensor EdcstfnEncoderImpl::forward(torch::Tensor x) { return body->forward(x); }
+
+EdcstfnDecoderImpl::EdcstfnDecoderImpl(int bands) {
+  body = register_module("body", nn::Sequential(conv3x3(128, 64), nn::ReLU(), conv3x3(64, 32), nn::ReLU(),
+                                                nn::Conv2d(nn::Conv2dOptions(32, bands, 1))));
+}
+
+torch::Tensor EdcstfnDecoderImpl::forward(torch::Tensor x) { return body->forward(x); }
+
+EdcstfnNetImpl::EdcstfnNetImpl(int bands) {
+  fine_encoder = register_module("fine_encoder", EdcstfnEncoder(bands, true));
+  residual_encoder = register_module("residual_encoder", EdcstfnEncoder(3 * bands, false));
+  decoder = register_module("decoder", EdcstfnDecoder(bands));
+}
+
+std::pair<torch::Tensor, torch::Tensor> EdcstfnNetImpl::features(const torch::Tensor& fine_ref,
+                                                                 const torch::Tensor& coarse_ref,
+                                                                 const torch::Tensor& coarse_target) {
+  auto residual = residual_encoder(torch::cat({coarse_ref, fine_ref, coarse_target}, 1));
+  return {fine_encoder(fine_ref) + residual, residual.abs()};
+}
+
+torch::Tensor EdcstfnNetImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                                      const torch::Tensor& coarse_target) {
+  return decoder(features(fine_ref, coarse_ref, coarse_target).first);
+}
+
+EdcstfnAutoEncoderImpl::EdcstfnAutoEncoderImpl(int bands) {
+  encoder = register_module("encoder", EdcstfnEncoder(bands, true));
+  decoder = register_module("decoder", EdcstfnDecoder(bands));
+}
+
+EdcstfnModel::EdcstfnModel(int bands, double lr, const EdcstfnOptions& options) : options_(options) {
+  net_ = EdcstfnNet(bands);
+  auto_encoder_ = EdcstfnAutoEncoder(bands);
+  ae_steps_done_ = torch::zeros({1}, torch::kLong);
+  optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(),
+                                                    torch::optim::AdamOptions(lr).weight_decay(1e-6));
+  ae_optimizer_ = std::make_unique<torch::optim::Adam>(auto_encoder_->parameters(), torch::optim::AdamOptions(1e-3));
+}
+
+void EdcstfnModel::to(torch::Device device) {
+  net_->to(device);
+  auto_encoder_->to(device);
+}
+
+void EdcstfnModel::set_training(bool training) {
+  net_->train(training);
+  auto_encoder_->train(false);  // no dropout or BN inside: the flag changes nothing but intent
+}
+
+bool EdcstfnModel::encoder_pretrained() const { return ae_steps_done_.item<int64_t>() >= options_.ae_steps; }
+
+double EdcstfnModel::pretrain_step(const Batch& b) {
+  // The auto-encoder learns to reconstruct the fine images of the batch: the references
+  // (valid everywhere as far as the engine tells) and the targets (valid where the mask says).
+  ae_optimizer_->zero_grad();
+  auto target = zero_masked(b.fine_target, b.mask);
+  auto loss = 0.5 * (masked_mse(auto_encoder_->forward(b.fine_ref), b.fine_ref, torch::Tensor()) +
+                     masked_mse(auto_encoder_->forward(target), target, b.mask));
+  loss.backward();
+  ae_optimizer_->step();
+  ae_steps_done_ += 1;
+  if (encoder_pretrained())
+    for (auto& p : auto_encoder_->parameters()) p.set_requires_grad(false);
+  return loss.item<double>();
+}
+
+std::map<std::string, torch::Tensor> EdcstfnModel::losses(const Batch& b) {
+  auto pred = net_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  std::map<std::string, torch::Tensor> out;
+  out["mse"] = masked_mse(pred, b.fine_target, b.mask);
+  out["ms_ssim"] = ms_ssim(pred, b.fine_target, b.mask);
+  auto total = out["mse"] + options_.ssim_weight * (1.0 - out["ms_ssim"]);
+  if (encoder_pretrained()) {
+    // Masked pixels are zeroed in both images before encoding, so neither their values nor
+    // the prediction there reach the loss or the gradient.
+    auto fp = auto_encoder_->encoder(zero_masked(pred, b.mask));
+    auto ft = auto_encoder_->encoder(zero_masked(b.fine_target, b.mask));
+    out["feature"] = masked_mse(fp, ft.detach(), b.mask);
+    total = total + options_.feature_weight * out["feature"];
+  }
+  out["loss"] = total;
+  return out;
+}
+
+std::map<std::string, double> EdcstfnModel::train_step(const Batch& batch) {
+  set_training(true);
+  std::map<std::string, double> result;
+  if (!encoder_pretrained()) result["ae_loss"] = pretrain_step(batch);
+  optimizer_->zero_grad();
+  auto l = losses(batch);
+  l["loss"].backward();
+  optimizer_->step();
+  for (auto& [key, value] : l) result[key] = value.item<double>();
+  return result;
+}
+
+double EdcstfnModel::evaluate_loss(const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  return losses(batch)["loss"].item<double>();
+}
+
+torch::Tensor EdcstfnModel::predict(const std::vector<Batch>& references) {
+  TORCH_CHECK(references.size() == 1 || references.size() == 2, "edcstfn: one or two references");
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  if (references.size() == 1) {
+    const auto& r = references[0];
+    return net_->forward(r.fine_ref, r.coarse_ref, r.coarse_target);
+  }
+  // Two references: per element, weights proportional to 1 / |residual features| (the
+  // encoded temporal change): the reference that changed less towards the target counts more.
+  const auto& a = references[0];
+  const auto& b = references[1];
+  auto [fa, ra] = net_->features(a.fine_ref, a.coarse_ref, a.coarse_target);
+  auto [fb, rb] = net_->features(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto wa = 1.0 / (ra + 1e-6), wb = 1.0 / (rb + 1e-6);
+  return net_->decoder((wa * fa + wb * fb) / (wa + wb));
+}
+
+double EdcstfnModel::learning_rate() const { return adam_lr(*optimizer_); }
+void EdcstfnModel::set_learning_rate(double lr) { set_adam_lr(*optimizer_, lr); }
+
+void EdcstfnModel::save(torch::serialize::OutputArchive& archive) const {
+  write_module(archive, "net", *net_);
+  write_module(archive, "auto_encoder", *auto_encoder_);
+  archive.write("ae_steps_done", ae_steps_done_, /*is_buffer=*/true);
+  write_optimizer(archive, "optimizer", *optimizer_);
+  write_optimizer(archive, "ae_optimizer", *ae_optimizer_);
+}
+
+void EdcstfnModel::load(torch::serialize::InputArchive& archive) {
+  read_module(archive, "net", *net_);
+  read_module(archive, "auto_encoder", *auto_encoder_);
+  archive.read("ae_steps_done", ae_steps_done_, /*is_buffer=*/true);
+  ae_steps_done_ = ae_steps_done_.to(torch::kCPU);
+  read_optimizer(archive, "optimizer", *optimizer_);
+  read_optimizer(archive, "ae_optimizer", *ae_optimizer_);
+  const bool frozen = encoder_pretrained();
+  for (auto& p : auto_encoder_->parameters()) p.set_requires_grad(!frozen);
+}
+
+MethodInfo EdcstfnFamily::info() const {
+  MethodInfo i;
+  i.name = "edcstfn";
+  i.family = "deep";
+  i.summary = "EDCSTFN (Tan 2019): encoder-decoder, self-pretrained feature loss + MS-SSIM";
+  i.min_pairs = 1;
+  i.max_pairs = 2;
+  i.trainable = true;
+  return i;
+}
+
+TrainDefaults EdcstfnFamily::train_defaults() const {
+  TrainDefaults d;
+  d.lr = 1e-3;
+  d.lr_schedule = "plateau";
+  d.plateau_patience = 5;
+  d.lr_gamma = 0.1;
+  return d;
+}
+
+void EdcstfnFamily::bind(OptionSet& set) {
+  set.add("ae-steps", options.ae_steps,
+          "auto-encoder pretraining steps (the first train steps) for the feature-loss encoder");
+  set.add("feature-weight", options.feature_weight, "weight of the pretrained-encoder feature loss");
+  set.add("ssim-weight", options.ssim_weight, "weight of (1 - MS-SSIM) in the loss");
+}
+
+std::unique_ptr<DeepModel> EdcstfnFamily::create_model(int bands, double lr) const {
+  return std::make_unique<EdcstfnModel>(bands, lr, options);
+}
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,285 @@
+#include "lstfuse/deep/mlffgan.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+
+#include "lstfuse/deep/losses.hpp"
+
+namespace lstfuse::deep {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+namespace {
+
+nn::LeakyReLU lrelu() { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)); }
+torch::Tensor lrelu(const torch::Tensor& x) { return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)); }
+
+// Instance statistics of the fine features replaced by those of the coarse target features.
+torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style) {
+  auto cm = content.mean({2, 3}, true), sm = style.mean({2, 3}, true);
+  auto cs = torch::sqrt(content.var({2, 3}, false, true) + 1e-5);
+  auto ss = torch::sqrt(style.var({2, 3}, false, true) + 1e-5);
+  return (content - cm) / cs * ss + sm;
+}
+
+int channels_at(int width, int level) { return width << level; }
+
+}  // namespace
+
+MlffResBlockImpl::MlffResBlockImpl(int channels, double dropout) {
+  auto opts = nn::Conv2dOptions(channels, channels, 3).padding(1).padding_mode(torch::kReflect);
+  conv1 = register_module("conv1", nn::Conv2d(opts));
+  drop = register_module("drop", nn::Dropout(dropout));
+  conv2 = register_module("conv2", nn::Conv2d(opts));
+}
+
+torch::Tensor MlffResBlockImpl::forward(const torch::Tensor& x) {
+  return x + conv2(lrelu(drop(conv1(x))));
+}
+
+MlffEncoderImpl::MlffEncoderImpl(int in_channels, int width, double dropout) {
+  stem = register_module("stem", nn::Conv2d(nn::Conv2dOptions(in_channels, width, 7).padding(3).padding_mode(torch::kReflect)));
+  downs = register_module("downs", nn::ModuleList());
+  blocks = register_module("blocks", nn::ModuleList());
+  for (int level = 1; level <= 4; ++level) {
+    downs->push_back(nn::Conv2d(
+        nn::Conv2dOptions(channels_at(width, level - 1), channels_at(width, level), 3).stride(2).padding(1)));
+    blocks->push_back(MlffResBlock(channels_at(width, level), dropout));
+  }
+}
+
+std::vector<torch::Tensor> MlffEncoderImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> levels{lrelu(stem(x))};
+  for (size_t i = 0; i < downs->size(); ++i) {
+    auto down = lrelu(downs[i]->as<nn::Conv2d>()->forward(levels.back()));
+    levels.push_back(blocks[i]->as<MlffResBlock>()->forward(down));
+  }
+  return levels;
+}
+
+MlffAttentionImpl::MlffAttentionImpl(int channels) {
+  conv_target = register_module("conv_target", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
+  conv_ref = register_module("conv_ref", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
+  conv_out = register_module("conv_out", nn::Conv2d(nn::Conv2dOptions(channels, channels, 1)));
+  bn_target = register_module("bn_target", nn::BatchNorm2d(channels));
+  bn_ref = register_module("bn_ref", nn::BatchNorm2d(channels));
+  bn_out = register_module("bn_out", nn::BatchNorm2d(channels));
+}
+
+torch::Tensor MlffAttentionImpl::forward(const torch::Tensor& coarse_ref, const torch::Tensor& coarse_target) {
+  auto diff = bn_target(conv_target(coarse_target)) - bn_ref(conv_ref(coarse_ref));
+  return torch::sigmoid(bn_out(conv_out(diff)));
+}
+
+MlffGeneratorImpl::MlffGeneratorImpl(int bands, const MlffGanOptions& options) {
+  const int w = options.width;
+  coarse_encoder = register_module("coarse_encoder", MlffEncoder(bands, w, options.dropout));
+  fine_encoder = register_module("fine_encoder", MlffEncoder(bands, w, options.dropout));
+  attention = register_module("attention", nn::ModuleList());
+  for (int level = 0; level <= 4; ++level) attention->push_back(MlffAttention(channels_at(w, level)));
+  ups = register_module("ups", nn::ModuleList());
+  for (int level = 3; level >= 0; --level) {
+    // Input: the fused deepest level, then the previous up output concatenated with its skip.
+    const int in = level == 3 ? channels_at(w, 4) : 2 * channels_at(w, level + 1);
+    ups->push_back(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in, channels_at(w, level), 4).stride(2).padding(1)));
+  }
+  head1 = register_module("head1", nn::Conv2d(nn::Conv2dOptions(2 * w, w, 1)));
+  head2 = register_module("head2", nn::Conv2d(nn::Conv2dOptions(w, bands, 1)));
+}
+
+torch::Tensor MlffGeneratorImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                                         const torch::Tensor& coarse_target) {
+  const int64_t h = fine_ref.size(2), wd = fine_ref.size(3);
+  // Four stride-2 levels need sides divisible by 16; at least 32 keeps the deepest level at 2 x 2
+  // or more, which reflection padding needs.
+  const int64_t ph = std::max<int64_t>(32, (h + 15) / 16 * 16) - h;
+  const int64_t pw = std::max<int64_t>(32, (wd + 15) / 16 * 16) - wd;
+  auto pad = [&](const torch::Tensor& x) {
+    if (ph == 0 && pw == 0) return x;
+    return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
+  };
+  auto c1 = coarse_encoder(pad(coarse_ref));
+  auto c2 = coarse_encoder(pad(coarse_target));
+  auto f1 = fine_encoder(pad(fine_ref));
+  std::vector<torch::Tensor> fused;
+  for (size_t level = 0; level < c1.size(); ++level) {
+    auto m = attention[level]->as<MlffAttention>()->forward(c1[level], c2[level]);
+    fused.push_back(c2[level] * m + adain(f1[level], c2[level]) * (1 - m));
+  }
+  auto x = fused[4];
+  for (size_t i = 0; i < ups->size(); ++i) {
+    x = lrelu(ups[i]->as<nn::ConvTranspose2d>()->forward(x));
+    x = torch::cat({x, fused[3 - i]}, 1);
+  }
+  auto out = head2(lrelu(head1(x)));
+  return out.narrow(2, 0, h).narrow(3, 0, wd);
+}
+
+MlffDiscriminatorImpl::MlffDiscriminatorImpl(int bands) {
+  auto conv = [](int in, int out, int stride) {
+    return nn::Conv2d(nn::Conv2dOptions(in, out, 4).stride(stride).padding(1));
+  };
+  body = register_module("body", nn::Sequential(conv(2 * bands, 64, 2), lrelu(),                          //
+                                                conv(64, 128, 2), nn::BatchNorm2d(128), lrelu(),           //
+                                                conv(128, 256, 2), nn::BatchNorm2d(256), lrelu(),          //
+                                                conv(256, 512, 1), nn::BatchNorm2d(512), lrelu(),          //
+                                                conv(512, 1, 1)));
+}
+
+torch::Tensor MlffDiscriminatorImpl::forward(const torch::Tensor& image, const torch::Tensor& coarse_target) {
+  auto x = torch::cat({image, coarse_target}, 1);
+  // Three stride-2 convs and two k4 s1 p1 convs need at least 24 pixels; pad small patches.
+  const int64_t ph = std::max<int64_t>(0, 32 - x.size(2)), pw = std::max<int64_t>(0, 32 - x.size(3));
+  if (ph > 0 || pw > 0) x = F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
+  return body->forward(x);
+}
+
+MlffGanModel::MlffGanModel(int bands, double lr, const MlffGanOptions& options) : options_(options) {
+  generator_ = MlffGenerator(bands, options);
+  discriminator_ = MlffDiscriminator(bands);
+  // Adam with beta1 0.5, the usual choice for adversarial training (the paper states lr only).
+  auto adam = torch::optim::AdamOptions(lr).betas(std::make_tuple(0.5, 0.999));
+  g_optimizer_ = std::make_unique<torch::optim::Adam>(generator_->parameters(), adam);
+  d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), adam);
+  // The swap decisions get their own generator, seeded from torch's (which the engine seeds),
+  // so augmentation is reproducible and does not shift the weight-initialisation stream.
+  const auto seed = torch::randint(0, int64_t{1} << 40, {1}, torch::kLong).item<int64_t>();
+  swap_rng_ = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
+}
+
+void MlffGanModel::to(torch::Device device) {
+  generator_->to(device);
+  discriminator_->to(device);
+}
+
+void MlffGanModel::set_training(bool training) {
+  generator_->train(training);
+  discriminator_->train(training);
+}
+
+Batch MlffGanModel::augment(const Batch& b) {
+  if (!options_.time_reversal) return b;
+  const int64_t n = b.fine_ref.size(0);
+  auto swap = (torch::rand({n}, swap_rng_) < 0.5).to(b.fine_ref.device()).view({-1, 1, 1, 1});
+  Batch s = b;
+  // A swapped sample predicts the reference from the target. The target's invalid pixels would
+  // become inputs: they are filled with the coarse target so that they carry nothing.
+  auto target_as_input = b.mask.defined() ? torch::where(b.mask > 0, b.fine_target, b.coarse_target) : b.fine_target;
+  s.fine_ref = torch::where(swap, target_as_input, b.fine_ref);
+  s.coarse_ref = torch::where(swap, b.coarse_target, b.coarse_ref);
+  s.coarse_target = torch::where(swap, b.coarse_ref, b.coarse_target);
+  s.fine_target = torch::where(swap, b.fine_ref, b.fine_target);
+  if (b.dt.defined()) s.dt = torch::where(swap.view({-1}), -b.dt, b.dt);
+  return s;
+}
+
+torch::Tensor MlffGanModel::reconstruction_loss(const torch::Tensor& pred, const Batch& b) {
+  return masked_l1(pred, b.fine_target, b.mask) + ms_ssim_loss(pred, b.fine_target, b.mask) +
+         (1.0 - masked_cosine_similarity(pred, b.fine_target, b.mask));
+}
+
+std::map<std::string, double> MlffGanModel::train_step(const Batch& batch) {
+  set_training(true);
+  const Batch b = augment(batch);
+  auto fake = generator_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  // The discriminator sees both images with masked pixels zeroed: they tell it nothing and
+  // send no gradient back to the generator.
+  auto real_in = zero_masked(b.fine_target, b.mask);
+  auto fake_in = zero_masked(fake, b.mask);
+
+  d_optimizer_->zero_grad();
+  auto d_real = discriminator_->forward(real_in, b.coarse_target);
+  auto d_fake = discriminator_->forward(fake_in.detach(), b.coarse_target);
+  auto d_loss = 0.5 * ((d_real - 1).pow(2).mean() + d_fake.pow(2).mean());
+  d_loss.backward();
+  d_optimizer_->step();
+
+  g_optimizer_->zero_grad();
+  auto gan = (discriminator_->forward(fake_in, b.coarse_target) - 1).pow(2).mean();
+  auto rec = reconstruction_loss(fake, b);
+  auto g_total = options_.gan_weight * gan + rec;
+  g_total.backward();
+  g_optimizer_->step();
+  return {{"loss", rec.item<double>()}, {"gan", gan.item<double>()}, {"d_loss", d_loss.item<double>()},
+          {"g_total", g_total.item<double>()}};
+}
+
+double MlffGanModel::evaluate_loss(const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  return reconstruction_loss(generator_->forward(batch.fine_ref, batch.coarse_ref, batch.coarse_target), batch)
+      .item<double>();
+}
+
+torch::Tensor MlffGanModel::predict(const std::vector<Batch>& references) {
+  TORCH_CHECK(references.size() == 1 || references.size() == 2, "mlffgan: one or two references");
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  std::vector<torch::Tensor> preds, coarse;
+  for (const auto& r : references) {
+    preds.push_back(generator_->forward(r.fine_ref, r.coarse_ref, r.coarse_target));
+    coarse.push_back(r.coarse_ref);
+  }
+  if (preds.size() == 1) return preds[0];
+  // The generator is trained from either side (time reversal); two predictions are blended
+  // with temporal weights 1 / |mean(M_k) - mean(M_0)|.
+  auto w = temporal_weights(coarse, references[0].coarse_target);
+  return w[0] * preds[0] + w[1] * preds[1];
+}
+
+double MlffGanModel::learning_rate() const { return adam_lr(*g_optimizer_); }
+
+void MlffGanModel::set_learning_rate(double lr) {
+  set_adam_lr(*g_optimizer_, lr);
+  set_adam_lr(*d_optimizer_, lr);
+}
+
+void MlffGanModel::save(torch::serialize::OutputArchive& archive) const {
+  write_module(archive, "generator", *generator_);
+  write_module(archive, "discriminator", *discriminator_);
+  write_optimizer(archive, "g_optimizer", *g_optimizer_);
+  write_optimizer(archive, "d_optimizer", *d_optimizer_);
+  archive.write("swap_rng_state", swap_rng_.get_state(), /*is_buffer=*/true);
+}
+
+void MlffGanModel::load(torch::serialize::InputArchive& archive) {
+  read_module(archive, "generator", *generator_);
+  read_module(archive, "discriminator", *discriminator_);
+  read_optimizer(archive, "g_optimizer", *g_optimizer_);
+  read_optimizer(archive, "d_optimizer", *d_optimizer_);
+  torch::Tensor state;
+  archive.read("swap_rng_state", state, /*is_buffer=*/true);
+  swap_rng_.set_state(state.to(torch::kCPU));
+}
+
+MethodInfo MlffGanFamily::info() const {
+  MethodInfo i;
+  i.name = "mlffgan";
+  i.family = "deep";
+  i.summary = "MLFF-GAN (Song 2022): AdaIN + attention multi-level fusion generator, PatchGAN";
+  i.min_pairs = 1;
+  i.max_pairs = 2;
+  i.trainable = true;
+  return i;
+}
+
+TrainDefaults MlffGanFamily::train_defaults() const {
+  TrainDefaults d;
+  d.lr = 2e-4;
+  return d;
+}
+
+void MlffGanFamily::bind(OptionSet& set) {
+  set.add("width", options.width, "generator channels at full resolution (x2 per level, 5 levels)");
+  set.add("dropout", options.dropout, "dropout inside the encoders' residual blocks");
+  set.add("gan-weight", options.gan_weight, "weight of the least-squares GAN term in the generator loss");
+  set.add("time-reversal", options.time_reversal, "swap reference and target with probability 0.5 in training");
+}
+
+std::unique_ptr<DeepModel> MlffGanFamily::create_model(int bands, double lr) const {
+  return std::make_unique<MlffGanModel>(bands, lr, options);
+}
+
+}  // namespace lstfuse::deep

@@ -1,0 +1,138 @@
+#include "lstfuse/deep/stfnet.hpp"
+
+#include "lstfuse/deep/losses.hpp"
+
+namespace lstfuse::deep {
+
+namespace nn = torch::nn;
+
+StfNetStreamImpl::StfNetStreamImpl(int bands, int features) {
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(2 * bands, features, 5).padding(2)));
+  conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(features, features / 2, 3).padding(1)));
+  conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(features / 2, bands, 5).padding(2)));
+}
+
+torch::Tensor StfNetStreamImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                                        const torch::Tensor& coarse_target) {
+  auto x = torch::cat({coarse_target - coarse_ref, fine_ref}, 1);
+  auto change = conv3(torch::relu(conv2(torch::relu(conv1(x)))));
+  return fine_ref + change;
+}
+
+StfNetModel::StfNetModel(int bands, double lr, const StfNetOptions& options) {
+  forward_ = StfNetStream(bands, options.features);
+  backward_ = StfNetStream(bands, options.features);
+  trained_steps_ = torch::zeros({2}, torch::kLong);
+  std::vector<torch::Tensor> params = forward_->parameters();
+  for (auto& p : backward_->parameters()) params.push_back(p);
+  optimizer_ = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(lr));
+}
+
+void StfNetModel::to(torch::Device device) {
+  forward_->to(device);
+  backward_->to(device);
+}
+
+void StfNetModel::set_training(bool training) {
+  forward_->train(training);
+  backward_->train(training);
+}
+
+torch::Tensor StfNetModel::loss(const Batch& b) {
+  auto side = (b.dt >= 0).view({-1, 1, 1, 1});
+  // Each sample goes through the stream of its side; running both and selecting keeps one
+  // graph and leaves the other stream's gradient at exactly zero for that sample.
+  auto pf = forward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto pb = backward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto pred = torch::where(side, pf, pb);
+  return masked_mse(pred, b.fine_target, b.mask);
+}
+
+std::map<std::string, double> StfNetModel::train_step(const Batch& batch) {
+  set_training(true);
+  optimizer_->zero_grad();
+  auto l = loss(batch);
+  l.backward();
+  optimizer_->step();
+  auto forward_count = (batch.dt >= 0).sum().item<int64_t>();
+  trained_steps_[0] += forward_count > 0 ? 1 : 0;
+  trained_steps_[1] += forward_count < batch.dt.size(0) ? 1 : 0;
+  return {{"loss", l.item<double>()}};
+}
+
+double StfNetModel::evaluate_loss(const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  return loss(batch).item<double>();
+}
+
+StfNetStream& StfNetModel::stream_for(bool forward_side) {
+  const bool forward_trained = trained_steps_[0].item<int64_t>() > 0;
+  const bool backward_trained = trained_steps_[1].item<int64_t>() > 0;
+  if (forward_side) return (forward_trained || !backward_trained) ? forward_ : backward_;
+  return (backward_trained || !forward_trained) ? backward_ : forward_;
+}
+
+torch::Tensor StfNetModel::predict(const std::vector<Batch>& references) {
+  TORCH_CHECK(references.size() == 1 || references.size() == 2, "stfnet: one or two references");
+  torch::NoGradGuard no_grad;
+  set_training(false);
+  auto run = [&](const Batch& r, bool forward_side) {
+    return stream_for(forward_side)->forward(r.fine_ref, r.coarse_ref, r.coarse_target);
+  };
+  if (references.size() == 1) {
+    const auto& r = references[0];
+    // One reference: its side decides the stream (dt of the first sample; a batch is one scene).
+    const bool forward_side = !r.dt.defined() || r.dt.numel() == 0 || r.dt[0].item<double>() >= 0;
+    return run(r, forward_side);
+  }
+  auto before = run(references[0], true);
+  auto after = run(references[1], false);
+  auto w = temporal_weights({references[0].coarse_ref, references[1].coarse_ref}, references[0].coarse_target);
+  return w[0] * before + w[1] * after;
+}
+
+double StfNetModel::learning_rate() const { return adam_lr(*optimizer_); }
+void StfNetModel::set_learning_rate(double lr) { set_adam_lr(*optimizer_, lr); }
+
+void StfNetModel::save(torch::serialize::OutputArchive& archive) const {
+  write_module(archive, "forward", *forward_);
+  write_module(archive, "backward", *backward_);
+  archive.write("trained_steps", trained_steps_, /*is_buffer=*/true);
+  write_optimizer(archive, "optimizer", *optimizer_);
+}
+
+void StfNetModel::load(torch::serialize::InputArchive& archive) {
+  read_module(archive, "forward", *forward_);
+  read_module(archive, "backward", *backward_);
+  archive.read("trained_steps", trained_steps_, /*is_buffer=*/true);
+  trained_steps_ = trained_steps_.to(torch::kCPU);
+  read_optimizer(archive, "optimizer", *optimizer_);
+}
+
+MethodInfo StfNetFamily::info() const {
+  MethodInfo i;
+  i.name = "stfnet";
+  i.family = "deep";
+  i.summary = "StfNet (Liu 2019): shallow two-stream CNN on the temporal change, TC-weighted";
+  i.min_pairs = 1;
+  i.max_pairs = 2;
+  i.trainable = true;
+  return i;
+}
+
+TrainDefaults StfNetFamily::train_defaults() const {
+  // The STTFN paper trains StfNet as its comparator with its own set-up (Adam 1e-4, x0.1 every
+  // 10 epochs, 40 x 40 patches); we do the same.
+  return TrainDefaults{};
+}
+
+void StfNetFamily::bind(OptionSet& set) {
+  set.add("features", options.features, "channels of StfNet's first convolution (the second has half)");
+}
+
+std::unique_ptr<DeepModel> StfNetFamily::create_model(int bands, double lr) const {
+  return std::make_unique<StfNetModel>(bands, lr, options);
+}
+
+}  // namespace lstfuse::deep
