@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "lstfuse/deep/family.hpp"
+#include "lstfuse/deep/losses.hpp"
 #include "lstfuse/deep/model.hpp"
 #include "lstfuse/methods/method.hpp"
 
@@ -103,9 +104,7 @@ class PatchSet {
   long long skipped_ = 0;
 };
 
-// Masked mean of a per-pixel loss map (N, B, H, W) with mask (N, 1, H, W): pixels under the
-// mask contribute nothing to the value or the gradient.
-torch::Tensor masked_mean(const torch::Tensor& loss_map, const torch::Tensor& mask);
+// masked_mean (deep/losses.hpp) turns these maps into a loss that masked pixels do not touch.
 // Per-pixel loss maps: "huber" (delta), "mse", "l1".
 torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const torch::Tensor& target,
                        double delta = 1.0);

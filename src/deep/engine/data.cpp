@@ -207,13 +207,6 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
   return b;
 }
 
-torch::Tensor masked_mean(const torch::Tensor& loss_map, const torch::Tensor& mask) {
-  // where() rather than a product, so a non-finite value under the mask cannot leak in.
-  auto m = mask.expand_as(loss_map);
-  auto l = torch::where(m > 0, loss_map * m, torch::zeros_like(loss_map));
-  return l.sum() / m.sum().clamp_min(1.0);
-}
-
 torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const torch::Tensor& target,
                        double delta) {
   auto d = pred - target;
