@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <regex>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/pipeline/benchmark.hpp"
+#include "lstfuse/pipeline/ingest.hpp"
+#include "lstfuse/pipeline/report.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+// RMSE over pixels valid in both, computed directly.
+double rmse(const Raster& a, const Raster& b) {
+  double s = 0;
+  long n = 0;
+  for (size_t i = 0; i < a.band_size(); ++i) {
+    if (!a.mask(0)[i] || !b.mask(0)[i]) continue;
+    const double d = static_cast<double>(a.band(0)[i]) - b.band(0)[i];
+    s += d * d;
+    ++n;
+  }
+  return std::sqrt(s / n);
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+const Catalog& yanco_catalog() {
+  static test::TempDir* dir = new test::TempDir();
+  static Catalog cat = pipeline::ingest({test::shared_data("yanco").string()},
+                                        (dir->path() / "cat").string(), {});
+  return cat;
+}
+
+}  // namespace
+
+TEST(Benchmark, MethodListExpandsFamiliesAndValidatesVariants) {
+  const auto all = pipeline::parse_method_list("baseline,estarfm:half-window=10:classes=3");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].method, "bilinear");
+  EXPECT_EQ(all[1].method, "additive");
+  EXPECT_EQ(all[2].label, "estarfm:half-window=10:classes=3");
+  ASSERT_EQ(all[2].options.size(), 2u);
+  EXPECT_EQ(all[2].options[1].second, "3");
+  EXPECT_THROW(pipeline::parse_method_list("estarfm:half-widow=10"), Error);
+  EXPECT_THROW(pipeline::parse_method_list("nosuch"), Error);
+  EXPECT_THROW(pipeline::parse_method_list("additive,additive"), Error);
+}
+
+// Yanco has two pairs: the single-pair protocol predicts each from the other. Bilinear and
+// additive have closed forms, so their scores are checked against direct computations.
+TEST(Benchmark, SinglePairOnYancoMatchesDirectComputation) {
+  const Catalog& cat = yanco_catalog();
+  test::TempDir out;
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("bilinear,additive");
+  o.single_pair = true;
+  o.out_dir = out.path();
+  o.show_progress = false;
+  const auto res = pipeline::run_benchmark(cat, o);
+  ASSERT_EQ(res.dates.size(), 2u);
+  ASSERT_EQ(res.rows.size(), 4u);
+
+  const Date d1(2016, 2, 5), d2(2016, 3, 8);
+  const Raster L1 = io::load_observation(cat, *cat.find(d1, Role::Fine));
+  const Raster M1 = io::load_observation(cat, *cat.find(d1, Role::Coarse));
+  const Raster L2 = io::load_observation(cat, *cat.find(d2, Role::Fine));
+  const Raster M2 = io::load_observation(cat, *cat.find(d2, Role::Coarse));
+  Raster additive = L1;  // L1 + (M2 - M1), valid where all three are
+  for (size_t i = 0; i < additive.band_size(); ++i) {
+    additive.band(0)[i] = L1.band(0)[i] + (M2.band(0)[i] - M1.band(0)[i]);
+    additive.mask(0)[i] = L1.mask(0)[i] && M1.mask(0)[i] && M2.mask(0)[i];
+  }
+  for (const auto& row : res.rows) {
+    ASSERT_EQ(row.status, "ok") << row.note;
+    if (row.date != d2) continue;
+    ASSERT_EQ(row.pairs.size(), 1u);
+    EXPECT_EQ(row.pairs[0], d1);
+    const double expected = row.label == "bilinear" ? rmse(M2, L2) : rmse(additive, L2);
+    EXPECT_NEAR(row.metrics.overall.rmse, expected, 1e-4) << row.label;
+  }
+  // The real sensor bias of 2016-03-08 (Landsat ~4.5 K above MODIS) dominates both.
+  for (const auto& row : res.rows) {
+    if (row.date == d2) EXPECT_NEAR(row.metrics.overall.bias, -4.5, 0.2) << row.label;
+  }
+
+  pipeline::write_benchmark_tables(res, out.path());
+  const auto csv = lines_of(out / "results.csv");
+  ASSERT_EQ(csv.size(), 5u);
+  EXPECT_EQ(csv[0].rfind("method,date,rmse,ssim,", 0), 0u);
+  EXPECT_NE(csv[0].find(",seconds,"), std::string::npos);
+  EXPECT_EQ(csv[1].rfind("bilinear,2016-02-05,", 0), 0u);
+  const auto report = pipeline::write_html_report(res, out.path());
+  std::ifstream in(report);
+  const std::string html((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  // Every map the report shows exists beside it.
+  const std::regex img("<img src='([^']+)'");
+  int n = 0;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), img); it != std::sregex_iterator(); ++it, ++n)
+    EXPECT_TRUE(fs::exists(out.path() / (*it)[1].str())) << (*it)[1];
+  EXPECT_GE(n, 3);  // reference + one map per method
+}
+
+TEST(Benchmark, LooNeedsPairsOnBothSidesAndTwoPairMethodsRefuseSinglePair) {
+  const Catalog& cat = yanco_catalog();
+  test::TempDir out;
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("additive");
+  o.out_dir = out.path();
+  o.show_progress = false;
+  EXPECT_THROW(pipeline::run_benchmark(cat, o), Error);  // two pairs: no date has both sides
+  o.single_pair = true;
+  o.entries = pipeline::parse_method_list("estarfm");
+  EXPECT_THROW(pipeline::run_benchmark(cat, o), Error);
+  o.entries = pipeline::parse_method_list("additive");
+  o.shared_args = {"epochs", "3"};  // no benchmarked method has it
+  EXPECT_THROW(pipeline::run_benchmark(cat, o), Error);
+}
+
+TEST(Report, ChartsAreWellFormedSvg) {
+  const std::string s = pipeline::svg_line_chart({"a", "b", "c"}, {{"m<1>", {1.0, NAN, 3.0}}}, "RMSE");
+  EXPECT_EQ(s.rfind("<svg", 0), 0u);
+  EXPECT_NE(s.find("</svg>"), std::string::npos);
+  EXPECT_NE(s.find("m&lt;1&gt;"), std::string::npos);  // escaped
+  EXPECT_EQ(s.find("m<1>"), std::string::npos);
+  // Two points drawn, the NaN skipped.
+  size_t circles = 0;
+  for (size_t p = s.find("<circle"); p != std::string::npos; p = s.find("<circle", p + 1)) ++circles;
+  EXPECT_EQ(circles, 2u);
+}
