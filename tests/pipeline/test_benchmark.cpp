@@ -92,7 +92,9 @@ TEST(Benchmark, SinglePairOnYancoMatchesDirectComputation) {
   }
   // The real sensor bias of 2016-03-08 (Landsat ~4.5 K above MODIS) dominates both.
   for (const auto& row : res.rows) {
-    if (row.date == d2) EXPECT_NEAR(row.metrics.overall.bias, -4.5, 0.2) << row.label;
+    if (row.date == d2) {
+      EXPECT_NEAR(row.metrics.overall.bias, -4.5, 0.2) << row.label;
+    }
   }
 
   pipeline::write_benchmark_tables(res, out.path());
