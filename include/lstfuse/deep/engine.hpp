@@ -40,6 +40,8 @@ struct CommonOptions {
   int max_gap = 0;              // days; 0: no limit
   std::string normalise = "std";
   int tile = 256;               // prediction tile (without halo)
+  int patches_per_epoch = 0;    // 0: every training patch each epoch; else a seeded subset
+  double time_budget = 0.0;     // seconds of training; 0: no limit (stops after the current batch)
   bool quiet = false;
 
   void apply(const TrainDefaults& d);

@@ -45,6 +45,10 @@ void CommonOptions::bind(OptionSet& o) {
   o.add_choice("normalise", normalise, {"std", "center", "none"},
                "Kelvin scaling: (x-mean)/std or x-mean of the training fine images, or none");
   o.add("tile", tile, "Prediction tile size in pixels (a halo is added around it)");
+  o.add("patches-per-epoch", patches_per_epoch,
+        "Training patches drawn (seeded) each epoch; 0: all of them");
+  o.add("time-budget", time_budget,
+        "Stop training after this many seconds (best weights kept); 0: no limit");
   o.add("quiet", quiet, "No progress bar");
 }
 

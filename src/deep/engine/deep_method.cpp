@@ -62,7 +62,7 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   // Resume only continues the same run: same data, options and normalisation; the epoch budget,
   // device, threads and display may change between the interrupted and the resumed run.
   auto ck = nlohmann::json::parse(meta_json());
-  for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience"}) ck["options"].erase(k);
+  for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience", "time-budget"}) ck["options"].erase(k);
   ck.erase("lstfuse_version");
   report_ = train(*model_, data, common_, ctx, dev, ck.dump());
   const bool chatty = ctx.show_progress && !common_.quiet && isatty(fileno(stderr));

@@ -134,12 +134,16 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   TrainReport rep;
   rep.train_patches = static_cast<long long>(tr.size());
   rep.val_patches = static_cast<long long>(val.size());
-  for (int epoch = st.next_epoch; epoch < opt.epochs; ++epoch) {
+  bool out_of_time = false;
+  for (int epoch = st.next_epoch; epoch < opt.epochs && !out_of_time; ++epoch) {
     if (opt.lr_schedule == "step") st.lr = lr_for_step_schedule(opt, epoch);
     model.set_learning_rate(st.lr);
     std::vector<PatchRef> order = tr;
     std::mt19937_64 rng(static_cast<uint64_t>(opt.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
     std::shuffle(order.begin(), order.end(), rng);
+    // A fixed budget of patches per epoch: a seeded subset, different every epoch.
+    if (opt.patches_per_epoch > 0 && order.size() > static_cast<size_t>(opt.patches_per_epoch))
+      order.resize(static_cast<size_t>(opt.patches_per_epoch));
     model.set_training(true);
     double sum = 0;
     size_t seen = 0;
@@ -150,6 +154,11 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
       auto losses = model.train_step(data.batch(refs, device));
       sum += losses.at("loss") * refs.size();
       seen += refs.size();
+      if (opt.time_budget > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > opt.time_budget) {
+        out_of_time = true;
+        break;
+      }
       if (progress) {
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double ep_el = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
@@ -190,7 +199,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
       }
     }
     st.next_epoch = epoch + 1;
-    const bool stop = opt.patience > 0 && st.bad_epochs >= opt.patience;
+    const bool stop = (opt.patience > 0 && st.bad_epochs >= opt.patience) || out_of_time;
     if (stop) st.next_epoch = opt.epochs;  // a resumed run after an early stop does nothing more
     if (!ctx.checkpoint_dir.empty()) save_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
     if (progress) std::fprintf(stderr, "\n");
