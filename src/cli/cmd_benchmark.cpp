@@ -13,11 +13,25 @@ namespace {
 
 struct Args {
   std::string catalog, methods = "baseline,classic", protocol = "loo", out, reference = "fine",
-                       map_dates;
+                       map_dates, dates;
   double train_fraction = 0.6;
   double data_range = 0.0;
-  bool quiet = false, no_report = false, single_pair = false;
+  bool quiet = false, no_report = false, single_pair = false, own_mask = false;
 };
+
+std::vector<lstfuse::Date> parse_dates(const std::string& list) {
+  std::vector<lstfuse::Date> out;
+  std::string cur;
+  for (char c : list + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(lstfuse::Date::parse(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
 
 void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
@@ -44,12 +58,17 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"fine", "truth"}))
       ->capture_default_str();
   cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)");
+  cmd->add_option("--dates", a->dates,
+                  "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)");
   cmd->add_option("-o,--out", a->out, "Output folder")->required();
   cmd->add_flag("--single-pair", a->single_pair,
                 "Predict each pair date from the single nearest other pair (catalogs with only "
                 "two pairs); methods needing two pairs are refused");
+  cmd->add_flag("--own-mask", a->own_mask,
+                "Score each method on its own predicted pixels (default: on the pixels every "
+                "method predicted, so that none is scored on easier pixels)");
   cmd->add_flag("--no-report", a->no_report, "Tables only, no HTML report");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->allow_extras();
@@ -63,18 +82,10 @@ void setup(CLI::App& app) {
     o.out_dir = a->out;
     o.show_progress = !a->quiet;
     o.single_pair = a->single_pair;
+    o.common_mask = !a->own_mask;
     if (a->data_range > 0) o.data_range = a->data_range;
-    if (!a->map_dates.empty()) {
-      std::string cur;
-      for (char c : a->map_dates + ",") {
-        if (c == ',') {
-          if (!cur.empty()) o.map_dates.push_back(lstfuse::Date::parse(cur));
-          cur.clear();
-        } else {
-          cur += c;
-        }
-      }
-    }
+    o.map_dates = parse_dates(a->map_dates);
+    o.only_dates = parse_dates(a->dates);
     const auto extras = cmd->remaining();
     for (size_t i = 0; i < extras.size(); ++i) {
       const auto& x = extras[i];

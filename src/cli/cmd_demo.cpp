@@ -25,6 +25,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--epochs", o->epochs, "Training epochs of each deep method")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  cmd->add_option("--patches-per-epoch", o->patches_per_epoch,
+                  "Training patches per epoch of each deep method")
+      ->check(CLI::Range(8, 1000000))
+      ->capture_default_str();
   cmd->add_option("--protocol", o->protocol, "Benchmark protocol")
       ->check(CLI::IsMember({"loo", "split"}))
       ->capture_default_str();

@@ -12,6 +12,7 @@
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 
@@ -115,6 +116,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   BenchmarkResult res;
   res.protocol = opts.protocol;
   res.reference = opts.reference;
+  res.common_mask = opts.common_mask;
   res.catalog = fs::absolute(catalog.root()).string();
   res.entries = opts.entries;
 
@@ -148,6 +150,17 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     res.train_dates.assign(pairs.begin(), pairs.begin() + n_train);
     res.dates.assign(pairs.begin() + n_train, pairs.end());
   }
+  if (!opts.only_dates.empty()) {
+    for (const Date& d : opts.only_dates) {
+      if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end()) {
+        throw Error(fmt::format("{}: {} is not a date the {} protocol can predict (a usable pair "
+                                "date{})", catalog.root().string(), d.iso(), opts.protocol,
+                                opts.protocol == "loo" ? " with usable pairs on both sides" : " after the training part"));
+      }
+    }
+    res.dates = opts.only_dates;
+    std::sort(res.dates.begin(), res.dates.end());
+  }
   if (opts.reference == "truth") {
     for (const Date& d : res.dates)
       if (!catalog.find(d, Role::Truth))
@@ -159,21 +172,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   }
 
   fs::create_directories(opts.out_dir / "maps");
-  eval::MetricsOptions mo;
-  if (opts.data_range) mo.data_range = *opts.data_range;
+  fs::create_directories(opts.out_dir / "predictions");
   auto& reg = MethodRegistry::instance();
 
-  // References and map range are per date; load each once.
-  std::map<long, Raster> refs;
-  auto reference = [&](const Date& d) -> const Raster& {
-    auto it = refs.find(d.days());
-    if (it == refs.end()) {
-      const auto obs = catalog.find(d, opts.reference == "truth" ? Role::Truth : Role::Fine);
-      it = refs.emplace(d.days(), io::load_observation(catalog, *obs)).first;
-    }
-    return it->second;
-  };
-
+  // Phase 1: every entry predicts every date; predictions go to disk (kept for the user), so
+  // memory holds one scene at a time whatever the number of methods and dates.
   const long total = static_cast<long>(opts.entries.size() * res.dates.size());
   ProgressBar bar("benchmark", total, opts.show_progress);
   long n = 0;
@@ -222,33 +225,9 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         const auto t0 = std::chrono::steady_clock::now();
         const FusionResult out = method->predict(in);
         row.seconds = seconds_since(t0);
-        const Raster& ref = reference(date);
-        row.metrics = eval::compute_metrics(out.fine, ref, mo);
+        row.prediction = "predictions/" + file_stem(entry.label) + "_" + date.compact() + ".tif";
+        io::write_raster((opts.out_dir / row.prediction).string(), out.fine);
         row.status = "ok";
-        if (std::find(map_dates.begin(), map_dates.end(), date) != map_dates.end()) {
-          const auto s = band_stats(ref);
-          eval::QuicklookOptions q;
-          // One colour range for every map of a date, so that maps compare.
-          q.vmin = s.mean - 2.5 * s.stddev;
-          q.vmax = s.mean + 2.5 * s.stddev;
-          const std::string stem = file_stem(entry.label) + "_" + date.compact();
-          q.title = fmt::format("{} {}", entry.label, date.iso());
-          eval::render_png(out.fine, (opts.out_dir / "maps" / (stem + ".png")).string(), q);
-          res.maps[entry.label + "|" + date.iso()] = "maps/" + stem + ".png";
-          eval::QuicklookOptions qd;
-          qd.vmin = -5.0;
-          qd.vmax = 5.0;
-          qd.label = "prediction - reference (K)";
-          qd.title = fmt::format("{} error {}", entry.label, date.iso());
-          eval::render_diff_png(out.fine, ref, (opts.out_dir / "maps" / (stem + "_error.png")).string(), qd);
-          res.maps[entry.label + "|" + date.iso() + "|error"] = "maps/" + stem + "_error.png";
-          if (!res.maps.count("reference|" + date.iso())) {
-            q.title = fmt::format("reference ({}) {}", opts.reference == "truth" ? "truth" : "observed fine", date.iso());
-            const std::string rs = "reference_" + date.compact() + ".png";
-            eval::render_png(ref, (opts.out_dir / "maps" / rs).string(), q);
-            res.maps["reference|" + date.iso()] = "maps/" + rs;
-          }
-        }
       } catch (const Error& err) {
         row.status = "failed";
         row.note = err.what();
@@ -260,6 +239,70 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     res.train_seconds[entry.label] = train_total;
   }
   bar.finish();
+
+  // Phase 2: score date by date. By default on the pixels every method predicted, so that no
+  // method is scored on easier pixels than another; coverage says how much each predicted.
+  eval::MetricsOptions mo;
+  if (opts.data_range) mo.data_range = *opts.data_range;
+  for (const Date& date : res.dates) {
+    const auto obs = catalog.find(date, opts.reference == "truth" ? Role::Truth : Role::Fine);
+    const Raster ref = io::load_observation(catalog, *obs);
+    std::vector<BenchmarkRow*> ok;
+    for (auto& row : res.rows)
+      if (row.date == date && row.status == "ok") ok.push_back(&row);
+    std::vector<Raster> preds;
+    for (auto* row : ok) preds.push_back(io::read_raster((opts.out_dir / row->prediction).string()));
+    Raster common(ref.grid(), 1, 1.0f, true);
+    for (size_t i = 0; i < common.band_size(); ++i) {
+      bool all = true;
+      for (int b = 0; b < ref.bands(); ++b) all = all && ref.mask(b)[i];
+      if (opts.common_mask)
+        for (const auto& p : preds)
+          for (int b = 0; b < p.bands(); ++b) all = all && p.mask(b)[i];
+      common.mask(0)[i] = all ? 1 : 0;
+    }
+    long long ref_valid = 0;
+    for (size_t i = 0; i < ref.band_size(); ++i) ref_valid += ref.mask(0)[i];
+    for (size_t k = 0; k < ok.size(); ++k) {
+      BenchmarkRow& row = *ok[k];
+      long long covered = 0;
+      for (size_t i = 0; i < ref.band_size(); ++i) covered += ref.mask(0)[i] && preds[k].mask(0)[i];
+      row.coverage = ref_valid ? static_cast<double>(covered) / ref_valid : 0.0;
+      try {
+        eval::MetricsOptions m = mo;
+        m.mask = &common;
+        row.metrics = eval::compute_metrics(preds[k], ref, m);
+      } catch (const Error& err) {
+        row.status = "failed";
+        row.note = std::string("scoring: ") + err.what();
+      }
+    }
+    if (std::find(map_dates.begin(), map_dates.end(), date) == map_dates.end()) continue;
+    const auto s = band_stats(ref);
+    eval::QuicklookOptions q;
+    // One colour range for every map of a date, so that maps compare.
+    q.vmin = s.mean - 2.5 * s.stddev;
+    q.vmax = s.mean + 2.5 * s.stddev;
+    q.title = fmt::format("reference ({}) {}", opts.reference == "truth" ? "truth" : "observed fine",
+                          date.iso());
+    const std::string rs = "maps/reference_" + date.compact() + ".png";
+    eval::render_png(ref, (opts.out_dir / rs).string(), q);
+    res.maps["reference|" + date.iso()] = rs;
+    for (size_t k = 0; k < ok.size(); ++k) {
+      const BenchmarkRow& row = *ok[k];
+      const std::string stem = "maps/" + file_stem(row.label) + "_" + date.compact();
+      q.title = fmt::format("{} {}", row.label, date.iso());
+      eval::render_png(preds[k], (opts.out_dir / (stem + ".png")).string(), q);
+      res.maps[row.label + "|" + date.iso()] = stem + ".png";
+      eval::QuicklookOptions qd;
+      qd.vmin = -5.0;
+      qd.vmax = 5.0;
+      qd.label = "prediction - reference (K)";
+      qd.title = fmt::format("{} error {}", row.label, date.iso());
+      eval::render_diff_png(preds[k], ref, (opts.out_dir / (stem + "_error.png")).string(), qd);
+      res.maps[row.label + "|" + date.iso() + "|error"] = stem + "_error.png";
+    }
+  }
   return res;
 }
 
@@ -293,10 +336,11 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   // CSV: one row per method and date.
   std::string csv = "method,date";
   for (const auto& k : keys) csv += "," + k;
-  csv += ",seconds,train_seconds,valid_pixels,pairs,status\n";
+  csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status\n";
   nlohmann::json j;
   j["protocol"] = r.protocol;
   j["reference"] = r.reference;
+  j["scored_on"] = r.common_mask ? "pixels every method predicted" : "each method's own pixels";
   j["catalog"] = r.catalog;
   j["lstfuse_version"] = LSTFUSE_VERSION;
   for (const auto& d : r.dates) j["dates"].push_back(d.iso());
@@ -308,11 +352,13 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& d : row.pairs) pairs += (pairs.empty() ? "" : " ") + d.iso();
     csv += row.label + "," + row.date.iso();
     for (const auto& k : keys) csv += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
-    csv += fmt::format(",{:.4f},{:.3f},{},{},{}\n", row.seconds, row.train_seconds,
-                       row.status == "ok" ? row.metrics.overall.valid_pixels : 0, pairs, row.status);
+    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{}\n", row.seconds, row.train_seconds,
+                       row.status == "ok" ? row.metrics.overall.valid_pixels : 0, row.coverage,
+                       pairs, row.status);
     nlohmann::json jr = {{"method", row.label}, {"date", row.date.iso()}, {"status", row.status},
                          {"note", row.note},    {"seconds", row.seconds},
-                         {"train_seconds", row.train_seconds}};
+                         {"train_seconds", row.train_seconds}, {"coverage", row.coverage},
+                         {"prediction", row.prediction}};
     jr["pairs"] = nlohmann::json::array();
     for (const auto& d : row.pairs) jr["pairs"].push_back(d.iso());
     if (row.status == "ok") jr["metrics"] = row.metrics.to_json();
@@ -321,9 +367,11 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   j["train_seconds"] = r.train_seconds;
 
   // Markdown: per-date tables for RMSE and SSIM (rows dates, columns methods) + averages.
-  std::string md = fmt::format("# lstfuse benchmark\n\nProtocol: {}; reference: {}; catalog: {}\n\n",
-                               r.protocol, r.reference == "truth" ? "simulated truth" : "observed fine image",
-                               r.catalog);
+  std::string md = fmt::format(
+      "# lstfuse benchmark\n\nProtocol: {}; reference: {}; scored on {}; catalog: {}\n\n", r.protocol,
+      r.reference == "truth" ? "simulated truth" : "observed fine image",
+      r.common_mask ? "the pixels every method predicted" : "each method's own predicted pixels",
+      r.catalog);
   for (const std::string k : {"rmse", "ssim"}) {
     md += fmt::format("## {} per date\n\n| date |", k == "rmse" ? "RMSE (K)" : "SSIM");
     for (const auto& e : r.entries) md += " " + e.label + " |";
@@ -355,23 +403,24 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   }
   md += "## Averages over dates\n\n| method | dates |";
   for (const auto& k : keys) md += " " + k + " |";
-  md += " predict s/date | train s |\n|---|---:|";
-  for (size_t i = 0; i < keys.size() + 2; ++i) md += "---:|";
+  md += " coverage | predict s/date | train s |\n|---|---:|";
+  for (size_t i = 0; i < keys.size() + 3; ++i) md += "---:|";
   md += "\n";
   for (const auto& e : r.entries) {
     int c = 0;
     std::vector<double> sums(keys.size(), 0.0);
-    double secs = 0;
+    double secs = 0, cov = 0;
     for (const auto& row : r.rows) {
       if (row.label != e.label || row.status != "ok") continue;
       ++c;
       secs += row.seconds;
+      cov += row.coverage;
       for (size_t i = 0; i < keys.size(); ++i) sums[i] += metric_of(row, keys[i]);
     }
     md += fmt::format("| {} | {} |", e.label, c);
     for (size_t i = 0; i < keys.size(); ++i) md += " " + (c ? num(sums[i] / c, 4) : std::string("n/a")) + " |";
     const auto ts = r.train_seconds.find(e.label);
-    md += fmt::format(" {} | {} |\n", c ? num(secs / c, 3) : "n/a",
+    md += fmt::format(" {} | {} | {} |\n", c ? num(cov / c, 3) : "n/a", c ? num(secs / c, 3) : "n/a",
                       ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
   }
   int failed = 0;

@@ -143,7 +143,10 @@ fs::path run_demo(const DemoOptions& o) {
   bool any_deep = false;
   for (const auto& e : bo.entries)
     any_deep = any_deep || MethodRegistry::instance().create(e.method)->options().has("epochs");
-  if (any_deep) bo.shared_args = {"epochs", std::to_string(o.epochs)};
+  if (any_deep) {
+    bo.shared_args = {"epochs", std::to_string(o.epochs), "patches-per-epoch",
+                      std::to_string(o.patches_per_epoch)};
+  }
   std::string names;
   for (const auto& e : bo.entries) names += (names.empty() ? "" : ", ") + e.label;
   std::cout << fmt::format("[3/5] benchmark ({}): {} ...\n", o.protocol, names) << std::flush;
@@ -161,7 +164,10 @@ fs::path run_demo(const DemoOptions& o) {
   fo.to = *fo.from + (o.fuse_days - 1);
   fo.show_progress = o.show_progress;
   fo.format = "COG";
-  if (fuse_method->options().has("epochs")) fuse_method->options().set("epochs", std::to_string(o.epochs));
+  if (fuse_method->options().has("epochs")) {
+    fuse_method->options().set("epochs", std::to_string(o.epochs));
+    fuse_method->options().set("patches-per-epoch", std::to_string(o.patches_per_epoch));
+  }
   std::cout << fmt::format("[4/5] fusing daily LST {} .. {} with {} ...\n", fo.from->iso(),
                            fo.to->iso(), o.fuse_method) << std::flush;
   const FuseSummary fs_sum = fuse(cat, *fuse_method, fo);
@@ -174,10 +180,10 @@ fs::path run_demo(const DemoOptions& o) {
   ex.intro_html = fmt::format(
       "<p>A simulated landscape ({} x {} pixels of 30 m: river, lake, city, roads, fields, forest) "
       "with a known true LST every day; Landsat-like images every 16 days with clouds, MODIS-like "
-      "images every day (1 km PSF, bias, noise, clouds). Deep methods trained {} epoch(s) each on "
-      "CPU: a small budget, so their figures show the pipeline rather than their best accuracy. "
-      "Seed {}; simulation in {}.</p>",
-      o.size, o.size, o.epochs, o.seed, html_escape(sim_dir.string()));
+      "images every day (1 km PSF, bias, noise, clouds). Deep methods trained {} epoch(s) of {} "
+      "patches each on CPU: a small budget, so their figures show the pipeline rather than their "
+      "best accuracy. Seed {}; simulation in {}.</p>",
+      o.size, o.size, o.epochs, o.patches_per_epoch, o.seed, html_escape(sim_dir.string()));
   ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method);
   const fs::path report = write_html_report(res, bench_dir, ex);
   std::cout << fmt::format("[5/5] report written in {:.1f} s total\n", since(t_all));

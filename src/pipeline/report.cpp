@@ -182,13 +182,16 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
                   "</style></head><body>";
   h += "<h1>" + html_escape(extras.title) + "</h1>";
   h += extras.intro_html;
-  h += fmt::format("<p class='note'>Protocol <b>{}</b> ({}); scored against the <b>{}</b>; "
+  h += fmt::format("<p class='note'>Protocol <b>{}</b> ({}); scored against the <b>{}</b> on {}; "
                    "catalog {}; {} predicted date(s){}.</p>",
                    r.protocol,
                    r.protocol == "loo" ? "each pair date hidden in turn and predicted from the "
                                          "other pairs"
                                        : "early pairs train, later pair dates are predicted",
                    r.reference == "truth" ? "simulated truth" : "observed fine image",
+                   r.common_mask ? "the pixels every method predicted (coverage: the share of "
+                                   "reference pixels each method predicted)"
+                                 : "each method's own predicted pixels",
                    html_escape(r.catalog), r.dates.size(),
                    r.train_dates.empty() ? "" : fmt::format("; {} training pair date(s)", r.train_dates.size()));
   if (conv) {
@@ -235,11 +238,14 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
   }
   h += "<h2>Average over dates</h2><table><tr><th>method</th><th>dates</th>";
   for (const auto& c : cols) h += "<th>" + c.name + "</th>";
-  h += "<th>predict s/date</th><th>train s</th></tr>";
+  h += "<th>coverage</th><th>predict s/date</th><th>train s</th></tr>";
   for (size_t e = 0; e < r.entries.size(); ++e) {
     const auto rows = rows_of(r.entries[e].label);
-    double secs = 0;
-    for (const auto* row : rows) secs += row->seconds;
+    double secs = 0, cov = 0;
+    for (const auto* row : rows) {
+      secs += row->seconds;
+      cov += row->coverage;
+    }
     h += fmt::format("<tr><td>{}</td><td>{}</td>", html_escape(r.entries[e].label), rows.size());
     for (size_t c = 0; c < cols.size(); ++c) {
       bool best = std::isfinite(avg[e][c]);
@@ -252,7 +258,9 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
       h += fmt::format("<td{}>{}</td>", best ? " class='best'" : "", fmt_num(avg[e][c], cols[c].prec));
     }
     const auto ts = r.train_seconds.find(r.entries[e].label);
-    h += fmt::format("<td>{}</td><td>{}</td></tr>", rows.empty() ? "n/a" : fmt_num(secs / rows.size(), 3),
+    h += fmt::format("<td>{}</td><td>{}</td><td>{}</td></tr>",
+                     rows.empty() ? "n/a" : fmt_num(100.0 * cov / rows.size(), 1) + " %",
+                     rows.empty() ? "n/a" : fmt_num(secs / rows.size(), 3),
                      ts != r.train_seconds.end() ? fmt_num(ts->second, 1) : "0");
   }
   h += "</table>";

@@ -36,12 +36,16 @@ struct BenchmarkOptions {
   // Options given to every method that has them (e.g. --epochs 3 for all deep methods).
   std::vector<std::string> shared_args;
   std::filesystem::path out_dir;
-  std::vector<Date> map_dates;     // dates whose maps go into the report (default: two)
+  std::vector<Date> map_dates;     // dates whose maps go into the report (default: the middle one)
+  std::vector<Date> only_dates;    // restrict the protocol's dates to these (empty: all)
   std::optional<double> data_range;
   bool show_progress = true;
   // Every method predicts from the single nearest pair, and every pair date with another usable
   // pair is predicted (for catalogs with only two pairs, such as the Yanco sample).
   bool single_pair = false;
+  // Score every method of a date on the pixels all of them predicted (and the reference has);
+  // false: each on its own predicted pixels. Coverage is reported either way.
+  bool common_mask = true;
 };
 
 struct BenchmarkRow {
@@ -53,12 +57,15 @@ struct BenchmarkRow {
   std::string note;
   double seconds = 0.0;        // prediction
   double train_seconds = 0.0;  // training attributed to this row (loo, trainable methods)
+  std::string prediction;      // GeoTIFF of the prediction, relative to the output folder
+  double coverage = 0.0;       // share of the reference's valid pixels that were predicted
   eval::MetricsResult metrics;
 };
 
 struct BenchmarkResult {
   std::string protocol;
   std::string reference;
+  bool common_mask = true;
   std::string catalog;
   std::vector<MethodEntry> entries;
   std::vector<Date> dates;        // predicted dates
@@ -70,6 +77,7 @@ struct BenchmarkResult {
 
 BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& opts);
 
+// Predictions are kept in OUT/predictions/, maps in OUT/maps/.
 // results.csv (one row per method and date: method, date, rmse, ssim, ..., seconds),
 // results.json, summary.md (per-date and average tables like the STTFN paper's Table IV).
 void write_benchmark_tables(const BenchmarkResult& result, const std::filesystem::path& dir);

@@ -15,7 +15,8 @@ struct DemoOptions {
   int size = 300;          // fine pixels per side (30 m)
   int days = 365;
   std::string methods;     // empty: every registered method plus the STTFN ablations
-  int epochs = 4;          // training budget of each deep method
+  int epochs = 4;          // training budget of each deep method: epochs x patches per epoch
+  int patches_per_epoch = 512;
   std::string protocol = "split";
   std::string fuse_method = "estarfm";
   int fuse_days = 30;

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
 
@@ -65,12 +66,10 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience", "time-budget"}) ck["options"].erase(k);
   ck.erase("lstfuse_version");
   report_ = train(*model_, data, common_, ctx, dev, ck.dump());
-  const bool chatty = ctx.show_progress && !common_.quiet && isatty(fileno(stderr));
-  if (chatty) {
-    std::fprintf(stderr, "%s: %d epoch(s), best loss %.5f at epoch %d, %lld training / %lld validation patches, %.1f s\n",
-                 info_.name.c_str(), report_->epochs_run, report_->best_loss, report_->best_epoch,
-                 report_->train_patches, report_->val_patches, report_->seconds);
-  }
+  // One summary line always (logs and CI see it); the per-batch bar is for terminals only.
+  spdlog::info("{}: {} epoch(s), best loss {:.5f} at epoch {}, {} training / {} validation patches, {:.1f} s",
+               info_.name, report_->epochs_run, report_->best_loss, report_->best_epoch,
+               report_->train_patches, report_->val_patches, report_->seconds);
 }
 
 void DeepMethod::save(const std::filesystem::path& path) const {

@@ -1,0 +1,148 @@
+// End to end through the CLI on a small simulated series: train -> predict with the model,
+// streamed vs in-memory prediction, fuse resume, and the demo on a tiny budget.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/eval/metrics.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+// One small simulated catalog for every test here (built once).
+const fs::path& series() {
+  static test::TempDir* dir = new test::TempDir();
+  static const fs::path cat = [] {
+    const auto sim = dir->path() / "sim";
+    const auto r1 = test::run_cli("simulate -o " + sim.string() +
+                                  " --size 96 --days 70 --seed 3 --cloud-cover 0.1 --modis-cloud-cover 0.1");
+    if (r1.exit_code != 0) throw std::runtime_error(r1.output);
+    const auto c = dir->path() / "cat";
+    const auto r2 = test::run_cli("ingest " + sim.string() + " -o " + c.string());
+    if (r2.exit_code != 0) throw std::runtime_error(r2.output);
+    return c;
+  }();
+  return cat;
+}
+
+const char* kTinyBudget = " --epochs 2 --patches-per-epoch 64 --patch 24 --stride 12 --threads 2";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The first coarse-only date strictly between the first two pair dates.
+Date inner_date(const Catalog& cat) {
+  const auto pairs = cat.pair_dates();
+  for (const Date& d : cat.coarse_only_dates())
+    if (pairs[0] < d && d < pairs[1]) return d;
+  throw std::runtime_error("no coarse-only date between the first pairs");
+}
+
+}  // namespace
+
+TEST(DeepCli, TrainThenPredictWithTheModel) {
+  const Catalog cat = Catalog::load(series());
+  ASSERT_GE(cat.pair_dates().size(), 3u);
+  const Date target = cat.pair_dates()[1];  // has truth: score the prediction
+  test::TempDir tmp;
+  const auto model = tmp / "sttfn.lstmodel";
+  const auto t = test::run_cli("train --method sttfn --catalog " + series().string() + " --date " +
+                               target.iso() + " --exclude " + target.iso() + " -o " + model.string() +
+                               kTinyBudget);
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  ASSERT_TRUE(fs::exists(model));
+
+  // Without the model a trainable method refuses to predict and says what to do.
+  const auto bad = test::run_cli("predict --method sttfn --catalog " + series().string() +
+                                 " --date " + target.iso() + " -o " + (tmp / "x.tif").string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("lstfuse train"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(tmp / "x.tif"));
+
+  const auto out = tmp / "pred.tif";
+  const auto p = test::run_cli("predict --method sttfn --model " + model.string() + " --catalog " +
+                               series().string() + " --date " + target.iso() + " --pairs " +
+                               cat.pair_dates()[0].iso() + "," + cat.pair_dates()[2].iso() +
+                               " -o " + out.string());
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+  const Raster pred = io::read_raster(out.string());
+  const Raster truth = io::load_observation(cat, *cat.find(target, Role::Truth));
+  const Raster coarse = io::load_observation(cat, *cat.find(target, Role::Coarse));
+  const double rmse = eval::compute_metrics(pred, truth).overall.rmse;
+  const double rmse_bilinear = eval::compute_metrics(coarse, truth).overall.rmse;
+  EXPECT_LT(rmse, rmse_bilinear);  // the global residual starts STTFN at the additive baseline
+  EXPECT_GT(pred.valid_fraction(), 0.5);
+}
+
+TEST(DeepCli, StreamedPredictionEqualsInMemory) {
+  const Catalog cat = Catalog::load(series());
+  test::TempDir tmp;
+  const auto model = tmp / "m.lstmodel";
+  const Date target = inner_date(cat);
+  ASSERT_EQ(test::run_cli("train --method sttfn --catalog " + series().string() + " --date " +
+                          target.iso() + " -o " + model.string() + kTinyBudget).exit_code, 0);
+  const std::string common = "predict --method sttfn --model " + model.string() + " --catalog " +
+                             series().string() + " --date " + target.iso();
+  ASSERT_EQ(test::run_cli(common + " -o " + (tmp / "a.tif").string()).exit_code, 0);
+  const auto s = test::run_cli(common + " --stream --tile 40 -o " + (tmp / "b.tif").string());
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  const Raster a = io::read_raster((tmp / "a.tif").string());
+  const Raster b = io::read_raster((tmp / "b.tif").string());
+  ASSERT_EQ(a.mask_data(), b.mask_data());
+  double worst = 0;
+  for (size_t i = 0; i < a.band_size(); ++i)
+    if (a.mask(0)[i]) worst = std::max(worst, std::abs(double(a.band(0)[i]) - b.band(0)[i]));
+  EXPECT_LT(worst, 1e-4);
+}
+
+TEST(DeepCli, FuseResumesWithIdenticalFiles) {
+  const Catalog cat = Catalog::load(series());
+  test::TempDir tmp;
+  const Date from = cat.pair_dates()[0] + 1;
+  const Date to = from + 5;
+  const std::string cmd = "fuse --catalog " + series().string() + " --method sttfn --from " +
+                          from.iso() + " --to " + to.iso() + " -o " + (tmp / "f").string() +
+                          " -q" + kTinyBudget;
+  const auto r1 = test::run_cli(cmd);
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  std::vector<fs::path> outputs;
+  for (const auto& e : fs::directory_iterator(tmp / "f"))
+    if (e.path().extension() == ".tif" && e.path().string().find("quality") == std::string::npos)
+      outputs.push_back(e.path());
+  ASSERT_GE(outputs.size(), 2u);
+  const auto kept = slurp(outputs.front());
+  const auto lost = slurp(outputs.back());
+  // Interrupted: the last output and the trained model are gone.
+  fs::remove(outputs.back());
+  fs::remove_all(tmp / "f" / "models");
+  const auto r2 = test::run_cli(cmd);
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_NE(r2.output.find("1 dates predicted"), std::string::npos) << r2.output;
+  EXPECT_EQ(slurp(outputs.front()), kept);
+  EXPECT_EQ(slurp(outputs.back()), lost);  // same seed, same training, same bytes
+}
+
+TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
+  test::TempDir tmp;
+  const auto r = test::run_cli("demo -q -o " + (tmp / "demo").string() +
+                               " --size 72 --days 80 --fuse-days 6 --epochs 1 --patches-per-epoch 32"
+                               " --methods bilinear,additive,starfm,estarfm,sttfn,dlstfm");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto report = tmp / "demo" / "report" / "report.html";
+  ASSERT_TRUE(fs::exists(report)) << r.output;
+  EXPECT_NE(r.output.find(report.string()), std::string::npos);
+  const std::string html = slurp(report);
+  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion"})
+    EXPECT_NE(html.find(m), std::string::npos) << m;
+  EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
+  EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));
+}
