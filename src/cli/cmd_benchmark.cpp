@@ -13,6 +13,7 @@ namespace {
 
 struct Args {
   std::string catalog, methods = "baseline,classic", protocol = "loo", out, reference = "fine",
+                       training = "per-target",
                        map_dates, dates;
   double train_fraction = 0.6;
   double data_range = 0.0;
@@ -50,6 +51,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--protocol", a->protocol, "loo or split")
       ->check(CLI::IsMember({"loo", "split"}))
       ->capture_default_str();
+  cmd->add_option("--training", a->training,
+                  "Deep methods in loo: per-target (a model per hidden date from its two pairs, "
+                  "STTFN paper) or series (one model on every pair except the predicted dates)")
+      ->check(CLI::IsMember({"per-target", "series"}))
+      ->capture_default_str();
   cmd->add_option("--train-fraction", a->train_fraction, "split: share of pair dates that train")
       ->check(CLI::Range(0.05, 0.95))
       ->capture_default_str();
@@ -83,6 +89,7 @@ void setup(CLI::App& app) {
     o.show_progress = !a->quiet;
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
+    o.training = a->training;
     if (a->data_range > 0) o.data_range = a->data_range;
     o.map_dates = parse_dates(a->map_dates);
     o.only_dates = parse_dates(a->dates);

@@ -97,6 +97,9 @@ std::vector<MethodEntry> parse_method_list(const std::string& text) {
 }
 
 BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& opts) {
+  if (opts.training != "per-target" && opts.training != "series") {
+    throw Error("unknown training mode '" + opts.training + "' (per-target or series)");
+  }
   if (opts.protocol != "loo" && opts.protocol != "split") {
     throw Error("unknown protocol '" + opts.protocol + "' (loo or split)");
   }
@@ -161,6 +164,13 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     res.dates = opts.only_dates;
     std::sort(res.dates.begin(), res.dates.end());
   }
+  if (opts.protocol == "loo" && opts.training == "series") {
+    for (const Date& d : pairs)
+      if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end()) res.train_dates.push_back(d);
+    if (res.train_dates.size() < 2) {
+      throw Error("series training needs at least two pair dates that are not predicted (use --dates)");
+    }
+  }
   if (opts.reference == "truth") {
     for (const Date& d : res.dates)
       if (!catalog.find(d, Role::Truth))
@@ -193,7 +203,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       info.needs_pairs_both_sides = false;
     }
     double train_total = 0.0;
-    if (info.trainable && opts.protocol == "split") {
+    const bool per_target = info.trainable && opts.protocol == "loo" && opts.training == "per-target";
+    if (info.trainable && !per_target) {
       const auto t0 = std::chrono::steady_clock::now();
       FitContext ctx;
       ctx.show_progress = opts.show_progress;
@@ -210,7 +221,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         row.pairs = choice.dates;
         row.note = choice.note;
         const FusionInput in = load_input(catalog, date, choice.dates);
-        if (info.trainable && opts.protocol == "loo") {
+        if (per_target) {
           // A fresh model per hidden date, trained on that date's pairs only.
           method = reg.create(entry.method);
           configure(*method, entry, opts.shared_args);

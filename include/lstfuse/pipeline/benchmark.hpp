@@ -46,6 +46,10 @@ struct BenchmarkOptions {
   // Score every method of a date on the pixels all of them predicted (and the reference has);
   // false: each on its own predicted pixels. Coverage is reported either way.
   bool common_mask = true;
+  // Trainable methods in loo: "per-target" (a model per hidden date, on its two pairs, as in the
+  // STTFN paper) or "series" (one model on every usable pair except all the dates predicted).
+  // split always trains once on its training part.
+  std::string training = "per-target";
 };
 
 struct BenchmarkRow {
