@@ -210,26 +210,40 @@ struct Simulation::World {
   uint64_t seed = 0;
   Variability var{};
   std::array<ClassParams, kNumClasses + 1> cls{};
-  Grid fine, coarse;
+  // The requested fine grid, the MODIS grid (the fine scene plus at least one coarse pixel on
+  // every side, as real MODIS always extends beyond a Landsat scene) and the world: the fine
+  // resolution over the whole coarse grid plus the PSF reach, where the landscape and the truth
+  // exist. Fine pixel (x, y) is world pixel (x + mx, y + my).
+  Grid fine, coarse, world;
+  int mx = 0, my = 0;
   Date start;
   std::vector<Date> landsat, truth;
   std::vector<int> landsat_sat;
 
-  // Per fine pixel.
+  // Per world pixel.
   std::vector<uint8_t> lc;
   std::vector<int32_t> parcel;    // -1 outside fields
   std::vector<float> tex;         // standardised persistent texture
   std::vector<float> offset;      // K, fixed (parcel offsets, hot roofs, roof/garden mix)
   std::vector<float> lake_depth;  // > -level is water; kNoLake away from the lake
   std::vector<Parcel> parcels;
+  std::vector<uint8_t> lc_fine;   // land cover cropped to the fine grid
 
   // Per simulated day.
   std::vector<double> anomaly, rain, bias, modis_sd, lake_level;
 
-  // MODIS PSF: coarse pixel centres in fine pixel coordinates (continuous, pixel i spans
+  // MODIS PSF: coarse pixel centres in world pixel coordinates (continuous, pixel i spans
   // [i, i+1)), and the Gaussian sigma in fine pixels.
   std::vector<double> cfx, cfy;
   double psf_sigma = 1.0;
+
+  // Everything the truth of one day needs besides the per-pixel layers.
+  struct Day {
+    std::array<float, kNumClasses + 1> base{}, tex_sd{};
+    std::vector<float> pdelta;
+    float level = 0.0f, noise_sd = 0.0f;
+    uint64_t noise_seed = 0;
+  };
 
   int day_index(const Date& d) const {
     const long i = d - start;
@@ -246,30 +260,54 @@ struct Simulation::World {
   void build_dates();
   std::array<double, kNumClasses + 1> class_base(int day) const;
   std::vector<float> parcel_delta(int day) const;
+  Day day_truth(const Date& d) const;
+  // True LST at world pixel i: a pure function of the pixel, so any crop or order agrees.
+  float truth_at(const Day& t, size_t i) const {
+    uint8_t c = lc[i];
+    if (lake_depth[i] != kNoLake) c = lake_depth[i] > -t.level ? kWater : kBareSoil;
+    float v = t.base[c] + t.tex_sd[c] * tex[i] + offset[i];
+    if (parcel[i] >= 0 && c != kWater) v += t.pdelta[static_cast<size_t>(parcel[i])];
+    return v + t.noise_sd * approx_normal_from_hash(hash2(t.noise_seed, i));
+  }
+  // The world truth of a day; where `fine_truth` (on the fine grid) is given, its values and
+  // mask replace the generated ones inside the fine scene (the same values when it is the
+  // day's truth, and only the margin is generated).
+  void world_truth(const Date& d, const Raster* fine_truth, std::vector<float>& f,
+                   std::vector<uint8_t>& m) const;
+  // PSF aggregate of a world field with mask; coarse pixels with less than half the kernel
+  // weight on valid pixels are invalid.
+  Raster psf(const float* f, const uint8_t* m) const;
 };
 
 // ---------------------------------------------------------------------------------------------
 // Landscape: fields on a jittered grid, forest and bare patches, a meandering river with riparian
 // forest, a town (core, residential streets, industrial blocks with hot roofs), straight roads and
-// a lake whose shore moves with the season.
+// a lake whose shore moves with the season. The layout is placed in metres from the fine
+// scene's top-left corner (town and lake inside the scene) and continues over the whole world.
 void Simulation::World::build_landscape() {
-  const int W = fine.width, H = fine.height;
+  const int W = world.width, H = world.height;
   const double px = opts.pixel_size;
-  const double L = std::max(W, H) * px;  // scene extent, metres
+  const double L = std::max(fine.width, fine.height) * px;  // fine scene extent, metres
+  const double x_min = -mx * px, x_max = (W - mx) * px;     // world extent, scene metres
+  const double y_min = -my * px, y_max = (H - my) * px;
+  const auto X_of = [&](int x) { return (x - mx + 0.5) * px; };
+  const auto Y_of = [&](int y) { return (y - my + 0.5) * px; };
+  // Non-negative remainder: street lines stay on a regular lattice on both sides of the origin.
+  const auto pmod = [](double a, double b) { const double r = std::fmod(a, b); return r < 0 ? r + b : r; };
   Rng rng(seed, kStreamLayout);
   const uint64_t s_forest = rng.bits(), s_bare = rng.bits(), s_river = rng.bits(),
                  s_lake = rng.bits(), s_town = rng.bits(), s_riparian = rng.bits();
 
   // Fields: columns of jittered width, each cut into parcels at jittered heights (brick layout).
   const double pw = 480.0, ph = 400.0;  // typical parcel size, metres
-  std::vector<double> col_edges{0.0};
-  while (col_edges.back() < W * px) col_edges.push_back(col_edges.back() + pw * rng.uniform(0.6, 1.4));
+  std::vector<double> col_edges{x_min};
+  while (col_edges.back() < x_max) col_edges.push_back(col_edges.back() + pw * rng.uniform(0.6, 1.4));
   std::vector<std::vector<double>> row_edges(col_edges.size() - 1);
   Rng prng(seed, kStreamParcels);
   for (size_t c = 0; c + 1 < col_edges.size(); ++c) {
     auto& re = row_edges[c];
-    re.push_back(0.0);
-    while (re.back() < H * px) re.push_back(re.back() + ph * prng.uniform(0.5, 1.5));
+    re.push_back(y_min);
+    while (re.back() < y_max) re.push_back(re.back() + ph * prng.uniform(0.5, 1.5));
   }
   std::vector<int> first_parcel(row_edges.size() + 1, 0);
   for (size_t c = 0; c < row_edges.size(); ++c)
@@ -302,9 +340,10 @@ void Simulation::World::build_landscape() {
   // Major roads follow some field edges, straight across the scene.
   std::vector<int> road_cols, road_rows;
   for (size_t c = 1; c + 1 < col_edges.size(); c += 5 + rng.uniform_int(3))
-    road_cols.push_back(static_cast<int>(col_edges[c] / px));
-  for (double y = L * rng.uniform(0.15, 0.3); y < H * px; y += L * rng.uniform(0.3, 0.45))
-    road_rows.push_back(static_cast<int>(y / px));
+    road_cols.push_back(static_cast<int>(std::floor(col_edges[c] / px)) + mx);
+  const double road_y0 = L * rng.uniform(0.15, 0.3);
+  for (double y = road_y0; y < y_max; y += L * rng.uniform(0.3, 0.45))
+    road_rows.push_back(static_cast<int>(std::floor(y / px)) + my);
 
   // River: a meander across the scene from west to east.
   const double river_y0 = L * rng.uniform(0.3, 0.42), river_phase = rng.uniform(0, kTwoPi);
@@ -315,7 +354,7 @@ void Simulation::World::build_landscape() {
       return river_y0 + river_amp * std::sin(kTwoPi * X / river_wave + river_phase) +
              0.04 * L * fbm(s_river, X / (0.25 * L), 0.5, 3);
     };
-    const double X = (x + 0.5) * px;
+    const double X = X_of(x);
     river_y[x] = yr(X);
     const double slope = (yr(X + px) - yr(X - px)) / (2 * px);
     river_stretch[x] = std::sqrt(1.0 + slope * slope);  // vertical -> perpendicular distance
@@ -324,7 +363,7 @@ void Simulation::World::build_landscape() {
 
   // Town on one bank, lake away from it.
   const double town_x = L * rng.uniform(0.55, 0.75);
-  const double town_y = std::clamp(river_y[std::clamp(static_cast<int>(town_x / px), 0, W - 1)] +
+  const double town_y = std::clamp(river_y[std::clamp(static_cast<int>(town_x / px) + mx, 0, W - 1)] +
                                        (rng.uniform() < 0.5 ? -1 : 1) * L * 0.12,
                                    0.22 * L, 0.78 * L);  // keep the town inside the scene
   const double town_r = L * 0.15;
@@ -339,6 +378,9 @@ void Simulation::World::build_landscape() {
     industrial.push_back({cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2});
   }
   const double street = 210.0, core_street = 300.0;
+  // Roads north of the first one (drawn after the layout so it keeps its draws).
+  for (double y = road_y0 - L * rng.uniform(0.3, 0.45); y >= y_min; y -= L * rng.uniform(0.3, 0.45))
+    road_rows.push_back(static_cast<int>(std::floor(y / px)) + my);
 
   const size_t n = static_cast<size_t>(W) * H;
   lc.assign(n, kPasture);
@@ -347,11 +389,11 @@ void Simulation::World::build_landscape() {
   lake_depth.assign(n, kNoLake);
 #pragma omp parallel for schedule(static)
   for (int y = 0; y < H; ++y) {
-    const double Y = (y + 0.5) * px;
+    const double Y = Y_of(y);
     size_t ci = 0;
     for (int x = 0; x < W; ++x) {
       const size_t i = static_cast<size_t>(y) * W + x;
-      const double X = (x + 0.5) * px;
+      const double X = X_of(x);
       while (ci + 2 < col_edges.size() && X >= col_edges[ci + 1]) ++ci;
       const auto& re = row_edges[ci];
       const auto ri = static_cast<size_t>(std::upper_bound(re.begin(), re.end(), Y) - re.begin()) - 1;
@@ -375,10 +417,10 @@ void Simulation::World::build_landscape() {
         p = -1;
         if (tr < 0.4) {
           c = kUrbanCore;
-          if (std::fmod(X, core_street) < px || std::fmod(Y, core_street) < px) c = kRoad;
+          if (pmod(X, core_street) < px || pmod(Y, core_street) < px) c = kRoad;
         } else {
           c = kResidential;
-          if (std::fmod(X, street) < px || std::fmod(Y, street) < px) c = kRoad;
+          if (pmod(X, street) < px || pmod(Y, street) < px) c = kRoad;
         }
       }
       for (const auto& b : industrial) {
@@ -415,8 +457,8 @@ void Simulation::World::build_landscape() {
   for (const auto& b : industrial) {
     const int spots = 3 + hrng.uniform_int(4);
     for (int k = 0; k < spots; ++k) {
-      const int x0 = static_cast<int>(hrng.uniform(b.x0, b.x1) / px);
-      const int y0 = static_cast<int>(hrng.uniform(b.y0, b.y1) / px);
+      const int x0 = static_cast<int>(std::floor(hrng.uniform(b.x0, b.x1) / px)) + mx;
+      const int y0 = static_cast<int>(std::floor(hrng.uniform(b.y0, b.y1) / px)) + my;
       const int sw = 2 + hrng.uniform_int(3), sh = 2 + hrng.uniform_int(3);
       const auto heat = static_cast<float>(hrng.uniform(6.0, 12.0));
       for (int y = std::max(0, y0); y < std::min(H, y0 + sh); ++y)
@@ -426,24 +468,40 @@ void Simulation::World::build_landscape() {
         }
     }
   }
+  lc_fine.resize(static_cast<size_t>(fine.width) * fine.height);
+  for (int y = 0; y < fine.height; ++y)
+    std::copy_n(lc.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(y + my) * W + mx), fine.width,
+                lc_fine.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(y) * fine.width));
 }
 
 void Simulation::World::build_texture() {
-  const int W = fine.width, H = fine.height;
+  const int W = world.width, H = world.height;
   const size_t n = static_cast<size_t>(W) * H;
+  // Synthetic texture everywhere (metres from the fine scene's corner); a real image replaces it
+  // inside the fine scene, and the margin keeps the synthetic one.
   tex.assign(n, 0.0f);
-  std::vector<uint8_t> ok(n, 1);
+  const uint64_t s = hash2(seed, kStreamTexture);
+  const double px = opts.pixel_size;
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      tex[static_cast<size_t>(y) * W + x] =
+          static_cast<float>(fbm(s, (x - mx) * px / 900.0, (y - my) * px / 900.0, 5));
+  // Group 1: pixels standardised together; 2: the real image's pixels (standardised apart, so
+  // its units do not matter); 0: no value.
+  std::vector<uint8_t> group(n, 1);
   if (!opts.texture.empty()) {
-    // A real LST image stretched over the grid (bilinear on pixel indices): its spatial pattern
-    // becomes the persistent within-class texture.
+    // A real LST image stretched over the fine grid (bilinear on pixel indices): its spatial
+    // pattern becomes the persistent within-class texture.
     io::ReadOptions ro;
     ro.require_crs = false;
     const Raster src = io::read_raster(opts.texture, ro);
     if (src.valid_fraction() < 0.05) throw file_error(opts.texture, "too few valid pixels to use as texture");
-    const double sx = static_cast<double>(src.width()) / W, sy = static_cast<double>(src.height()) / H;
+    const int FW = fine.width, FH = fine.height;
+    const double sx = static_cast<double>(src.width()) / FW, sy = static_cast<double>(src.height()) / FH;
 #pragma omp parallel for schedule(static)
-    for (int y = 0; y < H; ++y) {
-      for (int x = 0; x < W; ++x) {
+    for (int y = 0; y < FH; ++y) {
+      for (int x = 0; x < FW; ++x) {
         const double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, src.width() - 1.0);
         const double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, src.height() - 1.0);
         const int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
@@ -458,28 +516,26 @@ void Simulation::World::build_texture() {
               sum += wy[a] * wx[b] * src.at(ys[a], xs[b]);
               wsum += wy[a] * wx[b];
             }
-        const size_t i = static_cast<size_t>(y) * W + x;
-        if (wsum > 1e-9) tex[i] = static_cast<float>(sum / wsum);
-        else ok[i] = 0;
+        const size_t i = static_cast<size_t>(y + my) * W + (x + mx);
+        if (wsum > 1e-9) { tex[i] = static_cast<float>(sum / wsum); group[i] = 2; }
+        else group[i] = 0;
       }
     }
-  } else {
-    const uint64_t s = hash2(seed, kStreamTexture);
-    const double px = opts.pixel_size;
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x)
-        tex[static_cast<size_t>(y) * W + x] =
-            static_cast<float>(fbm(s, x * px / 900.0, y * px / 900.0, 5));
   }
-  // Standardise (serial sums: the same bytes whatever the thread count).
-  double sum = 0.0, sq = 0.0;
-  long long cnt = 0;
+  // Standardise each group (serial sums: the same bytes whatever the thread count).
+  for (uint8_t g = 1; g <= 2; ++g) {
+    double sum = 0.0, sq = 0.0;
+    long long cnt = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (group[i] == g) { sum += tex[i]; sq += static_cast<double>(tex[i]) * tex[i]; ++cnt; }
+    if (!cnt) continue;
+    const double mean = sum / cnt;
+    const double sd = cnt > 1 ? std::sqrt(std::max(1e-12, sq / cnt - mean * mean)) : 1.0;
+    for (size_t i = 0; i < n; ++i)
+      if (group[i] == g) tex[i] = static_cast<float>((tex[i] - mean) / sd);
+  }
   for (size_t i = 0; i < n; ++i)
-    if (ok[i]) { sum += tex[i]; sq += static_cast<double>(tex[i]) * tex[i]; ++cnt; }
-  const double mean = cnt ? sum / cnt : 0.0;
-  const double sd = cnt > 1 ? std::sqrt(std::max(1e-12, sq / cnt - mean * mean)) : 1.0;
-  for (size_t i = 0; i < n; ++i) tex[i] = ok[i] ? static_cast<float>((tex[i] - mean) / sd) : 0.0f;
+    if (!group[i]) tex[i] = 0.0f;
 }
 
 void Simulation::World::build_series() {
@@ -517,60 +573,92 @@ void Simulation::World::build_series() {
 
 void Simulation::World::build_grids() {
   const int W = opts.size;
+  const double px = opts.pixel_size;
   fine.width = fine.height = W;
-  fine.transform = {opts.origin_x, opts.pixel_size, 0.0, opts.origin_y, 0.0, -opts.pixel_size};
+  fine.transform = {opts.origin_x, px, 0.0, opts.origin_y, 0.0, -px};
   fine.crs = io::crs_to_wkt(fmt::format("EPSG:{}", opts.epsg));
-  psf_sigma = opts.psf_fwhm / 2.354820045 / opts.pixel_size;
+  psf_sigma = opts.psf_fwhm / 2.354820045 / px;
+  // Span of the coarse grid in fine pixel coordinates (from the fine scene's corner).
+  double bx0 = 0, by0 = 0, bx1 = 0, by1 = 0;
   if (opts.modis_grid == "utm") {
+    // Aligned with the fine scene's corner; every fine pixel inside a complete coarse pixel and
+    // one more coarse pixel on every side.
     const int f = opts.coarse_factor;
-    coarse.width = coarse.height = W / f;  // only complete coarse pixels
-    const double cs = f * opts.pixel_size;
-    coarse.transform = {opts.origin_x, cs, 0.0, opts.origin_y, 0.0, -cs};
+    coarse.width = coarse.height = (W + f - 1) / f + 2;
+    const double cs = f * px;
+    coarse.transform = {opts.origin_x - cs, cs, 0.0, opts.origin_y + cs, 0.0, -cs};
     coarse.crs = fine.crs;
     for (int cy = 0; cy < coarse.height; ++cy)
       for (int cx = 0; cx < coarse.width; ++cx) {
-        cfx.push_back((cx + 0.5) * f);
-        cfy.push_back((cy + 0.5) * f);
+        cfx.push_back((cx - 0.5) * f);
+        cfy.push_back((cy - 0.5) * f);
       }
-    return;
+    bx0 = by0 = -f;
+    bx1 = by1 = static_cast<double>(coarse.width - 1) * f;
+  } else {
+    // MODIS sinusoidal grid (the tile system's 926.625 m cells): the cells the fine scene touches
+    // and one more on every side.
+    const std::string sinu_proj = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs";
+    OGRSpatialReference utm, sinu;
+    utm.importFromWkt(fine.crs.c_str());
+    sinu.importFromProj4(sinu_proj.c_str());
+    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    sinu.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+    std::unique_ptr<OGRCoordinateTransformation> to_sinu(OGRCreateCoordinateTransformation(&utm, &sinu));
+    std::unique_ptr<OGRCoordinateTransformation> to_utm(OGRCreateCoordinateTransformation(&sinu, &utm));
+    if (!to_sinu || !to_utm) throw Error("simulate: cannot transform between the fine CRS and MODIS sinusoidal");
+    // Bounding box of a grid's outline in another CRS (the outline is sampled densely: straight
+    // edges become curves).
+    auto outline_bounds = [](const Grid& g, OGRCoordinateTransformation& t, const char* what) {
+      std::array<double, 4> b{1e300, 1e300, -1e300, -1e300};
+      const int steps = 32;
+      for (int k = 0; k <= steps; ++k) {
+        const double u = static_cast<double>(k) / steps;
+        const double xa = g.min_x() + u * (g.max_x() - g.min_x());
+        const double ya = g.min_y() + u * (g.max_y() - g.min_y());
+        const double xs[4] = {xa, xa, g.min_x(), g.max_x()};
+        const double ys[4] = {g.min_y(), g.max_y(), ya, ya};
+        for (int e = 0; e < 4; ++e) {
+          double x = xs[e], y = ys[e];
+          if (!t.Transform(1, &x, &y)) throw Error(std::string("simulate: cannot transform ") + what);
+          b[0] = std::min(b[0], x); b[1] = std::min(b[1], y);
+          b[2] = std::max(b[2], x); b[3] = std::max(b[3], y);
+        }
+      }
+      return b;
+    };
+    const auto sb = outline_bounds(fine, *to_sinu, "the fine grid to MODIS sinusoidal");
+    const double cell = 926.625433055833, gx0 = -20015109.354, gy0 = 10007554.677;
+    const double x0 = gx0 + (std::floor((sb[0] - gx0) / cell) - 1) * cell;
+    const double y0 = gy0 - (std::floor((gy0 - sb[3]) / cell) - 1) * cell;
+    coarse.width = static_cast<int>(std::ceil((sb[2] - x0) / cell)) + 1;
+    coarse.height = static_cast<int>(std::ceil((y0 - sb[1]) / cell)) + 1;
+    coarse.transform = {x0, cell, 0.0, y0, 0.0, -cell};
+    coarse.crs = io::crs_to_wkt(sinu_proj);
+    for (int cy = 0; cy < coarse.height; ++cy)
+      for (int cx = 0; cx < coarse.width; ++cx) {
+        double x = x0 + (cx + 0.5) * cell, y = y0 - (cy + 0.5) * cell;
+        if (!to_utm->Transform(1, &x, &y)) throw Error("simulate: cannot transform MODIS pixel centres");
+        cfx.push_back((x - fine.transform[0]) / fine.transform[1]);
+        cfy.push_back((y - fine.transform[3]) / fine.transform[5]);
+      }
+    const auto ub = outline_bounds(coarse, *to_utm, "the MODIS grid to the fine CRS");
+    bx0 = (ub[0] - fine.transform[0]) / px;
+    bx1 = (ub[2] - fine.transform[0]) / px;
+    by0 = (fine.transform[3] - ub[3]) / px;
+    by1 = (fine.transform[3] - ub[1]) / px;
   }
-  // MODIS sinusoidal grid (the tile system's 926.625 m cells), covering the fine scene.
-  const std::string sinu_proj = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs";
-  OGRSpatialReference utm, sinu;
-  utm.importFromWkt(fine.crs.c_str());
-  sinu.importFromProj4(sinu_proj.c_str());
-  utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  sinu.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-  std::unique_ptr<OGRCoordinateTransformation> to_sinu(OGRCreateCoordinateTransformation(&utm, &sinu));
-  std::unique_ptr<OGRCoordinateTransformation> to_utm(OGRCreateCoordinateTransformation(&sinu, &utm));
-  if (!to_sinu || !to_utm) throw Error("simulate: cannot transform between the fine CRS and MODIS sinusoidal");
-  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
-  const int steps = 32;
-  for (int k = 0; k <= steps; ++k) {
-    const double t = static_cast<double>(k) / steps;
-    const double xs[4] = {fine.min_x() + t * (fine.max_x() - fine.min_x()), fine.min_x() + t * (fine.max_x() - fine.min_x()), fine.min_x(), fine.max_x()};
-    const double ys[4] = {fine.min_y(), fine.max_y(), fine.min_y() + t * (fine.max_y() - fine.min_y()), fine.min_y() + t * (fine.max_y() - fine.min_y())};
-    for (int e = 0; e < 4; ++e) {
-      double x = xs[e], y = ys[e];
-      if (!to_sinu->Transform(1, &x, &y)) throw Error("simulate: cannot transform the fine grid to MODIS sinusoidal");
-      xmin = std::min(xmin, x); xmax = std::max(xmax, x);
-      ymin = std::min(ymin, y); ymax = std::max(ymax, y);
-    }
-  }
-  const double cell = 926.625433055833, gx0 = -20015109.354, gy0 = 10007554.677;
-  const double x0 = gx0 + std::floor((xmin - gx0) / cell) * cell;
-  const double y0 = gy0 - std::floor((gy0 - ymax) / cell) * cell;
-  coarse.width = static_cast<int>(std::ceil((xmax - x0) / cell));
-  coarse.height = static_cast<int>(std::ceil((y0 - ymin) / cell));
-  coarse.transform = {x0, cell, 0.0, y0, 0.0, -cell};
-  coarse.crs = io::crs_to_wkt(sinu_proj);
-  for (int cy = 0; cy < coarse.height; ++cy)
-    for (int cx = 0; cx < coarse.width; ++cx) {
-      double x = x0 + (cx + 0.5) * cell, y = y0 - (cy + 0.5) * cell;
-      if (!to_utm->Transform(1, &x, &y)) throw Error("simulate: cannot transform MODIS pixel centres");
-      cfx.push_back((x - fine.transform[0]) / fine.transform[1]);
-      cfy.push_back((y - fine.transform[3]) / fine.transform[5]);
-    }
+  // The world: the coarse grid's span plus the PSF's reach (its taps around a centre), so
+  // every coarse pixel sees its whole kernel.
+  const int reach = static_cast<int>(std::ceil(3.0 * psf_sigma)) + 2;
+  mx = static_cast<int>(std::ceil(std::max(0.0, -bx0))) + reach;
+  my = static_cast<int>(std::ceil(std::max(0.0, -by0))) + reach;
+  world.width = mx + static_cast<int>(std::ceil(std::max<double>(W, bx1))) + reach;
+  world.height = my + static_cast<int>(std::ceil(std::max<double>(W, by1))) + reach;
+  world.transform = {opts.origin_x - mx * px, px, 0.0, opts.origin_y + my * px, 0.0, -px};
+  world.crs = fine.crs;
+  for (auto& c : cfx) c += mx;
+  for (auto& c : cfy) c += my;
 }
 
 void Simulation::World::build_dates() {
@@ -691,11 +779,12 @@ bool Simulation::in_range(const Date& d) const {
   const long i = d - w_->start;
   return i >= 0 && i < w_->opts.days;
 }
-const std::vector<uint8_t>& Simulation::landcover() const { return w_->lc; }
+const Grid& Simulation::world_grid() const { return w_->world; }
+const std::vector<uint8_t>& Simulation::landcover() const { return w_->lc_fine; }
 
 Raster Simulation::landcover_raster() const {
   Raster r(w_->fine, 1, 0.0f, true);
-  for (size_t i = 0; i < w_->lc.size(); ++i) r.data()[i] = w_->lc[i];
+  for (size_t i = 0; i < w_->lc_fine.size(); ++i) r.data()[i] = w_->lc_fine[i];
   r.units = "class";
   return r;
 }
@@ -711,59 +800,107 @@ std::vector<uint8_t> Simulation::water_mask(const Date& d) const {
   const World& w = *w_;
   const int day = w.day_index(d);
   const float level = static_cast<float>(w.lake_level[static_cast<size_t>(day)]);
-  std::vector<uint8_t> m(w.lc.size());
+  const int W = w.fine.width, H = w.fine.height;
+  std::vector<uint8_t> m(static_cast<size_t>(W) * H);
 #pragma omp parallel for schedule(static)
-  for (long long i = 0; i < static_cast<long long>(m.size()); ++i) {
-    const auto k = static_cast<size_t>(i);
-    m[k] = w.lake_depth[k] != kNoLake ? (w.lake_depth[k] > -level) : (w.lc[k] == kWater);
-  }
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      const size_t k = static_cast<size_t>(y + w.my) * w.world.width + (x + w.mx);
+      m[static_cast<size_t>(y) * W + x] =
+          w.lake_depth[k] != kNoLake ? (w.lake_depth[k] > -level) : (w.lc[k] == kWater);
+    }
   return m;
+}
+
+Simulation::World::Day Simulation::World::day_truth(const Date& d) const {
+  const int day = day_index(d);
+  const auto b = class_base(day);
+  Day t;
+  for (size_t c = 0; c <= kNumClasses; ++c) {
+    t.base[c] = static_cast<float>(b[c]);
+    t.tex_sd[c] = static_cast<float>(cls[c].tex_sd);
+  }
+  t.pdelta = parcel_delta(day);
+  t.level = static_cast<float>(lake_level[static_cast<size_t>(day)]);
+  t.noise_sd = static_cast<float>(var.daily_noise);
+  t.noise_seed = hash3(seed, kStreamTruthNoise, static_cast<uint64_t>(d.days()));
+  return t;
+}
+
+void Simulation::World::world_truth(const Date& d, const Raster* fine_truth, std::vector<float>& f,
+                                    std::vector<uint8_t>& m) const {
+  const Day t = day_truth(d);
+  const int W = world.width, H = world.height;
+  f.resize(static_cast<size_t>(W) * H);
+  m.assign(f.size(), 1);
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < H; ++y) {
+    const bool row_in = fine_truth && y >= my && y < my + fine.height;
+    for (int x = 0; x < W; ++x) {
+      const size_t i = static_cast<size_t>(y) * W + x;
+      if (row_in && x >= mx && x < mx + fine.width) {
+        const size_t k = static_cast<size_t>(y - my) * fine.width + (x - mx);
+        f[i] = fine_truth->data()[k];
+        m[i] = fine_truth->mask_data()[k];
+      } else {
+        f[i] = truth_at(t, i);
+      }
+    }
+  }
 }
 
 Raster Simulation::truth(const Date& d) const {
   const World& w = *w_;
-  const int day = w.day_index(d);
-  const auto base = w.class_base(day);
-  const auto pdelta = w.parcel_delta(day);
-  const float level = static_cast<float>(w.lake_level[static_cast<size_t>(day)]);
-  std::array<float, kNumClasses + 1> base_f{}, tex_sd{};
-  for (size_t c = 0; c <= kNumClasses; ++c) {
-    base_f[c] = static_cast<float>(base[c]);
-    tex_sd[c] = static_cast<float>(w.cls[c].tex_sd);
-  }
-  const float noise_sd = static_cast<float>(w.var.daily_noise);
-  const uint64_t noise_seed = hash3(w.seed, kStreamTruthNoise, static_cast<uint64_t>(d.days()));
+  const World::Day t = w.day_truth(d);
   Raster out(w.fine, 1, 0.0f, true);
-  float* t = out.band(0);
+  float* v = out.band(0);
   const int W = w.fine.width, H = w.fine.height;
 #pragma omp parallel for schedule(static)
   for (int y = 0; y < H; ++y) {
-    for (int x = 0; x < W; ++x) {
-      const size_t i = static_cast<size_t>(y) * W + x;
-      uint8_t c = w.lc[i];
-      if (w.lake_depth[i] != kNoLake) c = w.lake_depth[i] > -level ? kWater : kBareSoil;
-      float v = base_f[c] + tex_sd[c] * w.tex[i] + w.offset[i];
-      if (w.parcel[i] >= 0 && c != kWater) v += pdelta[static_cast<size_t>(w.parcel[i])];
-      v += noise_sd * approx_normal_from_hash(hash2(noise_seed, i));
-      t[i] = v;
-    }
+    const size_t row = static_cast<size_t>(y + w.my) * w.world.width + w.mx;
+    for (int x = 0; x < W; ++x) v[static_cast<size_t>(y) * W + x] = w.truth_at(t, row + x);
   }
   return out;
 }
 
-Raster Simulation::psf_aggregate(const Raster& fine) const {
+Raster Simulation::world_truth(const Date& d) const {
   const World& w = *w_;
-  if (fine.width() != w.fine.width || fine.height() != w.fine.height) {
-    throw Error(fmt::format("simulate: psf_aggregate expects a {} fine raster, got {}",
-                            w.fine.describe(), fine.grid().describe()));
+  Raster out(w.world, 1, 0.0f, true);
+  std::vector<float> f;
+  std::vector<uint8_t> m;
+  w.world_truth(d, nullptr, f, m);
+  std::copy(f.begin(), f.end(), out.band(0));
+  return out;
+}
+
+Raster Simulation::psf_aggregate(const Raster& field) const {
+  const World& w = *w_;
+  if (field.width() == w.world.width && field.height() == w.world.height)
+    return w.psf(field.band(0), field.mask(0));
+  if (field.width() != w.fine.width || field.height() != w.fine.height) {
+    throw Error(fmt::format("simulate: psf_aggregate expects a {} fine or {} world raster, got {}",
+                            w.fine.describe(), w.world.describe(), field.grid().describe()));
   }
-  const int W = fine.width(), H = fine.height();
+  // A fine-scene field: nothing is known outside the scene.
+  const size_t n = static_cast<size_t>(w.world.width) * w.world.height;
+  std::vector<float> f(n, 0.0f);
+  std::vector<uint8_t> m(n, 0);
+  for (int y = 0; y < w.fine.height; ++y) {
+    const size_t src = static_cast<size_t>(y) * w.fine.width;
+    const size_t dst = static_cast<size_t>(y + w.my) * w.world.width + w.mx;
+    std::copy_n(field.band(0) + src, w.fine.width, f.begin() + static_cast<std::ptrdiff_t>(dst));
+    std::copy_n(field.mask(0) + src, w.fine.width, m.begin() + static_cast<std::ptrdiff_t>(dst));
+  }
+  return w.psf(f.data(), m.data());
+}
+
+Raster Simulation::World::psf(const float* f, const uint8_t* m) const {
+  const World& w = *this;
+  const int W = world.width, H = world.height;
   const double s = w.psf_sigma;
   const int r = static_cast<int>(std::ceil(3.0 * s));
   const int K = 2 * r + 2;  // taps per axis around a centre
   Raster out(w.coarse, 1, 0.0f, false);
-  const float* f = fine.band(0);
-  const uint8_t* m = fine.mask(0);
   // Gaussian taps for a centre at continuous coordinate c: first tap index and K weights, plus
   // the weight the whole (unclipped) kernel would have.
   auto taps = [&](double c, int& first, double* wts) {
@@ -814,7 +951,7 @@ Raster Simulation::psf_aggregate(const Raster& fine) const {
           ws += wt[y - fy0[cy]] * hw[static_cast<size_t>(y) * CW + cx];
         }
         const size_t k = static_cast<size_t>(cy) * CW + cx;
-        // Mostly outside the fine scene (or masked): no MODIS value.
+        // Mostly masked (outside a fine-scene field): no MODIS value.
         if (ws >= 0.5 * fullx[cx] * fully[cy]) {
           out.data()[k] = static_cast<float>(sum / ws);
           out.mask_data()[k] = 1;
@@ -859,6 +996,10 @@ FineObservation Simulation::landsat(const Date& d, const Raster* truth_in) const
   if (!truth_in) own = truth(d);
   const Raster& tr = truth_in ? *truth_in : own;
   const int W = w.fine.width, H = w.fine.height;
+  if (tr.width() != W || tr.height() != H) {
+    throw Error(fmt::format("simulate: landsat expects a {} fine truth, got {}", w.fine.describe(),
+                            tr.grid().describe()));
+  }
   const size_t n = static_cast<size_t>(W) * H;
   const double px = w.opts.pixel_size;
   const int doy = d.day_of_year();
@@ -952,9 +1093,19 @@ FineObservation Simulation::landsat(const Date& d, const Raster* truth_in) const
 CoarseObservation Simulation::modis(const Date& d, const Raster* truth_in) const {
   const World& w = *w_;
   const int day = w.day_index(d);
-  Raster own;
-  if (!truth_in) own = truth(d);
-  const Raster psf = psf_aggregate(truth_in ? *truth_in : own);
+  // MODIS sees the world's truth: the given fine-scene truth inside the scene, the generated
+  // truth around it (all of it generated when none is given or a world truth is given).
+  Raster psf;
+  if (truth_in && truth_in->width() == w.world.width && truth_in->height() == w.world.height) {
+    psf = psf_aggregate(*truth_in);
+  } else {
+    if (truth_in && (truth_in->width() != w.fine.width || truth_in->height() != w.fine.height))
+      psf_aggregate(*truth_in);  // throws, naming the expected grids
+    std::vector<float> f;
+    std::vector<uint8_t> m;
+    w.world_truth(d, truth_in, f, m);
+    psf = w.psf(f.data(), m.data());
+  }
   const int CW = w.coarse.width, CH = w.coarse.height;
   const size_t n = static_cast<size_t>(CW) * CH;
   const double px = w.opts.pixel_size;
@@ -968,8 +1119,8 @@ CoarseObservation Simulation::modis(const Date& d, const Raster* truth_in) const
   std::vector<float> field(n);
   std::vector<float> valid_field;
   for (size_t k = 0; k < n; ++k) {
-    field[k] = static_cast<float>(fbm(field_seed, ox + w.cfx[k] * px / cloud_scale,
-                                      oy + w.cfy[k] * px / cloud_scale, 4));
+    field[k] = static_cast<float>(fbm(field_seed, ox + (w.cfx[k] - w.mx) * px / cloud_scale,
+                                      oy + (w.cfy[k] - w.my) * px / cloud_scale, 4));
     if (psf.mask_data()[k]) valid_field.push_back(field[k]);
   }
   const float thr = upper_quantile(valid_field, share);
@@ -987,7 +1138,7 @@ CoarseObservation Simulation::modis(const Date& d, const Raster* truth_in) const
   long long n_cloud = 0, n_valid = 0;
   for (size_t k = 0; k < n; ++k) {
     if (!psf.mask_data()[k]) {
-      obs.qc[k] = 0x03;  // not produced, other reasons (outside the simulated scene)
+      obs.qc[k] = 0x03;  // not produced, other reasons (the given field is masked there)
       continue;
     }
     ++n_valid;

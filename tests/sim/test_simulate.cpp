@@ -12,6 +12,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/sim/random.hpp"
 #include "lstfuse/sim/simulate.hpp"
 #include "test_support.hpp"
@@ -166,38 +167,64 @@ TEST(Simulate, LandsatDatesFollowTheRevisit) {
 }
 
 TEST(Simulate, ModisIsPsfAggregatedTruthPlusBiasAndNoise) {
-  SimOptions o = small(330, 12);  // 10 x 10 coarse pixels of 33 fine pixels
+  SimOptions o = small(330, 12);  // 10 x 10 coarse pixels of 33 fine pixels over the scene
   o.modis_cloud_cover = 0.0;
   const Simulation sim(o);
-  ASSERT_EQ(sim.coarse_grid().width, 10);
-  EXPECT_DOUBLE_EQ(sim.coarse_grid().res_x(), 990.0);
+  // Plus one coarse pixel on every side, aligned with the scene's corner.
+  const Grid& cg = sim.coarse_grid();
+  ASSERT_EQ(cg.width, 12);
+  ASSERT_EQ(cg.height, 12);
+  EXPECT_DOUBLE_EQ(cg.res_x(), 990.0);
+  EXPECT_DOUBLE_EQ(cg.min_x(), o.origin_x - 990.0);
+  EXPECT_DOUBLE_EQ(cg.max_y(), o.origin_y + 990.0);
+  // The world covers the coarse grid plus the PSF's 3-sigma reach (43 fine pixels).
+  const Grid& wg = sim.world_grid();
+  const int mx = static_cast<int>(std::lround((o.origin_x - wg.min_x()) / 30.0));
+  const int my = static_cast<int>(std::lround((wg.max_y() - o.origin_y) / 30.0));
+  EXPECT_DOUBLE_EQ(wg.res_x(), 30.0);
+  EXPECT_GE(mx, 33 + 43);
+  EXPECT_GE(my, 33 + 43);
+  EXPECT_GE(wg.width - mx - 330, 33 + 43);
+  EXPECT_GE(wg.height - my - 330, 33 + 43);
   const Raster truth = sim.truth(sim.start());
-  const Raster psf = sim.psf_aggregate(truth);
-  // Independent PSF: a direct 2-D Gaussian (FWHM 1000 m) around the coarse pixel centre.
+  const Raster world = sim.world_truth(sim.start());
+  // The fine truth is the world's window at the scene.
+  for (int y : {0, 100, 329})
+    for (int x : {0, 200, 329}) ASSERT_EQ(truth.at(y, x), world.at(y + my, x + mx));
+  const Raster psf = sim.psf_aggregate(world);
+  EXPECT_EQ(psf.valid_count(0), 144);
+  // Independent PSF: a direct 2-D Gaussian (FWHM 1000 m) around the coarse pixel centre, the
+  // corner pixels (mostly outside the scene) included.
   const double sigma = 1000.0 / 2.354820045 / 30.0;
-  for (int k : {0, 44, 55, 99}) {
-    const int cx = k % 10, cy = k / 10;
-    const double fx = (cx + 0.5) * 33, fy = (cy + 0.5) * 33;
+  for (int k : {0, 11, 66, 78, 143}) {
+    const int cx = k % 12, cy = k / 12;
+    const double fx = (cx - 0.5) * 33 + mx, fy = (cy - 0.5) * 33 + my;  // world pixel coordinates
     double sum = 0, ws = 0;
-    for (int y = 0; y < 330; ++y)
-      for (int x = 0; x < 330; ++x) {
+    for (int y = 0; y < wg.height; ++y)
+      for (int x = 0; x < wg.width; ++x) {
         const double dx = x + 0.5 - fx, dy = y + 0.5 - fy;
         if (std::abs(dx) > 3 * sigma + 1 || std::abs(dy) > 3 * sigma + 1) continue;
         const double wgt = std::exp(-0.5 * (dx * dx + dy * dy) / (sigma * sigma));
-        sum += wgt * truth.at(y, x);
+        sum += wgt * world.at(y, x);
         ws += wgt;
       }
     ASSERT_TRUE(psf.valid(cy, cx));
     EXPECT_NEAR(psf.at(cy, cx), sum / ws, 0.02) << "coarse pixel " << k;
   }
-  // Residuals of MODIS against PSF(truth) + the date's bias: centred, spread as stated.
+  // A field known only on the fine scene: the margin ring has no value, the centre is the same.
+  const Raster psf_fine = sim.psf_aggregate(truth);
+  EXPECT_FALSE(psf_fine.valid(0, 0));
+  EXPECT_FALSE(psf_fine.valid(6, 11));
+  ASSERT_TRUE(psf_fine.valid(6, 6));
+  EXPECT_NEAR(psf_fine.at(6, 6), psf.at(6, 6), 1e-4);
+  // Residuals of MODIS against PSF(world truth) + the date's bias: centred, spread as stated.
   double s = 0, s2 = 0;
   long n = 0;
   for (int d = 0; d < 12; ++d) {
     const Date date = sim.start() + d;
     const Raster t = sim.truth(date);
     const auto m = sim.modis(date, &t);
-    const Raster p = sim.psf_aggregate(t);
+    const Raster p = sim.psf_aggregate(sim.world_truth(date));
     EXPECT_DOUBLE_EQ(m.bias, sim.modis_bias(date));
     EXPECT_GE(m.noise_sd, o.modis_noise);
     EXPECT_LE(m.noise_sd, 1.8 * o.modis_noise + 1e-9);
@@ -216,6 +243,61 @@ TEST(Simulate, ModisIsPsfAggregatedTruthPlusBiasAndNoise) {
   // The bias is a few tenths to ~2 K and changes from date to date.
   EXPECT_NE(sim.modis_bias(sim.start()), sim.modis_bias(sim.start() + 1));
   for (int d = 0; d < 12; ++d) EXPECT_LT(std::abs(sim.modis_bias(sim.start() + d)), 4.0);
+}
+
+// Real MODIS always extends beyond a Landsat scene: ingested onto the fine grid (bilinear, a
+// fine pixel valid only where all its coarse neighbours are), a cloud-free MODIS day covers the
+// whole scene, edges included, on either MODIS grid. On the aligned grid the fine-grid values are
+// the PSF of the world truth, interpolated here independently, plus the day's bias and noise.
+TEST(SimulateIngest, CloudFreeModisCoversTheWholeFineScene) {
+  for (const std::string grid : {"utm", "sinusoidal"}) {
+    SCOPED_TRACE(grid);
+    test::TempDir dir;
+    SimOptions o = small(150, 3);
+    o.modis_cloud_cover = 0.0;
+    o.modis_grid = grid;
+    const Simulation sim(o);
+    write_simulation(sim, (dir / "sim").string());
+    const Catalog cat = pipeline::ingest({(dir / "sim").string()}, (dir / "cat").string(), {});
+    const Grid& cg = sim.coarse_grid();
+    double s2 = 0.0, worst = 0.0, max_sd = 0.0;
+    long n = 0;
+    for (const Date& d : sim.days()) {
+      const auto obs = cat.find(d, Role::Coarse);
+      ASSERT_TRUE(obs) << d.iso();
+      const Raster m = io::read_raster(cat.absolute(obs->path).string());
+      ASSERT_TRUE(io::same_grid(m.grid(), sim.fine_grid()));
+      EXPECT_EQ(m.valid_count(0), sim.fine_grid().pixels()) << d.iso();
+      EXPECT_DOUBLE_EQ(obs->valid_fraction, 1.0);
+      if (grid != "utm") continue;
+      const Raster psf = sim.psf_aggregate(sim.world_truth(d));
+      const auto cm = sim.modis(d);
+      max_sd = std::max(max_sd, cm.noise_sd);
+      for (int y = 0; y < 150; ++y)
+        for (int x = 0; x < 150; ++x) {
+          // Fine pixel centre in coarse pixel units, coarse centres at integers.
+          const double u = ((x + 0.5) * 30.0 + o.origin_x - cg.min_x()) / 990.0 - 0.5;
+          const double v = (cg.max_y() - (o.origin_y - (y + 0.5) * 30.0)) / 990.0 - 0.5;
+          const int u0 = static_cast<int>(std::floor(u)), v0 = static_cast<int>(std::floor(v));
+          ASSERT_GE(u0, 0);
+          ASSERT_GE(v0, 0);
+          ASSERT_LT(u0 + 1, cg.width);
+          ASSERT_LT(v0 + 1, cg.height);
+          const double tu = u - u0, tv = v - v0;
+          const double top = psf.at(v0, u0) * (1 - tu) + psf.at(v0, u0 + 1) * tu;
+          const double bottom = psf.at(v0 + 1, u0) * (1 - tu) + psf.at(v0 + 1, u0 + 1) * tu;
+          const double r = m.at(y, x) - (top * (1 - tv) + bottom * tv) - cm.bias;
+          s2 += r * r;
+          worst = std::max(worst, std::abs(r));
+          ++n;
+        }
+    }
+    if (grid != "utm") continue;
+    // Interpolated noise never exceeds the coarse noise (weights sum to 1), and its spread is at
+    // most the stated sigma; 0.02 K quantisation on top.
+    EXPECT_LT(std::sqrt(s2 / n), max_sd);
+    EXPECT_LT(worst, 5.0 * max_sd + 0.02);
+  }
 }
 
 TEST(Simulate, CloudFractionsFollowTheOptions) {
@@ -364,7 +446,7 @@ TEST(Simulate, FilesFollowTheContract) {
   EXPECT_EQ(j["seed"], 1);
   EXPECT_EQ(j["options"]["size"], 66);
   EXPECT_EQ(j["fine_grid"]["width"], 66);
-  EXPECT_EQ(j["coarse_grid"]["width"], 2);
+  EXPECT_EQ(j["coarse_grid"]["width"], 4);  // 2 over the scene + 1 on each side
   EXPECT_EQ(j["landcover"]["classes"]["1"], "water");
   ASSERT_EQ(j["truth"].size(), 2u);
   const Date d(2024, 1, 7);
@@ -392,8 +474,8 @@ TEST(Simulate, FilesFollowTheContract) {
       if (e["date"] != "2024-01-07") continue;
       EXPECT_EQ(e["path"], "modis/MOD11A1.A2024007.sim.LST_Day_1km.tif");
       EXPECT_DOUBLE_EQ(e["bias"].get<double>(), m.bias);
-      const auto dn = io::read_uint_band((dir / e["path"].get<std::string>()).string(), 1, 0, 0, 2, 2);
-      const auto qc = io::read_uint_band((dir / e["qc_path"].get<std::string>()).string(), 1, 0, 0, 2, 2);
+      const auto dn = io::read_uint_band((dir / e["path"].get<std::string>()).string(), 1, 0, 0, 4, 4);
+      const auto qc = io::read_uint_band((dir / e["qc_path"].get<std::string>()).string(), 1, 0, 0, 4, 4);
       for (size_t k = 0; k < dn.size(); ++k) {
         ASSERT_EQ(qc[k], m.qc[k]);
         ASSERT_EQ(dn[k], m.lst.mask_data()[k] ? static_cast<uint32_t>(std::lround(m.lst.data()[k] / 0.02)) : 0u);
@@ -422,6 +504,9 @@ TEST(Simulate, KelvinEncodingAndSinusoidalModisGrid) {
   const Raster truth = sim.truth(sim.landsat_dates()[0]);
   const Raster psf = sim.psf_aggregate(truth);
   EXPECT_GT(psf.valid_count(0), 4);
+  // The world truth covers every sinusoidal pixel's PSF.
+  EXPECT_EQ(sim.psf_aggregate(sim.world_truth(sim.landsat_dates()[0])).valid_count(0),
+            sim.coarse_grid().pixels());
   // Each valid sinusoidal pixel lies within the range of the truth it averages.
   const auto st = band_stats(truth);
   for (size_t k = 0; k < psf.band_size(); ++k)

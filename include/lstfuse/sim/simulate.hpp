@@ -99,7 +99,12 @@ class Simulation {
 
   const SimOptions& options() const;
   const Grid& fine_grid() const;
+  // The MODIS grid covers the fine scene plus at least one coarse pixel on every side (real
+  // MODIS always extends beyond a Landsat scene).
   const Grid& coarse_grid() const;
+  // The simulated world: the fine resolution over the whole coarse grid plus the PSF's reach.
+  // The landscape and truth exist there; the fine grid is a window of it.
+  const Grid& world_grid() const;
 
   Date start() const;
   std::vector<Date> days() const;                 // every simulated day
@@ -113,15 +118,20 @@ class Simulation {
 
   // True LST (K) on the fine grid for one simulated day. Throws Error outside the period.
   Raster truth(const Date& d) const;
+  // The same on the world grid (the fine truth is its window at the fine scene).
+  Raster world_truth(const Date& d) const;
   // Whether each fine pixel is open water on date d (the lake extent follows the season).
   std::vector<uint8_t> water_mask(const Date& d) const;
-  // Observations; pass the day's truth when you already have it to skip regenerating it.
+  // Observations; pass the day's truth when you already have it to skip regenerating it (for
+  // MODIS: the fine truth, then only the world around the scene is generated, or the world truth).
   FineObservation landsat(const Date& d, const Raster* truth = nullptr) const;
   CoarseObservation modis(const Date& d, const Raster* truth = nullptr) const;
 
-  // The fine field aggregated to the coarse grid with the Gaussian PSF (no bias, noise or
-  // clouds). Coarse pixels whose PSF lies mostly outside the fine grid are invalid.
-  Raster psf_aggregate(const Raster& fine) const;
+  // A field on the world grid (or the fine grid: nothing known outside the scene) aggregated to
+  // the coarse grid with the Gaussian PSF (no bias, noise or clouds). Coarse pixels with less
+  // than half their PSF weight on valid pixels are invalid: none for a world truth, the margin
+  // for a fine-grid field.
+  Raster psf_aggregate(const Raster& field) const;
   // Shared daily series: weather anomaly (K, before the class response), MODIS bias (K).
   double weather_anomaly(const Date& d) const;
   double modis_bias(const Date& d) const;
