@@ -1,3 +1,4 @@
+#include "gdal_handles.hpp"
 #include "lstfuse/io/products.hpp"
 
 #include <algorithm>
@@ -21,24 +22,15 @@ namespace fs = std::filesystem;
 namespace lstfuse::io {
 namespace {
 
-struct DatasetCloser {
-  void operator()(GDALDataset* ds) const {
-    if (ds) GDALClose(GDALDataset::ToHandle(ds));
-  }
-};
-using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
-
-std::string gdal_message() {
-  const char* msg = CPLGetLastErrorMsg();
-  return msg && *msg ? std::string(msg) : std::string("unknown GDAL error");
-}
+using detail::DatasetPtr;
+using detail::last_gdal_error;
 
 // `shown` is the user's file (errors name it); `name` is the GDAL dataset name to open.
 DatasetPtr open_layer(const std::string& name, const std::string& shown) {
   init_gdal();
   CPLErrorReset();
   DatasetPtr ds(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
-  if (!ds) throw file_error(shown, "not a readable raster (" + gdal_message() + ")");
+  if (!ds) throw file_error(shown, "not a readable raster (" + last_gdal_error() + ")");
   if (ds->GetRasterCount() < 1) throw file_error(shown, "has no raster band");
   return ds;
 }
@@ -77,7 +69,7 @@ std::vector<double> read_block(GDALDataset& ds, int x0, int y0, int w, int h, do
   double* first = out.data() + static_cast<size_t>(ya - y0) * w + (xa - x0);
   if (ds.GetRasterBand(1)->RasterIO(GF_Read, xa, ya, cw, ch, first, cw, ch, GDT_Float64,
                                     sizeof(double), static_cast<GSpacing>(sizeof(double)) * w) != CE_None) {
-    throw file_error(shown, "read failed (" + gdal_message() + ")");
+    throw file_error(shown, "read failed (" + last_gdal_error() + ")");
   }
   return out;
 }

@@ -1,3 +1,4 @@
+#include "gdal_handles.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 #include <algorithm>
@@ -19,17 +20,8 @@
 namespace lstfuse::io {
 namespace {
 
-struct DatasetCloser {
-  void operator()(GDALDataset* ds) const {
-    if (ds) GDALClose(GDALDataset::ToHandle(ds));
-  }
-};
-using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
-
-std::string last_gdal_error() {
-  const char* msg = CPLGetLastErrorMsg();
-  return msg && *msg ? std::string(msg) : std::string("unknown GDAL error");
-}
+using detail::DatasetPtr;
+using detail::last_gdal_error;
 
 DatasetPtr open_raster(const std::string& path) {
   init_gdal();

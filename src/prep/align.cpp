@@ -1,3 +1,4 @@
+#include "../io/gdal_handles.hpp"
 #include "lstfuse/prep/align.hpp"
 
 #include <algorithm>
@@ -20,22 +21,13 @@
 namespace lstfuse::prep {
 namespace {
 
-struct DatasetCloser {
-  void operator()(GDALDataset* ds) const {
-    if (ds) GDALClose(GDALDataset::ToHandle(ds));
-  }
-};
-using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
+using io::detail::DatasetPtr;
+using io::detail::last_gdal_error;
 
 struct TransformDeleter {
   void operator()(OGRCoordinateTransformation* ct) const { OGRCoordinateTransformation::DestroyCT(ct); }
 };
 using TransformPtr = std::unique_ptr<OGRCoordinateTransformation, TransformDeleter>;
-
-std::string gdal_message() {
-  const char* msg = CPLGetLastErrorMsg();
-  return msg && *msg ? std::string(msg) : std::string("unknown GDAL error");
-}
 
 // x/y always easting/northing (lon/lat), whatever the CRS's official axis order.
 OGRSpatialReference srs_from(const std::string& wkt) {
@@ -51,7 +43,7 @@ TransformPtr make_transform(const std::string& from_wkt, const std::string& to_w
   const OGRSpatialReference a = srs_from(from_wkt), b = srs_from(to_wkt);
   CPLErrorReset();
   TransformPtr ct(OGRCreateCoordinateTransformation(&a, &b));
-  if (!ct) throw Error("no coordinate transformation between the two CRS (" + gdal_message() + ")");
+  if (!ct) throw Error("no coordinate transformation between the two CRS (" + last_gdal_error() + ")");
   return ct;
 }
 
@@ -121,7 +113,7 @@ GDALResampleAlg gdal_alg(Resampling r) {
 DatasetPtr mem_dataset(const Grid& g, int bands) {
   GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
   DatasetPtr ds(mem->Create("", g.width, g.height, bands, GDT_Float32, nullptr));
-  if (!ds) throw Error("cannot create an in-memory raster (" + gdal_message() + ")");
+  if (!ds) throw Error("cannot create an in-memory raster (" + last_gdal_error() + ")");
   double t[6];
   std::copy(g.transform.begin(), g.transform.end(), t);
   ds->SetGeoTransform(t);
@@ -146,7 +138,7 @@ Raster warp_tile(const Raster& src, const Grid& tile, Resampling r, const std::s
                                     src.height(), GDT_Float32, 0, 0) != CE_None ||
       s->GetRasterBand(2)->RasterIO(GF_Write, 0, 0, src.width(), src.height(), valid.data(), src.width(),
                                     src.height(), GDT_Float32, 0, 0) != CE_None) {
-    throw file_error(name, "cannot stage the source window (" + gdal_message() + ")");
+    throw file_error(name, "cannot stage the source window (" + last_gdal_error() + ")");
   }
   DatasetPtr d = mem_dataset(tile, 2);
 
@@ -163,7 +155,7 @@ Raster warp_tile(const Raster& src, const Grid& tile, Resampling r, const std::s
   void* gen = GDALCreateGenImgProjTransformer2(wo->hSrcDS, wo->hDstDS, nullptr);
   if (!gen) {
     GDALDestroyWarpOptions(wo);
-    throw file_error(name, "cannot reproject onto the target grid (" + gdal_message() + ")");
+    throw file_error(name, "cannot reproject onto the target grid (" + last_gdal_error() + ")");
   }
   // Same tolerance as gdalwarp: 1/8 pixel, far below any resampling effect.
   void* approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, gen, 0.125);
@@ -178,7 +170,7 @@ Raster warp_tile(const Raster& src, const Grid& tile, Resampling r, const std::s
   GDALDestroyApproxTransformer(approx);
   GDALDestroyGenImgProjTransformer(gen);
   GDALDestroyWarpOptions(wo);
-  if (err != CE_None) throw file_error(name, "reprojection failed (" + gdal_message() + ")");
+  if (err != CE_None) throw file_error(name, "reprojection failed (" + last_gdal_error() + ")");
 
   const size_t n = static_cast<size_t>(tile.width) * tile.height;
   std::vector<float> out_v(n), out_w(n);
@@ -186,7 +178,7 @@ Raster warp_tile(const Raster& src, const Grid& tile, Resampling r, const std::s
                                     tile.height, GDT_Float32, 0, 0) != CE_None ||
       d->GetRasterBand(2)->RasterIO(GF_Read, 0, 0, tile.width, tile.height, out_w.data(), tile.width,
                                     tile.height, GDT_Float32, 0, 0) != CE_None) {
-    throw file_error(name, "reprojection failed (" + gdal_message() + ")");
+    throw file_error(name, "reprojection failed (" + last_gdal_error() + ")");
   }
   Raster out(tile, 1, NAN, false);
   const bool average = r == Resampling::Average;
