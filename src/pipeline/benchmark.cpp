@@ -126,9 +126,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   // Usable pair dates (both images with some valid data).
   std::vector<Date> pairs;
   for (const Date& d : catalog.pair_dates()) {
-    if (catalog.find(d, Role::Fine)->valid_fraction >= 0.05 &&
-        catalog.find(d, Role::Coarse)->valid_fraction >= 0.05)
-      pairs.push_back(d);
+    if (usable_pair(catalog, d)) pairs.push_back(d);
   }
   if (opts.protocol == "loo" && opts.single_pair) {
     if (pairs.size() >= 2) res.dates = pairs;

@@ -10,6 +10,12 @@
 
 namespace lstfuse::pipeline {
 
+bool usable_pair(const Catalog& catalog, const Date& d, double min_valid) {
+  const auto f = catalog.find(d, Role::Fine);
+  const auto c = catalog.find(d, Role::Coarse);
+  return f && c && f->valid_fraction >= min_valid && c->valid_fraction >= min_valid;
+}
+
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
                         const std::vector<Date>& exclude, double min_valid) {
   if (!catalog.find(target, Role::Coarse)) {
@@ -19,9 +25,7 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
   std::vector<Date> before, after;
   for (const Date& d : catalog.pair_dates()) {
     if (d == target || std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;
-    const auto f = catalog.find(d, Role::Fine);
-    const auto c = catalog.find(d, Role::Coarse);
-    if (f->valid_fraction < min_valid || c->valid_fraction < min_valid) continue;
+    if (!usable_pair(catalog, d, min_valid)) continue;
     (d < target ? before : after).push_back(d);
   }
   std::reverse(before.begin(), before.end());  // nearest first

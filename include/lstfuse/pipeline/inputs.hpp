@@ -18,9 +18,12 @@ struct PairChoice {
 // and the nearest after (two-pair methods), or the nearest one (single-pair methods; ties go to
 // the earlier). Pairs on the target date itself and dates in `exclude` are never used (the
 // benchmark hides the date it predicts). A pair is usable when both images have at least
-// `min_valid` valid fraction. Throws Error explaining what is missing.
+// `min_valid` valid fraction: a mostly cloudy pair would leave most of the prediction empty,
+// so a clearer pair a revisit further away is preferred. Throws Error explaining what is missing.
+constexpr double kMinPairValid = 0.3;
+bool usable_pair(const Catalog& catalog, const Date& d, double min_valid = kMinPairValid);
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
-                        const std::vector<Date>& exclude = {}, double min_valid = 0.05);
+                        const std::vector<Date>& exclude = {}, double min_valid = kMinPairValid);
 
 // Loads the pairs and the target coarse image. `pairs` may be given explicitly (--pairs).
 FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs);
