@@ -20,6 +20,9 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(64, 4000))
       ->capture_default_str();
   cmd->add_option("--days", o->days, "Days simulated")->check(CLI::Range(60, 1500))->capture_default_str();
+  cmd->add_option("--cloud-cover", o->cloud_cover, "Mean cloud fraction of the simulated scenes")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
   cmd->add_option("--methods", o->methods,
                   "Methods to benchmark (default: all, plus sttfn:weighting=tc and sttfn:loss=mse)");
   cmd->add_option("--epochs", o->epochs, "Training epochs of each deep method")
@@ -28,6 +31,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--patches-per-epoch", o->patches_per_epoch,
                   "Training patches per epoch of each deep method")
       ->check(CLI::Range(8, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--dates", o->max_dates, "loo: pair dates predicted (evenly spaced, mostly clear)")
+      ->check(CLI::Range(1, 100))
       ->capture_default_str();
   cmd->add_option("--protocol", o->protocol, "Benchmark protocol")
       ->check(CLI::IsMember({"loo", "split"}))

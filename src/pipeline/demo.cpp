@@ -15,6 +15,7 @@
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
@@ -33,6 +34,38 @@ std::string default_methods() {
   return list;
 }
 
+// Up to `n` evenly spaced pair dates that are mostly clear and have usable pairs on both sides.
+std::vector<Date> demo_dates(const Catalog& cat, int n) {
+  std::vector<Date> usable, candidates;
+  for (const Date& d : cat.pair_dates())
+    if (usable_pair(cat, d)) usable.push_back(d);
+  for (size_t i = 1; i + 1 < usable.size(); ++i)
+    if (usable_pair(cat, usable[i], 0.6) && cat.find(usable[i], Role::Truth))
+      candidates.push_back(usable[i]);
+  if (static_cast<int>(candidates.size()) <= n) return candidates;
+  std::vector<Date> out;
+  for (int k = 0; k < n; ++k) out.push_back(candidates[(2 * k + 1) * candidates.size() / (2 * n)]);
+  return out;
+}
+
+// Start of the `days`-long period whose coarse-only days are the clearest (sum of valid
+// fractions), so that the fused month shows fusion rather than clouds.
+Date clearest_window(const Catalog& cat, int days) {
+  const auto dates = cat.coarse_only_dates();
+  Date best = dates.front();
+  double best_sum = -1.0;
+  for (const Date& start : dates) {
+    double sum = 0.0;
+    for (const Date& d : dates)
+      if (d >= start && d - start < days) sum += cat.find(d, Role::Coarse)->valid_fraction;
+    if (sum > best_sum) {
+      best_sum = sum;
+      best = start;
+    }
+  }
+  return best;
+}
+
 // The fuse section: every fused day scored against the simulated truth.
 std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs::path& fuse_dir,
                          const fs::path& report_dir, const std::string& method) {
@@ -48,6 +81,11 @@ std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs
     const Raster t = io::load_observation(cat, *truth);
     const Raster p = io::read_raster((fuse_dir / e.output).string());
     const Raster c = io::load_observation(cat, *cat.find(e.date, Role::Coarse));
+    if (p.valid_count(0) == 0) {
+      rows += fmt::format("<tr><td>{}</td><td colspan='6'>no pixel predicted (no usable pair "
+                          "pixel under the clear MODIS pixels)</td></tr>", e.date.iso());
+      continue;
+    }
     const auto m = eval::compute_metrics(p, t);
     const auto mb = eval::compute_metrics(c, t);
     dates.push_back(e.date.iso());
@@ -114,6 +152,8 @@ fs::path run_demo(const DemoOptions& o) {
   so.size = o.size;
   so.days = o.days;
   so.variability = "moderate";
+  so.cloud_cover = o.cloud_cover;
+  so.modis_cloud_cover = o.cloud_cover;
   std::cout << fmt::format("[1/5] simulating {} x {} fine pixels (30 m) over {} days, seed {} ...\n",
                            o.size, o.size, o.days, o.seed) << std::flush;
   const sim::Simulation sim = sim::simulate(so);
@@ -136,6 +176,8 @@ fs::path run_demo(const DemoOptions& o) {
   BenchmarkOptions bo;
   bo.entries = parse_method_list(o.methods.empty() ? default_methods() : o.methods);
   bo.protocol = o.protocol;
+  bo.training = "series";  // one model per deep method, never trained on a predicted date
+  if (o.protocol == "loo") bo.only_dates = demo_dates(cat, o.max_dates);
   bo.reference = "truth";
   bo.out_dir = bench_dir;
   bo.show_progress = o.show_progress;
@@ -160,7 +202,7 @@ fs::path run_demo(const DemoOptions& o) {
   auto fuse_method = MethodRegistry::instance().create(o.fuse_method);
   FuseOptions fo;
   fo.out_dir = fuse_dir;
-  fo.from = res.dates.front() + (-o.fuse_days / 2);
+  fo.from = clearest_window(cat, o.fuse_days);
   fo.to = *fo.from + (o.fuse_days - 1);
   fo.show_progress = o.show_progress;
   fo.format = "COG";

@@ -13,10 +13,12 @@ namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
 namespace {
 
-// A qualitative palette that stays distinguishable for ten series.
+// A qualitative palette that stays distinguishable for fourteen series.
 const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-const char* colour(size_t i) { return kColours[i % 10]; }
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                          "#000000", "#aec7e8", "#ffbb78", "#98df8a"};
+constexpr size_t kNumColours = sizeof(kColours) / sizeof(kColours[0]);
+const char* colour(size_t i) { return kColours[i % kNumColours]; }
 
 std::string fmt_num(double v, int prec) {
   return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : std::string("n/a");
@@ -91,7 +93,9 @@ std::string svg_line_chart(const std::vector<std::string>& x_labels,
                      "<text x='{}' y='{:.1f}' font-size='11' text-anchor='end'>{}</text>",
                      left, left + pw, Y(t), Y(t), left - 6, Y(t) + 4, fmt::format("{:g}", t));
   }
-  for (size_t i = 0; i < n; ++i) {
+  // At most ~16 labels along x, so that long axes stay readable.
+  const size_t every = std::max<size_t>(1, (n + 15) / 16);
+  for (size_t i = 0; i < n; i += every) {
     s += fmt::format("<text font-size='10' text-anchor='end' transform='translate({:.1f},{}) "
                      "rotate(-40)'>{}</text>", X(i), top + ph + 14, html_escape(x_labels[i]));
   }

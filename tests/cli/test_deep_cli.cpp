@@ -134,7 +134,7 @@ TEST(DeepCli, FuseResumesWithIdenticalFiles) {
 TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
   test::TempDir tmp;
   const auto r = test::run_cli("demo -q -o " + (tmp / "demo").string() +
-                               " --size 72 --days 80 --fuse-days 6 --epochs 1 --patches-per-epoch 32"
+                               " --size 96 --days 100 --cloud-cover 0.1 --fuse-days 6 --epochs 1 --patches-per-epoch 32"
                                " --methods bilinear,additive,starfm,estarfm,sttfn,dlstfm");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto report = tmp / "demo" / "report" / "report.html";

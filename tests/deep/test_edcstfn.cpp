@@ -27,7 +27,7 @@ TEST(Edcstfn, OverfitsATinyBatchWithFeatureLossOn) {
   auto& edc = dynamic_cast<deep::EdcstfnModel&>(*model);
   ASSERT_TRUE(edc.encoder_pretrained());
   EXPECT_GT(model->train_step(batch).count("feature"), 0u);
-  check_overfit(*model, batch, 250);
+  check_overfit(*model, batch, 400);
 }
 
 TEST(Edcstfn, PretrainedEncoderIsFrozenAndSaved) {
