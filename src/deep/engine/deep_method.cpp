@@ -199,6 +199,25 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
         weights = hooks->last_reference_weights();
         if (weights.defined()) weights = weights.to(torch::kCPU).contiguous();
       }
+      if (R == 2) {
+        // Where only one reference is valid (a cloud in the other), a family's two-reference
+        // combination would mix in the neutral fill of the invalid one: use the valid
+        // reference alone there, for every family alike.
+        const auto only0 = ref_valid[0] * (1 - ref_valid[1]);
+        const auto only1 = ref_valid[1] * (1 - ref_valid[0]);
+        for (int k = 0; k < 2; ++k) {
+          const auto& only = k == 0 ? only0 : only1;
+          if (only.sum().item<float>() == 0.0f) continue;
+          auto single = model_->predict({refs[k]}).to(torch::kCPU);
+          out = torch::where(only > 0, single, out).contiguous();
+          if (weights.defined()) {
+            // (1, R, h, w): all weight on reference k.
+            const auto one = torch::ones_like(only), zero = torch::zeros_like(only);
+            const auto w_k = k == 0 ? torch::cat({one, zero}, 1) : torch::cat({zero, one}, 1);
+            weights = torch::where(only > 0, w_k, weights).contiguous();
+          }
+        }
+      }
       auto nvalid = torch::zeros({1, 1, h, w});
       for (const auto& v : ref_valid) nvalid += v;
       auto ok = (target.valid * (nvalid > 0).to(torch::kFloat)).contiguous();
