@@ -1,3 +1,4 @@
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/catalog.hpp"
 
 #include <algorithm>
@@ -122,15 +123,7 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
 
 void Catalog::save() const {
   std::filesystem::create_directories(root_);
-  const auto path = root_ / kManifest;
-  const auto tmp = root_ / (std::string(kManifest) + ".tmp");
-  {
-    std::ofstream out(tmp);
-    if (!out) throw file_error(tmp.string(), "cannot write");
-    out << to_json().dump(2) << "\n";
-    if (!out) throw file_error(tmp.string(), "write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  write_text_atomic(root_ / kManifest, to_json().dump(2) + "\n");
 }
 
 }  // namespace lstfuse

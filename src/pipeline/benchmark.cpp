@@ -1,3 +1,4 @@
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
 
 #include <algorithm>
@@ -318,18 +319,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
 namespace {
 
 double metric_of(const BenchmarkRow& r, const std::string& key) {
-  const auto& m = r.metrics.overall;
-  if (key == "rmse") return m.rmse;
-  if (key == "ssim") return m.ssim;
-  if (key == "psnr") return m.psnr;
-  if (key == "cc") return m.cc;
-  if (key == "r2") return m.r2;
-  if (key == "bias") return m.bias;
-  if (key == "mae") return m.mae;
-  if (key == "ubrmse") return m.ubrmse;
-  if (key == "sam") return m.sam;
-  if (key == "ergas") return m.ergas;
-  return NAN;
+  return eval::metric_value(r.metrics.overall, key);
 }
 
 std::string num(double v, int prec = 4) {
@@ -439,18 +429,9 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& row : r.rows)
       if (row.status != "ok") md += fmt::format("- {} {}: {}\n", row.label, row.date.iso(), row.note);
   }
-  const auto write = [&](const std::string& name, const std::string& text) {
-    const fs::path tmp = dir / (name + ".part");
-    {
-      std::ofstream out(tmp);
-      if (!out) throw file_error(tmp.string(), "cannot write");
-      out << text;
-    }
-    fs::rename(tmp, dir / name);
-  };
-  write("results.csv", csv);
-  write("results.json", j.dump(2) + "\n");
-  write("summary.md", md);
+  write_text_atomic(dir / "results.csv", csv);
+  write_text_atomic(dir / "results.json", j.dump(2) + "\n");
+  write_text_atomic(dir / "summary.md", md);
 }
 
 }  // namespace lstfuse::pipeline

@@ -1,3 +1,4 @@
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 
 #include <chrono>
@@ -44,16 +45,6 @@ FuseEntry entry_from_json(const nlohmann::json& j) {
   return e;
 }
 
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".part";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw file_error(tmp.string(), "cannot write");
-    out << text;
-    if (!out) throw file_error(tmp.string(), "write failed");
-  }
-  fs::rename(tmp, path);
-}
 
 void write_index(const fs::path& dir, const Catalog& catalog, const Method& method,
                  const std::vector<FuseEntry>& entries) {

@@ -1,3 +1,4 @@
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/report.hpp"
 
 #include <algorithm>
@@ -215,17 +216,7 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
                                  {"ssim", "SSIM", false, 4},     {"psnr", "PSNR (dB)", false, 2},
                                  {"sam", "SAM (deg)", true, 4},  {"ergas", "ERGAS", true, 4}};
   auto value = [](const BenchmarkRow& row, const std::string& k) {
-    const auto& m = row.metrics.overall;
-    if (k == "rmse") return m.rmse;
-    if (k == "mae") return m.mae;
-    if (k == "bias") return m.bias;
-    if (k == "ubrmse") return m.ubrmse;
-    if (k == "cc") return m.cc;
-    if (k == "r2") return m.r2;
-    if (k == "ssim") return m.ssim;
-    if (k == "psnr") return m.psnr;
-    if (k == "sam") return m.sam;
-    return m.ergas;
+    return eval::metric_value(row.metrics.overall, k);
   };
   std::vector<std::vector<double>> avg(r.entries.size(), std::vector<double>(cols.size(), NAN));
   for (size_t e = 0; e < r.entries.size(); ++e) {
@@ -373,13 +364,7 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
   h += "<p class='note'>Tables: results.csv, results.json, summary.md in this folder. lstfuse " LSTFUSE_VERSION "</p></body></html>\n";
   fs::create_directories(dir);
   const fs::path path = dir / "report.html";
-  const fs::path tmp = dir / "report.html.part";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw file_error(tmp.string(), "cannot write");
-    out << h;
-  }
-  fs::rename(tmp, path);
+  write_text_atomic(path, h);
   return path;
 }
 
