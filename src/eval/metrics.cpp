@@ -237,6 +237,20 @@ void fill_scalar(BandMetrics& m, long long n, double mx, double my, double dxx, 
 
 }  // namespace
 
+double metric_value(const BandMetrics& m, const std::string& name) {
+  if (name == "bias") return m.bias;
+  if (name == "mae") return m.mae;
+  if (name == "rmse") return m.rmse;
+  if (name == "ubrmse") return m.ubrmse;
+  if (name == "cc") return m.cc;
+  if (name == "r2") return m.r2;
+  if (name == "ssim") return m.ssim;
+  if (name == "psnr") return m.psnr;
+  if (name == "sam") return m.sam;
+  if (name == "ergas") return m.ergas;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
 MetricsResult compute_metrics(const Raster& pred, const Raster& ref, const MetricsOptions& opts) {
   check_inputs(pred, ref, opts);
   const int B = ref.bands();

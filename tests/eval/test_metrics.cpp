@@ -295,3 +295,12 @@ TEST(Metrics, DeterministicAcrossThreadCounts) {
   omp_set_num_threads(saved);
   EXPECT_EQ(one, three);
 }
+
+TEST(Metrics, ValueByNameMatchesTheFields) {
+  lstfuse::eval::BandMetrics m;
+  m.bias = 1; m.mae = 2; m.rmse = 3; m.ubrmse = 4; m.cc = 5;
+  m.r2 = 6; m.ssim = 7; m.psnr = 8; m.sam = 9; m.ergas = 10;
+  const char* names[] = {"bias", "mae", "rmse", "ubrmse", "cc", "r2", "ssim", "psnr", "sam", "ergas"};
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(lstfuse::eval::metric_value(m, names[i]), i + 1) << names[i];
+  EXPECT_TRUE(std::isnan(lstfuse::eval::metric_value(m, "nse")));
+}

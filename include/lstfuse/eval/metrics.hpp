@@ -57,6 +57,10 @@ struct BandMetrics {
   ErrorDistribution errors;
 };
 
+// A metric by its lower-case name (bias, mae, rmse, ubrmse, cc, r2, ssim, psnr, sam, ergas);
+// NaN for an unknown name.
+double metric_value(const BandMetrics& m, const std::string& name);
+
 struct MetricsResult {
   // Overall: bias..r2 and the error distribution pooled over all bands' valid pixels; SSIM the
   // mean of the band SSIMs; PSNR from the pooled RMSE; SAM per sam_mode; ERGAS over bands.
