@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/progress.hpp"
 #include "lstfuse/deep/engine.hpp"
 
 namespace lstfuse::deep {
@@ -34,11 +35,6 @@ void load_model_bytes(DeepModel& model, const std::string& bytes) {
 
 double lr_for_step_schedule(const CommonOptions& o, int epoch) {
   return o.lr * std::pow(o.lr_gamma, epoch / std::max(1, o.lr_step));
-}
-
-std::string format_seconds(double s) {
-  const long t = std::lround(std::max(0.0, s));
-  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, (t / 60) % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
 struct State {
@@ -129,11 +125,18 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   st.lr = opt.lr;
   if (ctx.resume && !ctx.checkpoint_dir.empty()) load_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
   model.set_learning_rate(st.lr);
+  // Terminals only: logs get the one-line summary DeepMethod prints after training.
   const bool progress = ctx.show_progress && !opt.quiet && isatty(fileno(stderr));
 
   TrainReport rep;
   rep.train_patches = static_cast<long long>(tr.size());
   rep.val_patches = static_cast<long long>(val.size());
+  // Batches per epoch are the same every epoch (the seeded subset has a fixed size).
+  size_t per_epoch = tr.size();
+  if (opt.patches_per_epoch > 0) per_epoch = std::min(per_epoch, static_cast<size_t>(opt.patches_per_epoch));
+  const size_t nb_epoch = (per_epoch + bs - 1) / bs;
+  ProgressBar bar(model.name(), static_cast<long>(nb_epoch) * std::max(0, opt.epochs - st.next_epoch), progress);
+  const int first_epoch = st.next_epoch;
   bool out_of_time = false;
   for (int epoch = st.next_epoch; epoch < opt.epochs && !out_of_time; ++epoch) {
     if (opt.lr_schedule == "step") st.lr = lr_for_step_schedule(opt, epoch);
@@ -148,7 +151,6 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     double sum = 0;
     size_t seen = 0;
     const size_t nb = (order.size() + bs - 1) / bs;
-    const auto te = std::chrono::steady_clock::now();
     for (size_t b = 0; b < nb; ++b) {
       std::vector<PatchRef> refs(order.begin() + b * bs, order.begin() + std::min(order.size(), (b + 1) * bs));
       auto losses = model.train_step(data.batch(refs, device));
@@ -160,14 +162,8 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
         break;
       }
       if (progress) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double ep_el = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
-        const double per_batch = ep_el / (b + 1);
-        const double left = per_batch * ((nb - b - 1) + static_cast<double>(nb) * (opt.epochs - epoch - 1));
-        std::fprintf(stderr, "\r%s epoch %d/%d  batch %zu/%zu  loss %.5f  lr %.2e  elapsed %s  left %s   ",
-                     model.name().c_str(), epoch + 1, opt.epochs, b + 1, nb, sum / seen, st.lr,
-                     format_seconds(el).c_str(), format_seconds(left).c_str());
-        std::fflush(stderr);
+        bar.update(static_cast<long>((epoch - first_epoch) * nb + b + 1),
+                   fmt::format("epoch {}/{} loss {:.5f} lr {:.2e}", epoch + 1, opt.epochs, sum / seen, st.lr));
       }
     }
     const double train_loss = seen ? sum / seen : 0.0;
@@ -202,9 +198,9 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     const bool stop = (opt.patience > 0 && st.bad_epochs >= opt.patience) || out_of_time;
     if (stop) st.next_epoch = opt.epochs;  // a resumed run after an early stop does nothing more
     if (!ctx.checkpoint_dir.empty()) save_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
-    if (progress) std::fprintf(stderr, "\n");
     if (stop) break;
   }
+  if (progress) bar.finish(fmt::format("best loss {:.5f}", st.best));
   if (!st.best_bytes.empty()) load_model_bytes(model, st.best_bytes);
   model.set_training(false);
   rep.epochs_run = static_cast<int>(st.train_hist.size());
