@@ -39,8 +39,14 @@ struct CommonOptions {
   int neighbours = 1;           // series: each pair learns from its k nearest pairs each side
   int max_gap = 0;              // days; 0: no limit
   std::string normalise = "std";
+  // "relative": every image enters the network minus the target date's coarse image, pixel by
+  // pixel, and the output is added back. The networks then never see the season's absolute
+  // level, which a series of a few dozen pairs cannot teach them to extrapolate.
+  // "absolute": the images as they are (as the papers feed them).
+  std::string frame = "relative";
   int tile = 256;               // prediction tile (without halo)
   int patches_per_epoch = 0;    // 0: every training patch each epoch; else a seeded subset
+  bool augment = true;          // random flips/rotations of training patches (seeded)
   double time_budget = 0.0;     // seconds of training; 0: no limit (stops after the current batch)
   bool quiet = false;
 
@@ -69,6 +75,9 @@ struct ImageTensor {
   torch::Tensor valid;
 };
 ImageTensor to_tensor(const Raster& r, const Normaliser& norm, int x0, int y0, int w, int h);
+// `image` in the relative frame of `base` (the target's coarse image): the difference, 0 (the
+// neutral value) where either is invalid.
+torch::Tensor relative_to(const ImageTensor& image, const ImageTensor& base);
 inline ImageTensor to_tensor(const Raster& r, const Normaliser& norm) {
   return to_tensor(r, norm, 0, 0, r.width(), r.height());
 }
@@ -86,14 +95,17 @@ std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighb
 
 struct PatchRef {
   int sample = 0, y = 0, x = 0;
+  int orientation = 0;  // 0-7: one of the 8 flips/rotations of the square patch (augmentation)
 };
 
 // All training data in network units with patch positions; builds batches on demand.
 class PatchSet {
  public:
+  // relative: batches in the relative frame (CommonOptions::frame).
   PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
-           int patch, int stride, double min_valid);
+           int patch, int stride, double min_valid, bool relative = false);
   const std::vector<PatchRef>& patches() const { return patches_; }
+  const std::vector<Sample>& samples() const { return samples_; }
   int patch() const { return patch_; }
   long long skipped() const { return skipped_; }
   Batch batch(const std::vector<PatchRef>& refs, torch::Device device) const;
@@ -103,6 +115,7 @@ class PatchSet {
   std::vector<Sample> samples_;
   std::vector<PatchRef> patches_;
   int patch_;
+  bool relative_ = false;
   long long skipped_ = 0;
 };
 
@@ -127,7 +140,7 @@ class PredictionHooks {
 
 struct TrainReport {
   int epochs_run = 0;
-  int best_epoch = 0;
+  int best_epoch = 0;  // 1-based; 0: the untrained network was best on validation
   double best_loss = 0.0;
   double final_train_loss = 0.0;
   long long train_patches = 0, val_patches = 0;

@@ -27,6 +27,8 @@ struct TrainDefaults {
   // How the engine scales Kelvin before the network sees it; stored with the model.
   // "std": (x - mean) / std of the training fine images; "center": x - mean; "none".
   std::string normalise = "std";
+  // "relative" or "absolute" (CommonOptions::frame).
+  std::string frame = "relative";
 };
 
 class DeepFamily {

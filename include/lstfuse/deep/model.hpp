@@ -28,6 +28,7 @@ struct Batch {
   torch::Tensor fine_target;  // training and validation only
   torch::Tensor mask;         // (N, 1, H, W), 1 where the loss counts, 0 elsewhere (clouds, nodata)
   torch::Tensor dt;           // (N), days from reference to target
+  bool relative = false;      // images are in the relative frame (minus the target's coarse image)
 };
 
 class DeepModel {

@@ -21,6 +21,7 @@ void CommonOptions::apply(const TrainDefaults& d) {
   lr_gamma = d.lr_gamma;
   plateau_patience = d.plateau_patience;
   normalise = d.normalise;
+  frame = d.frame;
 }
 
 void CommonOptions::bind(OptionSet& o) {
@@ -44,6 +45,10 @@ void CommonOptions::bind(OptionSet& o) {
   o.add("max-gap", max_gap, "Series mode: largest reference-target gap in days (0: any)");
   o.add_choice("normalise", normalise, {"std", "center", "none"},
                "Kelvin scaling: (x-mean)/std or x-mean of the training fine images, or none");
+  o.add_choice("frame", frame, {"relative", "absolute"},
+               "relative: images minus the target's coarse image, so the network never sees the "
+               "season's level (generalises across dates); absolute: as published");
+  o.add("augment", augment, "Train on randomly flipped and rotated patches (8 orientations, seeded)");
   o.add("tile", tile, "Prediction tile size in pixels (a halo is added around it)");
   o.add("patches-per-epoch", patches_per_epoch,
         "Training patches drawn (seeded) each epoch; 0: all of them");
@@ -132,6 +137,10 @@ ImageTensor to_tensor(const Raster& r, const Normaliser& norm, int x0, int y0, i
   return {values, valid};
 }
 
+torch::Tensor relative_to(const ImageTensor& image, const ImageTensor& base) {
+  return (image.values - base.values) * (image.valid * base.valid);
+}
+
 std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighbours, int max_gap) {
   std::vector<Sample> out;
   const int n = static_cast<int>(pairs.size());
@@ -149,8 +158,8 @@ std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighb
 }
 
 PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
-                   int patch, int stride, double min_valid)
-    : samples_(std::move(samples)), patch_(patch) {
+                   int patch, int stride, double min_valid, bool relative)
+    : samples_(std::move(samples)), patch_(patch), relative_(relative) {
   if (pairs.empty()) throw Error("no training pairs");
   const Grid& g = pairs.front().fine.grid();
   for (const auto& p : pairs) {
@@ -191,13 +200,30 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
   std::vector<torch::Tensor> fr, cr, ct, ft, mk;
   std::vector<float> dts;
   const int p = patch_;
-  auto cut = [p](const torch::Tensor& t, const PatchRef& r) { return t.narrow(2, r.y, p).narrow(3, r.x, p); };
+  auto cut = [p](const torch::Tensor& t, const PatchRef& r) {
+    auto c = t.narrow(2, r.y, p).narrow(3, r.x, p);
+    if (r.orientation & 1) c = c.flip({3});
+    if (r.orientation & 2) c = c.flip({2});
+    if (r.orientation & 4) c = c.transpose(2, 3);
+    return c;
+  };
+  auto cut_image = [&](const ImageTensor& t, const PatchRef& r) {
+    return ImageTensor{cut(t.values, r), cut(t.valid, r)};
+  };
   for (const auto& r : refs) {
     const auto& s = samples_[r.sample];
-    fr.push_back(cut(fine_[s.ref].values, r));
-    cr.push_back(cut(coarse_[s.ref].values, r));
-    ct.push_back(cut(coarse_[s.target].values, r));
-    ft.push_back(cut(fine_[s.target].values, r));
+    if (relative_) {
+      const auto base = cut_image(coarse_[s.target], r);
+      fr.push_back(relative_to(cut_image(fine_[s.ref], r), base));
+      cr.push_back(relative_to(cut_image(coarse_[s.ref], r), base));
+      ct.push_back(torch::zeros_like(base.values));
+      ft.push_back(relative_to(cut_image(fine_[s.target], r), base));
+    } else {
+      fr.push_back(cut(fine_[s.ref].values, r));
+      cr.push_back(cut(coarse_[s.ref].values, r));
+      ct.push_back(cut(coarse_[s.target].values, r));
+      ft.push_back(cut(fine_[s.target].values, r));
+    }
     mk.push_back(cut(fine_[s.ref].valid * coarse_[s.ref].valid * coarse_[s.target].valid * fine_[s.target].valid, r));
     dts.push_back(static_cast<float>(s.dt));
   }
@@ -208,6 +234,7 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
   b.fine_target = torch::cat(ft).to(device);
   b.mask = torch::cat(mk).to(device);
   b.dt = torch::tensor(dts).to(device);
+  b.relative = relative_;
   return b;
 }
 

@@ -57,7 +57,8 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   norm_ = Normaliser::fit(common_.normalise, sorted);
   auto samples = make_samples(sorted, common_.neighbours, common_.max_gap);
   if (samples.empty()) throw Error(fmt::format("{}: no training sample (pairs farther apart than --max-gap?)", info_.name));
-  PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid);
+  PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid,
+                common_.frame == "relative");
   model_ = family_->create_model(bands, common_.lr);
   model_->to(dev);
   // Resume only continues the same run: same data, options and normalisation; the epoch budget,
@@ -67,8 +68,11 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   ck.erase("lstfuse_version");
   report_ = train(*model_, data, common_, ctx, dev, ck.dump());
   // One summary line always (logs and CI see it); the per-batch bar is for terminals only.
-  spdlog::info("{}: {} epoch(s), best loss {:.5f} at epoch {}, {} training / {} validation patches, {:.1f} s",
-               info_.name, report_->epochs_run, report_->best_loss, report_->best_epoch,
+  const std::string best_at = report_->best_epoch == 0
+                                  ? std::string("the untrained network (training did not improve validation)")
+                                  : fmt::format("epoch {}", report_->best_epoch);
+  spdlog::info("{}: {} epoch(s), best loss {:.5f} at {}, {} training / {} validation patches, {:.1f} s",
+               info_.name, report_->epochs_run, report_->best_loss, best_at,
                report_->train_patches, report_->val_patches, report_->seconds);
 }
 
@@ -116,6 +120,8 @@ void DeepMethod::load(const std::filesystem::path& path) {
     if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
     restore[k] = v;
   }
+  // Models from before the relative frame existed were trained in the absolute one.
+  if (!meta.at("options").contains("frame")) restore["frame"] = "absolute";
   options_.from_json(restore);
   norm_ = Normaliser::from_json(meta.at("normalisation"));
   bands_ = meta.at("bands").get<int>();
@@ -179,17 +185,19 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       const int x1 = std::min(W, tx + tw + halo), y1 = std::min(H, ty + th + halo);
       const int w = x1 - x0, h = y1 - y0;
       const auto target = to_tensor(in.coarse, norm_, x0, y0, w, h);
+      const bool relative = common_.frame == "relative";
       std::vector<Batch> refs;
       std::vector<torch::Tensor> ref_valid;
       for (const auto& p : in.pairs) {
         auto f = to_tensor(p.fine, norm_, x0, y0, w, h);
         auto c = to_tensor(p.coarse, norm_, x0, y0, w, h);
         Batch b;
-        b.fine_ref = f.values.to(dev);
-        b.coarse_ref = c.values.to(dev);
-        b.coarse_target = target.values.to(dev);
+        b.fine_ref = (relative ? relative_to(f, target) : f.values).to(dev);
+        b.coarse_ref = (relative ? relative_to(c, target) : c.values).to(dev);
+        b.coarse_target = (relative ? torch::zeros_like(target.values) : target.values).to(dev);
         b.mask = (f.valid * c.valid).to(dev);
         b.dt = torch::full({1}, static_cast<float>(in.date - p.date)).to(dev);
+        b.relative = relative;
         ref_valid.push_back(f.valid * c.valid);
         refs.push_back(std::move(b));
       }
@@ -218,6 +226,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
           }
         }
       }
+      if (relative) out = (out + target.values).contiguous();  // back from the relative frame
       auto nvalid = torch::zeros({1, 1, h, w});
       for (const auto& v : ref_valid) nvalid += v;
       auto ok = (target.valid * (nvalid > 0).to(torch::kFloat)).contiguous();

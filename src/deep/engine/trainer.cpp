@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -106,6 +108,51 @@ bool load_checkpoint(const std::filesystem::path& dir, DeepModel& model, State& 
   return true;
 }
 
+// Validation patches. When the samples have at least three target dates, whole target dates
+// are held out: the validation loss then measures what prediction needs, unseen dates, and
+// early stop keeps a network that fits its training dates at the expense of the others from
+// being chosen. With fewer dates (per-target training), a seeded share of the patches.
+void split_validation(std::vector<PatchRef> all, const std::vector<Sample>& samples, double fraction,
+                      std::mt19937_64& rng, std::vector<PatchRef>& train, std::vector<PatchRef>& val) {
+  train.clear();
+  val.clear();
+  std::shuffle(all.begin(), all.end(), rng);
+  const size_t want = static_cast<size_t>(std::floor(fraction * all.size()));
+  std::map<int, size_t> per_target;
+  for (const auto& p : all) ++per_target[samples[static_cast<size_t>(p.sample)].target];
+  if (want == 0) {
+    train = std::move(all);
+    return;
+  }
+  if (per_target.size() < 3) {
+    if (want >= all.size()) {
+      train = std::move(all);
+      return;
+    }
+    val.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(want));
+    train.assign(all.begin() + static_cast<std::ptrdiff_t>(want), all.end());
+    return;
+  }
+  std::vector<int> order;
+  for (const auto& kv : per_target) order.push_back(kv.first);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::set<int> held;
+  size_t n = 0;
+  // Seeded order; a date that would make the validation set more than twice the wanted share is
+  // passed over, and at least one date always stays for training.
+  for (int t : order) {
+    if (n >= want || held.size() + 2 > per_target.size()) break;
+    if (n + per_target[t] > 2 * want) continue;
+    held.insert(t);
+    n += per_target[t];
+  }
+  if (held.empty()) {
+    held.insert(std::min_element(per_target.begin(), per_target.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; })->first);
+  }
+  for (const auto& p : all) (held.count(samples[static_cast<size_t>(p.sample)].target) ? val : train).push_back(p);
+}
+
 }  // namespace
 
 TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt, const FitContext& ctx,
@@ -114,11 +161,8 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   std::vector<PatchRef> all = data.patches();
   if (all.empty()) throw Error("no training patch has enough valid pixels (see --min-valid, --patch)");
   std::mt19937_64 split_rng(static_cast<uint64_t>(opt.seed));
-  std::shuffle(all.begin(), all.end(), split_rng);
-  size_t n_val = static_cast<size_t>(std::floor(opt.val_fraction * all.size()));
-  if (n_val >= all.size()) n_val = 0;
-  const std::vector<PatchRef> val(all.begin(), all.begin() + n_val);
-  std::vector<PatchRef> tr(all.begin() + n_val, all.end());
+  std::vector<PatchRef> tr, val;
+  split_validation(all, data.samples(), opt.val_fraction, split_rng, tr, val);
   const int bs = std::max(1, opt.batch_size);
 
   State st;
@@ -137,6 +181,23 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   const size_t nb_epoch = (per_epoch + bs - 1) / bs;
   ProgressBar bar(model.name(), static_cast<long>(nb_epoch) * std::max(0, opt.epochs - st.next_epoch), progress);
   const int first_epoch = st.next_epoch;
+  auto validation_loss = [&] {
+    model.set_training(false);
+    torch::NoGradGuard ng;
+    double vs = 0;
+    for (size_t b = 0; b < val.size(); b += bs) {
+      std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
+      vs += model.evaluate_loss(data.batch(refs, device)) * refs.size();
+    }
+    return vs / val.size();
+  };
+  // The untrained network is a candidate too (for STTFN it is the additive prediction): training
+  // that only makes unseen dates worse keeps it.
+  if (!val.empty() && st.next_epoch == 0 && !std::isfinite(st.best)) {
+    st.best = validation_loss();
+    st.best_epoch = -1;
+    st.best_bytes = model_bytes(model);
+  }
   bool out_of_time = false;
   for (int epoch = st.next_epoch; epoch < opt.epochs && !out_of_time; ++epoch) {
     if (opt.lr_schedule == "step") st.lr = lr_for_step_schedule(opt, epoch);
@@ -147,6 +208,10 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     // A fixed budget of patches per epoch: a seeded subset, different every epoch.
     if (opt.patches_per_epoch > 0 && order.size() > static_cast<size_t>(opt.patches_per_epoch))
       order.resize(static_cast<size_t>(opt.patches_per_epoch));
+    if (opt.augment) {
+      std::uniform_int_distribution<int> orientation(0, 7);
+      for (auto& r : order) r.orientation = orientation(rng);
+    }
     model.set_training(true);
     double sum = 0;
     size_t seen = 0;
@@ -169,14 +234,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     const double train_loss = seen ? sum / seen : 0.0;
     double monitored = train_loss;
     if (!val.empty()) {
-      model.set_training(false);
-      torch::NoGradGuard ng;
-      double vs = 0;
-      for (size_t b = 0; b < val.size(); b += bs) {
-        std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
-        vs += model.evaluate_loss(data.batch(refs, device)) * refs.size();
-      }
-      monitored = vs / val.size();
+      monitored = validation_loss();
       st.val_hist.push_back(monitored);
     }
     st.train_hist.push_back(train_loss);

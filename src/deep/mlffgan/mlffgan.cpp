@@ -172,6 +172,14 @@ Batch MlffGanModel::augment(const Batch& b) {
   s.coarse_target = torch::where(swap, b.coarse_ref, b.coarse_target);
   s.fine_target = torch::where(swap, b.fine_ref, b.fine_target);
   if (b.dt.defined()) s.dt = torch::where(swap.view({-1}), -b.dt, b.dt);
+  if (b.relative) {
+    // Back to the frame of the new target's coarse image (the old reference's), as prediction
+    // would see it; masked pixels stay neutral.
+    const auto base = s.coarse_target;
+    const auto keep = b.mask.defined() ? ((b.mask > 0) | swap.logical_not()) : torch::ones_like(base, torch::kBool);
+    for (auto* t : {&s.fine_ref, &s.coarse_ref, &s.fine_target}) *t = torch::where(keep, *t - base, torch::zeros_like(*t));
+    s.coarse_target = torch::zeros_like(base);
+  }
   return s;
 }
 
@@ -268,6 +276,9 @@ MethodInfo MlffGanFamily::info() const {
 TrainDefaults MlffGanFamily::train_defaults() const {
   TrainDefaults d;
   d.lr = 2e-4;
+  // AdaIN matches fine features to the statistics of the target's coarse features, which the
+  // relative frame makes constant (zero): this network needs the absolute images.
+  d.frame = "absolute";
   return d;
 }
 
