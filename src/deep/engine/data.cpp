@@ -212,19 +212,16 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
   };
   for (const auto& r : refs) {
     const auto& s = samples_[r.sample];
-    if (relative_) {
-      const auto base = cut_image(coarse_[s.target], r);
-      fr.push_back(relative_to(cut_image(fine_[s.ref], r), base));
-      cr.push_back(relative_to(cut_image(coarse_[s.ref], r), base));
-      ct.push_back(torch::zeros_like(base.values));
-      ft.push_back(relative_to(cut_image(fine_[s.target], r), base));
-    } else {
-      fr.push_back(cut(fine_[s.ref].values, r));
-      cr.push_back(cut(coarse_[s.ref].values, r));
-      ct.push_back(cut(coarse_[s.target].values, r));
-      ft.push_back(cut(fine_[s.target].values, r));
-    }
-    mk.push_back(cut(fine_[s.ref].valid * coarse_[s.ref].valid * coarse_[s.target].valid * fine_[s.target].valid, r));
+    const auto base = cut_image(coarse_[s.target], r);
+    auto in_frame = [&](const ImageTensor& t) {
+      return relative_ ? relative_to(cut_image(t, r), base) : cut(t.values, r);
+    };
+    fr.push_back(in_frame(fine_[s.ref]));
+    cr.push_back(in_frame(coarse_[s.ref]));
+    ct.push_back(relative_ ? torch::zeros_like(base.values) : base.values);
+    ft.push_back(in_frame(fine_[s.target]));
+    // Cut before multiplying: the product of whole images per patch was the batch's main cost.
+    mk.push_back(cut(fine_[s.ref].valid, r) * cut(coarse_[s.ref].valid, r) * base.valid * cut(fine_[s.target].valid, r));
     dts.push_back(static_cast<float>(s.dt));
   }
   Batch b;
