@@ -6,6 +6,7 @@
 // --threads, ...) plus the family's own.
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "lstfuse/core/options.hpp"
 #include "lstfuse/deep/model.hpp"
@@ -30,6 +31,18 @@ struct TrainDefaults {
   // "relative" or "absolute" (CommonOptions::frame).
   std::string frame = "relative";
 };
+
+// What every deep family's MethodInfo shares: family "deep", one or two references, trainable.
+inline MethodInfo deep_method_info(std::string name, std::string summary) {
+  MethodInfo i;
+  i.name = std::move(name);
+  i.family = "deep";
+  i.summary = std::move(summary);
+  i.min_pairs = 1;
+  i.max_pairs = 2;
+  i.trainable = true;
+  return i;
+}
 
 class DeepFamily {
  public:

@@ -188,14 +188,8 @@ void DlstfmModel::load(torch::serialize::InputArchive& archive) {
 }
 
 MethodInfo DlstfmFamily::info() const {
-  MethodInfo i;
-  i.name = "dlstfm";
-  i.family = "deep";
-  i.summary = "DLSTFM (Jin 2026, own reading of the abstract): dual branch, SAFM fusion, TCM correction";
-  i.min_pairs = 1;
-  i.max_pairs = 2;
-  i.trainable = true;
-  return i;
+  return deep_method_info("dlstfm",
+                          "DLSTFM (Jin 2026, own reading of the abstract): dual branch, SAFM fusion, TCM correction");
 }
 
 TrainDefaults DlstfmFamily::train_defaults() const {

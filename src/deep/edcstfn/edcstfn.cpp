@@ -165,14 +165,8 @@ void EdcstfnModel::load(torch::serialize::InputArchive& archive) {
 }
 
 MethodInfo EdcstfnFamily::info() const {
-  MethodInfo i;
-  i.name = "edcstfn";
-  i.family = "deep";
-  i.summary = "EDCSTFN (Tan 2019): encoder-decoder, self-pretrained feature loss + MS-SSIM";
-  i.min_pairs = 1;
-  i.max_pairs = 2;
-  i.trainable = true;
-  return i;
+  return deep_method_info("edcstfn",
+                          "EDCSTFN (Tan 2019): encoder-decoder, self-pretrained feature loss + MS-SSIM");
 }
 
 TrainDefaults EdcstfnFamily::train_defaults() const {

@@ -263,14 +263,8 @@ void MlffGanModel::load(torch::serialize::InputArchive& archive) {
 }
 
 MethodInfo MlffGanFamily::info() const {
-  MethodInfo i;
-  i.name = "mlffgan";
-  i.family = "deep";
-  i.summary = "MLFF-GAN (Song 2022): AdaIN + attention multi-level fusion generator, PatchGAN";
-  i.min_pairs = 1;
-  i.max_pairs = 2;
-  i.trainable = true;
-  return i;
+  return deep_method_info("mlffgan",
+                          "MLFF-GAN (Song 2022): AdaIN + attention multi-level fusion generator, PatchGAN");
 }
 
 TrainDefaults MlffGanFamily::train_defaults() const {

@@ -111,14 +111,8 @@ void StfNetModel::load(torch::serialize::InputArchive& archive) {
 }
 
 MethodInfo StfNetFamily::info() const {
-  MethodInfo i;
-  i.name = "stfnet";
-  i.family = "deep";
-  i.summary = "StfNet (Liu 2019): shallow two-stream CNN on the temporal change, TC-weighted";
-  i.min_pairs = 1;
-  i.max_pairs = 2;
-  i.trainable = true;
-  return i;
+  return deep_method_info("stfnet",
+                          "StfNet (Liu 2019): shallow two-stream CNN on the temporal change, TC-weighted");
 }
 
 TrainDefaults StfNetFamily::train_defaults() const {

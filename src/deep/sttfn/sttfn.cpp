@@ -265,14 +265,8 @@ void SttfnModel::load(torch::serialize::InputArchive& archive) {
 SttfnFamily::SttfnFamily() : options_(std::make_shared<SttfnOptions>()) {}
 
 MethodInfo SttfnFamily::info() const {
-  MethodInfo i;
-  i.name = "sttfn";
-  i.family = "deep";
-  i.summary = "STTFN (Yin et al.): multi-scale fusion CNN, forward + backward nets, STC weighting";
-  i.min_pairs = 1;
-  i.max_pairs = 2;
+  MethodInfo i = deep_method_info("sttfn", "STTFN (Yin et al.): multi-scale fusion CNN, forward + backward nets, STC weighting");
   i.needs_pairs_both_sides = true;
-  i.trainable = true;
   return i;
 }
 
