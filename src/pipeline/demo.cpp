@@ -35,7 +35,7 @@ std::string default_methods() {
     // stays worse than bilinear, 1e-3 does not (docs/deep-methods.md).
     list += (list.empty() ? "" : ",") + (n == "mlffgan" ? std::string("mlffgan:lr=0.001") : n);
   }
-  if (reg.has("sttfn")) list += ",sttfn:weighting=tc,sttfn:loss=mse";
+  if (reg.has("sttfn")) list += ",sttfn:weighting=tc,sttfn:stc-window=33,sttfn:loss=mse";
   return list;
 }
 

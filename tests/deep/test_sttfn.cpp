@@ -108,6 +108,25 @@ TEST(SttfnWeights, StcMatchesHandComputedWeights) {
   EXPECT_DOUBLE_EQ(w3[1][0][0][0][0].item<double>(), 1.0);
 }
 
+TEST(SttfnWeights, WindowedStcAveragesTheMismatchOverValidPixels) {
+  // 1 x 3 image, half-window 1. Reference 1 misses M2 by |1|, |3|, |5| (pixel 2 invalid),
+  // reference 3 by 2 everywhere. Centre pixel: mean over the valid pixels of reference 1 =
+  // (1 + 3) / 2 = 2 -> p1 = (1/2) / (1/2 + 1/2) = 0.5; per pixel it would be 1/3 / (1/3 + 1/2).
+  // Left pixel (window = pixels 0, 1): (1 + 3) / 2 = 2 -> 0.5 too; right pixel is invalid for
+  // reference 1 -> p3 = 1.
+  auto m2 = torch::zeros({1, 1, 1, 3});
+  auto l1 = torch::tensor({1.0f, -3.0f, 5.0f}).view({1, 1, 1, 3});
+  auto l3 = torch::full({1, 1, 1, 3}, 2.0);
+  auto v1 = torch::tensor({1.0f, 1.0f, 0.0f}).view({1, 1, 1, 3});
+  auto ones = torch::ones({1, 1, 1, 3});
+  auto w = stc_weights({l1, l3}, m2, {v1, ones}, 1);
+  EXPECT_NEAR(w[0][0][0][0][1].item<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(w[0][0][0][0][0].item<double>(), 0.5, 1e-6);
+  EXPECT_DOUBLE_EQ(w[1][0][0][0][2].item<double>(), 1.0);
+  auto px = stc_weights({l1, l3}, m2, {v1, ones}, 0);
+  EXPECT_NEAR(px[0][0][0][0][1].item<double>(), (1.0 / 3) / (1.0 / 3 + 0.5), 1e-6);
+}
+
 TEST(SttfnWeights, TcMatchesHandComputedWeights) {
   // Scene means: |mean(M1) - mean(M2)| = 2, |mean(M3) - mean(M2)| = 6 -> p1 = 0.5/(0.5+1/6) = 0.75.
   auto m2 = torch::zeros({1, 1, 3, 3});
@@ -245,6 +264,17 @@ TEST(DeepMethod, TiledAndUntiledPredictionsAgree) {
   m->options().set("weighting", "tc");
   auto tc = m->predict(in);
   EXPECT_LT(max_abs_diff(tc.fine, tiled.fine), 20.0);
+  // Window weightings reach beyond the tile: the halo grows with them, so tiles still agree.
+  m->options().set("weighting", "stc");
+  m->options().set("stc-window", "7");
+  m->options().set("tile", "0");
+  auto win_whole = m->predict(in);
+  m->options().set("tile", "16");
+  auto win_tiled = m->predict(in);
+  EXPECT_LT(max_abs_diff(win_whole.fine, win_tiled.fine), 1e-4);
+  EXPECT_GT(max_abs_diff(win_whole.fine, tiled.fine), 1e-3);  // and the window does change the weights
+  m->options().set("stc-window", "-1");
+  EXPECT_THROW(m->predict(in), lstfuse::Error);
 }
 
 TEST(DeepMethod, SameSeedSameWeights) {

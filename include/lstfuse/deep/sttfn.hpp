@@ -18,6 +18,7 @@ struct SttfnOptions {
   double huber_delta = 1.0;
   std::string weighting = "stc";  // stc | tc
   int tc_window = 0;              // TC: 0 = whole-scene coarse means, else half-window (pixels)
+  int stc_window = 0;             // STC: 0 = per pixel (eq. 6), else half-window of |L2 - M2| means
   double init_std = 1e-3;
   bool fold_bn = true;            // fold batch normalisation into the convolutions for inference
 };
@@ -63,10 +64,14 @@ SttfnNet folded_copy(const SttfnNet& net);
 
 // Per-pixel combination weights (N, R, H, W per band -> (N, B, H, W) each), normalised to sum 1
 // over the valid references. preds[i], valid[i] (N,1,H,W) for reference i; M2 = coarse_target.
-// STC: 1/|L2^(i) - M2|. TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene),
-// or window means when tc_window > 0.
+// STC: 1/|L2^(i) - M2| per pixel, or, when stc_window > 0, 1/mean|L2^(i) - M2| over the valid
+// pixels of reference i in a (2 stc_window + 1)^2 window: per pixel, the fine texture the
+// prediction rightly has dominates |L2 - M2|; over about one MODIS pixel it measures how well
+// the prediction agrees with the coarse image, which is the consistency the weighting is for.
+// TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene), or window means when
+// tc_window > 0.
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
-                                       const std::vector<torch::Tensor>& valid);
+                                       const std::vector<torch::Tensor>& valid, int stc_window = 0);
 std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
                                       const std::vector<torch::Tensor>& valid, int tc_window,
                                       const SceneContext* scene);
@@ -84,7 +89,10 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  int halo() const override { return SttfnNetImpl::kHalo + std::max(0, options_->tc_window); }
+  // Window weightings read predictions up to a half-window away from every output pixel.
+  int halo() const override {
+    return SttfnNetImpl::kHalo + std::max({0, options_->tc_window, options_->stc_window});
+  }
 
   void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
   torch::Tensor last_reference_weights() const override { return last_weights_; }

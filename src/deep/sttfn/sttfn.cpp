@@ -95,10 +95,21 @@ std::vector<torch::Tensor> normalise_weights(std::vector<torch::Tensor> inv) {
 }  // namespace
 
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
-                                       const std::vector<torch::Tensor>& valid) {
+                                       const std::vector<torch::Tensor>& valid, int stc_window) {
   std::vector<torch::Tensor> inv;
-  for (size_t i = 0; i < preds.size(); ++i)
-    inv.push_back((preds[i] - coarse_target).abs().clamp_min(kWeightEps).reciprocal() * valid[i]);
+  for (size_t i = 0; i < preds.size(); ++i) {
+    auto d = (preds[i] - coarse_target).abs();
+    if (stc_window > 0) {
+      // Mean over the window's valid pixels of this reference: pooled |d| * valid / pooled valid
+      // (the scene edge truncates the window, as in the untiled image, so tiles agree).
+      const int k = 2 * stc_window + 1;
+      const auto v = valid[i].expand_as(d);
+      const auto sum = torch::avg_pool2d(d * v, k, 1, stc_window, false, false);
+      const auto n = torch::avg_pool2d(v, k, 1, stc_window, false, false);
+      d = torch::where(n > 0, sum / n.clamp_min(1e-12), d);
+    }
+    inv.push_back(d.clamp_min(kWeightEps).reciprocal() * valid[i]);
+  }
   return normalise_weights(std::move(inv));
 }
 
@@ -217,6 +228,8 @@ SttfnNet SttfnModel::inference_net(bool forward) {
 
 torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) {
   if (refs.empty() || refs.size() > 2) throw Error("sttfn predicts from one or two references");
+  if (options_->stc_window < 0 || options_->tc_window < 0)
+    throw Error("sttfn: --stc-window and --tc-window are half-windows in pixels, 0 or more");
   std::vector<torch::Tensor> preds, valid, coarse;
   for (const auto& r : refs) {
     const bool forward = r.dt.view({-1})[0].item<double>() > 0;  // reference before the target
@@ -231,7 +244,7 @@ torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) {
   }
   const auto w = options_->weighting == "tc"
                      ? tc_weights(coarse, refs[0].coarse_target, valid, options_->tc_window, has_scene_ ? &scene_ : nullptr)
-                     : stc_weights(preds, refs[0].coarse_target, valid);
+                     : stc_weights(preds, refs[0].coarse_target, valid, options_->stc_window);
   last_weights_ = torch::cat({w[0].narrow(1, 0, 1), w[1].narrow(1, 0, 1)}, 1);
   return w[0] * preds[0] + w[1] * preds[1];
 }
@@ -287,6 +300,8 @@ void SttfnFamily::bind(OptionSet& o) {
   o.add_choice("weighting", options_->weighting, {"stc", "tc"},
                "Combination of forward and backward predictions: STC (paper) or TC");
   o.add("tc-window", options_->tc_window, "TC weighting: half-window of the coarse means (0: whole scene)");
+  o.add("stc-window", options_->stc_window,
+        "STC weighting: half-window (pixels) of the mean |prediction - coarse| (0: per pixel, as eq. 6)");
   o.add("init-std", options_->init_std, "Standard deviation of the Gaussian initial weights");
   o.add("fold-bn", options_->fold_bn, "Fold batch normalisation into the convolutions for inference");
 }
