@@ -6,9 +6,16 @@
 
 namespace lstfuse {
 
+int SceneStats::index_of(const Date& d) const {
+  for (size_t k = 0; k < dates.size(); ++k)
+    if (dates[k] == d) return static_cast<int>(k);
+  return -1;
+}
+
 SceneStats compute_scene_stats(const FusionInput& in) {
   SceneStats s;
   for (const auto& p : in.pairs) {
+    s.dates.push_back(p.date);
     std::vector<BandStats> f, c;
     for (int b = 0; b < p.fine.bands(); ++b) f.push_back(band_stats(p.fine, b));
     for (int b = 0; b < p.coarse.bands(); ++b) c.push_back(band_stats(p.coarse, b));

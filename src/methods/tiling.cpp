@@ -60,6 +60,29 @@ struct TileRect {
   int x0, y0, w, h;
 };
 
+// A tile's window: the tile plus the halo, clipped to the scene. Clipping (rather than padding
+// with nodata) makes an edge tile see the scene's edge exactly as the whole-scene run does,
+// which networks with padded convolutions need.
+struct Window {
+  int x0, y0, w, h;
+  PixelRect region;  // the tile inside the window
+};
+Window tile_window(const TileRect& t, int halo, int W, int H) {
+  Window win;
+  win.x0 = std::max(0, t.x0 - halo);
+  win.y0 = std::max(0, t.y0 - halo);
+  win.w = std::min(W, t.x0 + t.w + halo) - win.x0;
+  win.h = std::min(H, t.y0 + t.h + halo) - win.y0;
+  win.region = {t.x0 - win.x0, t.y0 - win.y0, t.w, t.h};
+  return win;
+}
+
+// Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
+int aligned_tile(int tile, const Method& method) {
+  const int a = std::max(1, method.tile_alignment());
+  return (tile + a - 1) / a * a;
+}
+
 std::vector<TileRect> tile_rects(int W, int H, int tile) {
   if (tile <= 0) tile = std::max(W, H);
   std::vector<TileRect> out;
@@ -169,13 +192,14 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   FusionResult out;
   out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
   out.fine.units = in.coarse.units;
-  for (const TileRect& t : tile_rects(W, H, opts.tile)) {
+  for (const TileRect& t : tile_rects(W, H, aligned_tile(opts.tile, method))) {
+    const Window win = tile_window(t, halo, W, H);
     FusionInput sub;
     sub.date = in.date;
-    const int x0 = t.x0 - halo, y0 = t.y0 - halo, w = t.w + 2 * halo, h = t.h + 2 * halo;
-    sub.coarse = in.coarse.crop(x0, y0, w, h);
-    for (const auto& p : in.pairs) sub.pairs.push_back({p.date, p.fine.crop(x0, y0, w, h), p.coarse.crop(x0, y0, w, h)});
-    sub.region = {halo, halo, t.w, t.h};
+    sub.coarse = in.coarse.crop(win.x0, win.y0, win.w, win.h);
+    for (const auto& p : in.pairs)
+      sub.pairs.push_back({p.date, p.fine.crop(win.x0, win.y0, win.w, win.h), p.coarse.crop(win.x0, win.y0, win.w, win.h)});
+    sub.region = win.region;
     if (!prune_tile(mi, sub)) continue;
     FusionResult r = method.predict(sub);
     if (out.quality.empty()) {
@@ -183,8 +207,8 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
       out.quality.units = r.quality.units;
       out.quality.band_names = r.quality.band_names;
     }
-    out.fine.paste(r.fine.crop(halo, halo, t.w, t.h), t.x0, t.y0);
-    out.quality.paste(r.quality.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+    out.fine.paste(r.fine.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
+    out.quality.paste(r.quality.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
   }
   if (out.quality.empty()) throw Error(mi.name + ": no tile could be predicted");
   return out;
@@ -217,6 +241,7 @@ SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
   const Grid grid = check_stream_input(in, &nb);
   SceneStats s;
   for (const auto& p : in.pairs) {
+    s.dates.push_back(p.date);
     s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
     s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
   }
@@ -246,9 +271,10 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
   std::unique_ptr<io::RasterWriter> quality_writer;
   int quality_bands = 0;
   std::vector<TileRect> unwritten_quality;  // skipped tiles before the quality layer existed
-  const int tile = opts.tile > 0 ? opts.tile : 512;
+  const int tile = aligned_tile(opts.tile > 0 ? opts.tile : 512, method);
   for (const TileRect& t : tile_rects(grid.width, grid.height, tile)) {
-    const int x0 = t.x0 - halo, y0 = t.y0 - halo, w = t.w + 2 * halo, h = t.h + 2 * halo;
+    const Window win = tile_window(t, halo, grid.width, grid.height);
+    const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
     FusionInput sub;
     sub.date = in.date;
     sub.coarse = io::read_window(in.coarse, x0, y0, w, h, in.read);
@@ -256,21 +282,21 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
       sub.pairs.push_back({p.date, io::read_window(p.fine, x0, y0, w, h, in.read),
                            io::read_window(p.coarse, x0, y0, w, h, in.read)});
     }
-    sub.region = {halo, halo, t.w, t.h};
+    sub.region = win.region;
     if (!prune_tile(mi, sub)) {
       fine_writer.write(Raster(grid.window(t.x0, t.y0, t.w, t.h), nb, 0.0f, false), t.x0, t.y0);
       unwritten_quality.push_back(t);
       continue;
     }
     const FusionResult r = method.predict(sub);
-    fine_writer.write(r.fine.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+    fine_writer.write(r.fine.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
     if (!out.quality_path.empty()) {
       if (!quality_writer) {
         quality_bands = r.quality.bands();
         quality_writer = std::make_unique<io::RasterWriter>(
             out.quality_path, grid, r.quality.bands(), with_band_names(out.write, r.quality.band_names));
       }
-      quality_writer->write(r.quality.crop(halo, halo, t.w, t.h), t.x0, t.y0);
+      quality_writer->write(r.quality.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
     }
   }
   if (!out.quality_path.empty()) {

@@ -1,21 +1,26 @@
 // The engine's rules that hold for every deep family alike.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/methods/tiling.hpp"
 
 using namespace lstfuse;
 
 namespace {
 
-std::unique_ptr<Method> tiny_trained(const std::string& name) {
+std::unique_ptr<Method> tiny_trained(const std::string& name, int width = 40, int height = 36) {
   auto m = MethodRegistry::instance().create(name);
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"threads", "1"}, {"device", "cpu"}, {"quiet", "true"}, {"epochs", "1"},
-           {"patch", "16"}, {"stride", "16"}, {"batch-size", "4"}, {"seed", "5"}})
+           {"patch", "16"}, {"stride", "16"}, {"batch-size", "4"}, {"seed", "5"},
+           {"patches-per-epoch", "32"}})
     m->options().set(k, v);
-  const auto s = deep::make_synthetic_series(40, 36, 3, 16, 8);
+  const auto s = deep::make_synthetic_series(width, height, 3, 16, 8);
   FitContext ctx;
   ctx.show_progress = false;
   m->fit(s.pairs, ctx);
@@ -49,5 +54,38 @@ TEST(DeepMethod, ACloudInOneReferenceLeavesTheOtherAlone) {
       }
     // Outside the cloud both references count, so the result differs from the first alone.
     EXPECT_NE(a.fine.at(30, 5), b.fine.at(30, 5));
+  }
+}
+
+// "Tile size does not change the result", for every family and for tile sizes off the
+// networks' pooling/stride grids (the engine rounds them up to it).
+TEST(DeepMethod, TileSizeDoesNotChangeThePrediction) {
+  const auto s = deep::make_synthetic_series(150, 132, 3, 16, 8);
+  FusionInput in;
+  in.pairs = {s.pairs[0], s.pairs[2]};
+  in.coarse = s.pairs[1].coarse;
+  in.date = s.pairs[1].date;
+  for (const std::string variant : {"sttfn", "sttfn:tc", "stfnet", "edcstfn", "mlffgan", "dlstfm"}) {
+    SCOPED_TRACE(variant);
+    const std::string name = variant.substr(0, variant.find(':'));
+    auto m = tiny_trained(name, 150, 132);
+    if (variant == "sttfn:tc") m->options().set("weighting", "tc");  // scene means, not tile means
+    m->options().set("tile", "0");
+    const auto whole = m->predict(in);
+    auto expect_same = [&](const FusionResult& tiled, const std::string& how) {
+      double worst = 0;
+      for (size_t i = 0; i < whole.fine.data().size(); ++i)
+        worst = std::max(worst, double(std::abs(whole.fine.data()[i] - tiled.fine.data()[i])));
+      EXPECT_LT(worst, 1e-4) << how;
+      EXPECT_EQ(whole.fine.mask_data(), tiled.fine.mask_data()) << how;
+    };
+    for (const char* tile : {"20", "37"}) {
+      m->options().set("tile", tile);
+      expect_same(m->predict(in), std::string("engine tile ") + tile);
+    }
+    // The drivers of `lstfuse predict` cut their own tiles (clipped to the scene, on the
+    // network's grid) and give the whole scene's statistics.
+    m->options().set("tile", "0");
+    for (int tile : {37, 64}) expect_same(predict_tiled(*m, in, {tile, 1}), "predict_tiled " + std::to_string(tile));
   }
 }

@@ -20,6 +20,7 @@ class DeepMethod : public Method {
   const MethodInfo& info() const override { return info_; }
   OptionSet& options() override { return options_; }
   int halo() const override;
+  int tile_alignment() const override;
 
   void fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) override;
   bool fitted() const override { return model_ != nullptr; }

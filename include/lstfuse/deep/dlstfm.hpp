@@ -99,6 +99,7 @@ class DlstfmModel : public DeepModel {
   // reaches 15 px), output conv 1, TCM 2: 40, rounded up to a multiple of 8 (here 40 already)
   // so that tile origins stay on the scale-8 pooling grid.
   int halo() const override;
+  int tile_alignment() const override { return 8; }  // SAFM pools by up to 8
 
   DlstfmNet& net() { return net_; }
 

@@ -130,6 +130,11 @@ struct SceneContext {
   std::vector<std::vector<double>> coarse_ref_mean;  // [reference][band], network units
   std::vector<double> coarse_target_mean;            // [band]
 };
+// TC weights 1 / |mean(M_k) - mean(M_0)| from the whole-scene means, per band, normalised to
+// sum 1 over the references; each (1, B, 1, 1) on `device`. Means over a tile would make the
+// blend depend on the tile.
+std::vector<torch::Tensor> scene_temporal_weights(const SceneContext& scene, torch::Device device);
+
 class PredictionHooks {
  public:
   virtual ~PredictionHooks() = default;

@@ -4,6 +4,7 @@
 // The engine's DeepMethod (deep/deep_method.hpp) turns any family into a lstfuse::Method with
 // the common flags (--epochs, --batch-size, --lr, --patch, --stride, --seed, --device,
 // --threads, ...) plus the family's own.
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,6 +55,9 @@ class DeepFamily {
   // A fresh model (networks + optimisers at learning rate `lr`) for `bands` bands. The engine
   // seeds torch before calling, so initial weights are reproducible.
   virtual std::unique_ptr<DeepModel> create_model(int bands, double lr) const = 0;
+  // Values of options added after models were first saved, for model files that lack them:
+  // what those models were trained with, so that they still predict as before.
+  virtual std::map<std::string, std::string> legacy_options() const { return {}; }
 };
 
 }  // namespace lstfuse::deep

@@ -54,6 +54,9 @@ class DeepModel {
 
   // Context pixels a tile needs so that tiled and whole-scene predictions agree.
   virtual int halo() const = 0;
+  // Tile origins must lie on this grid (networks that pool or stride: 2^levels); the engine
+  // rounds the tile size up to it, and halo() must be a multiple of it.
+  virtual int tile_alignment() const { return 1; }
 };
 
 }  // namespace lstfuse::deep

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/family.hpp"
 #include "lstfuse/deep/model.hpp"
 
@@ -28,7 +29,7 @@ struct StfNetStreamImpl : torch::nn::Module {
 };
 TORCH_MODULE(StfNetStream);
 
-class StfNetModel : public DeepModel {
+class StfNetModel : public DeepModel, public PredictionHooks {
  public:
   StfNetModel(int bands, double lr, const StfNetOptions& options);
   std::string name() const override { return "stfnet"; }
@@ -42,6 +43,8 @@ class StfNetModel : public DeepModel {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int halo() const override { return 8; }  // receptive radius 2 + 1 + 2 = 5, rounded up
+  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
+  torch::Tensor last_reference_weights() const override { return last_weights_; }
 
  private:
   // Loss of both streams on their own samples (masked MSE), averaged over all valid pixels.
@@ -51,6 +54,9 @@ class StfNetModel : public DeepModel {
   StfNetStream forward_{nullptr}, backward_{nullptr};
   torch::Tensor trained_steps_;  // (2): steps each stream has learned from
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  SceneContext scene_;
+  bool has_scene_ = false;
+  torch::Tensor last_weights_;
 };
 
 class StfNetFamily : public DeepFamily {

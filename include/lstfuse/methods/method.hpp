@@ -48,9 +48,13 @@ struct FusionResult {
 // standard deviation of the whole fine image). The tiled driver computes them once on the whole
 // scene, so the result does not depend on tile size.
 struct SceneStats {
+  std::vector<Date> dates;                     // [pair]
   std::vector<std::vector<BandStats>> fine;    // [pair][band]
   std::vector<std::vector<BandStats>> coarse;  // [pair][band]
   std::vector<BandStats> target;               // [band]
+  // The pair of this date, or -1. By date, not position: a tile drops the pairs that have no
+  // valid pixel in it, so its k-th pair need not be the scene's k-th.
+  int index_of(const Date& d) const;
 };
 SceneStats compute_scene_stats(const FusionInput& in);
 
@@ -85,6 +89,9 @@ class Method {
   // The halo on a given grid, for methods whose window is set in metres (STARFM's search
   // distance); the tiled driver asks this one.
   virtual int halo_on(const Grid& grid) const { return halo(); }
+  // Tile origins must lie on this grid (networks that pool or stride); the tiled drivers round
+  // the tile size up to it. halo_on() is a multiple of it.
+  virtual int tile_alignment() const { return 1; }
   // Whole-scene statistics, set by the tiled driver before predicting tiles. Methods that need
   // them compute their own from the input when none were set.
   virtual void set_scene_stats(const SceneStats& stats) { scene_stats_ = stats; has_scene_stats_ = true; }

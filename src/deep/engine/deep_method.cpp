@@ -22,6 +22,7 @@ DeepMethod::DeepMethod(std::unique_ptr<DeepFamily> family)
 }
 
 int DeepMethod::halo() const { return model_ ? model_->halo() : 0; }
+int DeepMethod::tile_alignment() const { return model_ ? model_->tile_alignment() : 1; }
 
 torch::Device DeepMethod::device() const { return resolve_device(common_.device); }
 
@@ -123,6 +124,8 @@ void DeepMethod::load(const std::filesystem::path& path) {
   // Models from before the relative frame existed were trained in the absolute one.
   if (!meta.at("options").contains("frame")) restore["frame"] = "absolute";
   options_.from_json(restore);
+  for (const auto& [k, v] : family_->legacy_options())
+    if (!meta.at("options").contains(k)) options_.set(k, v);
   norm_ = Normaliser::from_json(meta.at("normalisation"));
   bands_ = meta.at("bands").get<int>();
   train_dates_.clear();
@@ -152,18 +155,28 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   const int R = static_cast<int>(in.pairs.size());
   auto* hooks = dynamic_cast<PredictionHooks*>(model_.get());
   if (hooks) {
-    // Whole-scene coarse means (network units), so tiles see the scene's context.
+    // Whole-scene coarse means (network units), so tiles see the scene's context: from the
+    // tiled driver's scene statistics when this input is one of its tiles, else from the input.
     SceneContext sc;
+    auto to_units = [&](const BandStats& s, int b) { return s.count ? (s.mean - norm_.mean[b]) / norm_.scale[b] : 0.0; };
     auto mean_of = [&](const Raster& r) {
       std::vector<double> out;
-      for (int b = 0; b < B; ++b) {
-        const auto s = band_stats(r, b);
-        out.push_back(s.count ? (s.mean - norm_.mean[b]) / norm_.scale[b] : 0.0);
-      }
+      for (int b = 0; b < B; ++b) out.push_back(to_units(band_stats(r, b), b));
       return out;
     };
-    for (const auto& p : in.pairs) sc.coarse_ref_mean.push_back(mean_of(p.coarse));
-    sc.coarse_target_mean = mean_of(in.coarse);
+    auto scene_mean = [&](const std::vector<BandStats>& st, const Raster& fallback) {
+      if (static_cast<int>(st.size()) != B) return mean_of(fallback);
+      std::vector<double> out;
+      for (int b = 0; b < B; ++b) out.push_back(to_units(st[b], b));
+      return out;
+    };
+    // Statistics of another scene (left from an earlier call) would not know these dates.
+    bool scene = has_scene_stats_;
+    for (const auto& p : in.pairs) scene = scene && scene_stats_.index_of(p.date) >= 0;
+    for (const auto& p : in.pairs)
+      sc.coarse_ref_mean.push_back(scene ? scene_mean(scene_stats_.coarse[scene_stats_.index_of(p.date)], p.coarse)
+                                         : mean_of(p.coarse));
+    sc.coarse_target_mean = scene ? scene_mean(scene_stats_.target, in.coarse) : mean_of(in.coarse);
     hooks->set_scene_context(sc);
   }
 
@@ -175,11 +188,18 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   res.quality.units = "";
   res.quality.band_names = {"references_used", "weight_first_reference"};
 
-  const int tile = common_.tile > 0 ? common_.tile : std::max(W, H);
+  // Tiles on the model's pooling/stride grid: otherwise a user's tile size would move the
+  // pooling windows and change the result.
+  const int align = std::max(1, model_->tile_alignment());
+  const int tile = common_.tile > 0 ? (common_.tile + align - 1) / align * align : std::max(W, H);
   const int halo = model_->halo();
+  // Only tiles that touch the requested region (a tiled driver asks for its tile core).
+  const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
   for (int ty = 0; ty < H; ty += tile) {
     for (int tx = 0; tx < W; tx += tile) {
       const int tw = std::min(tile, W - tx), th = std::min(tile, H - ty);
+      if (tx >= want.x0 + want.width || tx + tw <= want.x0 || ty >= want.y0 + want.height || ty + th <= want.y0)
+        continue;
       // The window never leaves the scene: zero padding at scene edges then matches untiled runs.
       const int x0 = std::max(0, tx - halo), y0 = std::max(0, ty - halo);
       const int x1 = std::min(W, tx + tw + halo), y1 = std::min(H, ty + th + halo);

@@ -88,7 +88,12 @@ torch::Tensor StfNetModel::predict(const std::vector<Batch>& references) {
   }
   auto before = run(references[0], true);
   auto after = run(references[1], false);
-  auto w = temporal_weights({references[0].coarse_ref, references[1].coarse_ref}, references[0].coarse_target);
+  // Scene means when the engine gives them (tiles then agree with the whole scene).
+  auto w = has_scene_ && scene_.coarse_ref_mean.size() == 2
+               ? scene_temporal_weights(scene_, before.device())
+               : temporal_weights({references[0].coarse_ref, references[1].coarse_ref}, references[0].coarse_target);
+  last_weights_ = torch::cat({w[0].narrow(1, 0, 1).expand_as(before.narrow(1, 0, 1)),
+                              w[1].narrow(1, 0, 1).expand_as(before.narrow(1, 0, 1))}, 1);
   return w[0] * before + w[1] * after;
 }
 

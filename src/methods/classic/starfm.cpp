@@ -125,9 +125,9 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
         }
       }
       BandStats st;
-      if (has_scene_stats_ && k < static_cast<int>(scene_stats_.fine.size()) &&
-          b < static_cast<int>(scene_stats_.fine[k].size())) {
-        st = scene_stats_.fine[k][b];
+      const int ks = has_scene_stats_ ? scene_stats_.index_of(in.pairs[k].date) : -1;
+      if (ks >= 0 && b < static_cast<int>(scene_stats_.fine[ks].size())) {
+        st = scene_stats_.fine[ks][b];
       } else {
         st = band_stats(Lr, b);
       }
