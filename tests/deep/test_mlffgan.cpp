@@ -1,5 +1,7 @@
 #include "lstfuse/deep/mlffgan.hpp"
 
+#include "lstfuse/core/error.hpp"
+
 #include "net_fixtures.hpp"
 
 namespace lstfuse::test {
@@ -79,7 +81,66 @@ TEST(MlffGan, MaskedPixelsContributeNothing) { check_mask_ignored(small_family()
 TEST(MlffGan, HaloKeepsTheStride16Grid) {
   auto model = make_model(small_family(), 1, 1e-3);
   EXPECT_EQ(model->halo() % 16, 0);
-  EXPECT_GE(model->halo(), 110);
+  EXPECT_EQ(model->tile_alignment(), 16);
+  EXPECT_GE(model->halo(), 108 + 20);  // convolutions + half the 40-pixel AdaIN window
+  auto family = small_family();
+  family.options.adain_window = -1;
+  EXPECT_THROW(family.create_model(1, 1e-3), Error);
+}
+
+TEST(MlffGan, BoxMeanMatchesBruteForce) {
+  torch::manual_seed(3);
+  auto x = torch::randn({2, 3, 7, 9});
+  const int r = 2;
+  auto got = deep::box_mean(x, r);
+  for (int64_t y = 0; y < 7; ++y)
+    for (int64_t c = 0; c < 9; ++c) {
+      auto win = x.index({torch::indexing::Slice(), torch::indexing::Slice(),
+                          torch::indexing::Slice(std::max<int64_t>(0, y - r), std::min<int64_t>(7, y + r + 1)),
+                          torch::indexing::Slice(std::max<int64_t>(0, c - r), std::min<int64_t>(9, c + r + 1))});
+      auto want = win.mean({2, 3});
+      auto at = got.index({torch::indexing::Slice(), torch::indexing::Slice(), y, c});
+      ASSERT_TRUE(torch::allclose(at, want, 1e-5, 1e-6)) << y << "," << c;
+    }
+}
+
+TEST(MlffGan, LocalAdainTakesTheStyleOfEachWindow) {
+  // A constant style gives its constant (the content's contrast times sqrt(eps) ~ 0); a style
+  // equal to the content gives the content back.
+  torch::manual_seed(4);
+  auto content = torch::randn({1, 2, 12, 10}) * 3 + 1;
+  auto flat = deep::adain(content, torch::full({1, 2, 12, 10}, 5.0), 2);
+  EXPECT_LT((flat - 5.0).abs().max().item<double>(), 0.02);
+  auto same = deep::adain(content, content, 2);
+  EXPECT_TRUE(torch::allclose(same, content, 1e-3, 1e-4));
+}
+
+// The local statistics make the generator translation-equivariant on the stride-16 grid: a tile
+// with its halo predicts its inside exactly as the whole scene does. With whole-input
+// statistics (the paper's, --adain-window 0) it does not.
+TEST(MlffGan, TiledPredictionMatchesWholeSceneInsideHalo) {
+  for (const int window : {40, 0}) {
+    auto family = small_family();
+    family.options.adain_window = window;
+    auto model = make_model(family, 1, 1e-3);
+    const int halo = window > 0 ? model->halo() : 144;
+    auto scene = synthetic_batch(1, 1, 48 + 2 * halo + 32, 40, 61);
+    auto whole = model->predict({scene});
+    deep::Batch tile;
+    auto rows = torch::indexing::Slice(16, 16 + 48 + 2 * halo);
+    tile.fine_ref = scene.fine_ref.index({"...", rows, torch::indexing::Slice()});
+    tile.coarse_ref = scene.coarse_ref.index({"...", rows, torch::indexing::Slice()});
+    tile.coarse_target = scene.coarse_target.index({"...", rows, torch::indexing::Slice()});
+    tile.dt = scene.dt;
+    auto part = model->predict({tile});
+    auto inner_tile = part.index({"...", torch::indexing::Slice(halo, halo + 48), torch::indexing::Slice()});
+    auto inner_whole = whole.index({"...", torch::indexing::Slice(16 + halo, 16 + halo + 48), torch::indexing::Slice()});
+    const double diff = (inner_tile - inner_whole).abs().max().item<double>();
+    if (window > 0)
+      EXPECT_LT(diff, 1e-4) << "window " << window;
+    else
+      EXPECT_GT(diff, 1e-4) << "whole-input statistics were expected to depend on the tile";
+  }
 }
 
 }  // namespace

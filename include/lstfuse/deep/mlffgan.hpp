@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/family.hpp"
 #include "lstfuse/deep/model.hpp"
 
@@ -18,6 +19,10 @@ namespace lstfuse::deep {
 
 struct MlffGanOptions {
   int width = 16;          // channels at full resolution; x2 at each of the four lower levels
+  // AdaIN statistics: over a sliding window of this many fine pixels (scaled down with each
+  // level), so the network is local and tiles agree with the whole scene; 0: over the whole
+  // input, as in the paper (then a prediction depends on the tile size).
+  int adain_window = 40;
   double dropout = 0.2;    // inside the encoders' residual blocks
   double gan_weight = 0.01;
   bool time_reversal = true;
@@ -50,6 +55,12 @@ struct MlffAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlffAttention);
 
+// AdaIN: the statistics of `content` replaced by those of `style`, per sample and channel, over
+// the whole map (radius < 0) or over a (2 radius + 1)^2 window clipped at the map's edges.
+torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style, int radius);
+// Mean over a (2 radius + 1)^2 window clipped at the edges (N, C, H, W), in O(1) per pixel.
+torch::Tensor box_mean(const torch::Tensor& x, int radius);
+
 struct MlffGeneratorImpl : torch::nn::Module {
   MlffGeneratorImpl(int bands, const MlffGanOptions& options);
   // Any size: pads (replication) to a multiple of 16 (at least 32) and crops back.
@@ -58,6 +69,7 @@ struct MlffGeneratorImpl : torch::nn::Module {
   MlffEncoder coarse_encoder{nullptr}, fine_encoder{nullptr};
   torch::nn::ModuleList attention{nullptr}, ups{nullptr};
   torch::nn::Conv2d head1{nullptr}, head2{nullptr};
+  int adain_window = 0;
 };
 TORCH_MODULE(MlffGenerator);
 
@@ -69,7 +81,7 @@ struct MlffDiscriminatorImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlffDiscriminator);
 
-class MlffGanModel : public DeepModel {
+class MlffGanModel : public DeepModel, public PredictionHooks {
  public:
   MlffGanModel(int bands, double lr, const MlffGanOptions& options);
   std::string name() const override { return "mlffgan"; }
@@ -84,9 +96,13 @@ class MlffGanModel : public DeepModel {
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  // Receptive radius of the generator is about 110 px at full resolution; 128 is that rounded
-  // up to a multiple of 16 so that tile origins keep the stride-16 grid.
-  int halo() const override { return 128; }
+  // Receptive radius of the convolutions: stem 3, encoder levels 1-4 sum(2^(l-1) + 2 x 2^l)
+  // = 75, decoder 16 + 8 + 4 + 2 = 30: 108 px. The AdaIN windows add up to max(window / 2,
+  // 16). Rounded up to a multiple of 16 so that tile origins keep the stride-16 grid.
+  int halo() const override;
+  int tile_alignment() const override { return 16; }
+  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
+  torch::Tensor last_reference_weights() const override { return last_weights_; }
 
   MlffGenerator& generator() { return generator_; }
   MlffDiscriminator& discriminator() { return discriminator_; }
@@ -95,6 +111,9 @@ class MlffGanModel : public DeepModel {
   Batch augment(const Batch& batch);
   torch::Tensor reconstruction_loss(const torch::Tensor& pred, const Batch& batch);
   MlffGanOptions options_;
+  SceneContext scene_;
+  bool has_scene_ = false;
+  torch::Tensor last_weights_;
   MlffGenerator generator_{nullptr};
   MlffDiscriminator discriminator_{nullptr};
   std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
@@ -107,6 +126,8 @@ class MlffGanFamily : public DeepFamily {
   TrainDefaults train_defaults() const override;
   void bind(OptionSet& options) override;
   std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  // Models saved before --adain-window existed used whole-input statistics.
+  std::map<std::string, std::string> legacy_options() const override { return {{"adain-window", "0"}}; }
   MlffGanOptions options;
 };
 

@@ -1,5 +1,7 @@
 #include "lstfuse/deep/mlffgan.hpp"
 
+#include "lstfuse/core/error.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -16,17 +18,41 @@ namespace {
 nn::LeakyReLU lrelu() { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)); }
 torch::Tensor lrelu(const torch::Tensor& x) { return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)); }
 
-// Instance statistics of the fine features replaced by those of the coarse target features.
-torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style) {
-  auto cm = content.mean({2, 3}, true), sm = style.mean({2, 3}, true);
-  auto cs = torch::sqrt(content.var({2, 3}, false, true) + 1e-5);
-  auto ss = torch::sqrt(style.var({2, 3}, false, true) + 1e-5);
-  return (content - cm) / cs * ss + sm;
-}
-
 int channels_at(int width, int level) { return width << level; }
 
 }  // namespace
+
+torch::Tensor box_mean(const torch::Tensor& x, int radius) {
+  // Window sums from prefix sums along H then W; the clipped window is a rectangle, so its
+  // pixel count is the product of the two 1-D counts. Double precision keeps E[x^2] - E[x]^2
+  // free of cancellation.
+  auto xd = x.to(torch::kDouble);
+  auto window_sum = [&](const torch::Tensor& t, int64_t dim) {
+    const int64_t n = t.size(dim);
+    auto prefix = torch::cat({torch::zeros_like(t.narrow(dim, 0, 1)), t.cumsum(dim)}, dim);
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(t.device());
+    auto i = torch::arange(n, opts);
+    auto hi = (i + radius + 1).clamp_max(n), lo = (i - radius).clamp_min(0);
+    return std::make_pair(prefix.index_select(dim, hi) - prefix.index_select(dim, lo), (hi - lo).to(torch::kDouble));
+  };
+  auto [rows, nh] = window_sum(xd, 2);
+  auto [both, nw] = window_sum(rows, 3);
+  return (both / (nh.view({-1, 1}) * nw.view({1, -1}))).to(x.scalar_type());
+}
+
+torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style, int radius) {
+  constexpr double eps = 1e-5;
+  if (radius < 0) {
+    auto cm = content.mean({2, 3}, true), sm = style.mean({2, 3}, true);
+    auto cs = torch::sqrt(content.var({2, 3}, false, true) + eps);
+    auto ss = torch::sqrt(style.var({2, 3}, false, true) + eps);
+    return (content - cm) / cs * ss + sm;
+  }
+  auto cm = box_mean(content, radius), sm = box_mean(style, radius);
+  auto cv = (box_mean(content * content, radius) - cm * cm).clamp_min(0.0);
+  auto sv = (box_mean(style * style, radius) - sm * sm).clamp_min(0.0);
+  return (content - cm) / torch::sqrt(cv + eps) * torch::sqrt(sv + eps) + sm;
+}
 
 MlffResBlockImpl::MlffResBlockImpl(int channels, double dropout) {
   auto opts = nn::Conv2dOptions(channels, channels, 3).padding(1).padding_mode(torch::kReflect);
@@ -87,6 +113,7 @@ MlffGeneratorImpl::MlffGeneratorImpl(int bands, const MlffGanOptions& options) {
   }
   head1 = register_module("head1", nn::Conv2d(nn::Conv2dOptions(2 * w, w, 1)));
   head2 = register_module("head2", nn::Conv2d(nn::Conv2dOptions(w, bands, 1)));
+  adain_window = options.adain_window;
 }
 
 torch::Tensor MlffGeneratorImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
@@ -106,7 +133,9 @@ torch::Tensor MlffGeneratorImpl::forward(const torch::Tensor& fine_ref, const to
   std::vector<torch::Tensor> fused;
   for (size_t level = 0; level < c1.size(); ++level) {
     auto m = attention[level]->as<MlffAttention>()->forward(c1[level], c2[level]);
-    fused.push_back(c2[level] * m + adain(f1[level], c2[level]) * (1 - m));
+    // The window shrinks with the level so that it covers the same ground at every scale.
+    const int radius = adain_window > 0 ? std::max(1, (adain_window / 2) >> level) : -1;
+    fused.push_back(c2[level] * m + adain(f1[level], c2[level], radius) * (1 - m));
   }
   auto x = fused[4];
   for (size_t i = 0; i < ups->size(); ++i) {
@@ -137,6 +166,9 @@ torch::Tensor MlffDiscriminatorImpl::forward(const torch::Tensor& image, const t
 }
 
 MlffGanModel::MlffGanModel(int bands, double lr, const MlffGanOptions& options) : options_(options) {
+  if (options.adain_window < 0)
+    throw Error("mlffgan: --adain-window must be 0 (whole input) or a window in pixels, got " +
+                std::to_string(options.adain_window));
   generator_ = MlffGenerator(bands, options);
   discriminator_ = MlffDiscriminator(bands);
   // Adam with beta1 0.5, the usual choice for adversarial training (the paper states lr only).
@@ -233,8 +265,16 @@ torch::Tensor MlffGanModel::predict(const std::vector<Batch>& references) {
   if (preds.size() == 1) return preds[0];
   // The generator is trained from either side (time reversal); two predictions are blended
   // with temporal weights 1 / |mean(M_k) - mean(M_0)|.
-  auto w = temporal_weights(coarse, references[0].coarse_target);
+  auto w = has_scene_ && scene_.coarse_ref_mean.size() == 2 ? scene_temporal_weights(scene_, preds[0].device())
+                                                             : temporal_weights(coarse, references[0].coarse_target);
+  last_weights_ = torch::cat({w[0].narrow(1, 0, 1).expand_as(preds[0].narrow(1, 0, 1)),
+                              w[1].narrow(1, 0, 1).expand_as(preds[0].narrow(1, 0, 1))}, 1);
   return w[0] * preds[0] + w[1] * preds[1];
+}
+
+int MlffGanModel::halo() const {
+  const int reach = 108 + (options_.adain_window > 0 ? std::max(16, options_.adain_window / 2) : 0);
+  return (reach + 15) / 16 * 16;
 }
 
 double MlffGanModel::learning_rate() const { return adam_lr(*g_optimizer_); }
@@ -279,6 +319,8 @@ TrainDefaults MlffGanFamily::train_defaults() const {
 void MlffGanFamily::bind(OptionSet& set) {
   set.add("width", options.width, "generator channels at full resolution (x2 per level, 5 levels)");
   set.add("dropout", options.dropout, "dropout inside the encoders' residual blocks");
+  set.add("adain-window", options.adain_window,
+          "AdaIN statistics over a sliding window of this many fine pixels (0: whole input, as in the paper)");
   set.add("gan-weight", options.gan_weight, "weight of the least-squares GAN term in the generator loss");
   set.add("time-reversal", options.time_reversal, "swap reference and target with probability 0.5 in training");
 }
