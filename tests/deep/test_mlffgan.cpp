@@ -82,7 +82,7 @@ TEST(MlffGan, HaloKeepsTheStride16Grid) {
   auto model = make_model(small_family(), 1, 1e-3);
   EXPECT_EQ(model->halo() % 16, 0);
   EXPECT_EQ(model->tile_alignment(), 16);
-  EXPECT_GE(model->halo(), 108 + 20);  // convolutions + half the 40-pixel AdaIN window
+  EXPECT_GE(model->halo(), 108 + 128);  // convolutions + half the 256-pixel AdaIN window
   auto family = small_family();
   family.options.adain_window = -1;
   EXPECT_THROW(family.create_model(1, 1e-3), Error);

@@ -21,8 +21,9 @@ struct MlffGanOptions {
   int width = 16;          // channels at full resolution; x2 at each of the four lower levels
   // AdaIN statistics: over a sliding window of this many fine pixels (scaled down with each
   // level), so the network is local and tiles agree with the whole scene; 0: over the whole
-  // input, as in the paper (then a prediction depends on the tile size).
-  int adain_window = 40;
+  // input, as in the paper (then a prediction depends on the tile size). A window at least
+  // twice the training patch covers every patch whole, so training is the paper's exactly.
+  int adain_window = 256;
   double dropout = 0.2;    // inside the encoders' residual blocks
   double gan_weight = 0.01;
   bool time_reversal = true;

@@ -42,7 +42,9 @@ torch::Tensor box_mean(const torch::Tensor& x, int radius) {
 
 torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style, int radius) {
   constexpr double eps = 1e-5;
-  if (radius < 0) {
+  // A window that covers the whole map from every pixel is the whole-map statistic: the
+  // cheaper instance form (training patches smaller than the window always take it).
+  if (radius < 0 || (radius >= content.size(2) - 1 && radius >= content.size(3) - 1)) {
     auto cm = content.mean({2, 3}, true), sm = style.mean({2, 3}, true);
     auto cs = torch::sqrt(content.var({2, 3}, false, true) + eps);
     auto ss = torch::sqrt(style.var({2, 3}, false, true) + eps);
