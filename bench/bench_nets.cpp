@@ -1,5 +1,5 @@
 // Training throughput (patches/s at patch 40, batch 16) and whole-scene inference time
-// (1300 x 1300 in tiles of 256 plus each network's halo, plain loop, one reference) for the
+// (1300 x 1300 in tiles of the family's default size plus its halo, plain loop, one reference) for the
 // StfNet, EDCSTFN, MLFF-GAN and DLSTFM families on the CPU, default (paper) options.
 //   bench_nets [name ...]     (default: all four)
 #include <algorithm>
@@ -44,7 +44,7 @@ void run(const std::string& name, const deep::DeepFamily& family) {
   }
   const double train_s = sw.seconds();
 
-  const int64_t size = 1300, tile = 256, halo = model->halo();
+  const int64_t size = 1300, tile = family.train_defaults().tile, halo = model->halo();
   auto scene = random_batch(1, size, size);
   auto out = torch::empty({1, 1, size, size});
   sw.reset();
@@ -66,9 +66,9 @@ void run(const std::string& name, const deep::DeepFamily& family) {
     }
   }
   const double infer_s = sw.seconds();
-  std::printf("%-8s train %7.1f patches/s (%d steps of 16 x 40x40)   infer 1300x1300: %7.2f s (%d tiles, halo %ld)"
+  std::printf("%-8s train %7.1f patches/s (%d steps of 16 x 40x40)   infer 1300x1300: %7.2f s (%d tiles of %ld, halo %ld)"
               "   peak RSS %.0f MiB\n",
-              name.c_str(), 16.0 * steps / train_s, steps, infer_s, tiles, static_cast<long>(halo),
+              name.c_str(), 16.0 * steps / train_s, steps, infer_s, tiles, static_cast<long>(tile), static_cast<long>(halo),
               bench::peak_rss_mib());
   std::fflush(stdout);
 }

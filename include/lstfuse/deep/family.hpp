@@ -31,6 +31,8 @@ struct TrainDefaults {
   std::string normalise = "std";
   // "relative" or "absolute" (CommonOptions::frame).
   std::string frame = "relative";
+  // Prediction tile without halo (CommonOptions::tile); larger for networks with a large halo.
+  int tile = 256;
 };
 
 // What every deep family's MethodInfo shares: family "deep", one or two references, trainable.

@@ -22,6 +22,7 @@ void CommonOptions::apply(const TrainDefaults& d) {
   plateau_patience = d.plateau_patience;
   normalise = d.normalise;
   frame = d.frame;
+  tile = d.tile;
 }
 
 void CommonOptions::bind(OptionSet& o) {
