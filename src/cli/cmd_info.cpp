@@ -107,6 +107,24 @@ std::string join_dates(const nlohmann::json& a) {
   return s.empty() ? "none" : s;
 }
 
+// Daily series have hundreds of coarse-only dates: runs of three or more consecutive days are
+// written first..last, and the count follows.
+std::string join_date_runs(const nlohmann::json& a) {
+  std::vector<lstfuse::Date> d;
+  for (const auto& x : a) d.push_back(lstfuse::Date::parse(x.get<std::string>()));
+  std::string s;
+  for (size_t i = 0; i < d.size();) {
+    size_t k = i;
+    while (k + 1 < d.size() && d[k + 1] - d[k] == 1) ++k;
+    const bool run = k - i >= 2;
+    const size_t last = run ? k : i;
+    s += (s.empty() ? "" : ", ") + d[i].iso() + (run ? ".." + d[k].iso() : "");
+    i = last + 1;
+  }
+  if (s.empty()) return "none";
+  return d.size() > 1 ? fmt::format("{} ({} dates)", s, d.size()) : s;
+}
+
 void print(const nlohmann::json& j) {
   if (j["kind"] == "catalog") {
     std::cout << "catalog " << j["path"].get<std::string>() << "\n";
@@ -118,7 +136,7 @@ void print(const nlohmann::json& j) {
                                100.0 * o["valid_fraction"].get<double>(), o["path"].get<std::string>());
     }
     std::cout << "pairs (fine + coarse): " << join_dates(j["pairs"]) << "\n";
-    std::cout << "coarse-only dates: " << join_dates(j["coarse_only"]) << "\n";
+    std::cout << "coarse-only dates: " << join_date_runs(j["coarse_only"]) << "\n";
     return;
   }
   std::cout << "raster " << j["path"].get<std::string>() << "\n";

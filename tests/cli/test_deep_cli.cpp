@@ -146,3 +146,17 @@ TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
   EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
   EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));
 }
+
+// A daily series lists hundreds of coarse-only dates: `info` writes consecutive days as runs.
+TEST(InfoCli, CoarseOnlyDatesAsRunsOfDays) {
+  const Catalog cat = Catalog::load(series());
+  const auto co = cat.coarse_only_dates();
+  const Date first_pair = cat.pair_dates().front();
+  ASSERT_GE(first_pair - co.front(), 3);  // the series starts with days before the first pair
+  const auto r = test::run_cli("info " + series().string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Every day from the start to the day before the first pair is coarse-only: one run.
+  const std::string run = co.front().iso() + ".." + (first_pair + (-1)).iso() + ", ";
+  EXPECT_NE(r.output.find("coarse-only dates: " + run), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(" + std::to_string(co.size()) + " dates)"), std::string::npos) << r.output;
+}
