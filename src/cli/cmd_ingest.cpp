@@ -23,7 +23,8 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "ingest", "Decode LST products (MOD11A1/MYD11A1 HDF, Landsat C2 ST_B10, GeoTIFF, simulation folders), "
                 "align them onto one fine grid and write a catalog");
-  cmd->add_option("inputs", a->inputs, "Product files or folders (a folder with simulation.json is read as a simulation)");
+  cmd->add_option("inputs", a->inputs, "Product files or folders (a folder with simulation.json is read as a simulation), or GDAL "
+                  "subdataset names of MOD11A1 LST layers (HDF4_EOS:EOS_GRID:\"F.hdf\":...:LST_Day_1km)");
   cmd->add_option("-o,--output", a->out, "Catalog folder to create")->required();
   cmd->add_option("--fine", a->opts.fine_files, "Treat this file as a fine observation (repeatable)");
   cmd->add_option("--coarse", a->opts.coarse_files, "Treat this file as a coarse observation (repeatable)");

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include <unistd.h>
 
@@ -119,6 +121,24 @@ double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, 
   return grid.pixels() > 0 ? static_cast<double>(valid) / static_cast<double>(grid.pixels()) : 0.0;
 }
 
+// A GDAL subdataset name of a MOD11A1/MYD11A1 LST layer, as gdalinfo lists them
+// (HDF4_EOS:EOS_GRID:"FILE.hdf":MODIS_Grid_Daily_1km_LST:LST_Day_1km): the file and whether the
+// night layer is named. nullopt when `in` is not a subdataset name; Error for other layers.
+std::optional<std::pair<std::string, bool>> lst_subdataset(const std::string& in) {
+  if (in.rfind("HDF4_EOS:", 0) != 0 && in.rfind("HDF4_SDS:", 0) != 0 && in.rfind("HDF4:", 0) != 0)
+    return std::nullopt;
+  const auto q1 = in.find('"'), q2 = in.find('"', q1 == std::string::npos ? 0 : q1 + 1);
+  if (q1 == std::string::npos || q2 == std::string::npos)
+    throw file_error(in, "not a subdataset name (expected HDF4_EOS:EOS_GRID:\"FILE\":GRID:LAYER)");
+  const std::string file = in.substr(q1 + 1, q2 - q1 - 1);
+  const std::string layer = in.substr(in.rfind(':') + 1);
+  if (layer != "LST_Day_1km" && layer != "LST_Night_1km")
+    throw file_error(in, fmt::format("subdataset '{}' is not an LST layer: name LST_Day_1km, LST_Night_1km "
+                                     "or the HDF file itself", layer));
+  if (!fs::exists(file)) throw file_error(file, "no such file (named in " + in + ")");
+  return std::make_pair(file, layer == "LST_Night_1km");
+}
+
 }  // namespace
 
 Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_dir, const IngestOptions& opts) {
@@ -133,6 +153,13 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   std::optional<Grid> sim_grid;
   auto add_file = [&](const std::string& path) { products.push_back(io::identify_product(path, opts.product)); };
   for (const auto& in : inputs) {
+    if (const auto sds = lst_subdataset(in)) {
+      // The layer decides day or night for this granule, whatever --night says.
+      io::ProductOptions po = opts.product;
+      po.night = sds->second;
+      products.push_back(io::identify_product(sds->first, po));
+      continue;
+    }
     if (!fs::exists(in)) throw file_error(in, "no such file or folder");
     if (fs::is_directory(in)) {
       if (fs::exists(fs::path(in) / kSimulationManifest)) {

@@ -256,3 +256,44 @@ TEST(IngestCli, BadInputsNameTheFileAndLeaveNoCatalog) {
   // Unknown option (CLI11 rejects it before anything runs).
   fails_naming(fine + " --bogus 3", "--bogus", "unknown option");
 }
+
+// GDAL subdataset names, as gdalinfo lists them, name the granule and the day or night layer.
+TEST(IngestCli, Mod11a1SubdatasetNames) {
+  test::TempDir tmp;
+  const auto hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf");
+  const std::string grid = " --qc any --crs EPSG:32724 --res 1000 --extent 322000 9305000 622000 9605000";
+  const std::string prefix = "HDF4_EOS:EOS_GRID:\"" + hdf.string() + "\":MODIS_Grid_Daily_1km_LST:";
+  auto r = test::run_cli("ingest " + q(hdf) + " -o " + q(tmp / "file") + grid);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest " + q(prefix + "LST_Day_1km") + " -o " + q(tmp / "day") + grid);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest " + q(prefix + "LST_Night_1km") + " -o " + q(tmp / "night") + grid);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Catalog file = Catalog::load(tmp / "file"), day = Catalog::load(tmp / "day"), night = Catalog::load(tmp / "night");
+  const Raster a = io::load_observation(file, file.observations()[0]);
+  const Raster b = io::load_observation(day, day.observations()[0]);
+  const Raster n = io::load_observation(night, night.observations()[0]);
+  // The day layer is what the file gives by default (nodata pixels hold NaN, so compare masks
+  // and then the valid values).
+  ASSERT_EQ(a.mask_data(), b.mask_data());
+  size_t same = 0, valid = 0;
+  for (size_t i = 0; i < a.data().size(); ++i)
+    if (a.mask_data()[i]) {
+      ++valid;
+      same += a.data()[i] == b.data()[i];
+    }
+  EXPECT_GT(valid, 0u);
+  EXPECT_EQ(same, valid);
+  EXPECT_EQ(day.observations()[0].date.iso(), "2019-11-01");
+  // Night LST in the tropics is well below the day LST.
+  EXPECT_LT(band_stats(n).mean, band_stats(a).mean - 5.0);
+  // A layer that is not LST, and a missing file, are named in the error.
+  r = test::run_cli("ingest " + q(prefix + "QC_Day") + " -o " + q(tmp / "qc") + grid);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("QC_Day"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "qc"));
+  r = test::run_cli("ingest " + q("HDF4_EOS:EOS_GRID:\"/nowhere/x.hdf\":MODIS_Grid_Daily_1km_LST:LST_Day_1km") +
+                    " -o " + q(tmp / "none") + grid);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("/nowhere/x.hdf"), std::string::npos) << r.output;
+}
