@@ -1,11 +1,10 @@
 #include "lstfuse/deep/mlffgan.hpp"
 
-#include "lstfuse/core/error.hpp"
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
 
 namespace lstfuse::deep {
