@@ -145,4 +145,24 @@ inline void check_mask_ignored(const deep::DeepFamily& family, int bands, int64_
   EXPECT_GT((p_base - p_changed).abs().max().item<double>(), 1e-6);
 }
 
+// Largest difference between the whole-scene prediction and that of one tile: the rows
+// [row0, row0 + inner + 2 halo) of the scene, compared on the `inner` rows after its halo.
+inline double tile_vs_whole(deep::DeepModel& model, const deep::Batch& scene, int64_t row0, int64_t inner,
+                            int64_t halo) {
+  using torch::indexing::Slice;
+  const auto whole = model.predict({scene});
+  deep::Batch tile;
+  const auto rows = Slice(row0, row0 + inner + 2 * halo);
+  tile.fine_ref = scene.fine_ref.index({"...", rows, Slice()});
+  tile.coarse_ref = scene.coarse_ref.index({"...", rows, Slice()});
+  tile.coarse_target = scene.coarse_target.index({"...", rows, Slice()});
+  tile.dt = scene.dt;
+  const auto part = model.predict({tile});
+  return (part.index({"...", Slice(halo, halo + inner), Slice()}) -
+          whole.index({"...", Slice(row0 + halo, row0 + halo + inner), Slice()}))
+      .abs()
+      .max()
+      .item<double>();
+}
+
 }  // namespace lstfuse::test

@@ -125,17 +125,7 @@ TEST(MlffGan, TiledPredictionMatchesWholeSceneInsideHalo) {
     auto model = make_model(family, 1, 1e-3);
     const int halo = window > 0 ? model->halo() : 144;
     auto scene = synthetic_batch(1, 1, 48 + 2 * halo + 32, 40, 61);
-    auto whole = model->predict({scene});
-    deep::Batch tile;
-    auto rows = torch::indexing::Slice(16, 16 + 48 + 2 * halo);
-    tile.fine_ref = scene.fine_ref.index({"...", rows, torch::indexing::Slice()});
-    tile.coarse_ref = scene.coarse_ref.index({"...", rows, torch::indexing::Slice()});
-    tile.coarse_target = scene.coarse_target.index({"...", rows, torch::indexing::Slice()});
-    tile.dt = scene.dt;
-    auto part = model->predict({tile});
-    auto inner_tile = part.index({"...", torch::indexing::Slice(halo, halo + 48), torch::indexing::Slice()});
-    auto inner_whole = whole.index({"...", torch::indexing::Slice(16 + halo, 16 + halo + 48), torch::indexing::Slice()});
-    const double diff = (inner_tile - inner_whole).abs().max().item<double>();
+    const double diff = tile_vs_whole(*model, scene, 16, 48, halo);  // a tile on the stride-16 grid
     if (window > 0)
       EXPECT_LT(diff, 1e-4) << "window " << window;
     else
