@@ -207,6 +207,26 @@ TEST(Engine, MaskedPixelsContributeNothingToLossOrGradient) {
   EXPECT_FLOAT_EQ(masked_mean(lm, mk).item<float>(), 2.0f);
 }
 
+// The paper's Huber delta (1.0) is on LST in kelvin; the network sees (K - mean) / scale, so the
+// delta it uses is 1 / scale. A fresh network outputs its global residual L_a + (M_b - M_a) = 0
+// here (up to its N(0, 1e-3) weights), 0.5 units = 2 K below the target at 4 K per unit:
+// Huber = delta (|r| - delta / 2) = 0.25 (0.5 - 0.125) = 0.09375; with a 1-unit delta it
+// would be 0.5 x 0.25 = 0.125.
+TEST(SttfnModel, HuberDeltaIsInKelvin) {
+  torch::manual_seed(2);
+  SttfnModel model(1, 1e-3, std::make_shared<SttfnOptions>());
+  model.set_training(false);
+  Batch b;
+  b.fine_ref = b.coarse_ref = b.coarse_target = torch::zeros({2, 1, 12, 12});
+  b.fine_target = torch::full({2, 1, 12, 12}, 0.5);
+  b.mask = torch::ones({2, 1, 12, 12});
+  b.dt = torch::full({2}, 16.0);
+  EXPECT_NEAR(model.loss(model.forward_net(), b).item<double>(), 0.125, 2e-3);
+  model.set_kelvin_per_unit({4.0});
+  EXPECT_DOUBLE_EQ(model.huber_delta_units(), 0.25);
+  EXPECT_NEAR(model.loss(model.forward_net(), b).item<double>(), 0.09375, 2e-3);
+}
+
 TEST(SttfnModel, OverfitsOneBatch) {
   auto s = make_synthetic_series(32, 32, 2, 48, 8);
   auto norm = Normaliser::fit("std", s.pairs);

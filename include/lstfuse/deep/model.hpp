@@ -52,6 +52,10 @@ class DeepModel {
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 
+  // Kelvin per network unit, per band (the engine's normalisation scale), given before training
+  // and after loading: for settings a paper states in kelvin (STTFN's Huber delta).
+  virtual void set_kelvin_per_unit(const std::vector<double>& /*scale*/) {}
+
   // Context pixels a tile needs so that tiled and whole-scene predictions agree.
   virtual int halo() const = 0;
   // Tile origins must lie on this grid (networks that pool or stride: 2^levels); the engine

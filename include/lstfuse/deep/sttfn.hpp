@@ -15,7 +15,7 @@ namespace lstfuse::deep {
 
 struct SttfnOptions {
   std::string loss = "huber";  // huber | mse | l1
-  double huber_delta = 1.0;
+  double huber_delta = 1.0;        // kelvin (the paper's 1.0 is on LST in K)
   std::string weighting = "stc";  // stc | tc
   int tc_window = 0;              // TC: 0 = whole-scene coarse means, else half-window (pixels)
   int stc_window = 0;             // STC: 0 = per pixel (eq. 6), else half-window of |L2 - M2| means
@@ -95,6 +95,11 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   }
 
   void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
+  void set_kelvin_per_unit(const std::vector<double>& scale) override {
+    if (!scale.empty() && scale.front() > 0) kelvin_per_unit_ = scale.front();  // LST is one band
+  }
+  // The Huber delta in network units.
+  double huber_delta_units() const { return options_->huber_delta / kelvin_per_unit_; }
   torch::Tensor last_reference_weights() const override { return last_weights_; }
 
   // The masked loss of one direction's net on a batch (graph kept; for tests and train_step).
@@ -108,6 +113,7 @@ class SttfnModel : public DeepModel, public PredictionHooks {
 
   int bands_;
   double lr_;
+  double kelvin_per_unit_ = 1.0;
   std::shared_ptr<const SttfnOptions> options_;
   SttfnNet fwd_{nullptr}, bwd_{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_fwd_, opt_bwd_;

@@ -61,6 +61,7 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid,
                 common_.frame == "relative");
   model_ = family_->create_model(bands, common_.lr);
+  model_->set_kelvin_per_unit(norm_.scale);
   model_->to(dev);
   // Resume only continues the same run: same data, options and normalisation; the epoch budget,
   // device, threads and display may change between the interrupted and the resumed run.
@@ -131,6 +132,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
   train_dates_.clear();
   for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
   auto model = family_->create_model(bands_, common_.lr);
+  model->set_kelvin_per_unit(norm_.scale);
   try {
     a.read("model", m);
     model->load(m);

@@ -171,7 +171,7 @@ void SttfnModel::set_learning_rate(double lr) {
 
 torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
   const auto pred = net->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
-  return masked_mean(loss_map(options_->loss, pred, b.fine_target, options_->huber_delta), b.mask);
+  return masked_mean(loss_map(options_->loss, pred, b.fine_target, huber_delta_units()), b.mask);
 }
 
 namespace {
@@ -296,7 +296,7 @@ TrainDefaults SttfnFamily::train_defaults() const {
 
 void SttfnFamily::bind(OptionSet& o) {
   o.add_choice("loss", options_->loss, {"huber", "mse", "l1"}, "Training loss (paper: Huber)");
-  o.add("huber-delta", options_->huber_delta, "Huber delta in network units");
+  o.add("huber-delta", options_->huber_delta, "Huber delta in kelvin (paper: 1.0)");
   o.add_choice("weighting", options_->weighting, {"stc", "tc"},
                "Combination of forward and backward predictions: STC (paper) or TC");
   o.add("tc-window", options_->tc_window, "TC weighting: half-window of the coarse means (0: whole scene)");
