@@ -92,16 +92,21 @@ TEST(DeepCli, StreamedPredictionEqualsInMemory) {
                           target.iso() + " -o " + model.string() + kTinyBudget).exit_code, 0);
   const std::string common = "predict --method sttfn --model " + model.string() + " --catalog " +
                              series().string() + " --date " + target.iso();
-  ASSERT_EQ(test::run_cli(common + " -o " + (tmp / "a.tif").string()).exit_code, 0);
-  const auto s = test::run_cli(common + " --stream --tile 40 -o " + (tmp / "b.tif").string());
-  ASSERT_EQ(s.exit_code, 0) << s.output;
-  const Raster a = io::read_raster((tmp / "a.tif").string());
-  const Raster b = io::read_raster((tmp / "b.tif").string());
-  ASSERT_EQ(a.mask_data(), b.mask_data());
-  double worst = 0;
-  for (size_t i = 0; i < a.band_size(); ++i)
-    if (a.mask(0)[i]) worst = std::max(worst, std::abs(double(a.band(0)[i]) - b.band(0)[i]));
-  EXPECT_LT(worst, 1e-4);
+  // TC weighting too: its coarse means must be the scene's, not each streamed tile's.
+  for (const std::string weighting : {"stc", "tc"}) {
+    const std::string cmd = common + " --weighting " + weighting;
+    const auto in_memory = tmp / (weighting + "_a.tif"), streamed = tmp / (weighting + "_b.tif");
+    ASSERT_EQ(test::run_cli(cmd + " -o " + in_memory.string()).exit_code, 0);
+    const auto s = test::run_cli(cmd + " --stream --tile 40 -o " + streamed.string());
+    ASSERT_EQ(s.exit_code, 0) << s.output;
+    const Raster a = io::read_raster(in_memory.string());
+    const Raster b = io::read_raster(streamed.string());
+    ASSERT_EQ(a.mask_data(), b.mask_data()) << weighting;
+    double worst = 0;
+    for (size_t i = 0; i < a.band_size(); ++i)
+      if (a.mask(0)[i]) worst = std::max(worst, std::abs(double(a.band(0)[i]) - b.band(0)[i]));
+    EXPECT_LT(worst, 1e-4) << weighting;
+  }
 }
 
 TEST(DeepCli, FuseResumesWithIdenticalFiles) {
