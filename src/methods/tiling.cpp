@@ -60,28 +60,8 @@ struct TileRect {
   int x0, y0, w, h;
 };
 
-// A tile's window: the tile plus the halo, clipped to the scene. Clipping (rather than padding
-// with nodata) makes an edge tile see the scene's edge exactly as the whole-scene run does,
-// which networks with padded convolutions need.
-struct Window {
-  int x0, y0, w, h;
-  PixelRect region;  // the tile inside the window
-};
-Window tile_window(const TileRect& t, int halo, int W, int H) {
-  Window win;
-  win.x0 = std::max(0, t.x0 - halo);
-  win.y0 = std::max(0, t.y0 - halo);
-  win.w = std::min(W, t.x0 + t.w + halo) - win.x0;
-  win.h = std::min(H, t.y0 + t.h + halo) - win.y0;
-  win.region = {t.x0 - win.x0, t.y0 - win.y0, t.w, t.h};
-  return win;
-}
-
 // Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
-int aligned_tile(int tile, const Method& method) {
-  const int a = std::max(1, method.tile_alignment());
-  return (tile + a - 1) / a * a;
-}
+int aligned_tile(int tile, const Method& method) { return align_tile(tile, method.tile_alignment()); }
 
 std::vector<TileRect> tile_rects(int W, int H, int tile) {
   if (tile <= 0) tile = std::max(W, H);
@@ -155,6 +135,21 @@ io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::s
   return base;
 }
 
+TileWindow tile_window(int tx, int ty, int tw, int th, int halo, int W, int H) {
+  TileWindow win;
+  win.x0 = std::max(0, tx - halo);
+  win.y0 = std::max(0, ty - halo);
+  win.w = std::min(W, tx + tw + halo) - win.x0;
+  win.h = std::min(H, ty + th + halo) - win.y0;
+  win.region = {tx - win.x0, ty - win.y0, tw, th};
+  return win;
+}
+
+int align_tile(int tile, int alignment) {
+  const int a = std::max(1, alignment);
+  return (tile + a - 1) / a * a;
+}
+
 FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOptions& opts) {
   ThreadScope threads(opts.threads);
   const MethodInfo& mi = method.info();
@@ -193,7 +188,7 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
   out.fine.units = in.coarse.units;
   for (const TileRect& t : tile_rects(W, H, aligned_tile(opts.tile, method))) {
-    const Window win = tile_window(t, halo, W, H);
+    const TileWindow win = tile_window(t.x0, t.y0, t.w, t.h, halo, W, H);
     FusionInput sub;
     sub.date = in.date;
     sub.coarse = in.coarse.crop(win.x0, win.y0, win.w, win.h);
@@ -273,7 +268,7 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
   std::vector<TileRect> unwritten_quality;  // skipped tiles before the quality layer existed
   const int tile = aligned_tile(opts.tile > 0 ? opts.tile : 512, method);
   for (const TileRect& t : tile_rects(grid.width, grid.height, tile)) {
-    const Window win = tile_window(t, halo, grid.width, grid.height);
+    const TileWindow win = tile_window(t.x0, t.y0, t.w, t.h, halo, grid.width, grid.height);
     const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
     FusionInput sub;
     sub.date = in.date;

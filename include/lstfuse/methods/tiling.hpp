@@ -16,6 +16,17 @@
 
 namespace lstfuse {
 
+// A tile's window: the tile plus `halo` on each side, clipped to the W x H scene (never padded
+// beyond it, so an edge tile sees the scene's edge as the whole-scene run does), and where the
+// tile lies inside the window. Shared by these drivers and the deep engine's own tiles.
+struct TileWindow {
+  int x0, y0, w, h;
+  PixelRect region;
+};
+TileWindow tile_window(int tx, int ty, int tw, int th, int halo, int W, int H);
+// `tile` rounded up to a multiple of `alignment` (a network's pooling/stride grid).
+int align_tile(int tile, int alignment);
+
 struct TilingOptions {
   int tile = 512;   // tile core size in pixels (square); <= 0: the whole scene as one tile
   int threads = 0;  // OpenMP threads; 0: the OpenMP default

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/methods/tiling.hpp"
 
 namespace lstfuse::deep {
 
@@ -192,8 +193,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
 
   // Tiles on the model's pooling/stride grid: otherwise a user's tile size would move the
   // pooling windows and change the result.
-  const int align = std::max(1, model_->tile_alignment());
-  const int tile = common_.tile > 0 ? (common_.tile + align - 1) / align * align : std::max(W, H);
+  const int tile = common_.tile > 0 ? align_tile(common_.tile, model_->tile_alignment()) : std::max(W, H);
   const int halo = model_->halo();
   // Only tiles that touch the requested region (a tiled driver asks for its tile core).
   const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
@@ -203,9 +203,8 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       if (tx >= want.x0 + want.width || tx + tw <= want.x0 || ty >= want.y0 + want.height || ty + th <= want.y0)
         continue;
       // The window never leaves the scene: zero padding at scene edges then matches untiled runs.
-      const int x0 = std::max(0, tx - halo), y0 = std::max(0, ty - halo);
-      const int x1 = std::min(W, tx + tw + halo), y1 = std::min(H, ty + th + halo);
-      const int w = x1 - x0, h = y1 - y0;
+      const TileWindow win = tile_window(tx, ty, tw, th, halo, W, H);
+      const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
       const auto target = to_tensor(in.coarse, norm_, x0, y0, w, h);
       const bool relative = common_.frame == "relative";
       std::vector<Batch> refs;
@@ -256,7 +255,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       const float* pk = ok.data_ptr<float>();
       const float* pn = nvalid.data_ptr<float>();
       const float* pw = weights.defined() ? weights.data_ptr<float>() : nullptr;
-      const int ox = tx - x0, oy = ty - y0;
+      const int ox = win.region.x0, oy = win.region.y0;
 #pragma omp parallel for schedule(static)
       for (int y = 0; y < th; ++y) {
         for (int x = 0; x < tw; ++x) {
