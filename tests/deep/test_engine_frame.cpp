@@ -107,6 +107,34 @@ TEST(EngineFrame, UntrainedNetworkIsKeptWhenTrainingDoesNotHelp) {
   EXPECT_EQ(m->last_report()->epochs_run, 2);
 }
 
+// Validation ranks epochs by the RMSE in kelvin. Fine images alternate between +0 and +2 K
+// over a common pattern while the coarse images carry only the level, so every single-reference
+// additive estimate (what the untrained STTFN predicts) is off by exactly 2 K, whatever the
+// normalisation scale; monitoring the loss instead gives a value in network units.
+TEST(EngineFrame, ValidationRmseIsInKelvin) {
+  auto s = make_synthetic_series(40, 40, 6, 16, 8);
+  const Raster pattern = s.pairs[0].fine;
+  for (size_t k = 0; k < s.pairs.size(); ++k) {
+    const float level = 290.0f + 3.0f * static_cast<float>(k);
+    for (size_t i = 0; i < pattern.data().size(); ++i) {
+      s.pairs[k].fine.data()[i] = pattern.data()[i] + level + (k % 2 ? 2.0f : 0.0f) - 300.0f;
+      s.pairs[k].coarse.data()[i] = level;
+    }
+  }
+  auto by_rmse = make_sttfn({{"epochs", "0"}, {"val-fraction", "0.4"}});
+  FitContext ctx;
+  ctx.show_progress = false;
+  by_rmse->fit(s.pairs, ctx);
+  EXPECT_EQ(by_rmse->last_report()->monitored, "validation RMSE");
+  EXPECT_NEAR(by_rmse->last_report()->best_loss, 2.0, 0.02);
+
+  auto by_loss = make_sttfn({{"epochs", "0"}, {"val-fraction", "0.4"}, {"monitor", "loss"}, {"loss", "mse"}});
+  by_loss->fit(s.pairs, ctx);
+  EXPECT_EQ(by_loss->last_report()->monitored, "validation loss");
+  const double scale = Normaliser::fit("std", s.pairs).scale[0];
+  EXPECT_NEAR(by_loss->last_report()->best_loss, 4.0 / (scale * scale), 0.02 * 4.0 / (scale * scale));
+}
+
 // Orientation k of a patch is the flips/transposition of orientation 0, applied alike to every
 // image and to the mask.
 TEST(EngineFrame, AugmentedPatchesAreFlipsAndRotations) {

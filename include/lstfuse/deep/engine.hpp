@@ -35,6 +35,10 @@ struct CommonOptions {
   int patience = 5;             // early stop after this many epochs without improvement (0: off)
   double min_delta = 1e-4;      // relative improvement that counts
   double val_fraction = 0.1;
+  // What validation ranks epochs by (the best is kept, early stop watches it): "rmse", the RMSE
+  // in kelvin of single-reference predictions, the figure users read; or "loss", the family's
+  // training loss (Huber, or a GAN's adversarial sum), which can prefer a worse RMSE.
+  std::string monitor = "rmse";
   double min_valid = 0.5;       // patches with a smaller valid share are skipped
   int neighbours = 1;           // series: each pair learns from its k nearest pairs each side
   int max_gap = 0;              // days; 0: no limit
@@ -106,6 +110,8 @@ class PatchSet {
            int patch, int stride, double min_valid, bool relative = false);
   const std::vector<PatchRef>& patches() const { return patches_; }
   const std::vector<Sample>& samples() const { return samples_; }
+  // Kelvin per network unit, per band (the normaliser's scale).
+  const std::vector<double>& kelvin_per_unit() const { return kelvin_per_unit_; }
   int patch() const { return patch_; }
   long long skipped() const { return skipped_; }
   Batch batch(const std::vector<PatchRef>& refs, torch::Device device) const;
@@ -114,6 +120,7 @@ class PatchSet {
   std::vector<ImageTensor> fine_, coarse_;
   std::vector<Sample> samples_;
   std::vector<PatchRef> patches_;
+  std::vector<double> kelvin_per_unit_;
   int patch_;
   bool relative_ = false;
   long long skipped_ = 0;
@@ -146,7 +153,8 @@ class PredictionHooks {
 struct TrainReport {
   int epochs_run = 0;
   int best_epoch = 0;  // 1-based; 0: the untrained network was best on validation
-  double best_loss = 0.0;
+  double best_loss = 0.0;  // the monitored value: validation RMSE (K), validation or training loss
+  std::string monitored;   // what best_loss is: "validation RMSE", "validation loss", "training loss"
   double final_train_loss = 0.0;
   long long train_patches = 0, val_patches = 0;
   double seconds = 0.0;

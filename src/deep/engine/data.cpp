@@ -41,6 +41,8 @@ void CommonOptions::bind(OptionSet& o) {
   o.add("patience", patience, "Early stop after this many epochs without improvement (0: never)");
   o.add("min-delta", min_delta, "Relative loss improvement that counts for early stop");
   o.add("val-fraction", val_fraction, "Share of patches held out for validation");
+  o.add_choice("monitor", monitor, {"rmse", "loss"},
+               "Validation ranks epochs by the RMSE in kelvin of the predictions, or by the training loss");
   o.add("min-valid", min_valid, "Skip patches whose valid-pixel share is below this");
   o.add("neighbours", neighbours, "Series mode: pairs on each side each pair learns from");
   o.add("max-gap", max_gap, "Series mode: largest reference-target gap in days (0: any)");
@@ -160,7 +162,7 @@ std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighb
 
 PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
                    int patch, int stride, double min_valid, bool relative)
-    : samples_(std::move(samples)), patch_(patch), relative_(relative) {
+    : samples_(std::move(samples)), kelvin_per_unit_(norm.scale), patch_(patch), relative_(relative) {
   if (pairs.empty()) throw Error("no training pairs");
   const Grid& g = pairs.front().fine.grid();
   for (const auto& p : pairs) {

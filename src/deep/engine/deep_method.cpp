@@ -74,8 +74,11 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   const std::string best_at = report_->best_epoch == 0
                                   ? std::string("the untrained network (training did not improve validation)")
                                   : fmt::format("epoch {}", report_->best_epoch);
-  spdlog::info("{}: {} epoch(s), best loss {:.5f} at {}, {} training / {} validation patches, {:.1f} s",
-               info_.name, report_->epochs_run, report_->best_loss, best_at,
+  const std::string best = report_->monitored == "validation RMSE"
+                               ? fmt::format("validation RMSE {:.3f} K", report_->best_loss)
+                               : fmt::format("{} {:.5f}", report_->monitored, report_->best_loss);
+  spdlog::info("{}: {} epoch(s), best {} at {}, {} training / {} validation patches, {:.1f} s",
+               info_.name, report_->epochs_run, best, best_at,
                report_->train_patches, report_->val_patches, report_->seconds);
 }
 

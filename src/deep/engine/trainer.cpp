@@ -153,6 +153,34 @@ void split_validation(std::vector<PatchRef> all, const std::vector<Sample>& samp
   for (const auto& p : all) (held.count(samples[static_cast<size_t>(p.sample)].target) ? val : train).push_back(p);
 }
 
+// RMSE in kelvin of the model's single-reference predictions over the valid pixels of `val`.
+// A batch mixes references before and after their targets, and a model reads the side from a
+// batch's first dt, so each side is predicted on its own.
+double validation_rmse(DeepModel& model, const PatchSet& data, const std::vector<PatchRef>& val, int bs,
+                       torch::Device device) {
+  const auto& k = data.kelvin_per_unit();
+  double sq = 0, n = 0;
+  for (size_t b = 0; b < val.size(); b += static_cast<size_t>(bs)) {
+    std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
+    const Batch batch = data.batch(refs, device);
+    for (const bool before : {true, false}) {
+      const auto idx = (before ? batch.dt > 0 : batch.dt <= 0).nonzero().view({-1});
+      if (idx.numel() == 0) continue;
+      Batch side = batch;
+      for (auto* t : {&side.fine_ref, &side.coarse_ref, &side.coarse_target, &side.fine_target, &side.mask, &side.dt})
+        *t = t->index_select(0, idx);
+      const auto err = (model.predict({side}) - side.fine_target).to(torch::kCPU, torch::kDouble);
+      const auto valid = side.mask.to(torch::kCPU).select(1, 0) > 0;
+      for (int64_t c = 0; c < err.size(1); ++c) {
+        const double kc = k.empty() ? 1.0 : k[std::min(static_cast<size_t>(c), k.size() - 1)];
+        sq += err.select(1, c).pow(2).masked_select(valid).sum().item<double>() * kc * kc;
+        n += valid.sum().item<double>();
+      }
+    }
+  }
+  return n > 0 ? std::sqrt(sq / n) : 0.0;
+}
+
 }  // namespace
 
 TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt, const FitContext& ctx,
@@ -181,9 +209,13 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   const size_t nb_epoch = (per_epoch + bs - 1) / bs;
   ProgressBar bar(model.name(), static_cast<long>(nb_epoch) * std::max(0, opt.epochs - st.next_epoch), progress);
   const int first_epoch = st.next_epoch;
+  if (opt.monitor != "rmse" && opt.monitor != "loss")
+    throw Error("unknown --monitor '" + opt.monitor + "' (rmse or loss)");
+  const bool by_rmse = opt.monitor == "rmse";
   auto validation_loss = [&] {
     model.set_training(false);
     torch::NoGradGuard ng;
+    if (by_rmse) return validation_rmse(model, data, val, bs, device);
     double vs = 0;
     for (size_t b = 0; b < val.size(); b += bs) {
       std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
@@ -191,6 +223,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     }
     return vs / val.size();
   };
+  rep.monitored = val.empty() ? "training loss" : by_rmse ? "validation RMSE" : "validation loss";
   // The untrained network is a candidate too (for STTFN it is the additive prediction): training
   // that only makes unseen dates worse keeps it.
   if (!val.empty() && st.next_epoch == 0 && !std::isfinite(st.best)) {
@@ -258,7 +291,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     if (!ctx.checkpoint_dir.empty()) save_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
     if (stop) break;
   }
-  if (progress) bar.finish(fmt::format("best loss {:.5f}", st.best));
+  if (progress) bar.finish(fmt::format("best {} {:.5f}", rep.monitored, st.best));
   if (!st.best_bytes.empty()) load_model_bytes(model, st.best_bytes);
   model.set_training(false);
   rep.epochs_run = static_cast<int>(st.train_hist.size());
