@@ -142,8 +142,9 @@ int main(int argc, char** argv) {
     bench::Stopwatch sw;
     m->fit(train, ctx);
     const double t = sw.seconds();
-    std::printf("  sttfn %-5s STC                    %.3f   (trained %d epochs, %.0f s, best val loss %.5f)\n",
-                loss.c_str(), evaluate(*m, "stc"), m->last_report()->epochs_run, t, m->last_report()->best_loss);
+    const auto& rep = *m->last_report();
+    std::printf("  sttfn %-5s STC                    %.3f   (trained %d epochs, %.0f s, best %s %.4f)\n",
+                loss.c_str(), evaluate(*m, "stc"), rep.epochs_run, t, rep.monitored.c_str(), rep.best_loss);
     std::printf("  sttfn %-5s TC                     %.3f\n", loss.c_str(), evaluate(*m, "tc"));
   }
   return 0;
