@@ -23,6 +23,16 @@ std::unique_ptr<DeepMethod> make_sttfn(const std::vector<std::pair<std::string, 
   return m;
 }
 
+// A quiet fit of a fresh STTFN on `pairs`.
+std::unique_ptr<DeepMethod> fitted_sttfn(const std::vector<ImagePair>& pairs,
+                                         const std::vector<std::pair<std::string, std::string>>& opts) {
+  auto m = make_sttfn(opts);
+  FitContext ctx;
+  ctx.show_progress = false;
+  m->fit(pairs, ctx);
+  return m;
+}
+
 }  // namespace
 
 // In the relative frame every image is the difference to the target's coarse image, and the
@@ -57,10 +67,7 @@ TEST(EngineFrame, RelativeBatchesAreDifferencesToTheTargetCoarse) {
 // by exactly that constant: the networks cannot see the absolute level.
 TEST(EngineFrame, RelativePredictionsFollowALevelShift) {
   auto s = make_synthetic_series(40, 36, 3, 16, 8);
-  auto m = make_sttfn({{"epochs", "2"}, {"lr", "1e-3"}, {"val-fraction", "0"}});
-  FitContext ctx;
-  ctx.show_progress = false;
-  m->fit(s.pairs, ctx);
+  auto m = fitted_sttfn(s.pairs, {{"epochs", "2"}, {"lr", "1e-3"}, {"val-fraction", "0"}});
   FusionInput in;
   in.pairs = {s.pairs[0], s.pairs[2]};
   in.coarse = s.pairs[1].coarse;
@@ -80,10 +87,7 @@ TEST(EngineFrame, RelativePredictionsFollowALevelShift) {
 // wanted one and at least one date always trains.
 TEST(EngineFrame, ValidationHoldsOutWholeTargetDates) {
   auto s = make_synthetic_series(40, 40, 6, 16, 8);
-  auto m = make_sttfn({{"epochs", "1"}, {"val-fraction", "0.2"}, {"lr", "1e-3"}});
-  FitContext ctx;
-  ctx.show_progress = false;
-  m->fit(s.pairs, ctx);
+  auto m = fitted_sttfn(s.pairs, {{"epochs", "1"}, {"val-fraction", "0.2"}, {"lr", "1e-3"}});
   const auto& rep = *m->last_report();
   // 6 dates, neighbours 1: 10 samples over 6 targets; each sample has the same patch count.
   const auto norm = Normaliser::fit("std", s.pairs);
@@ -95,14 +99,12 @@ TEST(EngineFrame, ValidationHoldsOutWholeTargetDates) {
   EXPECT_LE(rep.val_patches, static_cast<long long>(0.4 * ps.patches().size()));
 }
 
-// When no epoch improves the validation loss enough (learning rate 0, min-delta 50 %), the
+// When no epoch improves the validation score enough (learning rate 0, min-delta 50 %), the
 // untrained network is kept and reported as epoch 0.
 TEST(EngineFrame, UntrainedNetworkIsKeptWhenTrainingDoesNotHelp) {
   auto s = make_synthetic_series(40, 40, 4, 16, 8);
-  auto m = make_sttfn({{"epochs", "2"}, {"lr", "0"}, {"val-fraction", "0.3"}, {"patience", "0"}, {"min-delta", "0.5"}});
-  FitContext ctx;
-  ctx.show_progress = false;
-  m->fit(s.pairs, ctx);
+  auto m = fitted_sttfn(s.pairs, {{"epochs", "2"}, {"lr", "0"}, {"val-fraction", "0.3"}, {"patience", "0"},
+                                  {"min-delta", "0.5"}});
   EXPECT_EQ(m->last_report()->best_epoch, 0);
   EXPECT_EQ(m->last_report()->epochs_run, 2);
 }
@@ -121,15 +123,12 @@ TEST(EngineFrame, ValidationRmseIsInKelvin) {
       s.pairs[k].coarse.data()[i] = level;
     }
   }
-  auto by_rmse = make_sttfn({{"epochs", "0"}, {"val-fraction", "0.4"}});
-  FitContext ctx;
-  ctx.show_progress = false;
-  by_rmse->fit(s.pairs, ctx);
+  auto by_rmse = fitted_sttfn(s.pairs, {{"epochs", "0"}, {"val-fraction", "0.4"}});
   EXPECT_EQ(by_rmse->last_report()->monitored, "validation RMSE");
   EXPECT_NEAR(by_rmse->last_report()->best_loss, 2.0, 0.02);
 
-  auto by_loss = make_sttfn({{"epochs", "0"}, {"val-fraction", "0.4"}, {"monitor", "loss"}, {"loss", "mse"}});
-  by_loss->fit(s.pairs, ctx);
+  auto by_loss =
+      fitted_sttfn(s.pairs, {{"epochs", "0"}, {"val-fraction", "0.4"}, {"monitor", "loss"}, {"loss", "mse"}});
   EXPECT_EQ(by_loss->last_report()->monitored, "validation loss");
   const double scale = Normaliser::fit("std", s.pairs).scale[0];
   EXPECT_NEAR(by_loss->last_report()->best_loss, 4.0 / (scale * scale), 0.02 * 4.0 / (scale * scale));
