@@ -31,6 +31,14 @@ struct Batch {
   bool relative = false;      // images are in the relative frame (minus the target's coarse image)
 };
 
+// The samples `idx` (a 1-D index tensor) of a batch, every field kept.
+inline Batch select_samples(const Batch& b, const torch::Tensor& idx) {
+  Batch out = b;
+  for (auto* t : {&out.fine_ref, &out.coarse_ref, &out.coarse_target, &out.fine_target, &out.mask, &out.dt})
+    if (t->defined()) *t = t->index_select(0, idx);
+  return out;
+}
+
 class DeepModel {
  public:
   virtual ~DeepModel() = default;

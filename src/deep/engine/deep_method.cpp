@@ -126,10 +126,13 @@ void DeepMethod::load(const std::filesystem::path& path) {
     if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
     restore[k] = v;
   }
-  // Models from before the relative frame existed were trained in the absolute one.
-  if (!meta.at("options").contains("frame")) restore["frame"] = "absolute";
   options_.from_json(restore);
-  for (const auto& [k, v] : family_->legacy_options())
+  // Options added after models were first saved take, in files that lack them, the values those
+  // models were trained with: the engine's (the relative frame came later; models before it were
+  // trained in the absolute one), then the family's.
+  auto legacy = family_->legacy_options();
+  legacy.emplace("frame", "absolute");
+  for (const auto& [k, v] : legacy)
     if (!meta.at("options").contains(k)) options_.set(k, v);
   norm_ = Normaliser::from_json(meta.at("normalisation"));
   bands_ = meta.at("bands").get<int>();
@@ -200,6 +203,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   const int halo = model_->halo();
   // Only tiles that touch the requested region (a tiled driver asks for its tile core).
   const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
+  const bool relative = common_.frame == "relative";
   for (int ty = 0; ty < H; ty += tile) {
     for (int tx = 0; tx < W; tx += tile) {
       const int tw = std::min(tile, W - tx), th = std::min(tile, H - ty);
@@ -209,7 +213,6 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       const TileWindow win = tile_window(tx, ty, tw, th, halo, W, H);
       const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
       const auto target = to_tensor(in.coarse, norm_, x0, y0, w, h);
-      const bool relative = common_.frame == "relative";
       std::vector<Batch> refs;
       std::vector<torch::Tensor> ref_valid;
       for (const auto& p : in.pairs) {

@@ -166,9 +166,7 @@ double validation_rmse(DeepModel& model, const PatchSet& data, const std::vector
     for (const bool before : {true, false}) {
       const auto idx = (before ? batch.dt > 0 : batch.dt <= 0).nonzero().view({-1});
       if (idx.numel() == 0) continue;
-      Batch side = batch;
-      for (auto* t : {&side.fine_ref, &side.coarse_ref, &side.coarse_target, &side.fine_target, &side.mask, &side.dt})
-        *t = t->index_select(0, idx);
+      const Batch side = select_samples(batch, idx);
       const auto err = (model.predict({side}) - side.fine_target).to(torch::kCPU, torch::kDouble);
       const auto valid = side.mask.to(torch::kCPU).select(1, 0) > 0;
       for (int64_t c = 0; c < err.size(1); ++c) {

@@ -174,14 +174,6 @@ torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
   return masked_mean(loss_map(options_->loss, pred, b.fine_target, huber_delta_units()), b.mask);
 }
 
-namespace {
-Batch select(const Batch& b, const torch::Tensor& idx) {
-  return {b.fine_ref.index_select(0, idx),    b.coarse_ref.index_select(0, idx),
-          b.coarse_target.index_select(0, idx), b.fine_target.index_select(0, idx),
-          b.mask.index_select(0, idx),         b.dt.index_select(0, idx)};
-}
-}  // namespace
-
 std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
   infer_fwd_ = infer_bwd_ = nullptr;
   std::map<std::string, double> out;
@@ -194,7 +186,7 @@ std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
     auto& opt = forward ? *opt_fwd_ : *opt_bwd_;
     net->train(true);
     opt.zero_grad();
-    auto l = loss(net, idx.numel() == batch.dt.numel() ? batch : select(batch, idx));
+    auto l = loss(net, idx.numel() == batch.dt.numel() ? batch : select_samples(batch, idx));
     l.backward();
     opt.step();
     const double v = l.item<double>();
@@ -212,7 +204,7 @@ double SttfnModel::evaluate_loss(const Batch& batch) {
   for (const bool forward : {true, false}) {
     const auto idx = (forward ? batch.dt > 0 : batch.dt < 0).nonzero().view({-1});
     if (idx.numel() == 0) continue;
-    total += loss(forward ? fwd_ : bwd_, select(batch, idx)).item<double>() * idx.numel();
+    total += loss(forward ? fwd_ : bwd_, select_samples(batch, idx)).item<double>() * idx.numel();
     count += idx.numel();
   }
   return count > 0 ? total / count : 0.0;
