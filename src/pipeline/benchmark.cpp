@@ -149,8 +149,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
                               "date; {} usable pair dates with train fraction {}",
                               catalog.root().string(), pairs.size(), opts.train_fraction));
     }
-    res.train_dates.assign(pairs.begin(), pairs.begin() + n_train);
     res.dates.assign(pairs.begin() + n_train, pairs.end());
+    // Training takes every pair date before the test part, cloudy ones too: the patch filter
+    // (--min-valid) keeps their clear patches, as in `lstfuse train --series`.
+    for (const Date& d : catalog.pair_dates())
+      if (d < res.dates.front()) res.train_dates.push_back(d);
   }
   if (!opts.only_dates.empty()) {
     for (const Date& d : opts.only_dates) {
@@ -164,7 +167,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     std::sort(res.dates.begin(), res.dates.end());
   }
   if (opts.protocol == "loo" && opts.training == "series") {
-    for (const Date& d : pairs)
+    // Every pair date not predicted, cloudy ones too, as `lstfuse train --series --exclude`.
+    for (const Date& d : catalog.pair_dates())
       if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end()) res.train_dates.push_back(d);
     if (res.train_dates.size() < 2) {
       throw Error("series training needs at least two pair dates that are not predicted (use --dates)");

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -7,6 +8,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/catalog_io.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "test_support.hpp"
@@ -129,6 +131,47 @@ TEST(Benchmark, LooNeedsPairsOnBothSidesAndTwoPairMethodsRefuseSinglePair) {
   o.entries = pipeline::parse_method_list("additive");
   o.shared_args = {"epochs", "3"};  // no benchmarked method has it
   EXPECT_THROW(pipeline::run_benchmark(cat, o), Error);
+}
+
+// Deep methods train on what `lstfuse train --series --exclude` would take: every pair date
+// not predicted (loo) or before the test part (split), cloudy ones included, since the patch
+// filter keeps their clear patches. Only the predicted dates must be usable pairs.
+TEST(Benchmark, TrainingTakesEveryPairDateCloudyOnesToo) {
+  test::TempDir dir;
+  const auto sim = dir / "sim", cat_dir = dir / "cat";
+  const auto r1 = test::run_cli("simulate -o " + sim.string() + " --size 64 --days 100 --seed 4 --modis-cloud-cover 0.1");
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  const auto r2 = test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string());
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const Catalog cat = Catalog::load(cat_dir);
+  const auto pairs = cat.pair_dates();
+  const auto cloudy = std::count_if(pairs.begin(), pairs.end(), [&](const Date& d) { return !pipeline::usable_pair(cat, d); });
+  ASSERT_GE(cloudy, 1) << "the fixture needs a pair below the usable share";
+
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("additive");
+  o.show_progress = false;
+  o.training = "series";
+  o.out_dir = dir / "loo";
+  auto res = pipeline::run_benchmark(cat, o);
+  ASSERT_FALSE(res.dates.empty());
+  std::vector<Date> expected;
+  for (const Date& d : pairs)
+    if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end()) expected.push_back(d);
+  EXPECT_EQ(res.train_dates, expected);
+  for (const Date& d : res.dates) EXPECT_TRUE(pipeline::usable_pair(cat, d)) << d.iso();
+
+  o.protocol = "split";
+  o.train_fraction = 0.75;
+  o.out_dir = dir / "split";
+  res = pipeline::run_benchmark(cat, o);
+  ASSERT_FALSE(res.dates.empty());
+  expected.clear();
+  for (const Date& d : pairs)
+    if (d < res.dates.front()) expected.push_back(d);
+  ASSERT_TRUE(std::any_of(expected.begin(), expected.end(), [&](const Date& d) { return !pipeline::usable_pair(cat, d); }))
+      << "the fixture needs a cloudy pair in the training part";
+  EXPECT_EQ(res.train_dates, expected);
 }
 
 TEST(Report, ChartsAreWellFormedSvg) {

@@ -47,7 +47,7 @@ struct BenchmarkOptions {
   // false: each on its own predicted pixels. Coverage is reported either way.
   bool common_mask = true;
   // Trainable methods in loo: "per-target" (a model per hidden date, on its two pairs, as in the
-  // STTFN paper) or "series" (one model on every usable pair except all the dates predicted).
+  // STTFN paper) or "series" (one model on every pair date except all the dates predicted).
   // split always trains once on its training part.
   std::string training = "per-target";
 };
@@ -73,7 +73,7 @@ struct BenchmarkResult {
   std::string catalog;
   std::vector<MethodEntry> entries;
   std::vector<Date> dates;        // predicted dates
-  std::vector<Date> train_dates;  // split protocol
+  std::vector<Date> train_dates;  // split, and loo with series training: every pair date trained on
   std::vector<BenchmarkRow> rows;
   std::map<std::string, double> train_seconds;  // per entry label, total
   std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
