@@ -16,7 +16,7 @@ struct DemoOptions {
   int days = 365;
   double cloud_cover = 0.3;  // mean cloud fraction of the Landsat and MODIS scenes
   std::string methods;     // empty: every registered method plus the STTFN ablations
-  int epochs = 4;          // training budget of each deep method: epochs x patches per epoch
+  int epochs = 10;         // training budget of each deep method: epochs x patches per epoch
   int patches_per_epoch = 512;
   std::string protocol = "loo";  // loo: predict max_dates pair dates, deep models trained once
   int max_dates = 6;             // on every other pair (series); split: survey protocol
