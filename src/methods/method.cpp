@@ -1,5 +1,7 @@
 #include "lstfuse/methods/method.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
@@ -17,10 +19,14 @@ SceneStats compute_scene_stats(const FusionInput& in) {
   for (const auto& p : in.pairs) {
     s.dates.push_back(p.date);
     std::vector<BandStats> f, c;
+    std::vector<prep::PairBias> bias;
     for (int b = 0; b < p.fine.bands(); ++b) f.push_back(band_stats(p.fine, b));
     for (int b = 0; b < p.coarse.bands(); ++b) c.push_back(band_stats(p.coarse, b));
+    for (int b = 0; b < std::min(p.fine.bands(), p.coarse.bands()); ++b)
+      bias.push_back(prep::measure_coarse_bias(p.fine, p.coarse, b));
     s.fine.push_back(std::move(f));
     s.coarse.push_back(std::move(c));
+    s.coarse_bias.push_back(std::move(bias));
   }
   for (int b = 0; b < in.coarse.bands(); ++b) s.target.push_back(band_stats(in.coarse, b));
   return s;

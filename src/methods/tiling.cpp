@@ -123,6 +123,36 @@ std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int
   return out;
 }
 
+// measure_coarse_bias() from strips: one running sum in row-major order, so the result equals
+// the in-memory one bit for bit.
+std::vector<prep::PairBias> file_pair_bias(const StreamPair& p, const Grid& grid, int bands,
+                                           const io::ReadOptions& read, int strip_rows) {
+  std::vector<double> sum(bands, 0.0);
+  std::vector<long long> count(bands, 0);
+  for (int y = 0; y < grid.height; y += strip_rows) {
+    const int rows = std::min(strip_rows, grid.height - y);
+    const Raster f = io::read_window(p.fine, 0, y, grid.width, rows, read);
+    const Raster c = io::read_window(p.coarse, 0, y, grid.width, rows, read);
+    for (int b = 0; b < bands; ++b) {
+      const float* l = f.band(b);
+      const float* m = c.band(b);
+      const uint8_t* lv = f.mask(b);
+      const uint8_t* mv = c.mask(b);
+      for (size_t i = 0; i < f.band_size(); ++i) {
+        if (!lv[i] || !mv[i]) continue;
+        sum[b] += static_cast<double>(m[i]) - l[i];
+        ++count[b];
+      }
+    }
+  }
+  std::vector<prep::PairBias> out;
+  for (int b = 0; b < bands; ++b)
+    out.push_back({count[b] ? sum[b] / static_cast<double>(count[b])
+                            : std::numeric_limits<double>::quiet_NaN(),
+                   count[b]});
+  return out;
+}
+
 }  // namespace
 
 io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names) {
@@ -239,6 +269,7 @@ SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
     s.dates.push_back(p.date);
     s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
     s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
+    s.coarse_bias.push_back(file_pair_bias(p, grid, nb, in.read, strip_rows));
   }
   s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
   return s;

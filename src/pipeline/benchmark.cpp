@@ -204,6 +204,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       }
       info.max_pairs = 1;
       info.needs_pairs_both_sides = false;
+      info.uses_series = false;
     }
     double train_total = 0.0;
     const bool per_target = info.trainable && opts.protocol == "loo" && opts.training == "per-target";

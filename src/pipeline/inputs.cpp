@@ -22,6 +22,21 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
     throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog.root().string(),
                             target.iso()));
   }
+  if (info.uses_series) {
+    // Every pair with any clear pixel: a cloudy pair still tells the method about its clear part.
+    PairChoice all;
+    for (const Date& d : catalog.pair_dates()) {
+      if (d == target || std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;
+      if (usable_pair(catalog, d, 1e-9)) all.dates.push_back(d);
+    }
+    if (static_cast<int>(all.dates.size()) < std::max(1, info.min_pairs)) {
+      throw Error(fmt::format("{} needs at least {} pair(s) with clear pixels other than {}, the "
+                              "catalog has {}", info.name, std::max(1, info.min_pairs),
+                              target.iso(), all.dates.size()));
+    }
+    all.note = fmt::format("every pair of the series ({})", all.dates.size());
+    return all;
+  }
   std::vector<Date> before, after;
   for (const Date& d : catalog.pair_dates()) {
     if (d == target || std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;

@@ -13,6 +13,7 @@
 #include "lstfuse/core/date.hpp"
 #include "lstfuse/core/options.hpp"
 #include "lstfuse/core/raster.hpp"
+#include "lstfuse/prep/coarse_bias.hpp"
 
 namespace lstfuse {
 
@@ -52,6 +53,9 @@ struct SceneStats {
   std::vector<std::vector<BandStats>> fine;    // [pair][band]
   std::vector<std::vector<BandStats>> coarse;  // [pair][band]
   std::vector<BandStats> target;               // [band]
+  // The coarse sensor's offset on each pair date, mean(coarse - fine) over the scene's pixels
+  // valid in both (prep/coarse_bias.hpp).
+  std::vector<std::vector<prep::PairBias>> coarse_bias;  // [pair][band]
   // The pair of this date, or -1. By date, not position: a tile drops the pairs that have no
   // valid pixel in it, so its k-th pair need not be the scene's k-th.
   int index_of(const Date& d) const;
@@ -66,6 +70,9 @@ struct MethodInfo {
   int max_pairs = 1;                 // -1: any number
   bool needs_pairs_both_sides = false;  // needs a pair before and a pair after the target
   bool trainable = false;            // fit() learns weights; save/load carry them
+  // The drivers hand it every pair of the catalog (except the target date and the dates they
+  // hold out), not only the nearest ones.
+  bool uses_series = false;
 };
 
 // Runtime context for fit(): where checkpoints go, whether to resume, progress reporting.

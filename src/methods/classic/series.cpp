@@ -1,0 +1,291 @@
+#include "lstfuse/methods/classic/series.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/prep/coarse_bias.hpp"
+#include "window_planes.hpp"
+
+namespace lstfuse {
+namespace cd = classic_detail;
+
+SeriesMethod::SeriesMethod() {
+  option_set_.add("coarse-bias", opts.coarse_bias,
+                  "correct the coarse images with the coarse sensor's bias, measured on the pair "
+                  "dates and modelled in time for the target date");
+  option_set_.add("max-gap", opts.max_gap,
+                  "ignore pairs more than this many days from the target (0: use every pair)");
+  option_set_.add("denoise-radius", opts.denoise_radius,
+                  "half window (pixels) over which each date's fine-coarse anomaly is averaged "
+                  "among pixels with a similar persistent difference (0: no averaging)");
+  option_set_.add("denoise-sigma", opts.denoise_sigma,
+                  "K: scale of the persistent-difference similarity in the averaging weights");
+  option_set_.add("min-bias-share", opts.min_bias_share,
+                  "a pair's bias is measured when its pixels clear in both images are at least "
+                  "this share of the clearest pair's; otherwise it comes from the time model");
+  option_set_.add("gain", opts.gain,
+                  "per-pixel gain of the fine LST on the coarse change, from the series");
+  option_set_.add("gain-max-lag", opts.gain_max_lag,
+                  "days: the longest interval whose fine and coarse changes estimate the gain");
+  option_set_.add("gain-radius", opts.gain_radius, "half window (pixels) pooling the gain estimate");
+  option_set_.add("gain-prior", opts.gain_prior,
+                  "K^2: weight of the prior gain 1 (a pixel needs this much squared coarse change "
+                  "to move half-way to its own slope)");
+}
+
+const MethodInfo& SeriesMethod::info() const {
+  static const MethodInfo mi = [] {
+    MethodInfo m{"series", "classic",
+                 "every pair of the series: coarse bias modelled in time, denoised fine-coarse "
+                 "differences from the nearest clear date on each side of every pixel",
+                 1, -1, false, false};
+    m.uses_series = true;
+    return m;
+  }();
+  return mi;
+}
+
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+struct PairPick {
+  int before = -1, after = -1;  // pair index, -1: none
+};
+
+}  // namespace
+
+FusionResult SeriesMethod::predict(const FusionInput& in) {
+  validate(in);
+  const SeriesOptions& o = opts;
+  if (o.denoise_radius < 0 || o.denoise_radius > 50)
+    throw Error(fmt::format("series: option --denoise-radius must be within 0..50, got {}", o.denoise_radius));
+  if (!(o.denoise_sigma > 0.0) || !std::isfinite(o.denoise_sigma))
+    throw Error(fmt::format("series: option --denoise-sigma must be a positive number of kelvin, got {}", o.denoise_sigma));
+  if (o.max_gap < 0) throw Error(fmt::format("series: option --max-gap must be >= 0, got {}", o.max_gap));
+  if (!(o.min_bias_share >= 0.0 && o.min_bias_share <= 1.0))
+    throw Error(fmt::format("series: option --min-bias-share must be within 0..1, got {}", o.min_bias_share));
+  if (o.gain_max_lag < 1) throw Error(fmt::format("series: option --gain-max-lag must be >= 1 day, got {}", o.gain_max_lag));
+  if (o.gain_radius < 0 || o.gain_radius > 50)
+    throw Error(fmt::format("series: option --gain-radius must be within 0..50, got {}", o.gain_radius));
+  if (!(o.gain_prior > 0.0) || !std::isfinite(o.gain_prior))
+    throw Error(fmt::format("series: option --gain-prior must be a positive number of K^2, got {}", o.gain_prior));
+
+  const int W = in.coarse.width(), H = in.coarse.height();
+  const size_t N = in.coarse.band_size();
+  const int nb = in.coarse.bands();
+  const PixelRect region = cd::target_region(in);
+  auto in_gap = [&](const Date& d) { return d != in.date && (o.max_gap == 0 || std::labs(d - in.date) <= o.max_gap); };
+
+  // The pairs this prediction may use, in date order.
+  std::vector<int> use;
+  for (size_t k = 0; k < in.pairs.size(); ++k)
+    if (in_gap(in.pairs[k].date)) use.push_back(static_cast<int>(k));
+  const int K = static_cast<int>(use.size());
+
+  FusionResult out;
+  out.fine = Raster(in.coarse.grid(), nb, 0.0f, false);
+  out.fine.units = in.coarse.units;
+  out.quality = Raster(in.coarse.grid(), 4, 0.0f, true);
+  out.quality.units = "";
+  out.quality.band_names = {"clear_dates", "days_before", "days_after", "gain"};
+  last_bias_ = {};
+
+  for (int b = 0; b < nb; ++b) {
+    // Step 1: the biases. The time model is fitted on the whole scene's pairs when the tiled
+    // driver gave them (a tile may lack some pairs), so every tile uses the same biases.
+    std::vector<Date> all_dates;
+    std::vector<prep::PairBias> all_bias;
+    if (has_scene_stats_ && scene_stats_.coarse_bias.size() == scene_stats_.dates.size()) {
+      for (size_t k = 0; k < scene_stats_.dates.size(); ++k) {
+        if (!in_gap(scene_stats_.dates[k]) || static_cast<int>(scene_stats_.coarse_bias[k].size()) <= b) continue;
+        all_dates.push_back(scene_stats_.dates[k]);
+        all_bias.push_back(scene_stats_.coarse_bias[k][b]);
+      }
+    } else {
+      for (int k : use) {
+        all_dates.push_back(in.pairs[k].date);
+        all_bias.push_back(prep::measure_coarse_bias(in.pairs[k].fine, in.pairs[k].coarse, b));
+      }
+    }
+    long long most = 0;
+    for (const auto& pb : all_bias) most = std::max(most, pb.pixels);
+    std::vector<Date> md;
+    std::vector<double> mv;
+    for (size_t k = 0; k < all_bias.size(); ++k) {
+      if (all_bias[k].pixels > 0 && static_cast<double>(all_bias[k].pixels) >= o.min_bias_share * static_cast<double>(most)) {
+        md.push_back(all_dates[k]);
+        mv.push_back(all_bias[k].bias);
+      }
+    }
+    const prep::BiasModel model = prep::BiasModel::fit(md, mv);
+    std::vector<double> bias(in.pairs.size(), 0.0);
+    double b0 = 0.0;
+    if (o.coarse_bias) {
+      for (int k : use) bias[k] = model.at(in.pairs[k].date).value;
+      b0 = model.at(in.date).value;
+    }
+    if (b == 0) {
+      const auto est = model.at(in.date);
+      last_bias_.target = o.coarse_bias ? est.value : 0.0;
+      last_bias_.target_sd = est.sd;
+      for (int k : use) {
+        last_bias_.dates.push_back(in.pairs[k].date);
+        last_bias_.pair.push_back(bias[k]);
+        last_bias_.measured.push_back(std::find(md.begin(), md.end(), in.pairs[k].date) != md.end());
+      }
+    }
+
+    // Step 2: D_k = L_k - (M_k - b_k) where both are clear (NaN elsewhere), and P.
+    std::vector<float> D(static_cast<size_t>(K) * N, kNaN);
+    std::vector<float> C(static_cast<size_t>(K) * N, kNaN);  // corrected coarse where D is valid
+    std::vector<float> P(N, kNaN);
+    std::vector<unsigned short> clear(N, 0);
+#pragma omp parallel for schedule(static)
+    for (long long ii = 0; ii < static_cast<long long>(N); ++ii) {
+      const size_t i = static_cast<size_t>(ii);
+      double s = 0.0;
+      int n = 0;
+      for (int u = 0; u < K; ++u) {
+        const ImagePair& p = in.pairs[use[u]];
+        if (!p.fine.mask(b)[i] || !p.coarse.mask(b)[i]) continue;
+        const double d = static_cast<double>(p.fine.band(b)[i]) - (static_cast<double>(p.coarse.band(b)[i]) - bias[use[u]]);
+        D[static_cast<size_t>(u) * N + i] = static_cast<float>(d);
+        C[static_cast<size_t>(u) * N + i] = static_cast<float>(static_cast<double>(p.coarse.band(b)[i]) - bias[use[u]]);
+        s += d;
+        ++n;
+      }
+      if (n) P[i] = static_cast<float>(s / n);
+      clear[i] = static_cast<unsigned short>(std::min(n, 65535));
+    }
+
+    // Pair dates relative to the target, in date order (FusionInput keeps pairs sorted).
+    std::vector<long> dt(K);
+    for (int u = 0; u < K; ++u) dt[u] = in.pairs[use[u]].date - in.date;
+
+    // Step 4: per-pixel sums of fine and coarse changes between close clear dates, pooled over
+    // a window (separable box sums), then the shrunk slope.
+    std::vector<float> gain(N, 1.0f);
+    if (o.gain) {
+      std::vector<double> sxy(N, 0.0), sxx(N, 0.0);
+#pragma omp parallel for schedule(static)
+      for (long long ii = 0; ii < static_cast<long long>(N); ++ii) {
+        const size_t i = static_cast<size_t>(ii);
+        double a = 0.0, c = 0.0;
+        for (int u = 0; u < K; ++u) {
+          const float du = D[static_cast<size_t>(u) * N + i];
+          if (std::isnan(du)) continue;
+          const double cu = C[static_cast<size_t>(u) * N + i];
+          for (int v = u + 1; v < K && dt[v] - dt[u] <= o.gain_max_lag; ++v) {
+            const float dv = D[static_cast<size_t>(v) * N + i];
+            if (std::isnan(dv)) continue;
+            const double dc = C[static_cast<size_t>(v) * N + i] - cu;
+            const double dl = (static_cast<double>(dv) - du) + dc;  // L = D + C
+            a += dl * dc;
+            c += dc * dc;
+          }
+        }
+        sxy[i] = a;
+        sxx[i] = c;
+      }
+      const int g = o.gain_radius;
+      auto box = [&](std::vector<double>& f) {
+        // Rows then columns; windows clipped at the input's edge like the other window steps.
+        std::vector<double> tmp(N, 0.0);
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < H; ++y)
+          for (int x = 0; x < W; ++x) {
+            double s = 0.0;
+            for (int xx = std::max(0, x - g); xx <= std::min(W - 1, x + g); ++xx) s += f[static_cast<size_t>(y) * W + xx];
+            tmp[static_cast<size_t>(y) * W + x] = s;
+          }
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < H; ++y)
+          for (int x = 0; x < W; ++x) {
+            double s = 0.0;
+            for (int yy = std::max(0, y - g); yy <= std::min(H - 1, y + g); ++yy) s += tmp[static_cast<size_t>(yy) * W + x];
+            f[static_cast<size_t>(y) * W + x] = s;
+          }
+      };
+      if (g > 0) {
+        box(sxy);
+        box(sxx);
+      }
+      for (size_t i = 0; i < N; ++i)
+        gain[i] = static_cast<float>((sxy[i] + o.gain_prior) / (sxx[i] + o.gain_prior));
+    }
+
+    // Step 5 per pixel of the region.
+    const int r = o.denoise_radius;
+    const float inv2s2 = static_cast<float>(0.5 / (o.denoise_sigma * o.denoise_sigma));
+    const float* m0 = in.coarse.band(b);
+    const uint8_t* v0 = in.coarse.mask(b);
+    float* dst = out.fine.band(b);
+    uint8_t* dvalid = out.fine.mask(b);
+    auto smoothed = [&](int u, int x, int y, const float* wts) {
+      // Anomaly of date u at (x, y) averaged over similar clear neighbours (weights wts).
+      const float* Du = D.data() + static_cast<size_t>(u) * N;
+      double num = 0.0, den = 0.0;
+      int t = 0;
+      for (int yy = y - r; yy <= y + r; ++yy)
+        for (int xx = x - r; xx <= x + r; ++xx, ++t) {
+          if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+          const size_t j = static_cast<size_t>(yy) * W + xx;
+          const float dj = Du[j];
+          if (std::isnan(dj)) continue;
+          num += wts[t] * (static_cast<double>(dj) - P[j]);
+          den += wts[t];
+        }
+      return num / den;  // den >= 1: the centre is clear on date u
+    };
+#pragma omp parallel for schedule(static)
+    for (int y = region.y0; y < region.y0 + region.height; ++y) {
+      std::vector<float> wts(static_cast<size_t>((2 * r + 1) * (2 * r + 1)), 0.0f);
+      for (int x = region.x0; x < region.x0 + region.width; ++x) {
+        const size_t i = static_cast<size_t>(y) * W + x;
+        if (b == 0) out.quality.band(0)[i] = clear[i];
+        if (!v0[i] || std::isnan(P[i])) continue;
+        PairPick pick;
+        for (int u = 0; u < K; ++u) {
+          if (std::isnan(D[static_cast<size_t>(u) * N + i])) continue;
+          if (dt[u] < 0) pick.before = u;
+          else if (pick.after < 0) pick.after = u;
+        }
+        if (pick.before < 0 && pick.after < 0) continue;
+        int t = 0;
+        for (int yy = y - r; yy <= y + r; ++yy)
+          for (int xx = x - r; xx <= x + r; ++xx, ++t) {
+            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+            const float pj = P[static_cast<size_t>(yy) * W + xx];
+            const float d = pj - P[i];
+            wts[t] = std::isnan(pj) ? 0.0f : std::exp(-d * d * inv2s2);
+          }
+        double sw = 0.0, sv = 0.0;
+        for (int u : {pick.before, pick.after}) {
+          if (u < 0) continue;
+          const double w = 1.0 / static_cast<double>(std::labs(dt[u]));
+          sw += w;
+          const double c0 = static_cast<double>(m0[i]) - b0;
+          sv += w * (static_cast<double>(P[i]) +
+                     (r > 0 ? smoothed(u, x, y, wts.data()) : D[static_cast<size_t>(u) * N + i] - P[i]) +
+                     (gain[i] - 1.0) * (c0 - C[static_cast<size_t>(u) * N + i]));
+        }
+        dst[i] = static_cast<float>(static_cast<double>(m0[i]) - b0 + sv / sw);
+        dvalid[i] = 1;
+        if (b == 0) {
+          out.quality.band(1)[i] = pick.before < 0 ? 0.0f : static_cast<float>(-dt[pick.before]);
+          out.quality.band(2)[i] = pick.after < 0 ? 0.0f : static_cast<float>(dt[pick.after]);
+          out.quality.band(3)[i] = gain[i];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace lstfuse
