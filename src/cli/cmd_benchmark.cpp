@@ -13,7 +13,7 @@ namespace {
 
 struct Args {
   std::string catalog, methods = "baseline,classic", protocol = "loo", out, reference = "fine",
-                       training = "per-target",
+                       training = "per-target", coarse_bias = "auto",
                        map_dates, dates;
   double train_fraction = 0.6;
   double data_range = 0.0;
@@ -56,6 +56,13 @@ void setup(CLI::App& app) {
                   "STTFN paper) or series (one model on every pair except the predicted dates)")
       ->check(CLI::IsMember({"per-target", "series"}))
       ->capture_default_str();
+  cmd->add_option("--coarse-bias", a->coarse_bias,
+                  "Correct each input's coarse image by the coarse sensor's bias before the method "
+                  "sees it (measured on pair dates, modelled in time for the target; the predicted "
+                  "date never enters the model): auto (each method's default), on, off. Per entry: "
+                  "METHOD:coarse-bias=on")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--train-fraction", a->train_fraction, "split: share of pair dates that train")
       ->check(CLI::Range(0.05, 0.95))
       ->capture_default_str();
@@ -90,6 +97,7 @@ void setup(CLI::App& app) {
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
     o.training = a->training;
+    o.coarse_bias = a->coarse_bias;
     if (a->data_range > 0) o.data_range = a->data_range;
     o.map_dates = parse_dates(a->map_dates);
     o.only_dates = parse_dates(a->dates);

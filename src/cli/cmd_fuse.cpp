@@ -12,7 +12,8 @@
 namespace {
 
 struct Args {
-  std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model;
+  std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model,
+      coarse_bias = "auto";
   bool series = false, quiet = false;
 };
 
@@ -35,6 +36,12 @@ void setup(CLI::App& app) {
                 "Deep methods: train one model on all pairs of the catalog instead of one per "
                 "pair interval");
   cmd->add_option("--model", a->model, "Use this trained model instead of training");
+  cmd->add_option("--coarse-bias", a->coarse_bias,
+                  "Correct the coarse images by the coarse sensor's bias (measured on pair dates, "
+                  "modelled in time for the target) before the method sees them: auto (the "
+                  "method's default), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->allow_extras();
@@ -49,6 +56,7 @@ void setup(CLI::App& app) {
     opts.format = a->format;
     opts.series = a->series;
     opts.model = a->model;
+    opts.coarse_bias = a->coarse_bias;
     opts.show_progress = !a->quiet;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "

@@ -25,7 +25,7 @@ struct PredictArgs {
   std::string method;
   std::string fine1, coarse1, fine2, coarse2, coarse0;
   std::string date1, date2, date0;
-  std::string catalog, date, pairs;
+  std::string catalog, date, pairs, coarse_bias = "auto";
   std::string output, quality, format = "GTiff";
   std::string units = "K";
   double nodata = 0.0;
@@ -160,10 +160,19 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
   wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
   TilingOptions to{a.tile, a.threads};
 
+  // --stream reads the files as they are: the bias step is off there unless asked for.
+  const bool bias_step = from_catalog && !(a.stream && a.coarse_bias == "auto") &&
+                         pipeline::coarse_bias_enabled(a.coarse_bias, info);
+  if (a.stream && bias_step) throw Error("predict: --coarse-bias on needs the in-memory path (drop --stream)");
   if (a.stream) {
     predict_streamed(*method, src, {a.output, quality, wo}, to);
   } else {
-    const FusionInput in = load_files(src);
+    FusionInput in = load_files(src);
+    if (bias_step) {
+      const Catalog cat = Catalog::load(a.catalog);
+      const auto est = pipeline::CoarseBiasStep(cat).apply(in);
+      spdlog::info("coarse bias {:.2f} K (sd {:.2f}) removed from the target's coarse image", est.value, est.sd);
+    }
     const FusionResult r = predict_tiled(*method, in, to);
     io::write_raster(a.output, r.fine, wo);
     try {
@@ -201,6 +210,12 @@ void setup(CLI::App& app) {
   cmd->add_option("--catalog", a->catalog, "Catalog folder (from 'lstfuse ingest')");
   cmd->add_option("--date", a->date, "Target date with --catalog (YYYY-MM-DD)");
   cmd->add_option("--pairs", a->pairs, "Pair dates with --catalog, D1[,D2] (default: nearest usable)");
+  cmd->add_option("--coarse-bias", a->coarse_bias,
+                  "With --catalog: correct the coarse images by the coarse sensor's bias (measured "
+                  "on the catalog's pair dates, modelled in time for the target) before the method "
+                  "sees them: auto (the method's default), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("-o,--output", a->output, "Output GeoTIFF/COG");
   cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)");
   cmd->add_option("--format", a->format, "Output format: GTiff or COG")->capture_default_str();

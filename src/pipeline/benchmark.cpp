@@ -71,7 +71,7 @@ std::vector<MethodEntry> parse_method_list(const std::string& text) {
     if (item.empty()) continue;
     if (item == "all" || item == "baseline" || item == "classic" || item == "deep") {
       for (const auto& n : reg.names()) {
-        if (item == "all" || reg.create(n)->info().family == item) out.push_back({n, n, {}});
+        if (item == "all" || reg.create(n)->info().family == item) out.push_back({n, n, {}, {}});
       }
       continue;
     }
@@ -84,6 +84,12 @@ std::vector<MethodEntry> parse_method_list(const std::string& text) {
       const auto eq = parts[i].find('=');
       if (eq == std::string::npos) {
         throw Error(fmt::format("benchmark entry '{}': '{}' is not name=value", item, parts[i]));
+      }
+      if (OptionSet::normalise(parts[i].substr(0, eq)) == "coarse-bias" && !probe->options().has("coarse-bias")) {
+        // The drivers' bias step (series methods have their own option of that name).
+        e.coarse_bias = parts[i].substr(eq + 1);
+        coarse_bias_enabled(e.coarse_bias, probe->info());  // validates
+        continue;
       }
       e.options.emplace_back(parts[i].substr(0, eq), parts[i].substr(eq + 1));
       probe->options().set(e.options.back().first, e.options.back().second);  // validates
@@ -187,6 +193,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   auto& reg = MethodRegistry::instance();
+  const CoarseBiasStep bias(catalog);
 
   // Phase 1: every entry predicts every date; predictions go to disk (kept for the user), so
   // memory holds one scene at a time whatever the number of methods and dates.
@@ -206,6 +213,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       info.needs_pairs_both_sides = false;
       info.uses_series = false;
     }
+    const bool bias_step = coarse_bias_enabled(entry.coarse_bias.empty() ? opts.coarse_bias : entry.coarse_bias, info);
     double train_total = 0.0;
     const bool per_target = info.trainable && opts.protocol == "loo" && opts.training == "per-target";
     if (info.trainable && !per_target) {
@@ -224,7 +232,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         const PairChoice choice = choose_pairs(catalog, date, info, {date});
         row.pairs = choice.dates;
         row.note = choice.note;
-        const FusionInput in = load_input(catalog, date, choice.dates);
+        FusionInput in = load_input(catalog, date, choice.dates);
+        if (bias_step) row.coarse_bias = bias.apply(in, {date}).value;
         if (per_target) {
           // A fresh model per hidden date, trained on that date's pairs only.
           method = reg.create(entry.method);
@@ -340,7 +349,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   // CSV: one row per method and date.
   std::string csv = "method,date";
   for (const auto& k : keys) csv += "," + k;
-  csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status\n";
+  csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status,coarse_bias\n";
   nlohmann::json j;
   j["protocol"] = r.protocol;
   j["reference"] = r.reference;
@@ -356,13 +365,14 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& d : row.pairs) pairs += (pairs.empty() ? "" : " ") + d.iso();
     csv += row.label + "," + row.date.iso();
     for (const auto& k : keys) csv += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
-    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{}\n", row.seconds, row.train_seconds,
+    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{},{}\n", row.seconds, row.train_seconds,
                        row.status == "ok" ? row.metrics.overall.valid_pixels : 0, row.coverage,
-                       pairs, row.status);
+                       pairs, row.status, num(row.coarse_bias, 4));
     nlohmann::json jr = {{"method", row.label}, {"date", row.date.iso()}, {"status", row.status},
                          {"note", row.note},    {"seconds", row.seconds},
                          {"train_seconds", row.train_seconds}, {"coverage", row.coverage},
                          {"prediction", row.prediction}};
+    if (std::isfinite(row.coarse_bias)) jr["coarse_bias"] = row.coarse_bias;
     jr["pairs"] = nlohmann::json::array();
     for (const auto& d : row.pairs) jr["pairs"].push_back(d.iso());
     if (row.status == "ok") jr["metrics"] = row.metrics.to_json();

@@ -160,6 +160,8 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     return rel.string();
   };
 
+  const bool bias_step = coarse_bias_enabled(opts.coarse_bias, info);
+  const CoarseBiasStep bias(catalog);
   FuseSummary summary;
   ProgressBar bar("fuse " + info.name, static_cast<long>(targets.size()), opts.show_progress);
   long n = 0;
@@ -198,7 +200,8 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
       e.pairs = choice.dates;
       e.note = choice.note;
       e.model = ensure_model(choice.dates);
-      const FusionInput in = load_input(catalog, date, choice.dates);
+      FusionInput in = load_input(catalog, date, choice.dates);
+      if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", bias.apply(in).value);
       method.clear_scene_stats();
       const FusionResult res = method.predict(in);
       io::WriteOptions wo;

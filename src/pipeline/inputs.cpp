@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -106,6 +107,50 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
   std::sort(sorted.begin(), sorted.end());
   in.pairs = load_pairs(catalog, sorted);
   return in;
+}
+
+const prep::PairBias& CoarseBiasStep::measured(const Date& d) const {
+  const auto it = cache_.find(d.days());
+  if (it != cache_.end()) return it->second;
+  const auto f = catalog_.find(d, Role::Fine);
+  const auto c = catalog_.find(d, Role::Coarse);
+  prep::PairBias pb{std::numeric_limits<double>::quiet_NaN(), 0};
+  if (f && c && f->valid_fraction > 0.0 && c->valid_fraction > 0.0)
+    pb = prep::measure_coarse_bias(io::load_observation(catalog_, *f), io::load_observation(catalog_, *c));
+  return cache_.emplace(d.days(), pb).first->second;
+}
+
+prep::BiasModel CoarseBiasStep::model(const std::vector<Date>& exclude) const {
+  std::vector<Date> dates;
+  std::vector<prep::PairBias> values;
+  for (const Date& d : catalog_.pair_dates()) {
+    if (std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;
+    dates.push_back(d);
+    values.push_back(measured(d));
+  }
+  return prep::BiasModel::fit_measured(dates, values, kMinBiasShare);
+}
+
+prep::BiasEstimate CoarseBiasStep::apply(FusionInput& in, const std::vector<Date>& exclude) const {
+  const prep::BiasModel m = model(exclude);
+  auto shift = [](Raster& r, double b) {
+    for (int band = 0; band < r.bands(); ++band) {
+      float* v = r.band(band);
+      for (size_t i = 0; i < r.band_size(); ++i) v[i] = static_cast<float>(v[i] - b);
+    }
+  };
+  // Each pair by the model's value on its date: the measurement itself where it counted.
+  for (auto& p : in.pairs) shift(p.coarse, m.at(p.date).value);
+  const prep::BiasEstimate target = m.at(in.date);
+  shift(in.coarse, target.value);
+  return target;
+}
+
+bool coarse_bias_enabled(const std::string& setting, const MethodInfo& info) {
+  if (setting == "on") return !info.uses_series;
+  if (setting == "off") return false;
+  if (setting == "auto") return info.coarse_bias_step && !info.uses_series;
+  throw Error(fmt::format("--coarse-bias must be auto, on or off, got '{}'", setting));
 }
 
 }  // namespace lstfuse::pipeline

@@ -1,5 +1,6 @@
 #include "lstfuse/prep/coarse_bias.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -128,6 +129,23 @@ BiasModel BiasModel::fit(const std::vector<Date>& dates, const std::vector<doubl
     for (size_t i = 0; i < n; ++i) m.cinv_[i * n + j] = col[i];
   }
   return m;
+}
+
+BiasModel BiasModel::fit_measured(const std::vector<Date>& dates, const std::vector<PairBias>& measured,
+                                  double min_share, std::vector<bool>* used) {
+  if (dates.size() != measured.size()) throw Error("coarse bias model: dates and values differ in number");
+  long long most = 0;
+  for (const auto& m : measured) most = std::max(most, m.pixels);
+  std::vector<Date> d;
+  std::vector<double> v;
+  if (used) used->assign(dates.size(), false);
+  for (size_t k = 0; k < measured.size(); ++k) {
+    if (measured[k].pixels <= 0 || static_cast<double>(measured[k].pixels) < min_share * static_cast<double>(most)) continue;
+    d.push_back(dates[k]);
+    v.push_back(measured[k].bias);
+    if (used) (*used)[k] = true;
+  }
+  return fit(d, v);
 }
 
 BiasEstimate BiasModel::at(const Date& d) const {

@@ -73,6 +73,9 @@ struct MethodInfo {
   // The drivers hand it every pair of the catalog (except the target date and the dates they
   // hold out), not only the nearest ones.
   bool uses_series = false;
+  // The drivers' coarse-bias step (pipeline::CoarseBiasStep) is on by default for this method:
+  // set where the benchmark measured that it helps.
+  bool coarse_bias_step = false;
 };
 
 // Runtime context for fit(): where checkpoints go, whether to resume, progress reporting.

@@ -7,6 +7,7 @@
 //    pair dates are predicted (the survey's protocol).
 // Variants are entries too: "sttfn:weighting=tc" or "sttfn:loss=mse" (the STTFN ablations).
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ struct MethodEntry {
   std::string label;   // as written, e.g. "sttfn:weighting=tc"
   std::string method;  // registry name
   std::vector<std::pair<std::string, std::string>> options;
+  // The drivers' coarse-bias step for this entry ("coarse-bias=on" in the list): auto, on, off;
+  // empty: BenchmarkOptions::coarse_bias.
+  std::string coarse_bias;
 };
 
 // Comma-separated entries; "all", "baseline", "classic" and "deep" expand to the registered
@@ -50,6 +54,9 @@ struct BenchmarkOptions {
   // STTFN paper) or "series" (one model on every pair date except all the dates predicted).
   // split always trains once on its training part.
   std::string training = "per-target";
+  // The coarse-bias step (pipeline::CoarseBiasStep) for entries that do not set their own:
+  // auto (each method's default), on or off. The predicted date never enters the bias model.
+  std::string coarse_bias = "auto";
 };
 
 struct BenchmarkRow {
@@ -63,6 +70,8 @@ struct BenchmarkRow {
   double train_seconds = 0.0;  // training attributed to this row (loo, trainable methods)
   std::string prediction;      // GeoTIFF of the prediction, relative to the output folder
   double coverage = 0.0;       // share of the reference's valid pixels that were predicted
+  double coarse_bias = std::numeric_limits<double>::quiet_NaN();  // K removed from the target's
+                                                                  // coarse image (NaN: step off)
   eval::MetricsResult metrics;
 };
 

@@ -25,6 +25,7 @@ struct FuseOptions {
   bool series = false;         // trainable methods: one model for the whole series
   bool show_progress = true;
   std::filesystem::path model;  // optional pre-trained model (skips training)
+  std::string coarse_bias = "auto";  // the coarse-bias step (inputs.hpp): auto, on, off
 };
 
 struct FuseEntry {

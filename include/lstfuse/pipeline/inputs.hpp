@@ -1,11 +1,14 @@
 #pragma once
 // From a catalog and a target date to a FusionInput: which pairs to use and loading them.
 // Shared by `predict`, `train`, `fuse` and `benchmark`, so every command picks pairs the same way.
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/prep/coarse_bias.hpp"
 
 namespace lstfuse::pipeline {
 
@@ -30,5 +33,28 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
 
 // All pairs of the catalog (for series-mode training), except the excluded dates.
 std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date>& dates);
+
+// The bias step: before a method sees its input, each pair's coarse image is corrected by that
+// date's measured coarse bias and the target's by the bias modelled in time from every other
+// pair date of the catalog (prep/coarse_bias.hpp). Dates a benchmark holds out are left out of
+// the model, so a predicted date's fine image never reaches it. Methods that use the whole
+// series (MethodInfo::uses_series) correct the bias themselves and skip this step.
+constexpr double kMinBiasShare = 0.05;  // as SeriesOptions::min_bias_share
+class CoarseBiasStep {
+ public:
+  explicit CoarseBiasStep(const Catalog& catalog) : catalog_(catalog) {}
+  // The model from every pair date of the catalog except `exclude`.
+  prep::BiasModel model(const std::vector<Date>& exclude = {}) const;
+  // Corrects `in` in place; returns the target date's estimate.
+  prep::BiasEstimate apply(FusionInput& in, const std::vector<Date>& exclude = {}) const;
+
+ private:
+  const prep::PairBias& measured(const Date& d) const;
+  const Catalog& catalog_;
+  mutable std::map<long, prep::PairBias> cache_;  // by day; measuring loads both images
+};
+
+// "auto" (the method's default), "on" or "off"; throws Error naming the option otherwise.
+bool coarse_bias_enabled(const std::string& setting, const MethodInfo& info);
 
 }  // namespace lstfuse::pipeline

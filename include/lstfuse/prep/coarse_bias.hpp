@@ -36,6 +36,11 @@ class BiasModel {
   // From measured (date, bias) values; dates must be distinct. With no value the model is
   // zero everywhere with unknown spread (sd NaN); with one value, that value everywhere.
   static BiasModel fit(const std::vector<Date>& dates, const std::vector<double>& biases);
+  // From measurements: a pair counts when its pixels valid in both images are at least
+  // `min_share` of the best-covered pair's (a mostly cloudy pair's few pixels sit at cloud
+  // edges, where the coarse values are least reliable). `used` (optional) says which counted.
+  static BiasModel fit_measured(const std::vector<Date>& dates, const std::vector<PairBias>& measured,
+                                double min_share, std::vector<bool>* used = nullptr);
 
   BiasEstimate at(const Date& d) const;
 

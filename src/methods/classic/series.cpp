@@ -113,17 +113,8 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
         all_bias.push_back(prep::measure_coarse_bias(in.pairs[k].fine, in.pairs[k].coarse, b));
       }
     }
-    long long most = 0;
-    for (const auto& pb : all_bias) most = std::max(most, pb.pixels);
-    std::vector<Date> md;
-    std::vector<double> mv;
-    for (size_t k = 0; k < all_bias.size(); ++k) {
-      if (all_bias[k].pixels > 0 && static_cast<double>(all_bias[k].pixels) >= o.min_bias_share * static_cast<double>(most)) {
-        md.push_back(all_dates[k]);
-        mv.push_back(all_bias[k].bias);
-      }
-    }
-    const prep::BiasModel model = prep::BiasModel::fit(md, mv);
+    std::vector<bool> measured;
+    const prep::BiasModel model = prep::BiasModel::fit_measured(all_dates, all_bias, o.min_bias_share, &measured);
     std::vector<double> bias(in.pairs.size(), 0.0);
     double b0 = 0.0;
     if (o.coarse_bias) {
@@ -137,7 +128,8 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
       for (int k : use) {
         last_bias_.dates.push_back(in.pairs[k].date);
         last_bias_.pair.push_back(bias[k]);
-        last_bias_.measured.push_back(std::find(md.begin(), md.end(), in.pairs[k].date) != md.end());
+        const auto it = std::find(all_dates.begin(), all_dates.end(), in.pairs[k].date);
+        last_bias_.measured.push_back(it != all_dates.end() && measured[static_cast<size_t>(it - all_dates.begin())]);
       }
     }
 
