@@ -186,3 +186,65 @@ TEST(Report, ChartsAreWellFormedSvg) {
   for (size_t p = s.find("<circle"); p != std::string::npos; p = s.find("<circle", p + 1)) ++circles;
   EXPECT_EQ(circles, 2u);
 }
+
+namespace {
+
+// A series method that records what reaches it: the dates of the pairs it is handed, and the
+// fine image values of the target date (which must never be among them).
+struct SpyMethod : public Method {
+  static std::vector<std::pair<Date, std::vector<Date>>>& calls() {
+    static std::vector<std::pair<Date, std::vector<Date>>> c;
+    return c;
+  }
+  const MethodInfo& info() const override {
+    static const MethodInfo mi = [] {
+      MethodInfo m{"spy-series", "classic", "records its inputs", 1, -1, false, false};
+      m.uses_series = true;
+      return m;
+    }();
+    return mi;
+  }
+  OptionSet& options() override { return set_; }
+  FusionResult predict(const FusionInput& in) override {
+    std::vector<Date> d;
+    for (const auto& p : in.pairs) d.push_back(p.date);
+    calls().emplace_back(in.date, d);
+    FusionResult r;
+    r.fine = in.coarse;
+    r.quality = Raster(in.coarse.grid(), 1, 0.0f, true);
+    r.quality.band_names = {"none"};
+    return r;
+  }
+  OptionSet set_{"spy-series"};
+};
+
+}  // namespace
+
+TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
+  test::TempDir dir;
+  const auto sim = dir / "sim", cat_dir = dir / "cat";
+  ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
+  ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
+  const Catalog cat = Catalog::load(cat_dir);
+  if (!MethodRegistry::instance().has("spy-series"))
+    MethodRegistry::instance().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
+  SpyMethod::calls().clear();
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("spy-series,series");
+  o.show_progress = false;
+  o.out_dir = dir / "loo";
+  const auto res = pipeline::run_benchmark(cat, o);
+  ASSERT_GE(res.dates.size(), 1u);
+  ASSERT_EQ(SpyMethod::calls().size(), res.dates.size());
+  std::vector<Date> with_clear;
+  for (const Date& d : cat.pair_dates())
+    if (pipeline::usable_pair(cat, d, 1e-9)) with_clear.push_back(d);
+  for (const auto& [target, pairs] : SpyMethod::calls()) {
+    EXPECT_EQ(std::count(pairs.begin(), pairs.end(), target), 0) << target.iso();
+    std::vector<Date> expected;
+    for (const Date& d : with_clear)
+      if (d != target) expected.push_back(d);
+    EXPECT_EQ(pairs, expected) << target.iso();  // every other pair with a clear pixel
+  }
+  for (const auto& row : res.rows) EXPECT_EQ(row.status, "ok") << row.label << " " << row.note;
+}
