@@ -29,7 +29,7 @@ const MethodInfo& EstarfmMethod::info() const {
   static const MethodInfo mi{"estarfm", "classic",
                              "ESTARFM (Zhu 2010, 2018 revision): two pairs, similar pixels, "
                              "conversion coefficients",
-                             2, 2, true, false};
+                             2, 2, true, false, false, true};  // bias step on: measured to help
   return mi;
 }
 

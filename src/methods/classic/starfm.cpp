@@ -24,7 +24,7 @@ StarfmMethod::StarfmMethod() {
 const MethodInfo& StarfmMethod::info() const {
   static const MethodInfo mi{"starfm", "classic",
                              "STARFM (Gao 2006): similar pixels in a moving window, one or more pairs",
-                             1, -1, false, false};
+                             1, -1, false, false, false, true};  // bias step on: measured to help
   return mi;
 }
 
