@@ -13,7 +13,7 @@ namespace {
 
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model;
-  bool series = false, quiet = false;
+  bool series = false, quiet = false, overwrite = false;
 };
 
 void setup(CLI::App& app) {
@@ -37,6 +37,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--model", a->model, "Use this trained model instead of training");
   cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  cmd->add_flag("--overwrite", a->overwrite,
+                "Redo every date when the folder holds a fuse run made with other options (only a "
+                "folder made by 'lstfuse fuse' is ever reused)");
   cmd->allow_extras();
   cmd->callback([a, cmd] {
     const auto catalog = lstfuse::Catalog::load(a->catalog);
@@ -50,6 +53,7 @@ void setup(CLI::App& app) {
     opts.series = a->series;
     opts.model = a->model;
     opts.show_progress = !a->quiet;
+    opts.overwrite = a->overwrite;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
