@@ -14,7 +14,7 @@ namespace {
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model,
       coarse_bias = "auto";
-  bool series = false, quiet = false;
+  bool series = false, quiet = false, overwrite = false;
 };
 
 void setup(CLI::App& app) {
@@ -44,6 +44,9 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  cmd->add_flag("--overwrite", a->overwrite,
+                "Redo every date when the folder holds a fuse run made with other options (only a "
+                "folder made by 'lstfuse fuse' is ever reused)");
   cmd->allow_extras();
   cmd->callback([a, cmd] {
     const auto catalog = lstfuse::Catalog::load(a->catalog);
@@ -58,6 +61,7 @@ void setup(CLI::App& app) {
     opts.model = a->model;
     opts.coarse_bias = a->coarse_bias;
     opts.show_progress = !a->quiet;
+    opts.overwrite = a->overwrite;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,

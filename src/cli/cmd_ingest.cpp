@@ -1,4 +1,5 @@
 // `lstfuse ingest INPUTS... -o CATALOG_DIR`: products -> aligned Kelvin catalog.
+#include <cmath>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -31,8 +32,14 @@ void setup(CLI::App& app) {
   cmd->add_option("--date", a->date, "Date of the inputs (YYYY-MM-DD), overriding the file names");
   cmd->add_option("--units", a->opts.product.units, "Units of generic GeoTIFFs")
       ->check(CLI::IsMember({"K", "C"}))->capture_default_str();
-  cmd->add_option("--scale", a->opts.product.scale, "Scale of generic GeoTIFFs (value = DN * scale + offset)")
-      ->capture_default_str();
+  cmd->add_option_function<double>(
+         "--scale",
+         [a](double v) {
+           if (!(v != 0.0) || !std::isfinite(v))
+             throw lstfuse::Error(fmt::format("ingest: --scale must be a non-zero number, got {}", v));
+           a->opts.product.scale = v;
+         },
+         "Scale of generic GeoTIFFs (value = DN * scale + offset; default 1)");
   cmd->add_option("--offset", a->opts.product.offset, "Offset of generic GeoTIFFs")->capture_default_str();
   cmd->add_option("--nodata", a->opts.product.nodata, "Nodata of generic GeoTIFFs (default: the file's)");
   cmd->add_option("--resampling", a->resampling, "Resampling onto the fine grid")
@@ -44,7 +51,14 @@ void setup(CLI::App& app) {
   cmd->add_flag("--mask-water", a->opts.product.mask_water, "Landsat: mask QA_PIXEL water (bit 7)");
   cmd->add_flag("--night", a->opts.product.night, "MODIS HDF: use the night LST instead of the day LST");
   cmd->add_option("--crs", a->opts.crs, "CRS of an explicit fine grid (e.g. EPSG:32755)");
-  cmd->add_option("--res", a->opts.res, "Pixel size of the explicit fine grid, in CRS units");
+  cmd->add_option_function<double>(
+      "--res",
+      [a](double v) {
+        if (!(v > 0) || !std::isfinite(v))
+          throw lstfuse::Error(fmt::format("ingest: --res must be a positive pixel size in CRS units, got {}", v));
+        a->opts.res = v;
+      },
+      "Pixel size of the explicit fine grid, in CRS units");
   cmd->add_option("--extent", a->extent, "Extent of the explicit fine grid: xmin ymin xmax ymax")->expected(4);
   cmd->add_flag("--overwrite", a->opts.overwrite, "Replace an existing catalog folder");
   cmd->callback([a] {

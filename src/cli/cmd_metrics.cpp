@@ -44,8 +44,7 @@ void run(const MetricsArgs& a) {
   const auto ref = lstfuse::io::read_raster(a.ref, ro);
   if (!lstfuse::io::same_grid(pred.grid(), ref.grid())) {
     throw lstfuse::file_error(a.pred, "grid differs from the reference " + a.ref + " (" +
-                                          pred.grid().describe() + " vs " +
-                                          ref.grid().describe() +
+                                          pred.grid().describe_vs(ref.grid()) +
                                           "); metrics never resample");
   }
   lstfuse::eval::MetricsOptions opts;

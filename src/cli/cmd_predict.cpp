@@ -11,6 +11,7 @@
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
@@ -45,7 +46,10 @@ std::string default_quality_path(const std::string& out) {
 Date input_date(const std::string& flag_value, const std::string& flag, const std::string& file) {
   if (!flag_value.empty()) return Date::parse(flag_value);
   const auto d = Date::from_filename(std::filesystem::path(file).filename().string());
-  if (!d) throw file_error(file, fmt::format("no date in the file name; give {}", flag));
+  if (!d) {
+    throw file_error(file, fmt::format("{}; give {}",
+                                       Date::filename_date_problem(std::filesystem::path(file).filename().string()), flag));
+  }
   return *d;
 }
 
@@ -137,6 +141,16 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
   }
   if (a.units != "K" && a.units != "C") throw Error("predict: --units must be K or C, got '" + a.units + "'");
   if (a.threads < 0) throw Error("predict: --threads must be >= 0");
+  if (a.tile < 0) throw Error(fmt::format("predict: --tile must be >= 0 (0: whole scene), got {}", a.tile));
+  // Outputs are never inputs, and the two outputs are two files.
+  const std::string quality_path = a.quality.empty() ? default_quality_path(a.output) : a.quality;
+  const std::vector<std::string> inputs{a.fine1, a.coarse1, a.fine2, a.coarse2, a.coarse0, a.config, a.model,
+                                        a.catalog.empty() ? "" : (std::filesystem::path(a.catalog) / "manifest.json").string()};
+  check_not_an_input(a.output, "-o", inputs);
+  check_not_an_input(quality_path, a.quality.empty() ? "the quality layer (OUT_quality.tif)" : "--quality", inputs);
+  if (same_path(a.output, quality_path)) {
+    throw file_error(a.output, "-o and --quality name the same file");
+  }
   const bool from_catalog = !a.catalog.empty();
   if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty())) {
     throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");
@@ -154,7 +168,13 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
     throw Error(fmt::format("predict: method '{}' has no trained model; drop --model", info.name));
   }
   const StreamInput src = from_catalog ? catalog_input(a, info) : files_input(a, info);
-  const std::string quality = a.quality.empty() ? default_quality_path(a.output) : a.quality;
+  {
+    std::vector<std::string> used{src.coarse};
+    for (const auto& p : src.pairs) used.insert(used.end(), {p.fine, p.coarse});
+    check_not_an_input(a.output, "-o", used);
+    check_not_an_input(quality_path, "--quality", used);
+  }
+  const std::string& quality = quality_path;
   io::WriteOptions wo;
   wo.format = a.format;
   wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
@@ -221,8 +241,10 @@ void setup(CLI::App& app) {
   cmd->add_option("--format", a->format, "Output format: GTiff or COG")->capture_default_str();
   cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')");
-  cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--threads", a->threads, "Threads (0: all cores; more than the machine has are capped)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--stream", a->stream,
                 "Read tiles from the files and write them as they are done (scenes larger than memory)");
   cmd->callback([a, cmd] { run(*a, cmd->remaining()); });

@@ -7,6 +7,7 @@
 
 #include "command.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
@@ -22,6 +23,7 @@ struct QuicklookArgs {
 std::string base(const std::string& p) { return std::filesystem::path(p).filename().string(); }
 
 void run(const QuicklookArgs& a) {
+  lstfuse::check_not_an_input(a.output, "-o", {a.raster, a.diff});
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;
@@ -42,8 +44,7 @@ void run(const QuicklookArgs& a) {
     const auto other = lstfuse::io::read_raster(a.diff, ro);
     if (!lstfuse::io::same_grid(r.grid(), other.grid())) {
       throw lstfuse::file_error(a.diff, "grid differs from " + a.raster + " (" +
-                                            other.grid().describe() + " vs " +
-                                            r.grid().describe() + "); nothing is resampled");
+                                            other.grid().describe_vs(r.grid()) + "); nothing is resampled");
     }
     if (other.bands() != r.bands()) {
       throw lstfuse::file_error(a.diff, fmt::format("has {} bands, {} has {}", other.bands(),
@@ -75,8 +76,9 @@ than --max-side are shown as block means. Title, colour bar (K) and range are on
   cmd->add_option("--range", a->range, "Colour range MIN MAX in K")->expected(2);
   cmd->add_option("--diff", a->diff, "Show RASTER - OTHER (same grid)")->check(CLI::ExistingFile);
   cmd->add_option("--title", a->title, "Title (default: the file name(s))");
-  cmd->add_option("--band", a->band, "Band to show (1-based)")->capture_default_str();
-  cmd->add_option("--max-side", a->max_side, "Largest map side in pixels")->capture_default_str();
+  cmd->add_option("--band", a->band, "Band to show (1-based)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--max-side", a->max_side, "Largest map side in pixels")
+      ->capture_default_str()->check(CLI::Range(16, 20000));
   cmd->add_option("--units", a->units, "Units of the inputs: K or C (converted to K)")
       ->check(CLI::IsMember({"K", "C"}))
       ->capture_default_str();

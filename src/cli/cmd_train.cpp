@@ -11,6 +11,7 @@
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "method_flags.hpp"
@@ -33,6 +34,7 @@ std::vector<lstfuse::Date> parse_dates(const std::string& list) {
 
 void run(const TrainArgs& a, const std::vector<std::string>& extras) {
   using namespace lstfuse;
+  check_not_an_input(a.output, "-o", {a.config, (std::filesystem::path(a.catalog) / Catalog::kManifest).string()});
   auto method = MethodRegistry::instance().create(a.method);
   if (!method->info().trainable)
     throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));
@@ -61,7 +63,15 @@ void run(const TrainArgs& a, const std::vector<std::string>& extras) {
                              dates[0].iso(), dates[1].iso(), choice.note);
   }
   const auto pairs = pipeline::load_pairs(catalog, dates);
-  method->fit(pairs, ctx);
+  try {
+    method->fit(pairs, ctx);
+  } catch (...) {
+    // A checkpoint folder is kept for --resume; one without a checkpoint is only clutter.
+    std::error_code ec;
+    if (std::filesystem::is_directory(ctx.checkpoint_dir, ec) && std::filesystem::is_empty(ctx.checkpoint_dir, ec))
+      std::filesystem::remove(ctx.checkpoint_dir, ec);
+    throw;
+  }
   method->save(a.output);
   std::error_code ec;
   std::filesystem::remove_all(ctx.checkpoint_dir, ec);  // the run finished; the model file is what counts

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "command.hpp"
+#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
 
 namespace lstfuse::cli {
@@ -18,16 +19,22 @@ std::vector<CommandEntry>& command_entries() {
 }  // namespace lstfuse::cli
 
 int main(int argc, char** argv) {
+  // Ctrl-C and SIGTERM remove temporary files (see cleanup.hpp).
+  lstfuse::install_interrupt_handling();
   CLI::App app{
       "lstfuse " LSTFUSE_VERSION
       ": spatio-temporal fusion of land surface temperature (MODIS + Landsat -> daily fine LST)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lstfuse ") + LSTFUSE_VERSION);
   // Applied before parsing so that subcommand callbacks already log at the chosen level.
-  app.add_flag("-v,--verbose", "More log output");
+  app.add_flag("-v,--verbose", "More log output (and the full text of an error)");
+  bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-v" || a == "--verbose") spdlog::set_level(spdlog::level::debug);
+    if (a == "-v" || a == "--verbose") {
+      spdlog::set_level(spdlog::level::debug);
+      verbose = true;
+    }
   }
 
   auto entries = lstfuse::cli::command_entries();
@@ -38,12 +45,24 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const lstfuse::Error& e) {
-    std::cerr << "lstfuse: error: " << e.what() << "\n";
-    return 1;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line, like every other error (CLI11 would add a second one).
+    std::cerr << "lstfuse: error: " << e.what() << " (see --help)\n";
+    return e.get_exit_code();
   } catch (const std::exception& e) {
-    std::cerr << "lstfuse: error: " << e.what() << "\n";
+    // One line naming the file, option or step; -v adds the full original text.
+    std::string detail;
+    std::string msg = lstfuse::user_message(e, &detail);
+    if (!dynamic_cast<const lstfuse::Error*>(&e)) {
+      std::string step;
+      for (const auto* sub : app.get_subcommands()) step = sub->get_name();
+      if (!step.empty()) msg = step + ": " + msg;
+    }
+    std::cerr << "lstfuse: error: " << msg << (verbose || detail == msg ? "" : " (-v for details)") << "\n";
+    if (verbose && detail != msg) std::cerr << "lstfuse: details: " << detail << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << "lstfuse: error: unexpected failure of an unknown kind\n";
     return 1;
   }
   return 0;

@@ -18,7 +18,7 @@ void apply_method_options(Method& method, const std::string& config,
     try {
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      throw file_error(config, std::string("not valid JSON: ") + e.what());
+      throw file_error(config, json_problem(e));
     }
     try {
       opts.from_json(j.contains("options") ? j.at("options") : j);

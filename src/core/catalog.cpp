@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "lstfuse/core/error.hpp"
 
 namespace lstfuse {
@@ -88,9 +90,19 @@ nlohmann::json Catalog::to_json() const {
 
 Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path& root) {
   Catalog c(root);
+  // A catalog names its own files: a path must stay inside the catalog folder (no absolute
+  // path, no "..") so that a manifest cannot make lstfuse read, or overwrite, anything else.
+  auto check_inside = [](const char* field, const std::string& p) {
+    if (!relative_path_inside(p)) {
+      throw Error(fmt::format("observation {} '{}' is not a file inside the catalog folder (absolute "
+                              "paths and '..' are refused)", field, p));
+    }
+  };
   const auto& g = j.at("grid");
-  c.grid_.width = g.at("width").get<int>();
-  c.grid_.height = g.at("height").get<int>();
+  const long long w = g.at("width").get<long long>(), h = g.at("height").get<long long>();
+  check_grid_size(w, h, "the catalog grid");
+  c.grid_.width = static_cast<int>(w);
+  c.grid_.height = static_cast<int>(h);
   c.grid_.transform = g.at("transform").get<std::array<double, 6>>();
   c.grid_.crs = g.at("crs").get<std::string>();
   for (const auto& o : j.at("observations")) {
@@ -100,6 +112,8 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
     obs.sensor = o.value("sensor", "");
     obs.path = o.at("path").get<std::string>();
     obs.quality_path = o.value("quality_path", "");
+    check_inside("path", obs.path);
+    if (!obs.quality_path.empty()) check_inside("quality_path", obs.quality_path);
     obs.valid_fraction = o.value("valid_fraction", 0.0);
     obs.units = o.value("units", "K");
     obs.source = o.value("source", "");
@@ -115,7 +129,7 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
   try {
     return from_json(nlohmann::json::parse(in), dir);
   } catch (const nlohmann::json::exception& e) {
-    throw file_error(path.string(), std::string("malformed catalog manifest: ") + e.what());
+    throw file_error(path.string(), "malformed catalog manifest: " + json_problem(e));
   } catch (const Error& e) {
     throw file_error(path.string(), e.what());
   }
@@ -124,6 +138,15 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
 void Catalog::save() const {
   std::filesystem::create_directories(root_);
   write_text_atomic(root_ / kManifest, to_json().dump(2) + "\n");
+}
+
+bool relative_path_inside(const std::string& p) {
+  if (p.empty()) return false;
+  const std::filesystem::path path(p);
+  if (path.is_absolute() || path.has_root_name() || path.has_root_directory()) return false;
+  for (const auto& part : path)
+    if (part == "..") return false;
+  return true;
 }
 
 }  // namespace lstfuse

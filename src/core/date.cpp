@@ -127,4 +127,17 @@ std::optional<Date> Date::from_filename(const std::string& name) {
   return std::nullopt;
 }
 
+std::string Date::filename_date_problem(const std::string& name) {
+  std::smatch m;
+  static const std::regex any8(R"((?:^|\D)(\d{8})(?=\D|$))");
+  if (std::regex_search(name, m, any8)) {
+    return "the file name holds " + m[1].str() + ", which is not a valid date (YYYYMMDD)";
+  }
+  static const std::regex modis(R"((?:^|[._])A(\d{4})(\d{3})(?:[._]|$))");
+  if (std::regex_search(name, m, modis)) {
+    return "the file name holds A" + m[1].str() + m[2].str() + ", which is not a valid year and day of year";
+  }
+  return "no date in the file name";
+}
+
 }  // namespace lstfuse

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "lstfuse/core/error.hpp"
+
 namespace lstfuse {
 
 Grid Grid::window(int x0, int y0, int w, int h) const {
@@ -31,6 +33,38 @@ std::string Grid::describe() const {
   return fmt::format("{} x {} pixels, pixel {:.6g} x {:.6g}, origin ({:.10g}, {:.10g}){}", width,
                      height, res_x(), res_y(), transform[0], transform[3],
                      has_crs() ? "" : ", no CRS");
+}
+
+std::string crs_name(const std::string& wkt) {
+  if (wkt.empty()) return "no CRS";
+  const auto a = wkt.find('"');
+  const auto b = a == std::string::npos ? a : wkt.find('"', a + 1);
+  if (b == std::string::npos) return wkt.substr(0, 40);
+  return wkt.substr(a + 1, b - a - 1);
+}
+
+std::string Grid::describe_vs(const Grid& o) const {
+  std::string a = describe(), b = o.describe();
+  if (a == b) {
+    std::string ca = crs_name(crs), cb = crs_name(o.crs);
+    if (ca == cb) {
+      ca += " (as written in the file)";
+      cb += " (a different definition)";
+    }
+    a += ", CRS " + ca;
+    b += ", CRS " + cb;
+  }
+  return a + " vs " + b;
+}
+
+void check_grid_size(long long width, long long height, const std::string& what) {
+  if (width < 1 || height < 1) {
+    throw Error(fmt::format("{}: a grid of {} x {} pixels (width and height must be at least 1)", what, width, height));
+  }
+  if (width > kMaxGridSide || height > kMaxGridSide || width * height > kMaxGridPixels) {
+    throw Error(fmt::format("{}: a grid of {} x {} pixels is beyond lstfuse's limit ({} pixels, {} per side); "
+                            "check the resolution and extent", what, width, height, kMaxGridPixels, kMaxGridSide));
+  }
 }
 
 }  // namespace lstfuse

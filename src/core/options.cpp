@@ -1,7 +1,9 @@
 #include "lstfuse/core/options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -29,14 +31,25 @@ void OptionSet::add(const std::string& name, int& field, const std::string& help
   Option o{name, "int", help, std::to_string(field), {}, nullptr, nullptr};
   o.get = [&field] { return std::to_string(field); };
   o.set = [&field, this, name](const std::string& v) {
+    // 64-bit parse, then an explicit range check: a value that does not fit is refused, never
+    // wrapped (4294967297 must not become 1).
     size_t pos = 0;
+    long long x = 0;
     try {
-      const long x = std::stol(v, &pos);
-      if (pos != v.size()) throw std::invalid_argument(v);
-      field = static_cast<int>(x);
+      x = std::stoll(v, &pos);
+    } catch (const std::out_of_range&) {
+      throw Error(fmt::format("{}: option --{} is out of range: '{}'", owner_, name, v));
     } catch (const std::exception&) {
       throw Error(fmt::format("{}: option --{} expects an integer, got '{}'", owner_, name, v));
     }
+    if (pos != v.size() || v.empty() || std::isspace(static_cast<unsigned char>(v.front()))) {
+      throw Error(fmt::format("{}: option --{} expects an integer, got '{}'", owner_, name, v));
+    }
+    if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) {
+      throw Error(fmt::format("{}: option --{} is out of range: '{}'", owner_, name, v));
+    }
+    check_range(*find(name), static_cast<double>(x), v);
+    field = static_cast<int>(x);
   };
   options_.push_back(std::move(o));
 }
@@ -46,13 +59,15 @@ void OptionSet::add(const std::string& name, double& field, const std::string& h
   o.get = [&field] { return format_double(field); };
   o.set = [&field, this, name](const std::string& v) {
     size_t pos = 0;
+    double x = 0.0;
     try {
-      const double x = std::stod(v, &pos);
+      x = std::stod(v, &pos);
       if (pos != v.size() || !std::isfinite(x)) throw std::invalid_argument(v);
-      field = x;
     } catch (const std::exception&) {
       throw Error(fmt::format("{}: option --{} expects a finite number, got '{}'", owner_, name, v));
     }
+    check_range(*find(name), x, v);
+    field = x;
   };
   options_.push_back(std::move(o));
 }
@@ -88,6 +103,32 @@ void OptionSet::add_choice(const std::string& name, std::string& field,
     field = v;
   };
   options_.push_back(std::move(o));
+}
+
+void OptionSet::limit(const std::string& name, double min, double max, bool min_exclusive) {
+  Option* o = find_mutable(name);
+  if (!o) throw Error(fmt::format("{}: limit on unknown option --{}", owner_, name));
+  o->min = min;
+  o->max = max;
+  o->min_exclusive = min_exclusive;
+}
+
+void OptionSet::check_range(const Option& o, double x, const std::string& text) const {
+  const bool low = o.min_exclusive ? !(x > o.min) : x < o.min;
+  if (!low && !(x > o.max)) return;
+  std::string range;
+  if (std::isinf(o.max)) range = fmt::format("{} {}", o.min_exclusive ? ">" : ">=", format_double(o.min));
+  else if (std::isinf(o.min)) range = fmt::format("<= {}", format_double(o.max));
+  else if (o.min_exclusive) range = fmt::format("> {} and <= {}", format_double(o.min), format_double(o.max));
+  else range = fmt::format("between {} and {}", format_double(o.min), format_double(o.max));
+  throw Error(fmt::format("{}: option --{} must be {}, got {}", owner_, o.name, range, text));
+}
+
+OptionSet::Option* OptionSet::find_mutable(const std::string& name) {
+  const std::string n = normalise(name);
+  for (auto& o : options_)
+    if (o.name == n) return &o;
+  return nullptr;
 }
 
 const OptionSet::Option* OptionSet::find(const std::string& name) const {

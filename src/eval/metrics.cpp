@@ -74,8 +74,8 @@ struct BandSums {
 void check_inputs(const Raster& pred, const Raster& ref, const MetricsOptions& opts) {
   if (pred.empty() || ref.empty()) throw Error("metrics: empty prediction or reference raster");
   if (!io::same_grid(pred.grid(), ref.grid())) {
-    throw Error("metrics: prediction and reference are on different grids (prediction " +
-                pred.grid().describe() + "; reference " + ref.grid().describe() +
+    throw Error("metrics: prediction and reference are on different grids (prediction vs reference: " +
+                pred.grid().describe_vs(ref.grid()) +
                 "); resample one of them first, metrics never resample");
   }
   if (pred.bands() != ref.bands()) {

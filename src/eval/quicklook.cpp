@@ -321,8 +321,7 @@ std::vector<unsigned char> render_png_bytes(const Raster& raster, const Quickloo
 
 Raster difference(const Raster& a, const Raster& b) {
   if (!io::same_grid(a.grid(), b.grid())) {
-    throw Error("difference: rasters are on different grids (" + a.grid().describe() + " vs " +
-                b.grid().describe() + ")");
+    throw Error("difference: rasters are on different grids (" + a.grid().describe_vs(b.grid()) + ")");
   }
   if (a.bands() != b.bands()) {
     throw Error(fmt::format("difference: {} bands vs {} bands", a.bands(), b.bands()));

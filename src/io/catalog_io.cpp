@@ -9,8 +9,8 @@ namespace {
 void check_grid(const Catalog& catalog, const std::string& path) {
   const Grid g = read_grid(path);
   if (!same_grid(g, catalog.grid())) {
-    throw file_error(path, "is not on the catalog grid (" + g.describe() + " vs " +
-                               catalog.grid().describe() + "); re-run 'lstfuse ingest'");
+    throw file_error(path, "is not on the catalog grid (" + g.describe_vs(catalog.grid()) +
+                               "); re-run 'lstfuse ingest'");
   }
 }
 

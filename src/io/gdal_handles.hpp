@@ -19,7 +19,7 @@ using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
 // The last GDAL error message, for our own exception texts.
 inline std::string last_gdal_error() {
   const char* msg = CPLGetLastErrorMsg();
-  return msg && *msg ? std::string(msg) : std::string("unknown GDAL error");
+  return msg && *msg ? std::string(msg) : std::string("GDAL gave no reason");
 }
 
 }  // namespace lstfuse::io::detail

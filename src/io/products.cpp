@@ -215,6 +215,15 @@ ProductReader::ProductReader(const ProductFile& product, const ProductOptions& o
   if (opts.units != "K" && opts.units != "C") {
     throw Error("unknown units '" + opts.units + "' (expected K or C)");
   }
+  if (!(opts.scale != 0.0) || !std::isfinite(opts.scale)) {
+    throw Error(fmt::format("--scale must be a non-zero finite number, got {}", opts.scale));
+  }
+  if (!std::isfinite(opts.offset)) throw Error(fmt::format("--offset must be finite, got {}", opts.offset));
+  if (product.kelvin) {
+    s.opts.units = "K";
+    s.opts.scale = 1.0;
+    s.opts.offset = 0.0;
+  }
   if (!fs::exists(product.path)) throw file_error(product.path, "no such file");
   s.lst = open_layer(product.lst, product.path);
   s.grid = grid_of(*s.lst, product.path);
@@ -285,6 +294,25 @@ Raster ProductReader::read(int x0, int y0, int w, int h) {
     }
     v[i] = good ? static_cast<float>(k) : NAN;
     ok[i] = good ? 1 : 0;
+  }
+  // One plausibility rule for every decoder: a valid pixel outside 150-380 K means the file's
+  // units or scale are not what the decoder assumed; nothing from it may enter a catalog.
+  for (size_t i = 0; i < n; ++i) {
+    if (ok[i] && !(v[i] >= kPlausibleMinK && v[i] <= kPlausibleMaxK)) {
+      const long long px = x0 + static_cast<long long>(i % static_cast<size_t>(w));
+      const long long py = y0 + static_cast<long long>(i / static_cast<size_t>(w));
+      std::string hint;
+      if (kind == ProductKind::Generic) {
+        hint = v[i] > -100 && v[i] < 100 && o.units == "K"
+                   ? "; the file looks like degrees Celsius: give --units C"
+                   : "; check --units (K or C), --scale and --offset";
+      } else {
+        hint = "; the product's values are not LST as its format defines it";
+      }
+      throw file_error(s.product.path,
+                       fmt::format("decoded LST {:.2f} K at pixel ({}, {}) is outside the plausible {:.0f}-{:.0f} K{}",
+                                   v[i], px, py, kPlausibleMinK, kPlausibleMaxK, hint));
+    }
   }
   return out;
 }

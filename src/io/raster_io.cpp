@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
 
 namespace lstfuse::io {
@@ -170,6 +171,7 @@ struct RasterWriter::Impl {
   int bands = 0;
   DatasetPtr ds;
   bool committed = false;
+  std::string cog_tmp;  // the COG copy, once conversion has started
 };
 
 RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
@@ -185,6 +187,7 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
   }
   impl_->final_path = path;
   impl_->tmp_path = path + ".part.tif";
+  register_temporary(impl_->tmp_path);
   impl_->opts = opts;
   impl_->grid = grid;
   impl_->bands = bands;
@@ -225,11 +228,15 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
 }
 
 RasterWriter::~RasterWriter() {
-  if (impl_ && !impl_->committed) {
+  if (!impl_) return;
+  if (!impl_->committed) {
     impl_->ds.reset();
     std::error_code ec;
     std::filesystem::remove(impl_->tmp_path, ec);
+    if (!impl_->cog_tmp.empty()) std::filesystem::remove(impl_->cog_tmp, ec);
   }
+  unregister_temporary(impl_->final_path + ".part.tif");
+  if (!impl_->cog_tmp.empty()) unregister_temporary(impl_->cog_tmp);
 }
 
 void RasterWriter::write(const Raster& tile, int x0, int y0) {
@@ -266,6 +273,12 @@ void RasterWriter::commit() {
   CPLErrorReset();
   impl_->ds->FlushCache();
   if (CPLGetLastErrorType() == CE_Failure) throw file_error(path_, "write failed (" + last_gdal_error() + ")");
+  // Closing writes the last blocks and the directory: a full disk may only show here.
+  auto close_checked = [&](DatasetPtr& ds) {
+    CPLErrorReset();
+    ds.reset();
+    if (CPLGetLastErrorType() == CE_Failure) throw file_error(path_, "write failed (" + last_gdal_error() + ")");
+  };
   if (impl_->opts.format == "COG") {
     GDALDriver* cog = GetGDALDriverManager()->GetDriverByName("COG");
     const GDALDataType type = impl_->ds->GetRasterBand(1)->GetRasterDataType();
@@ -275,17 +288,23 @@ void RasterWriter::commit() {
       co.SetNameValue("PREDICTOR", (type == GDT_Float32 || type == GDT_Float64) ? "FLOATING_POINT" : "STANDARD");
     }
     co.SetNameValue("BIGTIFF", "IF_SAFER");
-    const std::string cog_tmp = impl_->final_path + ".part.cog.tif";
-    DatasetPtr out(cog->CreateCopy(cog_tmp.c_str(), impl_->ds.get(), FALSE, co.List(), nullptr, nullptr));
-    if (!out) throw file_error(path_, "COG conversion failed (" + last_gdal_error() + ")");
-    out.reset();
+    impl_->cog_tmp = impl_->final_path + ".part.cog.tif";
+    register_temporary(impl_->cog_tmp);
+    CPLErrorReset();
+    DatasetPtr out(cog->CreateCopy(impl_->cog_tmp.c_str(), impl_->ds.get(), FALSE, co.List(), nullptr, nullptr));
+    if (!out || CPLGetLastErrorType() == CE_Failure)
+      throw file_error(path_, "COG conversion failed (" + last_gdal_error() + ")");
+    close_checked(out);
     impl_->ds.reset();
-    std::filesystem::remove(impl_->tmp_path);
-    impl_->tmp_path = cog_tmp;
+    std::error_code ec;
+    std::filesystem::remove(impl_->tmp_path, ec);
+    impl_->tmp_path = impl_->cog_tmp;
   } else {
-    impl_->ds.reset();
+    close_checked(impl_->ds);
   }
-  std::filesystem::rename(impl_->tmp_path, impl_->final_path);
+  std::error_code ec;
+  std::filesystem::rename(impl_->tmp_path, impl_->final_path, ec);
+  if (ec) throw file_error(path_, "cannot move the finished file into place (" + ec.message() + ")");
   impl_->committed = true;
 }
 
@@ -320,6 +339,17 @@ std::string crs_to_wkt(const std::string& user_crs) {
   std::string out = wkt ? wkt : "";
   CPLFree(wkt);
   return out;
+}
+
+}  // namespace lstfuse::io
+
+namespace lstfuse::io {
+
+bool crs_is_projected(const std::string& wkt) {
+  init_gdal();
+  OGRSpatialReference srs;
+  if (srs.importFromWkt(wkt.c_str()) != OGRERR_NONE) return false;
+  return srs.IsProjected() && std::abs(srs.GetLinearUnits() - 1.0) < 1e-9;
 }
 
 }  // namespace lstfuse::io

@@ -57,9 +57,9 @@ void Method::validate(const FusionInput& in) const {
     for (const Raster* r : {&p.fine, &p.coarse}) {
       if (!r->grid().same_geometry(g)) {
         throw Error(fmt::format(
-            "{}: the images of {} are not on the target's grid ({} vs {}); align them first with "
+            "{}: the images of {} are not on the target's grid ({}); align them first with "
             "'lstfuse ingest'",
-            mi.name, p.date.iso(), r->grid().describe(), g.describe()));
+            mi.name, p.date.iso(), r->grid().describe_vs(g)));
       }
       if (r->bands() != nb) {
         throw Error(fmt::format("{}: the images of {} have {} band(s), the target coarse image {}",

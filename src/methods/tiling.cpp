@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/threads.hpp"
 
 namespace lstfuse {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 class ThreadScope {
  public:
   explicit ThreadScope(int threads) : previous_(omp_get_max_threads()) {
-    if (threads > 0) omp_set_num_threads(threads);
+    if (threads > 0) omp_set_num_threads(usable_threads(threads));
   }
   ~ThreadScope() { omp_set_num_threads(previous_); }
   ThreadScope(const ThreadScope&) = delete;
@@ -247,9 +248,9 @@ Grid check_stream_input(const StreamInput& in, int* bands) {
     for (const std::string* f : {&p.fine, &p.coarse}) {
       const Grid g = io::read_grid(*f, in.read.require_crs);
       if (!io::same_grid(g, grid)) {
-        throw file_error(*f, fmt::format("grid {} differs from the target coarse image {} ({}); "
+        throw file_error(*f, fmt::format("its grid differs from the target coarse image {} ({}); "
                                          "align the inputs first with 'lstfuse ingest'",
-                                         g.describe(), in.coarse, grid.describe()));
+                                         in.coarse, g.describe_vs(grid)));
       }
       if (in.read.bands.empty() && io::read_band_count(*f) != nb) {
         throw file_error(*f, fmt::format("has {} band(s), the target coarse image {} has {}",

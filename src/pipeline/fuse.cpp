@@ -11,6 +11,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fuse_resume.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 
 namespace lstfuse::pipeline {
@@ -26,9 +27,11 @@ std::string join_dates(const std::vector<Date>& ds, const char* sep) {
 nlohmann::json entry_json(const FuseEntry& e) {
   nlohmann::json pairs = nlohmann::json::array();
   for (const auto& d : e.pairs) pairs.push_back(d.iso());
-  return {{"date", e.date.iso()}, {"status", e.status},     {"output", e.output},
-          {"quality", e.quality}, {"pairs", pairs},         {"model", e.model},
-          {"note", e.note},       {"seconds", e.seconds},   {"valid_fraction", e.valid_fraction}};
+  nlohmann::json j = {{"date", e.date.iso()}, {"status", e.status},     {"output", e.output},
+                      {"quality", e.quality}, {"pairs", pairs},         {"model", e.model},
+                      {"note", e.note},       {"seconds", e.seconds},   {"valid_fraction", e.valid_fraction}};
+  stamp_to_json(e, j);
+  return j;
 }
 
 FuseEntry entry_from_json(const nlohmann::json& j) {
@@ -42,12 +45,13 @@ FuseEntry entry_from_json(const nlohmann::json& j) {
   e.note = j.value("note", "");
   e.seconds = j.value("seconds", 0.0);
   e.valid_fraction = j.value("valid_fraction", 0.0);
+  stamp_from_json(j, e);
   return e;
 }
 
 
 void write_index(const fs::path& dir, const Catalog& catalog, const Method& method,
-                 const std::vector<FuseEntry>& entries) {
+                 const std::vector<FuseEntry>& entries, const FuseOptions& opts) {
   nlohmann::json j;
   j["format"] = "lstfuse-fuse-index";
   j["version"] = 1;
@@ -55,6 +59,7 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   j["catalog"] = fs::absolute(catalog.root()).string();
   j["method"] = method.info().name;
   j["options"] = method.options().to_json();
+  j["run"] = fuse_run_settings(opts);
   j["entries"] = nlohmann::json::array();
   std::string csv = "date,status,output,quality,pairs,model,seconds,valid_fraction,note\n";
   for (const auto& e : entries) {
@@ -68,27 +73,6 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   }
   write_text_atomic(dir / "index.json", j.dump(2) + "\n");
   write_text_atomic(dir / "index.csv", csv);
-}
-
-std::map<long, FuseEntry> read_previous_index(const fs::path& dir, const std::string& method) {
-  std::map<long, FuseEntry> out;
-  std::ifstream in(dir / "index.json");
-  if (!in) return out;
-  try {
-    const auto j = nlohmann::json::parse(in);
-    if (j.value("method", "") != method) {
-      throw file_error((dir / "index.json").string(),
-                       fmt::format("this folder holds a fuse run of method '{}', not '{}'; use "
-                                   "another output folder", j.value("method", ""), method));
-    }
-    for (const auto& e : j.at("entries")) {
-      FuseEntry fe = entry_from_json(e);
-      out[fe.date.days()] = fe;
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw file_error((dir / "index.json").string(), std::string("malformed fuse index: ") + e.what());
-  }
-  return out;
 }
 
 }  // namespace
@@ -115,8 +99,10 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
                             catalog.root().string(), opts.from ? opts.from->iso() : "start",
                             opts.to ? opts.to->iso() : "end"));
   }
+  const auto previous = read_resumable_index(catalog, method, opts, entry_from_json);
   fs::create_directories(opts.out_dir);
-  const auto previous = read_previous_index(opts.out_dir, info.name);
+  // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.
+  if (previous.empty()) write_index(opts.out_dir, catalog, method, {}, opts);
   const fs::path model_dir = opts.out_dir / "models";
 
   // Trainable methods: the model for a set of pair dates is trained once and saved; a re-run
@@ -173,9 +159,9 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     e.quality = stem + "_quality.tif";
     const fs::path out_path = opts.out_dir / e.output;
     const auto prev = previous.find(date.days());
-    if (fs::exists(out_path)) {
-      // Finished in an earlier run: files appear only when complete, quality before prediction.
-      if (prev != previous.end()) e = prev->second;
+    if (prev != previous.end() && entry_intact(opts.out_dir, prev->second)) {
+      // Finished in an earlier run, and its files are those the index recorded.
+      e = prev->second;
       e.status = "done";
       e.note = e.note.empty() ? "from an earlier run" : e.note;
       summary.entries.push_back(e);
@@ -224,6 +210,7 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
       }
       io::write_raster(out_path.string(), res.fine, wo);
       e.valid_fraction = res.fine.valid_fraction();
+      stamp_entry(opts.out_dir, e);
       e.status = "done";
       ++summary.done;
     } catch (const Error& err) {
@@ -234,10 +221,10 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     }
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     summary.entries.push_back(e);
-    write_index(opts.out_dir, catalog, method, summary.entries);
+    write_index(opts.out_dir, catalog, method, summary.entries, opts);
     bar.update(++n, date.iso());
   }
-  write_index(opts.out_dir, catalog, method, summary.entries);
+  write_index(opts.out_dir, catalog, method, summary.entries, opts);
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
                          summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {

@@ -8,13 +8,18 @@
 #include <optional>
 #include <utility>
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace fs = std::filesystem;
@@ -47,12 +52,22 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     }
     const auto& g = j.at("fine_grid");
     Grid fg;
-    fg.width = g.at("width").get<int>();
-    fg.height = g.at("height").get<int>();
+    const long long w = g.at("width").get<long long>(), h = g.at("height").get<long long>();
+    check_grid_size(w, h, manifest.string() + ": fine_grid");
+    fg.width = static_cast<int>(w);
+    fg.height = static_cast<int>(h);
     fg.transform = g.at("transform").get<std::array<double, 6>>();
     fg.crs = io::crs_to_wkt(g.at("crs").get<std::string>());
     grid = fg;
-    auto file = [&](const nlohmann::json& o, const char* key) { return (dir / o.at(key).get<std::string>()).string(); };
+    // The manifest names files of its own folder only (no absolute path, no "..").
+    auto file = [&](const nlohmann::json& o, const char* key) {
+      const std::string rel = o.at(key).get<std::string>();
+      if (!relative_path_inside(rel)) {
+        throw file_error(manifest.string(), fmt::format("{} '{}' is not a file inside the simulation folder "
+                                                        "(absolute paths and '..' are refused)", key, rel));
+      }
+      return (dir / rel).string();
+    };
     for (const auto& o : j.at("observations")) {
       io::ProductFile p;
       p.path = p.lst = file(o, "path");
@@ -70,6 +85,7 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
       } else if (kind == "kelvin") {
         p.kind = io::ProductKind::Generic;
         p.sensor = *p.role == Role::Fine ? "simulated-fine" : "simulated-coarse";
+        p.kelvin = true;
       } else {
         throw file_error(manifest.string(), "unknown product '" + kind + "' for " + p.path +
                                                 " (expected landsat-c2-st, modis-lst-geotiff or kelvin)");
@@ -83,10 +99,11 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
       p.role = Role::Truth;
       p.kind = io::ProductKind::Generic;
       p.sensor = "simulated-truth";
+      p.kelvin = true;
       products.push_back(p);
     }
   } catch (const nlohmann::json::exception& e) {
-    throw file_error(manifest.string(), std::string("malformed simulation manifest: ") + e.what());
+    throw file_error(manifest.string(), "malformed simulation manifest: " + json_problem(e));
   }
 }
 
@@ -132,11 +149,40 @@ std::optional<std::pair<std::string, bool>> lst_subdataset(const std::string& in
     throw file_error(in, "not a subdataset name (expected HDF4_EOS:EOS_GRID:\"FILE\":GRID:LAYER)");
   const std::string file = in.substr(q1 + 1, q2 - q1 - 1);
   const std::string layer = in.substr(in.rfind(':') + 1);
+  // HDF4_EOS:EOS_GRID:"FILE":GRID:LAYER: the grid must be the daily 1 km LST grid.
+  const std::string rest = in.substr(q2 + 1);  // ":GRID:LAYER"
+  const auto colon = rest.find(':', 1);
+  const std::string grid_name = rest.size() > 1 && colon != std::string::npos ? rest.substr(1, colon - 1) : "";
+  if (in.rfind("HDF4_EOS:", 0) == 0 && grid_name != "MODIS_Grid_Daily_1km_LST") {
+    throw file_error(in, fmt::format("unknown HDF grid '{}': MOD11A1/MYD11A1 LST layers are in "
+                                     "MODIS_Grid_Daily_1km_LST", grid_name));
+  }
   if (layer != "LST_Day_1km" && layer != "LST_Night_1km")
     throw file_error(in, fmt::format("subdataset '{}' is not an LST layer: name LST_Day_1km, LST_Night_1km "
                                      "or the HDF file itself", layer));
   if (!fs::exists(file)) throw file_error(file, "no such file (named in " + in + ")");
   return std::make_pair(file, layer == "LST_Night_1km");
+}
+
+OutputFolderKind catalog_folder_kind() {
+  return {Catalog::kManifest, "lstfuse-catalog", "catalog made by 'lstfuse ingest'"};
+}
+
+// Build folders of earlier runs that were killed (SIGKILL, power loss) are ours by name
+// (".NAME.ingest-PID"): removed when their process is gone.
+void remove_stale_build_folders(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  const std::string prefix = "." + name + ".ingest-";
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind(prefix, 0) != 0 || !e.is_directory(ec)) continue;
+    const std::string pid_text = f.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(pid_text);
+    if (pid == getpid() || (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    spdlog::info("removing {} left by an interrupted ingest", e.path().string());
+    fs::remove_all(e.path(), ec);
+  }
 }
 
 }  // namespace
@@ -147,6 +193,21 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     throw Error("nothing to ingest: give product files or folders");
   }
   if (out_dir.empty()) throw Error("no catalog folder given (-o)");
+  // "yanco/" is the folder yanco: its parent is ".", its name "yanco".
+  const fs::path out = strip_trailing_separators(out_dir);
+  {
+    std::vector<std::string> input_paths;
+    for (const auto& in : inputs) {
+      const auto q1 = in.find('"'), q2 = q1 == std::string::npos ? q1 : in.find('"', q1 + 1);
+      input_paths.push_back(q2 != std::string::npos ? in.substr(q1 + 1, q2 - q1 - 1) : in);
+    }
+    input_paths.insert(input_paths.end(), opts.fine_files.begin(), opts.fine_files.end());
+    input_paths.insert(input_paths.end(), opts.coarse_files.begin(), opts.coarse_files.end());
+    check_output_folder(out_dir, "-o", input_paths, catalog_folder_kind(), FolderUse::Replace, opts.overwrite);
+  }
+  if (opts.res < 0 || !std::isfinite(opts.res)) {
+    throw Error(fmt::format("--res must be a positive pixel size in CRS units, got {}", opts.res));
+  }
 
   // 1. What is there: products with their roles and dates.
   std::vector<io::ProductFile> products;
@@ -204,7 +265,10 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     it.product = p;
     it.role = *p.role;
     if (opts.date && it.role != Role::Truth) p.date = opts.date;
-    if (!p.date) throw file_error(p.path, "no date in the file name; give it with --date YYYY-MM-DD");
+    if (!p.date) {
+      throw file_error(p.path, Date::filename_date_problem(fs::path(p.path).filename().string()) +
+                                   "; give it with --date YYYY-MM-DD");
+    }
     it.date = *p.date;
     it.product.date = p.date;
     {
@@ -225,7 +289,9 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   for (const auto& it : items)
     if (it.role == Role::Fine && (!first_fine || it.date < first_fine->date)) first_fine = &it;
   if (!opts.crs.empty() || opts.res > 0 || opts.extent) {
-    if (opts.crs.empty() || !(opts.res > 0)) throw Error("an explicit grid needs both --crs and --res");
+    if (opts.crs.empty() || !(opts.res > 0)) {
+      throw Error("an explicit grid needs both --crs and --res");
+    }
     const std::string wkt = io::crs_to_wkt(opts.crs);
     prep::Bounds ext;
     if (opts.extent) {
@@ -239,6 +305,13 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       ext = {std::floor((*b)[0] / r) * r, std::floor((*b)[1] / r) * r, std::ceil((*b)[2] / r) * r,
              std::ceil((*b)[3] / r) * r};
     }
+    if (!(ext[2] > ext[0]) || !(ext[3] > ext[1])) {
+      throw Error(fmt::format("--extent {} {} {} {} is empty (needs xmin < xmax and ymin < ymax)", ext[0], ext[1],
+                              ext[2], ext[3]));
+    }
+    check_grid_size(static_cast<long long>(std::ceil((ext[2] - ext[0]) / opts.res)),
+                    static_cast<long long>(std::ceil((ext[3] - ext[1]) / opts.res)),
+                    fmt::format("--res {} over the extent", opts.res));
     grid = prep::make_grid(opts.crs, opts.res, ext);
   } else if (sim_grid) {
     grid = *sim_grid;
@@ -247,22 +320,27 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   } else {
     throw Error("no fine image to take the grid from: add one, or give --crs and --res (and --extent)");
   }
+  check_grid_size(grid.width, grid.height, "the catalog grid");
   for (const auto& it : items) {
     if (!prep::overlaps(it.grid, grid)) {
       throw file_error(it.product.path, "does not overlap the catalog grid (" + grid.describe() + ")");
     }
   }
 
-  // 3. Build the catalog in a temporary folder beside the destination.
-  const fs::path out(out_dir);
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !opts.overwrite) {
-    throw file_error(out_dir, "already exists and is not empty (choose another folder or use --overwrite)");
-  }
+  // 3. Build the catalog in a temporary folder beside the destination (checked at the start:
+  // a new or empty folder, or with --overwrite a previous catalog).
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent)) throw file_error(out_dir, "its parent folder does not exist");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec || !fs::is_directory(parent)) {
+    throw file_error(out_dir, "cannot create its parent folder " + parent.string() + (ec ? " (" + ec.message() + ")" : ""));
+  }
+  remove_stale_build_folders(parent, out.filename().string());
   const fs::path tmp = parent / fmt::format(".{}.ingest-{}", out.filename().string(), getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  TemporaryPath tmp_guard(tmp, true);  // removed on failure and on SIGINT/SIGTERM
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw file_error(tmp.string(), "cannot create the temporary catalog folder (" + ec.message() + ")");
   try {
     Catalog cat(tmp);
     cat.set_grid(grid);
@@ -286,12 +364,31 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       cat.add(obs);
     }
     cat.save();
-    if (fs::exists(out)) fs::remove_all(out);
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
+    // Swap in place: the previous catalog (ours, checked above) is moved aside first and only
+    // removed once the new one is in place.
+    const fs::path old = parent / fmt::format(".{}.old-{}", out.filename().string(), getpid());
+    const bool replacing = fs::exists(out) && !fs::is_empty(out);
+    if (fs::exists(out)) {
+      if (replacing) fs::rename(out, old);
+      else fs::remove(out);
+    }
+    try {
+      fs::rename(tmp, out);
+    } catch (...) {
+      if (replacing) fs::rename(old, out, ec);  // the previous catalog goes back
+      throw;
+    }
+    tmp_guard.release();
+    if (replacing) fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    throw file_error(out_dir, "cannot put the catalog in place (" + e.code().message() + ")");
+  } catch (const Error& e) {
+    // Name the catalog the user asked for, not the hidden build folder (it is removed).
+    std::string msg = e.what();
+    const std::string hidden = tmp.string();
+    for (auto at = msg.find(hidden); at != std::string::npos; at = msg.find(hidden, at + 1))
+      msg.replace(at, hidden.size(), out.string());
+    throw Error(msg);
   }
   return Catalog::load(out);
 }

@@ -17,6 +17,17 @@ bool usable_pair(const Catalog& catalog, const Date& d, double min_valid) {
   return f && c && f->valid_fraction >= min_valid && c->valid_fraction >= min_valid;
 }
 
+namespace {
+
+// Pairs exist but are all too cloudy: say so, rather than "0 before and 0 after".
+std::string cloudy_note(int cloudy, double min_valid) {
+  if (cloudy == 0) return "";
+  return fmt::format(" ({} pair date(s) set aside: fewer than {:.0f} % of their fine or coarse pixels are "
+                     "valid, i.e. cloud or fill)", cloudy, 100.0 * min_valid);
+}
+
+}  // namespace
+
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
                         const std::vector<Date>& exclude, double min_valid) {
   if (!catalog.find(target, Role::Coarse)) {
@@ -39,9 +50,13 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
     return all;
   }
   std::vector<Date> before, after;
+  int cloudy = 0;  // pair dates set aside because too few of their pixels are valid
   for (const Date& d : catalog.pair_dates()) {
     if (d == target || std::find(exclude.begin(), exclude.end(), d) != exclude.end()) continue;
-    if (!usable_pair(catalog, d, min_valid)) continue;
+    if (!usable_pair(catalog, d, min_valid)) {
+      ++cloudy;
+      continue;
+    }
     (d < target ? before : after).push_back(d);
   }
   std::reverse(before.begin(), before.end());  // nearest first
@@ -56,7 +71,8 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
       std::vector<Date> all = before.empty() ? after : before;
       if (all.size() < 2) {
         throw Error(fmt::format("{} needs two usable pairs around {}, the catalog has {} before "
-                                "and {} after", info.name, target.iso(), before.size(), after.size()));
+                                "and {} after{}", info.name, target.iso(), before.size(), after.size(),
+                                cloudy_note(cloudy, min_valid)));
       }
       choice.dates = {all[0], all[1]};
       choice.note = "no pair on one side: the two nearest on the other (extrapolation)";
@@ -67,7 +83,7 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
     all.insert(all.end(), after.begin(), after.end());
     if (all.empty()) {
       throw Error(fmt::format("{} needs a usable pair (fine and coarse on one date) other than {}, "
-                              "the catalog has none", info.name, target.iso()));
+                              "the catalog has none{}", info.name, target.iso(), cloudy_note(cloudy, min_valid)));
     }
     std::sort(all.begin(), all.end(), [&](const Date& a, const Date& b) {
       const long da = std::labs(a - target), db = std::labs(b - target);

@@ -179,6 +179,11 @@ void SimOptions::bind(OptionSet& s) {
         "comma-separated list");
   s.add_choice("encoding", encoding, {"products", "kelvin"},
                "products: Landsat ST_B10/QA_PIXEL and MOD11A1 LST/QC; kelvin: Float32 K images");
+  s.limit("size", 16, 20000);
+  s.limit("days", 1, 3660);
+  s.limit("seed", 0, std::numeric_limits<int>::max());
+  s.limit("epsg", 1024, 999999);
+  s.limit("pixel-size", 0, 1e5, true);
 }
 
 void SimOptions::validate() const {
@@ -203,6 +208,18 @@ void SimOptions::validate() const {
   if (modis_grid != "utm" && modis_grid != "sinusoidal") throw bad("modis-grid", "must be utm or sinusoidal");
   if (encoding != "products" && encoding != "kelvin") throw bad("encoding", "must be products or kelvin");
   if (!Date::try_parse(start)) throw bad("start", "is not a date: '" + start + "'");
+  // The grid is laid out in metres (pixel size, PSF width): a geographic CRS would make every
+  // pixel pixel_size degrees wide.
+  std::string wkt;
+  try {
+    wkt = io::crs_to_wkt(fmt::format("EPSG:{}", epsg));
+  } catch (const Error&) {
+    throw bad("epsg", fmt::format("{} is not a known EPSG code", epsg));
+  }
+  if (!io::crs_is_projected(wkt)) {
+    throw bad("epsg", fmt::format("{} is not a projected CRS in metres (the simulated grid is laid out in "
+                                  "metres; use e.g. a UTM zone such as 32755)", epsg));
+  }
 }
 
 struct Simulation::World {

@@ -99,11 +99,11 @@ TEST(EngineFrame, ValidationHoldsOutWholeTargetDates) {
   EXPECT_LE(rep.val_patches, static_cast<long long>(0.4 * ps.patches().size()));
 }
 
-// When no epoch improves the validation score enough (learning rate 0, min-delta 50 %), the
-// untrained network is kept and reported as epoch 0.
+// When no epoch improves the validation score enough (a vanishing learning rate, min-delta
+// 50 %), the untrained network is kept and reported as epoch 0.
 TEST(EngineFrame, UntrainedNetworkIsKeptWhenTrainingDoesNotHelp) {
   auto s = make_synthetic_series(40, 40, 4, 16, 8);
-  auto m = fitted_sttfn(s.pairs, {{"epochs", "2"}, {"lr", "0"}, {"val-fraction", "0.3"}, {"patience", "0"},
+  auto m = fitted_sttfn(s.pairs, {{"epochs", "2"}, {"lr", "1e-12"}, {"val-fraction", "0.3"}, {"patience", "0"},
                                   {"min-delta", "0.5"}});
   EXPECT_EQ(m->last_report()->best_epoch, 0);
   EXPECT_EQ(m->last_report()->epochs_run, 2);
@@ -123,12 +123,12 @@ TEST(EngineFrame, ValidationRmseIsInKelvin) {
       s.pairs[k].coarse.data()[i] = level;
     }
   }
-  auto by_rmse = fitted_sttfn(s.pairs, {{"epochs", "0"}, {"val-fraction", "0.4"}});
+  auto by_rmse = fitted_sttfn(s.pairs, {{"epochs", "1"}, {"lr", "1e-12"}, {"val-fraction", "0.4"}});
   EXPECT_EQ(by_rmse->last_report()->monitored, "validation RMSE");
   EXPECT_NEAR(by_rmse->last_report()->best_loss, 2.0, 0.02);
 
   auto by_loss =
-      fitted_sttfn(s.pairs, {{"epochs", "0"}, {"val-fraction", "0.4"}, {"monitor", "loss"}, {"loss", "mse"}});
+      fitted_sttfn(s.pairs, {{"epochs", "1"}, {"lr", "1e-12"}, {"val-fraction", "0.4"}, {"monitor", "loss"}, {"loss", "mse"}});
   EXPECT_EQ(by_loss->last_report()->monitored, "validation loss");
   const double scale = Normaliser::fit("std", s.pairs).scale[0];
   EXPECT_NEAR(by_loss->last_report()->best_loss, 4.0 / (scale * scale), 0.02 * 4.0 / (scale * scale));

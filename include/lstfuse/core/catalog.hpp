@@ -65,4 +65,7 @@ class Catalog {
   std::vector<Observation> observations_;
 };
 
+// A relative path without "..": what a manifest may name inside its own folder.
+bool relative_path_inside(const std::string& p);
+
 }  // namespace lstfuse

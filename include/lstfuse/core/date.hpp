@@ -18,6 +18,10 @@ class Date {
   // Finds a date in a file name: MODIS "AYYYYDDD", Landsat "_YYYYMMDD_", or any 8-digit
   // YYYYMMDD that is a valid date. Empty when none is found.
   static std::optional<Date> from_filename(const std::string& name);
+  // Why from_filename found no date, for messages: "the file name holds 20160230, which is not
+  // a valid date" when it has 8 digits (or a MODIS AYYYYDDD) that are no date, else "no date in
+  // the file name".
+  static std::string filename_date_problem(const std::string& name);
 
   long days() const { return days_; }
   int year() const;

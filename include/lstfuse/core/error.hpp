@@ -16,4 +16,13 @@ inline Error file_error(const std::string& path, const std::string& problem) {
   return Error(path + ": " + problem);
 }
 
+// What a JSON library exception means for a user, without the parser's internal text:
+// "not valid JSON (byte 17)", "missing field 'grid'", "a field has the wrong type (...)".
+std::string json_problem(const std::exception& e);
+
+// One line for any exception that reaches the user: lstfuse::Error as is; library exceptions
+// (out of memory, filesystem, JSON, torch, GDAL) rephrased to name the file or the problem;
+// multi-line texts cut to their first line. `detail` receives the full original text.
+std::string user_message(const std::exception& e, std::string* detail = nullptr);
+
 }  // namespace lstfuse

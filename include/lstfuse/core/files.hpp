@@ -9,4 +9,9 @@ namespace lstfuse {
 // Throws Error naming the file when it cannot be written.
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 
+// Bytes (a serialised model or checkpoint) to PATH.part, checked to the last byte (a full disk
+// or a file-size limit gives Error "PATH: cannot write (No space left on device)"), then renamed
+// to PATH. The .part file never survives a failure or an interruption.
+void write_bytes_atomic(const std::filesystem::path& path, const std::string& bytes);
+
 }  // namespace lstfuse

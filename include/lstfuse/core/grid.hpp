@@ -31,6 +31,18 @@ struct Grid {
 
   // Human-readable one-liner: "400 x 400, res 0.001 x 0.001, origin (x, y)".
   std::string describe() const;
+  // "A vs B" for two grids that differ; when their geometry reads the same, the CRS names are
+  // added, so a CRS-only difference is visible.
+  std::string describe_vs(const Grid& other) const;
 };
+
+// The largest grid lstfuse builds or accepts: one Float32 band of it is 4 GB. Larger ones come
+// from a wrong resolution or extent (a 1 km granule at 20 m), not from real scenes.
+constexpr long long kMaxGridPixels = 1000000000LL;
+constexpr long long kMaxGridSide = 200000;
+// Throws Error "WHAT: ..." when a grid is empty, negative or beyond the limits above.
+void check_grid_size(long long width, long long height, const std::string& what);
+// The name in a WKT CRS (its first quoted string), or "no CRS".
+std::string crs_name(const std::string& wkt);
 
 }  // namespace lstfuse

@@ -3,6 +3,7 @@
 // defaults and binds each field here once, by name, with a help text. The same binding then
 // serves `--name value` flags, JSON config files, `lstfuse methods` listings and checkpoints.
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ class OptionSet {
     std::vector<std::string> choices;  // for "choice"
     std::function<std::string()> get;
     std::function<void(const std::string&)> set;  // throws Error on a bad value
+    // Accepted range of an int or double option (inclusive), checked on every set().
+    double min = -std::numeric_limits<double>::infinity();
+    double max = std::numeric_limits<double>::infinity();
+    bool min_exclusive = false;  // e.g. a learning rate must be > 0, not >= 0
   };
 
   OptionSet() = default;
@@ -34,6 +39,11 @@ class OptionSet {
   void add(const std::string& name, std::string& field, const std::string& help);
   void add_choice(const std::string& name, std::string& field, std::vector<std::string> choices,
                   const std::string& help);
+
+  // Restricts a number option to [min, max] (or (min, max] with min_exclusive). Every later
+  // set() outside the range throws Error naming the option and the range, so a bad value is
+  // refused when it is given, before any work starts.
+  void limit(const std::string& name, double min, double max, bool min_exclusive = false);
 
   bool has(const std::string& name) const;
   // Accepts "half-window", "half_window" or "--half-window". Throws Error naming the owner and
@@ -51,6 +61,8 @@ class OptionSet {
 
  private:
   const Option* find(const std::string& name) const;
+  Option* find_mutable(const std::string& name);
+  void check_range(const Option& o, double x, const std::string& text) const;
   std::string owner_;
   std::vector<Option> options_;
 };

@@ -57,7 +57,15 @@ struct ProductFile {
   std::optional<Role> role;
   std::optional<Date> date;
   std::string sensor;      // "modis-terra", "modis-aqua", "landsat8", "landsat9", "landsat", ...
+  // Known to be Float32 Kelvin already (a simulation's "kelvin" files): --units, --scale and
+  // --offset, which describe the user's generic GeoTIFFs, do not apply to it.
+  bool kelvin = false;
 };
+
+// Plausible land surface temperatures: decoded values outside this range mean the units or
+// the scale are wrong (degrees Celsius read as Kelvin, a DN without its scale factor).
+constexpr double kPlausibleMinK = 150.0;
+constexpr double kPlausibleMaxK = 380.0;
 
 // Detects a product from its file name: MOD11A1.AYYYYDDD...hdf, MYD11A1..., names with
 // LST_Day_1km / LST_Night_1km (QC file beside it), L[CO]0[89]_L2SP_..._ST_B10.TIF (QA_PIXEL

@@ -78,6 +78,8 @@ bool same_crs(const std::string& wkt_a, const std::string& wkt_b);
 bool same_grid(const Grid& a, const Grid& b);
 // WKT of an EPSG code or any user CRS string ("EPSG:32755", PROJ string, WKT).
 std::string crs_to_wkt(const std::string& user_crs);
+// A projected CRS whose linear unit is the metre (UTM and the like; not geographic degrees).
+bool crs_is_projected(const std::string& wkt);
 
 // Registers GDAL drivers once; quiet error handler so messages come through our exceptions.
 void init_gdal();

@@ -6,6 +6,7 @@
 // Resumable: a date whose output already exists is skipped, and saved models are reused, so a
 // re-run after an interruption continues where it stopped and produces identical files.
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct FuseOptions {
   bool show_progress = true;
   std::filesystem::path model;  // optional pre-trained model (skips training)
   std::string coarse_bias = "auto";  // the coarse-bias step (inputs.hpp): auto, on, off
+  bool overwrite = false;  // redo a folder made with other method options (see fuse_resume.hpp)
 };
 
 struct FuseEntry {
@@ -38,6 +40,9 @@ struct FuseEntry {
   std::string note;
   double seconds = 0.0;
   double valid_fraction = 0.0;
+  // Size and checksum of output and quality, so that a re-run recognises intact files.
+  std::uintmax_t output_bytes = 0, quality_bytes = 0;
+  std::string output_checksum, quality_checksum;
 };
 
 struct FuseSummary {

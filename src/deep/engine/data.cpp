@@ -1,4 +1,5 @@
 // Engine data side: options, device/threads, normalisation, samples and masked patches, losses.
+#include <limits>
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -6,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/threads.hpp"
 #include "lstfuse/deep/engine.hpp"
 
 namespace lstfuse::deep {
@@ -58,6 +60,26 @@ void CommonOptions::bind(OptionSet& o) {
   o.add("time-budget", time_budget,
         "Stop training after this many seconds (best weights kept); 0: no limit");
   o.add("quiet", quiet, "No progress bar");
+  // Ranges, checked when an option is set (command line, config file or model file).
+  o.limit("epochs", 1, 1000000);
+  o.limit("batch-size", 1, 65536);
+  o.limit("lr", 0, 10, true);
+  o.limit("patch", 4, 4096);
+  o.limit("stride", 1, 4096);
+  o.limit("seed", 0, std::numeric_limits<int>::max());
+  o.limit("threads", 0, std::numeric_limits<int>::max());
+  o.limit("lr-step", 1, 1000000);
+  o.limit("lr-gamma", 0, 1, true);
+  o.limit("plateau-patience", 1, 1000000);
+  o.limit("patience", 0, 1000000);
+  o.limit("min-delta", 0, 1);
+  o.limit("val-fraction", 0, 0.9);
+  o.limit("min-valid", 0, 1);
+  o.limit("neighbours", 1, 1000);
+  o.limit("max-gap", 0, 100000);
+  o.limit("tile", 0, 65536);  // 0: the whole scene in one piece
+  o.limit("patches-per-epoch", 0, std::numeric_limits<int>::max());
+  o.limit("time-budget", 0, 1e9);
 }
 
 torch::Device resolve_device(const std::string& name) {
@@ -71,8 +93,7 @@ torch::Device resolve_device(const std::string& name) {
 }
 
 void set_threads(int threads) {
-  const int n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-  torch::set_num_threads(n);
+  torch::set_num_threads(usable_threads(threads));
 }
 
 Normaliser Normaliser::fit(const std::string& kind, const std::vector<ImagePair>& pairs) {

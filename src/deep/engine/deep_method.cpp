@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/methods/tiling.hpp"
 
 namespace lstfuse::deep {
@@ -88,17 +91,12 @@ void DeepMethod::save(const std::filesystem::path& path) const {
   model_->save(m);
   a.write("meta", c10::IValue(meta_json()));
   a.write("model", m);
-  auto part = path;
-  part += ".part";
-  try {
-    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-    a.save_to(part.string());
-    std::filesystem::rename(part, path);
-  } catch (const std::exception& e) {
-    std::error_code ec;
-    std::filesystem::remove(part, ec);
-    throw file_error(path.string(), std::string("cannot write the model: ") + e.what());
-  }
+  std::ostringstream bytes;  // in memory first: see write_bytes_atomic
+  a.save_to(bytes);
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) throw file_error(path.string(), "cannot create its folder (" + ec.message() + ")");
+  write_bytes_atomic(path, bytes.str());
 }
 
 void DeepMethod::load(const std::filesystem::path& path) {
@@ -121,12 +119,18 @@ void DeepMethod::load(const std::filesystem::path& path) {
   // Saved options apply except those the user set since construction (e.g. --device at predict).
   const auto current = options_.to_json();
   nlohmann::json restore = nlohmann::json::object();
-  for (const auto& [k, v] : meta.at("options").items()) {
-    if (!options_.has(k)) continue;  // an option a newer version dropped
-    if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
-    restore[k] = v;
+  try {
+    for (const auto& [k, v] : meta.at("options").items()) {
+      if (!options_.has(k)) continue;  // an option a newer version dropped
+      if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
+      restore[k] = v;
+    }
+    options_.from_json(restore);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path.string(), "damaged model file: " + json_problem(e));
+  } catch (const Error& e) {
+    throw file_error(path.string(), std::string("damaged model file: ") + e.what());
   }
-  options_.from_json(restore);
   // Options added after models were first saved take, in files that lack them, the values those
   // models were trained with: the engine's (the relative frame came later; models before it were
   // trained in the absolute one), then the family's.
@@ -134,8 +138,22 @@ void DeepMethod::load(const std::filesystem::path& path) {
   legacy.emplace("frame", "absolute");
   for (const auto& [k, v] : legacy)
     if (!meta.at("options").contains(k)) options_.set(k, v);
-  norm_ = Normaliser::from_json(meta.at("normalisation"));
-  bands_ = meta.at("bands").get<int>();
+  try {
+    norm_ = Normaliser::from_json(meta.at("normalisation"));
+    bands_ = meta.at("bands").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path.string(), "damaged model file: " + json_problem(e));
+  }
+  // A zero or non-finite scale would turn every prediction into NaN or infinity.
+  if (bands_ < 1 || norm_.mean.size() != static_cast<size_t>(bands_) || norm_.scale.size() != static_cast<size_t>(bands_))
+    throw file_error(path.string(), "damaged model file: the normalisation does not match its band count");
+  for (int b = 0; b < bands_; ++b) {
+    if (!std::isfinite(norm_.mean[b]) || !std::isfinite(norm_.scale[b]) || !(norm_.scale[b] > 0)) {
+      throw file_error(path.string(), fmt::format("damaged model file: normalisation of band {} has mean {} and "
+                                                  "scale {} (the scale must be a positive number)",
+                                                  b + 1, norm_.mean[b], norm_.scale[b]));
+    }
+  }
   train_dates_.clear();
   for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
   auto model = family_->create_model(bands_, common_.lr);
@@ -266,7 +284,10 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       for (int y = 0; y < th; ++y) {
         for (int x = 0; x < tw; ++x) {
           const size_t src = static_cast<size_t>(y + oy) * w + (x + ox);
-          const bool valid = pk[src] > 0;
+          bool valid = pk[src] > 0;
+          // A non-finite network output (corrupt weights) is never a valid pixel.
+          for (int b = 0; b < B && valid; ++b)
+            valid = std::isfinite(po[static_cast<size_t>(b) * h * w + src] * norm_.scale[b] + norm_.mean[b]);
           for (int b = 0; b < B; ++b) {
             res.fine.at(b, ty + y, tx + x) =
                 valid ? static_cast<float>(po[static_cast<size_t>(b) * h * w + src] * norm_.scale[b] + norm_.mean[b]) : 0.0f;

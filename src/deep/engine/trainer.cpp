@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/deep/engine.hpp"
 
@@ -73,10 +74,11 @@ void save_checkpoint(const std::filesystem::path& dir, const DeepModel& model, c
   a.write("val_hist", torch::tensor(st.val_hist, torch::kDouble));
   // The torch RNG is not used after model creation (no dropout), and the sampling order is a
   // pure function of (seed, epoch), so epoch + weights + optimiser restore the run exactly.
-  const auto path = dir / "checkpoint.pt";
-  const auto part = dir / "checkpoint.pt.part";
-  a.save_to(part.string());
-  std::filesystem::rename(part, path);
+  // Serialised in memory, then written with every byte checked: torch's own file writer aborts
+  // the process when the disk fills (its destructor throws while an error unwinds).
+  std::ostringstream bytes;
+  a.save_to(bytes);
+  write_bytes_atomic(dir / "checkpoint.pt", bytes.str());
 }
 
 bool load_checkpoint(const std::filesystem::path& dir, DeepModel& model, State& st, const std::string& meta) {

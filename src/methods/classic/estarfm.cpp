@@ -23,6 +23,8 @@ EstarfmMethod::EstarfmMethod() {
   option_set_.add("zero-bias", opts.zero_bias,
                   "ubESTARFM variant: shift fine values by mean(coarse) - mean(fine) of the "
                   "similar pixels, per pair");
+  option_set_.limit("half-window", 1, 500);
+  option_set_.limit("classes", 1, 1000);
 }
 
 const MethodInfo& EstarfmMethod::info() const {
@@ -68,6 +70,7 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
   const int h = o.half_window;
   const int span = 2 * h + 1;
   const int W = in.coarse.width(), H = in.coarse.height();
+  cd::check_window_fits("estarfm", "--half-window", h, W, H);
   const int nb = in.coarse.bands();
   const cd::Planes g(W, H, h);
   const PixelRect region = cd::target_region(in);

@@ -19,6 +19,11 @@ StarfmMethod::StarfmMethod() {
   option_set_.add("fine-uncertainty", opts.fine_uncertainty, "uncertainty of the fine images (K)");
   option_set_.add("coarse-uncertainty", opts.coarse_uncertainty,
                   "uncertainty of the coarse images (K)");
+  option_set_.limit("window", 3, 1001);
+  option_set_.limit("search-distance", 0, 1e6);
+  option_set_.limit("classes", 1, 1000);
+  option_set_.limit("fine-uncertainty", 0, 100);
+  option_set_.limit("coarse-uncertainty", 0, 100);
 }
 
 const MethodInfo& StarfmMethod::info() const {
@@ -68,6 +73,7 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
   const int h = half_window(in.coarse.grid());
   halo_for_grid_ = h;
   const int W = in.coarse.width(), H = in.coarse.height();
+  cd::check_window_fits("starfm", opts.search_distance > 0.0 ? "--search-distance" : "--window", h, W, H);
   const int nb = in.coarse.bands();
   const int np = static_cast<int>(in.pairs.size());
   const cd::Planes g(W, H, h);

@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/core/raster.hpp"
 #include "lstfuse/methods/method.hpp"
 
@@ -73,5 +76,15 @@ inline PixelRect target_region(const FusionInput& in) {
 // Window sums: each window row is reduced with `omp simd` (float, vectorised) and the row sums
 // are added in a fixed order in double. The tile-invariance test checks that this stays bit
 // exact across tile sizes and thread counts.
+
+// A moving window that reaches past the whole image from every pixel costs (2h+1)^2 per pixel
+// for nothing: refused before any work (a 4001-pixel window on a 64 x 64 image ran minutes).
+inline void check_window_fits(const char* method, const char* option, int h, int w, int height) {
+  if (h >= std::max(w, height)) {
+    throw Error(fmt::format("{}: option {} gives a {} x {} pixel window, larger than the whole image "
+                            "({} x {}); choose a smaller window", method, option, 2 * h + 1, 2 * h + 1,
+                            w, height));
+  }
+}
 
 }  // namespace lstfuse::classic_detail

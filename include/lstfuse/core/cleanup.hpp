@@ -1,0 +1,37 @@
+#pragma once
+// Temporary files and folders of the running process (".part" files, ingest's hidden build
+// folder, streamed outputs): they are registered while they exist, so that an interruption
+// (SIGINT, SIGTERM) removes them instead of leaving them behind. Normal error paths remove them
+// through their owners' destructors as before; this registry covers the signals.
+#include <filesystem>
+#include <string>
+
+namespace lstfuse {
+
+void register_temporary(const std::filesystem::path& p);
+void unregister_temporary(const std::filesystem::path& p);
+// Removes every registered path (files and folders); safe to call more than once.
+void remove_registered_temporaries();
+
+// Registers a path for its lifetime. With remove_on_exit, the destructor also deletes it
+// (for temporaries whose owner does not remove them on an exception).
+class TemporaryPath {
+ public:
+  explicit TemporaryPath(std::filesystem::path p, bool remove_on_exit = false);
+  ~TemporaryPath();
+  TemporaryPath(const TemporaryPath&) = delete;
+  TemporaryPath& operator=(const TemporaryPath&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  void release() { remove_ = false; }  // the path became an output: keep it
+
+ private:
+  std::filesystem::path path_;
+  bool remove_;
+};
+
+// CLI start-up: SIGINT and SIGTERM wake one thread that removes the registered temporaries,
+// prints "lstfuse: interrupted" and exits with 128 + signal; SIGXFSZ is ignored so that a
+// file-size limit becomes a write error (EFBIG) with a message instead of a kill.
+void install_interrupt_handling();
+
+}  // namespace lstfuse

@@ -1,0 +1,50 @@
+#pragma once
+// One rule for every output path, so that no command can destroy what it did not make:
+//  - an output is never one of the run's inputs (same file identity, whatever the spelling:
+//    relative, absolute, "./", symbolic or hard links);
+//  - an output folder that is replaced as a whole never holds an input nor the current folder;
+//  - an existing, non-empty output folder is only reused or replaced when it is a previous
+//    output of the same kind, recognised by the marker file lstfuse writes into it (a catalog's
+//    manifest.json, a fuse run's index.json); any other folder is refused.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lstfuse {
+
+// True when a and b name the same file or folder (equivalent when both exist, else the same
+// lexically normal absolute path after resolving what exists of it).
+bool same_path(const std::filesystem::path& a, const std::filesystem::path& b);
+// True when `inner` is `outer` or lies somewhere below it.
+bool path_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
+
+// Throws Error "OUTPUT: is also an input (INPUT) ..." when `output` names one of `inputs`
+// (empty entries are ignored). `option` names the flag that gave the output (e.g. "-o").
+void check_not_an_input(const std::string& output, const std::string& option,
+                        const std::vector<std::string>& inputs);
+
+struct OutputFolderKind {
+  std::string marker;  // file inside the folder, e.g. "manifest.json"
+  std::string format;  // its "format" field, e.g. "lstfuse-catalog"
+  std::string what;    // for messages, e.g. "catalog made by 'lstfuse ingest'"
+};
+
+// True when `dir` holds `kind.marker` with the expected "format" field.
+bool is_folder_of_kind(const std::filesystem::path& dir, const OutputFolderKind& kind);
+
+enum class FolderUse {
+  Replace,  // the folder is removed and rebuilt (ingest): --overwrite needed when not empty
+  Reuse,    // the folder is written into and resumed (fuse): ours or empty
+};
+
+// Checks an output folder before any work: refuses one that is a file, the current folder or
+// one holding it, one that is or holds an input, and an existing non-empty folder that is not a
+// previous output of `kind` (Replace also refuses one of `kind` without `overwrite`).
+void check_output_folder(const std::filesystem::path& dir, const std::string& option,
+                         const std::vector<std::string>& inputs, const OutputFolderKind& kind,
+                         FolderUse use, bool overwrite);
+
+// "yanco/" and "yanco" are one folder: trailing separators removed (the root stays "/").
+std::filesystem::path strip_trailing_separators(const std::filesystem::path& p);
+
+}  // namespace lstfuse

@@ -1,0 +1,49 @@
+#pragma once
+// How `fuse` re-enters an output folder. A folder is resumed only when it is a fuse folder
+// (index.json with format lstfuse-fuse-index, or empty) made with the same method, options and
+// run settings; otherwise the run is refused, or with --overwrite redone from scratch. A date
+// counts as done only when its files open as rasters and match the size and checksum the index
+// recorded for them; anything else (truncated, replaced, garbage) is predicted again.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/pipeline/fuse.hpp"
+
+namespace lstfuse::pipeline {
+
+constexpr const char* kFuseIndexFormat = "lstfuse-fuse-index";
+
+// What a fuse run records besides the method's options: settings that change the files.
+nlohmann::json fuse_run_settings(const FuseOptions& opts);
+
+// Checks the output folder before any work (not the catalog itself, not a foreign folder) and
+// reads the previous index. Throws Error naming index.json when the method, its options or the
+// run settings differ (unless opts.overwrite: then no previous entry is kept). Returns the
+// previous entries by day number.
+// `parse` turns one entry of the index into a FuseEntry.
+std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method,
+                                               const FuseOptions& opts,
+                                               const std::function<FuseEntry(const nlohmann::json&)>& parse);
+// Stamp fields of an entry in the index, and back.
+void stamp_to_json(const FuseEntry& e, nlohmann::json& j);
+void stamp_from_json(const nlohmann::json& j, FuseEntry& e);
+
+// Size and checksum of a file (FNV-1a 64, hex), for the index.
+struct FileStamp {
+  std::uintmax_t bytes = 0;
+  std::string checksum;
+};
+FileStamp stamp_file(const std::filesystem::path& path);
+
+// Records the stamps of a finished entry's files (output and quality) in the entry.
+void stamp_entry(const std::filesystem::path& dir, FuseEntry& e);
+
+// True when the entry's files exist, open as rasters and match their recorded stamps.
+bool entry_intact(const std::filesystem::path& dir, const FuseEntry& e);
+
+}  // namespace lstfuse::pipeline

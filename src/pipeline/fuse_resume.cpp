@@ -1,0 +1,159 @@
+#include "lstfuse/pipeline/fuse_resume.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace fs = std::filesystem;
+
+namespace lstfuse::pipeline {
+namespace {
+
+// Options that change how fast a run is, not what it writes (results do not depend on threads
+// or the progress display).
+nlohmann::json comparable_options(nlohmann::json o) {
+  if (!o.is_object()) return o;
+  for (const char* k : {"threads", "quiet"}) o.erase(k);
+  return o;
+}
+
+std::string differences(const nlohmann::json& before, const nlohmann::json& now) {
+  std::string out;
+  for (const auto& [k, v] : now.items()) {
+    if (!before.contains(k)) {
+      out += fmt::format("{}--{} {} (not recorded before)", out.empty() ? "" : ", ", k, v.dump());
+    } else if (before.at(k) != v) {
+      out += fmt::format("{}--{} {} (was {})", out.empty() ? "" : ", ", k, v.dump(), before.at(k).dump());
+    }
+  }
+  for (const auto& [k, v] : before.items())
+    if (!now.contains(k)) out += fmt::format("{}--{} (recorded {}, unknown now)", out.empty() ? "" : ", ", k, v.dump());
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json fuse_run_settings(const FuseOptions& opts) {
+  return {{"format", opts.format},
+          {"series", opts.series},
+          {"model", opts.model.empty() ? std::string() : fs::absolute(opts.model).string()}};
+}
+
+std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method, const FuseOptions& opts,
+                                               const std::function<FuseEntry(const nlohmann::json&)>& parse) {
+  const fs::path dir = opts.out_dir;
+  check_output_folder(dir, "-o", {catalog.root().string()},
+                      {"index.json", kFuseIndexFormat, "folder made by 'lstfuse fuse'"}, FolderUse::Reuse,
+                      opts.overwrite);
+  std::map<long, FuseEntry> out;
+  const fs::path index = dir / "index.json";
+  std::ifstream in(index);
+  if (!in) return out;
+  const std::string name = method.info().name;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    if (j.value("method", "") != name) {
+      throw file_error(index.string(),
+                       fmt::format("this folder holds a fuse run of method '{}', not '{}'; use another output "
+                                   "folder", j.value("method", ""), name));
+    }
+    std::string diff = differences(comparable_options(j.value("options", nlohmann::json::object())),
+                                   comparable_options(method.options().to_json()));
+    if (j.contains("run")) {
+      const std::string run_diff = differences(j.at("run"), fuse_run_settings(opts));
+      if (!run_diff.empty()) diff += (diff.empty() ? "" : ", ") + run_diff;
+    }
+    if (!diff.empty()) {
+      if (!opts.overwrite) {
+        throw file_error(index.string(),
+                         fmt::format("the earlier run in this folder used other settings ({}); its files would "
+                                     "not match the new ones: use another folder, the same options, or "
+                                     "--overwrite to redo every date", diff));
+      }
+      spdlog::info("{}: other settings than the earlier run ({}); every date is redone", index.string(), diff);
+      return out;  // nothing of the old run counts as done
+    }
+    for (const auto& e : j.at("entries")) {
+      FuseEntry fe = parse(e);
+      out[fe.date.days()] = fe;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(index.string(), "malformed fuse index: " + json_problem(e));
+  }
+  return out;
+}
+
+FileStamp stamp_file(const fs::path& path) {
+  FileStamp st;
+  std::FILE* f = std::fopen(path.string().c_str(), "rb");
+  if (!f) throw file_error(path.string(), "cannot read back the written file");
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
+  unsigned char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    for (size_t i = 0; i < n; ++i) {
+      h ^= buf[i];
+      h *= 1099511628211ULL;
+    }
+    st.bytes += n;
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw file_error(path.string(), "cannot read back the written file");
+  st.checksum = fmt::format("fnv1a64:{:016x}", h);
+  return st;
+}
+
+void stamp_entry(const fs::path& dir, FuseEntry& e) {
+  if (!e.output.empty()) {
+    const auto s = stamp_file(dir / e.output);
+    e.output_bytes = s.bytes;
+    e.output_checksum = s.checksum;
+  }
+  if (!e.quality.empty()) {
+    const auto s = stamp_file(dir / e.quality);
+    e.quality_bytes = s.bytes;
+    e.quality_checksum = s.checksum;
+  }
+}
+
+bool entry_intact(const fs::path& dir, const FuseEntry& e) {
+  if (e.status != "done" || e.output.empty() || e.output_checksum.empty()) return false;
+  auto intact = [&](const std::string& rel, std::uintmax_t bytes, const std::string& sum) {
+    const fs::path p = dir / rel;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec) || fs::file_size(p, ec) != bytes || ec) return false;
+    try {
+      if (stamp_file(p).checksum != sum) return false;
+      io::read_grid(p.string(), false);  // opens as a raster
+    } catch (const Error&) {
+      return false;
+    }
+    return true;
+  };
+  if (!intact(e.output, e.output_bytes, e.output_checksum)) return false;
+  if (!e.quality.empty() && !intact(e.quality, e.quality_bytes, e.quality_checksum)) return false;
+  return true;
+}
+
+void stamp_to_json(const FuseEntry& e, nlohmann::json& j) {
+  j["output_bytes"] = e.output_bytes;
+  j["output_checksum"] = e.output_checksum;
+  j["quality_bytes"] = e.quality_bytes;
+  j["quality_checksum"] = e.quality_checksum;
+}
+
+void stamp_from_json(const nlohmann::json& j, FuseEntry& e) {
+  e.output_bytes = j.value("output_bytes", std::uintmax_t{0});
+  e.output_checksum = j.value("output_checksum", "");
+  e.quality_bytes = j.value("quality_bytes", std::uintmax_t{0});
+  e.quality_checksum = j.value("quality_checksum", "");
+}
+
+}  // namespace lstfuse::pipeline

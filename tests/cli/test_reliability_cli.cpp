@@ -1,0 +1,412 @@
+// "Nothing lost, nothing crashes", end to end through the built executable: outputs that would
+// overwrite inputs or foreign folders, implausible temperatures, numbers out of range, signals,
+// full disks (a file-size limit) and one-line messages. docs/reliability.md lists each case.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <sys/wait.h>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+const std::string kBin = std::string("'") + LSTFUSE_CLI_PATH + "'";
+
+// Runs a shell script (with $L the lstfuse executable); output is stdout and stderr together.
+test::CliResult sh(const std::string& script) {
+  test::CliResult r;
+  const std::string cmd = "L=" + kBin + "; " + script + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + cmd);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+bool one_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.find('\n') == std::string::npos;
+}
+
+// Names of entries anywhere below `dir` that contain `part` (leftover temporaries).
+std::vector<std::string> leftovers(const fs::path& dir, const std::string& part) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().filename().string().find(part) != std::string::npos) out.push_back(e.path().string());
+  return out;
+}
+
+fs::path yanco() { return test::shared_data("yanco"); }
+
+// Same mask and the same value at every valid pixel (invalid pixels may hold NaN).
+bool same_values(const Raster& a, const Raster& b) {
+  if (a.mask_data() != b.mask_data() || a.data().size() != b.data().size()) return false;
+  for (size_t i = 0; i < a.data().size(); ++i)
+    if (a.mask_data()[i] && a.data()[i] != b.data()[i]) return false;
+  return true;
+}
+
+// A yanco catalog built once.
+const fs::path& yanco_catalog() {
+  static test::TempDir* dir = new test::TempDir();
+  static const fs::path cat = [] {
+    const auto c = dir->path() / "cat";
+    const auto r = test::run_cli("ingest " + q(yanco()) + " -o " + q(c));
+    if (r.exit_code != 0) throw std::runtime_error(r.output);
+    return c;
+  }();
+  return cat;
+}
+
+std::string predict_files(const std::string& method = "starfm") {
+  const auto y = yanco();
+  return "predict --method " + method + " --fine1 " + q(y / "Landsat_LST_cloudrm_20160205.tif") + " --coarse1 " +
+         q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " --coarse0 " + q(y / "MOD11A1_LST_cloudrm_20160218.tif");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ outputs never inputs
+
+TEST(ReliabilityCli, IngestNeverEmptiesTheCurrentOrAForeignFolder) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "notes.txt") << "mine";
+  auto r = sh("cd " + q(tmp.path()) + " && $L ingest " + q(yanco()) + " -o . --overwrite");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("current folder"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "notes.txt"), "mine");
+
+  fs::create_directories(tmp / "thesis");
+  std::ofstream(tmp / "thesis" / "chapter1.tex") << "work";
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "thesis") + " --overwrite");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is not a catalog"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_EQ(slurp(tmp / "thesis" / "chapter1.tex"), "work");
+
+  // A previous catalog is replaced with --overwrite, and only then.
+  ASSERT_EQ(test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "cat")).exit_code, 0);
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "cat"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "cat") + " --overwrite");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Catalog::load(tmp / "cat").observations().size(), 5u);
+  EXPECT_TRUE(leftovers(tmp.path(), ".old-").empty());
+}
+
+TEST(ReliabilityCli, IngestIntoItsOwnInputFolderIsRefused) {
+  test::TempDir tmp;
+  fs::copy(yanco(), tmp / "in");
+  fs::permissions(tmp / "in", fs::perms::owner_all, fs::perm_options::add);
+  for (const auto& e : fs::directory_iterator(tmp / "in")) fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+  const auto before = slurp(tmp / "in" / "MOD11A1_LST_cloudrm_20160218.tif");
+  for (const std::string out : {"in", "in/", "."}) {
+    const auto r = sh("cd " + q(tmp.path()) + " && $L ingest in -o " + out + " --overwrite");
+    EXPECT_NE(r.exit_code, 0) << out << ": " << r.output;
+  }
+  // The parent of the inputs would be replaced as a whole: refused as well.
+  const auto r = test::run_cli("ingest " + q(tmp / "in") + " -o " + q(tmp.path()) + " --overwrite");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(tmp / "in" / "MOD11A1_LST_cloudrm_20160218.tif"), before);
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp / "in"), fs::directory_iterator{}), 6);
+}
+
+TEST(ReliabilityCli, PredictAndQuicklookNeverWriteOverTheirInputs) {
+  test::TempDir tmp;
+  fs::copy(yanco(), tmp / "in");
+  fs::permissions(tmp / "in", fs::perms::owner_all, fs::perm_options::add);
+  const fs::path c0 = tmp / "in" / "MOD11A1_LST_cloudrm_20160218.tif";
+  fs::permissions(c0, fs::perms::owner_write, fs::perm_options::add);
+  const auto before = slurp(c0);
+  const auto y = tmp / "in";
+  const std::string base = "predict --method starfm --fine1 " + q(y / "Landsat_LST_cloudrm_20160205.tif") +
+                           " --coarse1 " + q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " --coarse0 " + q(c0);
+  auto r = test::run_cli(base + " -o " + q(y / "." / "MOD11A1_LST_cloudrm_20160218.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("names one of the inputs"), std::string::npos) << r.output;
+  r = test::run_cli(base + " -o " + q(tmp / "p.tif") + " --quality " + q(y / "MOD11A1_LST_cloudrm_20160205.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  r = test::run_cli(base + " -o " + q(tmp / "p.tif") + " --quality " + q(tmp / "p.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  // From a catalog: its own files are inputs too.
+  const auto cat = yanco_catalog();
+  const auto cat_file = cat / Catalog::load(cat).find(Date(2016, 2, 18), Role::Coarse)->path;
+  const auto cat_before = slurp(cat_file);
+  r = test::run_cli("predict --method starfm --catalog " + q(cat) + " --date 2016-02-18 -o " + q(cat_file));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(cat_file), cat_before);
+
+  r = test::run_cli("quicklook " + q(c0) + " -o " + q(c0));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  r = test::run_cli("quicklook " + q(c0) + " --diff " + q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " -o " +
+                    q(y / "MOD11A1_LST_cloudrm_20160205.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(c0), before);
+  EXPECT_EQ(test::run_cli("quicklook " + q(c0) + " -o " + q(tmp / "ok.png")).exit_code, 0);
+}
+
+// ------------------------------------------------------------------ plausible temperatures
+
+TEST(ReliabilityCli, CelsiusWithoutUnitsAndZeroScaleAreRefused) {
+  test::TempDir tmp;
+  Raster k = io::read_raster((yanco() / "Landsat_LST_cloudrm_20160205.tif").string());
+  Raster c = k;
+  for (auto& v : c.data()) v -= 273.15f;
+  io::write_raster((tmp / "Landsat_celsius_20160205.tif").string(), c);
+  const auto in = q(tmp / "Landsat_celsius_20160205.tif");
+  auto r = test::run_cli("ingest " + in + " -o " + q(tmp / "bad"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Landsat_celsius_20160205.tif"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--units C"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
+  EXPECT_TRUE(leftovers(tmp.path(), ".ingest-").empty());
+  r = test::run_cli("ingest " + in + " -o " + q(tmp / "good") + " --units C");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Catalog good = Catalog::load(tmp / "good");
+  const Raster back = io::load_observation(good, good.observations()[0]);
+  for (size_t i = 0; i < k.data().size(); i += 997) {
+    if (k.mask_data()[i]) {
+      ASSERT_NEAR(back.data()[i], k.data()[i], 1e-3);
+    }
+  }
+
+  // Kelvin files converted as if they were Celsius (573 K) are implausible as well.
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --units C");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("plausible"), std::string::npos) << r.output;
+  // --scale 0 made every pixel 0 K and valid.
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "s") + " --scale 0");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--scale"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "s"));
+}
+
+// ------------------------------------------------------------------ numbers
+
+TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
+  test::TempDir tmp;
+  const std::string out = " -o " + q(tmp / "p.tif");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {predict_files() + out + " --window 4294967297", "--window"},
+      {predict_files() + out + " --window 4001", "--window"},
+      {predict_files() + out + " --tile -5", "--tile"},
+      {predict_files() + out + " --threads -1", "--threads"},
+      {"simulate -o " + q(tmp / "sim") + " --size 4294967328", "--size"},
+      {"simulate -o " + q(tmp / "sim") + " --epsg 4326", "--epsg"},
+      {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 0", "--res"},
+  };
+  for (const auto& [args, option] : cases) {
+    const auto r = test::run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(option), std::string::npos) << args << "\n" << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  EXPECT_FALSE(fs::exists(tmp / "sim"));
+  EXPECT_FALSE(fs::exists(tmp / "c"));
+}
+
+TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {
+  test::TempDir tmp;
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1001 pixels on a 400 x 400 image: every window holds the whole image.
+  const auto r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --window 1001");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("larger than the whole image"), std::string::npos) << r.output;
+  EXPECT_LT(s, 20.0);
+}
+
+TEST(ReliabilityCli, ThreadsBeyondTheMachineAreCapped) {
+  test::TempDir tmp;
+  const auto r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --threads 100000 --window 11");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ref = test::run_cli(predict_files() + " -o " + q(tmp / "q.tif") + " --threads 1 --window 11");
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
+}
+
+TEST(ReliabilityCli, AbsurdGridsAndUnknownHdfGridsAreRefused) {
+  test::TempDir tmp;
+  const auto hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = test::run_cli("ingest " + q(hdf) + " -o " + q(tmp / "c") + " --crs EPSG:32724 --res 20");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("beyond lstfuse's limit"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+  EXPECT_FALSE(fs::exists(tmp / "c"));
+  r = test::run_cli("ingest " + q("HDF4_EOS:EOS_GRID:\"" + hdf.string() + "\":NO_SUCH_GRID:LST_Day_1km") + " -o " +
+                    q(tmp / "c"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("unknown HDF grid 'NO_SUCH_GRID'"), std::string::npos) << r.output;
+}
+
+TEST(ReliabilityCli, AManifestWithANegativeWidthIsRefused) {
+  test::TempDir tmp;
+  fs::copy(yanco_catalog(), tmp / "cat");
+  std::string m = slurp(tmp / "cat" / "manifest.json");
+  const auto at = m.find("\"width\": 400");
+  ASSERT_NE(at, std::string::npos);
+  m.replace(at, 12, "\"width\": -400");
+  std::ofstream(tmp / "cat" / "manifest.json") << m;
+  const auto r = test::run_cli("info " + q(tmp / "cat"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("manifest.json"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("-400 x 400"), std::string::npos) << r.output;
+}
+
+// ------------------------------------------------------------------ messages
+
+TEST(ReliabilityCli, MessagesNameTheRealProblem) {
+  test::TempDir tmp;
+  // The README's own "-o yanco/", and a parent folder that does not exist yet.
+  auto r = sh("cd " + q(tmp.path()) + " && $L ingest " + q(yanco()) + " -o yanco/");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "yanco" / "manifest.json"));
+  r = test::run_cli("ingest " + q(yanco()) + " -o " + q(tmp / "new" / "deeper" / "cat"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // An impossible date is called that.
+  fs::copy_file(yanco() / "MOD11A1_LST_cloudrm_20160218.tif", tmp / "MOD11A1_LST_20160230.tif");
+  r = test::run_cli("ingest " + q(tmp / "MOD11A1_LST_20160230.tif") + " --fine " +
+                    q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " -o " + q(tmp / "d"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("20160230, which is not a valid date"), std::string::npos) << r.output;
+
+  // A CRS-only difference shows the two CRS.
+  Raster c = io::read_raster((yanco() / "MOD11A1_LST_cloudrm_20160218.tif").string());
+  c.grid().crs = io::crs_to_wkt("EPSG:4283");  // GDA94, same numbers
+  io::write_raster((tmp / "MOD11A1_gda94_20160218.tif").string(), c);
+  const auto y = yanco();
+  r = test::run_cli("predict --method starfm --fine1 " + q(y / "Landsat_LST_cloudrm_20160205.tif") + " --coarse1 " +
+                    q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " --coarse0 " + q(tmp / "MOD11A1_gda94_20160218.tif") +
+                    " -o " + q(tmp / "p.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("GDA94"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("WGS 84"), std::string::npos) << r.output;
+
+  // A broken JSON config: one line, no parser internals.
+  std::ofstream(tmp / "bad.json") << "{\"window\": ";
+  r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --config " + q(tmp / "bad.json"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("json.exception"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bad.json: not valid JSON"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+}
+
+TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
+  test::TempDir tmp;
+  fs::copy(yanco_catalog(), tmp / "cat");
+  auto j = nlohmann::json::parse(slurp(tmp / "cat" / "manifest.json"));
+  for (auto& o : j["observations"])
+    if (o["role"] == "fine") o["valid_fraction"] = 0.0;
+  std::ofstream(tmp / "cat" / "manifest.json") << j.dump(2);
+  const auto r = test::run_cli("predict --method starfm --catalog " + q(tmp / "cat") + " --date 2016-02-18 -o " +
+                               q(tmp / "p.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 pair date(s) set aside"), std::string::npos) << r.output;
+}
+
+// ------------------------------------------------------------------ signals and full disks
+
+TEST(ReliabilityCli, SigtermDuringIngestRemovesTheBuildFolder) {
+  test::TempDir tmp;
+  const auto hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf");
+  // A big enough grid to be caught in the middle (about 140 million pixels).
+  const std::string script = "cd " + q(tmp.path()) + " && { $L ingest " + q(hdf) +
+                             " -o cat --crs EPSG:32724 --res 100 > log 2>&1 & pid=$!; "
+                             "for i in $(seq 1 600); do ls -a | grep -q '^.cat.ingest-' && break; sleep 0.05; done; "
+                             "sleep 0.5; kill -TERM $pid; wait $pid; echo $? > rc; cat log; }";
+  const auto r = sh(script);
+  EXPECT_EQ(slurp(tmp / "rc"), "143\n") << r.output;
+  EXPECT_NE(r.output.find("interrupted"), std::string::npos) << r.output;
+  EXPECT_TRUE(leftovers(tmp.path(), ".ingest-").empty());
+  EXPECT_FALSE(fs::exists(tmp / "cat"));
+}
+
+TEST(ReliabilityCli, AFullDiskDuringIngestAndPredictLeavesNothingAndKeepsEarlierOutputs) {
+  test::TempDir tmp;
+  // RLIMIT_FSIZE (ulimit -f, in KiB) makes every write past 200 KiB fail with EFBIG: the same
+  // failure path as a full disk, without mounting a file system.
+  auto r = sh("cd " + q(tmp.path()) + " && ulimit -f 200 && $L ingest " + q(yanco()) + " -o cat");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("write failed"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "cat"));
+  EXPECT_TRUE(leftovers(tmp.path(), ".ingest-").empty());
+
+  // An earlier prediction stays as it was when a new one cannot be written over it.
+  const std::string pred = predict_files() + " --window 11 -o " + q(tmp / "p.tif");
+  ASSERT_EQ(test::run_cli(pred).exit_code, 0);
+  const auto before = slurp(tmp / "p.tif");
+  ASSERT_GT(before.size(), 20u * 1024);
+  for (const std::string extra : {"", " --stream"}) {
+    r = sh("ulimit -f 20 && $L " + pred + " --format GTiff --window 13" + extra);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("p.tif"), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_EQ(slurp(tmp / "p.tif"), before);
+    EXPECT_TRUE(leftovers(tmp.path(), ".part").empty());
+  }
+}
+
+TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
+  test::TempDir tmp;
+  // A wide window makes the streamed prediction slow enough to be caught while writing.
+  // A background job of a script starts with SIGINT ignored (and lstfuse keeps it so, as a
+  // background job expects): env restores the default, as in an interactive terminal.
+  const std::string script = "cd " + q(tmp.path()) + " && { env --default-signal=INT $L " + predict_files() +
+                             " --window 101 --stream --tile 32 -o p.tif > log 2>&1 & pid=$!; "
+                             "for i in $(seq 1 600); do [ -e p.tif.part.tif ] && break; sleep 0.05; done; "
+                             "sleep 0.3; kill -INT $pid; wait $pid; echo $? > rc; cat log; }";
+  const auto r = sh(script);
+  EXPECT_EQ(slurp(tmp / "rc"), "130\n") << r.output;
+  EXPECT_NE(r.output.find("interrupted"), std::string::npos) << r.output;
+  EXPECT_TRUE(leftovers(tmp.path(), ".part").empty());
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+}
+
+TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {
+  test::TempDir tmp;
+  // Kelvin products: a simulation's Float32 Kelvin files and the MOD11A1 granule.
+  auto r = test::run_cli("simulate -o " + q(tmp / "sim") + " --size 64 --days 20 --encoding kelvin");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest " + q(tmp / "sim") + " -o " + q(tmp / "k"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest " + q(tmp / "sim") + " -o " + q(tmp / "c") + " --units C --scale 2 --offset 5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Catalog k = Catalog::load(tmp / "k"), c = Catalog::load(tmp / "c");
+  ASSERT_EQ(k.observations().size(), c.observations().size());
+  for (size_t i = 0; i < k.observations().size(); ++i) {
+    EXPECT_TRUE(same_values(io::load_observation(k, k.observations()[i]), io::load_observation(c, c.observations()[i])));
+  }
+  const auto hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf");
+  const std::string grid = " --qc any --crs EPSG:32724 --res 2000 --extent 322000 9305000 622000 9605000";
+  ASSERT_EQ(test::run_cli("ingest " + q(hdf) + " -o " + q(tmp / "hk") + grid).exit_code, 0);
+  r = test::run_cli("ingest " + q(hdf) + " -o " + q(tmp / "hc") + grid + " --units C");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Catalog hk = Catalog::load(tmp / "hk"), hc = Catalog::load(tmp / "hc");
+  EXPECT_TRUE(same_values(io::load_observation(hk, hk.observations()[0]), io::load_observation(hc, hc.observations()[0])));
+}

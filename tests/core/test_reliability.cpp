@@ -1,0 +1,213 @@
+// Reliability rules of the core layer: option ranges and 64-bit parsing, output paths that are
+// never inputs, catalog paths inside the catalog, one-line messages for library exceptions,
+// dates that are not dates, CRS-only grid differences.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <new>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/cleanup.hpp"
+#include "lstfuse/core/date.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
+#include "lstfuse/core/grid.hpp"
+#include "lstfuse/core/options.hpp"
+#include "lstfuse/core/outputs.hpp"
+#include "lstfuse/core/threads.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(OptionRanges, IntegersThatDoNotFitAreRefusedNotWrapped) {
+  int window = 31;
+  OptionSet o("starfm");
+  o.add("window", window, "");
+  // 2^32 + 1 used to become 1 through a cast of the 64-bit value.
+  EXPECT_NE(error_of([&] { o.set("window", "4294967297"); }).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of([&] { o.set("window", "99999999999999999999999"); }).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of([&] { o.set("window", "12abc"); }).find("expects an integer"), std::string::npos);
+  EXPECT_EQ(window, 31);
+  o.set("window", "-2147483648");
+  EXPECT_EQ(window, -2147483648LL);
+}
+
+TEST(OptionRanges, LimitsAreCheckedWhenSetAndNameTheRange) {
+  int epochs = 30;
+  double lr = 1e-4, frac = 0.1;
+  OptionSet o("sttfn");
+  o.add("epochs", epochs, "");
+  o.add("lr", lr, "");
+  o.add("val-fraction", frac, "");
+  o.limit("epochs", 1, 1000000);
+  o.limit("lr", 0, 10, true);
+  o.limit("val-fraction", 0, 0.9);
+  EXPECT_EQ(error_of([&] { o.set("epochs", "0"); }), "sttfn: option --epochs must be between 1 and 1000000, got 0");
+  EXPECT_NE(error_of([&] { o.set("epochs", "-1"); }), "");
+  EXPECT_EQ(error_of([&] { o.set("lr", "0"); }), "sttfn: option --lr must be > 0 and <= 10, got 0");
+  EXPECT_NE(error_of([&] { o.set("lr", "-1"); }), "");
+  EXPECT_NE(error_of([&] { o.set("val-fraction", "2"); }), "");
+  EXPECT_EQ(epochs, 30);
+  EXPECT_EQ(lr, 1e-4);
+  o.set("epochs", "1");
+  o.set("val-fraction", "0");
+  EXPECT_EQ(epochs, 1);
+  // JSON config files go through the same check.
+  EXPECT_THROW(o.from_json(nlohmann::json{{"epochs", 4294967297LL}}), Error);
+  EXPECT_THROW(o.from_json(nlohmann::json{{"lr", -0.5}}), Error);
+}
+
+TEST(Threads, CappedToTheMachine) {
+  const int hw = hardware_threads();
+  EXPECT_GE(hw, 1);
+  EXPECT_EQ(usable_threads(0), hw);
+  EXPECT_EQ(usable_threads(100000), hw);
+  EXPECT_EQ(usable_threads(1), 1);
+}
+
+TEST(OutputPaths, AnOutputIsNeverAnInputWhateverItsSpelling) {
+  test::TempDir tmp;
+  const fs::path a = tmp / "A.tif";
+  std::ofstream(a) << "x";
+  fs::create_directories(tmp / "sub");
+  const std::string other_spelling = (tmp / "sub" / ".." / "A.tif").string();
+  EXPECT_NE(error_of([&] { check_not_an_input(other_spelling, "-o", {"", a.string()}); }).find("names one of the inputs"),
+            std::string::npos);
+  fs::create_symlink(a, tmp / "link.tif");
+  EXPECT_THROW(check_not_an_input((tmp / "link.tif").string(), "-o", {a.string()}), Error);
+  EXPECT_NO_THROW(check_not_an_input((tmp / "B.tif").string(), "-o", {a.string()}));
+}
+
+TEST(OutputPaths, OnlyOurOwnFoldersAreReplacedOrReused) {
+  test::TempDir tmp;
+  const OutputFolderKind kind{"manifest.json", "lstfuse-catalog", "catalog"};
+  // A user's folder: refused even with overwrite.
+  fs::create_directories(tmp / "mine");
+  std::ofstream(tmp / "mine" / "thesis.tex") << "x";
+  EXPECT_NE(error_of([&] { check_output_folder(tmp / "mine", "-o", {}, kind, FolderUse::Replace, true); })
+                .find("is not a catalog"),
+            std::string::npos);
+  // A previous output of the same kind: only with overwrite.
+  fs::create_directories(tmp / "cat");
+  std::ofstream(tmp / "cat" / "manifest.json") << R"({"format":"lstfuse-catalog"})";
+  EXPECT_THROW(check_output_folder(tmp / "cat", "-o", {}, kind, FolderUse::Replace, false), Error);
+  EXPECT_NO_THROW(check_output_folder(tmp / "cat", "-o", {}, kind, FolderUse::Replace, true));
+  EXPECT_NO_THROW(check_output_folder(tmp / "cat", "-o", {}, kind, FolderUse::Reuse, false));
+  // A folder holding an input, or the current folder: never.
+  EXPECT_NE(error_of([&] {
+              check_output_folder(tmp / "cat", "-o", {(tmp / "cat" / "x.tif").string()}, kind, FolderUse::Replace, true);
+            }).find("holds the input"),
+            std::string::npos);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(tmp / "cat");
+  const std::string here = error_of([&] { check_output_folder(".", "-o", {}, kind, FolderUse::Replace, true); });
+  const std::string parent = error_of([&] { check_output_folder("..", "-o", {}, kind, FolderUse::Replace, true); });
+  fs::current_path(cwd);
+  EXPECT_NE(here.find("current folder"), std::string::npos) << here;
+  EXPECT_NE(parent.find("current folder"), std::string::npos) << parent;
+  // New and empty folders are fine; a file is not a folder.
+  EXPECT_NO_THROW(check_output_folder(tmp / "new" / "deeper", "-o", {}, kind, FolderUse::Replace, false));
+  std::ofstream(tmp / "file") << "x";
+  EXPECT_THROW(check_output_folder(tmp / "file", "-o", {}, kind, FolderUse::Replace, true), Error);
+  EXPECT_EQ(strip_trailing_separators("yanco//").string(), "yanco");
+  EXPECT_EQ(strip_trailing_separators("/").string(), "/");
+}
+
+TEST(CatalogManifest, PathsMustStayInsideTheCatalog) {
+  test::TempDir tmp;
+  auto write = [&](const std::string& path, int width) {
+    nlohmann::json j = {{"format", "lstfuse-catalog"},
+                        {"grid", {{"width", width}, {"height", 4}, {"transform", {0, 30, 0, 0, 0, -30}}, {"crs", ""}}},
+                        {"observations", {{{"date", "2020-01-01"}, {"role", "fine"}, {"path", path}}}}};
+    std::ofstream(tmp / "manifest.json") << j.dump();
+  };
+  for (const std::string bad : {"/etc/shadow", "../../etc/passwd", "sub/../../x.tif"}) {
+    write(bad, 4);
+    const std::string msg = error_of([&] { Catalog::load(tmp.path()); });
+    EXPECT_NE(msg.find("manifest.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not a file inside the catalog folder"), std::string::npos) << msg;
+  }
+  write("sub/x.tif", -4);
+  EXPECT_NE(error_of([&] { Catalog::load(tmp.path()); }).find("-4 x 4"), std::string::npos);
+  write("sub/x.tif", 4);
+  EXPECT_NO_THROW(Catalog::load(tmp.path()));
+}
+
+TEST(Messages, LibraryExceptionsBecomeOneLine) {
+  EXPECT_EQ(user_message(std::bad_alloc()).find("out of memory"), 0u);
+  const std::filesystem::filesystem_error fe("cannot rename", "/a/b", "/c", std::make_error_code(std::errc::is_a_directory));
+  const std::string m = user_message(fe);
+  EXPECT_EQ(m.find("/a/b: "), 0u) << m;
+  EXPECT_EQ(m.find("filesystem error"), std::string::npos) << m;
+  try {
+    const auto j = nlohmann::json::parse("{\"a\": ");
+    ADD_FAILURE() << "parsed " << j.dump();
+  } catch (const nlohmann::json::exception& e) {
+    const std::string msg = user_message(e);
+    EXPECT_EQ(msg.find("[json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
+  }
+  const Error wrapped("cat/manifest.json: malformed catalog manifest: [json.exception.out_of_range.403] key 'grid' not found");
+  EXPECT_EQ(user_message(wrapped), "cat/manifest.json: malformed catalog manifest: missing field 'grid'");
+  const std::runtime_error torch_like("Expected a positive learning rate\nException raised from step at x.cpp:12\nframe #0");
+  EXPECT_EQ(user_message(torch_like), "Expected a positive learning rate");
+}
+
+TEST(Messages, AnImpossibleDateInAFileNameIsNamed) {
+  EXPECT_FALSE(Date::from_filename("MOD11A1_LST_20160230.tif"));
+  EXPECT_EQ(Date::filename_date_problem("MOD11A1_LST_20160230.tif"),
+            "the file name holds 20160230, which is not a valid date (YYYYMMDD)");
+  EXPECT_EQ(Date::filename_date_problem("scene.tif"), "no date in the file name");
+}
+
+TEST(Messages, ACrsOnlyDifferenceIsVisible) {
+  Grid a;
+  a.width = a.height = 4;
+  a.crs = R"(PROJCS["WGS 84 / UTM zone 55S",GEOGCS["WGS 84"]])";
+  Grid b = a;
+  b.crs = R"(PROJCS["GDA94 / MGA zone 55",GEOGCS["GDA94"]])";
+  const std::string s = a.describe_vs(b);
+  EXPECT_NE(s.find("WGS 84 / UTM zone 55S"), std::string::npos) << s;
+  EXPECT_NE(s.find("GDA94 / MGA zone 55"), std::string::npos) << s;
+}
+
+TEST(Temporaries, WriteBytesLeavesNoPartFileOnFailure) {
+  test::TempDir tmp;
+  // A folder where the file should be: the rename fails, the .part goes.
+  fs::create_directories(tmp / "model.pt");
+  std::ofstream(tmp / "model.pt" / "x") << "x";
+  const std::string msg = error_of([&] { write_bytes_atomic(tmp / "model.pt", "abc"); });
+  EXPECT_NE(msg.find("model.pt"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(tmp / "model.pt.part"));
+  write_bytes_atomic(tmp / "ok.pt", "abc");
+  std::ifstream in(tmp / "ok.pt");
+  std::string got;
+  in >> got;
+  EXPECT_EQ(got, "abc");
+}
+
+TEST(Temporaries, RegisteredPathsAreRemovedOnRequest) {
+  test::TempDir tmp;
+  fs::create_directories(tmp / ".cat.ingest-1" / "x");
+  register_temporary(tmp / ".cat.ingest-1");
+  remove_registered_temporaries();
+  unregister_temporary(tmp / ".cat.ingest-1");
+  EXPECT_FALSE(fs::exists(tmp / ".cat.ingest-1"));
+}

@@ -1,0 +1,150 @@
+// `fuse` re-entering an output folder: other options are refused (or redone with overwrite),
+// damaged "done" files are redone, foreign folders and the catalog itself are never used.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_resume.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+Grid grid16() {
+  Grid g;
+  g.width = 16;
+  g.height = 12;
+  g.transform = {300000.0, 30.0, 0.0, 6100000.0, 0.0, -30.0};
+  g.crs = io::crs_to_wkt("EPSG:32755");
+  return g;
+}
+
+// Pairs on days 0 and 16, coarse every 4 days; a gradient so that window sizes matter.
+Catalog make_catalog(const fs::path& dir) {
+  fs::create_directories(dir);
+  Catalog c(dir);
+  c.set_grid(grid16());
+  const Date start(2024, 1, 1);
+  for (int day = 0; day <= 16; day += 4) {
+    const Date d = start + day;
+    Raster coarse(grid16(), 1, 0.0f);
+    for (int y = 0; y < 12; ++y)
+      for (int x = 0; x < 16; ++x) coarse.at(y, x) = 290.0f + day + 0.1f * ((x / 4) + (y / 4));
+    const std::string cpath = "coarse_" + d.compact() + ".tif";
+    io::write_raster((dir / cpath).string(), coarse);
+    c.add({d, Role::Coarse, "test", cpath, "", 1.0, "K", cpath});
+    if (day % 16 == 0) {
+      Raster fine(grid16(), 1, 0.0f);
+      for (int y = 0; y < 12; ++y)
+        for (int x = 0; x < 16; ++x) fine.at(y, x) = 300.0f + day + 0.3f * x + 0.2f * ((x * 7 + y * 3) % 5);
+      const std::string fpath = "fine_" + d.compact() + ".tif";
+      io::write_raster((dir / fpath).string(), fine);
+      c.add({d, Role::Fine, "test", fpath, "", 1.0, "K", fpath});
+    }
+  }
+  c.save();
+  return c;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::unique_ptr<Method> starfm(const std::string& window) {
+  auto m = MethodRegistry::instance().create("starfm");
+  m->options().set("window", window);
+  return m;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(FuseResume, OtherOptionsAreRefusedOrRedoneWithOverwrite) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  auto m3 = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *m3, o).done, 3);
+  const auto w3 = slurp(tmp / "out" / "lst_starfm_20240105.tif");
+
+  auto m5 = starfm("5");
+  const std::string msg = error_of([&] { pipeline::fuse(cat, *m5, o); });
+  EXPECT_NE(msg.find("index.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--window 5 (was 3)"), std::string::npos) << msg;
+  EXPECT_EQ(slurp(tmp / "out" / "lst_starfm_20240105.tif"), w3);  // untouched
+  // The same options resume (all done); other run settings (format) count as well.
+  auto again = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *again, o).skipped, 3);
+  o.format = "GTiff";
+  EXPECT_THROW(pipeline::fuse(cat, *again, o), Error);
+  o.format = "COG";
+
+  o.overwrite = true;
+  const auto s = pipeline::fuse(cat, *m5, o);
+  EXPECT_EQ(s.done, 3);
+  EXPECT_EQ(s.skipped, 0);
+  EXPECT_NE(slurp(tmp / "out" / "lst_starfm_20240105.tif"), w3);
+  const auto j = nlohmann::json::parse(slurp(tmp / "out" / "index.json"));
+  EXPECT_EQ(j["options"]["window"], 5);
+}
+
+TEST(FuseResume, DamagedDoneFilesAreRedone) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  auto m = starfm("3");
+  pipeline::fuse(cat, *m, o);
+  const auto good1 = slurp(tmp / "out" / "lst_starfm_20240105.tif");
+  const auto good2 = slurp(tmp / "out" / "lst_starfm_20240109.tif");
+  const auto j = nlohmann::json::parse(slurp(tmp / "out" / "index.json"));
+  EXPECT_EQ(j["entries"][0]["output_bytes"].get<std::uintmax_t>(), good1.size());
+  EXPECT_EQ(j["entries"][0]["output_checksum"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+  // Truncated, and same-size garbage.
+  fs::resize_file(tmp / "out" / "lst_starfm_20240105.tif", good1.size() / 2);
+  std::string garbage(good2.size(), 'x');
+  std::ofstream(tmp / "out" / "lst_starfm_20240109.tif", std::ios::binary) << garbage;
+  auto m2 = starfm("3");
+  const auto s = pipeline::fuse(cat, *m2, o);
+  EXPECT_EQ(s.done, 2);
+  EXPECT_EQ(s.skipped, 1);
+  EXPECT_EQ(slurp(tmp / "out" / "lst_starfm_20240105.tif"), good1);
+  EXPECT_EQ(slurp(tmp / "out" / "lst_starfm_20240109.tif"), good2);
+}
+
+TEST(FuseResume, ForeignFoldersAndTheCatalogAreNeverUsed) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.show_progress = false;
+  auto m = starfm("3");
+  o.out_dir = tmp / "cat";
+  EXPECT_NE(error_of([&] { pipeline::fuse(cat, *m, o); }).find("holds the input"), std::string::npos);
+  fs::create_directories(tmp / "photos");
+  std::ofstream(tmp / "photos" / "a.jpg") << "x";
+  o.out_dir = tmp / "photos";
+  o.overwrite = true;
+  EXPECT_NE(error_of([&] { pipeline::fuse(cat, *m, o); }).find("not a folder made by 'lstfuse fuse'"), std::string::npos);
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp / "photos"), fs::directory_iterator{}), 1);
+}
