@@ -42,6 +42,7 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
 nlohmann::json fuse_run_settings(const FuseOptions& opts) {
   return {{"format", opts.format},
           {"series", opts.series},
+          {"coarse_bias", opts.coarse_bias},
           {"model", opts.model.empty() ? std::string() : fs::absolute(opts.model).string()}};
 }
 
