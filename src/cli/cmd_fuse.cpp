@@ -6,14 +6,18 @@
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
 
 namespace {
 
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model;
-  bool series = false, quiet = false;
+  bool series = false, quiet = false, no_uncertainty = false;
+  int uncertainty_dates = 0;
+  double fine_noise = -1.0;
 };
 
 void setup(CLI::App& app) {
@@ -36,6 +40,16 @@ void setup(CLI::App& app) {
                 "pair interval");
   cmd->add_option("--model", a->model, "Use this trained model instead of training");
   cmd->add_option("--config", a->config, "JSON file with method options");
+  cmd->add_flag("--no-uncertainty", a->no_uncertainty,
+                "No uncertainty band (it is learned by predicting the pair dates leave-one-out)");
+  cmd->add_option("--uncertainty-dates", a->uncertainty_dates,
+                  "Pair dates predicted to learn the uncertainty (evenly spread; 0 = all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--fine-noise", a->fine_noise,
+                  "Noise of the fine images, K (1 sigma), removed from the learned errors "
+                  "(default: estimated from the images' nugget)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->allow_extras();
   cmd->callback([a, cmd] {
@@ -50,10 +64,22 @@ void setup(CLI::App& app) {
     opts.series = a->series;
     opts.model = a->model;
     opts.show_progress = !a->quiet;
+    opts.uncertainty = !a->no_uncertainty;
+    opts.uncertainty_dates = a->uncertainty_dates;
+    if (a->fine_noise >= 0) opts.fine_noise_sd = a->fine_noise;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
+    if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
                              (std::filesystem::path(a->out) / "index.json").string());
+    // A simulated catalog knows the truth: say how well the uncertainty is calibrated.
+    if (opts.uncertainty) {
+      if (const auto c = lstfuse::pipeline::check_calibration(catalog, a->out)) {
+        std::cout << c->to_text();
+        lstfuse::write_text_atomic(std::filesystem::path(a->out) / "calibration_truth.json",
+                                   c->to_json().dump(2) + "\n");
+      }
+    }
   });
 }
 

@@ -36,7 +36,8 @@ bool raster_extension(const fs::path& p) {
 }
 
 // The simulator's folder: its manifest names every file, its role, product and the fine grid.
-void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid) {
+void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid,
+                     std::optional<LandCoverLayer>& landcover) {
   const fs::path manifest = dir / kSimulationManifest;
   std::ifstream in(manifest);
   if (!in) throw file_error(manifest.string(), "cannot open");
@@ -52,6 +53,13 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     fg.transform = g.at("transform").get<std::array<double, 6>>();
     fg.crs = io::crs_to_wkt(g.at("crs").get<std::string>());
     grid = fg;
+    if (j.contains("landcover")) {
+      LandCoverLayer lc;
+      lc.path = (dir / j["landcover"].at("path").get<std::string>()).string();
+      for (const auto& [code, name] : j["landcover"].value("classes", nlohmann::json::object()).items())
+        lc.classes[std::stoi(code)] = name.get<std::string>();
+      landcover = lc;
+    }
     auto file = [&](const nlohmann::json& o, const char* key) { return (dir / o.at(key).get<std::string>()).string(); };
     for (const auto& o : j.at("observations")) {
       io::ProductFile p;
@@ -151,6 +159,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   // 1. What is there: products with their roles and dates.
   std::vector<io::ProductFile> products;
   std::optional<Grid> sim_grid;
+  std::optional<LandCoverLayer> landcover;
   auto add_file = [&](const std::string& path) { products.push_back(io::identify_product(path, opts.product)); };
   for (const auto& in : inputs) {
     if (const auto sds = lst_subdataset(in)) {
@@ -163,7 +172,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     if (!fs::exists(in)) throw file_error(in, "no such file or folder");
     if (fs::is_directory(in)) {
       if (fs::exists(fs::path(in) / kSimulationManifest)) {
-        read_simulation(in, products, sim_grid);
+        read_simulation(in, products, sim_grid, landcover);
         continue;
       }
       std::vector<fs::path> files;
@@ -192,6 +201,10 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   };
   force(opts.fine_files, Role::Fine);
   force(opts.coarse_files, Role::Coarse);
+  if (!opts.landcover.empty()) {
+    if (!fs::exists(opts.landcover)) throw file_error(opts.landcover, "no such file (--landcover)");
+    landcover = LandCoverLayer{opts.landcover, {}};
+  }
 
   std::vector<Item> items;
   Catalog plan;  // catches two images of one role on one date before any pixel is processed
@@ -284,6 +297,19 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
         write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string());
       }
       cat.add(obs);
+    }
+    if (landcover) {
+      // Class codes: nearest neighbour, never interpolated.
+      prep::AlignOptions ao;
+      ao.resampling = prep::Resampling::Nearest;
+      Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
+      io::WriteOptions wo;
+      wo.data_type = "Byte";
+      wo.nodata = 0;
+      wo.metadata = {{"LSTFUSE_SOURCE", landcover->path}};
+      lc.units = "class";
+      io::write_raster((tmp / "landcover.tif").string(), lc, wo);
+      cat.set_landcover({"landcover.tif", landcover->classes});
     }
     cat.save();
     if (fs::exists(out)) fs::remove_all(out);

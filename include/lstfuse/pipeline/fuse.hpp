@@ -7,6 +7,8 @@
 // re-run after an interruption continues where it stopped and produces identical files.
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,11 @@ struct FuseOptions {
   bool series = false;         // trainable methods: one model for the whole series
   bool show_progress = true;
   std::filesystem::path model;  // optional pre-trained model (skips training)
+  // Per-pixel uncertainty band (pipeline/quality.hpp): learned leave-one-out on the pair dates
+  // (at most uncertainty_dates of them, 0 = all), once per output folder.
+  bool uncertainty = true;
+  int uncertainty_dates = 0;
+  std::optional<double> fine_noise_sd;  // K; default: estimated from the fine images
 };
 
 struct FuseEntry {
@@ -37,6 +44,10 @@ struct FuseEntry {
   std::string note;
   double seconds = 0.0;
   double valid_fraction = 0.0;
+  // Truth-free quality: fine block means against the day's observed coarse pixels (K).
+  double consistency_ubrmse = std::numeric_limits<double>::quiet_NaN();
+  double consistency_bias = std::numeric_limits<double>::quiet_NaN();
+  double mean_uncertainty = std::numeric_limits<double>::quiet_NaN();  // K, 1 sigma
 };
 
 struct FuseSummary {
@@ -45,6 +56,7 @@ struct FuseSummary {
   int skipped = 0;  // already predicted by an earlier run
   int no_data = 0;  // coarse image without a valid pixel
   int failed = 0;
+  std::string uncertainty_note;  // why there is no uncertainty band, when there is none
 };
 
 // Dates fuse would predict: coarse dates within [from, to] without a fine image.
