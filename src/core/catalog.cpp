@@ -113,7 +113,8 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
   if (j.contains("landcover")) {
     LandCoverLayer lc;
     lc.path = j["landcover"].at("path").get<std::string>();
-    for (const auto& [code, name] : j["landcover"].value("classes", nlohmann::json::object()).items())
+    const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
+    for (const auto& [code, name] : classes.items())
       try {
         lc.classes[std::stoi(code)] = name.get<std::string>();
       } catch (const std::logic_error&) {

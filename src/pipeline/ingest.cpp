@@ -56,8 +56,8 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     if (j.contains("landcover")) {
       LandCoverLayer lc;
       lc.path = (dir / j["landcover"].at("path").get<std::string>()).string();
-      for (const auto& [code, name] : j["landcover"].value("classes", nlohmann::json::object()).items())
-        lc.classes[std::stoi(code)] = name.get<std::string>();
+      const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
+      for (const auto& [code, name] : classes.items()) lc.classes[std::stoi(code)] = name.get<std::string>();
       landcover = lc;
     }
     auto file = [&](const nlohmann::json& o, const char* key) { return (dir / o.at(key).get<std::string>()).string(); };

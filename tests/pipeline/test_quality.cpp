@@ -8,8 +8,10 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
+#include "lstfuse/sim/simulate.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -205,4 +207,27 @@ TEST(Quality, RankAgreementOfHandMadeRows) {
   EXPECT_TRUE(std::isnan(s.per_method[1].second));
   EXPECT_NEAR(s.per_method[2].second, -0.5, 1e-12);
   EXPECT_NEAR(s.over_dates, -0.5, 1e-12);
+}
+
+TEST(Quality, IngestCarriesTheSimulatedLandCover) {
+  test::TempDir tmp;
+  sim::SimOptions so;
+  so.size = 66;
+  so.days = 20;
+  so.encoding = "kelvin";
+  const sim::Simulation sim(so);
+  sim::write_simulation(sim, (tmp / "sim").string());
+  pipeline::IngestOptions io_opts;
+  const Catalog cat = pipeline::ingest({(tmp / "sim").string()}, (tmp / "cat").string(), io_opts);
+  ASSERT_TRUE(cat.landcover().has_value());
+  EXPECT_EQ(cat.landcover()->classes.at(1), "water");
+  EXPECT_EQ(cat.landcover()->classes.size(), 10u);
+  const auto lc = pipeline::catalog_landcover(Catalog::load(tmp / "cat"));
+  ASSERT_TRUE(lc.has_value());
+  const auto& truth = sim.landcover();
+  ASSERT_EQ(truth.size(), lc->band_size());
+  for (size_t k = 0; k < truth.size(); k += 7) {
+    ASSERT_TRUE(lc->mask(0)[k]);
+    EXPECT_EQ(static_cast<int>(lc->band(0)[k]), truth[k]);
+  }
 }
