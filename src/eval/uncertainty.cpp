@@ -18,7 +18,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 enum Feature {
   kDays, kCoarseChange, kBlockResidual, kLocalSd, kCoarseFilled, kReferenceFilled,
-  kDayConsistency, kSceneChange, kNumFeatures
+  kDayConsistency, kSceneChange, kDayClear, kNumFeatures
 };
 
 bool flag_at(const Raster* r, size_t k) {
@@ -100,7 +100,7 @@ const std::vector<std::string>& error_feature_names() {
   static const std::vector<std::string> names = {
       "log1p_days_to_reference",   "log1p_abs_coarse_change",  "log1p_abs_block_residual",
       "log1p_reference_local_sd",  "coarse_filled",            "reference_filled",
-      "log1p_day_consistency_ubrmse", "log1p_abs_scene_coarse_change"};
+      "log1p_day_consistency_ubrmse", "log1p_abs_scene_coarse_change", "day_coarse_observed_fraction"};
   return names;
 }
 
@@ -126,6 +126,11 @@ FeatureRows error_features(const ErrorContext& ctx, int stride) {
       ++dn;
     }
   const double scene_change = dn ? std::abs(dsum / static_cast<double>(dn)) : 0.0;
+  // Share of the scene the coarse sensor observed (not filled): cloudy days have noisier
+  // coarse pixels along the cloud edges.
+  long long observed = 0;
+  for (size_t k = 0; k < n; ++k) observed += c.mask(0)[k] && !flag_at(ctx.coarse_filled, k);
+  const double day_clear = n ? static_cast<double>(observed) / static_cast<double>(n) : 0.0;
   Raster residual;
   const ConsistencyScore cs = coarse_consistency(f, c, ctx.block, ctx.coarse_filled, &residual);
   const double day_ub = std::isfinite(cs.ubrmse) ? cs.ubrmse : 0.0;
@@ -167,6 +172,7 @@ FeatureRows error_features(const ErrorContext& ctx, int stride) {
     row[kReferenceFilled] = flag_at(ctx.reference_filled, k) ? 1.0f : 0.0f;
     row[kDayConsistency] = static_cast<float>(std::log1p(day_ub));
     row[kSceneChange] = static_cast<float>(std::log1p(scene_change));
+    row[kDayClear] = static_cast<float>(day_clear);
     if (ctx.landcover && ctx.landcover->mask(0)[k]) {
       const float v = ctx.landcover->band(0)[k];
       rows.cls[static_cast<size_t>(i)] = v >= 1 && v <= 255 ? static_cast<uint8_t>(v) : 0;

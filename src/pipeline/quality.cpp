@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kMinLooValid = 0.05;
 
 // An ErrorContext with the fill flags it points to.
 struct Context {
@@ -55,7 +56,9 @@ double median(std::vector<double> v) {
 std::vector<Date> loo_dates(const Catalog& catalog, const MethodInfo& info) {
   std::vector<Date> out;
   for (const Date& d : catalog.pair_dates()) {
-    if (!usable_pair(catalog, d)) continue;
+    // Any pair date with some clear fine and coarse pixels is a target (cloudy days are fused
+    // too); the references are chosen by the method's own rules.
+    if (!usable_pair(catalog, d, kMinLooValid)) continue;
     try {
       choose_pairs(catalog, d, info, {d});
       out.push_back(d);
@@ -428,11 +431,13 @@ std::optional<CalibrationCheck> check_calibration(const Catalog& catalog, const 
     const Raster p = io::read_raster((fuse_dir / e.at("output").get<std::string>()).string());
     const Raster t = io::load_observation(catalog, *tobs);
     ++c.dates;
+    Tally day;
     for (size_t k = 0; k < p.band_size(); ++k) {
       if (!p.mask(0)[k] || !t.mask(0)[k] || !q.mask(ub)[k]) continue;
       const double err = static_cast<double>(p.band(0)[k]) - t.band(0)[k];
       const double s = q.band(ub)[k];
       all.add(err, s);
+      day.add(err, s);
       for (size_t j = 0; j < c.k.size(); ++j) within[j] += std::abs(err) <= c.k[j] * s;
       const bool cfill = cf >= 0 && q.mask(cf)[k] && q.band(cf)[k] != 0.0f;
       const bool rfill = rf >= 0 && q.mask(rf)[k] && q.band(rf)[k] != 0.0f;
@@ -442,6 +447,7 @@ std::optional<CalibrationCheck> check_calibration(const Catalog& catalog, const 
                           : "observed"].add(err, s);
       if (landcover && landcover->mask(0)[k]) cls[static_cast<int>(landcover->band(0)[k])].add(err, s);
     }
+    if (day.n) c.by_date.push_back(day.group(date.iso()));
   }
   if (all.n == 0) return std::nullopt;
   c.overall = all.group("all pixels");
@@ -470,6 +476,8 @@ nlohmann::json CalibrationCheck::to_json() const {
   for (const auto& x : by_fill) j["by_fill"].push_back(g(x));
   j["by_class"] = nlohmann::json::array();
   for (const auto& x : by_class) j["by_class"].push_back(g(x));
+  j["by_date"] = nlohmann::json::array();
+  for (const auto& x : by_date) j["by_date"].push_back(g(x));
   j["curve"] = {{"k", k}, {"expected", expected}, {"observed", observed}};
   return j;
 }

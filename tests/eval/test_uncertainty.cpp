@@ -175,6 +175,7 @@ TEST(ErrorFeatures, HandComputedPredictors) {
   EXPECT_FLOAT_EQ(x[3], 0.0f);  // a uniform reference
   EXPECT_FLOAT_EQ(x[4], 0.0f);  // nothing filled
   EXPECT_FLOAT_EQ(x[7], static_cast<float>(std::log1p(2.0)));  // scene change
+  EXPECT_FLOAT_EQ(x[8], 1.0f);  // the whole scene observed by the coarse sensor
   EXPECT_EQ(rows.cls[0], 4);
   // Every second valid pixel with stride 2.
   EXPECT_EQ(eval::error_features(ctx, 2).rows(), 8u);

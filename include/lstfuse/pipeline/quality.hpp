@@ -41,7 +41,8 @@ struct UncertaintyOptions {
   eval::UncertaintyFit fit;
 };
 
-// Pair dates that can be predicted with the method's pair rules when hidden (usable pairs).
+// Pair dates that can be predicted with the method's pair rules when hidden: at least 5 % clear
+// fine and coarse pixels on the date itself, and usable pairs around it.
 std::vector<Date> loo_dates(const Catalog& catalog, const MethodInfo& info);
 
 // Predicts every loo date (at most max_dates, evenly spread) with `predict`, relates the
@@ -102,7 +103,7 @@ struct CalibrationCheck {
   int dates = 0;
   std::vector<double> k, expected, observed;  // calibration curve, all pixels
   CalibrationGroup overall;
-  std::vector<CalibrationGroup> by_fill, by_class;
+  std::vector<CalibrationGroup> by_fill, by_class, by_date;
   nlohmann::json to_json() const;
   std::string to_text() const;
 };
