@@ -8,6 +8,8 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
 
@@ -15,7 +17,7 @@ namespace {
 
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model;
-  bool series = false, quiet = false, no_uncertainty = false;
+  bool series = false, quiet = false, no_uncertainty = false, report = false;
   int uncertainty_dates = 0;
   double fine_noise = -1.0;
 };
@@ -50,6 +52,9 @@ void setup(CLI::App& app) {
                   "Noise of the fine images, K (1 sigma), removed from the learned errors "
                   "(default: estimated from the images' nugget)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--report", a->report,
+                "Also write OUT/report.html: coverage before and after fusion, the daily "
+                "truth-free score, the uncertainty's calibration and a few pixels through time");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->allow_extras();
   cmd->callback([a, cmd] {
@@ -79,6 +84,17 @@ void setup(CLI::App& app) {
         lstfuse::write_text_atomic(std::filesystem::path(a->out) / "calibration_truth.json",
                                    c->to_json().dump(2) + "\n");
       }
+    }
+    if (a->report) {
+      const auto path = std::filesystem::path(a->out) / "report.html";
+      lstfuse::write_text_atomic(
+          path, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lstfuse fuse</title><style>"
+                "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
+                "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+                "font-size:13px}.note{color:#555;font-size:13px}</style></head><body>"
+                "<h1>lstfuse fuse: " + lstfuse::pipeline::html_escape(a->method) + "</h1>" +
+                    lstfuse::pipeline::fuse_quality_html(catalog, s, a->out) + "</body></html>\n");
+      std::cout << "report: " << path.string() << "\n";
     }
   });
 }
