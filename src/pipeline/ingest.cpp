@@ -58,7 +58,12 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
       lc.path = (dir / j["landcover"].at("path").get<std::string>()).string();
       const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
       for (const auto& [code, name] : classes.items()) lc.classes[std::stoi(code)] = name.get<std::string>();
-      landcover = lc;
+      // Land cover only describes errors: a manifest naming a file that is not there loses it.
+      if (fs::exists(lc.path)) {
+        landcover = lc;
+      } else {
+        spdlog::warn("{}: its land cover {} is missing; the catalog has none", manifest.string(), lc.path);
+      }
     }
     auto file = [&](const nlohmann::json& o, const char* key) { return (dir / o.at(key).get<std::string>()).string(); };
     for (const auto& o : j.at("observations")) {
