@@ -7,6 +7,7 @@
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/report.hpp"
 
 namespace {
@@ -113,6 +114,7 @@ void setup(CLI::App& app) {
     lstfuse::pipeline::write_benchmark_tables(res, a->out);
     std::cout << fmt::format("benchmark: {} method(s) x {} date(s); tables in {}\n",
                              res.entries.size(), res.dates.size(), a->out);
+    if (res.ranking) std::cout << lstfuse::pipeline::ranking_text(*res.ranking);
     if (!a->no_report) {
       const auto path = lstfuse::pipeline::write_html_report(res, a->out);
       std::cout << "report: " << path.string() << "\n";

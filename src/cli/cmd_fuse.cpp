@@ -6,7 +6,11 @@
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/report.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
 
 namespace {
@@ -14,7 +18,9 @@ namespace {
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model,
       coarse_bias = "auto";
-  bool series = false, quiet = false, overwrite = false;
+  bool series = false, quiet = false, overwrite = false, no_uncertainty = false, report = false;
+  int uncertainty_dates = 0;
+  double fine_noise = -1.0;
 };
 
 void setup(CLI::App& app) {
@@ -43,6 +49,19 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--config", a->config, "JSON file with method options");
+  cmd->add_flag("--no-uncertainty", a->no_uncertainty,
+                "No uncertainty band (it is learned by predicting the pair dates leave-one-out)");
+  cmd->add_option("--uncertainty-dates", a->uncertainty_dates,
+                  "Pair dates predicted to learn the uncertainty (evenly spread; 0 = all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--fine-noise", a->fine_noise,
+                  "Noise of the fine images, K (1 sigma), removed from the learned errors "
+                  "(default: estimated from the images' nugget)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--report", a->report,
+                "Also write OUT/report.html: coverage before and after fusion, the daily "
+                "truth-free score, the uncertainty's calibration and a few pixels through time");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->add_flag("--overwrite", a->overwrite,
                 "Redo every date when the folder holds a fuse run made with other options (only a "
@@ -62,10 +81,33 @@ void setup(CLI::App& app) {
     opts.coarse_bias = a->coarse_bias;
     opts.show_progress = !a->quiet;
     opts.overwrite = a->overwrite;
+    opts.uncertainty = !a->no_uncertainty;
+    opts.uncertainty_dates = a->uncertainty_dates;
+    if (a->fine_noise >= 0) opts.fine_noise_sd = a->fine_noise;
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
+    if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
                              (std::filesystem::path(a->out) / "index.json").string());
+    // A simulated catalog knows the truth: say how well the uncertainty is calibrated.
+    if (opts.uncertainty) {
+      if (const auto c = lstfuse::pipeline::check_calibration(catalog, a->out)) {
+        std::cout << c->to_text();
+        lstfuse::write_text_atomic(std::filesystem::path(a->out) / "calibration_truth.json",
+                                   c->to_json().dump(2) + "\n");
+      }
+    }
+    if (a->report) {
+      const auto path = std::filesystem::path(a->out) / "report.html";
+      lstfuse::write_text_atomic(
+          path, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lstfuse fuse</title><style>"
+                "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
+                "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+                "font-size:13px}.note{color:#555;font-size:13px}</style></head><body>"
+                "<h1>lstfuse fuse: " + lstfuse::pipeline::html_escape(a->method) + "</h1>" +
+                    lstfuse::pipeline::fuse_quality_html(catalog, s, a->out) + "</body></html>\n");
+      std::cout << "report: " << path.string() << "\n";
+    }
   });
 }
 

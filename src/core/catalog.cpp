@@ -85,6 +85,11 @@ nlohmann::json Catalog::to_json() const {
                    {"source", o.source}});
   }
   j["observations"] = obs;
+  if (landcover_) {
+    nlohmann::json classes = nlohmann::json::object();
+    for (const auto& [code, name] : landcover_->classes) classes[std::to_string(code)] = name;
+    j["landcover"] = {{"path", landcover_->path}, {"classes", classes}};
+  }
   return j;
 }
 
@@ -118,6 +123,18 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
     obs.units = o.value("units", "K");
     obs.source = o.value("source", "");
     c.add(obs);
+  }
+  if (j.contains("landcover")) {
+    LandCoverLayer lc;
+    lc.path = j["landcover"].at("path").get<std::string>();
+    const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
+    for (const auto& [code, name] : classes.items())
+      try {
+        lc.classes[std::stoi(code)] = name.get<std::string>();
+      } catch (const std::logic_error&) {
+        throw Error("land-cover class '" + code + "' is not a number");
+      }
+    c.landcover_ = lc;
   }
   return c;
 }

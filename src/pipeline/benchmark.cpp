@@ -16,6 +16,7 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -327,6 +328,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       res.maps[row.label + "|" + date.iso() + "|error"] = stem + "_error.png";
     }
   }
+  // Truth-free score of every prediction, and how it ranks against the truth.
+  score_consistency(catalog, res, opts.out_dir);
   return res;
 }
 
@@ -349,7 +352,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   // CSV: one row per method and date.
   std::string csv = "method,date";
   for (const auto& k : keys) csv += "," + k;
-  csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status,coarse_bias\n";
+  csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status,consistency_ubrmse,consistency_bias,truth_rmse,coarse_bias\n";
   nlohmann::json j;
   j["protocol"] = r.protocol;
   j["reference"] = r.reference;
@@ -365,9 +368,10 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& d : row.pairs) pairs += (pairs.empty() ? "" : " ") + d.iso();
     csv += row.label + "," + row.date.iso();
     for (const auto& k : keys) csv += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
-    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{},{}\n", row.seconds, row.train_seconds,
+    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{},{},{},{},{}\n", row.seconds, row.train_seconds,
                        row.status == "ok" ? row.metrics.overall.valid_pixels : 0, row.coverage,
-                       pairs, row.status, num(row.coarse_bias, 4));
+                       pairs, row.status, num(row.consistency.ubrmse), num(row.consistency.bias),
+                       num(row.truth_rmse), num(row.coarse_bias, 4));
     nlohmann::json jr = {{"method", row.label}, {"date", row.date.iso()}, {"status", row.status},
                          {"note", row.note},    {"seconds", row.seconds},
                          {"train_seconds", row.train_seconds}, {"coverage", row.coverage},
@@ -376,9 +380,11 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     jr["pairs"] = nlohmann::json::array();
     for (const auto& d : row.pairs) jr["pairs"].push_back(d.iso());
     if (row.status == "ok") jr["metrics"] = row.metrics.to_json();
+    jr["consistency"] = consistency_json(row);
     j["rows"].push_back(jr);
   }
   j["train_seconds"] = r.train_seconds;
+  if (r.ranking) j["score_ranking"] = ranking_json(*r.ranking);
 
   // Markdown: per-date tables for RMSE and SSIM (rows dates, columns methods) + averages.
   std::string md = fmt::format(
@@ -437,6 +443,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     md += fmt::format(" {} | {} | {} |\n", c ? num(cov / c, 3) : "n/a", c ? num(secs / c, 3) : "n/a",
                       ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
   }
+  md += consistency_markdown(r);
   int failed = 0;
   for (const auto& row : r.rows) failed += row.status != "ok";
   if (failed) {

@@ -14,6 +14,8 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/report.hpp"
@@ -220,6 +222,7 @@ fs::path run_demo(const DemoOptions& o) {
   const FuseSummary fs_sum = fuse(cat, *fuse_method, fo);
   std::cout << fmt::format("      {} days in {:.1f} s -> {}\n", fs_sum.done + fs_sum.skipped,
                            since(t0), fuse_dir.string());
+  if (const auto c = check_calibration(cat, fuse_dir)) std::cout << "      " << c->to_text();
 
   // 5. Report.
   ReportExtras ex;
@@ -231,7 +234,8 @@ fs::path run_demo(const DemoOptions& o) {
       "patches each on CPU: a small budget, so their figures show the pipeline rather than their "
       "best accuracy. Seed {}; simulation in {}.</p>",
       o.size, o.size, o.epochs, o.patches_per_epoch, o.seed, html_escape(sim_dir.string()));
-  ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method);
+  ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method) +
+                  fuse_quality_html(cat, fs_sum, fuse_dir);
   const fs::path report = write_html_report(res, bench_dir, ex);
   std::cout << fmt::format("[5/5] report written in {:.1f} s total\n", since(t_all));
   return report;

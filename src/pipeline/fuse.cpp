@@ -2,6 +2,7 @@
 #include "lstfuse/pipeline/fuse.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 
@@ -13,6 +14,7 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fuse_resume.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -24,12 +26,21 @@ std::string join_dates(const std::vector<Date>& ds, const char* sep) {
   return s;
 }
 
+nlohmann::json json_num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+double num_of(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+std::string csv_num(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); }
+
 nlohmann::json entry_json(const FuseEntry& e) {
   nlohmann::json pairs = nlohmann::json::array();
   for (const auto& d : e.pairs) pairs.push_back(d.iso());
   nlohmann::json j = {{"date", e.date.iso()}, {"status", e.status},     {"output", e.output},
                       {"quality", e.quality}, {"pairs", pairs},         {"model", e.model},
-                      {"note", e.note},       {"seconds", e.seconds},   {"valid_fraction", e.valid_fraction}};
+                      {"note", e.note},       {"seconds", e.seconds},   {"valid_fraction", e.valid_fraction},
+                      {"consistency_ubrmse", json_num(e.consistency_ubrmse)},
+                      {"consistency_bias", json_num(e.consistency_bias)},
+                      {"mean_uncertainty", json_num(e.mean_uncertainty)}};
   stamp_to_json(e, j);
   return j;
 }
@@ -46,6 +57,9 @@ FuseEntry entry_from_json(const nlohmann::json& j) {
   e.seconds = j.value("seconds", 0.0);
   e.valid_fraction = j.value("valid_fraction", 0.0);
   stamp_from_json(j, e);
+  e.consistency_ubrmse = num_of(j, "consistency_ubrmse");
+  e.consistency_bias = num_of(j, "consistency_bias");
+  e.mean_uncertainty = num_of(j, "mean_uncertainty");
   return e;
 }
 
@@ -61,15 +75,17 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   j["options"] = method.options().to_json();
   j["run"] = fuse_run_settings(opts);
   j["entries"] = nlohmann::json::array();
-  std::string csv = "date,status,output,quality,pairs,model,seconds,valid_fraction,note\n";
+  std::string csv = "date,status,output,quality,pairs,model,seconds,valid_fraction,"
+                    "consistency_ubrmse,consistency_bias,mean_uncertainty,note\n";
   for (const auto& e : entries) {
     j["entries"].push_back(entry_json(e));
     std::string note = e.note;
     for (char& c : note)
       if (c == ',' || c == '\n') c = ';';
-    csv += fmt::format("{},{},{},{},{},{},{:.3f},{:.4f},{}\n", e.date.iso(), e.status, e.output,
+    csv += fmt::format("{},{},{},{},{},{},{:.3f},{:.4f},{},{},{},{}\n", e.date.iso(), e.status, e.output,
                        e.quality, join_dates(e.pairs, " "), e.model, e.seconds, e.valid_fraction,
-                       note);
+                       csv_num(e.consistency_ubrmse), csv_num(e.consistency_bias),
+                       csv_num(e.mean_uncertainty), note);
   }
   write_text_atomic(dir / "index.json", j.dump(2) + "\n");
   write_text_atomic(dir / "index.csv", csv);
@@ -148,7 +164,27 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
 
   const bool bias_step = coarse_bias_enabled(opts.coarse_bias, info);
   const CoarseBiasStep bias(catalog);
+  // One day as fuse predicts it; the uncertainty's leave-one-out predictions go through it too
+  // (the bias model never sees the predicted date's own pair).
+  auto predict_date = [&](const Date& date, const std::vector<Date>& pair_dates) {
+    ensure_model(pair_dates);
+    DatePrediction dp;
+    dp.input = load_input(catalog, date, pair_dates);
+    if (bias_step) dp.coarse_bias = bias.apply(dp.input, {date}).value;
+    method.clear_scene_stats();
+    dp.result = method.predict(dp.input);
+    return dp;
+  };
   FuseSummary summary;
+  std::optional<eval::UncertaintyModel> uncertainty;
+  if (opts.uncertainty) {
+    UncertaintyOptions uo;
+    uo.max_dates = opts.uncertainty_dates;
+    uo.fine_noise_sd = opts.fine_noise_sd;
+    uo.show_progress = opts.show_progress;
+    uncertainty = uncertainty_for_fuse(catalog, info, predict_date, opts.out_dir, uo, summary.uncertainty_note);
+  }
+  const auto landcover = catalog_landcover(catalog);
   ProgressBar bar("fuse " + info.name, static_cast<long>(targets.size()), opts.show_progress);
   long n = 0;
   for (const Date& date : targets) {
@@ -186,10 +222,14 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
       e.pairs = choice.dates;
       e.note = choice.note;
       e.model = ensure_model(choice.dates);
-      FusionInput in = load_input(catalog, date, choice.dates);
-      if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", bias.apply(in).value);
-      method.clear_scene_stats();
-      const FusionResult res = method.predict(in);
+      DatePrediction dp = predict_date(date, choice.dates);
+      const FusionResult& res = dp.result;
+      if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", dp.coarse_bias);
+      const DayQuality dq = add_day_quality(dp.input, dp.result, uncertainty ? &*uncertainty : nullptr,
+                                            landcover ? &*landcover : nullptr);
+      e.consistency_ubrmse = dq.consistency.ubrmse;
+      e.consistency_bias = dq.consistency.bias;
+      e.mean_uncertainty = dq.mean_uncertainty;
       io::WriteOptions wo;
       wo.format = opts.format;
       wo.metadata = {{"LSTFUSE_METHOD", info.name},

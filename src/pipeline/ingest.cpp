@@ -41,7 +41,8 @@ bool raster_extension(const fs::path& p) {
 }
 
 // The simulator's folder: its manifest names every file, its role, product and the fine grid.
-void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid) {
+void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid,
+                     std::optional<LandCoverLayer>& landcover) {
   const fs::path manifest = dir / kSimulationManifest;
   std::ifstream in(manifest);
   if (!in) throw file_error(manifest.string(), "cannot open");
@@ -68,6 +69,23 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
       }
       return (dir / rel).string();
     };
+    if (j.contains("landcover")) {
+      LandCoverLayer lc;
+      const std::string lc_rel = j["landcover"].at("path").get<std::string>();
+      if (!relative_path_inside(lc_rel)) {
+        throw file_error(manifest.string(), fmt::format("landcover '{}' is not a file inside the simulation "
+                                                        "folder (absolute paths and '..' are refused)", lc_rel));
+      }
+      lc.path = (dir / lc_rel).string();
+      const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
+      for (const auto& [code, name] : classes.items()) lc.classes[std::stoi(code)] = name.get<std::string>();
+      // Land cover only describes errors: a manifest naming a file that is not there loses it.
+      if (fs::exists(lc.path)) {
+        landcover = lc;
+      } else {
+        spdlog::warn("{}: its land cover {} is missing; the catalog has none", manifest.string(), lc.path);
+      }
+    }
     for (const auto& o : j.at("observations")) {
       io::ProductFile p;
       p.path = p.lst = file(o, "path");
@@ -212,6 +230,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   // 1. What is there: products with their roles and dates.
   std::vector<io::ProductFile> products;
   std::optional<Grid> sim_grid;
+  std::optional<LandCoverLayer> landcover;
   auto add_file = [&](const std::string& path) { products.push_back(io::identify_product(path, opts.product)); };
   for (const auto& in : inputs) {
     if (const auto sds = lst_subdataset(in)) {
@@ -224,7 +243,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     if (!fs::exists(in)) throw file_error(in, "no such file or folder");
     if (fs::is_directory(in)) {
       if (fs::exists(fs::path(in) / kSimulationManifest)) {
-        read_simulation(in, products, sim_grid);
+        read_simulation(in, products, sim_grid, landcover);
         continue;
       }
       std::vector<fs::path> files;
@@ -253,6 +272,10 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   };
   force(opts.fine_files, Role::Fine);
   force(opts.coarse_files, Role::Coarse);
+  if (!opts.landcover.empty()) {
+    if (!fs::exists(opts.landcover)) throw file_error(opts.landcover, "no such file (--landcover)");
+    landcover = LandCoverLayer{opts.landcover, {}};
+  }
 
   std::vector<Item> items;
   Catalog plan;  // catches two images of one role on one date before any pixel is processed
@@ -362,6 +385,19 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
         write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string());
       }
       cat.add(obs);
+    }
+    if (landcover) {
+      // Class codes: nearest neighbour, never interpolated.
+      prep::AlignOptions ao;
+      ao.resampling = prep::Resampling::Nearest;
+      Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
+      io::WriteOptions wo;
+      wo.data_type = "Byte";
+      wo.nodata = 0;
+      wo.metadata = {{"LSTFUSE_SOURCE", landcover->path}};
+      lc.units = "class";
+      io::write_raster((tmp / "landcover.tif").string(), lc, wo);
+      cat.set_landcover({"landcover.tif", landcover->classes});
     }
     cat.save();
     // Swap in place: the previous catalog (ours, checked above) is moved aside first and only

@@ -3,6 +3,7 @@
 // aligned GeoTIFFs plus manifest.json. This header only knows the manifest; reading the rasters
 // is io's business (io/catalog_io.hpp).
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ struct Observation {
   std::string source;          // the product file it came from
 };
 
+// An optional land-cover layer on the catalog grid: class codes (0 = none), with their names.
+// Used to describe errors per class (uncertainty), never as a fusion input.
+struct LandCoverLayer {
+  std::string path;  // relative to the catalog folder
+  std::map<int, std::string> classes;
+};
+
 class Catalog {
  public:
   Catalog() = default;
@@ -52,6 +60,9 @@ class Catalog {
   std::optional<Observation> find(const Date& d, Role role) const;
   std::filesystem::path absolute(const std::string& relative) const { return root_ / relative; }
 
+  const std::optional<LandCoverLayer>& landcover() const { return landcover_; }
+  void set_landcover(const LandCoverLayer& layer) { landcover_ = layer; }
+
   std::vector<Date> dates(Role role) const;   // sorted
   std::vector<Date> pair_dates() const;       // dates with both fine and coarse, sorted
   std::vector<Date> coarse_only_dates() const;
@@ -63,6 +74,7 @@ class Catalog {
   std::filesystem::path root_;
   Grid grid_;
   std::vector<Observation> observations_;
+  std::optional<LandCoverLayer> landcover_;
 };
 
 // A relative path without "..": what a manifest may name inside its own folder.

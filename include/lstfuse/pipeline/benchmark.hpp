@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lstfuse/core/catalog.hpp"
+#include "lstfuse/eval/consistency.hpp"
 #include "lstfuse/eval/metrics.hpp"
 
 namespace lstfuse::pipeline {
@@ -73,6 +74,21 @@ struct BenchmarkRow {
   double coarse_bias = std::numeric_limits<double>::quiet_NaN();  // K removed from the target's
                                                                   // coarse image (NaN: step off)
   eval::MetricsResult metrics;
+  // Truth-free score: the prediction against the date's coarse image (pipeline/quality.hpp),
+  // and the RMSE against the simulated truth where the catalog has it (NaN otherwise).
+  eval::ConsistencyScore consistency;
+  double truth_rmse = std::numeric_limits<double>::quiet_NaN();
+};
+
+// How well the truth-free score (consistency ubRMSE) ranks what the truth RMSE ranks:
+// Spearman correlations, NaN where undefined (fewer than 3 values, or a constant side).
+struct ScoreRanking {
+  double over_methods = std::numeric_limits<double>::quiet_NaN();  // per date, averaged over dates
+  int dates = 0;                                                   // dates with a defined value
+  double over_dates = std::numeric_limits<double>::quiet_NaN();    // per method, averaged
+  double pooled = std::numeric_limits<double>::quiet_NaN();        // all rows together
+  std::vector<std::pair<Date, double>> per_date;
+  std::vector<std::pair<std::string, double>> per_method;
 };
 
 struct BenchmarkResult {
@@ -86,6 +102,7 @@ struct BenchmarkResult {
   std::vector<BenchmarkRow> rows;
   std::map<std::string, double> train_seconds;  // per entry label, total
   std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
+  std::optional<ScoreRanking> ranking;          // when the catalog has truth for the dates
 };
 
 BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& opts);

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ struct FuseOptions {
   std::filesystem::path model;  // optional pre-trained model (skips training)
   std::string coarse_bias = "auto";  // the coarse-bias step (inputs.hpp): auto, on, off
   bool overwrite = false;  // redo a folder made with other method options (see fuse_resume.hpp)
+  // Per-pixel uncertainty band (pipeline/quality.hpp): learned leave-one-out on the pair dates
+  // (at most uncertainty_dates of them, 0 = all), once per output folder.
+  bool uncertainty = true;
+  int uncertainty_dates = 0;
+  std::optional<double> fine_noise_sd;  // K; default: estimated from the fine images
 };
 
 struct FuseEntry {
@@ -43,6 +50,10 @@ struct FuseEntry {
   // Size and checksum of output and quality, so that a re-run recognises intact files.
   std::uintmax_t output_bytes = 0, quality_bytes = 0;
   std::string output_checksum, quality_checksum;
+  // Truth-free quality: fine block means against the day's observed coarse pixels (K).
+  double consistency_ubrmse = std::numeric_limits<double>::quiet_NaN();
+  double consistency_bias = std::numeric_limits<double>::quiet_NaN();
+  double mean_uncertainty = std::numeric_limits<double>::quiet_NaN();  // K, 1 sigma
 };
 
 struct FuseSummary {
@@ -51,6 +62,7 @@ struct FuseSummary {
   int skipped = 0;  // already predicted by an earlier run
   int no_data = 0;  // coarse image without a valid pixel
   int failed = 0;
+  std::string uncertainty_note;  // why there is no uncertainty band, when there is none
 };
 
 // Dates fuse would predict: coarse dates within [from, to] without a fine image.

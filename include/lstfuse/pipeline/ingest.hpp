@@ -27,6 +27,9 @@ struct IngestOptions {
   std::optional<prep::Bounds> extent;
   prep::Resampling resampling = prep::Resampling::Bilinear;
   bool overwrite = false;  // replace an existing, non-empty catalog folder
+  // Optional land-cover raster (integer class codes, 0 = none), put on the grid with nearest
+  // resampling. A simulation folder brings its own (landcover.tif) unless this is given.
+  std::string landcover;
 };
 
 // Name of the simulator's manifest inside a simulation folder.

@@ -1,0 +1,103 @@
+#pragma once
+// Per-pixel uncertainty of a fused LST image: a 1-sigma error in kelvin from what is known when
+// the image is predicted (days to the references, the coarse change since them, the pixel's
+// coarse-consistency residual, fill flags, land cover, ...). The model is learned from
+// leave-one-out predictions of the pair dates (pipeline/uncertainty.hpp drives those); this
+// layer holds the arithmetic: features, the variance regression, the removal of the fine
+// image's own noise and the calibration. Equations and choices: docs/uncertainty.md.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/date.hpp"
+#include "lstfuse/core/raster.hpp"
+
+namespace lstfuse::eval {
+
+// What is known about one fused day when it is predicted. Rasters are on one grid; the optional
+// ones may be null (no pixel filled, no land cover).
+struct ErrorContext {
+  struct Reference {
+    Date date;
+    const Raster* fine = nullptr;
+    const Raster* coarse = nullptr;
+  };
+  const Raster* fused = nullptr;   // the prediction, band 0
+  const Raster* coarse = nullptr;  // the day's coarse image on the fine grid
+  Date date;
+  std::vector<Reference> refs;
+  const Raster* coarse_filled = nullptr;     // 0/1
+  const Raster* reference_filled = nullptr;  // 0/1
+  const Raster* landcover = nullptr;         // class codes
+  int block = 33;                            // coarse pixel in fine pixels
+};
+
+// The continuous predictors, in this order (names as in the model file).
+const std::vector<std::string>& error_feature_names();
+
+// One row per sampled pixel with a valid prediction: the predictors, its land-cover class
+// (0 = none) and its pixel index.
+struct FeatureRows {
+  int dims = 0;
+  std::vector<float> x;  // rows of `dims` values
+  std::vector<uint8_t> cls;
+  std::vector<size_t> pixel;
+  size_t rows() const { return pixel.size(); }
+};
+// Every `stride`-th valid pixel (row-major), so that the result is independent of threads.
+FeatureRows error_features(const ErrorContext& ctx, int stride = 1);
+
+// Variance of the observation noise of a fine image, from its nugget: half the variance of
+// differences between neighbours at lag 1 and 2 (rows and columns, robust: from the median
+// absolute difference), extrapolated linearly to lag 0: 2 g(1) - g(2), at least 0.
+// NaN when the image has too few neighbouring valid pixels.
+double nugget_variance(const Raster& fine);
+
+struct UncertaintyFit {
+  long long max_samples = 300000;  // rows kept (evenly strided) for the fit
+  double min_class_share = 0.005;  // classes rarer than this share the baseline term
+  // Calibration targets: share of |error| <= 1 sigma and <= 2 sigma (68 and 95 %, about the
+  // Gaussian 68.3 and 95.4 %, the centres of the acceptance bands 63-73 and 92-98 %).
+  double target1 = 0.68, target2 = 0.95;
+  double tolerance1 = 0.05, tolerance2 = 0.03;  // the scale minimises the larger relative miss
+  unsigned seed = 1;               // the calibration's simulated noise (deterministic)
+};
+
+struct UncertaintyModel {
+  std::vector<std::string> features;  // continuous predictor names (error_feature_names())
+  std::vector<uint8_t> active;        // 1 where the predictor varied in training and is used
+  std::vector<double> mean, sd;       // standardisation of the active predictors
+  std::vector<double> lo, hi;         // training range: predictors are clamped to it
+  std::vector<int> classes;           // land-cover classes with their own term (not baseline)
+  int baseline_class = 0;
+  std::vector<double> beta;           // intercept, active predictors, classes
+  double noise_variance = 0.0;        // K^2, the fine observation's noise removed
+  double scale = 1.0;                 // calibration factor on sigma
+  long long samples = 0;
+  // Leave-one-out calibration, estimated for the truth (see docs/uncertainty.md).
+  std::vector<double> calib_k, calib_expected, calib_estimated;
+  std::vector<std::string> dates;     // pair dates predicted to learn it
+  std::string method;
+  nlohmann::json to_json() const;
+  static UncertaintyModel from_json(const nlohmann::json& j);
+  // 1-sigma error (K) of a pixel with predictors x (dims = features.size()) and class cls.
+  double sigma(const float* x, uint8_t cls) const;
+};
+
+// Fits the variance model to the errors (prediction - observed fine) of the rows, removes the
+// observation noise `noise_variance` and calibrates the scale. Throws Error when there are too
+// few rows.
+UncertaintyModel fit_uncertainty(const FeatureRows& rows, const std::vector<float>& errors,
+                                 double noise_variance, const UncertaintyFit& opts = {});
+
+// Sigma (K) for every valid pixel of ctx.fused; invalid elsewhere.
+Raster predict_uncertainty(const UncertaintyModel& model, const ErrorContext& ctx);
+
+// Share of |error| <= k sigma for each k (pairs with a non-finite or non-positive sigma skipped).
+std::vector<double> share_within(const std::vector<float>& errors, const std::vector<float>& sigmas,
+                                 const std::vector<double>& ks);
+// 2 Phi(k) - 1: the share a Gaussian error has within k sigma.
+double gaussian_share(double k);
+
+}  // namespace lstfuse::eval

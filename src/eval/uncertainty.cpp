@@ -1,0 +1,467 @@
+#include "lstfuse/eval/uncertainty.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/consistency.hpp"
+
+namespace lstfuse::eval {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+enum Feature {
+  kDays, kCoarseChange, kBlockResidual, kLocalSd, kCoarseFilled, kReferenceFilled,
+  kDayConsistency, kSceneChange, kDayClear, kNumFeatures
+};
+
+bool flag_at(const Raster* r, size_t k) {
+  return r && r->mask(0)[k] && r->band(0)[k] != 0.0f;
+}
+
+// Population standard deviation of the valid 3 x 3 neighbourhood; NaN with fewer than 3.
+double local_sd(const Raster& r, int x, int y) {
+  double s = 0, ss = 0;
+  int n = 0;
+  for (int dy = -1; dy <= 1; ++dy)
+    for (int dx = -1; dx <= 1; ++dx) {
+      const int xx = x + dx, yy = y + dy;
+      if (xx < 0 || yy < 0 || xx >= r.width() || yy >= r.height() || !r.valid(yy, xx)) continue;
+      const double v = r.at(yy, xx);
+      s += v;
+      ss += v * v;
+      ++n;
+    }
+  if (n < 3) return kNaN;
+  const double m = s / n;
+  return std::sqrt(std::max(0.0, ss / n - m * m));
+}
+
+// Median of |v| (v is reordered).
+double median_abs(std::vector<float>& v) {
+  if (v.empty()) return kNaN;
+  for (auto& x : v) x = std::abs(x);
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// Solves A x = b for a small symmetric positive definite A (Cholesky); A is n x n row-major.
+std::vector<double> solve_spd(std::vector<double> a, std::vector<double> b, int n) {
+  for (int j = 0; j < n; ++j) {
+    double d = a[j * n + j];
+    for (int k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0)) throw Error("uncertainty: the predictors are collinear (singular normal equations)");
+    d = std::sqrt(d);
+    a[j * n + j] = d;
+    for (int i = j + 1; i < n; ++i) {
+      double s = a[i * n + j];
+      for (int k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = s / d;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    double s = b[i];
+    for (int k = 0; k < i; ++k) s -= a[i * n + k] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+  for (int i = n - 1; i >= 0; --i) {
+    double s = b[i];
+    for (int k = i + 1; k < n; ++k) s -= a[k * n + i] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+  return b;
+}
+
+// The design vector of one row: intercept, standardised active predictors, class indicators.
+void design(const UncertaintyModel& m, const float* x, uint8_t cls, std::vector<double>& out) {
+  out.clear();
+  out.push_back(1.0);
+  for (size_t j = 0; j < m.features.size(); ++j) {
+    if (!m.active[j]) continue;
+    const double v = std::clamp(static_cast<double>(x[j]), m.lo[j], m.hi[j]);
+    out.push_back((v - m.mean[j]) / m.sd[j]);
+  }
+  for (int c : m.classes) out.push_back(cls == c ? 1.0 : 0.0);
+}
+
+// Error variance removed of the observation noise, never below a quarter of what was observed.
+double true_variance(double observed, double noise) { return std::max(observed - noise, 0.25 * observed); }
+
+}  // namespace
+
+const std::vector<std::string>& error_feature_names() {
+  static const std::vector<std::string> names = {
+      "log1p_days_to_reference",   "log1p_abs_coarse_change",  "log1p_abs_block_residual",
+      "log1p_reference_local_sd",  "coarse_filled",            "reference_filled",
+      "log1p_day_consistency_ubrmse", "log1p_abs_scene_coarse_change", "day_coarse_observed_fraction"};
+  return names;
+}
+
+FeatureRows error_features(const ErrorContext& ctx, int stride) {
+  if (!ctx.fused || !ctx.coarse) throw Error("uncertainty: no prediction or coarse image given");
+  if (ctx.refs.empty()) throw Error("uncertainty: no reference pair given");
+  const Raster& f = *ctx.fused;
+  const Raster& c = *ctx.coarse;
+  const size_t n = f.band_size();
+  // References nearest first (ties: the earlier).
+  std::vector<ErrorContext::Reference> refs = ctx.refs;
+  std::stable_sort(refs.begin(), refs.end(), [&](const auto& a, const auto& b) {
+    const long da = std::labs(a.date - ctx.date), db = std::labs(b.date - ctx.date);
+    return da != db ? da < db : a.date < b.date;
+  });
+  const double days = static_cast<double>(std::labs(refs.front().date - ctx.date));
+  // Day-level: the coarse change of the scene since the nearest reference, the consistency.
+  double dsum = 0;
+  long long dn = 0;
+  for (size_t k = 0; k < n; ++k)
+    if (c.mask(0)[k] && refs.front().coarse->mask(0)[k]) {
+      dsum += static_cast<double>(c.band(0)[k]) - refs.front().coarse->band(0)[k];
+      ++dn;
+    }
+  const double scene_change = dn ? std::abs(dsum / static_cast<double>(dn)) : 0.0;
+  // Share of the scene the coarse sensor observed (not filled): cloudy days have noisier
+  // coarse pixels along the cloud edges.
+  long long observed = 0;
+  for (size_t k = 0; k < n; ++k) observed += c.mask(0)[k] && !flag_at(ctx.coarse_filled, k);
+  const double day_clear = n ? static_cast<double>(observed) / static_cast<double>(n) : 0.0;
+  Raster residual;
+  const ConsistencyScore cs = coarse_consistency(f, c, ctx.block, ctx.coarse_filled, &residual);
+  const double day_ub = std::isfinite(cs.ubrmse) ? cs.ubrmse : 0.0;
+  double rsum = 0;
+  long long rn = 0;
+  for (size_t k = 0; k < n; ++k)
+    if (residual.mask(0)[k]) { rsum += std::abs(residual.band(0)[k] - cs.bias); ++rn; }
+  const double typical_residual = rn ? rsum / static_cast<double>(rn) : 0.0;
+
+  FeatureRows rows;
+  rows.dims = kNumFeatures;
+  std::vector<size_t> picked;
+  size_t seen = 0;
+  for (size_t k = 0; k < n; ++k)
+    if (f.mask(0)[k] && (seen++ % static_cast<size_t>(std::max(1, stride))) == 0) picked.push_back(k);
+  rows.pixel = picked;
+  rows.x.assign(picked.size() * kNumFeatures, 0.0f);
+  rows.cls.assign(picked.size(), 0);
+  const int w = f.width();
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < static_cast<long long>(picked.size()); ++i) {
+    const size_t k = picked[static_cast<size_t>(i)];
+    const int x = static_cast<int>(k % w), y = static_cast<int>(k / w);
+    float* row = rows.x.data() + static_cast<size_t>(i) * kNumFeatures;
+    double change = scene_change, sd = kNaN;
+    if (c.mask(0)[k]) {
+      for (const auto& r : refs)
+        if (r.coarse->mask(0)[k]) { change = std::abs(static_cast<double>(c.band(0)[k]) - r.coarse->band(0)[k]); break; }
+    }
+    for (const auto& r : refs)
+      if (r.fine->mask(0)[k]) { sd = local_sd(*r.fine, x, y); if (std::isfinite(sd)) break; }
+    // The block residual relative to the day's bias: the bias is a property of the day.
+    const double res = residual.mask(0)[k] ? std::abs(residual.band(0)[k] - cs.bias) : typical_residual;
+    row[kDays] = static_cast<float>(std::log1p(days));
+    row[kCoarseChange] = static_cast<float>(std::log1p(change));
+    row[kBlockResidual] = static_cast<float>(std::log1p(res));
+    row[kLocalSd] = static_cast<float>(std::log1p(std::isfinite(sd) ? sd : 0.0));
+    row[kCoarseFilled] = flag_at(ctx.coarse_filled, k) ? 1.0f : 0.0f;
+    row[kReferenceFilled] = flag_at(ctx.reference_filled, k) ? 1.0f : 0.0f;
+    row[kDayConsistency] = static_cast<float>(std::log1p(day_ub));
+    row[kSceneChange] = static_cast<float>(std::log1p(scene_change));
+    row[kDayClear] = static_cast<float>(day_clear);
+    if (ctx.landcover && ctx.landcover->mask(0)[k]) {
+      const float v = ctx.landcover->band(0)[k];
+      rows.cls[static_cast<size_t>(i)] = v >= 1 && v <= 255 ? static_cast<uint8_t>(v) : 0;
+    }
+  }
+  return rows;
+}
+
+double nugget_variance(const Raster& fine) {
+  const int w = fine.width(), h = fine.height();
+  double g[3] = {0, 0, 0};
+  for (int lag = 1; lag <= 2; ++lag) {
+    std::vector<float> d;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        if (!fine.valid(y, x)) continue;
+        if (x + lag < w && fine.valid(y, x + lag)) d.push_back(fine.at(y, x + lag) - fine.at(y, x));
+        if (y + lag < h && fine.valid(y + lag, x)) d.push_back(fine.at(y + lag, x) - fine.at(y, x));
+      }
+    if (d.size() < 100) return kNaN;
+    // Robust: parcel and class edges are outliers of the difference distribution, and the
+    // median of |d| of a Gaussian difference is 0.6745 of its sigma.
+    const double sd = median_abs(d) / 0.6744897501960817;
+    g[lag] = 0.5 * sd * sd;
+  }
+  return std::max(0.0, 2.0 * g[1] - g[2]);
+}
+
+double gaussian_share(double k) { return std::erf(k / std::sqrt(2.0)); }
+
+std::vector<double> share_within(const std::vector<float>& errors, const std::vector<float>& sigmas,
+                                 const std::vector<double>& ks) {
+  std::vector<long long> in(ks.size(), 0);
+  long long n = 0;
+  for (size_t i = 0; i < errors.size() && i < sigmas.size(); ++i) {
+    if (!std::isfinite(errors[i]) || !std::isfinite(sigmas[i]) || !(sigmas[i] > 0)) continue;
+    ++n;
+    const double r = std::abs(errors[i]) / sigmas[i];
+    for (size_t j = 0; j < ks.size(); ++j) in[j] += r <= ks[j];
+  }
+  std::vector<double> out(ks.size(), kNaN);
+  if (n)
+    for (size_t j = 0; j < ks.size(); ++j) out[j] = static_cast<double>(in[j]) / static_cast<double>(n);
+  return out;
+}
+
+double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
+  thread_local std::vector<double> d;
+  design(*this, x, cls, d);
+  double eta = 0;
+  for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
+  return scale * std::sqrt(true_variance(std::exp(eta), noise_variance));
+}
+
+UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float>& errors,
+                                 double noise_variance, const UncertaintyFit& opts) {
+  if (errors.size() != all.rows()) throw Error("uncertainty: one error per feature row expected");
+  const int dims = all.dims;
+  const size_t stride = std::max<size_t>(1, (all.rows() + static_cast<size_t>(opts.max_samples) - 1) /
+                                                static_cast<size_t>(std::max<long long>(1, opts.max_samples)));
+  std::vector<size_t> keep;
+  for (size_t i = 0; i < all.rows(); i += stride)
+    if (std::isfinite(errors[i])) keep.push_back(i);
+  if (keep.size() < 200) {
+    throw Error(fmt::format("uncertainty: {} pixels with a leave-one-out error; at least 200 are needed",
+                            keep.size()));
+  }
+  UncertaintyModel m;
+  m.features = error_feature_names();
+  m.features.resize(static_cast<size_t>(dims));
+  m.noise_variance = std::max(0.0, std::isfinite(noise_variance) ? noise_variance : 0.0);
+  m.samples = static_cast<long long>(keep.size());
+  const double nk = static_cast<double>(keep.size());
+  m.active.assign(dims, 0);
+  m.mean.assign(dims, 0.0);
+  m.sd.assign(dims, 1.0);
+  m.lo.assign(dims, 0.0);
+  m.hi.assign(dims, 0.0);
+  for (int j = 0; j < dims; ++j) {
+    double s = 0, ss = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (size_t i : keep) {
+      const double v = all.x[i * dims + j];
+      s += v;
+      ss += v * v;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    const double mean = s / nk, sd = std::sqrt(std::max(0.0, ss / nk - mean * mean));
+    m.mean[j] = mean;
+    m.lo[j] = lo;
+    m.hi[j] = hi;
+    // A predictor that did not vary in training (no filled pixel, one reference distance)
+    // cannot be related to the error: it is left out rather than extrapolated.
+    if (sd > 1e-6 * std::max(1.0, std::abs(mean))) {
+      m.active[j] = 1;
+      m.sd[j] = sd;
+    }
+  }
+  std::map<int, long long> counts;
+  for (size_t i : keep) ++counts[all.cls[i]];
+  long long best = -1;
+  for (const auto& [c, n] : counts)
+    if (c != 0 && static_cast<double>(n) >= opts.min_class_share * nk && n > best) { best = n; m.baseline_class = c; }
+  for (const auto& [c, n] : counts)
+    if (c != 0 && c != m.baseline_class && static_cast<double>(n) >= opts.min_class_share * nk) m.classes.push_back(c);
+
+  // Gamma regression with a log link of the squared error, by Fisher scoring: for squared
+  // Gaussian errors the expected information is X'X, fixed, and the score X'(e^2/mu - 1).
+  std::vector<double> d;
+  design(m, all.x.data(), 0, d);
+  const int p = static_cast<int>(d.size());
+  std::vector<double> xtx(static_cast<size_t>(p) * p, 0.0);
+  std::vector<std::vector<double>> X(keep.size());
+  std::vector<double> y(keep.size());
+  for (size_t r = 0; r < keep.size(); ++r) {
+    const size_t i = keep[r];
+    design(m, all.x.data() + i * dims, all.cls[i], X[r]);
+    y[r] = static_cast<double>(errors[i]) * errors[i];
+    for (int a = 0; a < p; ++a)
+      for (int b = 0; b < p; ++b) xtx[a * p + b] += X[r][a] * X[r][b];
+  }
+  for (int a = 0; a < p; ++a) xtx[a * p + a] *= 1.0 + 1e-9;
+  double ymean = 0;
+  for (double v : y) ymean += v;
+  ymean /= nk;
+  m.beta.assign(p, 0.0);
+  m.beta[0] = std::log(std::max(ymean, 1e-6));
+  auto objective = [&](const std::vector<double>& b) {
+    double q = 0;
+    for (size_t r = 0; r < y.size(); ++r) {
+      double eta = 0;
+      for (int a = 0; a < p; ++a) eta += b[a] * X[r][a];
+      q += eta + y[r] * std::exp(-eta);
+    }
+    return q;
+  };
+  double q = objective(m.beta);
+  for (int it = 0; it < 100; ++it) {
+    std::vector<double> g(p, 0.0);
+    for (size_t r = 0; r < y.size(); ++r) {
+      double eta = 0;
+      for (int a = 0; a < p; ++a) eta += m.beta[a] * X[r][a];
+      const double z = y[r] * std::exp(-eta) - 1.0;
+      for (int a = 0; a < p; ++a) g[a] += X[r][a] * z;
+    }
+    const auto step = solve_spd(xtx, g, p);
+    double t = 1.0, qn = q;
+    std::vector<double> nb(p);
+    for (int half = 0; half < 30; ++half, t *= 0.5) {
+      for (int a = 0; a < p; ++a) nb[a] = m.beta[a] + t * step[a];
+      qn = objective(nb);
+      if (qn <= q) break;
+    }
+    if (!(qn <= q)) break;
+    double change = 0;
+    for (int a = 0; a < p; ++a) change = std::max(change, std::abs(nb[a] - m.beta[a]));
+    m.beta = nb;
+    q = qn;
+    if (change < 1e-7) break;
+  }
+
+  // Calibration for the truth by simulation-extrapolation (SIMEX, Cook and Stefanski 1994):
+  // the share within k s sigma is measured with extra noise of variance lambda * noise added
+  // to the observed errors, for lambda = 0 .. 2, and extrapolated quadratically to lambda = -1,
+  // where the observation noise is gone.
+  const std::vector<double> lambdas = m.noise_variance > 0 ? std::vector<double>{0.0, 0.5, 1.0, 1.5, 2.0}
+                                                           : std::vector<double>{0.0};
+  std::mt19937_64 rng(opts.seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> sig(keep.size());
+  {
+    m.scale = 1.0;
+    for (size_t r = 0; r < keep.size(); ++r) sig[r] = m.sigma(all.x.data() + keep[r] * dims, all.cls[keep[r]]);
+  }
+  std::vector<std::vector<double>> ratios(lambdas.size(), std::vector<double>(keep.size()));
+  for (size_t r = 0; r < keep.size(); ++r) {
+    const double eps = normal(rng);
+    for (size_t l = 0; l < lambdas.size(); ++l)
+      ratios[l][r] = std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps) / sig[r];
+  }
+  for (auto& v : ratios) std::sort(v.begin(), v.end());
+  auto share_at = [&](double bound) {
+    // Share within `bound` (in units of sigma) for each lambda, extrapolated to lambda = -1.
+    std::vector<double> s(lambdas.size());
+    for (size_t l = 0; l < lambdas.size(); ++l)
+      s[l] = static_cast<double>(std::upper_bound(ratios[l].begin(), ratios[l].end(), bound) - ratios[l].begin()) / nk;
+    if (lambdas.size() == 1) return s[0];
+    // Least-squares quadratic a + b l + c l^2 through the points.
+    std::vector<double> ata(9, 0.0), atb(3, 0.0);
+    for (size_t l = 0; l < lambdas.size(); ++l) {
+      const double v[3] = {1.0, lambdas[l], lambdas[l] * lambdas[l]};
+      for (int a = 0; a < 3; ++a) {
+        atb[a] += v[a] * s[l];
+        for (int b = 0; b < 3; ++b) ata[a * 3 + b] += v[a] * v[b];
+      }
+    }
+    const auto c = solve_spd(ata, atb, 3);
+    return std::clamp(c[0] - c[1] + c[2], 0.0, 1.0);
+  };
+  double best_loss = std::numeric_limits<double>::infinity();
+  // Heavy tails make 1 and 2 sigma disagree; the scale balances the two deviations, each
+  // relative to its tolerance (the larger one is minimised).
+  for (int i = 0; i <= 1850; ++i) {
+    const double s = 0.3 + 0.002 * i;
+    const double e1 = (share_at(s) - opts.target1) / opts.tolerance1;
+    const double e2 = (share_at(2 * s) - opts.target2) / opts.tolerance2;
+    const double loss = std::max(std::abs(e1), std::abs(e2));
+    if (loss < best_loss) { best_loss = loss; m.scale = s; }
+  }
+  for (double k = 0.25; k <= 3.0 + 1e-9; k += 0.25) {
+    m.calib_k.push_back(k);
+    m.calib_expected.push_back(gaussian_share(k));
+    m.calib_estimated.push_back(share_at(k * m.scale));
+  }
+  return m;
+}
+
+Raster predict_uncertainty(const UncertaintyModel& model, const ErrorContext& ctx) {
+  const FeatureRows rows = error_features(ctx, 1);
+  Raster out(ctx.fused->grid(), 1, 0.0f, false);
+  out.units = "K";
+  out.band_names = {"uncertainty"};
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < static_cast<long long>(rows.rows()); ++i) {
+    const size_t r = static_cast<size_t>(i);
+    out.band(0)[rows.pixel[r]] = static_cast<float>(model.sigma(rows.x.data() + r * rows.dims, rows.cls[r]));
+    out.mask(0)[rows.pixel[r]] = 1;
+  }
+  return out;
+}
+
+nlohmann::json UncertaintyModel::to_json() const {
+  nlohmann::json j;
+  j["format"] = "lstfuse-uncertainty-model";
+  j["version"] = 1;
+  j["method"] = method;
+  j["features"] = features;
+  j["active"] = active;
+  j["mean"] = mean;
+  j["sd"] = sd;
+  j["lo"] = lo;
+  j["hi"] = hi;
+  j["classes"] = classes;
+  j["baseline_class"] = baseline_class;
+  j["beta"] = beta;
+  j["noise_variance"] = noise_variance;
+  j["scale"] = scale;
+  j["samples"] = samples;
+  j["dates"] = dates;
+  j["calibration"] = {{"k", calib_k}, {"expected", calib_expected}, {"estimated", calib_estimated}};
+  return j;
+}
+
+UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
+  if (j.value("format", "") != "lstfuse-uncertainty-model") {
+    throw Error("not an lstfuse uncertainty model (format is not lstfuse-uncertainty-model)");
+  }
+  UncertaintyModel m;
+  m.method = j.value("method", "");
+  m.features = j.at("features").get<std::vector<std::string>>();
+  m.active = j.at("active").get<std::vector<uint8_t>>();
+  m.mean = j.at("mean").get<std::vector<double>>();
+  m.sd = j.at("sd").get<std::vector<double>>();
+  m.lo = j.at("lo").get<std::vector<double>>();
+  m.hi = j.at("hi").get<std::vector<double>>();
+  m.classes = j.at("classes").get<std::vector<int>>();
+  m.baseline_class = j.value("baseline_class", 0);
+  m.beta = j.at("beta").get<std::vector<double>>();
+  m.noise_variance = j.at("noise_variance").get<double>();
+  m.scale = j.at("scale").get<double>();
+  m.samples = j.value("samples", 0LL);
+  m.dates = j.value("dates", std::vector<std::string>{});
+  if (j.contains("calibration")) {
+    m.calib_k = j["calibration"].value("k", std::vector<double>{});
+    m.calib_expected = j["calibration"].value("expected", std::vector<double>{});
+    m.calib_estimated = j["calibration"].value("estimated", std::vector<double>{});
+  }
+  const size_t dims = m.features.size();
+  size_t p = 1 + m.classes.size();
+  for (auto a : m.active) p += a;
+  if (m.active.size() != dims || m.mean.size() != dims || m.sd.size() != dims || m.lo.size() != dims ||
+      m.hi.size() != dims || m.beta.size() != p || m.features != [&] {
+        auto n = error_feature_names();
+        n.resize(dims);
+        return n;
+      }()) {
+    throw Error("uncertainty model: inconsistent sizes or unknown predictors");
+  }
+  return m;
+}
+
+}  // namespace lstfuse::eval

@@ -1,0 +1,182 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/uncertainty.hpp"
+
+using namespace lstfuse;
+
+namespace {
+
+Grid grid(int w, int h) {
+  Grid g;
+  g.width = w;
+  g.height = h;
+  g.transform = {0.0, 30.0, 0.0, 0.0, 0.0, -30.0};
+  return g;
+}
+
+// Rows with predictor 1 (coarse change) uniform in [0, 2], the others constant, one class.
+eval::FeatureRows rows_with_change(size_t n, std::mt19937_64& rng) {
+  eval::FeatureRows r;
+  r.dims = static_cast<int>(eval::error_feature_names().size());
+  std::uniform_real_distribution<double> u(0.0, 2.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (int j = 0; j < r.dims; ++j) r.x.push_back(j == 1 ? static_cast<float>(u(rng)) : 0.5f);
+    r.cls.push_back(0);
+    r.pixel.push_back(i);
+  }
+  return r;
+}
+
+double true_sigma(float change) { return std::exp(0.1 + 0.6 * change); }
+
+}  // namespace
+
+TEST(Uncertainty, ConstantErrorGivesThatConstant) {
+  // Every prediction is off by exactly 1.7 K (either sign): the uncertainty is 1.7 K whatever
+  // the predictors say.
+  std::mt19937_64 rng(3);
+  const auto rows = rows_with_change(5000, rng);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) err.push_back(i % 3 ? 1.7f : -1.7f);
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  for (size_t i = 0; i < rows.rows(); i += 97)
+    EXPECT_NEAR(m.sigma(rows.x.data() + i * rows.dims, 0), 1.7, 0.017) << i;
+}
+
+TEST(Uncertainty, GaussianErrorsAreCalibratedAndTheVarianceModelRecovered) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> z(0.0, 1.0);
+  const auto rows = rows_with_change(60000, rng);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) err.push_back(static_cast<float>(true_sigma(rows.x[i * rows.dims + 1]) * z(rng)));
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  EXPECT_NEAR(m.scale, 1.0, 0.03);
+  std::vector<float> sig;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    sig.push_back(static_cast<float>(m.sigma(rows.x.data() + i * rows.dims, 0)));
+    if (i % 1000 == 0) {
+      EXPECT_NEAR(sig.back() / true_sigma(rows.x[i * rows.dims + 1]), 1.0, 0.05);
+    }
+  }
+  const auto s = eval::share_within(err, sig, {1.0, 2.0});
+  EXPECT_NEAR(s[0], 0.6827, 0.01);
+  EXPECT_NEAR(s[1], 0.9545, 0.006);
+}
+
+TEST(Uncertainty, ObservationNoiseIsRemovedForTheTruth) {
+  // Errors against an observation with 0.8 K white noise: sigma must describe the error
+  // against the truth (without the noise), which the test knows.
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> z(0.0, 1.0);
+  const auto rows = rows_with_change(60000, rng);
+  std::vector<float> obs_err, true_err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const double e = true_sigma(rows.x[i * rows.dims + 1]) * z(rng);
+    true_err.push_back(static_cast<float>(e));
+    obs_err.push_back(static_cast<float>(e + 0.8 * z(rng)));
+  }
+  const auto m = eval::fit_uncertainty(rows, obs_err, 0.64);
+  std::vector<float> sig;
+  for (size_t i = 0; i < rows.rows(); ++i) sig.push_back(static_cast<float>(m.sigma(rows.x.data() + i * rows.dims, 0)));
+  const auto s = eval::share_within(true_err, sig, {1.0, 2.0});
+  EXPECT_NEAR(s[0], 0.6827, 0.02);
+  EXPECT_NEAR(s[1], 0.9545, 0.012);
+  // Without removing the noise the band would be too wide for the truth.
+  const auto raw = eval::fit_uncertainty(rows, obs_err, 0.0);
+  std::vector<float> wide;
+  for (size_t i = 0; i < rows.rows(); ++i) wide.push_back(static_cast<float>(raw.sigma(rows.x.data() + i * rows.dims, 0)));
+  EXPECT_GT(eval::share_within(true_err, wide, {1.0})[0], 0.71);
+}
+
+TEST(Uncertainty, HeavyTailedErrorsStayWithinTheTargets) {
+  // Laplace errors: no single sigma gives both 68.3 % and 95.4 %; the calibration keeps both
+  // shares inside the bands 63-73 % and 92-98 %.
+  std::mt19937_64 rng(13);
+  std::exponential_distribution<double> ex(1.0);
+  const auto rows = rows_with_change(40000, rng);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const double l = (i % 2 ? 1 : -1) * ex(rng);
+    err.push_back(static_cast<float>(true_sigma(rows.x[i * rows.dims + 1]) * l));
+  }
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  std::vector<float> sig;
+  for (size_t i = 0; i < rows.rows(); ++i) sig.push_back(static_cast<float>(m.sigma(rows.x.data() + i * rows.dims, 0)));
+  const auto s = eval::share_within(err, sig, {1.0, 2.0});
+  EXPECT_GE(s[0], 0.63);
+  EXPECT_LE(s[0], 0.73);
+  EXPECT_GE(s[1], 0.92);
+  EXPECT_LE(s[1], 0.98);
+}
+
+TEST(Uncertainty, ModelSurvivesItsJson) {
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> z(0.0, 1.0);
+  auto rows = rows_with_change(3000, rng);
+  for (size_t i = 0; i < rows.rows(); ++i) rows.cls[i] = static_cast<uint8_t>(1 + i % 3);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) err.push_back(static_cast<float>((1.0 + rows.cls[i]) * z(rng)));
+  const auto m = eval::fit_uncertainty(rows, err, 0.1);
+  EXPECT_EQ(m.classes.size(), 2u);  // three classes, one of them the baseline
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  for (size_t i = 0; i < 30; ++i)
+    EXPECT_DOUBLE_EQ(back.sigma(rows.x.data() + i * rows.dims, rows.cls[i]),
+                     m.sigma(rows.x.data() + i * rows.dims, rows.cls[i]));
+  // Classes with larger errors get larger sigma.
+  EXPECT_LT(m.sigma(rows.x.data(), 1), m.sigma(rows.x.data(), 3));
+  EXPECT_THROW(eval::UncertaintyModel::from_json(nlohmann::json{{"format", "x"}}), Error);
+}
+
+TEST(Uncertainty, TooFewRowsIsAnError) {
+  std::mt19937_64 rng(1);
+  const auto rows = rows_with_change(50, rng);
+  EXPECT_THROW(eval::fit_uncertainty(rows, std::vector<float>(50, 1.0f), 0.0), Error);
+}
+
+TEST(Nugget, WhiteNoiseOnASmoothFieldIsFound) {
+  // A smooth field (ramp + slow waves) plus 0.7 K white noise: the nugget is 0.49 K^2.
+  Raster r(grid(200, 200), 1);
+  std::mt19937_64 rng(21);
+  std::normal_distribution<double> z(0.0, 0.7);
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 200; ++x)
+      r.at(y, x) = static_cast<float>(290.0 + 0.05 * x + 3.0 * std::sin(x / 15.0) * std::cos(y / 20.0) + z(rng));
+  EXPECT_NEAR(eval::nugget_variance(r), 0.49, 0.05);
+  // Without noise there is no nugget.
+  Raster s(grid(200, 200), 1);
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 200; ++x) s.at(y, x) = static_cast<float>(290.0 + 0.05 * x + 3.0 * std::sin(x / 15.0));
+  EXPECT_NEAR(eval::nugget_variance(s), 0.0, 0.003);
+}
+
+TEST(ErrorFeatures, HandComputedPredictors) {
+  // Target on day 10, references on days 7 and 26: 3 days to the nearest. Coarse change at a
+  // pixel: |target coarse - day-7 coarse| = 2 K.
+  const Grid g = grid(4, 4);
+  Raster fused(g, 1, 300.0f), coarse(g, 1, 302.0f), f1(g, 1, 299.0f), c1(g, 1, 300.0f), f2(g, 1, 301.0f),
+      c2(g, 1, 305.0f), lc(g, 1, 4.0f);
+  eval::ErrorContext ctx;
+  ctx.fused = &fused;
+  ctx.coarse = &coarse;
+  ctx.date = Date(2024, 1, 11);
+  ctx.refs = {{Date(2024, 1, 27), &f2, &c2}, {Date(2024, 1, 8), &f1, &c1}};
+  ctx.landcover = &lc;
+  ctx.block = 2;
+  const auto rows = eval::error_features(ctx, 1);
+  ASSERT_EQ(rows.rows(), 16u);
+  const float* x = rows.x.data();
+  EXPECT_FLOAT_EQ(x[0], static_cast<float>(std::log1p(3.0)));
+  EXPECT_FLOAT_EQ(x[1], static_cast<float>(std::log1p(2.0)));
+  EXPECT_FLOAT_EQ(x[2], 0.0f);  // every block residual equals the day's bias (-2 K)
+  EXPECT_FLOAT_EQ(x[3], 0.0f);  // a uniform reference
+  EXPECT_FLOAT_EQ(x[4], 0.0f);  // nothing filled
+  EXPECT_FLOAT_EQ(x[7], static_cast<float>(std::log1p(2.0)));  // scene change
+  EXPECT_FLOAT_EQ(x[8], 1.0f);  // the whole scene observed by the coarse sensor
+  EXPECT_EQ(rows.cls[0], 4);
+  // Every second valid pixel with stride 2.
+  EXPECT_EQ(eval::error_features(ctx, 2).rows(), 8u);
+}
