@@ -15,7 +15,7 @@ namespace {
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model;
   bool series = false, quiet = false, fill = false;
-  int max_reference_steps = -1;  // -1: 3 with --fill, 0 without
+  int max_reference_steps = -1;  // -1: 6 with --fill, 0 without
   lstfuse::prep::FillOptions fill_options;
 };
 
@@ -42,7 +42,7 @@ void setup(CLI::App& app) {
                 "pixels are flagged coarse_filled in the quality layer");
   cmd->add_option("--max-reference-steps", a->max_reference_steps,
                   "Where the chosen pairs are clouded, predict from pairs up to this many usable "
-                  "pairs farther away (flagged reference_filled); default 3 with --fill, else 0");
+                  "pairs farther away (flagged reference_filled); default 6 with --fill, else 0");
   lstfuse::cli::add_fill_options(cmd, a->fill_options, "Gap filling (with --fill)");
   cmd->add_flag("--series", a->series,
                 "Deep methods: train one model on all pairs of the catalog instead of one per "
@@ -65,7 +65,7 @@ void setup(CLI::App& app) {
     opts.show_progress = !a->quiet;
     opts.fill = a->fill;
     opts.fill_options = a->fill_options;
-    opts.max_reference_steps = a->max_reference_steps >= 0 ? a->max_reference_steps : (a->fill ? 3 : 0);
+    opts.max_reference_steps = a->max_reference_steps >= 0 ? a->max_reference_steps : (a->fill ? 6 : 0);
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,

@@ -186,6 +186,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     j["settings"] = fill_settings(source, opts);
     j["method"] = "per-pixel annual temperature cycle + spatially interpolated daily residual "
                   "(docs/gap-filling.md)";
+    j["model"] = filler.model().describe();
     nlohmann::json recs = nlohmann::json::array();
     for (const auto& r : summary.days) {
       recs.push_back({{"date", r.date.iso()}, {"had_image", r.had_image}, {"residual", r.residual},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -56,27 +57,24 @@ std::vector<std::vector<Date>> reference_candidates(const Catalog& catalog, cons
     for (const Date& d : all) add({d});
     return out;
   }
-  // Two pairs: (before i, after j) by the farther rank, then the summed rank; with pairs on one
-  // side only, two of that side.
-  struct Combo {
-    size_t i, j;
+  // Two pairs: every two of the candidates, the nearer the farther one (then the nearer one) the
+  // sooner; methods that want pairs on both sides try bracketing sets first.
+  std::vector<Date> all = before;
+  all.insert(all.end(), after.begin(), after.end());
+  std::vector<std::vector<Date>> sets;
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j) {
+      std::vector<Date> s{all[i], all[j]};
+      std::sort(s.begin(), s.end());
+      sets.push_back(s);
+    }
+  const auto key = [&](const std::vector<Date>& s) {
+    const bool brackets = s[0] < target && s[1] > target;
+    const long d0 = std::labs(s[0] - target), d1 = std::labs(s[1] - target);
+    return std::make_tuple(info.needs_pairs_both_sides && !brackets, std::max(d0, d1), std::min(d0, d1), s[0], s[1]);
   };
-  std::vector<Combo> combos;
-  const bool both = !before.empty() && !after.empty();
-  const std::vector<Date>& side = before.empty() ? after : before;
-  if (both) {
-    for (size_t i = 0; i < before.size(); ++i)
-      for (size_t j = 0; j < after.size(); ++j) combos.push_back({i, j});
-  } else if (!info.needs_pairs_both_sides || side.size() >= 2) {
-    for (size_t j = 1; j < side.size(); ++j)
-      for (size_t i = 0; i < j; ++i) combos.push_back({i, j});
-  }
-  std::stable_sort(combos.begin(), combos.end(), [](const Combo& a, const Combo& b) {
-    const size_t ma = std::max(a.i, a.j), mb = std::max(b.i, b.j);
-    return ma != mb ? ma < mb : a.i + a.j < b.i + b.j;
-  });
-  for (const Combo& c : combos) add(both ? std::vector<Date>{before[c.i], after[c.j]}
-                                         : std::vector<Date>{side[c.i], side[c.j]});
+  std::stable_sort(sets.begin(), sets.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  for (const auto& set : sets) add(set);
   return out;
 }
 
@@ -152,21 +150,29 @@ ReferenceFill fill_reference_gaps(const Catalog& catalog, Method& method, const 
   if (left > 0) {
     for (const auto& set : reference_candidates(catalog, in.date, info, first, max_steps)) {
       // Predict only when the set is clear at some hole (all of it for two-pair methods).
-      long long reachable = 0;
+      // Only the bounding box of those holes is predicted (window methods read around it).
       std::vector<const Raster*> fines;
       for (const Date& d : set) fines.push_back(&fine_of(d));
-      for (size_t i = 0; i < n && reachable == 0; ++i) {
+      const int W = res.fine.width();
+      int x0 = W, y0 = res.fine.height(), x1 = -1, y1 = -1;
+      for (size_t i = 0; i < n; ++i) {
         if (!hole[i]) continue;
         bool all = true, any = false;
         for (const Raster* f : fines) {
           all = all && f->mask(0)[i];
           any = any || f->mask(0)[i];
         }
-        reachable += needs_every_pair(info) ? all : any;
+        if (!(needs_every_pair(info) ? all : any)) continue;
+        const int x = static_cast<int>(i % W), y = static_cast<int>(i / W);
+        x0 = std::min(x0, x);
+        x1 = std::max(x1, x);
+        y0 = std::min(y0, y);
+        y1 = std::max(y1, y);
       }
-      if (reachable == 0) continue;
+      if (x1 < 0) continue;
       if (prepare) prepare(set);
-      const FusionInput in2 = load_input(catalog, in.date, set);
+      FusionInput in2 = load_input(catalog, in.date, set);
+      in2.region = {x0, y0, x1 - x0 + 1, y1 - y0 + 1};
       method.clear_scene_stats();
       FusionResult r2;
       try {

@@ -18,18 +18,28 @@ constexpr double kOmega = 2.0 * M_PI / 365.25;
 // bunched in one season would make the fitted cycle swing wildly in the others.
 constexpr double kMinConditionalVariance = 0.02;
 
-void basis(long day, int nterms, double* x) {
+}  // namespace
+
+void CycleModel::basis(long day, double* x) const {
   x[0] = 1.0;
-  const double a = kOmega * static_cast<double>(day);
-  if (nterms >= 3) {
-    x[1] = std::cos(a);
-    x[2] = std::sin(a);
+  if (harmonics == 0) {
+    x[1] = (static_cast<double>(day) - t_mid) / t_half;
+    return;
   }
-  if (nterms >= 5) {
-    x[3] = std::cos(2.0 * a);
-    x[4] = std::sin(2.0 * a);
+  const double a = kOmega * static_cast<double>(day);
+  for (int h = 1; h <= harmonics; ++h) {
+    x[2 * h - 1] = std::cos(h * a);
+    x[2 * h] = std::sin(h * a);
   }
 }
+
+std::string CycleModel::describe() const {
+  if (harmonics == 0) return "mean + linear trend (the series is too short to fit an annual cycle)";
+  return harmonics == 1 ? "annual temperature cycle (mean + annual harmonic)"
+                        : fmt::format("annual temperature cycle (mean + {} harmonics)", harmonics);
+}
+
+namespace {
 
 // Solves A beta = b (A symmetric, n x n, row-major) by Cholesky; false when A is not well
 // conditioned in the sense of kMinConditionalVariance (A[0][0] is the number of clear days).
@@ -65,6 +75,27 @@ bool solve(const double* A, const double* b, int n, double* beta) {
   return true;
 }
 
+// The richest model the series' dates can pin down (clouds aside): the requested harmonics, fewer
+// harmonics, or mean + trend when the series covers too little of a year for any cycle.
+CycleModel choose_model(const std::vector<long>& days, int harmonics) {
+  CycleModel m;
+  m.t_mid = 0.5 * (days.front() + days.back());
+  m.t_half = std::max(1.0, 0.5 * (days.back() - days.front()));
+  for (int h = harmonics; h >= 0; --h) {
+    m.harmonics = h;
+    const int nt = m.terms();
+    double A[kMaxTerms * kMaxTerms] = {}, b[kMaxTerms] = {}, beta[kMaxTerms], x[kMaxTerms];
+    for (long d : days) {
+      m.basis(d, x);
+      for (int r = 0; r < nt; ++r)
+        for (int c = 0; c < nt; ++c) A[r * nt + c] += x[r] * x[c];
+    }
+    if (solve(A, b, nt, beta)) return m;
+  }
+  m.harmonics = 0;
+  return m;
+}
+
 }  // namespace
 
 void FillOptions::validate() const {
@@ -91,7 +122,9 @@ std::string to_string(ResidualKind k) {
 GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opts), grid_(src.grid) {
   opts_.validate();
   if (src.dates.empty()) throw Error("gap filling: the coarse series has no image");
-  nterms_ = 1 + 2 * opts_.harmonics;
+  for (const Date& d : src.dates) days_.push_back(d.days());
+  model_ = choose_model(days_, opts_.harmonics);
+  nterms_ = model_.terms();
   const int nt = nterms_;
   const int W = grid_.width, H = grid_.height, C = opts_.cell;
   const size_t npix = static_cast<size_t>(W) * H;
@@ -99,9 +132,8 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
   ncx_ = (W + C - 1) / C;
   ncy_ = (H + C - 1) / C;
   const size_t ncells = static_cast<size_t>(ncx_) * ncy_;
-  for (const Date& d : src.dates) days_.push_back(d.days());
   std::vector<double> X(D * nt);
-  for (size_t i = 0; i < D; ++i) basis(days_[i], nt, &X[i * nt]);
+  for (size_t i = 0; i < D; ++i) model_.basis(days_[i], &X[i * nt]);
 
   coef_.assign(static_cast<size_t>(nt) * npix, NAN);
   source_.assign(npix, 0);
@@ -323,7 +355,7 @@ double GapFiller::cycle(int x, int y, const Date& d) const {
   const size_t g = static_cast<size_t>(y) * grid_.width + x;
   if (source_[g] == 0) return NAN;
   double xb[kMaxTerms];
-  basis(d.days(), nterms_, xb);
+  model_.basis(d.days(), xb);
   double v = 0.0;
   for (int r = 0; r < nterms_; ++r) v += coef_[r * grid_.pixels() + g] * xb[r];
   return v;
@@ -349,7 +381,7 @@ FilledDay GapFiller::fill(const Date& d, const Raster* observed) const {
   const Field f = field_for(d);
   out.residual = f.kind;
   double xb[kMaxTerms];
-  basis(d.days(), nterms_, xb);
+  model_.basis(d.days(), xb);
   const size_t npix = grid_.pixels();
   long long n_obs = 0, n_fill = 0;
 #pragma omp parallel for schedule(static) reduction(+ : n_obs, n_fill)

@@ -4,9 +4,10 @@
 // A method predicts a pixel only where its reference pairs are clear there (ESTARFM needs both
 // fine images, additive and STARFM one). Where the chosen pairs are clouded, fuse predicts again
 // with pairs further away and takes those pixels only, flagged `reference_filled`: single-pair
-// capable methods try single pairs by distance, two-pair methods try the pairs (before, after)
-// in order of the farther one's rank, up to `max_steps` usable pairs beyond the nearest on each
-// side. A candidate is predicted only when its fine images are clear at some remaining hole.
+// capable methods try single pairs by distance, two-pair methods every two pairs by the farther
+// one's distance (bracketing sets first for methods that want both sides), among the `max_steps`
+// + 1 nearest pairs with any clear pixel on each side. A candidate is predicted only when its fine
+// images are clear at some remaining hole, and only over the bounding box of those holes.
 #include <functional>
 #include <string>
 #include <vector>

@@ -49,6 +49,17 @@ struct FillSource {
   std::function<Raster(size_t index, int x0, int y0, int w, int h)> read_window;
 };
 
+// The per-pixel model: mean + annual harmonics, or, for a series too short to pin an annual
+// cycle down (its dates must spread over enough of a year), mean + linear trend over the series
+// (time scaled to -1..1).
+struct CycleModel {
+  int harmonics = 1;  // 0: trend model
+  double t_mid = 0.0, t_half = 1.0;
+  int terms() const { return harmonics == 0 ? 2 : 1 + 2 * harmonics; }
+  void basis(long day, double* x) const;
+  std::string describe() const;
+};
+
 // How a day's residual field was obtained.
 enum class ResidualKind { None, Spatial, Temporal };
 std::string to_string(ResidualKind k);
@@ -69,6 +80,7 @@ class GapFiller {
 
   const FillOptions& options() const { return opts_; }
   const Grid& grid() const { return grid_; }
+  const CycleModel& model() const { return model_; }
   // Whether day `d` (with or without an image) has a residual field, so its gaps can be filled.
   bool can_fill(const Date& d) const;
   ResidualKind residual_kind(const Date& d) const;
@@ -92,6 +104,7 @@ class GapFiller {
 
   FillOptions opts_;
   Grid grid_;
+  CycleModel model_;
   int nterms_ = 3;
   int ncx_ = 0, ncy_ = 0;
   std::vector<float> coef_;      // [term][pixel]
