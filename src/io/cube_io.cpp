@@ -105,7 +105,10 @@ CubeWriter::CubeWriter(const std::string& path, const Grid& grid, const std::vec
     CPLStringList ao;
     ao.SetNameValue("COMPRESS", "DEFLATE");
     ao.SetNameValue("ZLEVEL", "4");
-    ao.SetNameValue("BLOCKSIZE", fmt::format("1,{},{}", std::min(grid.height, 256), std::min(grid.width, 256)).c_str());
+    // One date per chunk, in full-width strips of about a million pixels: square chunks that do
+    // not divide the grid are several times slower to write through HDF5.
+    const int rows = std::clamp((1 << 20) / std::max(1, grid.width), 1, grid.height);
+    ao.SetNameValue("BLOCKSIZE", fmt::format("1,{},{}", rows, grid.width).c_str());
     auto a = root->CreateMDArray(v.name, {dim_t, dim_y, dim_x}, GDALExtendedDataType::Create(t), ao.List());
     if (!a) throw file_error(path, "cannot create variable " + v.name + " (" + last_gdal_error() + ")");
     if (!a->SetNoDataValue(v.nodata)) throw file_error(path, "cannot set the fill value of " + v.name);
@@ -137,15 +140,29 @@ void CubeWriter::write(size_t var, size_t t, const Raster& r, int band) {
     throw file_error(impl_->path, fmt::format("time step {} of {} does not match the cube grid", t, impl_->vars[var].name));
   }
   const double nd = impl_->vars[var].nodata;
-  std::vector<float> buf(r.band_size());
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] = r.mask(band)[i] ? r.band(band)[i] : static_cast<float>(nd);
   const GUInt64 start[3] = {t, 0, 0};
   const size_t count[3] = {1, static_cast<size_t>(g.height), static_cast<size_t>(g.width)};
-  CPLErrorReset();
-  if (!impl_->arrays[var]->Write(start, count, nullptr, nullptr, GDALExtendedDataType::Create(GDT_Float32),
-                                 buf.data())) {
-    throw file_error(impl_->path, "write failed (" + last_gdal_error() + ")");
+  // The buffer has the variable's own type: GDAL's per-value conversion into a byte array is
+  // orders of magnitude slower than the write itself.
+  const bool bytes = impl_->vars[var].data_type == "Byte";
+  std::vector<float> fbuf;
+  std::vector<uint8_t> bbuf;
+  if (bytes) {
+    bbuf.resize(r.band_size());
+    for (size_t i = 0; i < bbuf.size(); ++i) {
+      const double v = r.mask(band)[i] ? std::clamp(std::round(static_cast<double>(r.band(band)[i])), 0.0, 255.0) : nd;
+      bbuf[i] = static_cast<uint8_t>(v);
+    }
+  } else {
+    fbuf.resize(r.band_size());
+    for (size_t i = 0; i < fbuf.size(); ++i) fbuf[i] = r.mask(band)[i] ? r.band(band)[i] : static_cast<float>(nd);
   }
+  CPLErrorReset();
+  const bool ok = bytes ? impl_->arrays[var]->Write(start, count, nullptr, nullptr,
+                                                     GDALExtendedDataType::Create(GDT_Byte), bbuf.data())
+                        : impl_->arrays[var]->Write(start, count, nullptr, nullptr,
+                                                    GDALExtendedDataType::Create(GDT_Float32), fbuf.data());
+  if (!ok) throw file_error(impl_->path, "write failed (" + last_gdal_error() + ")");
 }
 
 void CubeWriter::commit() {
