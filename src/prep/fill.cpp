@@ -99,14 +99,14 @@ CycleModel choose_model(const std::vector<long>& days, int harmonics) {
 }  // namespace
 
 void FillOptions::validate() const {
-  if (harmonics != 1 && harmonics != 2) throw Error(fmt::format("--harmonics must be 1 or 2, got {}", harmonics));
-  if (min_clear_days < 3) throw Error(fmt::format("--min-clear-days must be at least 3, got {}", min_clear_days));
-  if (cell < 1) throw Error(fmt::format("--cell must be at least 1 pixel, got {}", cell));
-  if (!(sigma_cells > 0.0)) throw Error(fmt::format("--sigma must be positive, got {}", sigma_cells));
+  if (harmonics != 1 && harmonics != 2) throw Error(fmt::format("--fill-harmonics must be 1 or 2, got {}", harmonics));
+  if (min_clear_days < 3) throw Error(fmt::format("--fill-min-clear-days must be at least 3, got {}", min_clear_days));
+  if (cell < 1) throw Error(fmt::format("--fill-cell must be at least 1 pixel, got {}", cell));
+  if (!(sigma_cells > 0.0)) throw Error(fmt::format("--fill-sigma must be positive, got {}", sigma_cells));
   if (window < 0) throw Error(fmt::format("--fill-window must be 0 or more days, got {}", window));
-  if (tile < 1) throw Error(fmt::format("--tile must be at least 1 pixel, got {}", tile));
+  if (tile < 1) throw Error(fmt::format("--fill-tile must be at least 1 pixel, got {}", tile));
   if (!(min_clear_fraction >= 0.0 && min_clear_fraction <= 1.0)) {
-    throw Error(fmt::format("--min-clear-fraction must be within 0..1, got {}", min_clear_fraction));
+    throw Error(fmt::format("--fill-min-clear must be within 0..1, got {}", min_clear_fraction));
   }
 }
 

@@ -326,3 +326,19 @@ print(json.dumps(out).replace("NaN", "null"))
     }
   }
 }
+
+TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  const auto r = test::run_cli("fill --catalog " + s.holed.root().string() + " -o " + (out / "f").string() + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 for days without one"), std::string::npos) << r.output;
+  const Catalog c = Catalog::load(out / "f");
+  ASSERT_TRUE(c.find(s.removed, Role::Coarse));
+  EXPECT_DOUBLE_EQ(c.find(s.removed, Role::Coarse)->valid_fraction, 1.0);
+  const auto bad = test::run_cli("fill --catalog " + s.holed.root().string() + " -o " + (out / "g").string() +
+                                 " -q --fill-harmonics 3");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--fill-harmonics must be 1 or 2"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(out / "g"));
+}
