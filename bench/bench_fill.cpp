@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   std::printf("fuse --fill (%s, fill included): %7.1f s, %.1f CPU s  (%d days, %.3f s per day, mean "
               "valid %.2f %%; RSS peak %.0f MiB)\n", method.c_str(), t_fuse, cpu(), sum.done, t_fuse / std::max(1, sum.done),
               100.0 * valid / std::max<size_t>(1, sum.entries.size()), bench::peak_rss_mib());
-  std::printf("fill + fuse of the year: %.1f s\n", t_fuse);
+  std::printf("fill + fuse of the %d days: %.1f s\n", days, t_fuse);
   if (keep.empty()) fs::remove_all(dir);
   return 0;
 }
