@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "fill_flags.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
@@ -18,9 +19,11 @@ namespace {
 struct Args {
   std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model,
       coarse_bias = "auto";
-  bool series = false, quiet = false, overwrite = false, no_uncertainty = false, report = false;
+  bool series = false, quiet = false, overwrite = false, no_uncertainty = false, report = false, fill = false;
   int uncertainty_dates = 0;
   double fine_noise = -1.0;
+  int max_reference_steps = -1;  // -1: 6 with --fill, 0 without
+  lstfuse::prep::FillOptions fill_options;
 };
 
 void setup(CLI::App& app) {
@@ -35,9 +38,19 @@ void setup(CLI::App& app) {
   cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)");
   cmd->add_option("-o,--out", a->out, "Output folder")->required();
-  cmd->add_option("--format", a->format, "Output format")
-      ->check(CLI::IsMember({"COG", "GTiff"}))
+  cmd->add_option("--format,--of", a->format,
+                  "Output format; netCDF: the per-date COGs plus one CF netCDF cube of every date "
+                  "(lst_METHOD.nc: LST, coarse_filled, reference_filled, uncertainty)")
+      ->check(CLI::IsMember({"COG", "GTiff", "netCDF"}))
       ->capture_default_str();
+  cmd->add_flag("--fill", a->fill,
+                "Gap-fill the coarse series first (as 'lstfuse fill', kept in OUT/filled-coarse) "
+                "and fuse every day of the period, days without a coarse image included; filled "
+                "pixels are flagged coarse_filled in the quality layer");
+  cmd->add_option("--max-reference-steps", a->max_reference_steps,
+                  "Where the chosen pairs are clouded, predict from pairs up to this many usable "
+                  "pairs farther away (flagged reference_filled); default 6 with --fill, else 0");
+  lstfuse::cli::add_fill_options(cmd, a->fill_options, "Gap filling (with --fill)");
   cmd->add_flag("--series", a->series,
                 "Deep methods: train one model on all pairs of the catalog instead of one per "
                 "pair interval");
@@ -84,6 +97,9 @@ void setup(CLI::App& app) {
     opts.uncertainty = !a->no_uncertainty;
     opts.uncertainty_dates = a->uncertainty_dates;
     if (a->fine_noise >= 0) opts.fine_noise_sd = a->fine_noise;
+    opts.fill = a->fill;
+    opts.fill_options = a->fill_options;
+    opts.max_reference_steps = a->max_reference_steps >= 0 ? a->max_reference_steps : (a->fill ? 6 : 0);
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
     if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "

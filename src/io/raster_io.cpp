@@ -104,6 +104,14 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     throw file_error(path, "unknown units '" + opts.units + "' (expected K or C)");
   }
   Raster out(full.window(x0, y0, w, h), static_cast<int>(bands.size()), NAN, false);
+  for (size_t i = 0; i < bands.size(); ++i) {
+    // Band descriptions (quality band names) come back as band_names.
+    const char* desc = ds->GetRasterBand(bands[i])->GetDescription();
+    if (desc && *desc) {
+      out.band_names.resize(bands.size());
+      out.band_names[i] = desc;
+    }
+  }
   const int xa = std::max(0, x0), xb = std::min(full.width, x0 + w);
   const int ya = std::max(0, y0), yb = std::min(full.height, y0 + h);
   if (xa >= xb || ya >= yb) return out;
@@ -220,6 +228,9 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
   for (int b = 1; b <= bands; ++b) {
     GDALRasterBand* band = impl_->ds->GetRasterBand(b);
     band->SetNoDataValue(opts.nodata);
+    if (static_cast<size_t>(b) <= opts.band_names.size() && !opts.band_names[b - 1].empty()) {
+      band->SetDescription(opts.band_names[b - 1].c_str());
+    }
     if (opts.scale != 1.0 || opts.offset != 0.0) {
       band->SetScale(opts.scale);
       band->SetOffset(opts.offset);
@@ -309,7 +320,9 @@ void RasterWriter::commit() {
 }
 
 void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts) {
-  RasterWriter w(path, raster.grid(), raster.bands(), opts);
+  WriteOptions o = opts;
+  if (o.band_names.empty()) o.band_names = raster.band_names;
+  RasterWriter w(path, raster.grid(), raster.bands(), o);
   w.write(raster, 0, 0);
   w.commit();
 }

@@ -163,6 +163,7 @@ io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::s
     base.metadata.emplace_back(fmt::format("BAND_{}", i + 1), names[i]);
   }
   base.metadata.emplace_back("QUALITY_BANDS", all);
+  base.band_names = names;  // and as GDAL band descriptions
   return base;
 }
 

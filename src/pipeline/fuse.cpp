@@ -12,9 +12,12 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fill_catalog.hpp"
+#include "lstfuse/pipeline/fuse_cube.hpp"
 #include "lstfuse/pipeline/fuse_resume.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
+#include "lstfuse/pipeline/reference_fill.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -91,6 +94,21 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   write_text_atomic(dir / "index.csv", csv);
 }
 
+// The catalog fuse works on: the source, or its gap-filled copy in out_dir/filled-coarse (made
+// once, reused by a re-run with the same settings). Pair dates are filled too, whatever the period.
+Catalog working_catalog(const Catalog& source, const FuseOptions& opts) {
+  if (!opts.fill) return source;
+  FillCatalogOptions fo;
+  fo.fill = opts.fill_options;
+  fo.from = opts.from;
+  fo.to = opts.to;
+  fo.extra_dates = source.pair_dates();
+  fo.show_progress = opts.show_progress;
+  const fs::path dir = opts.out_dir / "filled-coarse";
+  if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
+  return fill_catalog(source, dir, fo);
+}
+
 }  // namespace
 
 std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts) {
@@ -103,11 +121,13 @@ std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts) 
   return out;
 }
 
-FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts) {
+FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts) {
   const MethodInfo& info = method.info();
   if (opts.from && opts.to && *opts.to < *opts.from) {
     throw Error(fmt::format("--to {} is before --from {}", opts.to->iso(), opts.from->iso()));
   }
+  if (opts.fill) fs::create_directories(opts.out_dir);
+  const Catalog catalog = working_catalog(source, opts);
   const auto targets = fuse_targets(catalog, opts);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "
@@ -173,6 +193,11 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     if (bias_step) dp.coarse_bias = bias.apply(dp.input, {date}).value;
     method.clear_scene_stats();
     dp.result = method.predict(dp.input);
+    // Holes the chosen pairs leave are predicted from farther pairs; then the fill flags.
+    const ReferenceFill rf = fill_reference_gaps(catalog, method, dp.input, dp.result, opts.max_reference_steps,
+                                                 [&](const std::vector<Date>& d) { ensure_model(d); });
+    append_quality_band(dp.result, "coarse_filled", coarse_filled_flags(catalog, date));
+    dp.note = rf.note();
     return dp;
   };
   FuseSummary summary;
@@ -225,13 +250,14 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
       DatePrediction dp = predict_date(date, choice.dates);
       const FusionResult& res = dp.result;
       if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", dp.coarse_bias);
+      if (!dp.note.empty()) e.note += "; " + dp.note;
       const DayQuality dq = add_day_quality(dp.input, dp.result, uncertainty ? &*uncertainty : nullptr,
                                             landcover ? &*landcover : nullptr);
       e.consistency_ubrmse = dq.consistency.ubrmse;
       e.consistency_bias = dq.consistency.bias;
       e.mean_uncertainty = dq.mean_uncertainty;
       io::WriteOptions wo;
-      wo.format = opts.format;
+      wo.format = opts.format == "netCDF" ? "COG" : opts.format;
       wo.metadata = {{"LSTFUSE_METHOD", info.name},
                      {"LSTFUSE_DATE", date.iso()},
                      {"LSTFUSE_PAIRS", join_dates(choice.dates, ",")},
@@ -271,6 +297,7 @@ FuseSummary fuse(const Catalog& catalog, Method& method, const FuseOptions& opts
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})",
                             info.name, summary.entries.front().note));
   }
+  if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, summary.entries);
   return summary;
 }
 

@@ -43,6 +43,8 @@ nlohmann::json fuse_run_settings(const FuseOptions& opts) {
   return {{"format", opts.format},
           {"series", opts.series},
           {"coarse_bias", opts.coarse_bias},
+          {"fill", opts.fill},
+          {"max_reference_steps", opts.max_reference_steps},
           {"model", opts.model.empty() ? std::string() : fs::absolute(opts.model).string()}};
 }
 

@@ -127,3 +127,27 @@ TEST(RasterIo, ReadsTheRealYancoLandsat) {
   EXPECT_GT(s.min, 270.0);  // Kelvin, summer in NSW
   EXPECT_LT(s.max, 345.0);
 }
+
+TEST(RasterIo, BandNamesTravelAsGdalBandDescriptions) {
+  test::TempDir dir;
+  Raster r(utm_grid(20, 10), 3, 1.0f);
+  r.band_names = {"n_similar", "coarse_filled", "reference_filled"};
+  for (const char* format : {"GTiff", "COG"}) {
+    const std::string path = (dir / (std::string(format) + ".tif")).string();
+    io::WriteOptions wo;
+    wo.format = format;
+    io::write_raster(path, r, wo);
+    EXPECT_EQ(io::read_raster(path).band_names, r.band_names) << format;
+    io::ReadOptions ro;
+    ro.bands = {3};
+    EXPECT_EQ(io::read_raster(path, ro).band_names, std::vector<std::string>{"reference_filled"}) << format;
+  }
+  // Explicit names win over the raster's; a raster without names writes no description.
+  io::WriteOptions wo;
+  wo.band_names = {"a", "b", "c"};
+  io::write_raster((dir / "explicit.tif").string(), r, wo);
+  EXPECT_EQ(io::read_raster((dir / "explicit.tif").string()).band_names, (std::vector<std::string>{"a", "b", "c"}));
+  r.band_names.clear();
+  io::write_raster((dir / "plain.tif").string(), r);
+  EXPECT_TRUE(io::read_raster((dir / "plain.tif").string()).band_names.empty());
+}

@@ -48,6 +48,10 @@ struct WriteOptions {
   double scale = 1.0;
   double offset = 0.0;
   std::vector<std::pair<std::string, std::string>> metadata;  // dataset metadata items
+  // Band descriptions (GDAL SetDescription), e.g. the names of quality bands; write_raster takes
+  // the raster's band_names when this is empty. read_raster/read_window return them as
+  // Raster::band_names.
+  std::vector<std::string> band_names;
 };
 
 void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts = {});

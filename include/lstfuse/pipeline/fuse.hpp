@@ -17,6 +17,7 @@
 
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/prep/fill.hpp"
 
 namespace lstfuse::pipeline {
 
@@ -24,7 +25,7 @@ struct FuseOptions {
   std::optional<Date> from;   // default: first coarse date
   std::optional<Date> to;     // default: last coarse date
   std::filesystem::path out_dir;
-  std::string format = "COG";  // or GTiff
+  std::string format = "COG";  // or GTiff, or netCDF: COGs plus one CF cube of every date
   bool series = false;         // trainable methods: one model for the whole series
   bool show_progress = true;
   std::filesystem::path model;  // optional pre-trained model (skips training)
@@ -35,6 +36,13 @@ struct FuseOptions {
   bool uncertainty = true;
   int uncertainty_dates = 0;
   std::optional<double> fine_noise_sd;  // K; default: estimated from the fine images
+  // Gap-filled coarse images (lstfuse fill, kept in out_dir/filled-coarse): every day of the
+  // period is fused, days without a coarse image included; quality band `coarse_filled`.
+  bool fill = false;
+  prep::FillOptions fill_options;
+  // Pixels the chosen pairs leave without a clear reference are predicted from pairs up to this
+  // many usable pairs farther away (quality band `reference_filled`); 0: left invalid.
+  int max_reference_steps = 0;
 };
 
 struct FuseEntry {

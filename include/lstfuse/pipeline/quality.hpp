@@ -29,6 +29,7 @@ struct DatePrediction {
   FusionInput input;
   FusionResult result;
   double coarse_bias = 0.0;  // K removed from the target's coarse image by the bias step
+  std::string note;          // what the driver did besides the method (reference steps)
 };
 using PredictDate = std::function<DatePrediction(const Date& target, const std::vector<Date>& pairs)>;
 

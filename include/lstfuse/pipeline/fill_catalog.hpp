@@ -1,0 +1,56 @@
+#pragma once
+// `lstfuse fill`: a catalog whose coarse images are gap-filled (prep/fill.hpp) and flagged.
+// The new catalog lists, for every day of the period, the filled coarse image (observed pixels
+// unchanged) with its 0/1 `coarse_filled` layer as quality layer, including days without any
+// coarse image when the series has clear data within the filling window; its fine and truth
+// entries point at the source catalog's files. Every command that takes a catalog takes it.
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/prep/fill.hpp"
+
+namespace lstfuse::pipeline {
+
+struct FillCatalogOptions {
+  prep::FillOptions fill;
+  std::optional<Date> from;       // first day written (default: first coarse date)
+  std::optional<Date> to;         // last day written (default: last coarse date)
+  std::vector<Date> extra_dates;  // also written when outside the period (pair dates for fuse)
+  bool overwrite = false;         // replace an earlier `lstfuse fill` output in that folder
+  bool show_progress = true;
+};
+
+struct FillDayRecord {
+  Date date;
+  bool had_image = false;
+  std::string residual;  // spatial | temporal | none
+  double observed_fraction = 0.0;
+  double filled_fraction = 0.0;
+};
+
+struct FillSummary {
+  std::vector<FillDayRecord> days;  // every day of the period (and extra dates)
+  int written = 0;                  // coarse images written
+  int synthesized = 0;              // of which days without any coarse image
+  int not_fillable = 0;             // days without image and without clear data in the window
+};
+
+// The settings that define a fill output (source, options, days), as stored in fill.json.
+nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts);
+
+// Writes the filled catalog to `out_dir` (built beside it and renamed when complete) and
+// returns it. Refuses to write into the source catalog or into a non-empty folder it did not
+// make. `summary` (optional) receives the per-day record.
+Catalog fill_catalog(const Catalog& source, const std::filesystem::path& out_dir,
+                     const FillCatalogOptions& opts, FillSummary* summary = nullptr);
+
+// The filled catalog in `out_dir` when its fill.json has these settings; nullopt when the folder
+// does not exist. Throws Error when the folder holds something else.
+std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const std::filesystem::path& out_dir,
+                                            const FillCatalogOptions& opts);
+
+}  // namespace lstfuse::pipeline

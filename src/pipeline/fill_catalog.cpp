@@ -1,0 +1,208 @@
+#include "lstfuse/pipeline/fill_catalog.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
+#include "lstfuse/core/progress.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace lstfuse::pipeline {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kFillJson = "fill.json";
+
+fs::path canonical_dir(const fs::path& p) { return fs::weakly_canonical(fs::absolute(p)); }
+
+// The days to write: the period, then extra dates outside it.
+std::vector<Date> output_days(const Catalog& source, const FillCatalogOptions& opts) {
+  const auto coarse = source.dates(Role::Coarse);
+  if (coarse.empty()) throw file_error(source.root().string(), "the catalog has no coarse image to fill");
+  const Date from = opts.from.value_or(coarse.front());
+  const Date to = opts.to.value_or(coarse.back());
+  if (to < from) throw Error(fmt::format("--to {} is before --from {}", to.iso(), from.iso()));
+  std::set<long> days;
+  for (Date d = from; d <= to; d = d + 1) days.insert(d.days());
+  for (const Date& d : opts.extra_dates) days.insert(d.days());
+  std::vector<Date> out;
+  for (long d : days) out.push_back(Date::from_days(d));
+  return out;
+}
+
+std::string relative_to(const fs::path& target, const fs::path& dir) {
+  return canonical_dir(target).lexically_relative(canonical_dir(dir)).generic_string();
+}
+
+}  // namespace
+
+nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts) {
+  const auto& f = opts.fill;
+  nlohmann::json days = nlohmann::json::array();
+  for (const Date& d : output_days(source, opts)) days.push_back(d.iso());
+  return {{"source_catalog", canonical_dir(source.root()).string()},
+          {"options",
+           {{"harmonics", f.harmonics},
+            {"min_clear_days", f.min_clear_days},
+            {"cell", f.cell},
+            {"sigma_cells", f.sigma_cells},
+            {"window", f.window},
+            {"min_clear_fraction", f.min_clear_fraction}}},
+          {"days", days}};
+}
+
+std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::path& out_dir,
+                                            const FillCatalogOptions& opts) {
+  if (!fs::exists(out_dir)) return std::nullopt;
+  const fs::path fj = out_dir / kFillJson;
+  std::ifstream in(fj);
+  if (!in) throw file_error(out_dir.string(), "exists but was not made by lstfuse fill (no fill.json)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(fj.string(), std::string("malformed: ") + e.what());
+  }
+  if (j.value("settings", nlohmann::json()) != fill_settings(source, opts)) {
+    throw file_error(out_dir.string(), "holds coarse images filled from another catalog or with other "
+                                       "fill options or dates; use another output folder");
+  }
+  return Catalog::load(out_dir);
+}
+
+Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillCatalogOptions& opts,
+                     FillSummary* summary_out) {
+  opts.fill.validate();
+  const fs::path out = out_dir;
+  if (fs::exists(out) && canonical_dir(out) == canonical_dir(source.root())) {
+    throw file_error(out.string(), "is the source catalog; write the filled catalog to another folder");
+  }
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out))) {
+    if (!(opts.overwrite && fs::exists(out / kFillJson))) {
+      throw file_error(out.string(), opts.overwrite
+                                         ? "is not a folder made by lstfuse fill; not overwriting it"
+                                         : "already exists and is not empty (choose another folder or use --overwrite)");
+    }
+  }
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) throw file_error(out.string(), "its parent folder does not exist");
+  const std::vector<Date> days = output_days(source, opts);
+
+  // Fit on the whole coarse series, whatever the output period.
+  prep::FillSource src;
+  src.grid = source.grid();
+  src.dates = source.dates(Role::Coarse);
+  std::vector<Observation> obs;
+  for (const Date& d : src.dates) obs.push_back(*source.find(d, Role::Coarse));
+  src.read_window = [&](size_t i, int x0, int y0, int w, int h) {
+    return io::load_observation_window(source, obs[i], x0, y0, w, h);
+  };
+  prep::FillOptions fo = opts.fill;
+  fo.show_progress = opts.show_progress;
+  spdlog::info("fill: fitting the temperature cycles of {} coarse images", src.dates.size());
+  const prep::GapFiller filler(src, fo);
+
+  const fs::path tmp = parent / fmt::format(".{}.fill-{}", out.filename().string(), getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp / "coarse");
+  FillSummary summary;
+  try {
+    Catalog cat(tmp);
+    cat.set_grid(source.grid());
+    // Fine and truth entries (and coarse images outside the written days) point at the source.
+    const std::set<long> written_days = [&] {
+      std::set<long> s;
+      for (const Date& d : days) s.insert(d.days());
+      return s;
+    }();
+    for (Observation o : source.observations()) {
+      if (o.role == Role::Coarse && written_days.count(o.date.days())) continue;
+      o.path = relative_to(source.absolute(o.path), out);
+      if (!o.quality_path.empty()) o.quality_path = relative_to(source.absolute(o.quality_path), out);
+      cat.add(o);
+    }
+    std::string sensor = obs.front().sensor;
+    ProgressBar bar("fill: writing", static_cast<long>(days.size()), opts.show_progress);
+    long n = 0;
+    for (const Date& d : days) {
+      FillDayRecord rec;
+      rec.date = d;
+      const auto o = source.find(d, Role::Coarse);
+      rec.had_image = o.has_value();
+      if (o) sensor = o->sensor;
+      const auto kind = filler.residual_kind(d);
+      rec.residual = prep::to_string(kind);
+      if (!o && kind == prep::ResidualKind::None) {
+        ++summary.not_fillable;
+        summary.days.push_back(rec);
+        bar.update(++n, d.iso() + " (no clear data within the window)");
+        continue;
+      }
+      Raster observed;
+      if (o) observed = io::load_observation(source, *o);
+      const prep::FilledDay f = filler.fill(d, o ? &observed : nullptr);
+      rec.observed_fraction = f.observed_fraction;
+      rec.filled_fraction = f.filled_fraction;
+      Observation fo_obs;
+      fo_obs.date = d;
+      fo_obs.role = Role::Coarse;
+      fo_obs.sensor = sensor + "+filled";
+      fo_obs.source = o ? source.absolute(o->path).string() : "";
+      fo_obs.units = "K";
+      fo_obs.path = "coarse/coarse_" + d.compact() + ".tif";
+      fo_obs.quality_path = "coarse/coarse_" + d.compact() + "_filled.tif";
+      fo_obs.valid_fraction = f.lst.valid_fraction();
+      io::WriteOptions wo;
+      wo.metadata = {{"LSTFUSE_DATE", d.iso()},
+                     {"LSTFUSE_GAP_FILL", fmt::format("ATC + {} residual", rec.residual)},
+                     {"UNITS", "K"}};
+      io::write_raster((tmp / fo_obs.path).string(), f.lst, wo);
+      io::WriteOptions qo;
+      qo.data_type = "Byte";
+      qo.nodata = 255;
+      qo.metadata = {{"LSTFUSE_DATE", d.iso()}, {"LSTFUSE_QUALITY_BANDS", "coarse_filled"}};
+      io::write_raster((tmp / fo_obs.quality_path).string(), f.filled, qo);
+      cat.add(fo_obs);
+      ++summary.written;
+      if (!o) ++summary.synthesized;
+      summary.days.push_back(rec);
+      bar.update(++n, d.iso());
+    }
+    bar.finish(fmt::format("{} coarse images ({} for days without one), {} days not fillable",
+                           summary.written, summary.synthesized, summary.not_fillable));
+    cat.save();
+    nlohmann::json j;
+    j["format"] = "lstfuse-fill";
+    j["version"] = 1;
+    j["lstfuse_version"] = LSTFUSE_VERSION;
+    j["settings"] = fill_settings(source, opts);
+    j["method"] = "per-pixel annual temperature cycle + spatially interpolated daily residual "
+                  "(docs/gap-filling.md)";
+    j["model"] = filler.model().describe();
+    nlohmann::json recs = nlohmann::json::array();
+    for (const auto& r : summary.days) {
+      recs.push_back({{"date", r.date.iso()}, {"had_image", r.had_image}, {"residual", r.residual},
+                      {"observed_fraction", r.observed_fraction}, {"filled_fraction", r.filled_fraction}});
+    }
+    j["days"] = recs;
+    write_text_atomic(tmp / kFillJson, j.dump(2) + "\n");
+    if (fs::exists(out)) fs::remove_all(out);
+    fs::rename(tmp, out);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  if (summary_out) *summary_out = summary;
+  return Catalog::load(out);
+}
+
+}  // namespace lstfuse::pipeline

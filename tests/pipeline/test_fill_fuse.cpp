@@ -1,0 +1,344 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fill_catalog.hpp"
+#include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/reference_fill.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A simulated 96-day series (64 x 64 pixels, clouds in both sensors), ingested once, and a copy
+// of its catalog without the coarse image of one day. Shared by the tests of this file.
+struct SimCatalog {
+  test::TempDir dir;
+  Catalog full, holed;
+  Date removed;
+  SimCatalog() {
+    const auto sim = dir / "sim", cat = dir / "cat";
+    const auto r1 = test::run_cli("simulate -o " + sim.string() +
+                                  " --size 64 --days 96 --seed 5 --encoding kelvin --truth-dates all");
+    if (r1.exit_code != 0) throw std::runtime_error(r1.output);
+    const auto r2 = test::run_cli("ingest " + sim.string() + " -o " + cat.string());
+    if (r2.exit_code != 0) throw std::runtime_error(r2.output);
+    full = Catalog::load(cat);
+    removed = full.coarse_only_dates()[40];
+    Catalog h(dir / "holed");
+    h.set_grid(full.grid());
+    for (Observation o : full.observations()) {
+      if (o.role == Role::Coarse && o.date == removed) continue;
+      o.path = fs::absolute(full.absolute(o.path)).string();
+      if (!o.quality_path.empty()) o.quality_path = fs::absolute(full.absolute(o.quality_path)).string();
+      h.add(o);
+    }
+    h.save();
+    holed = Catalog::load(dir / "holed");
+  }
+};
+
+const SimCatalog& sim_catalog() {
+  static SimCatalog c;
+  return c;
+}
+
+Raster band_of(const Raster& r, const std::string& name) {
+  const auto it = std::find(r.band_names.begin(), r.band_names.end(), name);
+  if (it == r.band_names.end()) throw std::runtime_error("no band " + name);
+  return r.band_raster(static_cast<int>(it - r.band_names.begin()));
+}
+
+}  // namespace
+
+TEST(FillCatalog, WritesEveryDayWithFlagsAndLeavesObservedPixelsAlone) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  pipeline::FillCatalogOptions o;
+  o.show_progress = false;
+  pipeline::FillSummary sum;
+  const Catalog filled = pipeline::fill_catalog(s.holed, out / "filled", o, &sum);
+  // Every day of the period has a coarse image, the removed one included.
+  const auto coarse = s.holed.dates(Role::Coarse);
+  EXPECT_EQ(sum.synthesized, 1);
+  EXPECT_EQ(sum.not_fillable, 0);
+  for (Date d = coarse.front(); d <= coarse.back(); d = d + 1) {
+    const auto obs = filled.find(d, Role::Coarse);
+    ASSERT_TRUE(obs) << d.iso();
+    EXPECT_DOUBLE_EQ(obs->valid_fraction, 1.0) << d.iso();
+  }
+  // Observed pixels are unchanged bit for bit and flagged 0; the others are flagged 1.
+  for (const Date& d : {coarse[3], coarse[30], coarse[70]}) {
+    const Raster src = io::load_observation(s.holed, *s.holed.find(d, Role::Coarse));
+    const auto fo = *filled.find(d, Role::Coarse);
+    const Raster dst = io::load_observation(filled, fo);
+    const Raster flag = io::read_raster(filled.absolute(fo.quality_path).string());
+    EXPECT_EQ(flag.band_names, std::vector<std::string>{"coarse_filled"});
+    for (size_t i = 0; i < src.band_size(); ++i) {
+      if (src.mask(0)[i]) {
+        ASSERT_EQ(dst.band(0)[i], src.band(0)[i]);
+        ASSERT_EQ(flag.band(0)[i], 0.0f);
+      } else {
+        ASSERT_EQ(flag.band(0)[i], 1.0f);
+      }
+    }
+  }
+  // Fine and truth entries point at the source files.
+  const Date p = s.holed.pair_dates().front();
+  EXPECT_TRUE(fs::equivalent(filled.absolute(filled.find(p, Role::Fine)->path),
+                             s.holed.absolute(s.holed.find(p, Role::Fine)->path)));
+  // The folder is not overwritten without --overwrite, and never the source catalog.
+  EXPECT_THROW(pipeline::fill_catalog(s.holed, out / "filled", o), Error);
+  EXPECT_THROW(pipeline::fill_catalog(s.holed, s.holed.root(), o), Error);
+}
+
+TEST(FillCatalog, FilledPixelsAreCloseToTheTruth) {
+  // The simulated MODIS has noise, a daily bias and a 1 km PSF: the filled pixels are compared
+  // with the observed ones' own error against the PSF-blurred truth, through the same days.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  pipeline::FillCatalogOptions o;
+  o.show_progress = false;
+  const Catalog filled = pipeline::fill_catalog(s.full, out / "filled", o);
+  double se_f = 0, se_o = 0;
+  long n_f = 0, n_o = 0;
+  for (const Date& d : s.full.coarse_only_dates()) {
+    const auto fo = *filled.find(d, Role::Coarse);
+    const Raster v = io::load_observation(filled, fo);
+    const Raster flag = io::read_raster(filled.absolute(fo.quality_path).string());
+    const Raster t = io::load_observation(s.full, *s.full.find(d, Role::Truth));
+    for (size_t i = 0; i < v.band_size(); ++i) {
+      const double e = v.band(0)[i] - t.band(0)[i];
+      if (flag.band(0)[i] == 1.0f) {
+        se_f += e * e;
+        ++n_f;
+      } else {
+        se_o += e * e;
+        ++n_o;
+      }
+    }
+  }
+  ASSERT_GT(n_f, 10000);
+  const double rmse_f = std::sqrt(se_f / n_f), rmse_o = std::sqrt(se_o / n_o);
+  // Observed MODIS against the fine truth errs by the sub-pixel contrast (a few K); filled
+  // values may be somewhat worse, not much.
+  EXPECT_LT(rmse_f, 1.5 * rmse_o) << "filled " << rmse_f << " K, observed " << rmse_o << " K";
+}
+
+TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = MethodRegistry::instance().create("additive");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.fill = true;
+  o.max_reference_steps = 3;
+  o.show_progress = false;
+  o.format = "GTiff";
+  const auto sum = pipeline::fuse(s.holed, *method, o);
+  const auto coarse = s.holed.dates(Role::Coarse);
+  int expected = 0;
+  for (Date d = coarse.front(); d <= coarse.back(); d = d + 1)
+    if (!s.holed.find(d, Role::Fine)) ++expected;
+  EXPECT_EQ(sum.done, expected);
+  long long ref_filled = 0;
+  const Catalog filled = Catalog::load(out / "fused" / "filled-coarse");
+  for (const auto& e : sum.entries) {
+    ASSERT_EQ(e.status, "done") << e.date.iso() << ": " << e.note;
+    EXPECT_DOUBLE_EQ(e.valid_fraction, 1.0) << e.date.iso();
+    const Raster q = io::read_raster((out / "fused" / e.quality).string());
+    const Raster cf = band_of(q, "coarse_filled");
+    const Raster rf = band_of(q, "reference_filled");
+    ref_filled += static_cast<long long>(std::count(rf.data().begin(), rf.data().end(), 1.0f));
+    // coarse_filled is the fill flag of that day's coarse image; all 1 on the removed day.
+    const auto fo = *filled.find(e.date, Role::Coarse);
+    const Raster flag = io::read_raster(filled.absolute(fo.quality_path).string());
+    for (size_t i = 0; i < cf.band_size(); ++i) ASSERT_EQ(cf.band(0)[i], flag.band(0)[i]);
+    if (e.date == s.removed) {
+      EXPECT_EQ(std::count(cf.data().begin(), cf.data().end(), 1.0f), static_cast<long>(cf.band_size()));
+    }
+  }
+  // The simulated Landsat clouds leave holes under the nearest pairs that farther ones fill.
+  EXPECT_GT(ref_filled, 0);
+}
+
+TEST(FuseFill, WithoutReferenceStepsHolesStayAndAreNotFlagged) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = MethodRegistry::instance().create("estarfm");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.show_progress = false;
+  o.format = "GTiff";
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 5;
+  const auto plain = pipeline::fuse(s.full, *method, o);
+  o.out_dir = out / "fused2";
+  o.max_reference_steps = 4;
+  const auto more = pipeline::fuse(s.full, *method, o);
+  ASSERT_EQ(plain.entries.size(), more.entries.size());
+  bool any_hole = false;
+  for (size_t k = 0; k < plain.entries.size(); ++k) {
+    const auto& a = plain.entries[k];
+    const auto& b = more.entries[k];
+    if (a.status != "done") continue;
+    const Raster pa = io::read_raster((out / "fused" / a.output).string());
+    const Raster pb = io::read_raster((out / "fused2" / b.output).string());
+    const Raster rf = band_of(io::read_raster((out / "fused2" / b.quality).string()), "reference_filled");
+    const Raster rf0 = band_of(io::read_raster((out / "fused" / a.quality).string()), "reference_filled");
+    for (size_t i = 0; i < pa.band_size(); ++i) {
+      ASSERT_EQ(rf0.band(0)[i], 0.0f);
+      if (pa.mask(0)[i]) {
+        // Pixels the nearest pairs predicted are the same, unflagged.
+        ASSERT_EQ(pb.band(0)[i], pa.band(0)[i]);
+        ASSERT_EQ(rf.band(0)[i], 0.0f);
+      } else if (pb.mask(0)[i]) {
+        any_hole = true;
+        ASSERT_EQ(rf.band(0)[i], 1.0f);
+      }
+    }
+    EXPECT_GE(b.valid_fraction, a.valid_fraction);
+  }
+  EXPECT_TRUE(any_hole) << "the fixture needs an ESTARFM hole under the nearest pairs";
+}
+
+TEST(ReferenceFill, CandidatesGoOutwardsInRankOrder) {
+  Catalog c("/nonexistent");
+  Grid g;
+  g.width = g.height = 2;
+  c.set_grid(g);
+  const Date t(2024, 3, 1);
+  for (int off : {-40, -24, -8, 8, 24, 40}) {
+    c.add({t + off, Role::Fine, "f", "f", "", 0.5, "K", ""});
+    c.add({t + off, Role::Coarse, "c", "c", "", 0.5, "K", ""});
+  }
+  MethodInfo two{"two", "test", "", 2, 2, true, false};
+  const auto c2 = pipeline::reference_candidates(c, t, two, {t + -8, t + 8}, 1);
+  // Within one step ({-24, -8} before, {8, 24} after): bracketing sets by the farther date's
+  // distance, then the nearer's (ties to the earlier set), then the one-sided sets.
+  ASSERT_EQ(c2.size(), 5u);
+  EXPECT_EQ(c2[0], (std::vector<Date>{t + -24, t + 8}));
+  EXPECT_EQ(c2[1], (std::vector<Date>{t + -8, t + 24}));
+  EXPECT_EQ(c2[2], (std::vector<Date>{t + -24, t + 24}));
+  EXPECT_EQ(c2[3], (std::vector<Date>{t + -24, t + -8}));
+  EXPECT_EQ(c2[4], (std::vector<Date>{t + 8, t + 24}));
+  // A method that does not need both sides takes the one-sided {-24, -8} (24 and 8 days away)
+  // first, {-24, 24} last.
+  MethodInfo any2{"any2", "test", "", 2, 2, false, false};
+  const auto c3 = pipeline::reference_candidates(c, t, any2, {t + -8, t + 8}, 1);
+  ASSERT_EQ(c3.size(), 5u);
+  EXPECT_EQ(c3[0], (std::vector<Date>{t + -24, t + -8}));
+  EXPECT_EQ(c3[4], (std::vector<Date>{t + -24, t + 24}));
+  MethodInfo one{"one", "test", "", 1, 2, false, false};
+  const auto c1 = pipeline::reference_candidates(c, t, one, {t + -8, t + 8}, 2);
+  // Single pairs by distance, ties to the earlier: -8, 8, -24, 24, -40, 40.
+  ASSERT_EQ(c1.size(), 6u);
+  EXPECT_EQ(c1[0], std::vector<Date>{t + -8});
+  EXPECT_EQ(c1[3], std::vector<Date>{t + 24});
+  EXPECT_TRUE(pipeline::reference_candidates(c, t, one, {t + -8}, 0).empty());
+}
+
+TEST(FuseCube, NetCdfHasTheTimeAxisCrsAndValues) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = MethodRegistry::instance().create("additive");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.fill = true;
+  o.max_reference_steps = 3;
+  o.show_progress = false;
+  o.format = "netCDF";
+  o.from = s.removed + -3;
+  o.to = s.removed + 3;
+  const auto sum = pipeline::fuse(s.holed, *method, o);
+  const fs::path nc = out / "fused" / "lst_additive.nc";
+  ASSERT_TRUE(fs::exists(nc));
+  std::vector<const pipeline::FuseEntry*> done;
+  for (const auto& e : sum.entries)
+    if (e.status == "done") done.push_back(&e);
+  ASSERT_GE(done.size(), 5u);
+  // Read it with xarray (Debian's python3-xarray + python3-netcdf4) and print what we check.
+  const fs::path py = out / "read.py";
+  std::ofstream(py) << R"(import json, sys
+import numpy as np
+import xarray as xr
+ds = xr.open_dataset(sys.argv[1])
+gm = ds[ds.lst.attrs["grid_mapping"]].attrs
+out = {
+  "times": [str(t)[:10] for t in ds.time.values.astype("datetime64[D]")],
+  "dims": list(ds.lst.dims),
+  "grid_mapping": ds.lst.attrs["grid_mapping"],
+  "vars": sorted(v for v in ds.data_vars if v != ds.lst.attrs["grid_mapping"]),
+  "wkt": gm.get("crs_wkt", gm.get("spatial_ref", "")),
+  "x0": float(ds.x.values[0]), "y0": float(ds.y.values[0]),
+  "units": ds.lst.attrs.get("units", ""),
+  "lst": [[float(ds.lst.values[t, y, x]) for (y, x) in [(0, 0), (10, 20), (63, 63)]] for t in range(ds.sizes["time"])],
+  "cf": [int(np.nansum(ds.coarse_filled.values[t])) for t in range(ds.sizes["time"])],
+  "rf": [int(np.nansum(ds.reference_filled.values[t])) for t in range(ds.sizes["time"])],
+}
+print(json.dumps(out).replace("NaN", "null"))
+)";
+  const std::string cmd = "/usr/bin/python3 " + py.string() + " " + nc.string() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) text.append(buf, n);
+  ASSERT_EQ(pclose(pipe), 0) << text;
+  const auto j = nlohmann::json::parse(text);
+  ASSERT_EQ(j["times"].size(), done.size());
+  for (size_t t = 0; t < done.size(); ++t) EXPECT_EQ(j["times"][t], done[t]->date.iso());
+  EXPECT_EQ(j["dims"], (nlohmann::json{"time", "y", "x"}));
+  // The CRS is a CF grid-mapping variable that every variable names.
+  EXPECT_EQ(j["vars"], (nlohmann::json{"coarse_filled", "lst", "reference_filled"}));
+  EXPECT_EQ(j["grid_mapping"], "transverse_mercator");
+  EXPECT_NE(j["wkt"].get<std::string>().find("55S"), std::string::npos) << j["wkt"];
+  const Grid& g = s.holed.grid();
+  EXPECT_DOUBLE_EQ(j["x0"].get<double>(), g.transform[0] + 0.5 * g.transform[1]);
+  EXPECT_DOUBLE_EQ(j["y0"].get<double>(), g.transform[3] + 0.5 * g.transform[5]);
+  EXPECT_EQ(j["units"], "K");
+  for (size_t t = 0; t < done.size(); ++t) {
+    const Raster p = io::read_raster((out / "fused" / done[t]->output).string());
+    const Raster q = io::read_raster((out / "fused" / done[t]->quality).string());
+    const int px[3][2] = {{0, 0}, {10, 20}, {63, 63}};
+    for (int k = 0; k < 3; ++k)
+      if (p.valid(px[k][0], px[k][1])) {
+        EXPECT_FLOAT_EQ(j["lst"][t][k].get<float>(), p.at(px[k][0], px[k][1])) << t << " " << k;
+      } else {
+        EXPECT_TRUE(j["lst"][t][k].is_null()) << t << " " << k;
+      }
+    const Raster cf = band_of(q, "coarse_filled"), rf = band_of(q, "reference_filled");
+    EXPECT_EQ(j["cf"][t].get<long>(), std::count(cf.data().begin(), cf.data().end(), 1.0f));
+    EXPECT_EQ(j["rf"][t].get<long>(), std::count(rf.data().begin(), rf.data().end(), 1.0f));
+    if (done[t]->date == s.removed) {
+      EXPECT_EQ(j["cf"][t].get<long>(), 64 * 64);
+    }
+  }
+}
+
+TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  const auto r = test::run_cli("fill --catalog " + s.holed.root().string() + " -o " + (out / "f").string() + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 for days without one"), std::string::npos) << r.output;
+  const Catalog c = Catalog::load(out / "f");
+  ASSERT_TRUE(c.find(s.removed, Role::Coarse));
+  EXPECT_DOUBLE_EQ(c.find(s.removed, Role::Coarse)->valid_fraction, 1.0);
+  const auto bad = test::run_cli("fill --catalog " + s.holed.root().string() + " -o " + (out / "g").string() +
+                                 " -q --fill-harmonics 3");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--fill-harmonics must be 1 or 2"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(out / "g"));
+}

@@ -1,0 +1,196 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/prep/fill.hpp"
+
+using namespace lstfuse;
+
+namespace {
+
+constexpr double kOmega = 2.0 * M_PI / 365.25;
+
+Grid grid(int w, int h) {
+  Grid g;
+  g.width = w;
+  g.height = h;
+  g.transform = {300000.0, 30.0, 0.0, 6100000.0, 0.0, -30.0};
+  return g;
+}
+
+// A synthetic series: per-pixel cycle m(p) + A cos + B sin, a scene-wide daily anomaly, Gaussian
+// noise and random clouds. Everything is kept so that tests can compare with the truth.
+struct Series {
+  Grid g;
+  std::vector<Date> dates;
+  std::vector<Raster> images;
+  double noise = 0.5;
+  static double mean_of(int x, int y) { return 290.0 + 0.2 * x + 0.1 * y; }
+  static double cycle_of(int x, int y, const Date& d) {
+    const double a = kOmega * d.days();
+    return mean_of(x, y) + 10.0 * std::cos(a) + (3.0 + 0.02 * x) * std::sin(a);
+  }
+  static double anomaly(const Date& d) { return 2.0 * std::sin(d.days() / 9.0); }
+
+  Series(int w, int h, double cloud, double noise_sd, double anomaly_scale, unsigned seed)
+      : g(grid(w, h)), noise(noise_sd) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> n01(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const Date start(2024, 1, 1);
+    for (int k = 0; k < 366; ++k) {
+      const Date d = start + k;
+      Raster r(g, 1, NAN, false);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          if (u(rng) < cloud) continue;
+          r.at(y, x) = static_cast<float>(cycle_of(x, y, d) + anomaly_scale * anomaly(d) + noise * n01(rng));
+          r.set_valid(0, y, x, true);
+        }
+      dates.push_back(d);
+      images.push_back(std::move(r));
+    }
+  }
+  prep::FillSource source() const {
+    prep::FillSource s;
+    s.grid = g;
+    s.dates = dates;
+    s.read_window = [this](size_t i, int x0, int y0, int w, int h) { return images[i].crop(x0, y0, w, h); };
+    return s;
+  }
+};
+
+prep::FillOptions options(int cell, int tile) {
+  prep::FillOptions o;
+  o.cell = cell;
+  o.tile = tile;
+  o.min_clear_days = 30;
+  return o;
+}
+
+}  // namespace
+
+TEST(GapFill, RecoversAKnownAnnualCycleFromNoisyCloudyDays) {
+  // 30 % cloud, 0.5 K noise, no anomaly: each pixel has about 256 clear days, so the fitted mean
+  // and harmonics have standard errors of about 0.5 / sqrt(256 / 2) = 0.044 K; 0.2 K is > 4 sigma.
+  const Series s(24, 16, 0.3, 0.5, 0.0, 3);
+  const prep::GapFiller f(s.source(), options(8, 64));
+  double worst = 0.0;
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 24; ++x) {
+      ASSERT_EQ(f.cycle_source(x, y), 1);
+      for (const Date& d : {Date(2024, 1, 15), Date(2024, 4, 20), Date(2024, 7, 1), Date(2024, 10, 30)})
+        worst = std::max(worst, std::abs(f.cycle(x, y, d) - Series::cycle_of(x, y, d)));
+    }
+  EXPECT_LT(worst, 0.2);
+}
+
+TEST(GapFill, ObservedPixelsAreUntouchedAndGapsAreFlaggedAndClose) {
+  // A scene-wide daily anomaly of up to 2 K: the filled value must follow it (cycle + residual),
+  // within the noise.
+  const Series s(32, 32, 0.4, 0.3, 1.0, 5);
+  const prep::GapFiller f(s.source(), options(8, 256));
+  double se = 0.0;
+  long n = 0;
+  for (size_t i = 40; i < 60; ++i) {
+    const Raster& obs = s.images[i];
+    const prep::FilledDay day = f.fill(s.dates[i], &obs);
+    EXPECT_EQ(day.residual, prep::ResidualKind::Spatial);
+    EXPECT_EQ(day.filled.band_names, std::vector<std::string>{"coarse_filled"});
+    for (int y = 0; y < 32; ++y)
+      for (int x = 0; x < 32; ++x) {
+        ASSERT_TRUE(day.lst.valid(y, x));
+        if (obs.valid(y, x)) {
+          ASSERT_EQ(day.lst.at(y, x), obs.at(y, x));  // bit for bit
+          ASSERT_EQ(day.filled.at(y, x), 0.0f);
+        } else {
+          ASSERT_EQ(day.filled.at(y, x), 1.0f);
+          const double truth = Series::cycle_of(x, y, s.dates[i]) + Series::anomaly(s.dates[i]);
+          se += (day.lst.at(y, x) - truth) * (day.lst.at(y, x) - truth);
+          ++n;
+        }
+      }
+  }
+  ASSERT_GT(n, 1000);
+  // Without the residual the error would be the anomaly itself (RMS about 1.4 K); with it, what
+  // remains is the fitted cycle's error (noise and a little anomaly absorbed in the fit).
+  EXPECT_LT(std::sqrt(se / n), 0.2);
+}
+
+TEST(GapFill, DaysWithoutAnImageTakeTheResidualInterpolatedInTime) {
+  Series s(16, 16, 0.2, 0.0, 1.0, 7);
+  // Remove days 100..102 (index) from the series, and days 200..229 (beyond any window).
+  std::vector<Date> dates;
+  std::vector<Raster> images;
+  for (size_t i = 0; i < s.dates.size(); ++i) {
+    if ((i >= 100 && i <= 102) || (i >= 200 && i < 230)) continue;
+    dates.push_back(s.dates[i]);
+    images.push_back(s.images[i]);
+  }
+  s.dates = dates;
+  s.images = images;
+  prep::FillOptions o = options(8, 256);
+  o.window = 8;
+  const prep::GapFiller f(s.source(), o);
+  const Date gap = Date(2024, 1, 1) + 101;
+  EXPECT_EQ(f.residual_kind(gap), prep::ResidualKind::Temporal);
+  const prep::FilledDay day = f.fill(gap, nullptr);
+  EXPECT_DOUBLE_EQ(day.filled_fraction, 1.0);
+  // The anomaly that day is about -1.95 K; linear interpolation over 4 days misses it by < 0.05 K,
+  // and each pixel's fitted cycle absorbs a little of the anomaly (about 0.1 K).
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x)
+      EXPECT_NEAR(day.lst.at(y, x), Series::cycle_of(x, y, gap) + Series::anomaly(gap), 0.25);
+  // 15 days from the nearest image: no residual within the 8-day window, not filled.
+  const Date far = Date(2024, 1, 1) + 215;
+  EXPECT_FALSE(f.can_fill(far));
+  EXPECT_EQ(f.fill(far, nullptr).lst.valid_count(0), 0);
+}
+
+TEST(GapFill, TiledAndWholeSceneFillingAgreeBitForBit) {
+  Series s(40, 28, 0.35, 0.4, 1.0, 11);
+  // A few pixels with too few clear days exercise the pooled cycles.
+  for (size_t i = 0; i < s.images.size(); ++i)
+    if (i % 20 != 0) {
+      s.images[i].set_valid(0, 3, 5, false);
+      s.images[i].set_valid(0, 20, 33, false);
+    }
+  const prep::GapFiller whole(s.source(), options(8, 4096));
+  const prep::GapFiller tiled(s.source(), options(8, 10));  // rounded up to 16
+  EXPECT_EQ(whole.cycle_source(5, 3), 2);
+  for (size_t i : {0u, 33u, 180u, 365u}) {
+    const auto a = whole.fill(s.dates[i], &s.images[i]);
+    const auto b = tiled.fill(s.dates[i], &s.images[i]);
+    ASSERT_EQ(a.lst.data().size(), b.lst.data().size());
+    for (size_t p = 0; p < a.lst.data().size(); ++p) {
+      ASSERT_EQ(a.lst.mask_data()[p], b.lst.mask_data()[p]);
+      if (a.lst.mask_data()[p]) {
+        ASSERT_EQ(a.lst.data()[p], b.lst.data()[p]) << "pixel " << p;
+      }
+    }
+  }
+}
+
+TEST(GapFill, PixelsWithFewClearDaysTakeThePooledCycleShiftedToTheirLevel) {
+  Series s(16, 16, 0.2, 0.3, 0.0, 13);
+  // Pixel (6, 4) is clear on 12 days only, all in the first quarter.
+  for (size_t i = 0; i < s.images.size(); ++i)
+    if (i >= 90 || i % 7 != 0) s.images[i].set_valid(0, 4, 6, false);
+  const prep::GapFiller f(s.source(), options(8, 256));
+  EXPECT_EQ(f.cycle_source(6, 4), 2);
+  // The pooled cycle has the cell's harmonics (which differ from this pixel's by 0.02 K per
+  // column in the sine term) and the pixel's own level.
+  for (const Date& d : {Date(2024, 2, 1), Date(2024, 8, 1)})
+    EXPECT_NEAR(f.cycle(6, 4, d), Series::cycle_of(6, 4, d), 0.4);
+}
+
+TEST(GapFill, RejectsBadOptions) {
+  const Series s(8, 8, 0.0, 0.0, 0.0, 1);
+  prep::FillOptions o = options(8, 64);
+  o.harmonics = 3;
+  EXPECT_THROW(prep::GapFiller(s.source(), o), Error);
+  o = options(0, 64);
+  EXPECT_THROW(prep::GapFiller(s.source(), o), Error);
+}
