@@ -57,6 +57,10 @@ std::string file_stem(const std::string& label) {
   return s;
 }
 
+void add_note(std::string& note, const std::string& more) {
+  if (!more.empty()) note += (note.empty() ? "" : "; ") + more;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -223,6 +227,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         const PairChoice choice = choose_pairs(catalog, date, info, {date});
         row.pairs = choice.dates;
         row.note = choice.note;
+        if (!per_target) add_note(row.note, method->fit_note());
+        if (!per_target && !method->fit_note().empty()) res.fit_notes[entry.label] = method->fit_note();
         const FusionInput in = load_input(catalog, date, choice.dates);
         if (per_target) {
           // A fresh model per hidden date, trained on that date's pairs only.
@@ -235,6 +241,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
           method->fit(in.pairs, ctx);
           row.train_seconds = seconds_since(t0);
           train_total += row.train_seconds;
+          add_note(row.note, method->fit_note());
+          if (!method->fit_note().empty()) add_note(res.fit_notes[entry.label], date.iso() + ": " + method->fit_note());
         }
         const auto t0 = std::chrono::steady_clock::now();
         const FusionResult out = method->predict(in);
@@ -368,6 +376,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     j["rows"].push_back(jr);
   }
   j["train_seconds"] = r.train_seconds;
+  j["fit_notes"] = r.fit_notes;
 
   // Markdown: per-date tables for RMSE and SSIM (rows dates, columns methods) + averages.
   std::string md = fmt::format(
@@ -425,6 +434,10 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     const auto ts = r.train_seconds.find(e.label);
     md += fmt::format(" {} | {} | {} |\n", c ? num(cov / c, 3) : "n/a", c ? num(secs / c, 3) : "n/a",
                       ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
+  }
+  if (!r.fit_notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (const auto& [label, note] : r.fit_notes) md += fmt::format("- {}: {}\n", label, note);
   }
   int failed = 0;
   for (const auto& row : r.rows) failed += row.status != "ok";
