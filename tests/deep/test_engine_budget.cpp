@@ -239,15 +239,25 @@ TEST(EngineBaseline, SttfnBaselineIsItsUntrainedNetwork) {
   EXPECT_LT((model->predict_baseline({before}) - additive).abs().max().item<double>(), 1e-6);
 }
 
-// A scene no larger than one window of tile + 2 halo is predicted in one pass.
-TEST(EngineTiles, SmallScenesArePredictedWhole) {
-  EXPECT_EQ(prediction_tile(512, 16, 240, 640, 640), 640);          // MLFF-GAN: 992^2 window
-  EXPECT_EQ(prediction_tile(512, 16, 240, 640, 640, false), 512);
-  EXPECT_EQ(prediction_tile(256, 1, 6, 640, 640), 256);             // STTFN: 268^2 < 640^2
-  EXPECT_EQ(prediction_tile(256, 1, 6, 268, 268), 268);
-  EXPECT_EQ(prediction_tile(256, 1, 6, 269, 268), 256);
-  EXPECT_EQ(prediction_tile(20, 8, 40, 150, 132, false), 24);       // rounded up to the grid
-  EXPECT_EQ(prediction_tile(0, 8, 40, 150, 132), 150);
+// Tiles: the fewest whose windows stay within tile + 2 halo, equal and on the network's grid.
+TEST(EngineTiles, TilesAreTheFewestWithinTheWindowBound) {
+  EXPECT_EQ(prediction_tile(512, 16, 240, 640), 640);         // MLFF-GAN: one window of 992 holds it
+  EXPECT_EQ(prediction_tile(512, 16, 240, 640, false), 512);
+  EXPECT_EQ(prediction_tile(512, 16, 240, 1300), 656);        // two tiles, windows 896 and 884 <= 992
+  EXPECT_EQ(prediction_tile(256, 1, 6, 268), 268);            // STTFN: 256 + 12
+  EXPECT_EQ(prediction_tile(256, 1, 6, 269), 135);            // two windows of 141 and 140
+  EXPECT_EQ(prediction_tile(256, 1, 6, 640), 214);            // three: the middle window 226 <= 268
+  EXPECT_EQ(prediction_tile(20, 8, 40, 150, false), 24);      // rounded up to the grid
+  EXPECT_EQ(prediction_tile(0, 8, 40, 150), 150);
+  // Every window of the plan within the bound, whatever the side.
+  for (int length : {100, 333, 641, 1000, 1299}) {
+    const int t = prediction_tile(100, 8, 24, length);
+    EXPECT_EQ(t % 8 == 0 || t == length, true) << length;
+    for (int x = 0; x < length; x += t) {
+      const int w = std::min(length, x + t + 24) - std::max(0, x - 24);
+      EXPECT_LE(w, 104 + 48) << length << " tile " << t << " at " << x;
+    }
+  }
 }
 
 // The separable window mean equals the clipped k x k mean (avg_pool2d without padded pixels).

@@ -62,8 +62,8 @@ struct CommonOptions {
   // epoch); 0: all. Validation runs before training and after every epoch.
   int val_patches = 512;
   bool quiet = false;
-  // A scene with no more pixels than one prediction window (tile + 2 halo)^2 is predicted in one
-  // pass (the same result, less work); tests turn it off to exercise tiles. Not a user option.
+  // Balanced prediction tiles (prediction_tile): the same result with less halo computed twice;
+  // tests turn it off to exercise tiles of the size they ask for. Not a user option.
   bool merge_small_scenes = true;
 
   void apply(const TrainDefaults& d);
@@ -164,11 +164,14 @@ class PredictionHooks {
   virtual torch::Tensor last_reference_weights() const = 0;
 };
 
-// The prediction tile side for a W x H scene: `tile` rounded up to the network's grid, or the
-// whole scene (max(W, H)) when tile is 0 or, with `merge`, when the scene has no more pixels than
-// one window of tile + 2 halo: one pass then needs no more memory than a tile and computes no
-// halo twice (MLFF-GAN's tiles of 512 + 240 px computed a 640 x 640 scene 2.5 times over).
-int prediction_tile(int tile, int alignment, int halo, int width, int height, bool merge = true);
+// Prediction tiles for a `length`-pixel side: `tile` is a memory bound, a window (tile + halo
+// on both sides, clipped to the scene) of at most tile + 2 halo pixels. With `balance`, the
+// fewest tiles whose windows stay within that bound, of equal size on the network's grid: a
+// scene that fits in one window is predicted whole, two tiles need one halo each. Tiles of
+// exactly `tile` computed up to 3 x the pixels of a scene for MLFF-GAN (halo 240: 640 px in
+// tiles of 512 gave windows of 640 + 368 px). Without `balance` (tests): `tile` rounded up to
+// the grid. tile 0: the whole side.
+int prediction_tile(int tile, int alignment, int halo, int length, bool balance = true);
 
 struct TrainReport {
   int epochs_run = 0;

@@ -68,13 +68,18 @@ void CommonOptions::bind(OptionSet& o) {
   o.add("quiet", quiet, "No progress bar");
 }
 
-int prediction_tile(int tile, int alignment, int halo, int width, int height, bool merge) {
-  const int whole = std::max(width, height);
-  if (tile <= 0) return whole;
+int prediction_tile(int tile, int alignment, int halo, int length, bool balance) {
+  if (tile <= 0) return length;
   const int t = align_tile(tile, alignment);
-  const double window = static_cast<double>(t) + 2.0 * halo;
-  if (merge && static_cast<double>(width) * height <= window * window) return whole;
-  return t;
+  if (!balance) return t;
+  const int bound = t + 2 * halo;
+  if (length <= bound) return length;
+  for (int n = 2;; ++n) {
+    const int side = align_tile((length + n - 1) / n, alignment);
+    // Two tiles: each window has one halo (the other side is the scene's edge).
+    const int window = side + (n == 2 ? halo : 2 * halo);
+    if (window <= bound || side <= alignment) return side;
+  }
 }
 
 torch::Device resolve_device(const std::string& name) {

@@ -246,16 +246,17 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   // Tiles on the model's pooling/stride grid: otherwise a user's tile size would move the
   // pooling windows and change the result.
   const int halo = model_->halo();
-  const int tile = prediction_tile(common_.tile, model_->tile_alignment(), halo, W, H, common_.merge_small_scenes);
+  const int tile_w = prediction_tile(common_.tile, model_->tile_alignment(), halo, W, common_.merge_small_scenes);
+  const int tile_h = prediction_tile(common_.tile, model_->tile_alignment(), halo, H, common_.merge_small_scenes);
   // Only tiles that touch the requested region (a tiled driver asks for its tile core).
   const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
   const bool relative = common_.frame == "relative";
   // Series features are per pixel of the training grid: find this input in it (or say why not).
   std::pair<int, int> ctx_at{0, 0};
   if (context_.enabled()) ctx_at = context_.locate(in.coarse.grid(), info_.name);
-  for (int ty = 0; ty < H; ty += tile) {
-    for (int tx = 0; tx < W; tx += tile) {
-      const int tw = std::min(tile, W - tx), th = std::min(tile, H - ty);
+  for (int ty = 0; ty < H; ty += tile_h) {
+    for (int tx = 0; tx < W; tx += tile_w) {
+      const int tw = std::min(tile_w, W - tx), th = std::min(tile_h, H - ty);
       if (tx >= want.x0 + want.width || tx + tw <= want.x0 || ty >= want.y0 + want.height || ty + th <= want.y0)
         continue;
       // The window never leaves the scene: zero padding at scene edges then matches untiled runs.
