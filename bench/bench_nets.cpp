@@ -2,6 +2,10 @@
 // (1300 x 1300 in tiles of the family's default size plus its halo, plain loop, one reference) for the
 // StfNet, EDCSTFN, MLFF-GAN and DLSTFM families on the CPU, default (paper) options.
 //   bench_nets [name ...]     (default: all four)
+// --engine [--size N] [name ...]: prediction through the engine as `benchmark` and `predict` run
+// it (DeepMethod::predict: two references, one with a cloud, the engine's tiles), per family and
+// for STTFN with stc-window=33, with each time per pixel against plain STTFN's.
+//   bench_nets --engine       (default: sttfn sttfn:stc-window=33 stfnet edcstfn mlffgan dlstfm)
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -11,6 +15,9 @@
 #include <torch/torch.h>
 
 #include "bench_support.hpp"
+#include "lstfuse/deep/deep_method.hpp"
+#include "lstfuse/deep/synthetic.hpp"
+#include "lstfuse/methods/method.hpp"
 #include "lstfuse/deep/dlstfm.hpp"
 #include "lstfuse/deep/edcstfn.hpp"
 #include "lstfuse/deep/mlffgan.hpp"
@@ -73,10 +80,67 @@ void run(const std::string& name, const deep::DeepFamily& family) {
   std::fflush(stdout);
 }
 
+// Seconds DeepMethod::predict takes for a two-reference `size` x `size` scene with a cloud over
+// a sixth of the first reference (the engine's single-reference fallback then runs).
+double engine_predict_seconds(const std::string& entry, int size) {
+  const std::string name = entry.substr(0, entry.find(':'));
+  auto m = MethodRegistry::instance().create(name);
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"device", "cpu"}, {"quiet", "true"}, {"epochs", "1"}, {"patch", "32"}, {"stride", "32"},
+           {"patches-per-epoch", "16"}, {"val-fraction", "0"}})
+    m->options().set(k, v);
+  if (entry.find(':') != std::string::npos) {
+    const auto opt = entry.substr(entry.find(':') + 1);
+    m->options().set(opt.substr(0, opt.find('=')), opt.substr(opt.find('=') + 1));
+  }
+  FitContext ctx;
+  ctx.show_progress = false;
+  m->fit(deep::make_synthetic_series(64, 64, 3, 16, 8).pairs, ctx);
+  static const auto big = deep::make_synthetic_series(size, size, 3, 16, 33);
+  FusionInput in;
+  in.pairs = {big.pairs[0], big.pairs[2]};
+  in.coarse = big.pairs[1].coarse;
+  in.date = big.pairs[1].date;
+  for (int y = size / 3; y < size / 2; ++y)
+    for (int x = 0; x < size; ++x) in.pairs[0].fine.set_valid(0, y, x, false);
+  bench::Stopwatch sw;
+  m->predict(in);
+  const double first = sw.seconds();
+  sw.reset();
+  m->predict(in);
+  std::printf("  (%s: first call %.2f s, second %.2f s)\n", entry.c_str(), first, sw.seconds());
+  return first;
+}
+
+int engine_main(std::vector<std::string> names, int size) {
+  if (names.empty()) names = {"sttfn", "sttfn:stc-window=33", "stfnet", "edcstfn", "mlffgan", "dlstfm"};
+  std::printf("engine prediction, %d x %d, two references (one with a cloud over 1/6), torch threads %d\n", size,
+              size, torch::get_num_threads());
+  double plain = 0;
+  if (names.front() != "sttfn") plain = engine_predict_seconds("sttfn", size);
+  for (const auto& n : names) {
+    const double s = engine_predict_seconds(n, size);
+    if (n == "sttfn") plain = s;
+    std::printf("%-22s %7.2f s  %6.3f us/px  %5.2f x sttfn   peak RSS %.0f MiB\n", n.c_str(), s, 1e6 * s / (double(size) * size),
+                s / plain, bench::peak_rss_mib());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> names(argv + 1, argv + argc);
+  if (!names.empty() && names.front() == "--engine") {
+    int size = 1300;
+    std::vector<std::string> rest;
+    for (size_t i = 1; i < names.size(); ++i) {
+      if (names[i] == "--size" && i + 1 < names.size()) size = std::stoi(names[++i]);
+      else rest.push_back(names[i]);
+    }
+    return engine_main(rest, size);
+  }
   if (names.empty()) names = {"stfnet", "edcstfn", "mlffgan", "dlstfm"};
   std::printf("torch threads: %d\n", torch::get_num_threads());
   for (const auto& name : names) {

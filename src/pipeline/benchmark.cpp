@@ -58,6 +58,10 @@ std::string file_stem(const std::string& label) {
   return s;
 }
 
+void add_note(std::string& note, const std::string& more) {
+  if (!more.empty()) note += (note.empty() ? "" : "; ") + more;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -233,6 +237,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         const PairChoice choice = choose_pairs(catalog, date, info, {date});
         row.pairs = choice.dates;
         row.note = choice.note;
+        if (!per_target) add_note(row.note, method->fit_note());
+        if (!per_target && !method->fit_note().empty()) res.fit_notes[entry.label] = method->fit_note();
         FusionInput in = load_input(catalog, date, choice.dates);
         if (bias_step) row.coarse_bias = bias.apply(in, {date}).value;
         if (per_target) {
@@ -246,6 +252,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
           method->fit(in.pairs, ctx);
           row.train_seconds = seconds_since(t0);
           train_total += row.train_seconds;
+          add_note(row.note, method->fit_note());
+          if (!method->fit_note().empty()) add_note(res.fit_notes[entry.label], date.iso() + ": " + method->fit_note());
         }
         const auto t0 = std::chrono::steady_clock::now();
         const FusionResult out = method->predict(in);
@@ -385,6 +393,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   }
   j["train_seconds"] = r.train_seconds;
   if (r.ranking) j["score_ranking"] = ranking_json(*r.ranking);
+  j["fit_notes"] = r.fit_notes;
 
   // Markdown: per-date tables for RMSE and SSIM (rows dates, columns methods) + averages.
   std::string md = fmt::format(
@@ -444,6 +453,10 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
                       ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
   }
   md += consistency_markdown(r);
+  if (!r.fit_notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (const auto& [label, note] : r.fit_notes) md += fmt::format("- {}: {}\n", label, note);
+  }
   int failed = 0;
   for (const auto& row : r.rows) failed += row.status != "ok";
   if (failed) {

@@ -27,6 +27,9 @@ class DeepMethod : public Method {
   void save(const std::filesystem::path& path) const override;
   void load(const std::filesystem::path& path) override;
   FusionResult predict(const FusionInput& in) override;
+  std::string fit_note() const override { return baseline_note_; }
+  // The model predicts with its baseline candidate (training did not beat it on validation).
+  bool keeps_baseline() const { return baseline_kept_; }
 
   // For tests and benchmarks.
   DeepModel* model() { return model_.get(); }
@@ -36,6 +39,8 @@ class DeepMethod : public Method {
 
  private:
   std::string meta_json() const;
+  void set_baseline_choice(const TrainReport& report);
+  static std::string baseline_message(double network_rmse, double baseline_rmse);
   torch::Device device() const;
 
   std::unique_ptr<DeepFamily> family_;
@@ -48,6 +53,10 @@ class DeepMethod : public Method {
   int bands_ = 0;
   std::vector<Date> train_dates_;
   std::optional<TrainReport> report_;
+  SeriesContext context_;     // --series-context: sums over the training pairs
+  bool baseline_kept_ = false;
+  nlohmann::json baseline_;   // the validation scores behind the choice (model file "baseline")
+  std::string baseline_note_;
 };
 
 }  // namespace lstfuse::deep

@@ -71,10 +71,12 @@ struct TcmImpl : torch::nn::Module {
 TORCH_MODULE(Tcm);
 
 struct DlstfmNetImpl : torch::nn::Module {
-  DlstfmNetImpl(int bands, const DlstfmOptions& options);
+  // context: series feature channels (--series-context) that the change branch sees too.
+  DlstfmNetImpl(int bands, const DlstfmOptions& options, int context = 0);
   // Any size: pads (replication) to a multiple of 8 for SAFM's pooling and crops back.
   torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                        const torch::Tensor& coarse_target);
+                        const torch::Tensor& coarse_target, const torch::Tensor& context = {});
+  int context_channels = 0;
   DlstfmBranch fine_branch{nullptr}, change_branch{nullptr};
   torch::nn::Conv2d merge{nullptr}, residual{nullptr};
   torch::nn::ModuleList fusion{nullptr};
@@ -84,13 +86,15 @@ TORCH_MODULE(DlstfmNet);
 
 class DlstfmModel : public DeepModel {
  public:
-  DlstfmModel(int bands, double lr, const DlstfmOptions& options);
+  DlstfmModel(int bands, double lr, const DlstfmOptions& options, int context = 0);
   std::string name() const override { return "dlstfm"; }
   void to(torch::Device device) override { net_->to(device); }
   void set_training(bool training) override { net_->train(training); }
   std::map<std::string, double> train_step(const Batch& batch) override;
   double evaluate_loss(const Batch& batch) override;
   torch::Tensor predict(const std::vector<Batch>& references) override;
+  torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                     std::vector<torch::Tensor>& singles) override;
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
@@ -116,6 +120,7 @@ class DlstfmFamily : public DeepFamily {
   TrainDefaults train_defaults() const override;
   void bind(OptionSet& options) override;
   std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  bool supports_series_context() const override { return true; }
   DlstfmOptions options;
 };
 

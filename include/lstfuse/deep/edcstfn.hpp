@@ -71,6 +71,8 @@ class EdcstfnModel : public DeepModel {
   std::map<std::string, double> train_step(const Batch& batch) override;
   double evaluate_loss(const Batch& batch) override;
   torch::Tensor predict(const std::vector<Batch>& references) override;
+  torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                     std::vector<torch::Tensor>& singles) override;
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;

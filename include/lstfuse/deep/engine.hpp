@@ -2,6 +2,7 @@
 // The deep-learning engine shared by every network family: common options, normalisation,
 // single-reference training samples cut into masked patches, the trainer (schedules, early
 // stop, checkpoints, resume) and seamless tiled inference. Generic over DeepFamily/DeepModel.
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "lstfuse/deep/family.hpp"
 #include "lstfuse/deep/losses.hpp"
 #include "lstfuse/deep/model.hpp"
+#include "lstfuse/deep/series_context.hpp"
 #include "lstfuse/methods/method.hpp"
 
 namespace lstfuse::deep {
@@ -50,9 +52,19 @@ struct CommonOptions {
   std::string frame = "relative";
   int tile = 256;               // prediction tile (without halo)
   int patches_per_epoch = 0;    // 0: every training patch each epoch; else a seeded subset
+  std::string series_context = "none";  // none | mean | fit (deep/series_context.hpp)
   bool augment = true;          // random flips/rotations of training patches (seeded)
-  double time_budget = 0.0;     // seconds of training; 0: no limit (stops after the current batch)
+  // Seconds for the whole fit (data, validation, pretraining, epochs); 0: no limit. Training
+  // stops after the batch that passes it, validates that epoch and ends: the fit takes at most
+  // the budget plus one epoch.
+  double time_budget = 0.0;
+  // Validation patches: at most this many (a seeded subset of the held-out ones, the same every
+  // epoch); 0: all. Validation runs before training and after every epoch.
+  int val_patches = 512;
   bool quiet = false;
+  // Balanced prediction tiles (prediction_tile): the same result with less halo computed twice;
+  // tests turn it off to exercise tiles of the size they ask for. Not a user option.
+  bool merge_small_scenes = true;
 
   void apply(const TrainDefaults& d);
   void bind(OptionSet& options);
@@ -105,9 +117,10 @@ struct PatchRef {
 // All training data in network units with patch positions; builds batches on demand.
 class PatchSet {
  public:
-  // relative: batches in the relative frame (CommonOptions::frame).
+  // relative: batches in the relative frame (CommonOptions::frame). context: series features
+  // for every batch (each sample's own target pair left out), when enabled.
   PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
-           int patch, int stride, double min_valid, bool relative = false);
+           int patch, int stride, double min_valid, bool relative = false, const SeriesContext* context = nullptr);
   const std::vector<PatchRef>& patches() const { return patches_; }
   const std::vector<Sample>& samples() const { return samples_; }
   // Kelvin per network unit, per band (the normaliser's scale).
@@ -124,6 +137,7 @@ class PatchSet {
   int patch_;
   bool relative_ = false;
   long long skipped_ = 0;
+  SeriesContext context_;
 };
 
 // masked_mean (deep/losses.hpp) turns these maps into a loss that masked pixels do not touch.
@@ -150,6 +164,15 @@ class PredictionHooks {
   virtual torch::Tensor last_reference_weights() const = 0;
 };
 
+// Prediction tiles for a `length`-pixel side: `tile` is a memory bound, a window (tile + halo
+// on both sides, clipped to the scene) of at most tile + 2 halo pixels. With `balance`, the
+// fewest tiles whose windows stay within that bound, of equal size on the network's grid: a
+// scene that fits in one window is predicted whole, two tiles need one halo each. Tiles of
+// exactly `tile` computed up to 3 x the pixels of a scene for MLFF-GAN (halo 240: 640 px in
+// tiles of 512 gave windows of 640 + 368 px). Without `balance` (tests): `tile` rounded up to
+// the grid. tile 0: the whole side.
+int prediction_tile(int tile, int alignment, int halo, int length, bool balance = true);
+
 struct TrainReport {
   int epochs_run = 0;
   int best_epoch = 0;  // 1-based; 0: the untrained network was best on validation
@@ -159,11 +182,19 @@ struct TrainReport {
   long long train_patches = 0, val_patches = 0;
   double seconds = 0.0;
   std::vector<double> train_history, val_history;
+  // The baseline candidate (DeepModel::predict_baseline) against the kept network, both by
+  // validation RMSE in kelvin (NaN without validation); kept_baseline when the baseline is better.
+  double baseline_rmse = NAN, network_rmse = NAN;
+  bool kept_baseline = false;
+  bool out_of_time = false;  // the time budget ended training
 };
 
 // Trains `model` on the patch set; checkpoints to ctx.checkpoint_dir each epoch, resumes from
 // there when ctx.resume. `checkpoint_meta` is stored in checkpoints and checked on resume.
+// `elapsed` gives the seconds spent on the fit so far (the budget counts from the fit's start);
+// empty: a steady clock started by train(). Tests pass a clock driven by the model's work.
 TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt,
-                  const FitContext& ctx, torch::Device device, const std::string& checkpoint_meta);
+                  const FitContext& ctx, torch::Device device, const std::string& checkpoint_meta,
+                  const std::function<double()>& elapsed = {});
 
 }  // namespace lstfuse::deep

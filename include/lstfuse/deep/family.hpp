@@ -60,6 +60,14 @@ class DeepFamily {
   // Values of options added after models were first saved, for model files that lack them:
   // what those models were trained with, so that they still predict as before.
   virtual std::map<std::string, std::string> legacy_options() const { return {}; }
+  // Families whose networks take series features (--series-context, deep/series_context.hpp)
+  // as extra input channels; create_model() then builds them for context_channels() more.
+  virtual bool supports_series_context() const { return false; }
+  void set_context_channels(int channels) { context_channels_ = channels; }
+  int context_channels() const { return context_channels_; }
+
+ protected:
+  int context_channels_ = 0;
 };
 
 }  // namespace lstfuse::deep

@@ -28,13 +28,14 @@ struct Batch {
   torch::Tensor fine_target;  // training and validation only
   torch::Tensor mask;         // (N, 1, H, W), 1 where the loss counts, 0 elsewhere (clouds, nodata)
   torch::Tensor dt;           // (N), days from reference to target
+  torch::Tensor context;      // (N, C, H, W) series features (--series-context), or undefined
   bool relative = false;      // images are in the relative frame (minus the target's coarse image)
 };
 
 // The samples `idx` (a 1-D index tensor) of a batch, every field kept.
 inline Batch select_samples(const Batch& b, const torch::Tensor& idx) {
   Batch out = b;
-  for (auto* t : {&out.fine_ref, &out.coarse_ref, &out.coarse_target, &out.fine_target, &out.mask, &out.dt})
+  for (auto* t : {&out.fine_ref, &out.coarse_ref, &out.coarse_target, &out.fine_target, &out.mask, &out.dt, &out.context})
     if (t->defined()) *t = t->index_select(0, idx);
   return out;
 }
@@ -52,6 +53,22 @@ class DeepModel {
   virtual double evaluate_loss(const Batch& batch) = 0;
   // Prediction from one or two references (sorted by date); (N, B, H, W).
   virtual torch::Tensor predict(const std::vector<Batch>& references) = 0;
+  // predict(references), and in singles[k], for each k with want[k], what predict({references[k]})
+  // gives (undefined elsewhere): the engine uses a reference alone where the other one is
+  // invalid. The default predicts again; a family whose combination computes each reference's
+  // prediction on the way overrides it and hands those over, so no network runs twice.
+  virtual torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                             std::vector<torch::Tensor>& singles) {
+    singles.assign(references.size(), torch::Tensor());
+    for (size_t k = 0; k < references.size() && k < want.size(); ++k)
+      if (want[k]) singles[k] = predict({references[k]});
+    return predict(references);  // last: hooks then report the combination's weights
+  }
+  // The baseline candidate every family keeps: each reference's additive estimate
+  // L_ref + (M_0 - M_ref) (the same in the relative frame), two of them combined with 1/|dt|
+  // weights as the `additive` method does; a family with its own combination (STTFN's STC/TC)
+  // combines them its way. `weights`, when given, receives (N, R, H, W) reference weights.
+  virtual torch::Tensor predict_baseline(const std::vector<Batch>& references, torch::Tensor* weights = nullptr);
 
   virtual double learning_rate() const = 0;
   virtual void set_learning_rate(double lr) = 0;

@@ -21,23 +21,27 @@ struct StfNetOptions {
 
 // One stream: three convolutions (5x5, 3x3, 5x5, zero padding), ReLU between them.
 struct StfNetStreamImpl : torch::nn::Module {
-  StfNetStreamImpl(int bands, int features);
+  StfNetStreamImpl(int bands, int features, int context = 0);
   // Predicted fine image at the target date: L_a + f(M_b - M_a, L_a).
+  // context: series features (--series-context) beside the change and L_a, when built for them.
   torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                        const torch::Tensor& coarse_target);
+                        const torch::Tensor& coarse_target, const torch::Tensor& context = {});
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  int context_channels = 0;
 };
 TORCH_MODULE(StfNetStream);
 
 class StfNetModel : public DeepModel, public PredictionHooks {
  public:
-  StfNetModel(int bands, double lr, const StfNetOptions& options);
+  StfNetModel(int bands, double lr, const StfNetOptions& options, int context = 0);
   std::string name() const override { return "stfnet"; }
   void to(torch::Device device) override;
   void set_training(bool training) override;
   std::map<std::string, double> train_step(const Batch& batch) override;
   double evaluate_loss(const Batch& batch) override;
   torch::Tensor predict(const std::vector<Batch>& references) override;
+  torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                     std::vector<torch::Tensor>& singles) override;
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
@@ -65,6 +69,7 @@ class StfNetFamily : public DeepFamily {
   TrainDefaults train_defaults() const override;
   void bind(OptionSet& options) override;
   std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  bool supports_series_context() const override { return true; }
   StfNetOptions options;
 };
 

@@ -41,13 +41,15 @@ TORCH_MODULE(ConvBn);
 // Table I of the paper.
 class SttfnNetImpl : public torch::nn::Module {
  public:
-  explicit SttfnNetImpl(int bands);
+  // context: series feature channels (0: none) that slim-WDSR sees beside [change, L_a].
+  explicit SttfnNetImpl(int bands, int context = 0);
   // fine_ref = L_a, coarse_ref = M_a, coarse_target = M_b (all on the fine grid) -> L_b.
   torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                        const torch::Tensor& coarse_target);
+                        const torch::Tensor& coarse_target, const torch::Tensor& context = {});
   void init_weights(double std);
   void fold_batchnorm();
   int bands() const { return bands_; }
+  int context_channels() const { return context_; }
   static constexpr int kHalo = 6;  // receptive radius: max(Extraction 2, SR 3) + Integration 3
 
   ConvBn e1{nullptr}, e2{nullptr};                                        // Extraction-Net
@@ -56,6 +58,7 @@ class SttfnNetImpl : public torch::nn::Module {
 
  private:
   int bands_;
+  int context_ = 0;
 };
 TORCH_MODULE(SttfnNet);
 
@@ -70,6 +73,8 @@ SttfnNet folded_copy(const SttfnNet& net);
 // the prediction agrees with the coarse image, which is the consistency the weighting is for.
 // TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene), or window means when
 // tc_window > 0.
+// Mean over the (2 radius + 1)^2 window clipped to the image, per channel (separable).
+torch::Tensor window_mean(const torch::Tensor& x, int radius);
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
                                        const std::vector<torch::Tensor>& valid, int stc_window = 0);
 std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
@@ -78,13 +83,16 @@ std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_r
 
 class SttfnModel : public DeepModel, public PredictionHooks {
  public:
-  SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options);
+  SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options, int context = 0);
   std::string name() const override { return "sttfn"; }
   void to(torch::Device device) override;
   void set_training(bool training) override;
   std::map<std::string, double> train_step(const Batch& batch) override;
   double evaluate_loss(const Batch& batch) override;
   torch::Tensor predict(const std::vector<Batch>& references) override;
+  torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                     std::vector<torch::Tensor>& singles) override;
+  torch::Tensor predict_baseline(const std::vector<Batch>& references, torch::Tensor* weights = nullptr) override;
   double learning_rate() const override { return lr_; }
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
@@ -109,6 +117,9 @@ class SttfnModel : public DeepModel, public PredictionHooks {
 
  private:
   SttfnNet& net_for(double dt) { return dt > 0 ? fwd_ : bwd_; }
+  std::vector<torch::Tensor> reference_predictions(const std::vector<Batch>& refs);
+  // STC/TC combination of per-reference predictions (one: that one); sets last_weights_.
+  torch::Tensor combine(const std::vector<torch::Tensor>& preds, const std::vector<Batch>& refs);
   SttfnNet inference_net(bool forward);
 
   int bands_;
@@ -132,6 +143,7 @@ class SttfnFamily : public DeepFamily {
   TrainDefaults train_defaults() const override;
   void bind(OptionSet& options) override;
   std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
+  bool supports_series_context() const override { return true; }
   std::shared_ptr<SttfnOptions> options() { return options_; }
 
  private:

@@ -110,6 +110,9 @@ class Method {
   // Learn from pairs (deep methods); classic methods accept the call and do nothing.
   virtual void fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) {}
   virtual bool fitted() const { return !info().trainable; }
+  // One line about the fitted model that reports should carry (a deep method that kept its
+  // baseline because training did not beat it); empty when there is nothing to say.
+  virtual std::string fit_note() const { return {}; }
   virtual void save(const std::filesystem::path& path) const;
   virtual void load(const std::filesystem::path& path);
 

@@ -101,6 +101,7 @@ struct BenchmarkResult {
   std::vector<Date> train_dates;  // split, and loo with series training: every pair date trained on
   std::vector<BenchmarkRow> rows;
   std::map<std::string, double> train_seconds;  // per entry label, total
+  std::map<std::string, std::string> fit_notes;  // per entry label: what its fit reported (Method::fit_note)
   std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
   std::optional<ScoreRanking> ranking;          // when the catalog has truth for the dates
 };

@@ -89,9 +89,9 @@ torch::Tensor TcmImpl::forward(const torch::Tensor& features, const torch::Tenso
   return coarse_target + gain * (base - coarse_target) + offset;
 }
 
-DlstfmNetImpl::DlstfmNetImpl(int bands, const DlstfmOptions& o) {
+DlstfmNetImpl::DlstfmNetImpl(int bands, const DlstfmOptions& o, int context) : context_channels(context) {
   fine_branch = register_module("fine_branch", DlstfmBranch(bands, o.features));
-  change_branch = register_module("change_branch", DlstfmBranch(2 * bands, o.features));
+  change_branch = register_module("change_branch", DlstfmBranch(2 * bands + context, o.features));
   merge = register_module("merge", conv(2 * o.features, o.features, 1));
   fusion = register_module("fusion", nn::ModuleList());
   for (int i = 0; i < o.fusion_blocks; ++i) fusion->push_back(DlstfmFusionBlock(o.features));
@@ -100,28 +100,31 @@ DlstfmNetImpl::DlstfmNetImpl(int bands, const DlstfmOptions& o) {
 }
 
 torch::Tensor DlstfmNetImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                                     const torch::Tensor& coarse_target) {
+                                     const torch::Tensor& coarse_target, const torch::Tensor& context) {
+  if (context_channels > 0 && (!context.defined() || context.size(1) != context_channels))
+    throw Error("dlstfm: the network takes series context (--series-context) that the input lacks");
   const int64_t h = fine_ref.size(2), w = fine_ref.size(3);
   auto lf = pad_to_multiple(fine_ref, 8);
   auto mr = pad_to_multiple(coarse_ref, 8);
   auto mt = pad_to_multiple(coarse_target, 8);
   auto change = mt - mr;
-  auto x = merge(torch::cat({fine_branch(lf), change_branch(torch::cat({change, mt}, 1))}, 1));
+  auto change_in = context_channels > 0 ? torch::cat({change, mt, pad_to_multiple(context, 8)}, 1) : torch::cat({change, mt}, 1);
+  auto x = merge(torch::cat({fine_branch(lf), change_branch(change_in)}, 1));
   for (auto& block : *fusion) x = block->as<DlstfmFusionBlock>()->forward(x);
   auto base = lf + change + residual(x);
   return crop_to(tcm(x, mt, base), h, w);
 }
 
-DlstfmModel::DlstfmModel(int bands, double lr, const DlstfmOptions& options) : options_(options) {
+DlstfmModel::DlstfmModel(int bands, double lr, const DlstfmOptions& options, int context) : options_(options) {
   if (options.features < 4 || options.features % 4 != 0)
     throw Error("dlstfm: --features must be a positive multiple of 4 (SAFM splits it into 4 groups), got " +
                 std::to_string(options.features));
-  net_ = DlstfmNet(bands, options);
+  net_ = DlstfmNet(bands, options, context);
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(lr));
 }
 
 std::map<std::string, torch::Tensor> DlstfmModel::losses(const Batch& b) {
-  auto pred = net_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto pred = net_->forward(b.fine_ref, b.coarse_ref, b.coarse_target, b.context);
   std::map<std::string, torch::Tensor> out;
   out["l1"] = masked_l1(pred, b.fine_target, b.mask);
   // Consistency with the coarse target: masked block means of the prediction against those of
@@ -156,12 +159,22 @@ double DlstfmModel::evaluate_loss(const Batch& batch) {
 }
 
 torch::Tensor DlstfmModel::predict(const std::vector<Batch>& references) {
+  std::vector<torch::Tensor> unused;
+  return predict_with_singles(references, {}, unused);
+}
+
+torch::Tensor DlstfmModel::predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                                std::vector<torch::Tensor>& singles) {
   TORCH_CHECK(references.size() == 1 || references.size() == 2, "dlstfm: one or two references");
   torch::NoGradGuard no_grad;
   set_training(false);
   const auto& m0 = references[0].coarse_target;
   std::vector<torch::Tensor> preds;
-  for (const auto& r : references) preds.push_back(net_->forward(r.fine_ref, r.coarse_ref, r.coarse_target));
+  for (const auto& r : references) preds.push_back(net_->forward(r.fine_ref, r.coarse_ref, r.coarse_target, r.context));
+  // One network for both sides: each reference's output is its single prediction.
+  singles.assign(references.size(), torch::Tensor());
+  for (size_t k = 0; k < preds.size() && k < want.size(); ++k)
+    if (want[k]) singles[k] = preds[k];
   if (preds.size() == 1) return preds[0];
   // Two references: per pixel, weights 1 / |L_k' - M_0| (STTFN's STC weighting): the
   // prediction that stays closer to the coarse target counts more.
@@ -213,7 +226,7 @@ void DlstfmFamily::bind(OptionSet& set) {
 }
 
 std::unique_ptr<DeepModel> DlstfmFamily::create_model(int bands, double lr) const {
-  return std::make_unique<DlstfmModel>(bands, lr, options);
+  return std::make_unique<DlstfmModel>(bands, lr, options, context_channels_);
 }
 
 }  // namespace lstfuse::deep

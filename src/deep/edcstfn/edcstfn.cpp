@@ -125,9 +125,16 @@ double EdcstfnModel::evaluate_loss(const Batch& batch) {
 }
 
 torch::Tensor EdcstfnModel::predict(const std::vector<Batch>& references) {
+  std::vector<torch::Tensor> unused;
+  return predict_with_singles(references, {}, unused);
+}
+
+torch::Tensor EdcstfnModel::predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                                 std::vector<torch::Tensor>& singles) {
   TORCH_CHECK(references.size() == 1 || references.size() == 2, "edcstfn: one or two references");
   torch::NoGradGuard no_grad;
   set_training(false);
+  singles.assign(references.size(), torch::Tensor());
   if (references.size() == 1) {
     const auto& r = references[0];
     return net_->forward(r.fine_ref, r.coarse_ref, r.coarse_target);
@@ -138,6 +145,9 @@ torch::Tensor EdcstfnModel::predict(const std::vector<Batch>& references) {
   const auto& b = references[1];
   auto [fa, ra] = net_->features(a.fine_ref, a.coarse_ref, a.coarse_target);
   auto [fb, rb] = net_->features(b.fine_ref, b.coarse_ref, b.coarse_target);
+  // A reference alone is the decoder of its own features: only the decoder runs again.
+  if (want.size() > 0 && want[0]) singles[0] = net_->decoder(fa);
+  if (want.size() > 1 && want[1]) singles[1] = net_->decoder(fb);
   auto wa = 1.0 / (ra + 1e-6), wb = 1.0 / (rb + 1e-6);
   return net_->decoder((wa * fa + wb * fb) / (wa + wb));
 }

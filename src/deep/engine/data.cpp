@@ -9,6 +9,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/threads.hpp"
 #include "lstfuse/deep/engine.hpp"
+#include "lstfuse/methods/tiling.hpp"
 
 namespace lstfuse::deep {
 
@@ -55,10 +56,17 @@ void CommonOptions::bind(OptionSet& o) {
                "season's level (generalises across dates); absolute: as published");
   o.add("augment", augment, "Train on randomly flipped and rotated patches (8 orientations, seeded)");
   o.add("tile", tile, "Prediction tile size in pixels (a halo is added around it)");
+  o.add_choice("series-context", series_context, {"none", "mean", "fit"},
+               "Per-pixel series features as extra network inputs, from the training pairs: the mean "
+               "and spread of fine - coarse (mean), plus the anomaly of a per-pixel fit fine = a + b "
+               "coarse at the target date (fit); predicts on the training grid only");
   o.add("patches-per-epoch", patches_per_epoch,
         "Training patches drawn (seeded) each epoch; 0: all of them");
   o.add("time-budget", time_budget,
-        "Stop training after this many seconds (best weights kept); 0: no limit");
+        "Seconds for the whole fit, validation included; training stops within one epoch after "
+        "(best weights kept); 0: no limit");
+  o.add("val-patches", val_patches,
+        "Largest number of validation patches (a seeded subset, the same every epoch); 0: all");
   o.add("quiet", quiet, "No progress bar");
   // Ranges, checked when an option is set (command line, config file or model file).
   o.limit("epochs", 1, 1000000);
@@ -80,6 +88,20 @@ void CommonOptions::bind(OptionSet& o) {
   o.limit("tile", 0, 65536);  // 0: the whole scene in one piece
   o.limit("patches-per-epoch", 0, std::numeric_limits<int>::max());
   o.limit("time-budget", 0, 1e9);
+}
+
+int prediction_tile(int tile, int alignment, int halo, int length, bool balance) {
+  if (tile <= 0) return length;
+  const int t = align_tile(tile, alignment);
+  if (!balance) return t;
+  const int bound = t + 2 * halo;
+  if (length <= bound) return length;
+  for (int n = 2;; ++n) {
+    const int side = align_tile((length + n - 1) / n, alignment);
+    // Two tiles: each window has one halo (the other side is the scene's edge).
+    const int window = side + (n == 2 ? halo : 2 * halo);
+    if (window <= bound || side <= alignment) return side;
+  }
 }
 
 torch::Device resolve_device(const std::string& name) {
@@ -182,8 +204,9 @@ std::vector<Sample> make_samples(const std::vector<ImagePair>& pairs, int neighb
 }
 
 PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, std::vector<Sample> samples,
-                   int patch, int stride, double min_valid, bool relative)
+                   int patch, int stride, double min_valid, bool relative, const SeriesContext* context)
     : samples_(std::move(samples)), kelvin_per_unit_(norm.scale), patch_(patch), relative_(relative) {
+  if (context && context->enabled()) context_ = *context;
   if (pairs.empty()) throw Error("no training pairs");
   const Grid& g = pairs.front().fine.grid();
   for (const auto& p : pairs) {
@@ -221,7 +244,10 @@ PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, 
 }
 
 Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) const {
-  std::vector<torch::Tensor> fr, cr, ct, ft, mk;
+  std::vector<torch::Tensor> fr, cr, ct, ft, mk, cx;
+  const bool with_context = context_.enabled();
+  const torch::Tensor all_sums = with_context ? context_.window(0, 0, context_.grid().width, context_.grid().height)
+                                              : torch::Tensor();
   std::vector<float> dts;
   const int p = patch_;
   auto cut = [p](const torch::Tensor& t, const PatchRef& r) {
@@ -247,6 +273,13 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
     // Cut before multiplying: the product of whole images per patch was the batch's main cost.
     mk.push_back(cut(fine_[s.ref].valid, r) * cut(coarse_[s.ref].valid, r) * base.valid * cut(fine_[s.target].valid, r));
     dts.push_back(static_cast<float>(s.dt));
+    if (with_context) {
+      // The sample's own target pair left out: its features must not contain the answer.
+      const auto& tf = fine_[s.target];
+      const auto& tc = coarse_[s.target];
+      cx.push_back(context_.features(cut(all_sums, r), base.values, base.valid, cut(tf.values, r), cut(tc.values, r),
+                                     cut(tf.valid, r) * cut(tc.valid, r)));
+    }
   }
   Batch b;
   b.fine_ref = torch::cat(fr).to(device);
@@ -255,6 +288,7 @@ Batch PatchSet::batch(const std::vector<PatchRef>& refs, torch::Device device) c
   b.fine_target = torch::cat(ft).to(device);
   b.mask = torch::cat(mk).to(device);
   b.dt = torch::tensor(dts).to(device);
+  if (with_context) b.context = torch::cat(cx).to(device);
   b.relative = relative_;
   return b;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -41,11 +42,17 @@ std::string DeepMethod::meta_json() const {
                       {"options", options_.to_json()},
                       {"normalisation", norm_.to_json()},
                       {"train_dates", dates}};
+  if (!baseline_.is_null()) j["baseline"] = baseline_;
+  if (context_.enabled()) j["series_context"] = context_.to_json();
   return j.dump();
 }
 
 void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) {
+  const auto t_fit = std::chrono::steady_clock::now();  // the time budget counts from here
   if (pairs.size() < 2) throw Error(fmt::format("{}: training needs at least two pairs, got {}", info_.name, pairs.size()));
+  baseline_kept_ = false;
+  baseline_ = nlohmann::json();
+  baseline_note_.clear();
   std::vector<ImagePair> sorted = pairs;
   std::sort(sorted.begin(), sorted.end(), [](const ImagePair& a, const ImagePair& b) { return a.date < b.date; });
   const int bands = sorted.front().fine.bands();
@@ -62,8 +69,12 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   norm_ = Normaliser::fit(common_.normalise, sorted);
   auto samples = make_samples(sorted, common_.neighbours, common_.max_gap);
   if (samples.empty()) throw Error(fmt::format("{}: no training sample (pairs farther apart than --max-gap?)", info_.name));
+  if (common_.series_context != "none" && !family_->supports_series_context())
+    throw Error(fmt::format("{}: --series-context is not available for this network", info_.name));
+  context_ = SeriesContext::build(common_.series_context, sorted, norm_);
+  family_->set_context_channels(context_.enabled() ? context_.channels() : 0);
   PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid,
-                common_.frame == "relative");
+                common_.frame == "relative", &context_);
   model_ = family_->create_model(bands, common_.lr);
   model_->set_kelvin_per_unit(norm_.scale);
   model_->to(dev);
@@ -72,7 +83,10 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   auto ck = nlohmann::json::parse(meta_json());
   for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience", "time-budget"}) ck["options"].erase(k);
   ck.erase("lstfuse_version");
-  report_ = train(*model_, data, common_, ctx, dev, ck.dump());
+  report_ = train(*model_, data, common_, ctx, dev, ck.dump(), [t_fit] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
+  });
+  set_baseline_choice(*report_);
   // One summary line always (logs and CI see it); the per-batch bar is for terminals only.
   const std::string best_at = report_->best_epoch == 0
                                   ? std::string("the untrained network (training did not improve validation)")
@@ -80,9 +94,26 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   const std::string best = report_->monitored == "validation RMSE"
                                ? fmt::format("validation RMSE {:.3f} K", report_->best_loss)
                                : fmt::format("{} {:.5f}", report_->monitored, report_->best_loss);
-  spdlog::info("{}: {} epoch(s), best {} at {}, {} training / {} validation patches, {:.1f} s",
-               info_.name, report_->epochs_run, best, best_at,
+  spdlog::info("{}: {} epoch(s){}, best {} at {}, {} training / {} validation patches, {:.1f} s",
+               info_.name, report_->epochs_run, report_->out_of_time ? " (time budget reached)" : "", best, best_at,
                report_->train_patches, report_->val_patches, report_->seconds);
+  if (baseline_kept_) spdlog::warn("{}: {}", info_.name, baseline_note_);
+}
+
+void DeepMethod::set_baseline_choice(const TrainReport& r) {
+  baseline_kept_ = r.kept_baseline;
+  baseline_ = nlohmann::json::object();
+  baseline_["kept"] = r.kept_baseline;
+  baseline_["candidate"] = "additive estimate L_ref + (M_0 - M_ref), combined by the family's weighting";
+  if (std::isfinite(r.baseline_rmse)) baseline_["validation_rmse_baseline"] = r.baseline_rmse;
+  if (std::isfinite(r.network_rmse)) baseline_["validation_rmse_network"] = r.network_rmse;
+  baseline_note_ = r.kept_baseline ? baseline_message(r.network_rmse, r.baseline_rmse) : std::string();
+}
+
+std::string DeepMethod::baseline_message(double network_rmse, double baseline_rmse) {
+  return fmt::format("the trained network scored worse than its additive baseline on validation "
+                     "({:.3f} K against {:.3f} K): the model keeps the baseline",
+                     network_rmse, baseline_rmse);
 }
 
 void DeepMethod::save(const std::filesystem::path& path) const {
@@ -91,6 +122,7 @@ void DeepMethod::save(const std::filesystem::path& path) const {
   model_->save(m);
   a.write("meta", c10::IValue(meta_json()));
   a.write("model", m);
+  context_.save(a);
   std::ostringstream bytes;  // in memory first: see write_bytes_atomic
   a.save_to(bytes);
   std::error_code ec;
@@ -156,6 +188,18 @@ void DeepMethod::load(const std::filesystem::path& path) {
   }
   train_dates_.clear();
   for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
+  // Models saved before the baseline existed predict with their network.
+  baseline_ = meta.value("baseline", nlohmann::json());
+  baseline_kept_ = baseline_.is_object() && baseline_.value("kept", false);
+  baseline_note_ = baseline_kept_ ? baseline_message(baseline_.value("validation_rmse_network", NAN),
+                                                     baseline_.value("validation_rmse_baseline", NAN))
+                                  : std::string();
+  try {
+    context_ = meta.contains("series_context") ? SeriesContext::load(meta.at("series_context"), a) : SeriesContext();
+  } catch (const std::exception& e) {
+    throw file_error(path.string(), std::string("the series context cannot be read: ") + e.what());
+  }
+  family_->set_context_channels(context_.enabled() ? context_.channels() : 0);
   auto model = family_->create_model(bands_, common_.lr);
   model->set_kelvin_per_unit(norm_.scale);
   try {
@@ -165,6 +209,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
     throw file_error(path.string(), "the model weights do not match the network (corrupt or other version)");
   }
   model_ = std::move(model);
+  if (baseline_kept_) spdlog::info("{}: {}", info_.name, baseline_note_);
 }
 
 FusionResult DeepMethod::predict(const FusionInput& in) {
@@ -217,14 +262,18 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
 
   // Tiles on the model's pooling/stride grid: otherwise a user's tile size would move the
   // pooling windows and change the result.
-  const int tile = common_.tile > 0 ? align_tile(common_.tile, model_->tile_alignment()) : std::max(W, H);
   const int halo = model_->halo();
+  const int tile_w = prediction_tile(common_.tile, model_->tile_alignment(), halo, W, common_.merge_small_scenes);
+  const int tile_h = prediction_tile(common_.tile, model_->tile_alignment(), halo, H, common_.merge_small_scenes);
   // Only tiles that touch the requested region (a tiled driver asks for its tile core).
   const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
   const bool relative = common_.frame == "relative";
-  for (int ty = 0; ty < H; ty += tile) {
-    for (int tx = 0; tx < W; tx += tile) {
-      const int tw = std::min(tile, W - tx), th = std::min(tile, H - ty);
+  // Series features are per pixel of the training grid: find this input in it (or say why not).
+  std::pair<int, int> ctx_at{0, 0};
+  if (context_.enabled()) ctx_at = context_.locate(in.coarse.grid(), info_.name);
+  for (int ty = 0; ty < H; ty += tile_h) {
+    for (int tx = 0; tx < W; tx += tile_w) {
+      const int tw = std::min(tile_w, W - tx), th = std::min(tile_h, H - ty);
       if (tx >= want.x0 + want.width || tx + tw <= want.x0 || ty >= want.y0 + want.height || ty + th <= want.y0)
         continue;
       // The window never leaves the scene: zero padding at scene edges then matches untiled runs.
@@ -233,6 +282,10 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       const auto target = to_tensor(in.coarse, norm_, x0, y0, w, h);
       std::vector<Batch> refs;
       std::vector<torch::Tensor> ref_valid;
+      torch::Tensor context;
+      if (context_.enabled())
+        context = context_.features(context_.window(ctx_at.first + x0, ctx_at.second + y0, w, h), target.values,
+                                    target.valid).to(dev);
       for (const auto& p : in.pairs) {
         auto f = to_tensor(p.fine, norm_, x0, y0, w, h);
         auto c = to_tensor(p.coarse, norm_, x0, y0, w, h);
@@ -243,31 +296,42 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
         b.mask = (f.valid * c.valid).to(dev);
         b.dt = torch::full({1}, static_cast<float>(in.date - p.date)).to(dev);
         b.relative = relative;
+        b.context = context;
         ref_valid.push_back(f.valid * c.valid);
         refs.push_back(std::move(b));
       }
-      auto out = model_->predict(refs).to(torch::kCPU).contiguous();
-      torch::Tensor weights;
-      if (hooks) {
-        weights = hooks->last_reference_weights();
-        if (weights.defined()) weights = weights.to(torch::kCPU).contiguous();
-      }
+      // Where only one reference is valid (a cloud in the other), a family's two-reference
+      // combination would mix in the neutral fill of the invalid one: the valid reference alone
+      // predicts there, for every family alike. Families hand over the single predictions they
+      // computed on the way, so a cloud does not make the networks run again.
+      std::vector<torch::Tensor> only, singles;
+      std::vector<bool> need_single(static_cast<size_t>(R), false);
       if (R == 2) {
-        // Where only one reference is valid (a cloud in the other), a family's two-reference
-        // combination would mix in the neutral fill of the invalid one: use the valid
-        // reference alone there, for every family alike.
-        const auto only0 = ref_valid[0] * (1 - ref_valid[1]);
-        const auto only1 = ref_valid[1] * (1 - ref_valid[0]);
+        only = {ref_valid[0] * (1 - ref_valid[1]), ref_valid[1] * (1 - ref_valid[0])};
+        for (int k = 0; k < 2; ++k) need_single[k] = only[k].sum().item<float>() > 0.0f;
+      }
+      torch::Tensor out, weights;
+      if (baseline_kept_) {
+        out = model_->predict_baseline(refs, &weights);
+        singles.assign(refs.size(), torch::Tensor());
+        for (int k = 0; k < R; ++k)
+          if (need_single[k]) singles[k] = model_->predict_baseline({refs[k]});
+      } else {
+        out = model_->predict_with_singles(refs, need_single, singles);
+        if (hooks) weights = hooks->last_reference_weights();
+      }
+      out = out.to(torch::kCPU).contiguous();
+      if (weights.defined()) weights = weights.to(torch::kCPU).contiguous();
+      if (R == 2) {
         for (int k = 0; k < 2; ++k) {
-          const auto& only = k == 0 ? only0 : only1;
-          if (only.sum().item<float>() == 0.0f) continue;
-          auto single = model_->predict({refs[k]}).to(torch::kCPU);
-          out = torch::where(only > 0, single, out).contiguous();
+          if (!need_single[k]) continue;
+          auto single = singles[k].to(torch::kCPU);
+          out = torch::where(only[k] > 0, single, out).contiguous();
           if (weights.defined()) {
             // (1, R, h, w): all weight on reference k.
-            const auto one = torch::ones_like(only), zero = torch::zeros_like(only);
+            const auto one = torch::ones_like(only[k]), zero = torch::zeros_like(only[k]);
             const auto w_k = k == 0 ? torch::cat({one, zero}, 1) : torch::cat({zero, one}, 1);
-            weights = torch::where(only > 0, w_k, weights).contiguous();
+            weights = torch::where(only[k] > 0, w_k, weights).contiguous();
           }
         }
       }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -155,10 +156,12 @@ void split_validation(std::vector<PatchRef> all, const std::vector<Sample>& samp
   for (const auto& p : all) (held.count(samples[static_cast<size_t>(p.sample)].target) ? val : train).push_back(p);
 }
 
-// RMSE in kelvin of the model's single-reference predictions over the valid pixels of `val`.
+using Predictor = std::function<torch::Tensor(const Batch&)>;
+
+// RMSE in kelvin of single-reference predictions over the valid pixels of `val`.
 // A batch mixes references before and after their targets, and a model reads the side from a
 // batch's first dt, so each side is predicted on its own.
-double validation_rmse(DeepModel& model, const PatchSet& data, const std::vector<PatchRef>& val, int bs,
+double validation_rmse(const Predictor& predict, const PatchSet& data, const std::vector<PatchRef>& val, int bs,
                        torch::Device device) {
   const auto& k = data.kelvin_per_unit();
   double sq = 0, n = 0;
@@ -169,7 +172,7 @@ double validation_rmse(DeepModel& model, const PatchSet& data, const std::vector
       const auto idx = (before ? batch.dt > 0 : batch.dt <= 0).nonzero().view({-1});
       if (idx.numel() == 0) continue;
       const Batch side = select_samples(batch, idx);
-      const auto err = (model.predict({side}) - side.fine_target).to(torch::kCPU, torch::kDouble);
+      const auto err = (predict(side) - side.fine_target).to(torch::kCPU, torch::kDouble);
       const auto valid = side.mask.to(torch::kCPU).select(1, 0) > 0;
       for (int64_t c = 0; c < err.size(1); ++c) {
         const double kc = k.empty() ? 1.0 : k[std::min(static_cast<size_t>(c), k.size() - 1)];
@@ -184,13 +187,20 @@ double validation_rmse(DeepModel& model, const PatchSet& data, const std::vector
 }  // namespace
 
 TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& opt, const FitContext& ctx,
-                  torch::Device device, const std::string& checkpoint_meta) {
+                  torch::Device device, const std::string& checkpoint_meta, const std::function<double()>& elapsed_fn) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::function<double()> elapsed =
+      elapsed_fn ? elapsed_fn : [t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  const auto out_of_budget = [&] { return opt.time_budget > 0 && elapsed() > opt.time_budget; };
   std::vector<PatchRef> all = data.patches();
   if (all.empty()) throw Error("no training patch has enough valid pixels (see --min-valid, --patch)");
   std::mt19937_64 split_rng(static_cast<uint64_t>(opt.seed));
   std::vector<PatchRef> tr, val;
   split_validation(all, data.samples(), opt.val_fraction, split_rng, tr, val);
+  // Validation runs before training and after every epoch: a bounded, seeded subset (the split
+  // shuffled the patches, so the first ones are a random draw over the held-out dates).
+  if (opt.val_patches > 0 && val.size() > static_cast<size_t>(opt.val_patches))
+    val.resize(static_cast<size_t>(opt.val_patches));
   const int bs = std::max(1, opt.batch_size);
 
   State st;
@@ -215,7 +225,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   auto validation_loss = [&] {
     model.set_training(false);
     torch::NoGradGuard ng;
-    if (by_rmse) return validation_rmse(model, data, val, bs, device);
+    if (by_rmse) return validation_rmse([&](const Batch& b) { return model.predict({b}); }, data, val, bs, device);
     double vs = 0;
     for (size_t b = 0; b < val.size(); b += bs) {
       std::vector<PatchRef> refs(val.begin() + b, val.begin() + std::min(val.size(), b + bs));
@@ -230,6 +240,11 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     st.best = validation_loss();
     st.best_epoch = -1;
     st.best_bytes = model_bytes(model);
+  }
+  // The additive baseline needs no training: scored once, it is the bar the network must clear.
+  if (!val.empty()) {
+    torch::NoGradGuard ng;
+    rep.baseline_rmse = validation_rmse([&](const Batch& b) { return model.predict_baseline({b}); }, data, val, bs, device);
   }
   bool out_of_time = false;
   for (int epoch = st.next_epoch; epoch < opt.epochs && !out_of_time; ++epoch) {
@@ -254,8 +269,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
       auto losses = model.train_step(data.batch(refs, device));
       sum += losses.at("loss") * refs.size();
       seen += refs.size();
-      if (opt.time_budget > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > opt.time_budget) {
+      if (out_of_budget()) {
         out_of_time = true;
         break;
       }
@@ -286,6 +300,8 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
       }
     }
     st.next_epoch = epoch + 1;
+    // Validation counts too: an epoch whose validation ends past the budget is the last.
+    if (out_of_budget()) out_of_time = true;
     const bool stop = (opt.patience > 0 && st.bad_epochs >= opt.patience) || out_of_time;
     if (stop) st.next_epoch = opt.epochs;  // a resumed run after an early stop does nothing more
     if (!ctx.checkpoint_dir.empty()) save_checkpoint(ctx.checkpoint_dir, model, st, checkpoint_meta);
@@ -300,7 +316,18 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
   rep.final_train_loss = st.train_hist.empty() ? 0.0 : st.train_hist.back();
   rep.train_history = st.train_hist;
   rep.val_history = st.val_hist;
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!val.empty()) {
+    if (by_rmse && std::isfinite(st.best)) {
+      rep.network_rmse = st.best;  // the kept network's own score
+    } else {
+      torch::NoGradGuard ng;
+      rep.network_rmse = validation_rmse([&](const Batch& b) { return model.predict({b}); }, data, val, bs, device);
+    }
+    // Better by more than --min-delta: a tie (STTFN's untrained network is the baseline) keeps the network.
+    rep.kept_baseline = rep.baseline_rmse < rep.network_rmse * (1.0 - opt.min_delta);
+  }
+  rep.out_of_time = out_of_time;
+  rep.seconds = elapsed();
   return rep;
 }
 

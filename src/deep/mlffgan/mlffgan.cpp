@@ -261,6 +261,12 @@ double MlffGanModel::evaluate_loss(const Batch& batch) {
 }
 
 torch::Tensor MlffGanModel::predict(const std::vector<Batch>& references) {
+  std::vector<torch::Tensor> unused;
+  return predict_with_singles(references, {}, unused);
+}
+
+torch::Tensor MlffGanModel::predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                                 std::vector<torch::Tensor>& singles) {
   TORCH_CHECK(references.size() == 1 || references.size() == 2, "mlffgan: one or two references");
   torch::NoGradGuard no_grad;
   set_training(false);
@@ -269,6 +275,10 @@ torch::Tensor MlffGanModel::predict(const std::vector<Batch>& references) {
     preds.push_back(generator_->forward(r.fine_ref, r.coarse_ref, r.coarse_target));
     coarse.push_back(r.coarse_ref);
   }
+  // One generator for both sides: each reference's output is its single prediction.
+  singles.assign(references.size(), torch::Tensor());
+  for (size_t k = 0; k < preds.size() && k < want.size(); ++k)
+    if (want[k]) singles[k] = preds[k];
   if (preds.size() == 1) return preds[0];
   // The generator is trained from either side (time reversal); two predictions are blended
   // with temporal weights 1 / |mean(M_k) - mean(M_0)|.

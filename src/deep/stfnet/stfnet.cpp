@@ -1,27 +1,31 @@
 #include "lstfuse/deep/stfnet.hpp"
 
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
 
 namespace lstfuse::deep {
 
 namespace nn = torch::nn;
 
-StfNetStreamImpl::StfNetStreamImpl(int bands, int features) {
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(2 * bands, features, 5).padding(2)));
+StfNetStreamImpl::StfNetStreamImpl(int bands, int features, int context) : context_channels(context) {
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(2 * bands + context, features, 5).padding(2)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(features, features / 2, 3).padding(1)));
   conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(features / 2, bands, 5).padding(2)));
 }
 
 torch::Tensor StfNetStreamImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                                        const torch::Tensor& coarse_target) {
-  auto x = torch::cat({coarse_target - coarse_ref, fine_ref}, 1);
+                                        const torch::Tensor& coarse_target, const torch::Tensor& context) {
+  if (context_channels > 0 && (!context.defined() || context.size(1) != context_channels))
+    throw Error("stfnet: the network takes series context (--series-context) that the input lacks");
+  auto x = context_channels > 0 ? torch::cat({coarse_target - coarse_ref, fine_ref, context}, 1)
+                                : torch::cat({coarse_target - coarse_ref, fine_ref}, 1);
   auto change = conv3(torch::relu(conv2(torch::relu(conv1(x)))));
   return fine_ref + change;
 }
 
-StfNetModel::StfNetModel(int bands, double lr, const StfNetOptions& options) {
-  forward_ = StfNetStream(bands, options.features);
-  backward_ = StfNetStream(bands, options.features);
+StfNetModel::StfNetModel(int bands, double lr, const StfNetOptions& options, int context) {
+  forward_ = StfNetStream(bands, options.features, context);
+  backward_ = StfNetStream(bands, options.features, context);
   trained_steps_ = torch::zeros({2}, torch::kLong);
   std::vector<torch::Tensor> params = forward_->parameters();
   for (auto& p : backward_->parameters()) params.push_back(p);
@@ -42,8 +46,8 @@ torch::Tensor StfNetModel::loss(const Batch& b) {
   auto side = (b.dt >= 0).view({-1, 1, 1, 1});
   // Each sample goes through the stream of its side; running both and selecting keeps one
   // graph and leaves the other stream's gradient at exactly zero for that sample.
-  auto pf = forward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
-  auto pb = backward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto pf = forward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target, b.context);
+  auto pb = backward_->forward(b.fine_ref, b.coarse_ref, b.coarse_target, b.context);
   auto pred = torch::where(side, pf, pb);
   return masked_mse(pred, b.fine_target, b.mask);
 }
@@ -74,20 +78,28 @@ StfNetStream& StfNetModel::stream_for(bool forward_side) {
 }
 
 torch::Tensor StfNetModel::predict(const std::vector<Batch>& references) {
+  std::vector<torch::Tensor> unused;
+  return predict_with_singles(references, {}, unused);
+}
+
+torch::Tensor StfNetModel::predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
+                                                std::vector<torch::Tensor>& singles) {
   TORCH_CHECK(references.size() == 1 || references.size() == 2, "stfnet: one or two references");
   torch::NoGradGuard no_grad;
   set_training(false);
+  singles.assign(references.size(), torch::Tensor());
   auto run = [&](const Batch& r, bool forward_side) {
-    return stream_for(forward_side)->forward(r.fine_ref, r.coarse_ref, r.coarse_target);
+    return stream_for(forward_side)->forward(r.fine_ref, r.coarse_ref, r.coarse_target, r.context);
   };
-  if (references.size() == 1) {
-    const auto& r = references[0];
-    // One reference: its side decides the stream (dt of the first sample; a batch is one scene).
-    const bool forward_side = !r.dt.defined() || r.dt.numel() == 0 || r.dt[0].item<double>() >= 0;
-    return run(r, forward_side);
-  }
+  // One reference: its side decides the stream (dt of the first sample; a batch is one scene).
+  auto side_of = [](const Batch& r) { return !r.dt.defined() || r.dt.numel() == 0 || r.dt[0].item<double>() >= 0; };
+  if (references.size() == 1) return run(references[0], side_of(references[0]));
   auto before = run(references[0], true);
   auto after = run(references[1], false);
+  // Alone, a reference takes the stream of its own side: the same one here unless dt says otherwise.
+  for (size_t k = 0; k < 2 && k < want.size(); ++k)
+    if (want[k]) singles[k] = side_of(references[k]) == (k == 0) ? (k == 0 ? before : after)
+                                                                 : run(references[k], side_of(references[k]));
   // Scene means when the engine gives them (tiles then agree with the whole scene).
   auto w = has_scene_ && scene_.coarse_ref_mean.size() == 2
                ? scene_temporal_weights(scene_, before.device())
@@ -131,7 +143,7 @@ void StfNetFamily::bind(OptionSet& set) {
 }
 
 std::unique_ptr<DeepModel> StfNetFamily::create_model(int bands, double lr) const {
-  return std::make_unique<StfNetModel>(bands, lr, options);
+  return std::make_unique<StfNetModel>(bands, lr, options, context_channels_);
 }
 
 }  // namespace lstfuse::deep

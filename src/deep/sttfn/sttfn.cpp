@@ -29,10 +29,10 @@ void ConvBnImpl::fold() {
   folded_ = true;
 }
 
-SttfnNetImpl::SttfnNetImpl(int bands) : bands_(bands) {
+SttfnNetImpl::SttfnNetImpl(int bands, int context) : bands_(bands), context_(context) {
   e1 = register_module("e1", ConvBn(bands, 32, 3, true, true));
   e2 = register_module("e2", ConvBn(32, 32, 3, false, false));
-  sr1 = register_module("sr1", ConvBn(2 * bands, 32, 3, false, false));
+  sr1 = register_module("sr1", ConvBn(2 * bands + context, 32, 3, false, false));
   sr2 = register_module("sr2", ConvBn(32, 64, 1, true, true));
   sr3 = register_module("sr3", ConvBn(64, 25, 1, true, true));
   sr4 = register_module("sr4", ConvBn(25, 32, 1, true, true));
@@ -44,10 +44,13 @@ SttfnNetImpl::SttfnNetImpl(int bands) : bands_(bands) {
 }
 
 torch::Tensor SttfnNetImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
-                                    const torch::Tensor& coarse_target) {
+                                    const torch::Tensor& coarse_target, const torch::Tensor& context) {
+  if (context_ > 0 && (!context.defined() || context.size(1) != context_))
+    throw Error("sttfn: the network takes series context (--series-context) that the input lacks");
   const auto change = coarse_target - coarse_ref;            // M_b - M_a
   const auto f_fine = e2(e1(fine_ref));                       // Extraction-Net: Features(L_a)
-  const auto s1 = sr1(torch::cat({change, fine_ref}, 1));     // slim-WDSR on [change, L_a]
+  // slim-WDSR on [change, L_a] (and the series features)
+  const auto s1 = sr1(context_ > 0 ? torch::cat({change, fine_ref, context}, 1) : torch::cat({change, fine_ref}, 1));
   const auto s4 = s1 + sr4(sr3(sr2(s1)));                     // local residual 1 (SR2-SR4)
   const auto s6 = s4 + sr6(sr5(s4));                          // local residual 2 (SR5-SR6)
   const auto fused = f_fine + s6;                             // eq. (1)
@@ -70,7 +73,7 @@ void SttfnNetImpl::fold_batchnorm() {
 
 SttfnNet folded_copy(const SttfnNet& net) {
   torch::NoGradGuard ng;
-  SttfnNet copy(net->bands());
+  SttfnNet copy(net->bands(), net->context_channels());
   const auto device = net->parameters().front().device();
   copy->to(device);
   auto src_p = net->named_parameters(true);
@@ -80,6 +83,15 @@ SttfnNet folded_copy(const SttfnNet& net) {
   copy->eval();
   copy->fold_batchnorm();
   return copy;
+}
+
+torch::Tensor window_mean(const torch::Tensor& x, int radius) {
+  // The clipped window is a rectangle, so its mean is the mean along H of the means along W:
+  // two 1-D poolings cost 2 (2r + 1) additions per pixel instead of (2r + 1)^2, and direct
+  // sums (no prefix sums) round the same in a tile and in the whole scene.
+  const int k = 2 * radius + 1;
+  const auto rows = torch::avg_pool2d(x, {1, k}, {1, 1}, {0, radius}, false, false);
+  return torch::avg_pool2d(rows, {k, 1}, {1, 1}, {radius, 0}, false, false);
 }
 
 namespace {
@@ -102,10 +114,9 @@ std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, 
     if (stc_window > 0) {
       // Mean over the window's valid pixels of this reference: pooled |d| * valid / pooled valid
       // (the scene edge truncates the window, as in the untiled image, so tiles agree).
-      const int k = 2 * stc_window + 1;
       const auto v = valid[i].expand_as(d);
-      const auto sum = torch::avg_pool2d(d * v, k, 1, stc_window, false, false);
-      const auto n = torch::avg_pool2d(v, k, 1, stc_window, false, false);
+      const auto sum = window_mean(d * v, stc_window);
+      const auto n = window_mean(v, stc_window);
       d = torch::where(n > 0, sum / n.clamp_min(1e-12), d);
     }
     inv.push_back(d.clamp_min(kWeightEps).reciprocal() * valid[i]);
@@ -121,8 +132,7 @@ std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_r
   for (size_t i = 0; i < coarse_refs.size(); ++i) {
     torch::Tensor d;
     if (tc_window > 0) {
-      const int k = 2 * tc_window + 1;
-      d = torch::avg_pool2d(coarse_refs[i] - coarse_target, k, 1, tc_window, false, false).abs();
+      d = window_mean(coarse_refs[i] - coarse_target, tc_window).abs();
     } else if (scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
       std::vector<float> v;
       for (int64_t b = 0; b < B; ++b)
@@ -139,10 +149,10 @@ std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_r
   return normalise_weights(std::move(inv));
 }
 
-SttfnModel::SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options)
+SttfnModel::SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options, int context)
     : bands_(bands), lr_(lr), options_(std::move(options)) {
-  fwd_ = SttfnNet(bands);
-  bwd_ = SttfnNet(bands);
+  fwd_ = SttfnNet(bands, context);
+  bwd_ = SttfnNet(bands, context);
   fwd_->init_weights(options_->init_std);
   bwd_->init_weights(options_->init_std);
   auto adam = [lr] { return torch::optim::AdamOptions(lr).betas(std::make_tuple(0.9, 0.999)); };
@@ -170,7 +180,7 @@ void SttfnModel::set_learning_rate(double lr) {
 }
 
 torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
-  const auto pred = net->forward(b.fine_ref, b.coarse_ref, b.coarse_target);
+  const auto pred = net->forward(b.fine_ref, b.coarse_ref, b.coarse_target, b.context);
   return masked_mean(loss_map(options_->loss, pred, b.fine_target, huber_delta_units()), b.mask);
 }
 
@@ -218,19 +228,15 @@ SttfnNet SttfnModel::inference_net(bool forward) {
   return cached;
 }
 
-torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) {
-  if (refs.empty() || refs.size() > 2) throw Error("sttfn predicts from one or two references");
+torch::Tensor SttfnModel::combine(const std::vector<torch::Tensor>& preds, const std::vector<Batch>& refs) {
   if (options_->stc_window < 0 || options_->tc_window < 0)
     throw Error("sttfn: --stc-window and --tc-window are half-windows in pixels, 0 or more");
-  std::vector<torch::Tensor> preds, valid, coarse;
-  for (const auto& r : refs) {
-    const bool forward = r.dt.view({-1})[0].item<double>() > 0;  // reference before the target
-    auto net = inference_net(forward);
-    preds.push_back(net->forward(r.fine_ref, r.coarse_ref, r.coarse_target));
-    valid.push_back(r.mask.defined() ? r.mask : torch::ones_like(preds.back().narrow(1, 0, 1)));
-    coarse.push_back(r.coarse_ref);
+  std::vector<torch::Tensor> valid, coarse;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    valid.push_back(refs[i].mask.defined() ? refs[i].mask : torch::ones_like(preds[i].narrow(1, 0, 1)));
+    coarse.push_back(refs[i].coarse_ref);
   }
-  if (refs.size() == 1) {  // one reference: that network alone
+  if (refs.size() == 1) {  // one reference: that prediction alone
     last_weights_ = torch::ones_like(valid[0]);
     return preds[0];
   }
@@ -239,6 +245,37 @@ torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) {
                      : stc_weights(preds, refs[0].coarse_target, valid, options_->stc_window);
   last_weights_ = torch::cat({w[0].narrow(1, 0, 1), w[1].narrow(1, 0, 1)}, 1);
   return w[0] * preds[0] + w[1] * preds[1];
+}
+
+std::vector<torch::Tensor> SttfnModel::reference_predictions(const std::vector<Batch>& refs) {
+  if (refs.empty() || refs.size() > 2) throw Error("sttfn predicts from one or two references");
+  std::vector<torch::Tensor> preds;
+  for (const auto& r : refs) {
+    const bool forward = r.dt.view({-1})[0].item<double>() > 0;  // reference before the target
+    preds.push_back(inference_net(forward)->forward(r.fine_ref, r.coarse_ref, r.coarse_target, r.context));
+  }
+  return preds;
+}
+
+torch::Tensor SttfnModel::predict(const std::vector<Batch>& refs) { return combine(reference_predictions(refs), refs); }
+
+torch::Tensor SttfnModel::predict_with_singles(const std::vector<Batch>& refs, const std::vector<bool>& want,
+                                               std::vector<torch::Tensor>& singles) {
+  // Each reference's network depends only on its own side, so its prediction is the single one.
+  const auto preds = reference_predictions(refs);
+  singles.assign(refs.size(), torch::Tensor());
+  for (size_t k = 0; k < refs.size() && k < want.size(); ++k)
+    if (want[k]) singles[k] = preds[k];
+  return combine(preds, refs);
+}
+
+torch::Tensor SttfnModel::predict_baseline(const std::vector<Batch>& refs, torch::Tensor* weights) {
+  // The additive estimates through STTFN's own weighting: what the untrained networks give.
+  std::vector<torch::Tensor> est;
+  for (const auto& r : refs) est.push_back(r.fine_ref + (r.coarse_target - r.coarse_ref));
+  auto out = combine(est, refs);
+  if (weights) *weights = last_weights_;
+  return out;
 }
 
 void SttfnModel::save(torch::serialize::OutputArchive& archive) const {
@@ -299,7 +336,7 @@ void SttfnFamily::bind(OptionSet& o) {
 }
 
 std::unique_ptr<DeepModel> SttfnFamily::create_model(int bands, double lr) const {
-  return std::make_unique<SttfnModel>(bands, lr, options_);
+  return std::make_unique<SttfnModel>(bands, lr, options_, context_channels_);
 }
 
 }  // namespace lstfuse::deep
