@@ -115,8 +115,11 @@ TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
                                 " --date " + d.iso() + " -o " + q(tmp / "p.tif"));
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   const Raster p = io::read_raster((tmp / "p.tif").string());
-  for (size_t i = 0; i < p.band_size(); ++i)
-    if (p.mask(0)[i]) ASSERT_TRUE(std::isfinite(p.band(0)[i]));
+  for (size_t i = 0; i < p.band_size(); ++i) {
+    if (p.mask(0)[i]) {
+      ASSERT_TRUE(std::isfinite(p.band(0)[i]));
+    }
+  }
 }
 
 TEST(ReliabilityDeepCli, AFullDiskDuringTrainingGivesAnErrorAndKeepsTheEarlierModel) {

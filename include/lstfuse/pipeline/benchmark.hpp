@@ -26,7 +26,7 @@ struct MethodEntry {
   std::vector<std::pair<std::string, std::string>> options;
   // The drivers' coarse-bias step for this entry ("coarse-bias=on" in the list): auto, on, off;
   // empty: BenchmarkOptions::coarse_bias.
-  std::string coarse_bias;
+  std::string coarse_bias{};
 };
 
 // Comma-separated entries; "all", "baseline", "classic" and "deep" expand to the registered
