@@ -38,10 +38,6 @@ std::vector<Date> output_days(const Catalog& source, const FillCatalogOptions& o
   return out;
 }
 
-std::string relative_to(const fs::path& target, const fs::path& dir) {
-  return canonical_dir(target).lexically_relative(canonical_dir(dir)).generic_string();
-}
-
 }  // namespace
 
 nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts) {
@@ -117,7 +113,16 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   try {
     Catalog cat(tmp);
     cat.set_grid(source.grid());
-    // Fine and truth entries (and coarse images outside the written days) point at the source.
+    // Fine and truth entries (and coarse images outside the written days) are the source's
+    // files, linked into the new catalog (copied where links are not possible): a catalog's
+    // paths stay inside its folder.
+    auto bring = [&](const std::string& rel) {
+      const fs::path dst = tmp / rel;
+      fs::create_directories(dst.parent_path());
+      std::error_code ec;
+      fs::create_hard_link(source.absolute(rel), dst, ec);
+      if (ec) fs::copy_file(source.absolute(rel), dst, fs::copy_options::overwrite_existing);
+    };
     const std::set<long> written_days = [&] {
       std::set<long> s;
       for (const Date& d : days) s.insert(d.days());
@@ -125,8 +130,8 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     }();
     for (Observation o : source.observations()) {
       if (o.role == Role::Coarse && written_days.count(o.date.days())) continue;
-      o.path = relative_to(source.absolute(o.path), out);
-      if (!o.quality_path.empty()) o.quality_path = relative_to(source.absolute(o.quality_path), out);
+      bring(o.path);
+      if (!o.quality_path.empty()) bring(o.quality_path);
       cat.add(o);
     }
     std::string sensor = obs.front().sensor;

@@ -126,6 +126,9 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   if (opts.from && opts.to && *opts.to < *opts.from) {
     throw Error(fmt::format("--to {} is before --from {}", opts.to->iso(), opts.from->iso()));
   }
+  // The output folder is checked against the source catalog before anything is written into
+  // it (the filled copy of the catalog lives inside it, as fuse's own).
+  const auto previous = read_resumable_index(source, method, opts, entry_from_json);
   if (opts.fill) fs::create_directories(opts.out_dir);
   const Catalog catalog = working_catalog(source, opts);
   const auto targets = fuse_targets(catalog, opts);
@@ -135,7 +138,6 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
                             catalog.root().string(), opts.from ? opts.from->iso() : "start",
                             opts.to ? opts.to->iso() : "end"));
   }
-  const auto previous = read_resumable_index(catalog, method, opts, entry_from_json);
   fs::create_directories(opts.out_dir);
   // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.
   if (previous.empty()) write_index(opts.out_dir, catalog, method, {}, opts);

@@ -38,8 +38,12 @@ struct SimCatalog {
     h.set_grid(full.grid());
     for (Observation o : full.observations()) {
       if (o.role == Role::Coarse && o.date == removed) continue;
-      o.path = fs::absolute(full.absolute(o.path)).string();
-      if (!o.quality_path.empty()) o.quality_path = fs::absolute(full.absolute(o.quality_path)).string();
+      // The same files, linked: a catalog's paths stay inside its folder.
+      for (const std::string* rel : {&o.path, &o.quality_path}) {
+        if (rel->empty()) continue;
+        fs::create_directories((dir / "holed" / *rel).parent_path());
+        fs::create_hard_link(full.absolute(*rel), dir / "holed" / *rel);
+      }
       h.add(o);
     }
     h.save();
@@ -301,7 +305,8 @@ print(json.dumps(out).replace("NaN", "null"))
   for (size_t t = 0; t < done.size(); ++t) EXPECT_EQ(j["times"][t], done[t]->date.iso());
   EXPECT_EQ(j["dims"], (nlohmann::json{"time", "y", "x"}));
   // The CRS is a CF grid-mapping variable that every variable names.
-  EXPECT_EQ(j["vars"], (nlohmann::json{"coarse_filled", "lst", "reference_filled"}));
+  // The uncertainty joins the flags: fuse learns it whenever the catalog has enough pair dates.
+  EXPECT_EQ(j["vars"], (nlohmann::json{"coarse_filled", "lst", "reference_filled", "uncertainty"}));
   EXPECT_EQ(j["grid_mapping"], "transverse_mercator");
   EXPECT_NE(j["wkt"].get<std::string>().find("55S"), std::string::npos) << j["wkt"];
   const Grid& g = s.holed.grid();

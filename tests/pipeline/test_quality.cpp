@@ -132,8 +132,11 @@ TEST(Quality, FuseWritesTheBandTheScoreAndChecksAgainstTruth) {
     EXPECT_NEAR(e.consistency_ubrmse, 0.0, 1e-4);
     EXPECT_NEAR(e.mean_uncertainty, kOffset, 0.01 * kOffset);
     const auto names = io::read_band_names((o.out_dir / e.quality).string());
-    ASSERT_EQ(names.size(), 1u);
-    EXPECT_EQ(names[0], "uncertainty");
+    // The fill flags fuse always writes, then the uncertainty.
+    ASSERT_EQ(names.size(), 3u);
+    EXPECT_EQ(names[0], "reference_filled");
+    EXPECT_EQ(names[1], "coarse_filled");
+    EXPECT_EQ(names[2], "uncertainty");
   }
   std::ifstream csv(o.out_dir / "index.csv");
   std::string header;
