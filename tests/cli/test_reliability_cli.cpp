@@ -3,7 +3,6 @@
 // full disks (a file-size limit) and one-line messages. docs/reliability.md lists each case.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -23,21 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-const std::string kBin = std::string("'") + LSTFUSE_CLI_PATH + "'";
 
-// Runs a shell script (with $L the lstfuse executable); output is stdout and stderr together.
-test::CliResult sh(const std::string& script) {
-  test::CliResult r;
-  const std::string cmd = "L=" + kBin + "; " + script + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + cmd);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+test::CliResult sh(const std::string& script) { return test::run_shell(script); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -2,7 +2,6 @@
 // files, a full disk (file-size limit) during training and fuse.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -24,18 +23,7 @@ namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-test::CliResult sh(const std::string& script) {
-  test::CliResult r;
-  const std::string cmd = std::string("L='") + LSTFUSE_CLI_PATH + "'; " + script + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + cmd);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+test::CliResult sh(const std::string& script) { return test::run_shell(script); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

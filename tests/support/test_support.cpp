@@ -39,9 +39,10 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-CliResult run_cli(const std::string& args) {
+namespace {
+// Runs a shell command line; output is stdout and stderr together.
+CliResult run_command(const std::string& cmd) {
   CliResult r;
-  const std::string cmd = std::string("\"") + LSTFUSE_CLI_PATH + "\" " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::array<char, 4096> buf{};
@@ -50,6 +51,15 @@ CliResult run_cli(const std::string& args) {
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+}  // namespace
+
+CliResult run_cli(const std::string& args) {
+  return run_command(std::string("\"") + LSTFUSE_CLI_PATH + "\" " + args + " 2>&1");
+}
+
+CliResult run_shell(const std::string& script) {
+  return run_command(std::string("L='") + LSTFUSE_CLI_PATH + "'; " + script + " 2>&1");
 }
 
 }  // namespace lstfuse::test

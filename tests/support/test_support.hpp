@@ -29,5 +29,7 @@ struct CliResult {
 };
 // Runs the built lstfuse executable with the given argument string (shell-quoted by the caller).
 CliResult run_cli(const std::string& args);
+// Runs a shell script with $L set to the lstfuse executable.
+CliResult run_shell(const std::string& script);
 
 }  // namespace lstfuse::test
