@@ -18,6 +18,7 @@ struct Args {
                        map_dates, dates;
   double train_fraction = 0.6;
   double data_range = 0.0;
+  int coarse_only = -1;
   bool quiet = false, no_report = false, single_pair = false, own_mask = false;
 };
 
@@ -71,6 +72,12 @@ void setup(CLI::App& app) {
                   "Score against the observed fine image or the simulated truth")
       ->check(CLI::IsMember({"fine", "truth"}))
       ->capture_default_str();
+  cmd->add_option("--coarse-only", a->coarse_only,
+                  "Also predict up to N days with no fine image (from every pair) and score them "
+                  "against the simulated truth, in their own table; -1: 5 with --reference truth "
+                  "and no --dates, else none")
+      ->check(CLI::Range(-1, 366))
+      ->capture_default_str();
   cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)");
   cmd->add_option("--dates", a->dates,
                   "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
@@ -98,6 +105,7 @@ void setup(CLI::App& app) {
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
     o.training = a->training;
+    o.coarse_only = a->coarse_only;
     o.coarse_bias = a->coarse_bias;
     if (a->data_range > 0) o.data_range = a->data_range;
     o.map_dates = parse_dates(a->map_dates);

@@ -66,6 +66,23 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Up to n days without a fine image that have a truth image and a mostly clear coarse image,
+// spread evenly over the candidates (so a year gives dates from every season).
+std::vector<Date> pick_coarse_only_dates(const Catalog& catalog, int n) {
+  std::vector<Date> cand;
+  for (const Date& d : catalog.coarse_only_dates()) {
+    const auto c = catalog.find(d, Role::Coarse);
+    if (c && c->valid_fraction >= 0.5 && catalog.find(d, Role::Truth)) cand.push_back(d);
+  }
+  if (n <= 0 || cand.empty()) return {};
+  if (static_cast<size_t>(n) >= cand.size()) return cand;
+  std::vector<Date> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(cand[static_cast<size_t>((i + 0.5) * static_cast<double>(cand.size()) / n)]);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<MethodEntry> parse_method_list(const std::string& text) {
@@ -190,6 +207,12 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       if (!catalog.find(d, Role::Truth))
         throw Error(fmt::format("{}: no truth for {} (use --reference fine)", catalog.root().string(), d.iso()));
   }
+  if (opts.coarse_only < -1) throw Error("benchmark: option --coarse-only: must be -1 (auto) or more");
+  {
+    const int n = opts.coarse_only >= 0 ? opts.coarse_only
+                  : (opts.reference == "truth" && opts.only_dates.empty() ? 5 : 0);
+    res.coarse_only_dates = pick_coarse_only_dates(catalog, n);
+  }
   std::vector<Date> map_dates = opts.map_dates;
   if (map_dates.empty()) {
     map_dates.push_back(res.dates[res.dates.size() / 2]);
@@ -202,7 +225,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
 
   // Phase 1: every entry predicts every date; predictions go to disk (kept for the user), so
   // memory holds one scene at a time whatever the number of methods and dates.
-  const long total = static_cast<long>(opts.entries.size() * res.dates.size());
+  const long total = static_cast<long>(opts.entries.size() * (res.dates.size() + res.coarse_only_dates.size()));
   ProgressBar bar("benchmark", total, opts.show_progress);
   long n = 0;
   for (const auto& entry : opts.entries) {
@@ -228,19 +251,22 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       method->fit(load_pairs(catalog, res.train_dates), ctx);
       train_total += seconds_since(t0);
     }
-    for (const Date& date : res.dates) {
+    // A held-out pair date is predicted without its own pair; a coarse-only date (no fine image)
+    // from every pair.
+    auto predict_date = [&](const Date& date, bool coarse_only) {
+      const std::vector<Date> hidden = coarse_only ? std::vector<Date>{} : std::vector<Date>{date};
       BenchmarkRow row;
       row.label = entry.label;
       row.method = entry.method;
       row.date = date;
       try {
-        const PairChoice choice = choose_pairs(catalog, date, info, {date});
+        const PairChoice choice = choose_pairs(catalog, date, info, hidden);
         row.pairs = choice.dates;
         row.note = choice.note;
         if (!per_target) add_note(row.note, method->fit_note());
         if (!per_target && !method->fit_note().empty()) res.fit_notes[entry.label] = method->fit_note();
         FusionInput in = load_input(catalog, date, choice.dates);
-        if (bias_step) row.coarse_bias = bias.apply(in, {date}).value;
+        if (bias_step) row.coarse_bias = bias.apply(in, hidden).value;
         if (per_target) {
           // A fresh model per hidden date, trained on that date's pairs only.
           method = reg.create(entry.method);
@@ -266,9 +292,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         row.note = err.what();
         spdlog::warn("{} on {}: {}", entry.label, date.iso(), err.what());
       }
-      res.rows.push_back(row);
+      (coarse_only ? res.coarse_only_rows : res.rows).push_back(row);
       bar.update(++n, fmt::format("{} {}", entry.label, date.iso()));
-    }
+    };
+    for (const Date& date : res.dates) predict_date(date, false);
+    for (const Date& date : res.coarse_only_dates) predict_date(date, true);
     res.train_seconds[entry.label] = train_total;
   }
   bar.finish();
@@ -277,13 +305,14 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   // method is scored on easier pixels than another; coverage says how much each predicted.
   eval::MetricsOptions mo;
   if (opts.data_range) mo.data_range = *opts.data_range;
-  for (const Date& date : res.dates) {
-    const auto obs = catalog.find(date, opts.reference == "truth" ? Role::Truth : Role::Fine);
+  // Scores the rows of one date against `role`'s image; returns the reference (and fills the
+  // predictions) for the maps.
+  auto score_date = [&](const Date& date, std::vector<BenchmarkRow>& rows, Role role,
+                        std::vector<BenchmarkRow*>& ok, std::vector<Raster>& preds) {
+    const auto obs = catalog.find(date, role);
     const Raster ref = io::load_observation(catalog, *obs);
-    std::vector<BenchmarkRow*> ok;
-    for (auto& row : res.rows)
+    for (auto& row : rows)
       if (row.date == date && row.status == "ok") ok.push_back(&row);
-    std::vector<Raster> preds;
     for (auto* row : ok) preds.push_back(io::read_raster((opts.out_dir / row->prediction).string()));
     Raster common(ref.grid(), 1, 1.0f, true);
     for (size_t i = 0; i < common.band_size(); ++i) {
@@ -310,6 +339,17 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         row.note = std::string("scoring: ") + err.what();
       }
     }
+    return ref;
+  };
+  for (const Date& date : res.coarse_only_dates) {
+    std::vector<BenchmarkRow*> ok;
+    std::vector<Raster> preds;
+    score_date(date, res.coarse_only_rows, Role::Truth, ok, preds);
+  }
+  for (const Date& date : res.dates) {
+    std::vector<BenchmarkRow*> ok;
+    std::vector<Raster> preds;
+    const Raster ref = score_date(date, res.rows, opts.reference == "truth" ? Role::Truth : Role::Fine, ok, preds);
     if (std::find(map_dates.begin(), map_dates.end(), date) == map_dates.end()) continue;
     const auto s = band_stats(ref);
     eval::QuicklookOptions q;
@@ -370,16 +410,17 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   for (const auto& d : r.dates) j["dates"].push_back(d.iso());
   j["train_dates"] = nlohmann::json::array();
   for (const auto& d : r.train_dates) j["train_dates"].push_back(d.iso());
-  j["rows"] = nlohmann::json::array();
-  for (const auto& row : r.rows) {
+  auto csv_row = [&](const BenchmarkRow& row) {
     std::string pairs;
     for (const auto& d : row.pairs) pairs += (pairs.empty() ? "" : " ") + d.iso();
-    csv += row.label + "," + row.date.iso();
-    for (const auto& k : keys) csv += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
-    csv += fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{},{},{},{},{}\n", row.seconds, row.train_seconds,
-                       row.status == "ok" ? row.metrics.overall.valid_pixels : 0, row.coverage,
-                       pairs, row.status, num(row.consistency.ubrmse), num(row.consistency.bias),
-                       num(row.truth_rmse), num(row.coarse_bias, 4));
+    std::string line = row.label + "," + row.date.iso();
+    for (const auto& k : keys) line += "," + (row.status == "ok" ? num(metric_of(row, k), 6) : "");
+    return line + fmt::format(",{:.4f},{:.3f},{},{:.4f},{},{},{},{},{},{}\n", row.seconds, row.train_seconds,
+                              row.status == "ok" ? row.metrics.overall.valid_pixels : 0, row.coverage,
+                              pairs, row.status, num(row.consistency.ubrmse), num(row.consistency.bias),
+                              num(row.truth_rmse), num(row.coarse_bias, 4));
+  };
+  auto json_row = [&](const BenchmarkRow& row) {
     nlohmann::json jr = {{"method", row.label}, {"date", row.date.iso()}, {"status", row.status},
                          {"note", row.note},    {"seconds", row.seconds},
                          {"train_seconds", row.train_seconds}, {"coverage", row.coverage},
@@ -388,8 +429,23 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     jr["pairs"] = nlohmann::json::array();
     for (const auto& d : row.pairs) jr["pairs"].push_back(d.iso());
     if (row.status == "ok") jr["metrics"] = row.metrics.to_json();
+    return jr;
+  };
+  const std::string csv_header = csv;
+  j["rows"] = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    csv += csv_row(row);
+    nlohmann::json jr = json_row(row);
     jr["consistency"] = consistency_json(row);
     j["rows"].push_back(jr);
+  }
+  std::string csv_coarse = csv_header;
+  j["coarse_only_dates"] = nlohmann::json::array();
+  for (const auto& d : r.coarse_only_dates) j["coarse_only_dates"].push_back(d.iso());
+  j["coarse_only_rows"] = nlohmann::json::array();
+  for (const auto& row : r.coarse_only_rows) {
+    csv_coarse += csv_row(row);
+    j["coarse_only_rows"].push_back(json_row(row));
   }
   j["train_seconds"] = r.train_seconds;
   if (r.ranking) j["score_ranking"] = ranking_json(*r.ranking);
@@ -401,56 +457,67 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
       r.reference == "truth" ? "simulated truth" : "observed fine image",
       r.common_mask ? "the pixels every method predicted" : "each method's own predicted pixels",
       r.catalog);
-  for (const std::string k : {"rmse", "ssim"}) {
-    md += fmt::format("## {} per date\n\n| date |", k == "rmse" ? "RMSE (K)" : "SSIM");
-    for (const auto& e : r.entries) md += " " + e.label + " |";
-    md += "\n|---|";
-    for (size_t i = 0; i < r.entries.size(); ++i) md += "---:|";
-    md += "\n";
-    for (const auto& d : r.dates) {
-      md += "| " + d.iso() + " |";
-      for (const auto& e : r.entries) {
-        std::string cell = "n/a";
-        for (const auto& row : r.rows)
-          if (row.label == e.label && row.date == d && row.status == "ok") cell = num(metric_of(row, k), k == "rmse" ? 3 : 4);
-        md += " " + cell + " |";
-      }
+  // The per-date and average tables of one set of dates.
+  auto tables = [&](const std::vector<Date>& dates, const std::vector<BenchmarkRow>& rows,
+                    const std::string& title) {
+    for (const std::string k : {"rmse", "ssim"}) {
+      md += fmt::format("## {}{} per date\n\n| date |", title, k == "rmse" ? "RMSE (K)" : "SSIM");
+      for (const auto& e : r.entries) md += " " + e.label + " |";
+      md += "\n|---|";
+      for (size_t i = 0; i < r.entries.size(); ++i) md += "---:|";
       md += "\n";
-    }
-    md += "| **average** |";
-    for (const auto& e : r.entries) {
-      double s = 0;
-      int c = 0;
-      for (const auto& row : r.rows)
-        if (row.label == e.label && row.status == "ok" && std::isfinite(metric_of(row, k))) {
-          s += metric_of(row, k);
-          ++c;
+      for (const auto& d : dates) {
+        md += "| " + d.iso() + " |";
+        for (const auto& e : r.entries) {
+          std::string cell = "n/a";
+          for (const auto& row : rows)
+            if (row.label == e.label && row.date == d && row.status == "ok") cell = num(metric_of(row, k), k == "rmse" ? 3 : 4);
+          md += " " + cell + " |";
         }
-      md += " " + (c ? num(s / c, k == "rmse" ? 3 : 4) : std::string("n/a")) + " |";
+        md += "\n";
+      }
+      md += "| **average** |";
+      for (const auto& e : r.entries) {
+        double s = 0;
+        int c = 0;
+        for (const auto& row : rows)
+          if (row.label == e.label && row.status == "ok" && std::isfinite(metric_of(row, k))) {
+            s += metric_of(row, k);
+            ++c;
+          }
+        md += " " + (c ? num(s / c, k == "rmse" ? 3 : 4) : std::string("n/a")) + " |";
+      }
+      md += "\n\n";
     }
-    md += "\n\n";
-  }
-  md += "## Averages over dates\n\n| method | dates |";
-  for (const auto& k : keys) md += " " + k + " |";
-  md += " coverage | predict s/date | train s |\n|---|---:|";
-  for (size_t i = 0; i < keys.size() + 3; ++i) md += "---:|";
-  md += "\n";
-  for (const auto& e : r.entries) {
-    int c = 0;
-    std::vector<double> sums(keys.size(), 0.0);
-    double secs = 0, cov = 0;
-    for (const auto& row : r.rows) {
-      if (row.label != e.label || row.status != "ok") continue;
-      ++c;
-      secs += row.seconds;
-      cov += row.coverage;
-      for (size_t i = 0; i < keys.size(); ++i) sums[i] += metric_of(row, keys[i]);
+    md += "## " + title + "Averages over dates\n\n| method | dates |";
+    for (const auto& k : keys) md += " " + k + " |";
+    md += " coverage | predict s/date | train s |\n|---|---:|";
+    for (size_t i = 0; i < keys.size() + 3; ++i) md += "---:|";
+    md += "\n";
+    for (const auto& e : r.entries) {
+      int c = 0;
+      std::vector<double> sums(keys.size(), 0.0);
+      double secs = 0, cov = 0;
+      for (const auto& row : rows) {
+        if (row.label != e.label || row.status != "ok") continue;
+        ++c;
+        secs += row.seconds;
+        cov += row.coverage;
+        for (size_t i = 0; i < keys.size(); ++i) sums[i] += metric_of(row, keys[i]);
+      }
+      md += fmt::format("| {} | {} |", e.label, c);
+      for (size_t i = 0; i < keys.size(); ++i) md += " " + (c ? num(sums[i] / c, 4) : std::string("n/a")) + " |";
+      const auto ts = r.train_seconds.find(e.label);
+      md += fmt::format(" {} | {} | {} |\n", c ? num(cov / c, 3) : "n/a", c ? num(secs / c, 3) : "n/a",
+                        ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
     }
-    md += fmt::format("| {} | {} |", e.label, c);
-    for (size_t i = 0; i < keys.size(); ++i) md += " " + (c ? num(sums[i] / c, 4) : std::string("n/a")) + " |";
-    const auto ts = r.train_seconds.find(e.label);
-    md += fmt::format(" {} | {} | {} |\n", c ? num(cov / c, 3) : "n/a", c ? num(secs / c, 3) : "n/a",
-                      ts != r.train_seconds.end() ? num(ts->second, 1) : "0");
+    md += "\n";
+  };
+  tables(r.dates, r.rows, "");
+  if (!r.coarse_only_dates.empty()) {
+    md += "## Coarse-only dates\n\nDays with no fine image (MODIS only), each predicted from every "
+          "pair of the catalog and scored against the simulated truth: the real use of fusion.\n\n";
+    tables(r.coarse_only_dates, r.coarse_only_rows, "Coarse-only: ");
   }
   md += consistency_markdown(r);
   if (!r.fit_notes.empty()) {
@@ -458,13 +525,16 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& [label, note] : r.fit_notes) md += fmt::format("- {}: {}\n", label, note);
   }
   int failed = 0;
-  for (const auto& row : r.rows) failed += row.status != "ok";
+  for (const auto* rows : {&r.rows, &r.coarse_only_rows})
+    for (const auto& row : *rows) failed += row.status != "ok";
   if (failed) {
     md += "\n## Failures\n\n";
-    for (const auto& row : r.rows)
-      if (row.status != "ok") md += fmt::format("- {} {}: {}\n", row.label, row.date.iso(), row.note);
+    for (const auto* rows : {&r.rows, &r.coarse_only_rows})
+      for (const auto& row : *rows)
+        if (row.status != "ok") md += fmt::format("- {} {}: {}\n", row.label, row.date.iso(), row.note);
   }
   write_text_atomic(dir / "results.csv", csv);
+  if (!r.coarse_only_dates.empty()) write_text_atomic(dir / "results_coarse_only.csv", csv_coarse);
   write_text_atomic(dir / "results.json", j.dump(2) + "\n");
   write_text_atomic(dir / "summary.md", md);
 }

@@ -260,6 +260,37 @@ fs::path write_html_report(const BenchmarkResult& r, const fs::path& dir, const 
   }
   h += "</table>";
 
+  // Days only MODIS saw: the real use, scored against the simulated truth.
+  if (!r.coarse_only_dates.empty()) {
+    h += "<h2>Coarse-only dates</h2><p class='note'>Days with no fine image, predicted from every "
+         "pair of the catalog and scored against the simulated truth (RMSE in K, SSIM).</p>"
+         "<table><tr><th>method</th>";
+    for (const auto& d : r.coarse_only_dates) h += "<th>" + d.iso() + "</th>";
+    h += "<th>average RMSE</th><th>average SSIM</th><th>coverage</th></tr>";
+    for (const auto& e : r.entries) {
+      h += "<tr><td>" + html_escape(e.label) + "</td>";
+      double rs = 0, ss = 0, cv = 0;
+      int n = 0;
+      for (const auto& d : r.coarse_only_dates) {
+        std::string cell = "n/a";
+        for (const auto& row : r.coarse_only_rows) {
+          if (row.label != e.label || row.date != d) continue;
+          if (row.status != "ok") { cell = "failed"; continue; }
+          cell = fmt_num(row.metrics.overall.rmse, 3);
+          rs += row.metrics.overall.rmse;
+          ss += row.metrics.overall.ssim;
+          cv += row.coverage;
+          ++n;
+        }
+        h += "<td>" + cell + "</td>";
+      }
+      h += n ? fmt::format("<td>{}</td><td>{}</td><td>{} %</td></tr>", fmt_num(rs / n, 3),
+                           fmt_num(ss / n, 4), fmt_num(100.0 * cv / n, 1))
+             : std::string("<td>n/a</td><td>n/a</td><td>n/a</td></tr>");
+    }
+    h += "</table>";
+  }
+
   // RMSE per date per method.
   std::vector<ChartSeries> rmse_series;
   for (const auto& e : r.entries) {

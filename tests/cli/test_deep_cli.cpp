@@ -146,7 +146,7 @@ TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
   ASSERT_TRUE(fs::exists(report)) << r.output;
   EXPECT_NE(r.output.find(report.string()), std::string::npos);
   const std::string html = slurp(report);
-  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion"})
+  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion", "Coarse-only dates"})
     EXPECT_NE(html.find(m), std::string::npos) << m;
   EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
   EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));

@@ -248,3 +248,67 @@ TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
   }
   for (const auto& row : res.rows) EXPECT_EQ(row.status, "ok") << row.label << " " << row.note;
 }
+
+TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
+  test::TempDir dir;
+  const auto sim = dir / "sim", cat_dir = dir / "cat";
+  ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
+  ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
+  const Catalog cat = Catalog::load(cat_dir);
+  if (!MethodRegistry::instance().has("spy-series"))
+    MethodRegistry::instance().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
+  SpyMethod::calls().clear();
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("spy-series");
+  o.show_progress = false;
+  o.coarse_only = 3;
+  o.out_dir = dir / "b";
+  const auto res = pipeline::run_benchmark(cat, o);
+  ASSERT_EQ(res.coarse_only_dates.size(), 3u);
+  ASSERT_EQ(res.coarse_only_rows.size(), 3u);
+  std::vector<Date> with_clear;
+  for (const Date& d : cat.pair_dates())
+    if (pipeline::usable_pair(cat, d, 1e-9)) with_clear.push_back(d);
+  for (const Date& d : res.coarse_only_dates) {
+    EXPECT_FALSE(cat.find(d, Role::Fine)) << d.iso();
+    ASSERT_TRUE(cat.find(d, Role::Truth)) << d.iso();
+    EXPECT_GE(cat.find(d, Role::Coarse)->valid_fraction, 0.5) << d.iso();
+    // Every pair reached the method for a coarse-only date.
+    bool seen = false;
+    for (const auto& [target, pairs] : SpyMethod::calls())
+      if (target == d) {
+        seen = true;
+        EXPECT_EQ(pairs, with_clear) << d.iso();
+      }
+    EXPECT_TRUE(seen) << d.iso();
+  }
+  // The spy predicts the coarse image itself: its score is the coarse image against the truth,
+  // computed here by hand over the pixels valid in both.
+  for (const auto& row : res.coarse_only_rows) {
+    ASSERT_EQ(row.status, "ok") << row.note;
+    const Raster m = io::load_observation(cat, *cat.find(row.date, Role::Coarse));
+    const Raster t = io::load_observation(cat, *cat.find(row.date, Role::Truth));
+    double s = 0;
+    long n = 0;
+    for (size_t i = 0; i < t.band_size(); ++i) {
+      if (!t.mask(0)[i] || !m.mask(0)[i]) continue;
+      const double e = static_cast<double>(m.band(0)[i]) - t.band(0)[i];
+      s += e * e;
+      ++n;
+    }
+    ASSERT_GT(n, 0);
+    EXPECT_NEAR(row.metrics.overall.rmse, std::sqrt(s / n), 1e-4) << row.date.iso();
+    EXPECT_EQ(row.metrics.overall.valid_pixels, n);
+  }
+  // Their own table, apart from the protocol's.
+  pipeline::write_benchmark_tables(res, dir / "b");
+  EXPECT_TRUE(fs::exists(dir / "b" / "results_coarse_only.csv"));
+  std::ifstream md(dir / "b" / "summary.md");
+  const std::string summary((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("## Coarse-only: RMSE (K) per date"), std::string::npos);
+  for (const auto& row : res.rows) EXPECT_EQ(std::count(res.coarse_only_dates.begin(), res.coarse_only_dates.end(), row.date), 0);
+  // By default (observed fine reference), no coarse-only dates.
+  o.coarse_only = -1;
+  o.out_dir = dir / "c";
+  EXPECT_TRUE(pipeline::run_benchmark(cat, o).coarse_only_dates.empty());
+}

@@ -58,6 +58,11 @@ struct BenchmarkOptions {
   // The coarse-bias step (pipeline::CoarseBiasStep) for entries that do not set their own:
   // auto (each method's default), on or off. The predicted date never enters the bias model.
   std::string coarse_bias = "auto";
+  // Days only MODIS saw, scored against the simulated truth with every pair available (the real
+  // use of fusion), next to the protocol's table: up to this many dates, spread over the year,
+  // among those with a truth image and at least half of the coarse pixels clear. -1 (auto): 5
+  // when scoring against truth without --dates, else none; 0: none.
+  int coarse_only = -1;
 };
 
 struct BenchmarkRow {
@@ -100,6 +105,9 @@ struct BenchmarkResult {
   std::vector<Date> dates;        // predicted dates
   std::vector<Date> train_dates;  // split, and loo with series training: every pair date trained on
   std::vector<BenchmarkRow> rows;
+  // Days without a fine image, predicted from every pair and scored against the truth.
+  std::vector<Date> coarse_only_dates;
+  std::vector<BenchmarkRow> coarse_only_rows;
   std::map<std::string, double> train_seconds;  // per entry label, total
   std::map<std::string, std::string> fit_notes;  // per entry label: what its fit reported (Method::fit_note)
   std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
@@ -110,7 +118,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
 
 // Predictions are kept in OUT/predictions/, maps in OUT/maps/.
 // results.csv (one row per method and date: method, date, rmse, ssim, ..., seconds),
-// results.json, summary.md (per-date and average tables like the STTFN paper's Table IV).
+// results.json, summary.md (per-date and average tables like the STTFN paper's Table IV);
+// results_coarse_only.csv and a summary section for the coarse-only dates when there are any.
 void write_benchmark_tables(const BenchmarkResult& result, const std::filesystem::path& dir);
 
 }  // namespace lstfuse::pipeline
