@@ -146,6 +146,7 @@ TEST(Series, KnownPerDateBiasIsRemovedExactly) {
   const FusionInput in = series_input(s, target, 0.5);
   SeriesMethod m;
   m.opts.denoise_radius = 0;
+  m.opts.response = false;  // the bias alone (the response would learn the bias differences)
   const FusionResult r = m.predict(in);
   EXPECT_NEAR(m.last_bias().target, 0.5, 1e-4);  // float32 images
   for (size_t k = 0; k < s.dates.size(); ++k) EXPECT_NEAR(m.last_bias().pair[k], s.bias[k], 1e-4);
@@ -187,6 +188,34 @@ TEST(Series, KnownPerPixelGainIsRecovered) {
   EXPECT_NEAR(r1.quality.band(3)[0], 1.0, 1e-6);
 }
 
+TEST(Series, KnownResponseToCoarseSurprisesIsLearned) {
+  // fine = off + g(x, y) s_k with g in 0.6..1.4 and the seasonal s_k curved, so interpolation
+  // in time misses (g - 1) times the coarse image's own miss on every date: the response step
+  // learns beta = g - 1 from the pairs' leave-one-out misses and the prediction is exact.
+  SyntheticSeries s = make_series(21, 14, 12, 9, false);
+  for (double& b : s.bias) b = 0.0;
+  const Date target = s.dates[4];
+  FusionInput in = series_input(s, target, 0.0);
+  in.pairs.erase(in.pairs.begin() + 3, in.pairs.begin() + 6);  // a 64-day gap around the target
+  SeriesMethod m;
+  m.opts.denoise_radius = 0;
+  m.opts.response_radius = 0;
+  m.opts.response_sd = 10.0;  // nothing to shrink: the fit is exact (no residual variance)
+  const FusionResult r = m.predict(in);
+  ASSERT_EQ(r.quality.band_names[4], "response");
+  double worst_without = 0.0;
+  m.opts.response = false;
+  const FusionResult r0 = m.predict(in);
+  for (size_t i = 0; i < r.fine.band_size(); ++i) {
+    ASSERT_NEAR(r.quality.band(4)[i], s.gain.band(0)[i] - 1.0, 1e-3) << i;
+    const double truth = s.off.band(0)[i] + s.gain.band(0)[i] * season(target);
+    ASSERT_NEAR(r.fine.band(0)[i], truth, 5e-3) << i;
+    worst_without = std::max(worst_without, std::abs(r0.fine.band(0)[i] - truth));
+    EXPECT_EQ(r0.quality.band(4)[i], 0.0f);
+  }
+  EXPECT_GT(worst_without, 0.3);  // the curvature of the season across the gap
+}
+
 TEST(Series, PixelClearOnOneDateFallsBackToThatDate) {
   const SyntheticSeries s = make_series(8, 6, 6, 2, true);
   const Date target = s.dates[2] + 4L;
@@ -198,6 +227,7 @@ TEST(Series, PixelClearOnOneDateFallsBackToThatDate) {
   }
   SeriesMethod m;
   m.opts.denoise_radius = 0;
+  m.opts.response = false;  // its pooling would lend the pixel its neighbours' response
   const FusionResult r = m.predict(in);
   const size_t i = 2 * 8 + 3;
   ASSERT_TRUE(r.fine.valid(2, 3));
@@ -225,12 +255,13 @@ TEST(Series, TileSizeAndThreadCountDoNotChangeTheResult) {
   in.coarse = test::block_mean(test::textured(g, 1, 296.0f, 40), 10, 0.1f);
   for (int y = 10; y < 30; ++y)
     for (int x = 5 + y % 3; x < 40; ++x) in.pairs[(y / 5) % 6].fine.set_valid(0, y, x, false);
+  for (const bool gain : {false, true}) {  // the response step (default) or the gain
   SeriesMethod ref_m;
-  ref_m.opts.gain = true;
+  ref_m.opts.gain = gain;
   const FusionResult ref = predict_tiled(ref_m, in, {0, 1});
   for (const TilingOptions t : {TilingOptions{8, 1}, TilingOptions{16, 2}, TilingOptions{25, 2}}) {
     SeriesMethod m;
-    m.opts.gain = true;
+    m.opts.gain = gain;
     const FusionResult r = predict_tiled(m, in, t);
     for (int y = 0; y < g.height; ++y)
       for (int x = 0; x < g.width; ++x) {
@@ -239,6 +270,7 @@ TEST(Series, TileSizeAndThreadCountDoNotChangeTheResult) {
         ASSERT_NEAR(r.fine.at(y, x), ref.fine.at(y, x), 1e-4) << "tile " << t.tile << " at " << x << "," << y;
         for (int q = 0; q < ref.quality.bands(); ++q) ASSERT_NEAR(r.quality.at(q, y, x), ref.quality.at(q, y, x), 1e-4);
       }
+  }
   }
 }
 

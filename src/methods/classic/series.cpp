@@ -28,6 +28,12 @@ SeriesMethod::SeriesMethod() {
   option_set_.add("min-bias-share", opts.min_bias_share,
                   "a pair's bias is measured when its pixels clear in both images are at least "
                   "this share of the clearest pair's; otherwise it comes from the time model");
+  option_set_.add("response", opts.response,
+                   "step 4b: add the pixel's learned response to what the target's coarse image shows "
+                   "that the neighbouring dates did not (off when --gain is on)");
+  option_set_.add("response-radius", opts.response_radius, "half window (pixels) pooling the response over similar pixels");
+  option_set_.add("response-sd", opts.response_sd,
+                  "prior spread of the response; it shrinks towards 0 where the history is noisy or the coarse surprises small");
   option_set_.add("gain", opts.gain,
                   "per-pixel gain of the fine LST on the coarse change, from the series");
   option_set_.add("gain-max-lag", opts.gain_max_lag,
@@ -73,6 +79,10 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
   if (o.gain_max_lag < 1) throw Error(fmt::format("series: option --gain-max-lag must be >= 1 day, got {}", o.gain_max_lag));
   if (o.gain_radius < 0 || o.gain_radius > 50)
     throw Error(fmt::format("series: option --gain-radius must be within 0..50, got {}", o.gain_radius));
+  if (o.response_radius < 0 || o.response_radius > 50)
+    throw Error(fmt::format("series: option --response-radius must be within 0..50, got {}", o.response_radius));
+  if (!(o.response_sd > 0.0 && o.response_sd <= 10.0))
+    throw Error(fmt::format("series: option --response-sd must be within (0, 10], got {}", o.response_sd));
   if (!(o.gain_prior > 0.0) || !std::isfinite(o.gain_prior))
     throw Error(fmt::format("series: option --gain-prior must be a positive number of K^2, got {}", o.gain_prior));
 
@@ -91,9 +101,9 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
   FusionResult out;
   out.fine = Raster(in.coarse.grid(), nb, 0.0f, false);
   out.fine.units = in.coarse.units;
-  out.quality = Raster(in.coarse.grid(), 4, 0.0f, true);
+  out.quality = Raster(in.coarse.grid(), 5, 0.0f, true);
   out.quality.units = "";
-  out.quality.band_names = {"clear_dates", "days_before", "days_after", "gain"};
+  out.quality.band_names = {"clear_dates", "days_before", "days_after", "gain", "response"};
   last_bias_ = {};
 
   for (int b = 0; b < nb; ++b) {
@@ -212,32 +222,128 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
         gain[i] = static_cast<float>((sxy[i] + o.gain_prior) / (sxx[i] + o.gain_prior));
     }
 
-    // Step 5 per pixel of the region.
+    // Step 3: the denoised anomaly of every clear date at every pixel of the input (the
+    // response step needs them beyond the target region), averaged over similar neighbours.
     const int r = o.denoise_radius;
     const float inv2s2 = static_cast<float>(0.5 / (o.denoise_sigma * o.denoise_sigma));
+    auto similarity = [&](int x, int y, int radius, std::vector<float>& wts) {
+      int t = 0;
+      for (int yy = y - radius; yy <= y + radius; ++yy)
+        for (int xx = x - radius; xx <= x + radius; ++xx, ++t) {
+          if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
+            wts[t] = 0.0f;
+            continue;
+          }
+          const float pj = P[static_cast<size_t>(yy) * W + xx];
+          const float d = pj - P[static_cast<size_t>(y) * W + x];
+          wts[t] = std::isnan(pj) ? 0.0f : std::exp(-d * d * inv2s2);
+        }
+    };
+    std::vector<float> A(static_cast<size_t>(K) * N, kNaN);
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < H; ++y) {
+      std::vector<float> wts(static_cast<size_t>((2 * r + 1) * (2 * r + 1)), 0.0f);
+      for (int x = 0; x < W; ++x) {
+        const size_t i = static_cast<size_t>(y) * W + x;
+        if (std::isnan(P[i])) continue;
+        similarity(x, y, r, wts);
+        for (int u = 0; u < K; ++u) {
+          const float* Du = D.data() + static_cast<size_t>(u) * N;
+          if (std::isnan(Du[i])) continue;
+          double num = 0.0, den = 0.0;
+          int t = 0;
+          for (int yy = y - r; yy <= y + r; ++yy)
+            for (int xx = x - r; xx <= x + r; ++xx, ++t) {
+              if (wts[t] == 0.0f) continue;
+              const size_t j = static_cast<size_t>(yy) * W + xx;
+              if (std::isnan(Du[j])) continue;
+              num += wts[t] * (static_cast<double>(Du[j]) - P[j]);
+              den += wts[t];
+            }
+          A[static_cast<size_t>(u) * N + i] = static_cast<float>(num / den);  // den >= 1: centre clear
+        }
+      }
+    }
+
+    // Step 4b: the response to coarse surprises. On each clear date, what the time
+    // interpolation from the pixel's neighbouring clear dates misses in the fine-coarse
+    // difference (R) and in the coarse image (E); the pooled, shrunk slope beta of R on E says
+    // how much more or less than its coarse pixel the fine pixel reacts to what the coarse
+    // image shows that the neighbouring dates did not (a class's response to weather and rain).
+    std::vector<float> beta(N, 0.0f);
+    if (o.response && !o.gain) {  // the gain models the same thing; never both
+      std::vector<double> sxy(N, 0.0), sxx(N, 0.0), syy(N, 0.0), cnt(N, 0.0);
+#pragma omp parallel
+      {
+      std::vector<int> cl;  // the pixel's clear dates, reused
+#pragma omp for schedule(static)
+      for (long long ii = 0; ii < static_cast<long long>(N); ++ii) {
+        const size_t i = static_cast<size_t>(ii);
+        if (std::isnan(P[i])) continue;
+        cl.clear();
+        for (int u = 0; u < K; ++u)
+          if (!std::isnan(D[static_cast<size_t>(u) * N + i])) cl.push_back(u);
+        double a = 0.0, c = 0.0, q = 0.0, m = 0.0;
+        for (size_t j = 0; j < cl.size(); ++j) {
+          double sw = 0.0, sd = 0.0, sc = 0.0;
+          for (size_t n : {j - 1, j + 1}) {
+            if (n >= cl.size()) continue;  // j - 1 wraps for j == 0
+            const double w = 1.0 / static_cast<double>(std::labs(dt[cl[n]] - dt[cl[j]]));
+            const size_t k = static_cast<size_t>(cl[n]) * N + i;
+            sw += w;
+            sd += w * (static_cast<double>(P[i]) + A[k]);
+            sc += w * C[k];
+          }
+          if (sw == 0.0) continue;
+          const size_t k = static_cast<size_t>(cl[j]) * N + i;
+          const double rr = static_cast<double>(P[i]) + A[k] - sd / sw;
+          const double e = C[k] - sc / sw;
+          a += rr * e;
+          c += e * e;
+          q += rr * rr;
+          m += 1.0;
+        }
+        sxy[i] = a;
+        sxx[i] = c;
+        syy[i] = q;
+        cnt[i] = m;
+      }
+      }
+      const int pr = o.response_radius;
+#pragma omp parallel for schedule(static)
+      for (int y = 0; y < H; ++y) {
+        std::vector<float> wts(static_cast<size_t>((2 * pr + 1) * (2 * pr + 1)), 0.0f);
+        for (int x = 0; x < W; ++x) {
+          const size_t i = static_cast<size_t>(y) * W + x;
+          if (std::isnan(P[i])) continue;
+          similarity(x, y, pr, wts);
+          double a = 0.0, c = 0.0, q = 0.0, m = 0.0;
+          int t = 0;
+          for (int yy = y - pr; yy <= y + pr; ++yy)
+            for (int xx = x - pr; xx <= x + pr; ++xx, ++t) {
+              if (wts[t] == 0.0f) continue;
+              const size_t j = static_cast<size_t>(yy) * W + xx;
+              a += wts[t] * sxy[j];
+              c += wts[t] * sxx[j];
+              q += wts[t] * syy[j];
+              m += wts[t] * cnt[j];
+            }
+          // Posterior mean under a prior beta ~ N(0, sd^2) with the residual variance of R
+          // around beta E estimated from the same sums: noisy histories shrink more.
+          if (c <= 0.0 || m < 3.0) continue;
+          const double s2 = std::max(q - a * a / c, 0.0) / (m - 1.0);
+          beta[i] = static_cast<float>(a / (c + s2 / (o.response_sd * o.response_sd)));
+        }
+      }
+    }
+
+    // Step 5 per pixel of the region.
     const float* m0 = in.coarse.band(b);
     const uint8_t* v0 = in.coarse.mask(b);
     float* dst = out.fine.band(b);
     uint8_t* dvalid = out.fine.mask(b);
-    auto smoothed = [&](int u, int x, int y, const float* wts) {
-      // Anomaly of date u at (x, y) averaged over similar clear neighbours (weights wts).
-      const float* Du = D.data() + static_cast<size_t>(u) * N;
-      double num = 0.0, den = 0.0;
-      int t = 0;
-      for (int yy = y - r; yy <= y + r; ++yy)
-        for (int xx = x - r; xx <= x + r; ++xx, ++t) {
-          if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-          const size_t j = static_cast<size_t>(yy) * W + xx;
-          const float dj = Du[j];
-          if (std::isnan(dj)) continue;
-          num += wts[t] * (static_cast<double>(dj) - P[j]);
-          den += wts[t];
-        }
-      return num / den;  // den >= 1: the centre is clear on date u
-    };
 #pragma omp parallel for schedule(static)
     for (int y = region.y0; y < region.y0 + region.height; ++y) {
-      std::vector<float> wts(static_cast<size_t>((2 * r + 1) * (2 * r + 1)), 0.0f);
       for (int x = region.x0; x < region.x0 + region.width; ++x) {
         const size_t i = static_cast<size_t>(y) * W + x;
         if (b == 0) out.quality.band(0)[i] = clear[i];
@@ -249,30 +355,23 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
           else if (pick.after < 0) pick.after = u;
         }
         if (pick.before < 0 && pick.after < 0) continue;
-        int t = 0;
-        for (int yy = y - r; yy <= y + r; ++yy)
-          for (int xx = x - r; xx <= x + r; ++xx, ++t) {
-            if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-            const float pj = P[static_cast<size_t>(yy) * W + xx];
-            const float d = pj - P[i];
-            wts[t] = std::isnan(pj) ? 0.0f : std::exp(-d * d * inv2s2);
-          }
-        double sw = 0.0, sv = 0.0;
+        const double c0 = static_cast<double>(m0[i]) - b0;
+        double sw = 0.0, sv = 0.0, sc = 0.0;
         for (int u : {pick.before, pick.after}) {
           if (u < 0) continue;
           const double w = 1.0 / static_cast<double>(std::labs(dt[u]));
+          const size_t k = static_cast<size_t>(u) * N + i;
           sw += w;
-          const double c0 = static_cast<double>(m0[i]) - b0;
-          sv += w * (static_cast<double>(P[i]) +
-                     (r > 0 ? smoothed(u, x, y, wts.data()) : D[static_cast<size_t>(u) * N + i] - P[i]) +
-                     (gain[i] - 1.0) * (c0 - C[static_cast<size_t>(u) * N + i]));
+          sv += w * (static_cast<double>(P[i]) + A[k] + (gain[i] - 1.0) * (c0 - C[k]));
+          sc += w * C[k];
         }
-        dst[i] = static_cast<float>(static_cast<double>(m0[i]) - b0 + sv / sw);
+        dst[i] = static_cast<float>(c0 + sv / sw + beta[i] * (c0 - sc / sw));
         dvalid[i] = 1;
         if (b == 0) {
           out.quality.band(1)[i] = pick.before < 0 ? 0.0f : static_cast<float>(-dt[pick.before]);
           out.quality.band(2)[i] = pick.after < 0 ? 0.0f : static_cast<float>(dt[pick.after]);
           out.quality.band(3)[i] = gain[i];
+          out.quality.band(4)[i] = beta[i];
         }
       }
     }

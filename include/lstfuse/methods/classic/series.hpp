@@ -14,13 +14,20 @@
 //     changes on coarse changes between clear dates at most --gain-max-lag days apart, pooled
 //     over a small window and shrunk towards 1 by a prior of --gain-prior K^2 (a pixel with
 //     little coarse change keeps gain 1):  g = (sum dL dC + lambda) / (sum dC^2 + lambda).
+//  4b. Response (default; off with --gain, which models the same): on every clear date, the
+//     part of the denoised difference that interpolation in time from the pixel's neighbouring
+//     clear dates misses, R_k, against the same miss of the coarse image, E_k. The slope of R
+//     on E, pooled over similar pixels and shrunk to 0 (posterior mean under a prior
+//     beta ~ N(0, --response-sd^2) with the residual variance of the fit), is how much more
+//     or less the fine pixel reacts than its coarse pixel to what the neighbours did not show.
 //  5. Per pixel, the nearest date before and the nearest after on which the pixel is clear
 //     (cloudy pairs count where they are clear), weighted 1/|dt|:
-//       prediction = C_0 + sum_side w_side (P + smoothed anomaly_side + (g - 1)(C_0 - C_side)).
+//       prediction = C_0 + sum_side w_side (P + smoothed anomaly_side + (g - 1)(C_0 - C_side))
+//                    + beta (C_0 - sum_side w_side C_side).
 // With one pair, gain 1 and no denoising this is `additive` with a bias correction.
 //
 // Quality bands: clear_dates (pair dates on which the pixel is clear), days_before and
-// days_after (days to the dates used; 0: none on that side), gain.
+// days_after (days to the dates used; 0: none on that side), gain, response (beta).
 #include <algorithm>
 
 #include "lstfuse/methods/method.hpp"
@@ -38,6 +45,9 @@ struct SeriesOptions {
   int gain_max_lag = 48;        // days between the two dates of a change
   int gain_radius = 2;          // half window of the pooling
   double gain_prior = 200.0;    // K^2: weight of the prior gain 1
+  bool response = true;         // step 4b
+  int response_radius = 1;      // half window of its pooling over similar pixels
+  double response_sd = 0.03;    // prior sd of beta (its shrinkage towards 0)
 };
 
 class SeriesMethod : public Method {
@@ -45,7 +55,9 @@ class SeriesMethod : public Method {
   SeriesMethod();
   const MethodInfo& info() const override;
   OptionSet& options() override { return option_set_; }
-  int halo() const override { return std::max(opts.denoise_radius, opts.gain ? opts.gain_radius : 0); }
+  int halo() const override {
+    return std::max(opts.denoise_radius + (opts.response ? opts.response_radius : 0), opts.gain ? opts.gain_radius : 0);
+  }
   FusionResult predict(const FusionInput& in) override;
 
   // The coarse biases used for a prediction (steps 1), for logs and tests.
