@@ -1,0 +1,326 @@
+"""lstfuse from Python: spatio-temporal fusion of land surface temperature.
+
+The same C++ library as the ``lstfuse`` command, on numpy arrays and xarray objects::
+
+    import lstfuse
+    cat = lstfuse.Catalog("lstfuse-demo/catalog")
+    lst = cat.predict("2024-08-18", "series")        # xarray.DataArray (y, x), kelvin
+
+Arrays are (rows, columns) or (bands, rows, columns), NaN for nodata (a numpy masked array's
+mask counts too). Results are float32 with NaN where nothing was predicted. Errors raise
+``ValueError`` (``lstfuse.LstfuseError``) with the command line's messages.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import _core
+
+__version__ = _core.__version__
+LstfuseError = _core.LstfuseError
+
+__all__ = ["methods", "predict", "metrics", "train", "Model", "Catalog", "open_fused",
+           "LstfuseError", "__version__"]
+
+
+# --- arrays and georeference -------------------------------------------------------------------
+
+def _is_dataarray(a: Any) -> bool:
+    return type(a).__name__ == "DataArray" and hasattr(a, "dims")
+
+
+def _as_float32(a: Any, what: str) -> np.ndarray:
+    """A float32 C-contiguous view of `a` where it already is one (no copy), NaN for masked."""
+    if _is_dataarray(a):
+        a = a.values
+    if isinstance(a, np.ma.MaskedArray):
+        a = np.ma.filled(a.astype(np.float32), np.nan)
+    arr = np.asarray(a)
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"{what}: expected a 2-D (rows, columns) or 3-D (bands, rows, columns) "
+                         f"array, got {arr.ndim}-D")
+    return arr
+
+
+def _geo_of(a: Any) -> tuple[list[float], str] | None:
+    """GDAL geotransform and CRS (WKT or authority string) of a DataArray with x/y coordinates."""
+    if not _is_dataarray(a) or "x" not in a.coords or "y" not in a.coords:
+        return None
+    x = np.asarray(a.coords["x"].values, dtype=float)
+    y = np.asarray(a.coords["y"].values, dtype=float)
+    if x.size < 2 or y.size < 2:
+        return None
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    transform = [x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy]
+    crs = a.attrs.get("crs", "")
+    if not crs and "spatial_ref" in a.coords:
+        crs = a.coords["spatial_ref"].attrs.get("crs_wkt", "")
+    if not crs and hasattr(a, "rio"):
+        try:
+            crs = a.rio.crs.to_wkt() if a.rio.crs else ""
+        except Exception:  # rioxarray present but no CRS set
+            crs = ""
+    return transform, str(crs)
+
+
+def _to_dataarray(values: np.ndarray, transform: Sequence[float], crs: str, name: str,
+                  band_names: Sequence[str] | None = None, attrs: dict | None = None):
+    import xarray as xr
+    h, w = values.shape[-2:]
+    x = transform[0] + (np.arange(w) + 0.5) * transform[1]
+    y = transform[3] + (np.arange(h) + 0.5) * transform[5]
+    coords: dict[str, Any] = {"y": y, "x": x}
+    dims: tuple[str, ...] = ("y", "x")
+    if values.ndim == 3:
+        dims = ("band", "y", "x")
+        coords["band"] = list(band_names) if band_names else list(range(1, values.shape[0] + 1))
+    a = xr.DataArray(values, dims=dims, coords=coords, name=name)
+    a.attrs.update(attrs or {})
+    a.attrs["crs"] = crs
+    a.attrs["transform"] = list(transform)
+    return a
+
+
+def _options(options: dict) -> dict:
+    return {k.replace("_", "-"): v for k, v in options.items()}
+
+
+def _pairs(pairs: Iterable) -> list[tuple]:
+    out = []
+    for k, p in enumerate(pairs, 1):
+        p = tuple(p)
+        if len(p) == 2:
+            date, fine, coarse = None, p[0], p[1]
+        elif len(p) == 3:
+            date, fine, coarse = p
+        else:
+            raise ValueError(f"pairs: pair {k} must be (fine, coarse) or (date, fine, coarse)")
+        out.append((None if date is None else str(date)[:10],
+                    _as_float32(fine, f"pair {k} fine"), _as_float32(coarse, f"pair {k} coarse")))
+    return out
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+def methods() -> list[dict]:
+    """Every registered method: name, family, summary, pair needs and its options (name, type,
+    default, range, help), as ``lstfuse methods`` lists them."""
+    return _core.methods()
+
+
+class Model:
+    """A method instance with its options, for methods that train (``fit``) or repeated use."""
+
+    def __init__(self, method: str, **options):
+        self._m = _core.Method(method, _options(options))
+
+    @property
+    def name(self) -> str:
+        return self._m.name
+
+    @property
+    def options(self) -> dict:
+        return self._m.options()
+
+    @property
+    def fit_note(self) -> str:
+        """What the fit reported (for example that training did not beat the baseline)."""
+        return self._m.fit_note
+
+    def fit(self, pairs: Iterable, progress: bool = False) -> "Model":
+        """Train on ``(date, fine, coarse)`` pairs (deep methods; a no-op for classic ones)."""
+        ps = _pairs(pairs)
+        geo = _geo_of(next(iter(pairs))[-1]) if ps else None
+        t, crs = geo if geo else ([], "")
+        self._m.fit(ps, t, crs, progress)
+        return self
+
+    def predict(self, pairs: Iterable, coarse: Any, date: str | None = None, tile: int = 512,
+                threads: int = 0, return_quality: bool = False):
+        """Predict the fine image of ``date`` from the pairs and that date's coarse image (all on
+        the fine grid). numpy in, numpy out; a DataArray ``coarse`` gives a DataArray result with
+        its coordinates and CRS."""
+        geo = _geo_of(coarse)
+        t, crs = geo if geo else ([], "")
+        r = self._m.predict(_pairs(pairs), _as_float32(coarse, "coarse"),
+                            "" if date is None else str(date)[:10], t, crs, tile, threads)
+        fine, quality = r["fine"], r["quality"]
+        if geo:
+            attrs = {"method": self.name, "units": "K"}
+            if date is not None:
+                attrs["date"] = str(date)[:10]
+            fine = _to_dataarray(fine, t, crs, "lst", attrs=attrs)
+            if quality is not None:
+                quality = _to_dataarray(quality, t, crs, "quality", r["quality_names"])
+        if return_quality:
+            return fine, quality, r["quality_names"]
+        return fine
+
+    def save(self, path: str | os.PathLike) -> None:
+        self._m.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, method: str | None = None) -> "Model":
+        """A trained model file written by ``lstfuse train`` or ``Model.save``."""
+        if method is None:
+            method = _model_method(os.fspath(path))
+        m = cls(method)
+        m._m.load(os.fspath(path))
+        return m
+
+
+def _model_method(path: str) -> str:
+    return _core.model_method(path)
+
+
+def predict(method: str, pairs: Iterable, coarse: Any, date: str | None = None, **options):
+    """Predict one fine image with ``method`` from ``pairs`` — ``(fine, coarse)`` or
+    ``(date, fine, coarse)`` tuples; dates matter only to methods that weigh by time — and the
+    target date's ``coarse`` image, everything on the fine grid.
+
+    Options are the method's own (``half_window=25`` or ``"half-window": 25``); ``tile`` and
+    ``threads`` set the tiling. Trained methods need ``model=PATH``.
+    """
+    tile = options.pop("tile", 512)
+    threads = options.pop("threads", 0)
+    model = options.pop("model", None)
+    m = Model(method, **options)
+    if model is not None:
+        m._m.load(os.fspath(model))
+    return m.predict(pairs, coarse, date, tile=tile, threads=threads)
+
+
+def train(method: str, pairs: Iterable, progress: bool = False, **options) -> Model:
+    """Train a deep method on ``(date, fine, coarse)`` pairs; returns the Model."""
+    return Model(method, **options).fit(pairs, progress=progress)
+
+
+def metrics(pred: Any, ref: Any, data_range: float | None = None, ergas_ratio: float | None = None,
+            coarse_res: float = 1000.0) -> dict:
+    """The metrics of ``lstfuse metrics --json`` (RMSE, SSIM, PSNR, SAM, CC, ERGAS, ...) of a
+    prediction against a reference on the pixels valid in both. ERGAS needs the fine pixel size:
+    from DataArray coordinates, or give ``ergas_ratio`` (fine / coarse resolution)."""
+    geo = _geo_of(pred) or _geo_of(ref)
+    t, crs = geo if geo else ([], "")
+    return json.loads(_core.metrics_json(_as_float32(pred, "pred"), _as_float32(ref, "ref"), t, crs,
+                                         data_range, ergas_ratio, coarse_res))
+
+
+class Catalog:
+    """A catalog folder made by ``lstfuse ingest`` (or ``simulate`` + ``ingest``)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._info = _core.catalog_info(self.path)
+
+    @property
+    def dates(self) -> list[str]:
+        """Every date with a coarse image (the days that can be predicted)."""
+        return list(self._info["coarse_dates"])
+
+    @property
+    def pairs(self) -> list[str]:
+        """Dates with both a fine and a coarse image."""
+        return list(self._info["pair_dates"])
+
+    @property
+    def coarse_only_dates(self) -> list[str]:
+        return list(self._info["coarse_only_dates"])
+
+    @property
+    def crs(self) -> str:
+        return self._info["crs"]
+
+    @property
+    def transform(self) -> list[float]:
+        return list(self._info["transform"])
+
+    def clear_fraction(self, date: str, role: str = "coarse") -> float:
+        """Share of the image's pixels that are valid (not cloud or nodata); 0 when absent."""
+        return float(self._info["valid_fraction"].get(f"{role}|{str(date)[:10]}", 0.0))
+
+    def read(self, date: str, role: str = "coarse"):
+        """One image of the catalog (role fine, coarse or truth) as a DataArray."""
+        r = _core.read_observation(self.path, str(date)[:10], role)
+        return _to_dataarray(r["values"], r["transform"], r["crs"], role,
+                             attrs={"date": str(date)[:10], "units": "K"})
+
+    def predict(self, date: str, method: str, pairs: Sequence[str] | None = None,
+                coarse_bias: str = "auto", model: str | os.PathLike | None = None,
+                tile: int = 512, threads: int = 0, return_quality: bool = False, **options):
+        """Predict ``date`` as ``lstfuse predict --catalog`` does (same pairs, bias step and
+        tiling, same bytes) and return it as a DataArray (y, x) with coordinates and CRS."""
+        m = Model(method, **options)
+        if model is not None:
+            m._m.load(os.fspath(model))
+        r = m._m.predict_catalog(self.path, str(date)[:10], [str(p)[:10] for p in (pairs or [])],
+                                 coarse_bias, tile, threads)
+        attrs = {"method": m.name, "date": str(date)[:10], "pairs": list(r["pairs"]), "units": "K"}
+        lst = _to_dataarray(r["fine"], r["transform"], r["crs"], "lst", attrs=attrs)
+        if not return_quality:
+            return lst
+        q = r["quality"]
+        quality = None if q is None else _to_dataarray(q, r["transform"], r["crs"], "quality", r["quality_names"])
+        return lst, quality
+
+
+def open_fused(folder: str | os.PathLike):
+    """The output folder of ``lstfuse fuse`` as an xarray Dataset (time, y, x): ``lst`` and every
+    quality band by its name (``uncertainty`` in K, ``coarse_filled``, ``reference_filled``, the
+    method's own diagnostics). Dates come from the folder's index.json, in date order; days that
+    failed are left out."""
+    import xarray as xr
+    from osgeo import gdal
+
+    folder = os.fspath(folder)
+    with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+        index = json.load(f)
+    entries = sorted((e for e in index.get("entries", []) if e.get("status") == "done" and e.get("output")),
+                     key=lambda e: e["date"])
+    if not entries:
+        raise ValueError(f"{folder}: index.json lists no finished day")
+
+    def read(path: str):
+        ds = gdal.Open(path)
+        if ds is None:
+            raise ValueError(f"{path}: cannot be opened")
+        arrays, names = [], []
+        for b in range(1, ds.RasterCount + 1):
+            band = ds.GetRasterBand(b)
+            a = band.ReadAsArray().astype(np.float32)
+            nd = band.GetNoDataValue()
+            if nd is not None and not np.isnan(nd):
+                a[a == nd] = np.nan
+            arrays.append(a)
+            names.append(band.GetDescription() or f"band_{b}")
+        return arrays, names, list(ds.GetGeoTransform()), ds.GetProjection()
+
+    times, lst, quality = [], [], {}
+    t = crs = None
+    for e in entries:
+        arrays, _, t, crs = read(os.path.join(folder, e["output"]))
+        times.append(np.datetime64(e["date"]))
+        lst.append(arrays[0])
+        if e.get("quality"):
+            qa, qn, _, _ = read(os.path.join(folder, e["quality"]))
+            for a, n in zip(qa, qn):
+                quality.setdefault(n, {})[e["date"]] = a
+    h, w = lst[0].shape
+    coords = {"time": np.array(times),
+              "y": t[3] + (np.arange(h) + 0.5) * t[5],
+              "x": t[0] + (np.arange(w) + 0.5) * t[1]}
+    data = {"lst": (("time", "y", "x"), np.stack(lst), {"units": "K", "long_name": "land surface temperature"})}
+    for name, by_date in quality.items():
+        stack = np.stack([by_date.get(e["date"], np.full((h, w), np.nan, np.float32)) for e in entries])
+        attrs = {"units": "K"} if name == "uncertainty" else {}
+        data[name] = (("time", "y", "x"), stack, attrs)
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update({"crs": crs, "transform": t, "method": index.get("method", ""),
+                     "catalog": index.get("catalog", "")})
+    return ds

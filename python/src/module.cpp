@@ -1,0 +1,353 @@
+// The `lstfuse._core` extension: the C++ library's methods, catalog prediction, training and
+// metrics on numpy arrays. The Python package (python/lstfuse/__init__.py) adds xarray handling
+// and the friendly signatures; this file only moves arrays and calls the library.
+//
+// Arrays: inputs are (H, W) or (bands, H, W), float32 or anything numpy can cast to it, NaN for
+// nodata. A C-contiguous float32 input is read in place (no conversion copy); the library's
+// Raster then holds its one working copy. Outputs are handed to numpy without a copy: the array
+// views the result's own buffer and keeps it alive.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/serialize.h>
+
+#include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/metrics.hpp"
+#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
+
+namespace py = pybind11;
+using namespace lstfuse;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// A Grid for an array: the caller's geotransform and CRS when given, else unit pixels without a
+// CRS (methods that work in metres then see 1 m pixels; STARFM's --search-distance says so).
+Grid make_grid(int width, int height, const std::vector<double>& transform, const std::string& crs) {
+  Grid g;
+  g.width = width;
+  g.height = height;
+  if (transform.size() == 6) {
+    for (size_t i = 0; i < 6; ++i) g.transform[i] = transform[i];
+  } else if (!transform.empty()) {
+    throw Error("transform must have 6 numbers (GDAL's geotransform)");
+  }
+  g.crs = crs;
+  return g;
+}
+
+// numpy (H, W) or (B, H, W) -> Raster; NaN (and +-inf) become invalid pixels.
+Raster to_raster(const FloatArray& a, const std::string& what, const std::vector<double>& transform,
+                 const std::string& crs) {
+  if (a.ndim() != 2 && a.ndim() != 3) {
+    throw Error(what + ": expected a 2-D (rows, columns) or 3-D (bands, rows, columns) array, got " +
+                std::to_string(a.ndim()) + "-D");
+  }
+  const int bands = a.ndim() == 3 ? static_cast<int>(a.shape(0)) : 1;
+  const int h = static_cast<int>(a.shape(a.ndim() - 2)), w = static_cast<int>(a.shape(a.ndim() - 1));
+  if (bands < 1 || h < 1 || w < 1) throw Error(what + ": empty array");
+  Raster r(make_grid(w, h, transform, crs), bands, 0.0f, true);
+  const float* src = a.data();
+  const size_t n = r.band_size() * static_cast<size_t>(bands);
+  float* dst = r.data().data();
+  uint8_t* m = r.mask_data().data();
+  for (size_t i = 0; i < n; ++i) {
+    const float v = src[i];
+    const bool ok = std::isfinite(v);
+    dst[i] = ok ? v : 0.0f;
+    m[i] = ok ? 1 : 0;
+  }
+  return r;
+}
+
+// Raster -> numpy without a copy: invalid pixels are set to NaN in the raster's own buffer,
+// which the array then views; a capsule owns the raster.
+py::array to_numpy(Raster&& r, bool squeeze) {
+  auto* owner = new Raster(std::move(r));
+  const size_t n = owner->data().size();
+  float* v = owner->data().data();
+  const uint8_t* m = owner->mask_data().data();
+  for (size_t i = 0; i < n; ++i)
+    if (!m[i]) v[i] = std::numeric_limits<float>::quiet_NaN();
+  py::capsule keep(owner, [](void* p) { delete static_cast<Raster*>(p); });
+  const auto h = static_cast<py::ssize_t>(owner->height()), w = static_cast<py::ssize_t>(owner->width());
+  if (squeeze && owner->bands() == 1) return py::array_t<float>({h, w}, v, keep);
+  return py::array_t<float>({static_cast<py::ssize_t>(owner->bands()), h, w}, v, keep);
+}
+
+std::string option_text(const py::handle& v) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>() ? "true" : "false";
+  return py::str(v).cast<std::string>();
+}
+
+void apply_options(Method& m, const py::dict& options) {
+  for (const auto& [k, v] : options) {
+    const std::string name = OptionSet::normalise(py::str(k).cast<std::string>());
+    if (!m.options().has(name)) {
+      std::string known;
+      for (const auto& o : m.options().list()) known += (known.empty() ? "" : ", ") + o.name;
+      throw Error(m.info().name + ": unknown option '" + name + "' (known: " + known + ")");
+    }
+    m.options().set(name, option_text(v));
+  }
+}
+
+py::dict result_dict(FusionResult&& r) {
+  py::dict d;
+  std::vector<std::string> names = r.quality.band_names;
+  d["fine"] = to_numpy(std::move(r.fine), true);
+  d["quality"] = r.quality.empty() ? py::none().cast<py::object>() : to_numpy(std::move(r.quality), false);
+  d["quality_names"] = names;
+  return d;
+}
+
+// A method instance that Python holds between fit and predict (deep methods) or just once.
+class PyMethod {
+ public:
+  PyMethod(const std::string& name, const py::dict& options) : m_(MethodRegistry::instance().create(name)) {
+    apply_options(*m_, options);
+  }
+  std::string name() const { return m_->info().name; }
+  bool trainable() const { return m_->info().trainable; }
+  bool fitted() const { return m_->fitted(); }
+  std::string fit_note() const { return m_->fit_note(); }
+  void set_options(const py::dict& options) { apply_options(*m_, options); }
+  py::dict options() const {
+    py::dict d;
+    for (const auto& o : m_->options().list()) d[py::str(o.name)] = m_->options().get(o.name);
+    return d;
+  }
+
+  void fit(const py::list& pairs, const std::vector<double>& transform, const std::string& crs, bool progress) {
+    std::vector<ImagePair> ps = make_pairs(pairs, transform, crs);
+    FitContext ctx;
+    ctx.show_progress = progress;
+    py::gil_scoped_release nogil;
+    m_->fit(ps, ctx);
+  }
+
+  py::dict predict(const py::list& pairs, const FloatArray& coarse, const std::string& date,
+                   const std::vector<double>& transform, const std::string& crs, int tile, int threads) {
+    FusionInput in;
+    in.pairs = make_pairs(pairs, transform, crs);
+    in.coarse = to_raster(coarse, "coarse", transform, crs);
+    in.date = date.empty() ? Date(2000, 1, 1) : Date::parse(date);
+    std::sort(in.pairs.begin(), in.pairs.end(), [](const ImagePair& a, const ImagePair& b) { return a.date < b.date; });
+    FusionResult r;
+    {
+      py::gil_scoped_release nogil;
+      r = predict_tiled(*m_, in, TilingOptions{tile, threads});
+    }
+    return result_dict(std::move(r));
+  }
+
+  py::dict predict_catalog(const std::string& root, const std::string& date, const std::vector<std::string>& pair_dates,
+                           const std::string& coarse_bias, int tile, int threads) {
+    // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling, so the
+    // two give the same bytes.
+    const Catalog cat = Catalog::load(root);
+    const Date target = Date::parse(date);
+    const MethodInfo& info = m_->info();
+    std::vector<Date> dates;
+    for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
+    if (dates.empty() && info.min_pairs > 0) dates = pipeline::choose_pairs(cat, target, info).dates;
+    std::sort(dates.begin(), dates.end());
+    FusionInput in;
+    in.date = target;
+    const auto c0 = cat.find(target, Role::Coarse);
+    if (!c0) throw Error(root + ": no coarse image on " + target.iso() + " in the catalog");
+    for (const Date& d : dates) {
+      const auto f = cat.find(d, Role::Fine);
+      const auto c = cat.find(d, Role::Coarse);
+      if (!f || !c) throw Error(root + ": " + d.iso() + " is not a pair date (needs a fine and a coarse image)");
+    }
+    FusionResult r;
+    Grid grid;
+    {
+      py::gil_scoped_release nogil;
+      in.coarse = io::read_raster(cat.absolute(c0->path).string());
+      for (const Date& d : dates) {
+        in.pairs.push_back({d, io::read_raster(cat.absolute(cat.find(d, Role::Fine)->path).string()),
+                            io::read_raster(cat.absolute(cat.find(d, Role::Coarse)->path).string())});
+      }
+      if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in);
+      grid = in.coarse.grid();
+      r = predict_tiled(*m_, in, TilingOptions{tile, threads});
+    }
+    py::dict d = result_dict(std::move(r));
+    d["transform"] = std::vector<double>(grid.transform.begin(), grid.transform.end());
+    d["crs"] = grid.crs;
+    std::vector<std::string> used;
+    for (const Date& p : dates) used.push_back(p.iso());
+    d["pairs"] = used;
+    return d;
+  }
+
+  void save(const std::string& path) const { m_->save(path); }
+  void load(const std::string& path) { m_->load(path); }
+
+ private:
+  static std::vector<ImagePair> make_pairs(const py::list& pairs, const std::vector<double>& transform,
+                                           const std::string& crs) {
+    std::vector<ImagePair> out;
+    int k = 0;
+    for (const auto& item : pairs) {
+      const auto t = item.cast<py::tuple>();
+      if (t.size() != 3) throw Error("pairs: each pair is (date, fine, coarse)");
+      ++k;
+      ImagePair p;
+      const std::string ds = t[0].is_none() ? std::string() : py::str(t[0]).cast<std::string>();
+      // Undated pairs are placed one day apart before the target, in the order given.
+      p.date = ds.empty() ? Date(1999, 12, 1) + static_cast<long>(k) : Date::parse(ds);
+      p.fine = to_raster(t[1].cast<FloatArray>(), "pair " + std::to_string(k) + " fine", transform, crs);
+      p.coarse = to_raster(t[2].cast<FloatArray>(), "pair " + std::to_string(k) + " coarse", transform, crs);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::unique_ptr<Method> m_;
+};
+
+py::list methods() {
+  py::list out;
+  auto& reg = MethodRegistry::instance();
+  for (const auto& name : reg.names()) {
+    auto m = reg.create(name);
+    const MethodInfo& i = m->info();
+    py::list opts;
+    for (const auto& o : m->options().list()) {
+      py::dict od;
+      od["name"] = o.name;
+      od["type"] = o.type;
+      od["default"] = o.default_value;
+      od["help"] = o.help;
+      if (!o.choices.empty()) od["choices"] = o.choices;
+      if (std::isfinite(o.min)) od["min"] = o.min;
+      if (std::isfinite(o.max)) od["max"] = o.max;
+      opts.append(od);
+    }
+    py::dict d;
+    d["name"] = i.name;
+    d["family"] = i.family;
+    d["summary"] = i.summary;
+    d["min_pairs"] = i.min_pairs;
+    d["max_pairs"] = i.max_pairs;
+    d["trainable"] = i.trainable;
+    d["uses_series"] = i.uses_series;
+    d["options"] = opts;
+    out.append(d);
+  }
+  return out;
+}
+
+std::string metrics_json(const FloatArray& pred, const FloatArray& ref, const std::vector<double>& transform,
+                         const std::string& crs, py::object data_range, py::object ergas_ratio, double coarse_res) {
+  const Raster p = to_raster(pred, "pred", transform, crs);
+  const Raster r = to_raster(ref, "ref", transform, crs);
+  eval::MetricsOptions o;
+  if (!data_range.is_none()) o.data_range = data_range.cast<double>();
+  if (!ergas_ratio.is_none()) o.ergas_ratio = ergas_ratio.cast<double>();
+  o.coarse_res_m = coarse_res;
+  eval::MetricsResult res;
+  {
+    py::gil_scoped_release nogil;
+    res = eval::compute_metrics(p, r, o);
+  }
+  return res.to_json().dump();
+}
+
+py::dict catalog_info(const std::string& root) {
+  const Catalog cat = Catalog::load(root);
+  auto iso = [](const std::vector<Date>& ds) {
+    std::vector<std::string> out;
+    for (const Date& d : ds) out.push_back(d.iso());
+    return out;
+  };
+  py::dict d;
+  d["pair_dates"] = iso(cat.pair_dates());
+  d["coarse_only_dates"] = iso(cat.coarse_only_dates());
+  d["fine_dates"] = iso(cat.dates(Role::Fine));
+  d["coarse_dates"] = iso(cat.dates(Role::Coarse));
+  d["truth_dates"] = iso(cat.dates(Role::Truth));
+  py::dict vf;  // "role|date" -> share of valid pixels, from the manifest
+  for (const auto& o : cat.observations()) vf[py::str(to_string(o.role) + "|" + o.date.iso())] = o.valid_fraction;
+  d["valid_fraction"] = vf;
+  const Grid& g = cat.grid();
+  d["width"] = g.width;
+  d["height"] = g.height;
+  d["transform"] = std::vector<double>(g.transform.begin(), g.transform.end());
+  d["crs"] = g.crs;
+  return d;
+}
+
+// A catalog observation as an array with its grid, read the way the library reads it.
+py::dict read_observation(const std::string& root, const std::string& date, const std::string& role) {
+  const Catalog cat = Catalog::load(root);
+  const auto o = cat.find(Date::parse(date), role_from_string(role));
+  if (!o) throw Error(root + ": no " + role + " image on " + date);
+  Raster r = io::read_raster(cat.absolute(o->path).string());
+  py::dict d;
+  d["transform"] = std::vector<double>(r.grid().transform.begin(), r.grid().transform.end());
+  d["crs"] = r.grid().crs;
+  d["values"] = to_numpy(std::move(r), true);
+  return d;
+}
+
+// The method a model file was trained for (its "meta" record), so Model.load needs no name.
+std::string model_method(const std::string& path) {
+  torch::serialize::InputArchive a;
+  nlohmann::json meta;
+  try {
+    a.load_from(path);
+    c10::IValue v;
+    a.read("meta", v);
+    meta = nlohmann::json::parse(v.toStringRef());
+  } catch (const std::exception&) {
+    throw file_error(path, "not an lstfuse deep model file");
+  }
+  if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
+  return meta.value("method", "");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "lstfuse's C++ library (use the lstfuse package, not this module directly)";
+  spdlog::set_level(spdlog::level::warn);  // the library's info logs are for the command line
+  // Errors keep their one-line message; bad values (options, dates, shapes) are ValueError.
+  py::register_exception<Error>(m, "LstfuseError", PyExc_ValueError);
+  m.attr("__version__") = LSTFUSE_VERSION;
+  m.def("methods", &methods);
+  m.def("metrics_json", &metrics_json, py::arg("pred"), py::arg("ref"), py::arg("transform"), py::arg("crs"),
+        py::arg("data_range"), py::arg("ergas_ratio"), py::arg("coarse_res"));
+  m.def("catalog_info", &catalog_info);
+  m.def("model_method", &model_method);
+  m.def("read_observation", &read_observation);
+  py::class_<PyMethod>(m, "Method")
+      .def(py::init<const std::string&, const py::dict&>())
+      .def_property_readonly("name", &PyMethod::name)
+      .def_property_readonly("trainable", &PyMethod::trainable)
+      .def_property_readonly("fitted", &PyMethod::fitted)
+      .def_property_readonly("fit_note", &PyMethod::fit_note)
+      .def("options", &PyMethod::options)
+      .def("set_options", &PyMethod::set_options)
+      .def("fit", &PyMethod::fit)
+      .def("predict", &PyMethod::predict)
+      .def("predict_catalog", &PyMethod::predict_catalog)
+      .def("save", &PyMethod::save)
+      .def("load", &PyMethod::load);
+}
