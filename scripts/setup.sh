@@ -8,7 +8,8 @@ packages=(build-essential cmake pkg-config git
           libgdal-dev gdal-bin libtorch-dev
           libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
           libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev
-          libopenblas0-pthread python3-xarray python3-netcdf4 python3-gdal)
+          libopenblas0-pthread python3-xarray python3-netcdf4 python3-gdal
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
