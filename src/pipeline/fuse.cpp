@@ -1,6 +1,8 @@
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -180,11 +182,14 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       ctx.show_progress = opts.show_progress;
       spdlog::info("training {} on pairs {}", info.name, join_dates(train_dates, ", "));
       method.fit(load_pairs(catalog, train_dates), ctx);
-      const fs::path tmp = path.string() + ".part";
+      // Unique per process: shards that train the same model at once never share a file.
+      const fs::path tmp = fmt::format("{}.{}.part", path.string(), ::getpid());
       method.save(tmp);
       fs::rename(tmp, path);
       std::error_code ec;
       fs::remove_all(ctx.checkpoint_dir, ec);
+      // Predict with the model as read back, as a resumed run or another process does.
+      method.load(path);
     }
     loaded_key = key;
     return rel.string();

@@ -1,5 +1,6 @@
 #include "lstfuse/pipeline/fuse_work.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/file.h>
@@ -186,6 +187,11 @@ int set_process_threads(int requested) {
   threads = usable_threads(threads);
   omp_set_num_threads(threads);
   at::set_num_threads(threads);
+  // OpenBLAS (torch's BLAS on Debian) keeps its own pool, sized to the whole machine; its thread
+  // count also changes the sums of a training, so it follows too. Looked up at run time: the
+  // BLAS behind libblas.so.3 is chosen by the system, and may not be OpenBLAS.
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(threads);
   return threads;
 }
 
