@@ -196,9 +196,10 @@ int set_process_threads(int requested) {
 }
 
 bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"})
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS"})
     if (env_int(v) > 1) return true;
-  return false;
+  // srun launching the ranks itself through PMIx.
+  return std::getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") > 1;
 }
 
 #ifndef LSTFUSE_HAVE_MPI
