@@ -217,7 +217,11 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   };
   FuseSummary summary;
   std::optional<eval::UncertaintyModel> uncertainty;
-  if (opts.uncertainty) {
+  // Processes that did not prepare the folder only read the model: where the preparing one
+  // could not learn it, learning it again would fail the same way, at the same cost.
+  const bool learns = !work || work->prepares() || fs::exists(opts.out_dir / kUncertaintyModelFile);
+  if (opts.uncertainty && !learns) summary.uncertainty_note = "no uncertainty band (see the preparing process)";
+  if (opts.uncertainty && learns) {
     UncertaintyOptions uo;
     uo.max_dates = opts.uncertainty_dates;
     uo.fine_noise_sd = opts.fine_noise_sd;
