@@ -130,7 +130,9 @@ void setup(CLI::App& app) {
     const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
     const auto outs = fuse_output_folders(a->catalogs, a->out);
     std::unique_ptr<pl::MpiSession> mpi;
-    if (pl::launched_by_mpi()) {
+    // With MPI, `mpirun -n 1` runs the shared way too (same files, index at the end); without
+    // it, one copy is a plain run and only several copies are refused.
+    if (pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2)) {
       if (shard || a->assemble) throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
       mpi = std::make_unique<pl::MpiSession>();
     }
@@ -158,6 +160,9 @@ void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, c
   {
     const Args* a = &args;
     const auto catalog = lstfuse::Catalog::load(catalog_dir);
+    if (a->assemble && !std::filesystem::exists(std::filesystem::path(out) / "index.json")) {
+      throw lstfuse::Error(fmt::format("--assemble: {} holds no fuse run yet (run the --shard parts first)", out));
+    }
     auto method = lstfuse::MethodRegistry::instance().create(a->method);
     lstfuse::cli::apply_method_options(*method, a->config, cmd->remaining());
     lstfuse::pipeline::FuseOptions opts;

@@ -195,11 +195,11 @@ int set_process_threads(int requested) {
   return threads;
 }
 
-bool launched_by_mpi() {
+bool launched_by_mpi(int min_ranks) {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS"})
-    if (env_int(v) > 1) return true;
+    if (env_int(v) >= min_ranks) return true;
   // srun launching the ranks itself through PMIx.
-  return std::getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") > 1;
+  return std::getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") >= min_ranks;
 }
 
 #ifndef LSTFUSE_HAVE_MPI

@@ -11,9 +11,9 @@ namespace lstfuse::pipeline {
 
 // True when this build has MPI.
 bool built_with_mpi();
-// True when the process was started by an MPI launcher with more than one rank (environment of
-// Open MPI, MPICH/Hydra, PMIx or Slurm's srun with PMI).
-bool launched_by_mpi();
+// True when the process was started by an MPI launcher with at least `min_ranks` ranks
+// (environment of Open MPI, MPICH/Hydra, or Slurm's srun with PMIx).
+bool launched_by_mpi(int min_ranks = 1);
 
 // MPI for the life of the object: MPI_Init_thread on construction, MPI_Finalize on destruction.
 // Throws Error without MPI support.
