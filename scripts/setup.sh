@@ -9,7 +9,8 @@ packages=(build-essential cmake pkg-config git
           libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
           libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev
           libopenblas0-pthread python3-xarray python3-netcdf4 python3-gdal
-          pybind11-dev python3-dev python3-pytest)
+          pybind11-dev python3-dev python3-pytest
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

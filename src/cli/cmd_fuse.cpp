@@ -1,5 +1,9 @@
 // `lstfuse fuse`: predict fine LST for every coarse-only date of a catalog in a date range.
+#include <algorithm>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -9,6 +13,8 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_mpi.hpp"
+#include "lstfuse/pipeline/fuse_work.hpp"
 #include "lstfuse/pipeline/fuse_report.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/pipeline/quality.hpp"
@@ -17,14 +23,39 @@
 namespace {
 
 struct Args {
-  std::string catalog, method = "estarfm", from, to, out, format = "COG", config, model,
+  std::vector<std::string> catalogs;
+  std::string method = "estarfm", from, to, out, format = "COG", config, model,
       coarse_bias = "auto";
   bool series = false, quiet = false, overwrite = false, no_uncertainty = false, report = false, fill = false;
   int uncertainty_dates = 0;
   double fine_noise = -1.0;
   int max_reference_steps = -1;  // -1: 6 with --fill, 0 without
+  std::string shard;
+  bool assemble = false;
+  int rank_threads = -1;  // -1: not given
   lstfuse::prep::FillOptions fill_options;
 };
+
+// One catalog: its outputs in OUT; several: each in OUT/NAME, NAME its folder's name.
+std::vector<std::string> fuse_output_folders(const std::vector<std::string>& catalogs, const std::string& out) {
+  if (catalogs.size() == 1) return {out};
+  std::vector<std::string> outs;
+  std::set<std::string> names;
+  for (const auto& c : catalogs) {
+    std::filesystem::path p = std::filesystem::absolute(c).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();  // "cat/"
+    const std::string name = p.filename().string();
+    if (name.empty() || !names.insert(name).second) {
+      throw lstfuse::Error(fmt::format("--catalog {}: another catalog of this run has the folder name '{}', "
+                                       "and outputs go to OUT/NAME; rename or link one of them", c, name));
+    }
+    outs.push_back((std::filesystem::path(out) / name).string());
+  }
+  return outs;
+}
+
+void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, const std::string& out,
+              lstfuse::pipeline::FuseWork* work, bool leader);
 
 void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
@@ -33,7 +64,10 @@ void setup(CLI::App& app) {
       "Predict fine LST for every date with coarse data and no fine image, one COG per date plus "
       "a quality layer and an index (index.json, index.csv). Re-running skips finished dates. "
       "Method options follow as --name value (see 'lstfuse methods NAME').");
-  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
+  cmd->add_option("--catalog", a->catalogs,
+                  "Catalog folder made by 'lstfuse ingest'; give it more than once to fuse several "
+                  "catalogs in one run (outputs in OUT/NAME, NAME the catalog folder's name)")
+      ->required();
   cmd->add_option("--method", a->method, "Fusion method")->capture_default_str();
   cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)");
@@ -79,20 +113,68 @@ void setup(CLI::App& app) {
   cmd->add_flag("--overwrite", a->overwrite,
                 "Redo every date when the folder holds a fuse run made with other options (only a "
                 "folder made by 'lstfuse fuse' is ever reused)");
+  cmd->add_option("--shard", a->shard,
+                  "Do only the K-th of N disjoint parts of the run's dates (K/N, for job arrays); "
+                  "then 'fuse --assemble' with the same options writes the index (docs/cluster.md)");
+  cmd->add_flag("--assemble", a->assemble,
+                "Predict nothing: build the index (and the netCDF cube) from the dates that "
+                "--shard runs finished; fails naming what is still missing");
+  cmd->add_option("--rank-threads", a->rank_threads,
+                  "OpenMP and torch threads of this process; 0: the cores it may use shared by the "
+                  "MPI ranks on its node (the default under mpirun and with --shard)")
+      ->check(CLI::NonNegativeNumber);
   cmd->allow_extras();
   cmd->callback([a, cmd] {
-    const auto catalog = lstfuse::Catalog::load(a->catalog);
+    namespace pl = lstfuse::pipeline;
+    if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
+    const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
+    const auto outs = fuse_output_folders(a->catalogs, a->out);
+    std::unique_ptr<pl::MpiSession> mpi;
+    // With MPI, `mpirun -n 1` runs the shared way too (same files, index at the end); without
+    // it, one copy is a plain run and only several copies are refused.
+    if (pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2)) {
+      if (shard || a->assemble) throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
+      mpi = std::make_unique<pl::MpiSession>();
+    }
+    if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));
+    try {
+      for (size_t c = 0; c < a->catalogs.size(); ++c) {
+        std::unique_ptr<pl::FuseWork> work;
+        if (mpi) work = mpi->work();
+        else if (shard) work = pl::shard_work(*shard, static_cast<int>(c));
+        else if (a->assemble) work = pl::assemble_work();
+        const bool leader = !mpi || mpi->rank() == 0;
+        fuse_one(*a, cmd, a->catalogs[c], outs[c], work.get(), leader);
+      }
+    } catch (const std::exception& e) {
+      if (!mpi || mpi->size() == 1) throw;
+      // The other ranks would wait for this one for ever: say why, then end them all.
+      std::cerr << "lstfuse: error: rank " << mpi->rank() << ": " << lstfuse::user_message(e) << "\n";
+      mpi->abort(1);
+    }
+  });
+}
+
+void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, const std::string& out,
+              lstfuse::pipeline::FuseWork* work, bool leader) {
+  {
+    const Args* a = &args;
+    const auto catalog = lstfuse::Catalog::load(catalog_dir);
+    if (a->assemble && !std::filesystem::exists(std::filesystem::path(out) / "index.json")) {
+      throw lstfuse::Error(fmt::format("--assemble: {} holds no fuse run yet (run the --shard parts first)", out));
+    }
     auto method = lstfuse::MethodRegistry::instance().create(a->method);
     lstfuse::cli::apply_method_options(*method, a->config, cmd->remaining());
     lstfuse::pipeline::FuseOptions opts;
     if (!a->from.empty()) opts.from = lstfuse::Date::parse(a->from);
     if (!a->to.empty()) opts.to = lstfuse::Date::parse(a->to);
-    opts.out_dir = a->out;
+    opts.out_dir = out;
+    opts.work = work;
     opts.format = a->format;
     opts.series = a->series;
     opts.model = a->model;
     opts.coarse_bias = a->coarse_bias;
-    opts.show_progress = !a->quiet;
+    opts.show_progress = !a->quiet && leader;
     opts.overwrite = a->overwrite;
     opts.uncertainty = !a->no_uncertainty;
     opts.uncertainty_dates = a->uncertainty_dates;
@@ -101,30 +183,35 @@ void setup(CLI::App& app) {
     opts.fill_options = a->fill_options;
     opts.max_reference_steps = a->max_reference_steps >= 0 ? a->max_reference_steps : (a->fill ? 6 : 0);
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
+    if (work && !work->gathers()) {
+      std::cout << fmt::format("{} ({}): {} dates predicted, {} already done, {} without coarse data, {} "
+                               "failed\n", out, work->who(), s.done, s.skipped, s.no_data, s.failed);
+      return;
+    }
     if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
                              "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
-                             (std::filesystem::path(a->out) / "index.json").string());
+                             (std::filesystem::path(out) / "index.json").string());
     // A simulated catalog knows the truth: say how well the uncertainty is calibrated.
     if (opts.uncertainty) {
-      if (const auto c = lstfuse::pipeline::check_calibration(catalog, a->out)) {
+      if (const auto c = lstfuse::pipeline::check_calibration(catalog, out)) {
         std::cout << c->to_text();
-        lstfuse::write_text_atomic(std::filesystem::path(a->out) / "calibration_truth.json",
+        lstfuse::write_text_atomic(std::filesystem::path(out) / "calibration_truth.json",
                                    c->to_json().dump(2) + "\n");
       }
     }
     if (a->report) {
-      const auto path = std::filesystem::path(a->out) / "report.html";
+      const auto path = std::filesystem::path(out) / "report.html";
       lstfuse::write_text_atomic(
           path, "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lstfuse fuse</title><style>"
                 "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
                 "font-size:13px}.note{color:#555;font-size:13px}</style></head><body>"
                 "<h1>lstfuse fuse: " + lstfuse::pipeline::html_escape(a->method) + "</h1>" +
-                    lstfuse::pipeline::fuse_quality_html(catalog, s, a->out) + "</body></html>\n");
+                    lstfuse::pipeline::fuse_quality_html(catalog, s, out) + "</body></html>\n");
       std::cout << "report: " << path.string() << "\n";
     }
-  });
+  }
 }
 
 }  // namespace

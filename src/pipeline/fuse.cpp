@@ -1,6 +1,8 @@
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
 #include "lstfuse/pipeline/fuse_cube.hpp"
+#include "lstfuse/pipeline/fuse_work.hpp"
 #include "lstfuse/pipeline/fuse_resume.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
@@ -128,7 +131,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   }
   // The output folder is checked against the source catalog before anything is written into
   // it (the filled copy of the catalog lives inside it, as fuse's own).
-  const auto previous = read_resumable_index(source, method, opts, entry_from_json);
+  FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
+  if (work) work->before_prepare(opts.out_dir);
+  auto previous = read_resumable_index(source, method, opts, entry_from_json);
+  // Items finished by any process of an earlier run (MPI ranks, shards) count as done too.
+  const std::string run_key = fuse_run_key(method, opts);
+  for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
   if (opts.fill) fs::create_directories(opts.out_dir);
   const Catalog catalog = working_catalog(source, opts);
   const auto targets = fuse_targets(catalog, opts);
@@ -140,7 +148,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   }
   fs::create_directories(opts.out_dir);
   // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.
-  if (previous.empty()) write_index(opts.out_dir, catalog, method, {}, opts);
+  if (previous.empty() && (!work || work->prepares())) write_index(opts.out_dir, catalog, method, {}, opts);
   const fs::path model_dir = opts.out_dir / "models";
 
   // Trainable methods: the model for a set of pair dates is trained once and saved; a re-run
@@ -174,15 +182,20 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       ctx.show_progress = opts.show_progress;
       spdlog::info("training {} on pairs {}", info.name, join_dates(train_dates, ", "));
       method.fit(load_pairs(catalog, train_dates), ctx);
-      const fs::path tmp = path.string() + ".part";
+      // Unique per process: shards that train the same model at once never share a file.
+      const fs::path tmp = fmt::format("{}.{}.part", path.string(), ::getpid());
       method.save(tmp);
       fs::rename(tmp, path);
       std::error_code ec;
       fs::remove_all(ctx.checkpoint_dir, ec);
+      // Predict with the model as read back, as a resumed run or another process does.
+      method.load(path);
     }
     loaded_key = key;
     return rel.string();
   };
+  // Shared runs: every model is trained once, before any item, by the preparing process.
+  if (work && work->prepares() && work->works()) pretrain_models(catalog, info, targets, previous, ensure_model);
 
   const bool bias_step = coarse_bias_enabled(opts.coarse_bias, info);
   const CoarseBiasStep bias(catalog);
@@ -204,17 +217,32 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   };
   FuseSummary summary;
   std::optional<eval::UncertaintyModel> uncertainty;
-  if (opts.uncertainty) {
+  // Processes that did not prepare the folder only read the model: where the preparing one
+  // could not learn it, learning it again would fail the same way, at the same cost.
+  const bool learns = !work || work->prepares() || fs::exists(opts.out_dir / kUncertaintyModelFile);
+  if (opts.uncertainty && !learns) summary.uncertainty_note = "no uncertainty band (see the preparing process)";
+  if (opts.uncertainty && learns) {
     UncertaintyOptions uo;
     uo.max_dates = opts.uncertainty_dates;
     uo.fine_noise_sd = opts.fine_noise_sd;
     uo.show_progress = opts.show_progress;
     uncertainty = uncertainty_for_fuse(catalog, info, predict_date, opts.out_dir, uo, summary.uncertainty_note);
   }
+  if (work) work->after_prepare();
+  auto record = [&](const FuseEntry& e) {
+    if (work) write_item_record(opts.out_dir, e.date, run_key, entry_json(e));
+  };
   const auto landcover = catalog_landcover(catalog);
   ProgressBar bar("fuse " + info.name, static_cast<long>(targets.size()), opts.show_progress);
   long n = 0;
-  for (const Date& date : targets) {
+  if (work) work->begin(static_cast<long>(targets.size()));
+  size_t sequential = 0;
+  auto next_item = [&]() -> long {
+    if (work) return work->next();
+    return sequential < targets.size() ? static_cast<long>(sequential++) : -1;
+  };
+  for (long item; (item = next_item()) >= 0;) {
+    const Date& date = targets[static_cast<size_t>(item)];
     FuseEntry e;
     e.date = date;
     const std::string stem = fmt::format("lst_{}_{}", info.name, date.compact());
@@ -240,6 +268,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       e.quality.clear();
       e.note = "the coarse image has no valid pixel (cloud or fill)";
       summary.entries.push_back(e);
+      record(e);
       ++summary.no_data;
       bar.update(++n, date.iso() + " (no coarse data)");
       continue;
@@ -289,8 +318,23 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     }
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     summary.entries.push_back(e);
-    write_index(opts.out_dir, catalog, method, summary.entries, opts);
+    record(e);
+    if (!work) write_index(opts.out_dir, catalog, method, summary.entries, opts);
     bar.update(++n, date.iso());
+  }
+  if (work) {
+    int counts[4] = {summary.done, summary.skipped, summary.no_data, summary.failed};
+    work->end(counts);
+    if (!work->gathers()) {
+      bar.finish(fmt::format("{}: {} predicted, {} already there, {} without coarse data, {} failed", work->who(),
+                             summary.done, summary.skipped, summary.no_data, summary.failed));
+      return summary;
+    }
+    gather_entries(opts.out_dir, run_key, targets, previous, summary, counts, entry_from_json);
+    if (summary.entries.size() < targets.size()) {
+      write_index(opts.out_dir, catalog, method, summary.entries, opts);
+      throw Error(missing_items_message(targets, summary.entries, opts.out_dir));
+    }
   }
   write_index(opts.out_dir, catalog, method, summary.entries, opts);
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",

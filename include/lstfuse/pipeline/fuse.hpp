@@ -21,6 +21,8 @@
 
 namespace lstfuse::pipeline {
 
+class FuseWork;
+
 struct FuseOptions {
   std::optional<Date> from;   // default: first coarse date
   std::optional<Date> to;     // default: last coarse date
@@ -43,6 +45,8 @@ struct FuseOptions {
   // Pixels the chosen pairs leave without a clear reference are predicted from pairs up to this
   // many usable pairs farther away (quality band `reference_filled`); 0: left invalid.
   int max_reference_steps = 0;
+  // Shares the dates with other processes (MPI ranks, shards; fuse_work.hpp); null: all here.
+  FuseWork* work = nullptr;
 };
 
 struct FuseEntry {

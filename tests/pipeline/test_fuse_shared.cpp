@@ -1,0 +1,318 @@
+// `fuse` shared between processes: `mpirun -n 2` and `--shard 1/2 + 2/2 + --assemble` write the
+// same files as one process, a killed rank or shard loses only its unfinished dates, and a bad
+// date is recorded while the others finish. Two tiny simulated scenes, through the CLI.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/fuse_work.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Two scenes (64 x 64, 72 days, five clear pairs each), made once.
+struct Scenes {
+  fs::path north, south;
+};
+const Scenes& scenes() {
+  static test::TempDir* dir = new test::TempDir();
+  static const Scenes s = [] {
+    Scenes out;
+    for (const auto& [name, seed] : {std::pair<std::string, int>{"north", 5}, {"south", 6}}) {
+      const auto sim = dir->path() / ("sim_" + name);
+      const auto r1 = test::run_cli("simulate -o " + q(sim) + " --size 64 --days 72 --seed " + std::to_string(seed) +
+                                    " --cloud-cover 0 --modis-cloud-cover 0.3");
+      if (r1.exit_code != 0) throw std::runtime_error(r1.output);
+      const auto cat = dir->path() / name;
+      const auto r2 = test::run_cli("ingest " + q(sim) + " -o " + q(cat));
+      if (r2.exit_code != 0) throw std::runtime_error(r2.output);
+      (name == "north" ? out.north : out.south) = cat;
+    }
+    return out;
+  }();
+  return s;
+}
+
+#ifdef LSTFUSE_MPIEXEC
+// Open MPI refuses root unless told (CI containers run as root); more ranks than cores are fine.
+const std::string kMpirun = std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 ") +
+                            LSTFUSE_MPIEXEC + " --oversubscribe -n 2 \"$L\"";
+#endif
+
+// Every raster and cube under `a` (outputs, quality layers, filled coarse images), by path.
+std::map<std::string, std::string> output_files(const fs::path& a) {
+  std::map<std::string, std::string> out;
+  for (const auto& f : fs::recursive_directory_iterator(a)) {
+    const auto ext = f.path().extension();
+    if (ext == ".tif" || ext == ".nc") out[fs::relative(f.path(), a).string()] = slurp(f.path());
+  }
+  return out;
+}
+
+// The index without what depends on the machine's speed.
+nlohmann::json index_without_times(const fs::path& dir) {
+  auto j = nlohmann::json::parse(slurp(dir / "index.json"));
+  for (auto& e : j["entries"]) e.erase("seconds");
+  return j;
+}
+
+void expect_same_outputs(const fs::path& a, const fs::path& b, bool compare_index = true) {
+  const auto fa = output_files(a), fb = output_files(b);
+  ASSERT_FALSE(fa.empty()) << a;
+  ASSERT_EQ(fa.size(), fb.size()) << a << " vs " << b;
+  for (const auto& [name, bytes] : fa) {
+    const auto it = fb.find(name);
+    ASSERT_NE(it, fb.end()) << name << " missing in " << b;
+    EXPECT_TRUE(it->second == bytes) << name << " differs between " << a << " and " << b;
+  }
+  if (compare_index) {
+    auto ja = index_without_times(a), jb = index_without_times(b);
+    ASSERT_EQ(ja["entries"].size(), jb["entries"].size()) << a << " vs " << b;
+    for (size_t i = 0; i < ja["entries"].size(); ++i) {
+      // One line per differing entry (a whole index would bury the message).
+      EXPECT_TRUE(ja["entries"][i] == jb["entries"][i]) << "index entry " << ja["entries"][i]["date"] << " differs: "
+                                                        << a << " vs " << b;
+    }
+    EXPECT_EQ(ja["run"], jb["run"]);
+  }
+}
+
+int count_records(const fs::path& dir, const char* status = nullptr) {
+  int n = 0;
+  if (!fs::exists(dir / pipeline::kItemsFolder)) return 0;
+  for (const auto& f : fs::directory_iterator(dir / pipeline::kItemsFolder)) {
+    if (f.path().extension() != ".json") continue;
+    if (!status || nlohmann::json::parse(slurp(f.path())).value("status", "") == status) ++n;
+  }
+  return n;
+}
+
+long long mtime_ns(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return -1;
+  return static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+TEST(FuseShared, ShardsTakeDisjointPartsCoveringTheList) {
+  for (int n : {1, 2, 3, 7}) {
+    for (int cat : {0, 1, 2}) {
+      std::vector<int> owner(23, 0);
+      for (int k = 1; k <= n; ++k) {
+        auto w = pipeline::shard_work({k, n}, cat);
+        w->begin(23);
+        for (long i; (i = w->next()) >= 0;) {
+          ASSERT_LT(i, 23);
+          EXPECT_EQ(owner[i], 0) << "item " << i << " in two shards";
+          owner[i] = k;
+        }
+      }
+      for (int i = 0; i < 23; ++i) EXPECT_EQ(owner[i], (i + cat) % n + 1) << i;
+    }
+  }
+  EXPECT_EQ(pipeline::Shard::parse("3/8").k, 3);
+  EXPECT_EQ(pipeline::Shard::parse("3/8").n, 8);
+  for (const char* bad : {"0/2", "3/2", "2", "a/b", "1/0", "1/2x", "-1/2"}) {
+    try {
+      pipeline::Shard::parse(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--shard"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(FuseShared, ThreadsPerProcessShareTheCoresWithoutOversubscribing) {
+  // Open MPI binds 2 ranks on 2 cores to one core each.
+  EXPECT_EQ(pipeline::default_process_threads(1, 2, 2), 1);
+  // Unbound ranks divide the node: 4 ranks on 64 cores get 16 threads each.
+  EXPECT_EQ(pipeline::default_process_threads(64, 64, 4), 16);
+  // A Slurm task with 8 CPUs (cgroup) among 4 tasks on a 64-core node uses its 8.
+  EXPECT_EQ(pipeline::default_process_threads(8, 64, 4), 8);
+  // More ranks than cores: one thread each, never zero.
+  EXPECT_EQ(pipeline::default_process_threads(2, 2, 5), 1);
+  // A plain process uses what it may.
+  EXPECT_EQ(pipeline::default_process_threads(6, 8, 0), 6);
+}
+
+// A classic method with the uncertainty band and the netCDF cube, and a deep one whose models are
+// trained during the run: MPI and shards write the single process's files byte for byte.
+TEST(FuseShared, MpiAndShardsWriteTheSingleProcessFiles) {
+  const Scenes& s = scenes();
+  const std::string cats = " --catalog " + q(s.north) + " --catalog " + q(s.south);
+  const std::vector<std::string> runs = {
+      "--method estarfm --format netCDF --rank-threads 1",
+      "--method sttfn --no-uncertainty --to 2024-01-31 --rank-threads 1 --epochs 1 --patches-per-epoch 16 "
+      "--patch 24 --stride 12 --threads 1"};
+  for (const auto& run : runs) {
+    SCOPED_TRACE(run);
+    test::TempDir tmp;
+    const std::string base = "\"$L\" fuse -q" + cats + " " + run + " -o ";
+    auto r = test::run_shell(base + q(tmp / "single"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (const char* c : {"north", "south"}) ASSERT_TRUE(fs::exists(tmp / "single" / c / "index.json")) << c;
+
+    // Nothing to assemble before any shard; half of the dates after one shard: both refused.
+    r = test::run_shell(base + q(tmp / "shard") + " --assemble");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("holds no fuse run yet"), std::string::npos) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + " --shard 1/2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + " --assemble");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("dates are not done yet"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "shard" / "north" / "lst_estarfm.nc"));
+    r = test::run_shell(base + q(tmp / "shard") + " --shard 2/2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("(shard 2/2)"), std::string::npos) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + " --assemble");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (const char* c : {"north", "south"}) expect_same_outputs(tmp / "single" / c, tmp / "shard" / c);
+
+#ifdef LSTFUSE_MPIEXEC
+    r = test::run_shell(kMpirun + " fuse -q" + cats + " " + run + " -o " + q(tmp / "mpi"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("(rank 1/2)"), std::string::npos) << r.output;
+    for (const char* c : {"north", "south"}) expect_same_outputs(tmp / "single" / c, tmp / "mpi" / c);
+#endif
+  }
+#ifndef LSTFUSE_MPIEXEC
+  GTEST_SKIP() << "built without MPI: the shards were checked, the mpirun half needs libopenmpi-dev";
+#endif
+}
+
+// SIGKILL to one process in the middle of a run: the same command again does only the dates
+// that were not finished, and the final files equal an uninterrupted run's.
+TEST(FuseShared, AKilledRankOrShardLosesOnlyItsUnfinishedDates) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const std::string args = " fuse -q --catalog " + q(s.north) + " --method estarfm --no-uncertainty --half-window 12 -o ";
+  auto r = test::run_shell("\"$L\"" + args + q(tmp / "single"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const int dates = static_cast<int>(nlohmann::json::parse(slurp(tmp / "single" / "index.json"))["entries"].size());
+  ASSERT_GT(dates, 20);
+
+  // Starts the run, waits for 3 finished dates, kills one lstfuse process with SIGKILL: the
+  // launched lstfuse itself, or one rank under mpirun.
+  auto kill_midway = [&](const std::string& command, const fs::path& out) {
+    return test::run_shell(command + " > " + q(tmp / "log") + " 2>&1 & P=$!; i=0; "
+                           "while [ $(ls " + q(out / "items") + " 2>/dev/null | grep -c json) -lt 3 ] && "
+                           "[ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+                           "V=$(pgrep -P $P lstfuse | head -n 1); [ -n \"$V\" ] || V=$P; kill -9 $V; wait $P; echo rc=$?");
+  };
+  std::vector<std::pair<std::string, std::string>> cases = {{"shard", "\"$L\""}};
+#ifdef LSTFUSE_MPIEXEC
+  cases.push_back({"mpi", kMpirun});
+#endif
+  for (const auto& [name, launcher] : cases) {
+    SCOPED_TRACE(name);
+    const fs::path out = tmp / name;
+    const std::string shard = name == "shard" ? " --shard 1/1" : "";
+    const std::string command = launcher + args + q(out) + shard;
+    r = kill_midway(command, out);
+    ASSERT_EQ(r.output.find("rc=0"), std::string::npos) << "the run ended before the kill: " << r.output;
+    const int recorded = count_records(out), recorded_done = count_records(out, "done");
+    ASSERT_GE(recorded, 3);
+    ASSERT_LT(recorded, dates) << "every date finished before the kill";
+    // Files of the dates recorded as finished before the re-run: never written again. (Others,
+    // the kill's half-written .part.tif files and dates finished but not yet recorded, are
+    // written again.)
+    std::map<fs::path, long long> before;
+    for (const auto& f : fs::directory_iterator(out)) {
+      const std::string file = f.path().filename().string();
+      if (f.path().extension() != ".tif" || file.find(".part") != std::string::npos) continue;
+      const std::string date = file.substr(12, 8);  // lst_estarfm_YYYYMMDD...
+      const std::string iso = date.substr(0, 4) + "-" + date.substr(4, 2) + "-" + date.substr(6, 2);
+      if (fs::exists(out / "items" / (iso + ".json"))) before[f.path()] = mtime_ns(f.path());
+    }
+    ASSERT_FALSE(before.empty());
+    EXPECT_FALSE(fs::exists(out / "index.json") &&
+                 nlohmann::json::parse(slurp(out / "index.json"))["entries"].size() == static_cast<size_t>(dates));
+
+    r = test::run_shell(command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    if (name == "shard") {
+      EXPECT_NE(r.output.find(std::to_string(recorded_done) + " already done"), std::string::npos) << r.output;
+      r = test::run_shell("\"$L\"" + args + q(out) + " --assemble");
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    } else {
+      EXPECT_NE(r.output.find(std::to_string(recorded_done) + " already done"), std::string::npos) << r.output;
+    }
+    for (const auto& [p, t] : before) EXPECT_EQ(mtime_ns(p), t) << p << " was written again";
+    expect_same_outputs(tmp / "single", out, false);
+  }
+}
+
+// A date whose coarse file is damaged fails with the file named in the index; the other dates
+// of the run finish, on every rank.
+TEST(FuseShared, ABadDateIsRecordedAndTheOthersFinish) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  fs::copy(s.north, tmp / "cat", fs::copy_options::recursive);
+  const auto idx = nlohmann::json::parse(slurp(s.north / "manifest.json"));
+  // The first coarse-only date with clear pixels after the first pair: break its coarse file.
+  std::string bad_date, bad_file;
+  std::set<std::string> fine_dates;
+  for (const auto& o : idx["observations"])
+    if (o.value("role", "") == "fine") fine_dates.insert(o.value("date", ""));
+  for (const auto& o : idx["observations"]) {
+    if (o.value("role", "") == "coarse" && !fine_dates.count(o.value("date", "")) && o.value("date", "") > "2024-01-10" && o.value("valid_fraction", 0.0) > 0.5) {
+      bad_date = o["date"];
+      bad_file = o["path"];
+      break;
+    }
+  }
+  ASSERT_FALSE(bad_date.empty()) << idx.dump();
+  {
+    std::ofstream garbage(tmp / "cat" / bad_file, std::ios::binary | std::ios::trunc);
+    garbage << "this is not a GeoTIFF";
+  }
+  const std::string args = " fuse -q --catalog " + q(tmp / "cat") + " --method starfm --no-uncertainty -o ";
+  std::vector<std::pair<std::string, std::string>> runs = {{"single", "\"$L\""}};
+#ifdef LSTFUSE_MPIEXEC
+  runs.push_back({"mpi", kMpirun});
+#endif
+  for (const auto& [name, launcher] : runs) {
+    SCOPED_TRACE(name);
+    const auto r = test::run_shell(launcher + args + q(tmp / name));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("1 failed"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(slurp(tmp / name / "index.json"));
+    int done = 0;
+    bool found = false;
+    for (const auto& e : j["entries"]) {
+      if (e["date"] == bad_date) {
+        found = true;
+        EXPECT_EQ(e["status"], "failed");
+        EXPECT_NE(e["note"].get<std::string>().find(bad_file), std::string::npos) << e["note"];
+      } else {
+        EXPECT_NE(e["status"], "failed") << e.dump();
+        done += e["status"] == "done";
+      }
+    }
+    EXPECT_TRUE(found);
+    EXPECT_GT(done, 20);
+  }
+#ifdef LSTFUSE_MPIEXEC
+  expect_same_outputs(tmp / "single", tmp / "mpi");
+#endif
+}
