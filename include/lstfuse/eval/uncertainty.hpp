@@ -109,9 +109,11 @@ struct UncertaintyModel {
   double sigma(const float* x, uint8_t cls) const;
 };
 
-// Fits the variance model to the errors (prediction - observed fine) of the rows, removes the
-// observation noise `noise_variance` and calibrates the scale. Throws Error when there are too
-// few rows.
+// Fits the variance model to the errors (prediction - observed fine) of the rows: with rows
+// grouped by day, the variance of the day means (day part) and a model of the deviations from
+// them (pixel part, every day weighing the same); removes the observation noise
+// `noise_variance` from the pixel part and calibrates the scale. Throws Error when there are
+// too few rows.
 UncertaintyModel fit_uncertainty(const FeatureRows& rows, const std::vector<float>& errors,
                                  double noise_variance, const UncertaintyFit& opts = {});
 
