@@ -18,7 +18,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 enum Feature {
   kDays, kCoarseChange, kBlockResidual, kLocalSd, kCoarseFilled, kReferenceFilled,
-  kDayConsistency, kSceneChange, kDayClear, kNumFeatures
+  kDayConsistency, kSceneChange, kDayClear, kNearby, kNumFeatures
 };
 
 bool flag_at(const Raster* r, size_t k) {
@@ -91,6 +91,41 @@ void design(const UncertaintyModel& m, const float* x, uint8_t cls, std::vector<
   for (int c : m.classes) out.push_back(cls == c ? 1.0 : 0.0);
 }
 
+// The day split of fit_uncertainty: per kept row its day's mean error and its weight (mean 1,
+// every day the same total), and the variance of the day means.
+struct DaySplit {
+  std::vector<double> mean, weight;
+  double variance = 0.0;
+  int days = 0;
+};
+
+DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
+                    int min_days) {
+  DaySplit s;
+  s.mean.assign(keep.size(), 0.0);
+  s.weight.assign(keep.size(), 1.0);
+  if (all.day.size() != all.rows()) return s;
+  std::map<int, std::pair<double, long long>> sums;  // day -> (sum of errors, rows)
+  for (size_t i : keep) {
+    auto& t = sums[all.day[i]];
+    t.first += errors[i];
+    ++t.second;
+  }
+  if (static_cast<int>(sums.size()) < std::max(2, min_days)) return s;
+  s.days = static_cast<int>(sums.size());
+  const double per_day = static_cast<double>(keep.size()) / s.days;
+  for (const auto& [day, t] : sums) {
+    const double mean = t.first / static_cast<double>(t.second);
+    s.variance += mean * mean / s.days;
+  }
+  for (size_t r = 0; r < keep.size(); ++r) {
+    const auto& t = sums[all.day[keep[r]]];
+    s.mean[r] = t.first / static_cast<double>(t.second);
+    s.weight[r] = per_day / static_cast<double>(t.second);
+  }
+  return s;
+}
+
 // Error variance removed of the observation noise, never below a quarter of what was observed.
 double true_variance(double observed, double noise) { return std::max(observed - noise, 0.25 * observed); }
 
@@ -100,7 +135,8 @@ const std::vector<std::string>& error_feature_names() {
   static const std::vector<std::string> names = {
       "log1p_days_to_reference",   "log1p_abs_coarse_change",  "log1p_abs_block_residual",
       "log1p_reference_local_sd",  "coarse_filled",            "reference_filled",
-      "log1p_day_consistency_ubrmse", "log1p_abs_scene_coarse_change", "day_coarse_observed_fraction"};
+      "log1p_day_consistency_ubrmse", "log1p_abs_scene_coarse_change", "day_coarse_observed_fraction",
+      "log_nearby_error_mse"};
   return names;
 }
 
@@ -173,6 +209,7 @@ FeatureRows error_features(const ErrorContext& ctx, int stride) {
     row[kDayConsistency] = static_cast<float>(std::log1p(day_ub));
     row[kSceneChange] = static_cast<float>(std::log1p(scene_change));
     row[kDayClear] = static_cast<float>(day_clear);
+    row[kNearby] = 0.0f;  // known only to a model (NearbyErrors): set by fit and predict
     if (ctx.landcover && ctx.landcover->mask(0)[k]) {
       const float v = ctx.landcover->band(0)[k];
       rows.cls[static_cast<size_t>(i)] = v >= 1 && v <= 255 ? static_cast<uint8_t>(v) : 0;
@@ -224,8 +261,64 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
-  return scale * std::sqrt(true_variance(std::exp(eta), noise_variance));
+  return scale * std::sqrt(day_variance + true_variance(std::exp(eta), noise_variance));
 }
+
+double NearbyErrors::at(const Date& date, uint8_t cls, int skip) const {
+  int before = -1, after = -1;
+  auto value = [&](size_t k) {
+    const auto& v = log_mse[k];
+    return cls < v.size() && std::isfinite(v[cls]) ? v[cls] : v.empty() ? kNaN : v[0];
+  };
+  for (size_t k = 0; k < dates.size(); ++k) {
+    if (static_cast<int>(k) == skip || !std::isfinite(value(k))) continue;
+    if (dates[k] <= date) before = static_cast<int>(k);  // dates ascending: the last one
+    if (after < 0 && date <= dates[k]) after = static_cast<int>(k);
+  }
+  if (before < 0 && after < 0) return kNaN;
+  if (before < 0) return value(static_cast<size_t>(after));
+  if (after < 0 || before == after) return value(static_cast<size_t>(before));
+  const double f = static_cast<double>(date - dates[static_cast<size_t>(before)]) /
+                   static_cast<double>(dates[static_cast<size_t>(after)] - dates[static_cast<size_t>(before)]);
+  return (1 - f) * value(static_cast<size_t>(before)) + f * value(static_cast<size_t>(after));
+}
+
+namespace {
+
+// The error level of each day of the split, per class: log mean squared deviation from the
+// day's mean. Days ordered by date; `slot` maps a day id to its index.
+NearbyErrors nearby_errors(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
+                           const DaySplit& split, int min_class_rows, std::map<int, int>& slot) {
+  NearbyErrors ne;
+  std::map<int, std::vector<std::pair<double, long long>>> acc;  // day -> per class (sum, n)
+  for (size_t r = 0; r < keep.size(); ++r) {
+    const size_t i = keep[r];
+    auto& v = acc[all.day[i]];
+    v.resize(256);
+    const double dev = static_cast<double>(errors[i]) - split.mean[r];
+    for (int c : {0, static_cast<int>(all.cls[i])}) {
+      v[static_cast<size_t>(c)].first += dev * dev;
+      ++v[static_cast<size_t>(c)].second;
+      if (all.cls[i] == 0) break;
+    }
+  }
+  std::vector<std::pair<Date, int>> order;
+  for (const auto& [day, v] : acc) order.emplace_back(all.day_dates.at(static_cast<size_t>(day)), day);
+  std::sort(order.begin(), order.end());
+  for (const auto& [date, day] : order) {
+    slot[day] = static_cast<int>(ne.dates.size());
+    ne.dates.push_back(date);
+    std::vector<double> lm(256, kNaN);
+    const auto& v = acc[day];
+    for (size_t c = 0; c < v.size(); ++c)
+      if (v[c].second >= (c == 0 ? 1 : min_class_rows) && v[c].first > 0)
+        lm[c] = std::log(v[c].first / static_cast<double>(v[c].second));
+    ne.log_mse.push_back(std::move(lm));
+  }
+  return ne;
+}
+
+}  // namespace
 
 UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float>& errors,
                                  double noise_variance, const UncertaintyFit& opts) {
@@ -243,6 +336,28 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   UncertaintyModel m;
   m.features = error_feature_names();
   m.features.resize(static_cast<size_t>(dims));
+  // Errors are correlated within a day (the day's coarse bias left over, the weather since
+  // the references): with several days, the mean error of each day is its shared part, whose
+  // variance over days is the day component, and the pixel model describes the deviations
+  // from the day's mean. Each day weighs the same, however many clear pixels it had, so that
+  // one large clear scene does not set the model of all.
+  const DaySplit split = split_days(all, errors, keep, opts.min_days);
+  m.day_variance = split.variance;
+  m.days = split.days;
+  const std::vector<double>& w = split.weight;
+  // The error level of the other hidden dates nearest in time, for the pixel's class: errors
+  // follow the season (contrast between classes, crop cycles), and a fused day lies between
+  // hidden dates. Each training row sees the other dates only, as a fused day would.
+  std::vector<float> x = all.x;
+  if (opts.nearby && split.days > 0 && dims > kNearby && all.day_dates.size() >= static_cast<size_t>(split.days)) {
+    std::map<int, int> slot;
+    m.nearby = nearby_errors(all, errors, keep, split, opts.min_class_rows, slot);
+    for (size_t i : keep) {
+      const int k = slot.at(all.day[i]);
+      const double v = m.nearby.at(m.nearby.dates[static_cast<size_t>(k)], all.cls[i], k);
+      x[i * dims + kNearby] = static_cast<float>(std::isfinite(v) ? v : 0.0);
+    }
+  }
   m.noise_variance = std::max(0.0, std::isfinite(noise_variance) ? noise_variance : 0.0);
   m.samples = static_cast<long long>(keep.size());
   const double nk = static_cast<double>(keep.size());
@@ -254,7 +369,7 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   for (int j = 0; j < dims; ++j) {
     double s = 0, ss = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (size_t i : keep) {
-      const double v = all.x[i * dims + j];
+      const double v = x[i * dims + j];
       s += v;
       ss += v * v;
       lo = std::min(lo, v);
@@ -279,24 +394,25 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   for (const auto& [c, n] : counts)
     if (c != 0 && c != m.baseline_class && static_cast<double>(n) >= opts.min_class_share * nk) m.classes.push_back(c);
 
-  // Gamma regression with a log link of the squared error, by Fisher scoring: for squared
-  // Gaussian errors the expected information is X'X, fixed, and the score X'(e^2/mu - 1).
+  // Gamma regression with a log link of the squared deviation, by Fisher scoring: for squared
+  // Gaussian errors the expected information is X'WX, fixed, and the score X'W(e^2/mu - 1).
   std::vector<double> d;
-  design(m, all.x.data(), 0, d);
+  design(m, x.data(), 0, d);
   const int p = static_cast<int>(d.size());
   std::vector<double> xtx(static_cast<size_t>(p) * p, 0.0);
   std::vector<std::vector<double>> X(keep.size());
   std::vector<double> y(keep.size());
+  double ymean = 0;
   for (size_t r = 0; r < keep.size(); ++r) {
     const size_t i = keep[r];
-    design(m, all.x.data() + i * dims, all.cls[i], X[r]);
-    y[r] = static_cast<double>(errors[i]) * errors[i];
+    design(m, x.data() + i * dims, all.cls[i], X[r]);
+    const double dev = static_cast<double>(errors[i]) - split.mean[r];
+    y[r] = dev * dev;
+    ymean += w[r] * y[r];
     for (int a = 0; a < p; ++a)
-      for (int b = 0; b < p; ++b) xtx[a * p + b] += X[r][a] * X[r][b];
+      for (int b = 0; b < p; ++b) xtx[a * p + b] += w[r] * X[r][a] * X[r][b];
   }
   for (int a = 0; a < p; ++a) xtx[a * p + a] *= 1.0 + 1e-9;
-  double ymean = 0;
-  for (double v : y) ymean += v;
   ymean /= nk;
   m.beta.assign(p, 0.0);
   m.beta[0] = std::log(std::max(ymean, 1e-6));
@@ -305,7 +421,7 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
     for (size_t r = 0; r < y.size(); ++r) {
       double eta = 0;
       for (int a = 0; a < p; ++a) eta += b[a] * X[r][a];
-      q += eta + y[r] * std::exp(-eta);
+      q += w[r] * (eta + y[r] * std::exp(-eta));
     }
     return q;
   };
@@ -315,7 +431,7 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
     for (size_t r = 0; r < y.size(); ++r) {
       double eta = 0;
       for (int a = 0; a < p; ++a) eta += m.beta[a] * X[r][a];
-      const double z = y[r] * std::exp(-eta) - 1.0;
+      const double z = w[r] * (y[r] * std::exp(-eta) - 1.0);
       for (int a = 0; a < p; ++a) g[a] += X[r][a] * z;
     }
     const auto step = solve_spd(xtx, g, p);
@@ -345,20 +461,32 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   std::vector<double> sig(keep.size());
   {
     m.scale = 1.0;
-    for (size_t r = 0; r < keep.size(); ++r) sig[r] = m.sigma(all.x.data() + keep[r] * dims, all.cls[keep[r]]);
+    for (size_t r = 0; r < keep.size(); ++r) sig[r] = m.sigma(x.data() + keep[r] * dims, all.cls[keep[r]]);
   }
-  std::vector<std::vector<double>> ratios(lambdas.size(), std::vector<double>(keep.size()));
+  // Ratios |e| / sigma sorted, with the cumulative day weights: shares count days equally.
+  std::vector<std::vector<std::pair<double, double>>> ratios(lambdas.size(),
+                                                            std::vector<std::pair<double, double>>(keep.size()));
   for (size_t r = 0; r < keep.size(); ++r) {
     const double eps = normal(rng);
     for (size_t l = 0; l < lambdas.size(); ++l)
-      ratios[l][r] = std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps) / sig[r];
+      ratios[l][r] = {std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps) / sig[r], w[r]};
   }
-  for (auto& v : ratios) std::sort(v.begin(), v.end());
+  std::vector<std::vector<double>> sorted(lambdas.size()), cumw(lambdas.size());
+  for (size_t l = 0; l < lambdas.size(); ++l) {
+    std::sort(ratios[l].begin(), ratios[l].end());
+    double c = 0;
+    for (const auto& [ratio, weight] : ratios[l]) {
+      sorted[l].push_back(ratio);
+      cumw[l].push_back(c += weight);
+    }
+  }
   auto share_at = [&](double bound) {
     // Share within `bound` (in units of sigma) for each lambda, extrapolated to lambda = -1.
     std::vector<double> s(lambdas.size());
-    for (size_t l = 0; l < lambdas.size(); ++l)
-      s[l] = static_cast<double>(std::upper_bound(ratios[l].begin(), ratios[l].end(), bound) - ratios[l].begin()) / nk;
+    for (size_t l = 0; l < lambdas.size(); ++l) {
+      const auto n_in = std::upper_bound(sorted[l].begin(), sorted[l].end(), bound) - sorted[l].begin();
+      s[l] = n_in ? cumw[l][static_cast<size_t>(n_in) - 1] / cumw[l].back() : 0.0;
+    }
     if (lambdas.size() == 1) return s[0];
     // Least-squares quadratic a + b l + c l^2 through the points.
     std::vector<double> ata(9, 0.0), atb(3, 0.0);
@@ -391,7 +519,13 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
 }
 
 Raster predict_uncertainty(const UncertaintyModel& model, const ErrorContext& ctx) {
-  const FeatureRows rows = error_features(ctx, 1);
+  FeatureRows rows = error_features(ctx, 1);
+  if (!model.nearby.empty() && rows.dims > kNearby) {
+    for (size_t r = 0; r < rows.rows(); ++r) {
+      const double v = model.nearby.at(ctx.date, rows.cls[r]);
+      rows.x[r * rows.dims + kNearby] = static_cast<float>(std::isfinite(v) ? v : 0.0);
+    }
+  }
   Raster out(ctx.fused->grid(), 1, 0.0f, false);
   out.units = "K";
   out.band_names = {"uncertainty"};
@@ -407,7 +541,7 @@ Raster predict_uncertainty(const UncertaintyModel& model, const ErrorContext& ct
 nlohmann::json UncertaintyModel::to_json() const {
   nlohmann::json j;
   j["format"] = "lstfuse-uncertainty-model";
-  j["version"] = 1;
+  j["version"] = 2;
   j["method"] = method;
   j["features"] = features;
   j["active"] = active;
@@ -419,6 +553,16 @@ nlohmann::json UncertaintyModel::to_json() const {
   j["baseline_class"] = baseline_class;
   j["beta"] = beta;
   j["noise_variance"] = noise_variance;
+  j["day_variance"] = day_variance;
+  j["days"] = days;
+  j["nearby"] = {{"dates", nlohmann::json::array()}, {"log_mse", nlohmann::json::array()}};
+  for (size_t k = 0; k < nearby.dates.size(); ++k) {
+    j["nearby"]["dates"].push_back(nearby.dates[k].iso());
+    nlohmann::json per_class = nlohmann::json::object();  // class -> value, the finite ones
+    for (size_t c = 0; c < nearby.log_mse[k].size(); ++c)
+      if (std::isfinite(nearby.log_mse[k][c])) per_class[std::to_string(c)] = nearby.log_mse[k][c];
+    j["nearby"]["log_mse"].push_back(per_class);
+  }
   j["scale"] = scale;
   j["samples"] = samples;
   j["dates"] = dates;
@@ -442,6 +586,22 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.baseline_class = j.value("baseline_class", 0);
   m.beta = j.at("beta").get<std::vector<double>>();
   m.noise_variance = j.at("noise_variance").get<double>();
+  m.day_variance = j.value("day_variance", 0.0);  // models written before the day component
+  m.days = j.value("days", 0);
+  if (j.contains("nearby")) {
+    const auto& nb = j["nearby"];
+    for (const auto& d : nb.at("dates")) m.nearby.dates.push_back(Date::parse(d.get<std::string>()));
+    for (const auto& per_class : nb.at("log_mse")) {
+      std::vector<double> v(256, kNaN);
+      for (const auto& [c, val] : per_class.items()) {
+        const int cls = std::stoi(c);
+        if (cls < 0 || cls > 255) throw Error("uncertainty model: nearby error of an unknown class");
+        v[static_cast<size_t>(cls)] = val.get<double>();
+      }
+      m.nearby.log_mse.push_back(std::move(v));
+    }
+    if (m.nearby.log_mse.size() != m.nearby.dates.size()) throw Error("uncertainty model: inconsistent nearby errors");
+  }
   m.scale = j.at("scale").get<double>();
   m.samples = j.value("samples", 0LL);
   m.dates = j.value("dates", std::vector<std::string>{});

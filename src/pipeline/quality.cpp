@@ -152,6 +152,7 @@ eval::UncertaintyModel learn_uncertainty(const Catalog& catalog, const MethodInf
                      rows.x.begin() + static_cast<std::ptrdiff_t>((r + 1) * rows.dims));
         all.cls.push_back(rows.cls[r]);
         all.pixel.push_back(k);
+        all.day.push_back(static_cast<int>(used.size()));
         errors.push_back(dp.result.fine.band(0)[k] - fine.band(0)[k]);
       }
       if (!opts.fine_noise_sd) {
@@ -159,6 +160,7 @@ eval::UncertaintyModel learn_uncertainty(const Catalog& catalog, const MethodInf
         if (std::isfinite(g)) nuggets.push_back(g);
       }
       used.push_back(d.iso());
+      all.day_dates.push_back(d);
     } catch (const Error& e) {
       spdlog::warn("uncertainty: leave-one-out prediction of {} failed: {}", d.iso(), e.what());
     }

@@ -180,3 +180,139 @@ TEST(ErrorFeatures, HandComputedPredictors) {
   // Every second valid pixel with stride 2.
   EXPECT_EQ(eval::error_features(ctx, 2).rows(), 8u);
 }
+
+namespace {
+
+// `days` days of `per_day` rows each, day d on 2024-01-01 + 10 d; predictor 1 alternates
+// between 0 and 1 (row parity), the others constant, one class.
+eval::FeatureRows rows_in_days(int days, int per_day) {
+  eval::FeatureRows r;
+  r.dims = static_cast<int>(eval::error_feature_names().size());
+  for (int d = 0; d < days; ++d) {
+    r.day_dates.push_back(Date(2024, 1, 1) + 10 * d);
+    for (int i = 0; i < per_day; ++i) {
+      for (int j = 0; j < r.dims; ++j) r.x.push_back(j == 1 ? static_cast<float>(i % 2) : 0.5f);
+      r.cls.push_back(0);
+      r.pixel.push_back(r.pixel.size());
+      r.day.push_back(d);
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST(Uncertainty, ConstantErrorOfEveryDayGivesThatConstant) {
+  // A method off by +1.7 K everywhere on every day: all of it is shared by the pixels of a day
+  // (day variance 1.7^2, nothing left per pixel), and the band is 1.7 K.
+  const auto rows = rows_in_days(6, 800);
+  const std::vector<float> err(rows.rows(), 1.7f);
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  EXPECT_EQ(m.days, 6);
+  EXPECT_NEAR(m.day_variance, 1.7 * 1.7, 1e-4);
+  for (size_t i = 0; i < rows.rows(); i += 131) EXPECT_NEAR(m.sigma(rows.x.data() + i * rows.dims, 0), 1.7, 0.017) << i;
+}
+
+TEST(Uncertainty, TwoLevelVarianceIsRecovered) {
+  // Error = day part + pixel part. The day part is +-0.8 K (alternating days: variance 0.64
+  // exactly); the pixel part is Gaussian with sigma 0.5 K where predictor 1 is 0 and 1.5 K
+  // where it is 1. The fit must give back 0.64 for the day and 0.25 / 2.25 per pixel.
+  const auto rows = rows_in_days(40, 2000);
+  std::mt19937_64 rng(29);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const double day = rows.day[i] % 2 ? 0.8 : -0.8;
+    const double pix = (rows.x[i * rows.dims + 1] > 0.5f ? 1.5 : 0.5) * z(rng);
+    err.push_back(static_cast<float>(day + pix));
+  }
+  eval::UncertaintyFit fit;
+  fit.nearby = false;  // the two levels alone
+  const auto m = eval::fit_uncertainty(rows, err, 0.0, fit);
+  EXPECT_EQ(m.days, 40);
+  // The day means carry the pixel noise averaged over 2000 pixels (about 0.025 K).
+  EXPECT_NEAR(m.day_variance, 0.64, 0.02);
+  const float* low = rows.x.data();               // predictor 1 = 0
+  const float* high = rows.x.data() + rows.dims;  // predictor 1 = 1
+  const double v_low = std::pow(m.sigma(low, 0) / m.scale, 2) - m.day_variance;
+  const double v_high = std::pow(m.sigma(high, 0) / m.scale, 2) - m.day_variance;
+  EXPECT_NEAR(v_low, 0.25, 0.01);
+  EXPECT_NEAR(v_high, 2.25, 0.07);
+  // The shares of the truth within 1 and 2 sigma meet the targets.
+  std::vector<float> sig;
+  for (size_t i = 0; i < rows.rows(); ++i) sig.push_back(static_cast<float>(m.sigma(rows.x.data() + i * rows.dims, 0)));
+  const auto s = eval::share_within(err, sig, {1.0, 2.0});
+  EXPECT_GE(s[0], 0.63);
+  EXPECT_LE(s[0], 0.73);
+  EXPECT_GE(s[1], 0.92);
+  EXPECT_LE(s[1], 0.98);
+}
+
+TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {
+  // Two kinds of day: 9 small days with errors of sigma 2 K, one large day (40 times the rows)
+  // with sigma 0.5 K. Each day counts once: the pixel variance is the mean over days,
+  // (9 * 4 + 0.25) / 10 = 3.625 K^2, not the pixel-weighted 0.25-dominated one (about 0.85).
+  eval::FeatureRows r;
+  r.dims = static_cast<int>(eval::error_feature_names().size());
+  std::mt19937_64 rng(31);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<float> err;
+  for (int d = 0; d < 10; ++d) {
+    r.day_dates.push_back(Date(2024, 3, 1) + 16 * d);
+    const int n = d == 4 ? 40000 : 1000;
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < r.dims; ++j) r.x.push_back(0.5f);
+      r.cls.push_back(0);
+      r.pixel.push_back(r.pixel.size());
+      r.day.push_back(d);
+      err.push_back(static_cast<float>((d == 4 ? 0.5 : 2.0) * z(rng)));
+    }
+  }
+  eval::UncertaintyFit fit;
+  fit.nearby = false;  // the day weights alone
+  const auto m = eval::fit_uncertainty(r, err, 0.0, fit);
+  const double v = std::pow(m.sigma(r.x.data(), 0) / m.scale, 2) - m.day_variance;
+  EXPECT_NEAR(v, 3.625, 0.15);
+}
+
+TEST(NearbyErrors, InterpolatedInTimeSkippingTheHiddenDate) {
+  // Days 10, 20 and 40 of 2024; class 3 has a value on days 10 and 40 only.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  eval::NearbyErrors ne;
+  ne.dates = {Date(2024, 1, 10), Date(2024, 1, 20), Date(2024, 2, 9)};
+  ne.log_mse = {std::vector<double>(256, nan), std::vector<double>(256, nan), std::vector<double>(256, nan)};
+  ne.log_mse[0][0] = 0.5;
+  ne.log_mse[1][0] = 2.0;
+  ne.log_mse[2][0] = 1.0;
+  ne.log_mse[0][3] = 1.0;
+  ne.log_mse[2][3] = 3.0;
+  // Day 30: between day 20 (class 3 missing: the all-pixel 2.0) and day 40 (3.0), halfway.
+  EXPECT_NEAR(ne.at(Date(2024, 1, 30), 3), 2.5, 1e-12);
+  // Without day 20: between day 10 (1.0) and day 40 (3.0), two thirds of the way.
+  EXPECT_NEAR(ne.at(Date(2024, 1, 30), 3, 1), 1.0 + 2.0 * 20.0 / 30.0, 1e-12);
+  // Class 0 on a hidden date itself, and beyond either end: the nearest value.
+  EXPECT_NEAR(ne.at(Date(2024, 1, 20), 0), 2.0, 1e-12);
+  EXPECT_NEAR(ne.at(Date(2024, 1, 1), 3), 1.0, 1e-12);
+  EXPECT_NEAR(ne.at(Date(2024, 3, 1), 0), 1.0, 1e-12);
+  EXPECT_TRUE(std::isnan(eval::NearbyErrors{}.at(Date(2024, 1, 1), 0)));
+}
+
+TEST(Uncertainty, DayModelSurvivesItsJson) {
+  auto rows = rows_in_days(8, 1500);
+  for (size_t i = 0; i < rows.rows(); ++i) rows.cls[i] = static_cast<uint8_t>(1 + i % 3);
+  std::mt19937_64 rng(37);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i)
+    err.push_back(static_cast<float>(0.3 * rows.day[i] + (1.0 + rows.cls[i]) * (1.0 + 0.1 * rows.day[i]) * z(rng)));
+  const auto m = eval::fit_uncertainty(rows, err, 0.1);
+  EXPECT_GT(m.day_variance, 0.0);
+  ASSERT_EQ(m.nearby.dates.size(), 8u);
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  EXPECT_DOUBLE_EQ(back.day_variance, m.day_variance);
+  EXPECT_EQ(back.days, 8);
+  for (uint8_t c = 0; c < 4; ++c) EXPECT_DOUBLE_EQ(back.nearby.at(Date(2024, 2, 3), c), m.nearby.at(Date(2024, 2, 3), c));
+  for (size_t i = 0; i < 30; ++i)
+    EXPECT_DOUBLE_EQ(back.sigma(rows.x.data() + i * rows.dims, rows.cls[i]),
+                     m.sigma(rows.x.data() + i * rows.dims, rows.cls[i]));
+}

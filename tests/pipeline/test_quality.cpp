@@ -99,6 +99,10 @@ TEST(Quality, ConstantErrorMethodHasThatUncertainty) {
   const auto model = pipeline::learn_uncertainty(cat, m.info(), predict, uo);
   EXPECT_NEAR(model.noise_variance, 0.0, 1e-6);  // smooth fine images: no nugget
   EXPECT_EQ(model.dates.size(), 5u);
+  // The error is the same on every pixel of every hidden date: all of it is the day part.
+  EXPECT_EQ(model.days, 5);
+  EXPECT_NEAR(model.day_variance, kOffset * kOffset, 1e-3 * kOffset * kOffset);
+  EXPECT_EQ(model.nearby.dates.size(), 5u);
   // A coarse-only day: every pixel's sigma is the constant error.
   auto dp = predict(Date(2024, 1, 21), {Date(2024, 1, 17), Date(2024, 2, 2)});
   const auto q = pipeline::add_day_quality(dp.input, dp.result, &model, nullptr);

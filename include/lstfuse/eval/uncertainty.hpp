@@ -37,12 +37,15 @@ struct ErrorContext {
 const std::vector<std::string>& error_feature_names();
 
 // One row per sampled pixel with a valid prediction: the predictors, its land-cover class
-// (0 = none) and its pixel index.
+// (0 = none) and its pixel index; `day` (optional, one per row) names the predicted date a row
+// comes from, so that the fit can separate the error all pixels of a day share.
 struct FeatureRows {
   int dims = 0;
   std::vector<float> x;  // rows of `dims` values
   std::vector<uint8_t> cls;
   std::vector<size_t> pixel;
+  std::vector<int> day;  // empty, or one date index per row
+  std::vector<Date> day_dates;  // the date of each day index
   size_t rows() const { return pixel.size(); }
 };
 // Every `stride`-th valid pixel (row-major), so that the result is independent of threads.
@@ -62,6 +65,24 @@ struct UncertaintyFit {
   double target1 = 0.68, target2 = 0.95;
   double tolerance1 = 0.05, tolerance2 = 0.03;  // the scale minimises the larger relative miss
   unsigned seed = 1;               // the calibration's simulated noise (deterministic)
+  // With rows from at least this many days (FeatureRows::day), the error is split into a day
+  // component shared by all pixels of a day and a per-pixel one, and the nearby-error
+  // predictor is learned (docs/uncertainty.md).
+  int min_days = 3;
+  int min_class_rows = 50;  // rows of a class on a day for its own nearby error (else: all)
+  bool nearby = true;       // learn the nearby-error predictor (log_nearby_error_mse)
+};
+
+// Error level of the hidden dates: per date, the log mean squared deviation of the error from
+// the day's mean, for all pixels (class 0) and per land-cover class (NaN: too few pixels).
+struct NearbyErrors {
+  std::vector<Date> dates;
+  std::vector<std::vector<double>> log_mse;  // [date][class 0..255]
+  // Log MSE of class `cls` at `date`, linear in time between the nearest dates before and after
+  // that have a value (the nearest one beyond either end), skipping date index `skip` (-1:
+  // none); the all-pixel value where the class has none; NaN when nothing is left.
+  double at(const Date& date, uint8_t cls, int skip = -1) const;
+  bool empty() const { return dates.empty(); }
 };
 
 struct UncertaintyModel {
@@ -73,6 +94,9 @@ struct UncertaintyModel {
   int baseline_class = 0;
   std::vector<double> beta;           // intercept, active predictors, classes
   double noise_variance = 0.0;        // K^2, the fine observation's noise removed
+  double day_variance = 0.0;          // K^2, the error shared by all pixels of a day
+  int days = 0;                       // days the day component was learned from (0: none)
+  NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
   long long samples = 0;
   // Leave-one-out calibration, estimated for the truth (see docs/uncertainty.md).
@@ -85,9 +109,11 @@ struct UncertaintyModel {
   double sigma(const float* x, uint8_t cls) const;
 };
 
-// Fits the variance model to the errors (prediction - observed fine) of the rows, removes the
-// observation noise `noise_variance` and calibrates the scale. Throws Error when there are too
-// few rows.
+// Fits the variance model to the errors (prediction - observed fine) of the rows: with rows
+// grouped by day, the variance of the day means (day part) and a model of the deviations from
+// them (pixel part, every day weighing the same); removes the observation noise
+// `noise_variance` from the pixel part and calibrates the scale. Throws Error when there are
+// too few rows.
 UncertaintyModel fit_uncertainty(const FeatureRows& rows, const std::vector<float>& errors,
                                  double noise_variance, const UncertaintyFit& opts = {});
 
