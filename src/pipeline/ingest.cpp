@@ -80,7 +80,13 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
       }
       lc.path = file_inside_folder(dir, lc_rel, "the simulation folder").string();
       const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
-      for (const auto& [code, name] : classes.items()) lc.classes[std::stoi(code)] = name.get<std::string>();
+      for (const auto& [code, name] : classes.items()) {
+        try {
+          lc.classes[std::stoi(code)] = name.get<std::string>();
+        } catch (const std::logic_error&) {  // std::stoi: not a number, or out of range
+          throw file_error(manifest.string(), "land-cover class '" + code + "' is not a number");
+        }
+      }
       // Land cover only describes errors: a manifest naming a file that is not there loses it.
       if (fs::exists(lc.path)) {
         landcover = lc;

@@ -2,8 +2,14 @@
 // fuzz/corpus/TARGET/ and checked here on the library call it broke.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "lstfuse/core/date.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/ingest.hpp"
+#include "test_support.hpp"
 
 using namespace lstfuse;
 
@@ -19,4 +25,29 @@ TEST(FuzzRegressions, AModisNameWithAYearOutOfRangeHoldsNoDate) {
   // The valid neighbours are still found.
   EXPECT_EQ(Date::from_filename("MOD11A1.A2200001.h14v09.hdf")->iso(), "2200-01-01");
   EXPECT_EQ(Date::from_filename("MOD11A1.A2019305.h14v09.hdf")->iso(), "2019-11-01");
+}
+
+// fuzz_simulation_manifest: a land-cover class code that is not a number ("x") reached the user
+// as std::stoi's "stoi" instead of a line naming the manifest.
+TEST(FuzzRegressions, ASimulationLandCoverClassThatIsNoNumberIsNamed) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "landcover.tif") << "x";
+  for (const std::string code : {"x", "99999999999"}) {
+    nlohmann::json j = {{"format", "lstfuse-simulation"},
+                        {"fine_grid", {{"width", 4}, {"height", 4}, {"transform", {0, 30, 0, 0, 0, -30}}, {"crs", "EPSG:32755"}}},
+                        {"landcover", {{"path", "landcover.tif"}, {"classes", {{code, "water"}}}}},
+                        {"observations", nlohmann::json::array()}};
+    std::ofstream(tmp / "simulation.json") << j.dump();
+    std::vector<io::ProductFile> products;
+    std::optional<Grid> grid;
+    std::optional<LandCoverLayer> landcover;
+    try {
+      pipeline::read_simulation(tmp.path(), products, grid, landcover);
+      ADD_FAILURE() << code << " accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("simulation.json"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("land-cover class '" + code + "' is not a number"), std::string::npos) << msg;
+    }
+  }
 }
