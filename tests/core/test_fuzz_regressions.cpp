@@ -5,9 +5,11 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "lstfuse/core/date.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 #include "test_support.hpp"
 
@@ -32,7 +34,7 @@ TEST(FuzzRegressions, AModisNameWithAYearOutOfRangeHoldsNoDate) {
 TEST(FuzzRegressions, ASimulationLandCoverClassThatIsNoNumberIsNamed) {
   test::TempDir tmp;
   std::ofstream(tmp / "landcover.tif") << "x";
-  for (const std::string code : {"x", "99999999999"}) {
+  for (const std::string& code : {std::string("x"), std::string("99999999999")}) {
     nlohmann::json j = {{"format", "lstfuse-simulation"},
                         {"fine_grid", {{"width", 4}, {"height", 4}, {"transform", {0, 30, 0, 0, 0, -30}}, {"crs", "EPSG:32755"}}},
                         {"landcover", {{"path", "landcover.tif"}, {"classes", {{code, "water"}}}}},
@@ -48,6 +50,32 @@ TEST(FuzzRegressions, ASimulationLandCoverClassThatIsNoNumberIsNamed) {
       const std::string msg = e.what();
       EXPECT_NE(msg.find("simulation.json"), std::string::npos) << msg;
       EXPECT_NE(msg.find("land-cover class '" + code + "' is not a number"), std::string::npos) << msg;
+    }
+  }
+}
+
+// fuzz_model_file: metadata without "train_dates" (or with a wrongly typed baseline) reached the
+// user as the JSON library's "key 'train_dates' not found" instead of naming the model file.
+TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
+  test::TempDir tmp;
+  const std::string meta =
+      R"({"bands":1,"format":"lstfuse-deep-model","method":"stfnet","normalisation":{"kind":"std","mean":[300.0],"scale":[5.0]},"options":{"features":4}})";
+  for (const char* extra : {"", R"(,"train_dates":["2016-02-05"],"baseline":{"kept":true,"validation_rmse_network":"x"})"}) {
+    std::string text = meta;
+    text.insert(text.size() - 1, extra);
+    torch::serialize::OutputArchive archive, weights;
+    archive.write("meta", c10::IValue(text));
+    archive.write("model", weights);
+    const auto file = tmp / "m.lstmodel";
+    archive.save_to(file.string());
+    auto m = MethodRegistry::instance().create("stfnet");
+    try {
+      m->load(file);
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find(file.string() + ": damaged model file"), 0u) << msg;
+      EXPECT_EQ(msg.find("[json"), std::string::npos) << msg;
     }
   }
 }
