@@ -11,16 +11,32 @@ packages=(build-essential cmake pkg-config git
           libopenblas0-pthread python3-xarray python3-netcdf4 python3-gdal
           pybind11-dev python3-dev python3-pytest
           libopenmpi-dev openmpi-bin)
+# The checking builds (scripts/sanitize.sh, scripts/fuzz.sh) need clang, its sanitizer and
+# libFuzzer runtimes and LLVM's OpenMP (whose TSan support, Archer, GCC's libgomp lacks). They
+# are optional: the normal build does not use them, and a machine without them still builds.
+optional=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
+missing_optional=()
+for p in "${optional[@]}"; do
+  installed "$p" || missing_optional+=("$p")
+done
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+if ((${#missing[@]} + ${#missing_optional[@]})); then
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ((${#missing_optional[@]})); then
+  echo "setup: installing ${missing_optional[*]} (for scripts/sanitize.sh and scripts/fuzz.sh)"
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" ||
+    echo "setup: ${missing_optional[*]} not installed; the normal build does not need them"
 fi
 
 build_type=${LSTFUSE_BUILD_TYPE:-Release}

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 
 namespace lstfuse {
 
@@ -127,6 +128,10 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
   if (j.contains("landcover")) {
     LandCoverLayer lc;
     lc.path = j["landcover"].at("path").get<std::string>();
+    if (!relative_path_inside(lc.path)) {
+      throw Error(fmt::format("landcover path '{}' is not a file inside the catalog folder (absolute "
+                              "paths and '..' are refused)", lc.path));
+    }
     const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
     for (const auto& [code, name] : classes.items())
       try {
@@ -144,7 +149,15 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
   std::ifstream in(path);
   if (!in) throw file_error(path.string(), "cannot open the catalog manifest (is this a catalog folder made by 'lstfuse ingest'?)");
   try {
-    return from_json(nlohmann::json::parse(in), dir);
+    Catalog c = from_json(nlohmann::json::parse(in), dir);
+    // Links are checked now, so that a bad one is named before any work starts (and again
+    // whenever a file is opened, through absolute()).
+    for (const auto& o : c.observations()) {
+      c.absolute(o.path);
+      if (!o.quality_path.empty()) c.absolute(o.quality_path);
+    }
+    if (c.landcover()) c.absolute(c.landcover()->path);
+    return c;
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path.string(), "malformed catalog manifest: " + json_problem(e));
   } catch (const Error& e) {
@@ -155,6 +168,28 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
 void Catalog::save() const {
   std::filesystem::create_directories(root_);
   write_text_atomic(root_ / kManifest, to_json().dump(2) + "\n");
+}
+
+std::filesystem::path Catalog::absolute(const std::string& relative) const {
+  return file_inside_folder(root_, relative, "the catalog folder");
+}
+
+std::filesystem::path file_inside_folder(const std::filesystem::path& folder, const std::string& relative,
+                                         const std::string& what) {
+  const std::filesystem::path p = folder / relative;
+  if (!relative_path_inside(relative)) {
+    throw file_error(p.string(), "is not a file inside " + what + " (absolute paths and '..' are refused)");
+  }
+  // path_within resolves every symbolic link of what exists of both paths; a link whose target
+  // does not exist stays unresolved and then fails to open like any missing file.
+  if (!path_within(p, folder)) {
+    std::error_code ec;
+    const std::filesystem::path target = std::filesystem::weakly_canonical(p, ec);
+    const std::string to = ec ? std::string() : " (to " + target.string() + ")";
+    throw file_error(p.string(), "is a symbolic link, or lies below one, leading out of " + what + to +
+                                     "; lstfuse does not follow links out of it: copy the file in instead");
+  }
+  return p;
 }
 
 bool relative_path_inside(const std::string& p) {

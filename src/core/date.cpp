@@ -111,7 +111,8 @@ std::optional<Date> Date::from_filename(const std::string& name) {
   static const std::regex modis(R"((?:^|[._])A(\d{4})(\d{3})(?:[._]|$))");
   if (std::regex_search(name, m, modis)) {
     const int y = std::stoi(m[1]), doy = std::stoi(m[2]);
-    if (y >= 1900 && doy >= 1 && doy <= (is_leap_year(y) ? 366 : 365)) return from_year_doy(y, doy);
+    // The same years as every other date (from_year_doy refuses the rest): a name is no error.
+    if (y >= 1900 && y <= 2200 && doy >= 1 && doy <= (is_leap_year(y) ? 366 : 365)) return from_year_doy(y, doy);
   }
   // Landsat C2: LC08_L2SP_PPPRRR_YYYYMMDD_YYYYMMDD_02_T1_...: the first date is acquisition.
   static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_)");

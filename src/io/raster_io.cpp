@@ -341,10 +341,13 @@ bool same_grid(const Grid& a, const Grid& b) {
   return a.same_geometry(bb) && same_crs(a.crs, b.crs);
 }
 
-std::string crs_to_wkt(const std::string& user_crs) {
+std::string crs_to_wkt(const std::string& user_crs, bool from_a_file) {
   init_gdal();
   OGRSpatialReference srs;
-  if (srs.SetFromUserInput(user_crs.c_str()) != OGRERR_NONE) {
+  const OGRErr err = from_a_file
+                         ? srs.SetFromUserInput(user_crs.c_str(), OGRSpatialReference::SET_FROM_USER_INPUT_LIMITATIONS_get())
+                         : srs.SetFromUserInput(user_crs.c_str());
+  if (err != OGRERR_NONE) {
     throw Error("unknown CRS '" + user_crs + "' (use e.g. EPSG:32755, a PROJ string or WKT)");
   }
   char* wkt = nullptr;

@@ -40,6 +40,8 @@ bool raster_extension(const fs::path& p) {
   return ext == ".tif" || ext == ".tiff" || ext == ".hdf" || ext == ".h4";
 }
 
+}  // namespace
+
 // The simulator's folder: its manifest names every file, its role, product and the fine grid.
 void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products, std::optional<Grid>& grid,
                      std::optional<LandCoverLayer>& landcover) {
@@ -58,7 +60,7 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     fg.width = static_cast<int>(w);
     fg.height = static_cast<int>(h);
     fg.transform = g.at("transform").get<std::array<double, 6>>();
-    fg.crs = io::crs_to_wkt(g.at("crs").get<std::string>());
+    fg.crs = io::crs_to_wkt(g.at("crs").get<std::string>(), /*from_a_file=*/true);
     grid = fg;
     // The manifest names files of its own folder only (no absolute path, no "..").
     auto file = [&](const nlohmann::json& o, const char* key) {
@@ -67,7 +69,7 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
         throw file_error(manifest.string(), fmt::format("{} '{}' is not a file inside the simulation folder "
                                                         "(absolute paths and '..' are refused)", key, rel));
       }
-      return (dir / rel).string();
+      return file_inside_folder(dir, rel, "the simulation folder").string();  // links too
     };
     if (j.contains("landcover")) {
       LandCoverLayer lc;
@@ -76,9 +78,15 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
         throw file_error(manifest.string(), fmt::format("landcover '{}' is not a file inside the simulation "
                                                         "folder (absolute paths and '..' are refused)", lc_rel));
       }
-      lc.path = (dir / lc_rel).string();
+      lc.path = file_inside_folder(dir, lc_rel, "the simulation folder").string();
       const nlohmann::json classes = j["landcover"].value("classes", nlohmann::json::object());
-      for (const auto& [code, name] : classes.items()) lc.classes[std::stoi(code)] = name.get<std::string>();
+      for (const auto& [code, name] : classes.items()) {
+        try {
+          lc.classes[std::stoi(code)] = name.get<std::string>();
+        } catch (const std::logic_error&) {  // std::stoi: not a number, or out of range
+          throw file_error(manifest.string(), "land-cover class '" + code + "' is not a number");
+        }
+      }
       // Land cover only describes errors: a manifest naming a file that is not there loses it.
       if (fs::exists(lc.path)) {
         landcover = lc;
@@ -122,8 +130,15 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     }
   } catch (const nlohmann::json::exception& e) {
     throw file_error(manifest.string(), "malformed simulation manifest: " + json_problem(e));
+  } catch (const Error& e) {
+    // A bad date, role or CRS: say which file holds it.
+    const std::string what = e.what();
+    if (what.rfind(manifest.string(), 0) == 0) throw;
+    throw file_error(manifest.string(), what);
   }
 }
+
+namespace {
 
 std::string file_name(const Item& it, const std::string& suffix = "") {
   return it.date.compact() + "_" + to_string(it.role) + suffix + ".tif";

@@ -58,7 +58,10 @@ class Catalog {
   // ("two fine images on one date").
   void add(const Observation& obs);
   std::optional<Observation> find(const Date& d, Role role) const;
-  std::filesystem::path absolute(const std::string& relative) const { return root_ / relative; }
+  // The file `relative` names inside the catalog folder. Throws Error when it is not inside:
+  // an absolute path, "..", or a symbolic link (the file's or a folder's on the way) that leads
+  // out of the folder, which is never followed (see file_inside_folder).
+  std::filesystem::path absolute(const std::string& relative) const;
 
   const std::optional<LandCoverLayer>& landcover() const { return landcover_; }
   void set_landcover(const LandCoverLayer& layer) { landcover_ = layer; }
@@ -79,5 +82,13 @@ class Catalog {
 
 // A relative path without "..": what a manifest may name inside its own folder.
 bool relative_path_inside(const std::string& p);
+
+// `folder / relative`, checked to stay inside `folder` once symbolic links are resolved: a
+// manifest (catalog or simulation) may only make lstfuse read files of its own folder, so a link
+// inside it that points elsewhere (`x.tif -> /etc/shadow`, `sub -> /`) is refused, not followed.
+// Links that stay inside the folder, and hard links, are fine. `what` names the folder in the
+// message ("the catalog folder"). Throws Error "PATH: ...".
+std::filesystem::path file_inside_folder(const std::filesystem::path& folder, const std::string& relative,
+                                         const std::string& what);
 
 }  // namespace lstfuse

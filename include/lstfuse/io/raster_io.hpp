@@ -80,8 +80,10 @@ class RasterWriter {
 bool same_crs(const std::string& wkt_a, const std::string& wkt_b);
 // Same size, geotransform (within a thousandth of a pixel) and an equivalent CRS.
 bool same_grid(const Grid& a, const Grid& b);
-// WKT of an EPSG code or any user CRS string ("EPSG:32755", PROJ string, WKT).
-std::string crs_to_wkt(const std::string& user_crs);
+// WKT of an EPSG code or any user CRS string ("EPSG:32755", PROJ string, WKT). GDAL would also
+// read a file or a URL named there; `from_a_file` (a CRS written in a manifest) forbids both, so
+// that a manifest cannot make lstfuse read a file outside its folder or reach the network.
+std::string crs_to_wkt(const std::string& user_crs, bool from_a_file = false);
 // A projected CRS whose linear unit is the metre (UTM and the like; not geographic degrees).
 bool crs_is_projected(const std::string& wkt);
 

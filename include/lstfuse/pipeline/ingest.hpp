@@ -3,6 +3,7 @@
 // observation decoded (QC/QA masks applied), aligned onto one fine grid and written as a Kelvin
 // Float32 GeoTIFF (nodata -9999), plus manifest.json. The catalog is built in a temporary folder
 // beside the destination and renamed into place at the end, so a failure leaves nothing behind.
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,11 @@ struct IngestOptions {
 
 // Name of the simulator's manifest inside a simulation folder.
 constexpr const char* kSimulationManifest = "simulation.json";
+
+// Reads DIR/simulation.json: the products it names (paths inside DIR only, links included), the
+// fine grid and the land cover when its file is there. Throws Error naming the manifest.
+void read_simulation(const std::filesystem::path& dir, std::vector<io::ProductFile>& products,
+                     std::optional<Grid>& grid, std::optional<LandCoverLayer>& landcover);
 
 // Runs the whole ingest and returns the saved catalog (rooted at out_dir). Throws Error naming
 // the offending file (unreadable, no CRS, no overlap, duplicate fine date, unknown product...).

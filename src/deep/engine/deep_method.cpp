@@ -166,11 +166,11 @@ void DeepMethod::load(const std::filesystem::path& path) {
   // Options added after models were first saved take, in files that lack them, the values those
   // models were trained with: the engine's (the relative frame came later; models before it were
   // trained in the absolute one), then the family's.
-  auto legacy = family_->legacy_options();
-  legacy.emplace("frame", "absolute");
-  for (const auto& [k, v] : legacy)
-    if (!meta.at("options").contains(k)) options_.set(k, v);
   try {
+    auto legacy = family_->legacy_options();
+    legacy.emplace("frame", "absolute");
+    for (const auto& [k, v] : legacy)
+      if (!meta.at("options").contains(k)) options_.set(k, v);
     norm_ = Normaliser::from_json(meta.at("normalisation"));
     bands_ = meta.at("bands").get<int>();
   } catch (const nlohmann::json::exception& e) {
@@ -186,14 +186,20 @@ void DeepMethod::load(const std::filesystem::path& path) {
                                                   b + 1, norm_.mean[b], norm_.scale[b]));
     }
   }
-  train_dates_.clear();
-  for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
-  // Models saved before the baseline existed predict with their network.
-  baseline_ = meta.value("baseline", nlohmann::json());
-  baseline_kept_ = baseline_.is_object() && baseline_.value("kept", false);
-  baseline_note_ = baseline_kept_ ? baseline_message(baseline_.value("validation_rmse_network", NAN),
-                                                     baseline_.value("validation_rmse_baseline", NAN))
-                                  : std::string();
+  try {
+    train_dates_.clear();
+    for (const auto& d : meta.at("train_dates")) train_dates_.push_back(Date::parse(d.get<std::string>()));
+    // Models saved before the baseline existed predict with their network.
+    baseline_ = meta.value("baseline", nlohmann::json());
+    baseline_kept_ = baseline_.is_object() && baseline_.value("kept", false);
+    baseline_note_ = baseline_kept_ ? baseline_message(baseline_.value("validation_rmse_network", NAN),
+                                                       baseline_.value("validation_rmse_baseline", NAN))
+                                    : std::string();
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path.string(), "damaged model file: " + json_problem(e));
+  } catch (const Error& e) {
+    throw file_error(path.string(), std::string("damaged model file: ") + e.what());
+  }
   try {
     context_ = meta.contains("series_context") ? SeriesContext::load(meta.at("series_context"), a) : SeriesContext();
   } catch (const std::exception& e) {

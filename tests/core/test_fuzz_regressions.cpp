@@ -1,0 +1,81 @@
+// Inputs the fuzz targets (fuzz/) found to break a rule, each kept as a seed in
+// fuzz/corpus/TARGET/ and checked here on the library call it broke.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "lstfuse/core/date.hpp"
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/ingest.hpp"
+#include "test_support.hpp"
+
+using namespace lstfuse;
+
+// fuzz_date: a MODIS-style name with a year past 2200 made Date::from_filename throw instead of
+// finding no date (ingest then failed on a file name instead of asking for --date).
+TEST(FuzzRegressions, AModisNameWithAYearOutOfRangeHoldsNoDate) {
+  const std::string name = "MOD11A1.A2219305.h14v09.006.2019306083024.hdf";
+  std::optional<Date> d;
+  EXPECT_NO_THROW(d = Date::from_filename(name));
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(Date::filename_date_problem(name),
+            "the file name holds A2219305, which is not a valid year and day of year");
+  // The valid neighbours are still found.
+  EXPECT_EQ(Date::from_filename("MOD11A1.A2200001.h14v09.hdf")->iso(), "2200-01-01");
+  EXPECT_EQ(Date::from_filename("MOD11A1.A2019305.h14v09.hdf")->iso(), "2019-11-01");
+}
+
+// fuzz_simulation_manifest: a land-cover class code that is not a number ("x") reached the user
+// as std::stoi's "stoi" instead of a line naming the manifest.
+TEST(FuzzRegressions, ASimulationLandCoverClassThatIsNoNumberIsNamed) {
+  test::TempDir tmp;
+  std::ofstream(tmp / "landcover.tif") << "x";
+  for (const std::string& code : {std::string("x"), std::string("99999999999")}) {
+    nlohmann::json j = {{"format", "lstfuse-simulation"},
+                        {"fine_grid", {{"width", 4}, {"height", 4}, {"transform", {0, 30, 0, 0, 0, -30}}, {"crs", "EPSG:32755"}}},
+                        {"landcover", {{"path", "landcover.tif"}, {"classes", {{code, "water"}}}}},
+                        {"observations", nlohmann::json::array()}};
+    std::ofstream(tmp / "simulation.json") << j.dump();
+    std::vector<io::ProductFile> products;
+    std::optional<Grid> grid;
+    std::optional<LandCoverLayer> landcover;
+    try {
+      pipeline::read_simulation(tmp.path(), products, grid, landcover);
+      ADD_FAILURE() << code << " accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("simulation.json"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("land-cover class '" + code + "' is not a number"), std::string::npos) << msg;
+    }
+  }
+}
+
+// fuzz_model_file: metadata without "train_dates" (or with a wrongly typed baseline) reached the
+// user as the JSON library's "key 'train_dates' not found" instead of naming the model file.
+TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
+  test::TempDir tmp;
+  const std::string meta =
+      R"({"bands":1,"format":"lstfuse-deep-model","method":"stfnet","normalisation":{"kind":"std","mean":[300.0],"scale":[5.0]},"options":{"features":4}})";
+  for (const char* extra : {"", R"(,"train_dates":["2016-02-05"],"baseline":{"kept":true,"validation_rmse_network":"x"})"}) {
+    std::string text = meta;
+    text.insert(text.size() - 1, extra);
+    torch::serialize::OutputArchive archive, weights;
+    archive.write("meta", c10::IValue(text));
+    archive.write("model", weights);
+    const auto file = tmp / "m.lstmodel";
+    archive.save_to(file.string());
+    auto m = MethodRegistry::instance().create("stfnet");
+    try {
+      m->load(file);
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find(file.string() + ": damaged model file"), 0u) << msg;
+      EXPECT_EQ(msg.find("[json"), std::string::npos) << msg;
+    }
+  }
+}
