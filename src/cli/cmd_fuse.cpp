@@ -10,6 +10,7 @@
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
@@ -82,7 +83,7 @@ void setup(CLI::App& app) {
   cmd->allow_extras();
   cmd->callback([a, cmd] {
     const auto catalog = lstfuse::Catalog::load(a->catalog);
-    auto method = lstfuse::MethodRegistry::instance().create(a->method);
+    auto method = lstfuse::method_registry().create(a->method);
     lstfuse::cli::apply_method_options(*method, a->config, cmd->remaining());
     lstfuse::pipeline::FuseOptions opts;
     if (!a->from.empty()) opts.from = lstfuse::Date::parse(a->from);

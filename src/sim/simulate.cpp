@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <ogr_spatialref.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/io/crs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/sim/random.hpp"
 
@@ -616,35 +616,9 @@ void Simulation::World::build_grids() {
     // MODIS sinusoidal grid (the tile system's 926.625 m cells): the cells the fine scene touches
     // and one more on every side.
     const std::string sinu_proj = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs";
-    OGRSpatialReference utm, sinu;
-    utm.importFromWkt(fine.crs.c_str());
-    sinu.importFromProj4(sinu_proj.c_str());
-    utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    sinu.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    std::unique_ptr<OGRCoordinateTransformation> to_sinu(OGRCreateCoordinateTransformation(&utm, &sinu));
-    std::unique_ptr<OGRCoordinateTransformation> to_utm(OGRCreateCoordinateTransformation(&sinu, &utm));
-    if (!to_sinu || !to_utm) throw Error("simulate: cannot transform between the fine CRS and MODIS sinusoidal");
-    // Bounding box of a grid's outline in another CRS (the outline is sampled densely: straight
-    // edges become curves).
-    auto outline_bounds = [](const Grid& g, OGRCoordinateTransformation& t, const char* what) {
-      std::array<double, 4> b{1e300, 1e300, -1e300, -1e300};
-      const int steps = 32;
-      for (int k = 0; k <= steps; ++k) {
-        const double u = static_cast<double>(k) / steps;
-        const double xa = g.min_x() + u * (g.max_x() - g.min_x());
-        const double ya = g.min_y() + u * (g.max_y() - g.min_y());
-        const double xs[4] = {xa, xa, g.min_x(), g.max_x()};
-        const double ys[4] = {g.min_y(), g.max_y(), ya, ya};
-        for (int e = 0; e < 4; ++e) {
-          double x = xs[e], y = ys[e];
-          if (!t.Transform(1, &x, &y)) throw Error(std::string("simulate: cannot transform ") + what);
-          b[0] = std::min(b[0], x); b[1] = std::min(b[1], y);
-          b[2] = std::max(b[2], x); b[3] = std::max(b[3], y);
-        }
-      }
-      return b;
-    };
-    const auto sb = outline_bounds(fine, *to_sinu, "the fine grid to MODIS sinusoidal");
+    const io::CrsTransform to_sinu(fine.crs, sinu_proj, "simulate: cannot transform between the fine CRS and MODIS sinusoidal");
+    const io::CrsTransform to_utm(sinu_proj, fine.crs, "simulate: cannot transform between the fine CRS and MODIS sinusoidal");
+    const auto sb = to_sinu.outline_bounds(fine, "simulate: cannot transform the fine grid to MODIS sinusoidal");
     const double cell = 926.625433055833, gx0 = -20015109.354, gy0 = 10007554.677;
     const double x0 = gx0 + (std::floor((sb[0] - gx0) / cell) - 1) * cell;
     const double y0 = gy0 - (std::floor((gy0 - sb[3]) / cell) - 1) * cell;
@@ -655,11 +629,11 @@ void Simulation::World::build_grids() {
     for (int cy = 0; cy < coarse.height; ++cy)
       for (int cx = 0; cx < coarse.width; ++cx) {
         double x = x0 + (cx + 0.5) * cell, y = y0 - (cy + 0.5) * cell;
-        if (!to_utm->Transform(1, &x, &y)) throw Error("simulate: cannot transform MODIS pixel centres");
+        if (!to_utm.apply(x, y)) throw Error("simulate: cannot transform MODIS pixel centres");
         cfx.push_back((x - fine.transform[0]) / fine.transform[1]);
         cfy.push_back((y - fine.transform[3]) / fine.transform[5]);
       }
-    const auto ub = outline_bounds(coarse, *to_utm, "the MODIS grid to the fine CRS");
+    const auto ub = to_utm.outline_bounds(coarse, "simulate: cannot transform the MODIS grid to the fine CRS");
     bx0 = (ub[0] - fine.transform[0]) / px;
     bx1 = (ub[2] - fine.transform[0]) / px;
     by0 = (fine.transform[3] - ub[3]) / px;

@@ -129,8 +129,8 @@ class Method {
 class MethodRegistry {
  public:
   using Factory = std::function<std::unique_ptr<Method>()>;
-  // The registry with every built-in method (baselines, classic, deep) registered.
-  static MethodRegistry& instance();
+  // The registry with every built-in method, deep ones included, is assembled above this layer
+  // and the deep one (pipeline/registry.hpp, method_registry()).
   void add(const std::string& name, Factory factory);
   bool has(const std::string& name) const;
   // Throws Error listing the known names when `name` is unknown.
@@ -141,9 +141,8 @@ class MethodRegistry {
   std::vector<std::pair<std::string, Factory>> factories_;
 };
 
-// Each family registers its methods in its own folder.
+// Each family registers its methods in its own folder (the deep families: deep/register.hpp).
 void register_baseline_methods(MethodRegistry& registry);  // methods/baseline
 void register_classic_methods(MethodRegistry& registry);   // methods/classic
-void register_deep_methods(MethodRegistry& registry);      // methods/deep
 
 }  // namespace lstfuse
