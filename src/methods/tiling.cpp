@@ -1,6 +1,7 @@
 #include "lstfuse/methods/tiling.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -73,10 +74,10 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   ThreadScope threads(opts.threads);
   const MethodInfo& mi = method.info();
   check_pair_count(mi, static_cast<int>(in.pairs.size()));
-  method.set_scene_stats(compute_scene_stats(in));
   const Grid& grid = in.coarse.grid();
   const int W = grid.width, H = grid.height;
   if (opts.tile <= 0 || (opts.tile >= W && opts.tile >= H)) {
+    // One tile: the input is the whole scene, whose statistics the method computes itself.
     if (in.region.whole()) return method.predict(in);
     FusionInput whole = in;
     whole.region = {};
@@ -102,6 +103,8 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
                               mi.name, p.date.iso()));
     }
   }
+  const std::shared_ptr<const SceneStats> stats =
+      in.scene_stats ? in.scene_stats : std::make_shared<const SceneStats>(compute_scene_stats(in));
   const int halo = method.halo_on(grid);
   FusionResult out;
   out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
@@ -114,6 +117,7 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
     for (const auto& p : in.pairs)
       sub.pairs.push_back({p.date, p.fine.crop(win.x0, win.y0, win.w, win.h), p.coarse.crop(win.x0, win.y0, win.w, win.h)});
     sub.region = win.region;
+    sub.scene_stats = stats;
     if (!prune_tile(mi, sub)) continue;
     FusionResult r = method.predict(sub);
     if (out.quality.empty()) {

@@ -154,15 +154,14 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
   check_pair_count(mi, static_cast<int>(in.pairs.size()));
   int nb = 0;
   const Grid grid = check_stream_input(in, &nb);
-  const SceneStats stats = streamed_scene_stats(in);
-  for (const auto& st : stats.target)
+  const auto stats = std::make_shared<const SceneStats>(streamed_scene_stats(in));
+  for (const auto& st : stats->target)
     if (st.count == 0) throw file_error(in.coarse, "has no valid pixel (all cloud or nodata)");
   for (size_t k = 0; k < in.pairs.size(); ++k)
     for (int b = 0; b < nb; ++b) {
-      if (stats.fine[k][b].count == 0) throw file_error(in.pairs[k].fine, "has no valid pixel (all cloud or nodata)");
-      if (stats.coarse[k][b].count == 0) throw file_error(in.pairs[k].coarse, "has no valid pixel (all cloud or nodata)");
+      if (stats->fine[k][b].count == 0) throw file_error(in.pairs[k].fine, "has no valid pixel (all cloud or nodata)");
+      if (stats->coarse[k][b].count == 0) throw file_error(in.pairs[k].coarse, "has no valid pixel (all cloud or nodata)");
     }
-  method.set_scene_stats(stats);
   const int halo = method.halo_on(grid);
 
   io::RasterWriter fine_writer(out.fine_path, grid, nb, out.write);
@@ -181,6 +180,7 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
                            io::read_window(p.coarse, x0, y0, w, h, in.read)});
     }
     sub.region = win.region;
+    sub.scene_stats = stats;
     if (!prune_tile(mi, sub)) {
       fine_writer.write(Raster(grid.window(t.x0, t.y0, t.w, t.h), nb, 0.0f, false), t.x0, t.y0);
       unwritten_quality.push_back(t);

@@ -1,7 +1,7 @@
 #pragma once
 // The parallel driver that is not the algorithm's business: it cuts a scene into tiles, gives
-// each tile a halo of the method's window (Method::halo_on), sets whole-scene statistics once
-// (Method::set_scene_stats) and keeps only each tile's core. Pixels are computed in parallel
+// each tile a halo of the method's window (Method::halo_on), passes the whole-scene statistics
+// in every tile's input (FusionInput::scene_stats) and keeps only each tile's core. Pixels are computed in parallel
 // inside the method (OpenMP over rows, static schedule), so the result is the same whatever the
 // tile size and the thread count.
 // Reading and writing files tile by tile is the pipeline's (pipeline/streamed.hpp).

@@ -136,12 +136,13 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
   const double factor = o.std_threshold_without_factor ? 1.0 : 2.0 / o.classes;
   for (int b = 0; b < nb; ++b) {
     BandStats s1, s2;
-    const int k1 = has_scene_stats_ ? scene_stats_.index_of(in.pairs[0].date) : -1;
-    const int k2 = has_scene_stats_ ? scene_stats_.index_of(in.pairs[1].date) : -1;
-    if (k1 >= 0 && k2 >= 0 && static_cast<int>(scene_stats_.fine[k1].size()) > b &&
-        static_cast<int>(scene_stats_.fine[k2].size()) > b) {
-      s1 = scene_stats_.fine[k1][b];
-      s2 = scene_stats_.fine[k2][b];
+    const SceneStats* scene = in.scene_stats.get();
+    const int k1 = scene ? scene->index_of(in.pairs[0].date) : -1;
+    const int k2 = scene ? scene->index_of(in.pairs[1].date) : -1;
+    if (k1 >= 0 && k2 >= 0 && static_cast<int>(scene->fine[k1].size()) > b &&
+        static_cast<int>(scene->fine[k2].size()) > b) {
+      s1 = scene->fine[k1][b];
+      s2 = scene->fine[k2][b];
     } else {
       s1 = band_stats(L1r, b);
       s2 = band_stats(L2r, b);

@@ -131,9 +131,10 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
         }
       }
       BandStats st;
-      const int ks = has_scene_stats_ ? scene_stats_.index_of(in.pairs[k].date) : -1;
-      if (ks >= 0 && b < static_cast<int>(scene_stats_.fine[ks].size())) {
-        st = scene_stats_.fine[ks][b];
+      const SceneStats* scene = in.scene_stats.get();
+      const int ks = scene ? scene->index_of(in.pairs[k].date) : -1;
+      if (ks >= 0 && b < static_cast<int>(scene->fine[ks].size())) {
+        st = scene->fine[ks][b];
       } else {
         st = band_stats(Lr, b);
       }
