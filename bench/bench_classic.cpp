@@ -12,6 +12,8 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/registry.hpp"
+#include "lstfuse/pipeline/streamed.hpp"
 
 using namespace lstfuse;
 
@@ -89,7 +91,7 @@ int main(int argc, char** argv) {
   std::printf("%-9s %7s %9s %12s %9s\n", "method", "threads", "seconds", "pixels/s", "cpu_s");
   for (const char* name : {"bilinear", "additive", "starfm", "estarfm"}) {
     for (int threads : {1, 2}) {
-      auto m = MethodRegistry::instance().create(name);
+      auto m = method_registry().create(name);
       bench::Stopwatch sw;
       const std::clock_t c0 = std::clock();
       const FusionResult r = predict_tiled(*m, in, {512, threads});
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
       s.pairs.push_back(p);
     }
     std::printf("full scene written in %.1f s; RSS now %.0f MiB\n", prep.seconds(), bench::current_rss_mib());
-    auto m = MethodRegistry::instance().create("estarfm");
+    auto m = method_registry().create("estarfm");
     m->options().set("half-window", stream_half);
     bench::Stopwatch sw;
     predict_streamed(*m, s, {dir + "/pred.tif", dir + "/pred_quality.tif", {}}, {512, 0});

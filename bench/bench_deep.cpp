@@ -11,7 +11,7 @@
 #include "bench_support.hpp"
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/sttfn.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 
 using namespace lstfuse;
 using namespace lstfuse::deep;

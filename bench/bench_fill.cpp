@@ -21,6 +21,7 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 using namespace lstfuse;
 namespace fs = std::filesystem;
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
   fs::remove_all(dir / "filled");
 
   sw.reset();
-  auto m = MethodRegistry::instance().create(method);
+  auto m = method_registry().create(method);
   pipeline::FuseOptions o;
   o.out_dir = dir / "fused";
   o.fill = true;

@@ -16,12 +16,13 @@
 
 #include "bench_support.hpp"
 #include "lstfuse/deep/deep_method.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/deep/dlstfm.hpp"
 #include "lstfuse/deep/edcstfn.hpp"
 #include "lstfuse/deep/mlffgan.hpp"
 #include "lstfuse/deep/stfnet.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 using namespace lstfuse;
 
@@ -84,7 +85,7 @@ void run(const std::string& name, const deep::DeepFamily& family) {
 // a sixth of the first reference (the engine's single-reference fallback then runs).
 double engine_predict_seconds(const std::string& entry, int size) {
   const std::string name = entry.substr(0, entry.find(':'));
-  auto m = MethodRegistry::instance().create(name);
+  auto m = method_registry().create(name);
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"device", "cpu"}, {"quiet", "true"}, {"epochs", "1"}, {"patch", "32"}, {"stride", "32"},
            {"patches-per-epoch", "16"}, {"val-fraction", "0"}})

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fuzz_support.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "method_flags.hpp"
@@ -25,7 +26,7 @@ std::vector<std::string> lines(const std::string& text) {
 
 void round_trip(Method& m) {
   const auto j = m.options().to_json();
-  auto fresh = MethodRegistry::instance().create(m.info().name);
+  auto fresh = method_registry().create(m.info().name);
   fresh->options().from_json(j);
   fuzz::require(fresh->options().to_json() == j, "accepted options read back as written");
 }
@@ -39,13 +40,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > 4096) return 0;
-  static const std::vector<std::string> names = MethodRegistry::instance().names();
+  static const std::vector<std::string> names = method_registry().names();
   const std::string& name = names[data[0] % names.size()];
   const std::string text = fuzz::text_of(data + 1, size - 1);
   switch ((data[0] / names.size()) % 3) {
     case 0:
       fuzz::expect_clear_errors("method arguments", [&] {
-        auto m = MethodRegistry::instance().create(name);
+        auto m = method_registry().create(name);
         cli::apply_method_options(*m, "", lines(text));
         round_trip(*m);
       });
@@ -54,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const fs::path config = fuzz::scratch() / "config.json";
       fuzz::write_file(config, data + 1, size - 1);
       fuzz::expect_clear_errors("method config file", [&] {
-        auto m = MethodRegistry::instance().create(name);
+        auto m = method_registry().create(name);
         cli::apply_method_options(*m, config.string(), {});
         round_trip(*m);
       });
@@ -63,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     default:
       fuzz::expect_clear_errors("benchmark method list", [&] {
         for (const auto& e : pipeline::parse_method_list(text)) {
-          auto m = MethodRegistry::instance().create(e.method);
+          auto m = method_registry().create(e.method);
           for (const auto& [k, v] : e.options) m->options().set(k, v);
           round_trip(*m);
         }

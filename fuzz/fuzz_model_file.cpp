@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "fuzz_support.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/methods/method.hpp"
 
 using namespace lstfuse;
@@ -21,8 +22,8 @@ namespace {
 
 std::vector<std::string> deep_methods() {
   std::vector<std::string> out;
-  for (const auto& n : MethodRegistry::instance().names())
-    if (MethodRegistry::instance().create(n)->info().family == "deep") out.push_back(n);
+  for (const auto& n : method_registry().names())
+    if (method_registry().create(n)->info().family == "deep") out.push_back(n);
   return out;
 }
 
@@ -58,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::write_file(file, data, size);
   }
   fuzz::expect_clear_errors("model file", [&] {
-    auto m = MethodRegistry::instance().create(method);
+    auto m = method_registry().create(method);
     m->load(file);
   });
   return 0;

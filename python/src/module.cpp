@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
 
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/metrics.hpp"
@@ -117,7 +118,7 @@ py::dict result_dict(FusionResult&& r) {
 // A method instance that Python holds between fit and predict (deep methods) or just once.
 class PyMethod {
  public:
-  PyMethod(const std::string& name, const py::dict& options) : m_(MethodRegistry::instance().create(name)) {
+  PyMethod(const std::string& name, const py::dict& options) : m_(method_registry().create(name)) {
     apply_options(*m_, options);
   }
   std::string name() const { return m_->info().name; }
@@ -224,7 +225,7 @@ class PyMethod {
 
 py::list methods() {
   py::list out;
-  auto& reg = MethodRegistry::instance();
+  auto& reg = method_registry();
   for (const auto& name : reg.names()) {
     auto m = reg.create(name);
     const MethodInfo& i = m->info();

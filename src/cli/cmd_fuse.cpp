@@ -16,6 +16,7 @@
 #include "lstfuse/pipeline/fuse_mpi.hpp"
 #include "lstfuse/pipeline/fuse_work.hpp"
 #include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
@@ -163,7 +164,7 @@ void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, c
     if (a->assemble && !std::filesystem::exists(std::filesystem::path(out) / "index.json")) {
       throw lstfuse::Error(fmt::format("--assemble: {} holds no fuse run yet (run the --shard parts first)", out));
     }
-    auto method = lstfuse::MethodRegistry::instance().create(a->method);
+    auto method = lstfuse::method_registry().create(a->method);
     lstfuse::cli::apply_method_options(*method, a->config, cmd->remaining());
     lstfuse::pipeline::FuseOptions opts;
     if (!a->from.empty()) opts.from = lstfuse::Date::parse(a->from);

@@ -3,35 +3,21 @@
 #include <filesystem>
 #include <iostream>
 
-#include <cpl_conv.h>
-#include <gdal_priv.h>
-#include <ogr_spatialref.h>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/io/crs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string crs_name(const std::string& wkt) {
-  if (wkt.empty()) return "none";
-  OGRSpatialReference srs;
-  if (srs.importFromWkt(wkt.c_str()) != OGRERR_NONE) return "unparsable WKT";
-  std::string name = srs.GetName() ? srs.GetName() : "unnamed";
-  const char* auth = srs.GetAuthorityName(nullptr);
-  const char* code = srs.GetAuthorityCode(nullptr);
-  if (auth && code) name += fmt::format(" ({}:{})", auth, code);
-  return name;
-}
-
 nlohmann::json grid_json(const lstfuse::Grid& g) {
-  return {{"width", g.width}, {"height", g.height}, {"transform", g.transform}, {"crs_name", crs_name(g.crs)},
+  return {{"width", g.width}, {"height", g.height}, {"transform", g.transform}, {"crs_name", lstfuse::io::crs_name(g.crs)},
           {"bounds", {g.min_x(), g.min_y(), g.max_x(), g.max_y()}}};
 }
 
@@ -61,22 +47,19 @@ nlohmann::json raster_info(const std::string& path) {
   j["kind"] = "raster";
   j["path"] = path;
   j["grid"] = grid_json(g);
-  GDALDataset* ds = GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY);
-  if (!ds) throw lstfuse::file_error(path, "not a readable raster");
+  const std::vector<lstfuse::io::BandInfo> info = lstfuse::io::read_band_info(path);
   const lstfuse::Raster r = lstfuse::io::read_raster(path, [] {
     lstfuse::io::ReadOptions o;
     o.require_crs = false;
     return o;
   }());
   nlohmann::json bands = nlohmann::json::array();
-  for (int b = 1; b <= ds->GetRasterCount(); ++b) {
-    GDALRasterBand* band = ds->GetRasterBand(b);
-    int has_nd = 0;
-    const double nd = band->GetNoDataValue(&has_nd);
+  for (int b = 1; b <= static_cast<int>(info.size()); ++b) {
+    const lstfuse::io::BandInfo& band = info[static_cast<size_t>(b - 1)];
     const auto s = lstfuse::band_stats(r, b - 1);
-    nlohmann::json bj = {{"band", b}, {"type", GDALGetDataTypeName(band->GetRasterDataType())},
+    nlohmann::json bj = {{"band", b}, {"type", band.type},
                          {"valid_fraction", r.valid_fraction(b - 1)}, {"count", s.count}};
-    bj["nodata"] = has_nd ? nlohmann::json(nd) : nlohmann::json(nullptr);
+    bj["nodata"] = band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json(nullptr);
     if (s.count > 0) {
       bj["min"] = s.min;
       bj["max"] = s.max;
@@ -85,7 +68,6 @@ nlohmann::json raster_info(const std::string& path) {
     }
     bands.push_back(bj);
   }
-  GDALClose(GDALDataset::ToHandle(ds));
   j["bands"] = bands;
   return j;
 }

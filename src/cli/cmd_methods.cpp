@@ -5,6 +5,7 @@
 
 #include "command.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 namespace {
 
@@ -13,7 +14,7 @@ void setup(CLI::App& app) {
   auto name = std::make_shared<std::string>();
   cmd->add_option("name", *name, "Show only this method");
   cmd->callback([name] {
-    auto& reg = lstfuse::MethodRegistry::instance();
+    auto& reg = lstfuse::method_registry();
     for (const auto& n : reg.names()) {
       if (!name->empty() && n != *name) continue;
       auto m = reg.create(n);

@@ -21,7 +21,7 @@ struct MetricsArgs {
 };
 
 constexpr const char* kConventions = R"(
-Conventions (docs/METRICS.md); x = reference, y = prediction, Kelvin, only pixels valid in
+Conventions (docs/metrics.md); x = reference, y = prediction, Kelvin, only pixels valid in
 both images (and non-zero in --mask):
   bias = mean(y - x); MAE = mean|y - x|; RMSE = sqrt(mean (y - x)^2);
   ubRMSE = sqrt(RMSE^2 - bias^2); CC = Pearson r(x, y);

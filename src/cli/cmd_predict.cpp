@@ -16,6 +16,8 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
+#include "lstfuse/pipeline/registry.hpp"
+#include "lstfuse/pipeline/streamed.hpp"
 #include "method_flags.hpp"
 
 namespace {
@@ -155,7 +157,7 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
   if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty())) {
     throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");
   }
-  auto method = MethodRegistry::instance().create(a.method);
+  auto method = method_registry().create(a.method);
   cli::apply_method_options(*method, a.config, extras);
   const MethodInfo& info = method->info();
   if (info.trainable) {

@@ -14,6 +14,7 @@
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "method_flags.hpp"
 
 namespace {
@@ -35,7 +36,7 @@ std::vector<lstfuse::Date> parse_dates(const std::string& list) {
 void run(const TrainArgs& a, const std::vector<std::string>& extras) {
   using namespace lstfuse;
   check_not_an_input(a.output, "-o", {a.config, (std::filesystem::path(a.catalog) / Catalog::kManifest).string()});
-  auto method = MethodRegistry::instance().create(a.method);
+  auto method = method_registry().create(a.method);
   if (!method->info().trainable)
     throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));
   cli::apply_method_options(*method, a.config, extras);

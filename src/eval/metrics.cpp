@@ -1,4 +1,4 @@
-// The metrics of docs/METRICS.md. Two passes per band in double precision (means first, then
+// The metrics of docs/metrics.md. Two passes per band in double precision (means first, then
 // centred sums) so that CC, R2 and ubRMSE stay exact around 300 K; partial sums are kept per
 // fixed row chunk and added in order, so results do not depend on the thread count.
 #include "lstfuse/eval/metrics.hpp"

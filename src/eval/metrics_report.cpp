@@ -3,11 +3,10 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <ogr_spatialref.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/metrics.hpp"
-#include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/io/crs.hpp"
 
 namespace lstfuse::eval {
 
@@ -119,13 +118,9 @@ double pixel_size_m(const Grid& grid) {
   double sx = std::hypot(t[1], t[4]);
   double sy = std::hypot(t[2], t[5]);
   if (grid.has_crs()) {
-    io::init_gdal();
-    OGRSpatialReference srs;
-    srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
-    if (srs.importFromWkt(grid.crs.c_str()) != OGRERR_NONE) {
-      throw Error("metrics: cannot interpret the grid's CRS to find its pixel size in metres");
-    }
-    if (srs.IsGeographic()) {
+    const io::CrsUnit unit = io::crs_unit(
+        grid.crs, "metrics: cannot interpret the grid's CRS to find its pixel size in metres");
+    if (unit.geographic) {
       // Degrees to metres on a sphere of the mean Earth radius at the centre latitude: an
       // area-equivalent nominal size, good to a fraction of a percent for h / l.
       constexpr double kEarthRadius = 6371008.8;
@@ -134,9 +129,8 @@ double pixel_size_m(const Grid& grid) {
       sx *= m_per_deg * std::cos(lat);
       sy *= m_per_deg;
     } else {
-      const double unit = srs.GetLinearUnits();
-      sx *= unit;
-      sy *= unit;
+      sx *= unit.metres;
+      sy *= unit.metres;
     }
   }
   return std::sqrt(sx * sy);

@@ -83,17 +83,6 @@ void Method::validate(const FusionInput& in) const {
   }
 }
 
-MethodRegistry& MethodRegistry::instance() {
-  static MethodRegistry* registry = [] {
-    auto* r = new MethodRegistry();
-    register_baseline_methods(*r);
-    register_classic_methods(*r);
-    register_deep_methods(*r);
-    return r;
-  }();
-  return *registry;
-}
-
 void MethodRegistry::add(const std::string& name, Factory factory) {
   if (has(name)) throw Error("method '" + name + "' registered twice");
   factories_.emplace_back(name, std::move(factory));

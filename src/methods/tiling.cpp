@@ -1,9 +1,6 @@
 #include "lstfuse/methods/tiling.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <limits>
 #include <memory>
 
 #include <fmt/format.h>
@@ -15,19 +12,21 @@
 namespace lstfuse {
 namespace {
 
-// Sets the OpenMP thread count for the scope of a call, then restores it.
-class ThreadScope {
- public:
-  explicit ThreadScope(int threads) : previous_(omp_get_max_threads()) {
-    if (threads > 0) omp_set_num_threads(usable_threads(threads));
-  }
-  ~ThreadScope() { omp_set_num_threads(previous_); }
-  ThreadScope(const ThreadScope&) = delete;
-  ThreadScope& operator=(const ThreadScope&) = delete;
+bool any_valid(const Raster& r) {
+  for (int b = 0; b < r.bands(); ++b)
+    if (r.valid_count(b) == 0) return false;
+  return true;
+}
 
- private:
-  int previous_;
-};
+// Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
+int aligned_tile(int tile, const Method& method) { return align_tile(tile, method.tile_alignment()); }
+
+}  // namespace
+
+ThreadScope::ThreadScope(int threads) : previous_(omp_get_max_threads()) {
+  if (threads > 0) omp_set_num_threads(usable_threads(threads));
+}
+ThreadScope::~ThreadScope() { omp_set_num_threads(previous_); }
 
 void check_pair_count(const MethodInfo& mi, int n) {
   if (n < mi.min_pairs || (mi.max_pairs >= 0 && n > mi.max_pairs)) {
@@ -39,15 +38,6 @@ void check_pair_count(const MethodInfo& mi, int n) {
   }
 }
 
-bool any_valid(const Raster& r) {
-  for (int b = 0; b < r.bands(); ++b)
-    if (r.valid_count(b) == 0) return false;
-  return true;
-}
-
-// A tile's own input: pairs without any valid pixel in tile + halo contribute nothing to any
-// method, so they are dropped (the method's own check would reject them); an empty target or
-// too few pairs leave the tile unpredicted. Returns false in that case.
 bool prune_tile(const MethodInfo& mi, FusionInput& tile) {
   if (!any_valid(tile.coarse)) return false;
   std::vector<ImagePair> kept;
@@ -57,114 +47,12 @@ bool prune_tile(const MethodInfo& mi, FusionInput& tile) {
   return static_cast<int>(tile.pairs.size()) >= mi.min_pairs;
 }
 
-struct TileRect {
-  int x0, y0, w, h;
-};
-
-// Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
-int aligned_tile(int tile, const Method& method) { return align_tile(tile, method.tile_alignment()); }
-
 std::vector<TileRect> tile_rects(int W, int H, int tile) {
   if (tile <= 0) tile = std::max(W, H);
   std::vector<TileRect> out;
   for (int y = 0; y < H; y += tile)
     for (int x = 0; x < W; x += tile) out.push_back({x, y, std::min(tile, W - x), std::min(tile, H - y)});
   return out;
-}
-
-// Mirrors band_stats() (shift by the first valid value, sums in row-major order), so that
-// streamed statistics equal the in-memory ones bit for bit.
-struct StatsAccumulator {
-  long long count = 0;
-  double sum = 0, sum2 = 0, shift = 0;
-  bool have_shift = false;
-  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
-  void add(const Raster& r, int b) {
-    const float* v = r.band(b);
-    const uint8_t* m = r.mask(b);
-    for (size_t i = 0; i < r.band_size(); ++i) {
-      if (!m[i]) continue;
-      if (!have_shift) {
-        shift = v[i];
-        have_shift = true;
-      }
-      const double d = v[i] - shift;
-      sum += d;
-      sum2 += d * d;
-      lo = std::min(lo, static_cast<double>(v[i]));
-      hi = std::max(hi, static_cast<double>(v[i]));
-      ++count;
-    }
-  }
-  BandStats result() const {
-    BandStats s;
-    s.count = count;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    if (count == 0) {
-      s.mean = s.stddev = s.min = s.max = nan;
-      return s;
-    }
-    s.mean = shift + sum / count;
-    s.min = lo;
-    s.max = hi;
-    s.stddev = count > 1 ? std::sqrt(std::max(0.0, (sum2 - sum * sum / count) / (count - 1))) : nan;
-    return s;
-  }
-};
-
-std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int bands,
-                                  const io::ReadOptions& read, int strip_rows) {
-  std::vector<StatsAccumulator> acc(bands);
-  for (int y = 0; y < grid.height; y += strip_rows) {
-    const Raster strip = io::read_window(path, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
-    for (int b = 0; b < bands; ++b) acc[b].add(strip, b);
-  }
-  std::vector<BandStats> out;
-  for (const auto& a : acc) out.push_back(a.result());
-  return out;
-}
-
-// measure_coarse_bias() from strips: one running sum in row-major order, so the result equals
-// the in-memory one bit for bit.
-std::vector<prep::PairBias> file_pair_bias(const StreamPair& p, const Grid& grid, int bands,
-                                           const io::ReadOptions& read, int strip_rows) {
-  std::vector<double> sum(bands, 0.0);
-  std::vector<long long> count(bands, 0);
-  for (int y = 0; y < grid.height; y += strip_rows) {
-    const int rows = std::min(strip_rows, grid.height - y);
-    const Raster f = io::read_window(p.fine, 0, y, grid.width, rows, read);
-    const Raster c = io::read_window(p.coarse, 0, y, grid.width, rows, read);
-    for (int b = 0; b < bands; ++b) {
-      const float* l = f.band(b);
-      const float* m = c.band(b);
-      const uint8_t* lv = f.mask(b);
-      const uint8_t* mv = c.mask(b);
-      for (size_t i = 0; i < f.band_size(); ++i) {
-        if (!lv[i] || !mv[i]) continue;
-        sum[b] += static_cast<double>(m[i]) - l[i];
-        ++count[b];
-      }
-    }
-  }
-  std::vector<prep::PairBias> out;
-  for (int b = 0; b < bands; ++b)
-    out.push_back({count[b] ? sum[b] / static_cast<double>(count[b])
-                            : std::numeric_limits<double>::quiet_NaN(),
-                   count[b]});
-  return out;
-}
-
-}  // namespace
-
-io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names) {
-  std::string all;
-  for (size_t i = 0; i < names.size(); ++i) {
-    all += (i ? "," : "") + names[i];
-    base.metadata.emplace_back(fmt::format("BAND_{}", i + 1), names[i]);
-  }
-  base.metadata.emplace_back("QUALITY_BANDS", all);
-  base.band_names = names;  // and as GDAL band descriptions
-  return base;
 }
 
 TileWindow tile_window(int tx, int ty, int tw, int th, int halo, int W, int H) {
@@ -186,10 +74,10 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   ThreadScope threads(opts.threads);
   const MethodInfo& mi = method.info();
   check_pair_count(mi, static_cast<int>(in.pairs.size()));
-  method.set_scene_stats(compute_scene_stats(in));
   const Grid& grid = in.coarse.grid();
   const int W = grid.width, H = grid.height;
   if (opts.tile <= 0 || (opts.tile >= W && opts.tile >= H)) {
+    // One tile: the input is the whole scene, whose statistics the method computes itself.
     if (in.region.whole()) return method.predict(in);
     FusionInput whole = in;
     whole.region = {};
@@ -215,6 +103,8 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
                               mi.name, p.date.iso()));
     }
   }
+  const std::shared_ptr<const SceneStats> stats =
+      in.scene_stats ? in.scene_stats : std::make_shared<const SceneStats>(compute_scene_stats(in));
   const int halo = method.halo_on(grid);
   FusionResult out;
   out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
@@ -227,6 +117,7 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
     for (const auto& p : in.pairs)
       sub.pairs.push_back({p.date, p.fine.crop(win.x0, win.y0, win.w, win.h), p.coarse.crop(win.x0, win.y0, win.w, win.h)});
     sub.region = win.region;
+    sub.scene_stats = stats;
     if (!prune_tile(mi, sub)) continue;
     FusionResult r = method.predict(sub);
     if (out.quality.empty()) {
@@ -239,112 +130,6 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   }
   if (out.quality.empty()) throw Error(mi.name + ": no tile could be predicted");
   return out;
-}
-
-Grid check_stream_input(const StreamInput& in, int* bands) {
-  const Grid grid = io::read_grid(in.coarse, in.read.require_crs);
-  const int nb = in.read.bands.empty() ? io::read_band_count(in.coarse)
-                                       : static_cast<int>(in.read.bands.size());
-  for (const auto& p : in.pairs) {
-    for (const std::string* f : {&p.fine, &p.coarse}) {
-      const Grid g = io::read_grid(*f, in.read.require_crs);
-      if (!io::same_grid(g, grid)) {
-        throw file_error(*f, fmt::format("its grid differs from the target coarse image {} ({}); "
-                                         "align the inputs first with 'lstfuse ingest'",
-                                         in.coarse, g.describe_vs(grid)));
-      }
-      if (in.read.bands.empty() && io::read_band_count(*f) != nb) {
-        throw file_error(*f, fmt::format("has {} band(s), the target coarse image {} has {}",
-                                         io::read_band_count(*f), in.coarse, nb));
-      }
-    }
-  }
-  if (bands) *bands = nb;
-  return grid;
-}
-
-SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
-  int nb = 0;
-  const Grid grid = check_stream_input(in, &nb);
-  SceneStats s;
-  for (const auto& p : in.pairs) {
-    s.dates.push_back(p.date);
-    s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
-    s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
-    s.coarse_bias.push_back(file_pair_bias(p, grid, nb, in.read, strip_rows));
-  }
-  s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
-  return s;
-}
-
-void predict_streamed(Method& method, const StreamInput& in, const StreamOutput& out,
-                      const TilingOptions& opts) {
-  ThreadScope threads(opts.threads);
-  const MethodInfo& mi = method.info();
-  check_pair_count(mi, static_cast<int>(in.pairs.size()));
-  int nb = 0;
-  const Grid grid = check_stream_input(in, &nb);
-  const SceneStats stats = streamed_scene_stats(in);
-  for (const auto& st : stats.target)
-    if (st.count == 0) throw file_error(in.coarse, "has no valid pixel (all cloud or nodata)");
-  for (size_t k = 0; k < in.pairs.size(); ++k)
-    for (int b = 0; b < nb; ++b) {
-      if (stats.fine[k][b].count == 0) throw file_error(in.pairs[k].fine, "has no valid pixel (all cloud or nodata)");
-      if (stats.coarse[k][b].count == 0) throw file_error(in.pairs[k].coarse, "has no valid pixel (all cloud or nodata)");
-    }
-  method.set_scene_stats(stats);
-  const int halo = method.halo_on(grid);
-
-  io::RasterWriter fine_writer(out.fine_path, grid, nb, out.write);
-  std::unique_ptr<io::RasterWriter> quality_writer;
-  int quality_bands = 0;
-  std::vector<TileRect> unwritten_quality;  // skipped tiles before the quality layer existed
-  const int tile = aligned_tile(opts.tile > 0 ? opts.tile : 512, method);
-  for (const TileRect& t : tile_rects(grid.width, grid.height, tile)) {
-    const TileWindow win = tile_window(t.x0, t.y0, t.w, t.h, halo, grid.width, grid.height);
-    const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
-    FusionInput sub;
-    sub.date = in.date;
-    sub.coarse = io::read_window(in.coarse, x0, y0, w, h, in.read);
-    for (const auto& p : in.pairs) {
-      sub.pairs.push_back({p.date, io::read_window(p.fine, x0, y0, w, h, in.read),
-                           io::read_window(p.coarse, x0, y0, w, h, in.read)});
-    }
-    sub.region = win.region;
-    if (!prune_tile(mi, sub)) {
-      fine_writer.write(Raster(grid.window(t.x0, t.y0, t.w, t.h), nb, 0.0f, false), t.x0, t.y0);
-      unwritten_quality.push_back(t);
-      continue;
-    }
-    const FusionResult r = method.predict(sub);
-    fine_writer.write(r.fine.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
-    if (!out.quality_path.empty()) {
-      if (!quality_writer) {
-        quality_bands = r.quality.bands();
-        quality_writer = std::make_unique<io::RasterWriter>(
-            out.quality_path, grid, r.quality.bands(), with_band_names(out.write, r.quality.band_names));
-      }
-      quality_writer->write(r.quality.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
-    }
-  }
-  if (!out.quality_path.empty()) {
-    if (!quality_writer) throw Error(mi.name + ": no tile could be predicted");
-    for (const TileRect& t : unwritten_quality) {
-      // Zero diagnostics (valid) where nothing was predicted, like the in-memory driver.
-      quality_writer->write(Raster(grid.window(t.x0, t.y0, t.w, t.h), quality_bands, 0.0f, true),
-                            t.x0, t.y0);
-    }
-  }
-  fine_writer.commit();
-  if (quality_writer) {
-    try {
-      quality_writer->commit();
-    } catch (...) {
-      std::error_code ec;
-      std::filesystem::remove(out.fine_path, ec);  // no half of the output set
-      throw;
-    }
-  }
 }
 
 }  // namespace lstfuse

@@ -17,6 +17,7 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -86,7 +87,7 @@ std::vector<Date> pick_coarse_only_dates(const Catalog& catalog, int n) {
 }  // namespace
 
 std::vector<MethodEntry> parse_method_list(const std::string& text) {
-  auto& reg = MethodRegistry::instance();
+  auto& reg = method_registry();
   std::vector<MethodEntry> out;
   for (const std::string& raw : split(text, ',')) {
     const std::string item = trim(raw);
@@ -141,7 +142,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     for (size_t i = 0; i < opts.shared_args.size(); i += 2) {
       bool used = false;
       for (const auto& e : opts.entries)
-        used = used || MethodRegistry::instance().create(e.method)->options().has(opts.shared_args[i]);
+        used = used || method_registry().create(e.method)->options().has(opts.shared_args[i]);
       if (!used) throw Error("option " + opts.shared_args[i] + " is known to none of the methods benchmarked");
     }
   }
@@ -220,7 +221,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
 
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
-  auto& reg = MethodRegistry::instance();
+  auto& reg = method_registry();
   const CoarseBiasStep bias(catalog);
 
   // Phase 1: every entry predicts every date; predictions go to disk (kept for the user), so

@@ -18,6 +18,7 @@
 #include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
@@ -30,7 +31,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string default_methods() {
-  auto& reg = MethodRegistry::instance();
+  auto& reg = method_registry();
   std::string list;
   for (const auto& n : reg.names()) {
     // MLFF-GAN's published rate (2e-4) is meant for long GPU runs; within the demo's budget it
@@ -192,7 +193,7 @@ fs::path run_demo(const DemoOptions& o) {
   bo.coarse_only = 3;    // and a few days only MODIS saw, the real use
   bool any_deep = false;
   for (const auto& e : bo.entries)
-    any_deep = any_deep || MethodRegistry::instance().create(e.method)->options().has("epochs");
+    any_deep = any_deep || method_registry().create(e.method)->options().has("epochs");
   if (any_deep) {
     bo.shared_args = {"epochs", std::to_string(o.epochs), "patches-per-epoch",
                       std::to_string(o.patches_per_epoch)};
@@ -207,7 +208,7 @@ fs::path run_demo(const DemoOptions& o) {
 
   // 4. Fuse a month of daily LST around the first predicted date.
   t0 = std::chrono::steady_clock::now();
-  auto fuse_method = MethodRegistry::instance().create(o.fuse_method);
+  auto fuse_method = method_registry().create(o.fuse_method);
   FuseOptions fo;
   fo.out_dir = fuse_dir;
   fo.from = clearest_window(cat, o.fuse_days);

@@ -206,7 +206,6 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     DatePrediction dp;
     dp.input = load_input(catalog, date, pair_dates);
     if (bias_step) dp.coarse_bias = bias.apply(dp.input, {date}).value;
-    method.clear_scene_stats();
     dp.result = method.predict(dp.input);
     // Holes the chosen pairs leave are predicted from farther pairs; then the fill flags.
     const ReferenceFill rf = fill_reference_gaps(catalog, method, dp.input, dp.result, opts.max_reference_steps,

@@ -173,7 +173,6 @@ ReferenceFill fill_reference_gaps(const Catalog& catalog, Method& method, const 
       if (prepare) prepare(set);
       FusionInput in2 = load_input(catalog, in.date, set);
       in2.region = {x0, y0, x1 - x0 + 1, y1 - y0 + 1};
-      method.clear_scene_stats();
       FusionResult r2;
       try {
         r2 = method.predict(in2);

@@ -14,6 +14,7 @@
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -84,7 +85,7 @@ TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
   const auto t = test::run_cli(train_cmd(good));
   ASSERT_EQ(t.exit_code, 0) << t.output;
   // The same model with its normalisation scale edited to 0 (a damaged or hand-edited file).
-  auto m = MethodRegistry::instance().create("sttfn");
+  auto m = method_registry().create("sttfn");
   m->load(good);
   auto& deep = dynamic_cast<deep::DeepMethod&>(*m);
   const_cast<deep::Normaliser&>(deep.normaliser()).scale.assign(deep.normaliser().scale.size(), 0.0);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/core/date.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -68,7 +69,7 @@ TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
     archive.write("model", weights);
     const auto file = tmp / "m.lstmodel";
     archive.save_to(file.string());
-    auto m = MethodRegistry::instance().create("stfnet");
+    auto m = method_registry().create("stfnet");
     try {
       m->load(file);
       ADD_FAILURE() << "loaded";

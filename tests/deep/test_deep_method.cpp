@@ -5,16 +5,17 @@
 #include <cmath>
 
 #include "lstfuse/deep/deep_method.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 using namespace lstfuse;
 
 namespace {
 
 std::unique_ptr<Method> tiny_trained(const std::string& name, int width = 40, int height = 36) {
-  auto m = MethodRegistry::instance().create(name);
+  auto m = method_registry().create(name);
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"threads", "1"}, {"device", "cpu"}, {"quiet", "true"}, {"epochs", "1"},
            {"patch", "16"}, {"stride", "16"}, {"batch-size", "4"}, {"seed", "5"},

@@ -9,8 +9,9 @@
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/sttfn.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "net_fixtures.hpp"
 
 using namespace lstfuse;
@@ -194,7 +195,7 @@ TEST(EngineBaseline, ANetworkWorseThanTheBaselineKeepsTheBaselineAndSaysSo) {
   for (int y = 5; y < 15; ++y)
     for (int x = 5; x < 20; ++x) in.pairs[0].fine.set_valid(0, y, x, false);  // a cloud in one reference
   const auto got = loaded->predict(in);
-  const auto want = MethodRegistry::instance().create("additive")->predict(in);
+  const auto want = method_registry().create("additive")->predict(in);
   double worst = 0;
   for (int y = 0; y < 36; ++y)
     for (int x = 0; x < 40; ++x) {
@@ -275,7 +276,7 @@ TEST(EngineTiles, SeparableWindowMeanMatchesTheSquareWindow) {
 TEST(EngineSingles, FamiliesHandOverTheirSinglePredictions) {
   for (const char* name : {"sttfn", "stfnet", "edcstfn", "mlffgan", "dlstfm"}) {
     SCOPED_TRACE(name);
-    auto m = MethodRegistry::instance().create(name);
+    auto m = method_registry().create(name);
     auto* dm = dynamic_cast<DeepMethod*>(m.get());
     ASSERT_NE(dm, nullptr);
     const auto s = make_synthetic_series(40, 36, 3, 16, 8);

@@ -6,7 +6,7 @@
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/sttfn.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 
 using namespace lstfuse;
 using namespace lstfuse::deep;

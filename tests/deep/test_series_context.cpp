@@ -9,8 +9,9 @@
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/series_context.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 using namespace lstfuse;
 using namespace lstfuse::deep;
@@ -49,7 +50,7 @@ double fitted_anomaly(const std::vector<double>& x, const std::vector<double>& y
 }
 
 std::unique_ptr<Method> small_deep(const std::string& name, const std::string& context) {
-  auto m = MethodRegistry::instance().create(name);
+  auto m = method_registry().create(name);
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"threads", "1"}, {"device", "cpu"}, {"quiet", "true"}, {"epochs", "1"}, {"patch", "16"},
            {"stride", "16"}, {"batch-size", "4"}, {"seed", "5"}, {"patches-per-epoch", "16"},
@@ -137,7 +138,7 @@ TEST(SeriesContext, SavedWithTheModelAndTiedToTheTrainingGrid) {
   const auto a = m->predict(in);
   const auto path = std::filesystem::temp_directory_path() / "lstfuse_test_context.lstmodel";
   m->save(path);
-  auto loaded = MethodRegistry::instance().create("sttfn");
+  auto loaded = method_registry().create("sttfn");
   loaded->options().set("device", "cpu");
   loaded->load(path);
   std::filesystem::remove(path);

@@ -8,7 +8,7 @@
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/sttfn.hpp"
-#include "lstfuse/deep/synthetic.hpp"
+#include "synthetic.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;

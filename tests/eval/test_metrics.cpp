@@ -1,4 +1,4 @@
-// Metrics against hand-computed values on small images (docs/METRICS.md definitions).
+// Metrics against hand-computed values on small images (docs/metrics.md definitions).
 #include <cmath>
 #include <vector>
 

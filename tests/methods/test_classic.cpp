@@ -9,6 +9,8 @@
 #include "lstfuse/methods/classic/estarfm.hpp"
 #include "lstfuse/methods/classic/starfm.hpp"
 #include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/registry.hpp"
+#include "lstfuse/pipeline/streamed.hpp"
 #include "method_fixtures.hpp"
 #include "test_support.hpp"
 
@@ -18,7 +20,7 @@ using test::utm_grid;
 namespace {
 
 std::unique_ptr<Method> small_window(const std::string& name) {
-  auto m = MethodRegistry::instance().create(name);
+  auto m = method_registry().create(name);
   if (name == "starfm") m->options().set("window", "11");
   if (name == "estarfm") m->options().set("half-window", "6");
   return m;
@@ -51,7 +53,7 @@ double rmse_vs(const Raster& a, const Raster& b, long* count = nullptr) {
 }  // namespace
 
 TEST(Classic, RegistryHasBaselinesAndClassics) {
-  auto& reg = MethodRegistry::instance();
+  auto& reg = method_registry();
   for (const char* n : {"bilinear", "additive", "starfm", "estarfm"}) EXPECT_TRUE(reg.has(n)) << n;
   EXPECT_EQ(reg.create("estarfm")->options().get("half-window"), "25");
   EXPECT_EQ(reg.create("estarfm")->options().get("dn-min"), "250");
@@ -79,7 +81,7 @@ TEST(Classic, UniformSceneUniformChangeGivesFinePlusChange) {
       }
   }
   // Bilinear is the target coarse image itself.
-  const FusionResult b = MethodRegistry::instance().create("bilinear")->predict(in2);
+  const FusionResult b = method_registry().create("bilinear")->predict(in2);
   EXPECT_EQ(b.fine.at(3, 4), 310.0f);
 }
 

@@ -8,6 +8,7 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -60,7 +61,7 @@ TEST(Yanco, SinglePairMethodsPredictMarch8AgainstRealLandsat) {
   EXPECT_NEAR(sensor_bias, 4.5, 0.7);
   Scores s_bil{}, s_add{}, s_star{};
   for (const char* name : {"bilinear", "additive", "starfm"}) {
-    auto m = MethodRegistry::instance().create(name);
+    auto m = method_registry().create(name);
     const FusionResult r = predict_tiled(*m, in, {256, 0});
     const Scores s = score(r.fine, truth);
     std::printf("[yanco] %-8s 2016-03-08 from 2016-02-05: RMSE %.3f K, bias %+.3f K, CC %.4f (n=%ld)\n",
@@ -85,7 +86,7 @@ TEST(Yanco, EstarfmPredictsFebruary18FromTwoPairs) {
     in.pairs.push_back({Date::parse(d), io::read_raster(yanco(std::string("Landsat_LST_cloudrm_") + d + ".tif")),
                         io::read_raster(yanco(std::string("MOD11A1_LST_cloudrm_") + d + ".tif"))});
   }
-  auto m = MethodRegistry::instance().create("estarfm");
+  auto m = method_registry().create("estarfm");
   m->options().set("dn-min", "250");
   m->options().set("dn-max", "350");
   const FusionResult r = predict_tiled(*m, in, {200, 0});

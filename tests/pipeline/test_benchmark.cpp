@@ -10,6 +10,7 @@
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/report.hpp"
 #include "test_support.hpp"
 
@@ -226,8 +227,8 @@ TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
   ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
   ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
   const Catalog cat = Catalog::load(cat_dir);
-  if (!MethodRegistry::instance().has("spy-series"))
-    MethodRegistry::instance().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
+  if (!method_registry().has("spy-series"))
+    method_registry().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
   SpyMethod::calls().clear();
   pipeline::BenchmarkOptions o;
   o.entries = pipeline::parse_method_list("spy-series,series");
@@ -255,8 +256,8 @@ TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
   ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
   ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
   const Catalog cat = Catalog::load(cat_dir);
-  if (!MethodRegistry::instance().has("spy-series"))
-    MethodRegistry::instance().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
+  if (!method_registry().has("spy-series"))
+    method_registry().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
   SpyMethod::calls().clear();
   pipeline::BenchmarkOptions o;
   o.entries = pipeline::parse_method_list("spy-series");

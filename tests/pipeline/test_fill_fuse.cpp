@@ -12,6 +12,7 @@
 #include "lstfuse/pipeline/fill_catalog.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/reference_fill.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -141,7 +142,7 @@ TEST(FillCatalog, FilledPixelsAreCloseToTheTruth) {
 TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
   const auto& s = sim_catalog();
   test::TempDir out;
-  auto method = MethodRegistry::instance().create("additive");
+  auto method = method_registry().create("additive");
   pipeline::FuseOptions o;
   o.out_dir = out / "fused";
   o.fill = true;
@@ -178,7 +179,7 @@ TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
 TEST(FuseFill, WithoutReferenceStepsHolesStayAndAreNotFlagged) {
   const auto& s = sim_catalog();
   test::TempDir out;
-  auto method = MethodRegistry::instance().create("estarfm");
+  auto method = method_registry().create("estarfm");
   pipeline::FuseOptions o;
   o.out_dir = out / "fused";
   o.show_progress = false;
@@ -255,7 +256,7 @@ TEST(ReferenceFill, CandidatesGoOutwardsInRankOrder) {
 TEST(FuseCube, NetCdfHasTheTimeAxisCrsAndValues) {
   const auto& s = sim_catalog();
   test::TempDir out;
-  auto method = MethodRegistry::instance().create("additive");
+  auto method = method_registry().create("additive");
   pipeline::FuseOptions o;
   o.out_dir = out / "fused";
   o.fill = true;

@@ -12,6 +12,7 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/fuse_resume.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -61,7 +62,7 @@ std::string slurp(const fs::path& p) {
 }
 
 std::unique_ptr<Method> starfm(const std::string& window) {
-  auto m = MethodRegistry::instance().create("starfm");
+  auto m = method_registry().create("starfm");
   m->options().set("window", window);
   return m;
 }

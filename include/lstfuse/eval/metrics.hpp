@@ -1,6 +1,6 @@
 #pragma once
 // Accuracy of a predicted LST raster against a reference, with the definitions of
-// docs/METRICS.md: every metric only over pixels valid in both images (and in an optional
+// docs/metrics.md: every metric only over pixels valid in both images (and in an optional
 // mask), in Kelvin, with its conventions (SSIM window, data range, SAM mode, ERGAS ratio)
 // reported next to the numbers so that results from different runs stay comparable.
 #include <optional>

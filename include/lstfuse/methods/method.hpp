@@ -30,6 +30,8 @@ struct PixelRect {
   bool whole() const { return width <= 0 || height <= 0; }
 };
 
+struct SceneStats;
+
 struct FusionInput {
   std::vector<ImagePair> pairs;  // sorted by date
   Raster coarse;                 // coarse image of the target date, on the fine grid
@@ -38,6 +40,10 @@ struct FusionInput {
   // tile core, so window methods need not waste time on the halo; methods may skip (leave
   // invalid) pixels outside it.
   PixelRect region;
+  // Statistics of the whole scene this input is a tile of (ESTARFM's and STARFM's thresholds,
+  // the series' biases, the deep engine's scene means), set by the tiled drivers so that the
+  // result does not depend on the tiling; null: a method computes them from this input.
+  std::shared_ptr<const SceneStats> scene_stats;
 };
 
 struct FusionResult {
@@ -46,8 +52,8 @@ struct FusionResult {
 };
 
 // Scene-wide statistics that tile-local code cannot see (ESTARFM and STARFM thresholds use the
-// standard deviation of the whole fine image). The tiled driver computes them once on the whole
-// scene, so the result does not depend on tile size.
+// standard deviation of the whole fine image). The tiled drivers compute them once on the whole
+// scene and pass them in every tile's FusionInput, so the result does not depend on tile size.
 struct SceneStats {
   std::vector<Date> dates;                     // [pair]
   std::vector<std::vector<BandStats>> fine;    // [pair][band]
@@ -102,11 +108,6 @@ class Method {
   // Tile origins must lie on this grid (networks that pool or stride); the tiled drivers round
   // the tile size up to it. halo_on() is a multiple of it.
   virtual int tile_alignment() const { return 1; }
-  // Whole-scene statistics, set by the tiled driver before predicting tiles. Methods that need
-  // them compute their own from the input when none were set.
-  virtual void set_scene_stats(const SceneStats& stats) { scene_stats_ = stats; has_scene_stats_ = true; }
-  void clear_scene_stats() { has_scene_stats_ = false; }
-
   // Learn from pairs (deep methods); classic methods accept the call and do nothing.
   virtual void fit(const std::vector<ImagePair>& pairs, const FitContext& ctx) {}
   virtual bool fitted() const { return !info().trainable; }
@@ -122,15 +123,13 @@ class Method {
  protected:
   // Checks grid agreement, pair count and side requirements; names the problem.
   void validate(const FusionInput& in) const;
-  SceneStats scene_stats_;
-  bool has_scene_stats_ = false;
 };
 
 class MethodRegistry {
  public:
   using Factory = std::function<std::unique_ptr<Method>()>;
-  // The registry with every built-in method (baselines, classic, deep) registered.
-  static MethodRegistry& instance();
+  // The registry with every built-in method, deep ones included, is assembled above this layer
+  // and the deep one (pipeline/registry.hpp, method_registry()).
   void add(const std::string& name, Factory factory);
   bool has(const std::string& name) const;
   // Throws Error listing the known names when `name` is unknown.
@@ -141,9 +140,8 @@ class MethodRegistry {
   std::vector<std::pair<std::string, Factory>> factories_;
 };
 
-// Each family registers its methods in its own folder.
+// Each family registers its methods in its own folder (the deep families: deep/register.hpp).
 void register_baseline_methods(MethodRegistry& registry);  // methods/baseline
 void register_classic_methods(MethodRegistry& registry);   // methods/classic
-void register_deep_methods(MethodRegistry& registry);      // methods/deep
 
 }  // namespace lstfuse

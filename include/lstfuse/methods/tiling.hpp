@@ -1,17 +1,13 @@
 #pragma once
 // The parallel driver that is not the algorithm's business: it cuts a scene into tiles, gives
-// each tile a halo of the method's window (Method::halo_on), sets whole-scene statistics once
-// (Method::set_scene_stats) and keeps only each tile's core. Pixels are computed in parallel
+// each tile a halo of the method's window (Method::halo_on), passes the whole-scene statistics
+// in every tile's input (FusionInput::scene_stats) and keeps only each tile's core. Pixels are computed in parallel
 // inside the method (OpenMP over rows, static schedule), so the result is the same whatever the
 // tile size and the thread count.
-//
-// Streaming mode reads each tile + halo from the files (io::read_window) and writes the core
-// with io::RasterWriter, so memory is bounded by the tile size, not the scene size; the
-// whole-scene statistics then come from a first pass over strips of rows.
+// Reading and writing files tile by tile is the pipeline's (pipeline/streamed.hpp).
 #include <string>
 #include <vector>
 
-#include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 
 namespace lstfuse {
@@ -35,39 +31,28 @@ struct TilingOptions {
 // Whole scene in memory: statistics once, then tile by tile.
 FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOptions& opts = {});
 
-// A fusion input given as files on one grid (all Kelvin after io::ReadOptions).
-struct StreamPair {
-  Date date;
-  std::string fine, coarse;
+// The pieces the streamed driver shares with predict_tiled.
+// Sets the OpenMP thread count for the scope of a call (0: leave it), then restores it.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
 };
-struct StreamInput {
-  std::vector<StreamPair> pairs;  // sorted by date
-  std::string coarse;             // target coarse image
-  Date date;
-  io::ReadOptions read;
+// Throws Error naming the method when `n` pairs are too few or too many for it.
+void check_pair_count(const MethodInfo& mi, int n);
+// A tile's own input: pairs without any valid pixel in tile + halo contribute nothing to any
+// method, so they are dropped (the method's own check would reject them); an empty target or
+// too few pairs leave the tile unpredicted. Returns false in that case.
+bool prune_tile(const MethodInfo& mi, FusionInput& tile);
+struct TileRect {
+  int x0, y0, w, h;
 };
-struct StreamOutput {
-  std::string fine_path;
-  std::string quality_path;  // empty: no quality layer
-  io::WriteOptions write;    // for the prediction; the quality layer uses the same format
-};
+// The tiles of a W x H scene, row by row; tile <= 0: one tile.
+std::vector<TileRect> tile_rects(int W, int H, int tile);
 
-// Scene statistics exactly as compute_scene_stats() gives them for the whole rasters, from
-// strips of rows read one at a time.
-SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows = 256);
-
-// Checks grids and band counts of the files (error names the file and says to run
-// `lstfuse ingest`), returns the common grid and band count.
-Grid check_stream_input(const StreamInput& in, int* bands = nullptr);
-
-// Streams the prediction to disk; both outputs appear only when everything succeeded.
-void predict_streamed(Method& method, const StreamInput& in, const StreamOutput& out,
-                      const TilingOptions& opts = {});
-
-}  // namespace lstfuse
-
-namespace lstfuse {
-// Dataset metadata naming the bands of a quality raster (QUALITY_BANDS=a,b,c; BAND_1=a, ...),
-// added to `base`.
-io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names);
 }  // namespace lstfuse

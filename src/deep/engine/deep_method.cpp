@@ -248,13 +248,14 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
       for (int b = 0; b < B; ++b) out.push_back(to_units(st[b], b));
       return out;
     };
-    // Statistics of another scene (left from an earlier call) would not know these dates.
-    bool scene = has_scene_stats_;
-    for (const auto& p : in.pairs) scene = scene && scene_stats_.index_of(p.date) >= 0;
+    // Whole-scene means where the tiled driver gave the scene's statistics for these dates.
+    const SceneStats* stats = in.scene_stats.get();
+    bool scene = stats != nullptr;
+    for (const auto& p : in.pairs) scene = scene && stats->index_of(p.date) >= 0;
     for (const auto& p : in.pairs)
-      sc.coarse_ref_mean.push_back(scene ? scene_mean(scene_stats_.coarse[scene_stats_.index_of(p.date)], p.coarse)
+      sc.coarse_ref_mean.push_back(scene ? scene_mean(stats->coarse[stats->index_of(p.date)], p.coarse)
                                          : mean_of(p.coarse));
-    sc.coarse_target_mean = scene ? scene_mean(scene_stats_.target, in.coarse) : mean_of(in.coarse);
+    sc.coarse_target_mean = scene ? scene_mean(stats->target, in.coarse) : mean_of(in.coarse);
     hooks->set_scene_context(sc);
   }
 

@@ -111,11 +111,12 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
     // driver gave them (a tile may lack some pairs), so every tile uses the same biases.
     std::vector<Date> all_dates;
     std::vector<prep::PairBias> all_bias;
-    if (has_scene_stats_ && scene_stats_.coarse_bias.size() == scene_stats_.dates.size()) {
-      for (size_t k = 0; k < scene_stats_.dates.size(); ++k) {
-        if (!in_gap(scene_stats_.dates[k]) || static_cast<int>(scene_stats_.coarse_bias[k].size()) <= b) continue;
-        all_dates.push_back(scene_stats_.dates[k]);
-        all_bias.push_back(scene_stats_.coarse_bias[k][b]);
+    const SceneStats* scene = in.scene_stats.get();
+    if (scene && scene->coarse_bias.size() == scene->dates.size()) {
+      for (size_t k = 0; k < scene->dates.size(); ++k) {
+        if (!in_gap(scene->dates[k]) || static_cast<int>(scene->coarse_bias[k].size()) <= b) continue;
+        all_dates.push_back(scene->dates[k]);
+        all_bias.push_back(scene->coarse_bias[k][b]);
       }
     } else {
       for (int k : use) {

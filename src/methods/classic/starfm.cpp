@@ -1,3 +1,9 @@
+// STARFM in the steps of Gao et al. 2006, each function computing its equations
+// (docs/methods.md lists them): each pair's own prediction and differences (Eq. 2, 4, 5),
+// relative distance (Eq. 6-7), candidate filtering and weights (Eq. 8, 10, 11-16) and the
+// weighted prediction (Eq. 3). tests/methods/test_classic_reference.cpp checks it against a
+// literal per-pixel version. Windows run over padded planes in a fixed order, so that tiled and
+// whole-scene results agree bit for bit.
 #include "lstfuse/methods/classic/starfm.hpp"
 
 #include <cmath>
@@ -45,6 +51,111 @@ double metres_per_unit(const Grid& g) {
   return 111320.0 * std::cos(lat);
 }
 
+// Eq. 6-7: 1 / D for every window offset, D = 1 + d / A with A the half window (Gao: the
+// maximum search distance over the resolution).
+std::vector<float> inverse_relative_distance(int h) {
+  const int span = 2 * h + 1;
+  std::vector<float> inv_d(static_cast<size_t>(span) * span);
+  for (int dy = -h; dy <= h; ++dy)
+    for (int dx = -h; dx <= h; ++dx)
+      inv_d[(dy + h) * span + (dx + h)] = static_cast<float>(1.0 / (1.0 + std::sqrt(double(dx * dx + dy * dy)) / h));
+  return inv_d;
+}
+
+// One pair's quantities for every pixel valid in L_k, M_k and M_0 (band b), as padded planes:
+// S = |L_k - M_k| (Eq. 4), T = |M_k - M_0| (Eq. 5), 1 / ((S + 1)(T + 1)) (Eq. 8 without D, 1
+// added as in Gao's code so that an exact match does not weigh infinitely), and the pixel's own
+// prediction V = M_0 + L_k - M_k (Eq. 2).
+struct PairPlanes {
+  std::vector<float> L, S, T, inv_p, V, valid;
+  float thr = 0.0f;  // similarity threshold of this pair
+};
+
+PairPlanes pair_planes(const cd::Planes& g, const FusionInput& in, int k, int b, const std::vector<float>& m0) {
+  const int W = g.width, H = g.height;
+  const Raster& Lr = in.pairs[k].fine;
+  const Raster& Mr = in.pairs[k].coarse;
+  PairPlanes p;
+  p.L = cd::to_plane(g, Lr, b);
+  const std::vector<float> m = cd::to_plane(g, Mr, b);
+  p.S = g.plane();
+  p.T = g.plane();
+  p.inv_p = g.plane();
+  p.V = g.plane();
+  p.valid = g.plane();
+  for (int y = 0; y < H; ++y) {
+    const size_t row = static_cast<size_t>(y) * W;
+    const uint8_t *ml = Lr.mask(b) + row, *mm = Mr.mask(b) + row, *m0m = in.coarse.mask(b) + row;
+    for (int x = 0; x < W; ++x) {
+      if (!(ml[x] && mm[x] && m0m[x])) continue;
+      const size_t i = g.at(x, y);
+      const float s = std::fabs(p.L[i] - m[i]);
+      const float t = std::fabs(m0[i] - m[i]);
+      p.S[i] = s;
+      p.T[i] = t;
+      p.inv_p[i] = 1.0f / ((s + 1.0f) * (t + 1.0f));
+      p.V[i] = p.L[i] + m0[i] - m[i];
+      p.valid[i] = 1.0f;
+    }
+  }
+  return p;
+}
+
+// The spectral similarity threshold of pair k, band b: std(L_k) * 2 / classes, std over the
+// whole scene when the tiled driver passed its statistics.
+float similarity_threshold(const FusionInput& in, int k, int b, int classes) {
+  const SceneStats* scene = in.scene_stats.get();
+  BandStats st;
+  const int ks = scene ? scene->index_of(in.pairs[k].date) : -1;
+  if (ks >= 0 && b < static_cast<int>(scene->fine[ks].size())) {
+    st = scene->fine[ks][b];
+  } else {
+    st = band_stats(in.pairs[k].fine, b);
+  }
+  return std::isfinite(st.stddev) ? static_cast<float>(st.stddev * 2.0 / classes) : 0.0f;
+}
+
+// One pair's part of Eq. 3 for centre ci: over the window's candidates (valid, spectrally
+// similar to the centre, and not worse than the centre on both S and T beyond the sensors'
+// uncertainties, Eq. 11-16) the sum of the weights 1 / C (Eq. 8, 10), of the weighted
+// predictions relative to the centre's fine value, and the count.
+struct PairSums {
+  double w = 0.0, wv = 0.0, n = 0.0;
+};
+
+PairSums pair_window_sums(const cd::Planes& g, const PairPlanes& p, int h, size_t ci,
+                          const std::vector<float>& inv_d, float sig_lm, float sig_mm) {
+  const int span = 2 * h + 1;
+  const float lc = p.L[ci], thr = p.thr;
+  const float smax = p.S[ci] + sig_lm, tmax = p.T[ci] + sig_mm;
+  PairSums s;
+  for (int dy = -h; dy <= h; ++dy) {
+    const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
+    const float* L = p.L.data() + r0;
+    const float* S = p.S.data() + r0;
+    const float* T = p.T.data() + r0;
+    const float* IP = p.inv_p.data() + r0;
+    const float* V = p.V.data() + r0;
+    const float* VA = p.valid.data() + r0;
+    const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * span;
+    float rw = 0.0f, rwv = 0.0f, rn = 0.0f;
+#pragma omp simd reduction(+ : rw, rwv, rn)
+    for (int i = 0; i < span; ++i) {
+      // Similar, valid, and not worse than the centre on both differences.
+      const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) & ((S[i] <= smax) | (T[i] <= tmax));
+      const float w = keep ? IP[i] * ID[i] : 0.0f;
+      rw += w;
+      rwv += w * (V[i] - lc);
+      rn += keep ? 1.0f : 0.0f;
+    }
+    // Row sums are combined in a fixed order, in double.
+    s.w += rw;
+    s.wv += rwv;
+    s.n += rn;
+  }
+  return s;
+}
+
 }  // namespace
 
 int StarfmMethod::half_window(const Grid& grid) const {
@@ -78,15 +189,9 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
   const int np = static_cast<int>(in.pairs.size());
   const cd::Planes g(W, H, h);
   const PixelRect region = cd::target_region(in);
-  const int span = 2 * h + 1;
 
-  // 1 / (1 + d/A) for every window offset, A = the half window (Gao: max distance / resolution).
-  std::vector<float> inv_d(static_cast<size_t>(span) * span);
-  for (int dy = -h; dy <= h; ++dy)
-    for (int dx = -h; dx <= h; ++dx)
-      inv_d[(dy + h) * span + (dx + h)] =
-          static_cast<float>(1.0 / (1.0 + std::sqrt(double(dx * dx + dy * dy)) / h));
-
+  const std::vector<float> inv_d = inverse_relative_distance(h);  // Eq. 6-7
+  // The sensors' uncertainties widen the candidate filter (Eq. 13-14).
   const float sig_lm = static_cast<float>(std::hypot(opts.fine_uncertainty, opts.coarse_uncertainty));
   const float sig_mm = static_cast<float>(std::sqrt(2.0) * opts.coarse_uncertainty);
 
@@ -97,47 +202,12 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
   out.quality.units = "";
   out.quality.band_names = {"n_candidates", "weight_sum", "pairs_used"};
 
-  struct PairPlanes {
-    std::vector<float> L, S, T, inv_p, V, valid;
-    float thr = 0.0f;
-  };
   for (int b = 0; b < nb; ++b) {
-    std::vector<PairPlanes> pp(np);
+    std::vector<PairPlanes> pp;
     const std::vector<float> m0 = cd::to_plane(g, in.coarse, b);
     for (int k = 0; k < np; ++k) {
-      const Raster& Lr = in.pairs[k].fine;
-      const Raster& Mr = in.pairs[k].coarse;
-      PairPlanes& p = pp[k];
-      p.L = cd::to_plane(g, Lr, b);
-      const std::vector<float> m = cd::to_plane(g, Mr, b);
-      p.S = g.plane();
-      p.T = g.plane();
-      p.inv_p = g.plane();
-      p.V = g.plane();
-      p.valid = g.plane();
-      for (int y = 0; y < H; ++y) {
-        const size_t row = static_cast<size_t>(y) * W;
-        const uint8_t *ml = Lr.mask(b) + row, *mm = Mr.mask(b) + row, *m0m = in.coarse.mask(b) + row;
-        for (int x = 0; x < W; ++x) {
-          if (!(ml[x] && mm[x] && m0m[x])) continue;
-          const size_t i = g.at(x, y);
-          const float s = std::fabs(p.L[i] - m[i]);
-          const float t = std::fabs(m0[i] - m[i]);
-          p.S[i] = s;
-          p.T[i] = t;
-          p.inv_p[i] = 1.0f / ((s + 1.0f) * (t + 1.0f));
-          p.V[i] = p.L[i] + m0[i] - m[i];
-          p.valid[i] = 1.0f;
-        }
-      }
-      BandStats st;
-      const int ks = has_scene_stats_ ? scene_stats_.index_of(in.pairs[k].date) : -1;
-      if (ks >= 0 && b < static_cast<int>(scene_stats_.fine[ks].size())) {
-        st = scene_stats_.fine[ks][b];
-      } else {
-        st = band_stats(Lr, b);
-      }
-      p.thr = std::isfinite(st.stddev) ? static_cast<float>(st.stddev * 2.0 / opts.classes) : 0.0f;
+      pp.push_back(pair_planes(g, in, k, b, m0));  // Eq. 2, 4, 5
+      pp.back().thr = similarity_threshold(in, k, b, opts.classes);
     }
 
     float* o = out.fine.band(b);
@@ -149,6 +219,8 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
     for (int y = region.y0; y < region.y0 + region.height; ++y) {
       for (int x = region.x0; x < region.x0 + region.width; ++x) {
         const size_t ci = g.at(x, y);
+        // Eq. 3: sum over pairs and candidates of W (M_0 + L_k - M_k), W = (1 / C) / sum (1 / C)
+        // (Eq. 10); the pairs' sums are relative to their centre's fine value.
         double sum_w = 0.0, sum_wv = 0.0;
         long n = 0;
         int pairs_used = 0;
@@ -156,37 +228,10 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
           const PairPlanes& p = pp[k];
           if (p.valid[ci] == 0.0f) continue;
           ++pairs_used;
-          const float lc = p.L[ci], thr = p.thr;
-          const float smax = p.S[ci] + sig_lm, tmax = p.T[ci] + sig_mm;
-          double w_k = 0.0, wv_k = 0.0, n_k = 0.0;
-          for (int dy = -h; dy <= h; ++dy) {
-            const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
-            const float* L = p.L.data() + r0;
-            const float* S = p.S.data() + r0;
-            const float* T = p.T.data() + r0;
-            const float* IP = p.inv_p.data() + r0;
-            const float* V = p.V.data() + r0;
-            const float* VA = p.valid.data() + r0;
-            const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * span;
-            float rw = 0.0f, rwv = 0.0f, rn = 0.0f;
-#pragma omp simd reduction(+ : rw, rwv, rn)
-            for (int i = 0; i < span; ++i) {
-              // Similar, valid, and not worse than the centre on both differences.
-              const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) &
-                                ((S[i] <= smax) | (T[i] <= tmax));
-              const float w = keep ? IP[i] * ID[i] : 0.0f;
-              rw += w;
-              rwv += w * (V[i] - lc);
-              rn += keep ? 1.0f : 0.0f;
-            }
-            // Row sums are combined in a fixed order, in double.
-            w_k += rw;
-            wv_k += rwv;
-            n_k += rn;
-          }
-          sum_w += w_k;
-          sum_wv += wv_k + w_k * lc;  // the values were accumulated relative to the centre
-          n += static_cast<long>(n_k);
+          const PairSums s = pair_window_sums(g, p, h, ci, inv_d, sig_lm, sig_mm);
+          sum_w += s.w;
+          sum_wv += s.wv + s.w * p.L[ci];
+          n += static_cast<long>(s.n);
         }
         const size_t oi = static_cast<size_t>(y) * W + x;
         if (n == 0 || !(sum_w > 0.0)) continue;

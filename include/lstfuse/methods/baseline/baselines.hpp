@@ -1,5 +1,5 @@
 #pragma once
-// The baselines every benchmark carries (docs/METHODS.md):
+// The baselines every benchmark carries (docs/methods.md):
 // - bilinear: the target coarse image as given on the fine grid (ingest already resampled it);
 // - additive: L_k + (M_0 - M_k), the mean of the pairs weighted by 1 / |t0 - t_k| (days) when
 //   two pairs exist; a pixel valid in one pair only uses that pair.

@@ -1,5 +1,5 @@
 #pragma once
-// ESTARFM (Zhu et al. 2010, the author's 2018 IDL revision) as specified in docs/METHODS.md,
+// ESTARFM (Zhu et al. 2010, the author's 2018 IDL revision); docs/methods.md gives its equations,
 // with the ubESTARFM variants for LST available as named options.
 //
 // Quality bands: n_similar, rule (1 similar-pixel prediction, 2 out-of-range fallback to the

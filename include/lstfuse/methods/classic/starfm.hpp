@@ -1,5 +1,5 @@
 #pragma once
-// STARFM (Gao et al. 2006), as specified in docs/METHODS.md: spectrally similar pixels in a
+// STARFM (Gao et al. 2006; equations in docs/methods.md): spectrally similar pixels in a
 // moving window, filtered against the centre's spectral and temporal differences, weighted by
 // 1 / ((|L-M|+1)(|M0-M|+1)(1+d/A)), predicting sum w (L + M0 - M) over candidates and pairs.
 // Bands are processed independently (as Gao's code does); the quality layer describes band 1.

@@ -1,10 +1,11 @@
+#include "lstfuse/deep/register.hpp"
+
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/deep/dlstfm.hpp"
 #include "lstfuse/deep/edcstfn.hpp"
 #include "lstfuse/deep/mlffgan.hpp"
 #include "lstfuse/deep/stfnet.hpp"
 #include "lstfuse/deep/sttfn.hpp"
-#include "lstfuse/methods/method.hpp"
 
 namespace lstfuse {
 namespace {
