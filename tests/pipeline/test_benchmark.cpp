@@ -219,17 +219,23 @@ struct SpyMethod : public Method {
   OptionSet set_{"spy-series"};
 };
 
+// A small simulated catalog in `dir`, with the spy registered and its record cleared.
+Catalog spy_catalog(const test::TempDir& dir) {
+  const auto sim = dir / "sim", cat_dir = dir / "cat";
+  if (test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code != 0 ||
+      test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code != 0)
+    throw Error("spy_catalog: simulate or ingest failed");
+  if (!method_registry().has("spy-series"))
+    method_registry().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
+  SpyMethod::calls().clear();
+  return Catalog::load(cat_dir);
+}
+
 }  // namespace
 
 TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
   test::TempDir dir;
-  const auto sim = dir / "sim", cat_dir = dir / "cat";
-  ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
-  ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
-  const Catalog cat = Catalog::load(cat_dir);
-  if (!method_registry().has("spy-series"))
-    method_registry().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
-  SpyMethod::calls().clear();
+  const Catalog cat = spy_catalog(dir);
   pipeline::BenchmarkOptions o;
   o.entries = pipeline::parse_method_list("spy-series,series");
   o.show_progress = false;
@@ -252,13 +258,7 @@ TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
 
 TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
   test::TempDir dir;
-  const auto sim = dir / "sim", cat_dir = dir / "cat";
-  ASSERT_EQ(test::run_cli("simulate -o " + sim.string() + " --size 48 --days 120 --seed 6").exit_code, 0);
-  ASSERT_EQ(test::run_cli("ingest " + sim.string() + " -o " + cat_dir.string()).exit_code, 0);
-  const Catalog cat = Catalog::load(cat_dir);
-  if (!method_registry().has("spy-series"))
-    method_registry().add("spy-series", [] { return std::make_unique<SpyMethod>(); });
-  SpyMethod::calls().clear();
+  const Catalog cat = spy_catalog(dir);
   pipeline::BenchmarkOptions o;
   o.entries = pipeline::parse_method_list("spy-series");
   o.show_progress = false;
