@@ -152,13 +152,15 @@ std::vector<float> spectral_dissimilarity(const cd::Planes& g, const Images& im,
   return one_minus_r;
 }
 
-// Eq. 11: the relative distance d_i = 1 + dist / w of every window offset.
+// Eq. 11: the relative distance d_i = 1 + dist / w of every window offset, in rows of
+// Planes::row_span(span) entries; the columns past the window hold 0, which marks them as outside
+// it (every offset inside has d_i >= 1).
 std::vector<float> relative_distance(int h) {
-  const int span = 2 * h + 1;
-  std::vector<float> dist(static_cast<size_t>(span) * span);
+  const int span = 2 * h + 1, run = cd::Planes::row_span(span);
+  std::vector<float> dist(static_cast<size_t>(span) * run, 0.0f);
   for (int dy = -h; dy <= h; ++dy)
     for (int dx = -h; dx <= h; ++dx)
-      dist[(dy + h) * span + (dx + h)] = static_cast<float>(1.0 + std::sqrt(double(dx * dx + dy * dy)) / h);
+      dist[(dy + h) * run + (dx + h)] = static_cast<float>(1.0 + std::sqrt(double(dx * dx + dy * dy)) / h);
   return dist;
 }
 
@@ -246,7 +248,8 @@ void temporal_weights(double m0w, double m1w, double m2w, double& T1, double& T2
 }
 
 // One centre's window: which pixels are similar (K, 0/1) and their weights 1 / D_i (WC),
-// row by row in the window; n and sum_w their count and the weights' sum.
+// row by row in the window (rows of Planes::row_span(span), 0 past the window); n and sum_w
+// their count and the weights' sum.
 struct Window {
   std::vector<float> K, WC;
   double n = 0, sum_w = 0;
@@ -255,40 +258,43 @@ struct Window {
 // Eq. 9, 12, 13: the similar pixels of centre ci (valid in all five images, within the
 // thresholds of both pairs in every band) and their weights 1 / ((1 - R_i) d_i + 1e-7); the
 // normalisation by sum_w is left to the sums that use them.
-void similar_pixels(const cd::Planes& g, const Images& im, int nb, int h, size_t ci,
-                    const std::vector<float>& thr1, const std::vector<float>& thr2,
-                    const std::vector<float>& one_minus_r, const std::vector<float>& dist, Window& win) {
-  const int span = 2 * h + 1;
-  win.n = 0;
-  win.sum_w = 0;
+LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im, int nb, int h, size_t ci,
+                                          const std::vector<float>& thr1, const std::vector<float>& thr2,
+                                          const std::vector<float>& one_minus_r, const std::vector<float>& dist,
+                                          Window& win) {
+  const int run = cd::Planes::row_span(2 * h + 1);
+  const cd::Lanes zero = cd::splat(0.0f), half = cd::splat(0.5f), one = cd::splat(1.0f);
+  const cd::Lanes tiny = cd::splat(1e-7f);
+  // Band 0's values broadcast once, outside the loops (LST has one band; further bands, in the
+  // inner loop, are the slower general case).
+  const float* L1 = im.L1[0].data();
+  const float* L2 = im.L2[0].data();
+  const cd::Lanes centre1 = cd::splat(L1[ci]), centre2 = cd::splat(L2[ci]);
+  const cd::Lanes t1 = cd::splat(thr1[0]), t2 = cd::splat(thr2[0]);
+  cd::Lanes n_sum = zero, w_sum = zero;
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
-    float* K = win.K.data() + static_cast<size_t>(dy + h) * span;
-    float* WC = win.WC.data() + static_cast<size_t>(dy + h) * span;
-    const float* VA = im.v5f.data() + r0;
-    for (int j = 0; j < span; ++j) K[j] = VA[j];
-    for (int b = 0; b < nb; ++b) {
-      const float* l1 = im.L1[b].data() + r0;
-      const float* l2 = im.L2[b].data() + r0;
-      const float l1c = im.L1[b][ci], l2c = im.L2[b][ci], t1 = thr1[b], t2 = thr2[b];
-      for (int j = 0; j < span; ++j) {
-        const bool sim = (std::fabs(l1[j] - l1c) <= t1) & (std::fabs(l2[j] - l2c) <= t2);
-        K[j] = sim ? K[j] : 0.0f;
+    const size_t wrow = static_cast<size_t>(dy + h) * run;
+    for (int j = 0; j < run; j += cd::Planes::kVectorRun) {
+      const size_t at = r0 + j;
+      const cd::Lanes D = cd::load(dist.data() + wrow + j);
+      cd::LaneMask sim = (D > zero) & (cd::load(im.v5f.data() + at) > half) &  // inside, valid
+                         cd::within(cd::load(L1 + at), centre1, t1) & cd::within(cd::load(L2 + at), centre2, t2);
+      for (int b = 1; b < nb; ++b) {
+        sim &= cd::within(cd::load(im.L1[b].data() + at), cd::splat(im.L1[b][ci]), cd::splat(thr1[b])) &
+               cd::within(cd::load(im.L2[b].data() + at), cd::splat(im.L2[b][ci]), cd::splat(thr2[b]));
       }
+      const cd::Lanes K = cd::keep_where(sim, one);
+      // Outside the similar pixels the division still runs (on finite values) and is dropped.
+      const cd::Lanes w = cd::keep_where(sim, one / (cd::load(one_minus_r.data() + at) * D + tiny));
+      cd::store(win.K.data() + wrow + j, K);
+      cd::store(win.WC.data() + wrow + j, w);
+      n_sum += K;
+      w_sum += w;
     }
-    const float* OMR = one_minus_r.data() + r0;
-    const float* D = dist.data() + static_cast<size_t>(dy + h) * span;
-    float rn = 0.0f, rw = 0.0f;
-#pragma omp simd reduction(+ : rn, rw)
-    for (int j = 0; j < span; ++j) {
-      const float w = K[j] > 0.5f ? 1.0f / (OMR[j] * D[j] + 1e-7f) : 0.0f;
-      WC[j] = w;
-      rw += w;
-      rn += K[j];
-    }
-    win.n += rn;  // row sums combined in a fixed order, in double
-    win.sum_w += rw;
   }
+  win.n = cd::sum_lanes(n_sum);
+  win.sum_w = cd::sum_lanes(w_sum);
 }
 
 // Weighted and plain sums over the similar pixels of band b, each relative to the centre's fine
@@ -298,32 +304,34 @@ struct CandidateSums {
   double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
 };
 
-CandidateSums candidate_sums(const cd::Planes& g, const Images& im, int b, int h, size_t ci,
-                             const Window& win) {
-  const int span = 2 * h + 1;
-  const float c1 = im.L1[b][ci], c2 = im.L2[b][ci];
-  CandidateSums s;
+LSTFUSE_WINDOW_KERNEL CandidateSums candidate_sums(const cd::Planes& g, const Images& im, int b, int h,
+                                                  size_t ci, const Window& win) {
+  const int run = cd::Planes::row_span(2 * h + 1);
+  const cd::Lanes c1 = cd::splat(im.L1[b][ci]), c2 = cd::splat(im.L2[b][ci]);
+  cd::Lanes a1{}, a2{}, f1{}, f2{}, x1{}, x2{}, y1{}, y2{};
+  const float *L1 = im.L1[b].data(), *L2 = im.L2[b].data();
+  const float *M0 = im.M0[b].data(), *M1 = im.M1[b].data(), *M2 = im.M2[b].data();
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
-    const float* K = win.K.data() + static_cast<size_t>(dy + h) * span;
-    const float* WC = win.WC.data() + static_cast<size_t>(dy + h) * span;
-    const float *l1 = im.L1[b].data() + r0, *l2 = im.L2[b].data() + r0;
-    const float *m1 = im.M1[b].data() + r0, *m2 = im.M2[b].data() + r0, *m0 = im.M0[b].data() + r0;
-    float a1 = 0, a2 = 0, f1 = 0, f2 = 0, x1 = 0, x2 = 0, y1 = 0, y2 = 0;
-#pragma omp simd reduction(+ : a1, a2, f1, f2, x1, x2, y1, y2)
-    for (int i = 0; i < span; ++i) {
-      a1 += WC[i] * (m0[i] - m1[i]);
-      a2 += WC[i] * (m0[i] - m2[i]);
-      f1 += WC[i] * (l1[i] - c1);
-      f2 += WC[i] * (l2[i] - c2);
-      x1 += K[i] * (m1[i] - c1);
-      x2 += K[i] * (m2[i] - c2);
-      y1 += K[i] * (l1[i] - c1);
-      y2 += K[i] * (l2[i] - c2);
+    const size_t wrow = static_cast<size_t>(dy + h) * run;
+    for (int i = 0; i < run; i += cd::Planes::kVectorRun) {
+      const size_t at = r0 + i;
+      const cd::Lanes K = cd::load(win.K.data() + wrow + i), WC = cd::load(win.WC.data() + wrow + i);
+      const cd::Lanes m0 = cd::load(M0 + at), m1 = cd::load(M1 + at), m2 = cd::load(M2 + at);
+      const cd::Lanes l1 = cd::load(L1 + at) - c1, l2 = cd::load(L2 + at) - c2;
+      a1 += WC * (m0 - m1);
+      a2 += WC * (m0 - m2);
+      f1 += WC * l1;
+      f2 += WC * l2;
+      x1 += K * (m1 - c1);
+      x2 += K * (m2 - c2);
+      y1 += K * l1;
+      y2 += K * l2;
     }
-    s.A1 += a1; s.A2 += a2; s.F1 += f1; s.F2 += f2;
-    s.X1 += x1; s.X2 += x2; s.Y1 += y1; s.Y2 += y2;
   }
+  CandidateSums s;
+  s.A1 = cd::sum_lanes(a1), s.A2 = cd::sum_lanes(a2), s.F1 = cd::sum_lanes(f1), s.F2 = cd::sum_lanes(f2);
+  s.X1 = cd::sum_lanes(x1), s.X2 = cd::sum_lanes(x2), s.Y1 = cd::sum_lanes(y1), s.Y2 = cd::sum_lanes(y2);
   return s;
 }
 
@@ -331,28 +339,30 @@ CandidateSums candidate_sums(const cd::Planes& g, const Images& im, int b, int h
 // [L1 + b1; L2 + b2] on the 2n coarse values [M1; M2] of the similar pixels, kept when the
 // F-test is significant (p <= 0.05) and 0 < V <= 5, else 1. b1, b2: the ubESTARFM zero-bias
 // shifts (0 otherwise). Sums in a frame shifted by c1: pair 2 values re-shifted by c2 - c1.
-double conversion_coefficient(const cd::Planes& g, const Images& im, int b, int h, size_t ci,
-                              const Window& win, const CandidateSums& s, double b1, double b2) {
-  const int span = 2 * h + 1;
+LSTFUSE_WINDOW_KERNEL double conversion_coefficient(const cd::Planes& g, const Images& im, int b, int h,
+                                                   size_t ci, const Window& win, const CandidateSums& s,
+                                                   double b1, double b2) {
+  const int run = cd::Planes::row_span(2 * h + 1);
   const float c1 = im.L1[b][ci], c2 = im.L2[b][ci];
+  const cd::Lanes c1v = cd::splat(c1), c2v = cd::splat(c2);
   const double n = win.n;
-  double XX1 = 0, XX2 = 0, YY1 = 0, YY2 = 0, XY1 = 0, XY2 = 0;
+  cd::Lanes xx1{}, xx2{}, yy1{}, yy2{}, xy1{}, xy2{};
+  const float *L1 = im.L1[b].data(), *L2 = im.L2[b].data(), *M1 = im.M1[b].data(), *M2 = im.M2[b].data();
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
-    const float* K = win.K.data() + static_cast<size_t>(dy + h) * span;
-    const float *l1 = im.L1[b].data() + r0, *l2 = im.L2[b].data() + r0;
-    const float *m1 = im.M1[b].data() + r0, *m2 = im.M2[b].data() + r0;
-    float xx1 = 0, xx2 = 0, yy1 = 0, yy2 = 0, xy1 = 0, xy2 = 0;
-#pragma omp simd reduction(+ : xx1, xx2, yy1, yy2, xy1, xy2)
-    for (int i = 0; i < span; ++i) {
-      const float dx1 = K[i] * (m1[i] - c1), dx2 = K[i] * (m2[i] - c2);
-      const float dy1 = K[i] * (l1[i] - c1), dy2 = K[i] * (l2[i] - c2);
+    const size_t wrow = static_cast<size_t>(dy + h) * run;
+    for (int i = 0; i < run; i += cd::Planes::kVectorRun) {
+      const size_t at = r0 + i;
+      const cd::Lanes K = cd::load(win.K.data() + wrow + i);
+      const cd::Lanes dx1 = K * (cd::load(M1 + at) - c1v), dx2 = K * (cd::load(M2 + at) - c2v);
+      const cd::Lanes dy1 = K * (cd::load(L1 + at) - c1v), dy2 = K * (cd::load(L2 + at) - c2v);
       xx1 += dx1 * dx1; xx2 += dx2 * dx2;
       yy1 += dy1 * dy1; yy2 += dy2 * dy2;
       xy1 += dx1 * dy1; xy2 += dx2 * dy2;
     }
-    XX1 += xx1; XX2 += xx2; YY1 += yy1; YY2 += yy2; XY1 += xy1; XY2 += xy2;
   }
+  const double XX1 = cd::sum_lanes(xx1), XX2 = cd::sum_lanes(xx2), YY1 = cd::sum_lanes(yy1);
+  const double YY2 = cd::sum_lanes(yy2), XY1 = cd::sum_lanes(xy1), XY2 = cd::sum_lanes(xy2);
   const double N = 2.0 * n;
   const double dx2s = c2 - c1;
   const double dy1s = b1, dy2s = c2 - c1 + b2;
@@ -408,7 +418,7 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
   {
     CoarseWindowMeans coarse_means(g, im, nb, h, xlo, xhi - xlo);
     Window win;
-    win.K.resize(static_cast<size_t>(span) * span);
+    win.K.resize(static_cast<size_t>(span) * cd::Planes::row_span(span));
     win.WC.resize(win.K.size());
     std::vector<double> win_mean(static_cast<size_t>(nb) * 3);
 

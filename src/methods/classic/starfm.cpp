@@ -52,13 +52,14 @@ double metres_per_unit(const Grid& g) {
 }
 
 // Eq. 6-7: 1 / D for every window offset, D = 1 + d / A with A the half window (Gao: the
-// maximum search distance over the resolution).
+// maximum search distance over the resolution). Rows of Planes::row_span(span) entries: the
+// columns past the window hold 0, which marks them as outside it.
 std::vector<float> inverse_relative_distance(int h) {
-  const int span = 2 * h + 1;
-  std::vector<float> inv_d(static_cast<size_t>(span) * span);
+  const int span = 2 * h + 1, run = cd::Planes::row_span(span);
+  std::vector<float> inv_d(static_cast<size_t>(span) * run, 0.0f);
   for (int dy = -h; dy <= h; ++dy)
     for (int dx = -h; dx <= h; ++dx)
-      inv_d[(dy + h) * span + (dx + h)] = static_cast<float>(1.0 / (1.0 + std::sqrt(double(dx * dx + dy * dy)) / h));
+      inv_d[(dy + h) * run + (dx + h)] = static_cast<float>(1.0 / (1.0 + std::sqrt(double(dx * dx + dy * dy)) / h));
   return inv_d;
 }
 
@@ -123,37 +124,30 @@ struct PairSums {
   double w = 0.0, wv = 0.0, n = 0.0;
 };
 
-PairSums pair_window_sums(const cd::Planes& g, const PairPlanes& p, int h, size_t ci,
-                          const std::vector<float>& inv_d, float sig_lm, float sig_mm) {
-  const int span = 2 * h + 1;
-  const float lc = p.L[ci], thr = p.thr;
-  const float smax = p.S[ci] + sig_lm, tmax = p.T[ci] + sig_mm;
-  PairSums s;
+LSTFUSE_WINDOW_KERNEL PairSums pair_window_sums(const cd::Planes& g, const PairPlanes& p, int h, size_t ci,
+                                                const std::vector<float>& inv_d, float sig_lm, float sig_mm) {
+  const int run = cd::Planes::row_span(2 * h + 1);
+  const cd::Lanes lc = cd::splat(p.L[ci]), thr = cd::splat(p.thr);
+  const cd::Lanes smax = cd::splat(p.S[ci] + sig_lm), tmax = cd::splat(p.T[ci] + sig_mm);
+  const cd::Lanes zero = cd::splat(0.0f), half = cd::splat(0.5f), one = cd::splat(1.0f);
+  cd::Lanes w_sum = zero, wv_sum = zero, n_sum = zero;
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
-    const float* L = p.L.data() + r0;
-    const float* S = p.S.data() + r0;
-    const float* T = p.T.data() + r0;
-    const float* IP = p.inv_p.data() + r0;
-    const float* V = p.V.data() + r0;
-    const float* VA = p.valid.data() + r0;
-    const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * span;
-    float rw = 0.0f, rwv = 0.0f, rn = 0.0f;
-#pragma omp simd reduction(+ : rw, rwv, rn)
-    for (int i = 0; i < span; ++i) {
-      // Similar, valid, and not worse than the centre on both differences.
-      const bool keep = (VA[i] > 0.5f) & (std::fabs(L[i] - lc) <= thr) & ((S[i] <= smax) | (T[i] <= tmax));
-      const float w = keep ? IP[i] * ID[i] : 0.0f;
-      rw += w;
-      rwv += w * (V[i] - lc);
-      rn += keep ? 1.0f : 0.0f;
+    const float* ID = inv_d.data() + static_cast<size_t>(dy + h) * run;
+    for (int i = 0; i < run; i += cd::Planes::kVectorRun) {
+      const size_t at = r0 + i;
+      const cd::Lanes id = cd::load(ID + i), L = cd::load(p.L.data() + at);
+      // Inside the window (1 / D > 0), valid, similar, and not worse than the centre on both
+      // differences.
+      const cd::LaneMask keep = (id > zero) & (cd::load(p.valid.data() + at) > half) & cd::within(L, lc, thr) &
+                                ((cd::load(p.S.data() + at) <= smax) | (cd::load(p.T.data() + at) <= tmax));
+      const cd::Lanes w = cd::keep_where(keep, cd::load(p.inv_p.data() + at) * id);
+      w_sum += w;
+      wv_sum += w * (cd::load(p.V.data() + at) - lc);
+      n_sum += cd::keep_where(keep, one);
     }
-    // Row sums are combined in a fixed order, in double.
-    s.w += rw;
-    s.wv += rwv;
-    s.n += rn;
   }
-  return s;
+  return {cd::sum_lanes(w_sum), cd::sum_lanes(wv_sum), cd::sum_lanes(n_sum)};
 }
 
 }  // namespace
