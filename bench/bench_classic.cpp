@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
   // what an earlier build wrote there (largest difference in K), so a faster kernel is checked
   // against the code it replaces on the same inputs.
   // --json FILE: the figures as JSON, to compare one run with the next.
+  // --write-scene DIR: write the scene's five images as GeoTIFFs (for timing `lstfuse predict`
+  // end to end on the same inputs: bench/predict_overhead.sh) and stop.
   bool full = false, classic = true;
   std::string stream_half = "25", save_dir, against_dir, json_path;
   int repeat = 5;
@@ -148,6 +150,17 @@ int main(int argc, char** argv) {
       against_dir = value();
     } else if (a == "--json") {
       json_path = value();
+    } else if (a == "--write-scene") {
+      const std::string dir = value();
+      std::filesystem::create_directories(dir);
+      const FusionInput in = scene(1300, 1300);
+      for (size_t k = 0; k < in.pairs.size(); ++k) {
+        const std::string d = in.pairs[k].date.compact();
+        io::write_raster(dir + "/fine_" + d + ".tif", in.pairs[k].fine);
+        io::write_raster(dir + "/coarse_" + d + ".tif", in.pairs[k].coarse);
+      }
+      io::write_raster(dir + "/coarse_" + in.date.compact() + ".tif", in.coarse);
+      return 0;
     } else {
       std::fprintf(stderr, "bench_classic: unknown argument %s\n", a.c_str());
       return 2;
