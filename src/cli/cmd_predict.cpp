@@ -198,7 +198,7 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
     const FusionResult r = predict_tiled(*method, in, to);
     io::write_raster(a.output, r.fine, wo);
     try {
-      io::write_raster(quality, r.quality, with_band_names(wo, r.quality.band_names));
+      io::write_raster(quality, r.quality, quality_write_options(wo, r.quality.band_names));
     } catch (...) {
       std::error_code ec;
       std::filesystem::remove(a.output, ec);  // no half of the output set

@@ -7,6 +7,10 @@
 #include "lstfuse/deep/stfnet.hpp"
 #include "lstfuse/deep/sttfn.hpp"
 
+#include <torch/torch.h>
+
+#include "lstfuse/core/threads.hpp"
+
 namespace lstfuse {
 namespace {
 
@@ -19,6 +23,8 @@ void add_family(MethodRegistry& registry, const char* name) {
 }  // namespace
 
 void register_deep_methods(MethodRegistry& registry) {
+  // torch's intra-op pool follows the process's thread count (fuse --rank-threads, MPI ranks).
+  register_thread_pool([](int threads) { torch::set_num_threads(threads); });
   add_family<deep::SttfnFamily>(registry, "sttfn");
   add_family<deep::StfNetFamily>(registry, "stfnet");
   add_family<deep::EdcstfnFamily>(registry, "edcstfn");

@@ -295,6 +295,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       // Quality first: the prediction's existence marks a finished date.
       if (!res.quality.empty()) {
         io::WriteOptions qo = wo;
+        qo.deflate_level = 1;  // as every quality layer (quality_write_options)
         qo.metadata.emplace_back("LSTFUSE_QUALITY_BANDS", [&] {
           std::string s;
           for (const auto& b : res.quality.band_names) s += (s.empty() ? "" : ",") + b;

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <fstream>
 
-#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
@@ -185,8 +184,7 @@ int set_process_threads(int requested) {
     threads = default_process_threads(affinity, hardware_threads(), local);
   }
   threads = usable_threads(threads);
-  omp_set_num_threads(threads);
-  at::set_num_threads(threads);
+  set_thread_pools(threads);  // OpenMP's and torch's (once the deep methods are loaded)
   // OpenBLAS (torch's BLAS on Debian) keeps its own pool, sized to the whole machine; its thread
   // count also changes the sums of a training, so it follows too. Looked up at run time: the
   // BLAS behind libblas.so.3 is chosen by the system, and may not be OpenBLAS.

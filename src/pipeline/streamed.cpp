@@ -100,6 +100,11 @@ std::vector<prep::PairBias> file_pair_bias(const StreamPair& p, const Grid& grid
 
 }  // namespace
 
+io::WriteOptions quality_write_options(io::WriteOptions base, const std::vector<std::string>& names) {
+  base.deflate_level = 1;
+  return with_band_names(std::move(base), names);
+}
+
 io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names) {
   std::string all;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -192,7 +197,7 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
       if (!quality_writer) {
         quality_bands = r.quality.bands();
         quality_writer = std::make_unique<io::RasterWriter>(
-            out.quality_path, grid, r.quality.bands(), with_band_names(out.write, r.quality.band_names));
+            out.quality_path, grid, r.quality.bands(), quality_write_options(out.write, r.quality.band_names));
       }
       quality_writer->write(r.quality.crop(win.region.x0, win.region.y0, t.w, t.h), t.x0, t.y0);
     }

@@ -43,6 +43,9 @@ struct WriteOptions {
   std::string data_type = "Float32";  // GDAL type name: Float32, UInt16, Byte, Int16...
   double nodata = -9999.0;        // written where the mask is 0
   bool compress = true;           // DEFLATE with predictor, tiled 256 x 256
+  // DEFLATE effort, 1 (fastest) to 9 (smallest); GDAL's default is 6. Quality layers use 1: their
+  // noisy diagnostic bands took five times as long as the prediction to compress, for 15 % less.
+  int deflate_level = 6;
   std::vector<std::string> creation_options;  // extra KEY=VALUE
   // Raw integer output (UInt16 DN): values are written as round((v - offset) / scale).
   double scale = 1.0;

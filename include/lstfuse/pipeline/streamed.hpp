@@ -43,5 +43,8 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
 // Dataset metadata naming the bands of a quality raster (QUALITY_BANDS=a,b,c; BAND_1=a, ...),
 // added to `base`.
 io::WriteOptions with_band_names(io::WriteOptions base, const std::vector<std::string>& names);
+// Options for writing a quality raster: `base` with its band names and the fastest DEFLATE level
+// (diagnostics are read rarely; the prediction keeps the default level).
+io::WriteOptions quality_write_options(io::WriteOptions base, const std::vector<std::string>& names);
 
 }  // namespace lstfuse
