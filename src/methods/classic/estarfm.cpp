@@ -247,17 +247,28 @@ void temporal_weights(double m0w, double m1w, double m2w, double& T1, double& T2
   T2 = it2 / (it1 + it2);
 }
 
+// Weighted and plain sums over the similar pixels of band b, each relative to the centre's fine
+// value of its pair (c1, c2) so that float sums keep their precision:
+//   A_k = sum W (M0 - Mk), F_k = sum W (Lk - ck), X_k = sum (Mk - ck), Y_k = sum (Lk - ck).
+struct CandidateSums {
+  double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
+};
+
 // One centre's window: which pixels are similar (K, 0/1) and their weights 1 / D_i (WC),
 // row by row in the window (rows of Planes::row_span(span), 0 past the window); n and sum_w
-// their count and the weights' sum.
+// their count and the weights' sum; first_band the candidate sums of band 0, taken in the
+// same pass (the other bands' come from candidate_sums).
 struct Window {
   std::vector<float> K, WC;
   double n = 0, sum_w = 0;
+  CandidateSums first_band;
 };
 
 // Eq. 9, 12, 13: the similar pixels of centre ci (valid in all five images, within the
 // thresholds of both pairs in every band) and their weights 1 / ((1 - R_i) d_i + 1e-7); the
-// normalisation by sum_w is left to the sums that use them.
+// normalisation by sum_w is left to the sums that use them. Band 0's candidate sums are added
+// up in the same pass, while its planes are in cache: a second pass over the window for them
+// took a third of the method's time (LST has one band).
 LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im, int nb, int h, size_t ci,
                                           const std::vector<float>& thr1, const std::vector<float>& thr2,
                                           const std::vector<float>& one_minus_r, const std::vector<float>& dist,
@@ -272,14 +283,17 @@ LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im,
   const cd::Lanes centre1 = cd::splat(L1[ci]), centre2 = cd::splat(L2[ci]);
   const cd::Lanes t1 = cd::splat(thr1[0]), t2 = cd::splat(thr2[0]);
   cd::Lanes n_sum = zero, w_sum = zero;
+  const float *M0 = im.M0[0].data(), *M1 = im.M1[0].data(), *M2 = im.M2[0].data();
+  cd::Lanes a1{}, a2{}, f1{}, f2{}, x1{}, x2{}, y1{}, y2{};
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
     const size_t wrow = static_cast<size_t>(dy + h) * run;
     for (int j = 0; j < run; j += cd::Planes::kVectorRun) {
       const size_t at = r0 + j;
       const cd::Lanes D = cd::load(dist.data() + wrow + j);
+      const cd::Lanes l1 = cd::load(L1 + at), l2 = cd::load(L2 + at);
       cd::LaneMask sim = (D > zero) & (cd::load(im.v5f.data() + at) > half) &  // inside, valid
-                         cd::within(cd::load(L1 + at), centre1, t1) & cd::within(cd::load(L2 + at), centre2, t2);
+                         cd::within(l1, centre1, t1) & cd::within(l2, centre2, t2);
       for (int b = 1; b < nb; ++b) {
         sim &= cd::within(cd::load(im.L1[b].data() + at), cd::splat(im.L1[b][ci]), cd::splat(thr1[b])) &
                cd::within(cd::load(im.L2[b].data() + at), cd::splat(im.L2[b][ci]), cd::splat(thr2[b]));
@@ -291,18 +305,25 @@ LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im,
       cd::store(win.WC.data() + wrow + j, w);
       n_sum += K;
       w_sum += w;
+      // Band 0's candidate sums, term for term as candidate_sums adds them.
+      const cd::Lanes m0 = cd::load(M0 + at), m1 = cd::load(M1 + at), m2 = cd::load(M2 + at);
+      const cd::Lanes d1 = l1 - centre1, d2 = l2 - centre2;
+      a1 += w * (m0 - m1);
+      a2 += w * (m0 - m2);
+      f1 += w * d1;
+      f2 += w * d2;
+      x1 += K * (m1 - centre1);
+      x2 += K * (m2 - centre2);
+      y1 += K * d1;
+      y2 += K * d2;
     }
   }
   win.n = cd::sum_lanes(n_sum);
   win.sum_w = cd::sum_lanes(w_sum);
+  CandidateSums& s = win.first_band;
+  s.A1 = cd::sum_lanes(a1), s.A2 = cd::sum_lanes(a2), s.F1 = cd::sum_lanes(f1), s.F2 = cd::sum_lanes(f2);
+  s.X1 = cd::sum_lanes(x1), s.X2 = cd::sum_lanes(x2), s.Y1 = cd::sum_lanes(y1), s.Y2 = cd::sum_lanes(y2);
 }
-
-// Weighted and plain sums over the similar pixels of band b, each relative to the centre's fine
-// value of its pair (c1, c2) so that float sums keep their precision:
-//   A_k = sum W (M0 - Mk), F_k = sum W (Lk - ck), X_k = sum (Mk - ck), Y_k = sum (Lk - ck).
-struct CandidateSums {
-  double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
-};
 
 LSTFUSE_WINDOW_KERNEL CandidateSums candidate_sums(const cd::Planes& g, const Images& im, int b, int h,
                                                   size_t ci, const Window& win) {
@@ -448,7 +469,7 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
             pred = T1 * (l1c + (m0w - m1w)) + T2 * (l2c + (m0w - m2w));
             brule = kFewSimilar;
           } else {
-            const CandidateSums s = candidate_sums(g, im, b, h, ci, win);
+            const CandidateSums s = b == 0 ? win.first_band : candidate_sums(g, im, b, h, ci, win);
             const float c1 = im.L1[b][ci], c2 = im.L2[b][ci];
             // Candidate means (unshifted) and the ubESTARFM bias of each pair.
             const double mM1 = s.X1 / n + c1, mM2 = s.X2 / n + c2;
