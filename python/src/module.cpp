@@ -3,9 +3,9 @@
 // and the friendly signatures; this file only moves arrays and calls the library.
 //
 // Arrays: inputs are (H, W) or (bands, H, W), float32 or anything numpy can cast to it, NaN for
-// nodata. A C-contiguous float32 input is read in place (no conversion copy); the library's
-// Raster then holds its one working copy. Outputs are handed to numpy without a copy: the array
-// views the result's own buffer and keeps it alive.
+// nodata. A C-contiguous float32 input is read in place: the library's Raster borrows the
+// array's memory (no copy of its values; only a 1-byte validity mask per pixel is built). Outputs
+// are handed to numpy without a copy: the array views the result's own buffer and keeps it alive.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -13,6 +13,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -50,7 +51,10 @@ Grid make_grid(int width, int height, const std::vector<double>& transform, cons
   return g;
 }
 
-// numpy (H, W) or (B, H, W) -> Raster; NaN (and +-inf) become invalid pixels.
+// numpy (H, W) or (B, H, W) -> Raster that reads the array in place (no copy of its values):
+// the raster holds a reference to the array, dropped under the GIL whenever the last copy of the
+// raster goes, and copies the values only if something writes to them. Only the validity mask is
+// built: NaN (and +-inf) are invalid pixels, whose values the library never reads.
 Raster to_raster(const FloatArray& a, const std::string& what, const std::vector<double>& transform,
                  const std::string& crs) {
   if (a.ndim() != 2 && a.ndim() != 3) {
@@ -60,16 +64,18 @@ Raster to_raster(const FloatArray& a, const std::string& what, const std::vector
   const int bands = a.ndim() == 3 ? static_cast<int>(a.shape(0)) : 1;
   const int h = static_cast<int>(a.shape(a.ndim() - 2)), w = static_cast<int>(a.shape(a.ndim() - 1));
   if (bands < 1 || h < 1 || w < 1) throw Error(what + ": empty array");
-  Raster r(make_grid(w, h, transform, crs), bands, 0.0f, true);
-  const float* src = a.data();
-  const size_t n = r.band_size() * static_cast<size_t>(bands);
-  float* dst = r.data().data();
-  uint8_t* m = r.mask_data().data();
-  for (size_t i = 0; i < n; ++i) {
-    const float v = src[i];
-    const bool ok = std::isfinite(v);
-    dst[i] = ok ? v : 0.0f;
-    m[i] = ok ? 1 : 0;
+  auto* ref = new py::object(a);
+  std::shared_ptr<const float> values(a.data(), [ref](const float*) {
+    py::gil_scoped_acquire gil;
+    delete ref;
+  });
+  Raster r = Raster::borrowing(make_grid(w, h, transform, crs), bands, std::move(values));
+  {
+    py::gil_scoped_release nogil;  // the raster's reference keeps the array alive
+    const float* v = std::as_const(r).band(0);
+    uint8_t* m = r.mask(0);
+    const size_t n = r.band_size() * static_cast<size_t>(bands);
+    for (size_t i = 0; i < n; ++i) m[i] = std::isfinite(v[i]) ? 1 : 0;
   }
   return r;
 }
