@@ -163,33 +163,20 @@ class PyMethod {
 
   py::dict predict_catalog(const std::string& root, const std::string& date, const std::vector<std::string>& pair_dates,
                            const std::string& coarse_bias, int tile, int threads) {
-    // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling, so the
-    // two give the same bytes.
-    const Catalog cat = Catalog::load(root);
-    const Date target = Date::parse(date);
+    // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling (the
+    // pipeline's functions that command uses), so the two give the same bytes.
     const MethodInfo& info = m_->info();
-    std::vector<Date> dates;
-    for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
-    if (dates.empty() && info.min_pairs > 0) dates = pipeline::choose_pairs(cat, target, info).dates;
-    std::sort(dates.begin(), dates.end());
-    FusionInput in;
-    in.date = target;
-    const auto c0 = cat.find(target, Role::Coarse);
-    if (!c0) throw Error(root + ": no coarse image on " + target.iso() + " in the catalog");
-    for (const Date& d : dates) {
-      const auto f = cat.find(d, Role::Fine);
-      const auto c = cat.find(d, Role::Coarse);
-      if (!f || !c) throw Error(root + ": " + d.iso() + " is not a pair date (needs a fine and a coarse image)");
-    }
     FusionResult r;
     Grid grid;
+    StreamInput files;
     {
       py::gil_scoped_release nogil;
-      in.coarse = io::read_raster(cat.absolute(c0->path).string());
-      for (const Date& d : dates) {
-        in.pairs.push_back({d, io::read_raster(cat.absolute(cat.find(d, Role::Fine)->path).string()),
-                            io::read_raster(cat.absolute(cat.find(d, Role::Coarse)->path).string())});
-      }
+      const Catalog cat = Catalog::load(root);
+      const Date target = Date::parse(date);
+      std::vector<Date> dates;
+      for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
+      files = pipeline::catalog_files(cat, target, dates, info);
+      FusionInput in = pipeline::read_files(files);
       if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in);
       grid = in.coarse.grid();
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
@@ -198,7 +185,7 @@ class PyMethod {
     d["transform"] = std::vector<double>(grid.transform.begin(), grid.transform.end());
     d["crs"] = grid.crs;
     std::vector<std::string> used;
-    for (const Date& p : dates) used.push_back(p.iso());
+    for (const auto& p : files.pairs) used.push_back(p.date.iso());
     d["pairs"] = used;
     return d;
   }
