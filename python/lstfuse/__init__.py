@@ -7,8 +7,10 @@ The same C++ library as the ``lstfuse`` command, on numpy arrays and xarray obje
     lst = cat.predict("2024-08-18", "series")        # xarray.DataArray (y, x), kelvin
 
 Arrays are (rows, columns) or (bands, rows, columns), NaN for nodata (a numpy masked array's
-mask counts too). Results are float32 with NaN where nothing was predicted. Errors raise
-``ValueError`` (``lstfuse.LstfuseError``) with the command line's messages.
+mask counts too). C-contiguous float32 arrays are read in place, without a copy; don't change
+them from another thread while a call runs. Results are float32 with NaN where nothing was
+predicted. Errors raise ``ValueError`` (``lstfuse.LstfuseError``) with the command line's
+messages.
 """
 from __future__ import annotations
 
