@@ -165,6 +165,9 @@ class Model:
         return fine
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the trained model to ``path`` under the command line's output rules: an existing
+        file is replaced only when it is an lstfuse model file, and never the file this model
+        was loaded from (``ValueError`` otherwise, the file left as it was)."""
         self._m.save(os.fspath(path))
 
     @classmethod

@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,6 +24,7 @@
 #include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -121,6 +123,31 @@ py::dict result_dict(FusionResult&& r) {
   return d;
 }
 
+// The method a model file was trained for (its "meta" record), so Model.load needs no name.
+std::string model_method(const std::string& path) {
+  torch::serialize::InputArchive a;
+  nlohmann::json meta;
+  try {
+    a.load_from(path);
+    c10::IValue v;
+    a.read("meta", v);
+    meta = nlohmann::json::parse(v.toStringRef());
+  } catch (const std::exception&) {
+    throw file_error(path, "not an lstfuse deep model file");
+  }
+  if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
+  return meta.value("method", "");
+}
+
+bool is_model_file(const std::string& path) {
+  try {
+    model_method(path);
+    return true;
+  } catch (const std::exception&) {  // not a torch archive, no meta record, or meta not an object
+    return false;
+  }
+}
+
 // A method instance that Python holds between fit and predict (deep methods) or just once.
 class PyMethod {
  public:
@@ -190,8 +217,27 @@ class PyMethod {
     return d;
   }
 
-  void save(const std::string& path) const { m_->save(path); }
-  void load(const std::string& path) { m_->load(path); }
+  // The command line's output rules (core/outputs.hpp): never over an input (the model file this
+  // one was loaded from), and never over a file lstfuse did not make: an existing file is
+  // replaced only when it is an lstfuse model file.
+  void save(const std::string& path) const {
+    check_not_an_input(path, "Model.save", {loaded_from_});
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw file_error(path, "is a folder; Model.save writes a model file");
+    if (std::filesystem::exists(path, ec) && !is_model_file(path)) {
+      throw file_error(path, "exists and is not an lstfuse model file; lstfuse never writes over a file it did "
+                             "not make: choose another path");
+    }
+    py::gil_scoped_release nogil;
+    m_->save(path);
+  }
+  void load(const std::string& path) {
+    {
+      py::gil_scoped_release nogil;
+      m_->load(path);
+    }
+    loaded_from_ = path;
+  }
 
  private:
   static std::vector<ImagePair> make_pairs(const py::list& pairs, const std::vector<double>& transform,
@@ -214,6 +260,7 @@ class PyMethod {
   }
 
   std::unique_ptr<Method> m_;
+  std::string loaded_from_;
 };
 
 py::list methods() {
@@ -299,22 +346,6 @@ py::dict read_observation(const std::string& root, const std::string& date, cons
   d["crs"] = r.grid().crs;
   d["values"] = to_numpy(std::move(r), true);
   return d;
-}
-
-// The method a model file was trained for (its "meta" record), so Model.load needs no name.
-std::string model_method(const std::string& path) {
-  torch::serialize::InputArchive a;
-  nlohmann::json meta;
-  try {
-    a.load_from(path);
-    c10::IValue v;
-    a.read("meta", v);
-    meta = nlohmann::json::parse(v.toStringRef());
-  } catch (const std::exception&) {
-    throw file_error(path, "not an lstfuse deep model file");
-  }
-  if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
-  return meta.value("method", "");
 }
 
 }  // namespace

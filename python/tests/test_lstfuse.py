@@ -250,3 +250,30 @@ def test_train_save_load_predict_deep(catalog, tmp_path):
     with pytest.raises(ValueError, match="not an lstfuse deep model"):
         lstfuse.Model.load(catalog / "manifest.json")
 
+
+def test_model_save_keeps_the_command_lines_output_rules(tmp_path):
+    rng = np.random.default_rng(5)
+    fine = [(290 + rng.normal(0, 2, (64, 64))).astype(np.float32) for _ in range(3)]
+    pairs = [(f"2024-01-{1 + 8 * k:02d}", f, (f + 1.0).astype(np.float32)) for k, f in enumerate(fine)]
+    model = lstfuse.train("stfnet", pairs, epochs=1, patches_per_epoch=8, patch=32, stride=16, threads=1, quiet=True)
+    # A file lstfuse did not make is never written over: it stays as it was.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("field notes")
+    with pytest.raises(ValueError, match="not an lstfuse model file"):
+        model.save(notes)
+    assert notes.read_text() == "field notes"
+    with pytest.raises(ValueError, match="is a folder"):
+        model.save(tmp_path)
+    # A model file (its own earlier save) is replaced, as `lstfuse train -o` does.
+    path = tmp_path / "m.pt"
+    model.save(path)
+    model.save(path)
+    loaded = lstfuse.Model.load(path)
+    assert loaded.name == "stfnet"
+    # The file a model was loaded from is its input: never written over, whatever the spelling.
+    size = path.stat().st_size
+    with pytest.raises(ValueError, match="names one of the inputs"):
+        loaded.save(tmp_path / "." / "m.pt")
+    assert path.stat().st_size == size
+    loaded.save(tmp_path / "copy.pt")
+    assert lstfuse.Model.load(tmp_path / "copy.pt").name == "stfnet"
