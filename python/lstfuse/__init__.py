@@ -7,8 +7,10 @@ The same C++ library as the ``lstfuse`` command, on numpy arrays and xarray obje
     lst = cat.predict("2024-08-18", "series")        # xarray.DataArray (y, x), kelvin
 
 Arrays are (rows, columns) or (bands, rows, columns), NaN for nodata (a numpy masked array's
-mask counts too). Results are float32 with NaN where nothing was predicted. Errors raise
-``ValueError`` (``lstfuse.LstfuseError``) with the command line's messages.
+mask counts too). C-contiguous float32 arrays are read in place, without a copy; don't change
+them from another thread while a call runs. Results are float32 with NaN where nothing was
+predicted. Errors raise ``ValueError`` (``lstfuse.LstfuseError``) with the command line's
+messages.
 """
 from __future__ import annotations
 
@@ -163,6 +165,9 @@ class Model:
         return fine
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the trained model to ``path`` under the command line's output rules: an existing
+        file is replaced only when it is an lstfuse model file, and never the file this model
+        was loaded from (``ValueError`` otherwise, the file left as it was)."""
         self._m.save(os.fspath(path))
 
     @classmethod

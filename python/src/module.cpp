@@ -3,16 +3,18 @@
 // and the friendly signatures; this file only moves arrays and calls the library.
 //
 // Arrays: inputs are (H, W) or (bands, H, W), float32 or anything numpy can cast to it, NaN for
-// nodata. A C-contiguous float32 input is read in place (no conversion copy); the library's
-// Raster then holds its one working copy. Outputs are handed to numpy without a copy: the array
-// views the result's own buffer and keeps it alive.
+// nodata. A C-contiguous float32 input is read in place: the library's Raster borrows the
+// array's memory (no copy of its values; only a 1-byte validity mask per pixel is built). Outputs
+// are handed to numpy without a copy: the array views the result's own buffer and keeps it alive.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +24,7 @@
 #include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -50,7 +53,10 @@ Grid make_grid(int width, int height, const std::vector<double>& transform, cons
   return g;
 }
 
-// numpy (H, W) or (B, H, W) -> Raster; NaN (and +-inf) become invalid pixels.
+// numpy (H, W) or (B, H, W) -> Raster that reads the array in place (no copy of its values):
+// the raster holds a reference to the array, dropped under the GIL whenever the last copy of the
+// raster goes, and copies the values only if something writes to them. Only the validity mask is
+// built: NaN (and +-inf) are invalid pixels, whose values the library never reads.
 Raster to_raster(const FloatArray& a, const std::string& what, const std::vector<double>& transform,
                  const std::string& crs) {
   if (a.ndim() != 2 && a.ndim() != 3) {
@@ -60,16 +66,18 @@ Raster to_raster(const FloatArray& a, const std::string& what, const std::vector
   const int bands = a.ndim() == 3 ? static_cast<int>(a.shape(0)) : 1;
   const int h = static_cast<int>(a.shape(a.ndim() - 2)), w = static_cast<int>(a.shape(a.ndim() - 1));
   if (bands < 1 || h < 1 || w < 1) throw Error(what + ": empty array");
-  Raster r(make_grid(w, h, transform, crs), bands, 0.0f, true);
-  const float* src = a.data();
-  const size_t n = r.band_size() * static_cast<size_t>(bands);
-  float* dst = r.data().data();
-  uint8_t* m = r.mask_data().data();
-  for (size_t i = 0; i < n; ++i) {
-    const float v = src[i];
-    const bool ok = std::isfinite(v);
-    dst[i] = ok ? v : 0.0f;
-    m[i] = ok ? 1 : 0;
+  auto* ref = new py::object(a);
+  std::shared_ptr<const float> values(a.data(), [ref](const float*) {
+    py::gil_scoped_acquire gil;
+    delete ref;
+  });
+  Raster r = Raster::borrowing(make_grid(w, h, transform, crs), bands, std::move(values));
+  {
+    py::gil_scoped_release nogil;  // the raster's reference keeps the array alive
+    const float* v = std::as_const(r).band(0);
+    uint8_t* m = r.mask(0);
+    const size_t n = r.band_size() * static_cast<size_t>(bands);
+    for (size_t i = 0; i < n; ++i) m[i] = std::isfinite(v[i]) ? 1 : 0;
   }
   return r;
 }
@@ -115,6 +123,31 @@ py::dict result_dict(FusionResult&& r) {
   return d;
 }
 
+// The method a model file was trained for (its "meta" record), so Model.load needs no name.
+std::string model_method(const std::string& path) {
+  torch::serialize::InputArchive a;
+  nlohmann::json meta;
+  try {
+    a.load_from(path);
+    c10::IValue v;
+    a.read("meta", v);
+    meta = nlohmann::json::parse(v.toStringRef());
+  } catch (const std::exception&) {
+    throw file_error(path, "not an lstfuse deep model file");
+  }
+  if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
+  return meta.value("method", "");
+}
+
+bool is_model_file(const std::string& path) {
+  try {
+    model_method(path);
+    return true;
+  } catch (const std::exception&) {  // not a torch archive, no meta record, or meta not an object
+    return false;
+  }
+}
+
 // A method instance that Python holds between fit and predict (deep methods) or just once.
 class PyMethod {
  public:
@@ -157,33 +190,20 @@ class PyMethod {
 
   py::dict predict_catalog(const std::string& root, const std::string& date, const std::vector<std::string>& pair_dates,
                            const std::string& coarse_bias, int tile, int threads) {
-    // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling, so the
-    // two give the same bytes.
-    const Catalog cat = Catalog::load(root);
-    const Date target = Date::parse(date);
+    // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling (the
+    // pipeline's functions that command uses), so the two give the same bytes.
     const MethodInfo& info = m_->info();
-    std::vector<Date> dates;
-    for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
-    if (dates.empty() && info.min_pairs > 0) dates = pipeline::choose_pairs(cat, target, info).dates;
-    std::sort(dates.begin(), dates.end());
-    FusionInput in;
-    in.date = target;
-    const auto c0 = cat.find(target, Role::Coarse);
-    if (!c0) throw Error(root + ": no coarse image on " + target.iso() + " in the catalog");
-    for (const Date& d : dates) {
-      const auto f = cat.find(d, Role::Fine);
-      const auto c = cat.find(d, Role::Coarse);
-      if (!f || !c) throw Error(root + ": " + d.iso() + " is not a pair date (needs a fine and a coarse image)");
-    }
     FusionResult r;
     Grid grid;
+    StreamInput files;
     {
       py::gil_scoped_release nogil;
-      in.coarse = io::read_raster(cat.absolute(c0->path).string());
-      for (const Date& d : dates) {
-        in.pairs.push_back({d, io::read_raster(cat.absolute(cat.find(d, Role::Fine)->path).string()),
-                            io::read_raster(cat.absolute(cat.find(d, Role::Coarse)->path).string())});
-      }
+      const Catalog cat = Catalog::load(root);
+      const Date target = Date::parse(date);
+      std::vector<Date> dates;
+      for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
+      files = pipeline::catalog_files(cat, target, dates, info);
+      FusionInput in = pipeline::read_files(files);
       if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in);
       grid = in.coarse.grid();
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
@@ -192,13 +212,32 @@ class PyMethod {
     d["transform"] = std::vector<double>(grid.transform.begin(), grid.transform.end());
     d["crs"] = grid.crs;
     std::vector<std::string> used;
-    for (const Date& p : dates) used.push_back(p.iso());
+    for (const auto& p : files.pairs) used.push_back(p.date.iso());
     d["pairs"] = used;
     return d;
   }
 
-  void save(const std::string& path) const { m_->save(path); }
-  void load(const std::string& path) { m_->load(path); }
+  // The command line's output rules (core/outputs.hpp): never over an input (the model file this
+  // one was loaded from), and never over a file lstfuse did not make: an existing file is
+  // replaced only when it is an lstfuse model file.
+  void save(const std::string& path) const {
+    check_not_an_input(path, "Model.save", {loaded_from_});
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw file_error(path, "is a folder; Model.save writes a model file");
+    if (std::filesystem::exists(path, ec) && !is_model_file(path)) {
+      throw file_error(path, "exists and is not an lstfuse model file; lstfuse never writes over a file it did "
+                             "not make: choose another path");
+    }
+    py::gil_scoped_release nogil;
+    m_->save(path);
+  }
+  void load(const std::string& path) {
+    {
+      py::gil_scoped_release nogil;
+      m_->load(path);
+    }
+    loaded_from_ = path;
+  }
 
  private:
   static std::vector<ImagePair> make_pairs(const py::list& pairs, const std::vector<double>& transform,
@@ -221,6 +260,7 @@ class PyMethod {
   }
 
   std::unique_ptr<Method> m_;
+  std::string loaded_from_;
 };
 
 py::list methods() {
@@ -306,22 +346,6 @@ py::dict read_observation(const std::string& root, const std::string& date, cons
   d["crs"] = r.grid().crs;
   d["values"] = to_numpy(std::move(r), true);
   return d;
-}
-
-// The method a model file was trained for (its "meta" record), so Model.load needs no name.
-std::string model_method(const std::string& path) {
-  torch::serialize::InputArchive a;
-  nlohmann::json meta;
-  try {
-    a.load_from(path);
-    c10::IValue v;
-    a.read("meta", v);
-    meta = nlohmann::json::parse(v.toStringRef());
-  } catch (const std::exception&) {
-    throw file_error(path, "not an lstfuse deep model file");
-  }
-  if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
-  return meta.value("method", "");
 }
 
 }  // namespace

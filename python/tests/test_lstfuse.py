@@ -157,9 +157,67 @@ def test_memory_of_a_large_prediction():
     assert r.returncode == 0, r.stderr
     extra_mb, image_mb = map(float, r.stdout.split())
     print(f"\npredict 3000 x 3000: {extra_mb:.0f} MB above the inputs ({image_mb:.0f} MB per image)")
-    # Measured: about 6.3 images above the inputs (the library's copy of the three inputs with
-    # their masks, the result and its quality layer). More would mean a new copy somewhere.
+    # Measured: about 3 images above the inputs (the validity masks of the three inputs, the
+    # result and its quality layer, each with a mask); the inputs themselves are read in place
+    # (see test_large_inputs_are_not_copied). More would mean a new copy somewhere.
     assert extra_mb < 7.5 * image_mb
+
+
+# The peak memory of one prediction on 4000 x 4000 images (64 MB each), two pairs: five inputs,
+# 320 MB. Run in a fresh process so that nothing earlier hides the peak: /proc's high-water
+# mark is reset just before the call where the kernel allows it, else the peak is taken from the
+# resident size before the call (which can only overstate the growth).
+_PEAK_CODE = """
+import sys, numpy as np, lstfuse
+n = 4000
+imgs = [np.full((n, n), 290.0 + k, np.float32) for k in range(5)]
+for a in imgs:
+    a[::97, ::89] = np.nan                      # some nodata, so that the masks are real work
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(key + ":")) / 1024.0
+try:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")                            # peak := current resident size
+except OSError:
+    pass
+before = status("VmRSS")
+out = lstfuse.predict("additive", [("2024-01-01", imgs[0], imgs[1]), ("2024-01-17", imgs[2], imgs[3])],
+                      imgs[4], date="2024-01-09", tile=int(sys.argv[1]))
+peak = status("VmHWM")
+assert np.isnan(out[0, 0]) and out[1, 1] == np.float32(293.0)  # (290 + 3 + 292 + 1) / 2
+print(peak - before, n * n * 4 / 2**20)
+"""
+
+
+@pytest.mark.parametrize("tile", [0, 512])
+def test_large_inputs_are_not_copied(tile):
+    r = subprocess.run([sys.executable, "-c", _PEAK_CODE, str(tile)], capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 0, r.stderr
+    extra_mb, image_mb = map(float, r.stdout.split())
+    print(f"\npredict 4000 x 4000, 2 pairs, tile {tile}: peak {extra_mb:.0f} MB above the five inputs "
+          f"({image_mb:.0f} MB each)")
+    # Without copies: five 1-byte masks (1.25 images), the result and its quality layer with their
+    # masks (2.5 images). A copy of the inputs' values would add 5 images, so stay under 5.
+    assert extra_mb < 5.0 * image_mb
+
+
+def test_inputs_are_left_as_they_were():
+    # Methods may write to their input rasters (the bias step does; bilinear's result starts as
+    # the target's coarse image and gets NaN for nodata): those writes go to the library's own
+    # copy, never into the caller's arrays.
+    f1 = np.full((6, 5), 290.0, np.float32)
+    c1 = np.full((6, 5), 291.0, np.float32)
+    c0 = np.full((6, 5), 295.0, np.float32)
+    c0[1, 2] = np.inf                            # nodata that is not NaN
+    c0[4, 0] = np.nan
+    before = [a.copy() for a in (f1, c1, c0)]
+    out = lstfuse.predict("bilinear", [], c0)
+    assert np.isnan(out[1, 2]) and np.isnan(out[4, 0]) and out[0, 0] == np.float32(295.0)
+    out = lstfuse.predict("additive", [(f1, c1)], c0)
+    assert np.isnan(out[1, 2]) and out[0, 0] == np.float32(294.0)
+    for a, b in zip((f1, c1, c0), before):
+        np.testing.assert_array_equal(a, b)      # inf is still inf, NaN still NaN
 
 
 def test_open_fused_reads_the_series_with_uncertainty(catalog, tmp_path):
@@ -191,3 +249,31 @@ def test_train_save_load_predict_deep(catalog, tmp_path):
     np.testing.assert_array_equal(a.values, b.values)
     with pytest.raises(ValueError, match="not an lstfuse deep model"):
         lstfuse.Model.load(catalog / "manifest.json")
+
+
+def test_model_save_keeps_the_command_lines_output_rules(tmp_path):
+    rng = np.random.default_rng(5)
+    fine = [(290 + rng.normal(0, 2, (64, 64))).astype(np.float32) for _ in range(3)]
+    pairs = [(f"2024-01-{1 + 8 * k:02d}", f, (f + 1.0).astype(np.float32)) for k, f in enumerate(fine)]
+    model = lstfuse.train("stfnet", pairs, epochs=1, patches_per_epoch=8, patch=32, stride=16, threads=1, quiet=True)
+    # A file lstfuse did not make is never written over: it stays as it was.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("field notes")
+    with pytest.raises(ValueError, match="not an lstfuse model file"):
+        model.save(notes)
+    assert notes.read_text() == "field notes"
+    with pytest.raises(ValueError, match="is a folder"):
+        model.save(tmp_path)
+    # A model file (its own earlier save) is replaced, as `lstfuse train -o` does.
+    path = tmp_path / "m.pt"
+    model.save(path)
+    model.save(path)
+    loaded = lstfuse.Model.load(path)
+    assert loaded.name == "stfnet"
+    # The file a model was loaded from is its input: never written over, whatever the spelling.
+    size = path.stat().st_size
+    with pytest.raises(ValueError, match="names one of the inputs"):
+        loaded.save(tmp_path / "." / "m.pt")
+    assert path.stat().st_size == size
+    loaded.save(tmp_path / "copy.pt")
+    assert lstfuse.Model.load(tmp_path / "copy.pt").name == "stfnet"

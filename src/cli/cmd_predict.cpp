@@ -95,44 +95,13 @@ StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
   const Catalog cat = Catalog::load(a.catalog);
   const Date target = Date::parse(a.date);
   std::vector<Date> dates;
-  if (!a.pairs.empty()) {
-    std::string rest = a.pairs;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      dates.push_back(Date::parse(rest.substr(0, comma)));
-      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
-    }
-  } else if (info.min_pairs > 0) {
-    const auto choice = pipeline::choose_pairs(cat, target, info);
-    dates = choice.dates;
-    std::string list;
-    for (const Date& d : dates) list += (list.empty() ? "" : ", ") + d.iso();
-    spdlog::info("pairs {} ({})", list, choice.note);
+  std::string rest = a.pairs;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    dates.push_back(Date::parse(rest.substr(0, comma)));
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
   }
-  StreamInput in;
-  in.date = target;
-  const auto c0 = cat.find(target, Role::Coarse);
-  if (!c0) throw Error(fmt::format("{}: no coarse image on {} in the catalog", a.catalog, target.iso()));
-  in.coarse = cat.absolute(c0->path).string();
-  std::sort(dates.begin(), dates.end());
-  for (const Date& d : dates) {
-    const auto f = cat.find(d, Role::Fine);
-    const auto c = cat.find(d, Role::Coarse);
-    if (!f || !c) {
-      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)", a.catalog, d.iso()));
-    }
-    in.pairs.push_back({d, cat.absolute(f->path).string(), cat.absolute(c->path).string()});
-  }
-  return in;
-}
-
-FusionInput load_files(const StreamInput& s) {
-  check_stream_input(s);  // grid and band errors name the file before anything is read
-  FusionInput in;
-  in.date = s.date;
-  in.coarse = io::read_raster(s.coarse, s.read);
-  for (const auto& p : s.pairs) in.pairs.push_back({p.date, io::read_raster(p.fine, s.read), io::read_raster(p.coarse, s.read)});
-  return in;
+  return pipeline::catalog_files(cat, target, dates, info);
 }
 
 void run(const PredictArgs& a, const std::vector<std::string>& extras) {
@@ -189,7 +158,7 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
   if (a.stream) {
     predict_streamed(*method, src, {a.output, quality, wo}, to);
   } else {
-    FusionInput in = load_files(src);
+    FusionInput in = pipeline::read_files(src);
     if (bias_step) {
       const Catalog cat = Catalog::load(a.catalog);
       const auto est = pipeline::CoarseBiasStep(cat).apply(in);

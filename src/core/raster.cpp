@@ -12,6 +12,21 @@ Raster::Raster(const Grid& grid, int bands, float fill, bool valid)
       data_(static_cast<size_t>(bands) * grid.pixels(), fill),
       mask_(static_cast<size_t>(bands) * grid.pixels(), valid ? 1 : 0) {}
 
+Raster Raster::borrowing(const Grid& grid, int bands, std::shared_ptr<const float> values, bool valid) {
+  Raster r;
+  r.grid_ = grid;
+  r.bands_ = bands;
+  r.view_ = std::move(values);
+  r.mask_.assign(static_cast<size_t>(bands) * grid.pixels(), valid ? 1 : 0);
+  return r;
+}
+
+void Raster::copy_borrowed() {
+  const float* v = view_.get();
+  data_.assign(v, v + value_count());
+  view_.reset();  // last: value_count() reads it
+}
+
 long long Raster::valid_count(int b) const {
   const uint8_t* m = mask(b);
   long long n = 0;
@@ -40,7 +55,7 @@ Raster Raster::crop(int x0, int y0, int w, int h) const {
     for (int y = ya; y < yb; ++y) {
       const size_t src = index(b, y, xa);
       const size_t dst = out.index(b, y - y0, xa - x0);
-      std::copy_n(data_.begin() + src, xb - xa, out.data_.begin() + dst);
+      std::copy_n(values() + src, xb - xa, out.data_.begin() + dst);
       std::copy_n(mask_.begin() + src, xb - xa, out.mask_.begin() + dst);
     }
   }
@@ -52,11 +67,12 @@ void Raster::paste(const Raster& src, int x0, int y0) {
   const int ya = std::max(0, y0), yb = std::min(height(), y0 + src.height());
   if (xa >= xb || ya >= yb) return;
   const int nb = std::min(bands_, src.bands_);
+  own();
   for (int b = 0; b < nb; ++b) {
     for (int y = ya; y < yb; ++y) {
       const size_t s = src.index(b, y - y0, xa - x0);
       const size_t d = index(b, y, xa);
-      std::copy_n(src.data_.begin() + s, xb - xa, data_.begin() + d);
+      std::copy_n(src.values() + s, xb - xa, data_.begin() + d);
       std::copy_n(src.mask_.begin() + s, xb - xa, mask_.begin() + d);
     }
   }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/catalog_io.hpp"
@@ -122,6 +123,46 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
   std::vector<Date> sorted = pairs;
   std::sort(sorted.begin(), sorted.end());
   in.pairs = load_pairs(catalog, sorted);
+  return in;
+}
+
+StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vector<Date> pairs,
+                          const MethodInfo& info) {
+  if (pairs.empty() && info.min_pairs > 0) {
+    const auto choice = choose_pairs(catalog, target, info);
+    pairs = choice.dates;
+    std::string list;
+    for (const Date& d : pairs) list += (list.empty() ? "" : ", ") + d.iso();
+    spdlog::info("pairs {} ({})", list, choice.note);
+  }
+  StreamInput in;
+  in.date = target;
+  const auto c0 = catalog.find(target, Role::Coarse);
+  if (!c0) {
+    throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog.root().string(), target.iso()));
+  }
+  in.coarse = catalog.absolute(c0->path).string();
+  std::sort(pairs.begin(), pairs.end());
+  for (const Date& d : pairs) {
+    const auto f = catalog.find(d, Role::Fine);
+    const auto c = catalog.find(d, Role::Coarse);
+    if (!f || !c) {
+      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)",
+                              catalog.root().string(), d.iso()));
+    }
+    in.pairs.push_back({d, catalog.absolute(f->path).string(), catalog.absolute(c->path).string()});
+  }
+  return in;
+}
+
+FusionInput read_files(const StreamInput& files) {
+  check_stream_input(files);
+  FusionInput in;
+  in.date = files.date;
+  in.coarse = io::read_raster(files.coarse, files.read);
+  for (const auto& p : files.pairs) {
+    in.pairs.push_back({p.date, io::read_raster(p.fine, files.read), io::read_raster(p.coarse, files.read)});
+  }
   return in;
 }
 

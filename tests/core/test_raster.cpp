@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "lstfuse/core/raster.hpp"
 
@@ -48,6 +51,65 @@ TEST(Raster, StatsUseValidPixelsOnly) {
   EXPECT_DOUBLE_EQ(s.stddev, 1.0);  // sample std of 1,2,3
   EXPECT_DOUBLE_EQ(s.max, 3.0);
   EXPECT_DOUBLE_EQ(r.valid_fraction(), 0.75);
+}
+
+// A borrowed raster reads the lender's floats in place, shares them with its copies, and takes
+// its own copy at the first write, leaving the lender's memory as it was.
+TEST(Raster, BorrowedValuesAreReadInPlaceAndCopiedOnWrite) {
+  auto lender = std::make_shared<std::vector<float>>(2 * 3 * 4);
+  for (size_t i = 0; i < lender->size(); ++i) (*lender)[i] = static_cast<float>(i);
+  const float* floats = lender->data();
+  std::weak_ptr<std::vector<float>> alive = lender;
+  Raster r = Raster::borrowing(grid(4, 3), 2, std::shared_ptr<const float>(lender, floats));
+  lender.reset();  // the raster's handle alone keeps the floats
+  ASSERT_FALSE(alive.expired());
+  EXPECT_TRUE(r.borrowed());
+  EXPECT_FALSE(r.empty());
+  const Raster& cr = r;
+  EXPECT_EQ(cr.band(0), floats);  // no copy
+  EXPECT_EQ(cr.band(1), floats + 12);
+  EXPECT_EQ(cr.data().data(), floats);
+  EXPECT_EQ(cr.data().size(), 24u);
+  EXPECT_FLOAT_EQ(cr.at(1, 2, 3), 23.0f);
+  EXPECT_EQ(cr.valid_count(1), 12);  // mask all valid, the raster's own
+  r.set_valid(0, 1, 1, false);
+  EXPECT_EQ(cr.band(0), floats);  // mask writes leave the values borrowed
+
+  // Copies share the borrowed floats; crops and single bands copy what they hold.
+  Raster copy = r;
+  EXPECT_EQ(std::as_const(copy).band(0), floats);
+  EXPECT_FALSE(copy.valid(0, 1, 1));
+  const Raster c = cr.crop(1, 1, 2, 2);
+  EXPECT_FLOAT_EQ(c.at(1, 0, 0), 17.0f);  // band 1, row 1, col 1
+  EXPECT_FALSE(c.valid(0, 0, 0));
+  EXPECT_FLOAT_EQ(cr.band_raster(1).at(2, 3), 23.0f);
+
+  // The first write copies: the lender and the other copy keep their values.
+  copy.at(0, 0, 0) = -1.0f;
+  EXPECT_FALSE(copy.borrowed());
+  EXPECT_NE(std::as_const(copy).band(0), floats);
+  EXPECT_FLOAT_EQ(copy.at(0, 0, 0), -1.0f);
+  EXPECT_FLOAT_EQ(copy.at(1, 2, 3), 23.0f);
+  EXPECT_FLOAT_EQ(floats[0], 0.0f);
+  EXPECT_TRUE(r.borrowed());
+  EXPECT_FALSE(alive.expired());  // r still reads them
+  r.paste(c, 0, 0);               // paste writes too
+  EXPECT_FALSE(r.borrowed());
+  EXPECT_FLOAT_EQ(r.at(1, 0, 0), 17.0f);
+  EXPECT_FLOAT_EQ(r.at(1, 2, 3), 23.0f);
+  EXPECT_TRUE(alive.expired());  // nothing borrows any more: the lender is released
+}
+
+TEST(Raster, ValuesViewComparesLikeTheVector) {
+  Raster a(grid(2, 2), 1, 3.0f);
+  const std::vector<float> same(4, 3.0f), other(4, 2.0f);
+  const Raster& ca = a;
+  EXPECT_TRUE(ca.data() == same);
+  EXPECT_TRUE(ca.data() != other);
+  EXPECT_TRUE(ca.data() == std::as_const(a).data());
+  float sum = 0.0f;
+  for (float v : ca.data()) sum += v;
+  EXPECT_FLOAT_EQ(sum, 12.0f);
 }
 
 TEST(Grid, SameGeometryToleratesRoundingOnly) {

@@ -8,6 +8,7 @@
 
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "lstfuse/pipeline/streamed.hpp"
 #include "lstfuse/prep/coarse_bias.hpp"
 
 namespace lstfuse::pipeline {
@@ -30,6 +31,17 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
 
 // Loads the pairs and the target coarse image. `pairs` may be given explicitly (--pairs).
 FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs);
+
+// The files of one prediction from a catalog, as `lstfuse predict --catalog` and the Python
+// module's Catalog.predict take them: the target date's coarse image and the pairs `pairs` (any
+// order), or when none are given those choose_pairs picks for the method (logged with why).
+// Throws Error naming the catalog when the target has no coarse image or a date is not a pair.
+StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vector<Date> pairs,
+                          const MethodInfo& info);
+
+// Reads the images of `files` into memory; grids and band counts are checked first, so that an
+// error names the file before anything is read.
+FusionInput read_files(const StreamInput& files);
 
 // All pairs of the catalog (for series-mode training), except the excluded dates.
 std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date>& dates);
