@@ -1,13 +1,17 @@
 #include "lstfuse/pipeline/inputs.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/threads.hpp"
 #include "lstfuse/io/catalog_io.hpp"
 
 namespace lstfuse::pipeline {
@@ -157,11 +161,29 @@ StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vecto
 
 FusionInput read_files(const StreamInput& files) {
   check_stream_input(files);
+  // The files are read at once, each on its own thread (GDAL datasets are independent): one
+  // after the other, decoding them took a tenth of an ESTARFM prediction. Errors are reported
+  // for the first bad file in the usual order (target, then each pair's fine and coarse).
+  std::vector<const std::string*> paths{&files.coarse};
+  for (const auto& p : files.pairs) paths.insert(paths.end(), {&p.fine, &p.coarse});
+  const int n = static_cast<int>(paths.size());
+  std::vector<Raster> rasters(n);
+  std::vector<std::exception_ptr> errors(n);
+#pragma omp parallel for schedule(dynamic) num_threads(std::max(1, std::min(n, usable_threads(omp_get_max_threads()))))
+  for (int i = 0; i < n; ++i) {
+    try {
+      rasters[i] = io::read_raster(*paths[i], files.read);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
   FusionInput in;
   in.date = files.date;
-  in.coarse = io::read_raster(files.coarse, files.read);
-  for (const auto& p : files.pairs) {
-    in.pairs.push_back({p.date, io::read_raster(p.fine, files.read), io::read_raster(p.coarse, files.read)});
+  in.coarse = std::move(rasters[0]);
+  for (size_t k = 0; k < files.pairs.size(); ++k) {
+    in.pairs.push_back({files.pairs[k].date, std::move(rasters[1 + 2 * k]), std::move(rasters[2 + 2 * k])});
   }
   return in;
 }
