@@ -432,6 +432,13 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
   out.quality.units = "";
   out.quality.band_names = {"n_similar", "rule", "v", "t1"};
 
+  // Output pointers taken once (band() checks for borrowed values on every call).
+  std::vector<float*> fine_out(nb);
+  std::vector<uint8_t*> fine_valid(nb);
+  for (int b = 0; b < nb; ++b) fine_out[b] = out.fine.band(b), fine_valid[b] = out.fine.mask(b);
+  float *q_n = out.quality.band(0), *q_rule = out.quality.band(1), *q_v = out.quality.band(2),
+        *q_t1 = out.quality.band(3);
+
   const double mean_diff_min = 0.02 * o.dn_max;  // V is regressed above this coarse change
   const int xlo = region.x0 - h, xhi = region.x0 + region.width + h;  // columns of window sums
 
@@ -488,18 +495,18 @@ FusionResult EstarfmMethod::predict(const FusionInput& in) {
               brule = kRangeFallback;
             }
           }
-          out.fine.band(b)[oi] = static_cast<float>(pred);
-          out.fine.mask(b)[oi] = std::isfinite(pred) ? 1 : 0;
+          fine_out[b][oi] = static_cast<float>(pred);
+          fine_valid[b][oi] = std::isfinite(pred) ? 1 : 0;
           if (b == 0) {
             rule = brule;
             v_first = V;
             t1_first = T1;
           }
         }
-        out.quality.band(0)[oi] = static_cast<float>(n);
-        out.quality.band(1)[oi] = static_cast<float>(rule);
-        out.quality.band(2)[oi] = static_cast<float>(v_first);
-        out.quality.band(3)[oi] = static_cast<float>(t1_first);
+        q_n[oi] = static_cast<float>(n);
+        q_rule[oi] = static_cast<float>(rule);
+        q_v[oi] = static_cast<float>(v_first);
+        q_t1[oi] = static_cast<float>(t1_first);
       }
     }
   }
