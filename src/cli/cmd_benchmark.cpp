@@ -106,7 +106,7 @@ void setup(CLI::App& app) {
                   "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)");
-  lstfuse::cli::add_output(cmd, a->out, "Output folder", true)->required();
+  lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
   cmd->add_flag("--single-pair", a->single_pair,
                 "Predict each pair date from the single nearest other pair (catalogs with only "
                 "two pairs); methods needing two pairs are refused");
@@ -120,6 +120,7 @@ void setup(CLI::App& app) {
   cmd->allow_extras();
   auto flags = lstfuse::cli::MethodFlags::bind(cmd, false, {}, "every benchmarked method that has it");
   cmd->callback([a, flags] {
+    lstfuse::cli::require_output(a->out);
     lstfuse::cli::apply_raster_output(a->raster, true);
     flags->refuse_unknown();
     lstfuse::pipeline::BenchmarkOptions o;

@@ -28,13 +28,14 @@ void setup(CLI::App& app) {
       "(observed pixels unchanged) and a 0/1 coarse_filled layer; fine and truth images stay "
       "where they are. Keep day and night LST in separate catalogs.");
   cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
-  lstfuse::cli::add_output(cmd, a->out, "Folder of the filled catalog", true)->required();
+  lstfuse::cli::add_output(cmd, a->out, "Folder of the filled catalog (required)", true);
   cmd->add_option("--from", a->from, "First day written (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last day written (YYYY-MM-DD; default: last coarse date)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace an earlier 'lstfuse fill' output in that folder");
   lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false);
   lstfuse::cli::add_fill_options(cmd, a->fill, "Gap filling");
   cmd->callback([a] {
+    lstfuse::cli::require_output(a->out);
     lstfuse::cli::apply_raster_output(a->raster, true);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
     lstfuse::pipeline::FillCatalogOptions o;

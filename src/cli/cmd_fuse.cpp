@@ -72,7 +72,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--method", a->method, "Fusion method")->capture_default_str();
   cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)");
-  lstfuse::cli::add_output(cmd, a->out, "Output folder", true)->required();
+  lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
   lstfuse::cli::add_raster_output(cmd, a->raster, {"COG", "GTiff", "netCDF"}, true);
   cmd->get_option("--of")->description(
       "Output format; netCDF: the per-date COGs plus one CF netCDF cube of every date "
@@ -126,6 +126,7 @@ void setup(CLI::App& app) {
   auto flags = lstfuse::cli::MethodFlags::bind(cmd, true);
   cmd->callback([a, flags] {
     namespace pl = lstfuse::pipeline;
+    lstfuse::cli::require_output(a->out);
     // Options checked before anything else runs: a bad value must not cost a run's first dates.
     lstfuse::cli::apply_raster_output(a->raster, false);
     flags->apply(*lstfuse::method_registry().create(a->method));

@@ -26,6 +26,10 @@ CLI::Option* add_output(CLI::App* cmd, std::string& out, const std::string& help
   return o;
 }
 
+void require_output(const std::string& out) {
+  if (out.empty()) throw CLI::RequiredError("--output");
+}
+
 void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::string>& formats,
                        bool old_format, const std::string& quiet_help) {
   if (!formats.empty()) {

@@ -25,8 +25,11 @@ CLI::Option* add_deprecated(CLI::App* cmd, const std::string& old_name, T& varia
   return o;
 }
 
-// -o/--output; with `old_out` also the old spelling --out.
+// -o/--output; with `old_out` also the old spelling --out. CLI11's required() cannot see the old
+// spelling: a required output is checked by require_output() in the subcommand's callback.
 CLI::Option* add_output(CLI::App* cmd, std::string& out, const std::string& help, bool old_out);
+// CLI11's own "--output is required" error (exit code 106) when `out` is empty.
+void require_output(const std::string& out);
 
 struct RasterOutput {
   std::string format;                          // --of

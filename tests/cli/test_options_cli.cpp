@@ -304,6 +304,16 @@ TEST(OptionsCli, OldSpellingsStillWorkWithOneWarningLine) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
   EXPECT_EQ(io::read_raster(now).at(3, 4), io::read_raster(out).at(3, 4));
+  // The folder outputs' --out counts as -o/--output (the run then stops at the missing catalog).
+  const std::string nocat = (f.dir / "nocat").string();
+  for (const std::string cmd : {"fuse", "fill", "benchmark"}) {
+    r = test::run_cli(cmd + " --catalog " + nocat + " --out " + (f.dir / cmd).string());
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.output;
+    EXPECT_EQ(count(r.output, "warning: --out is deprecated, use -o/--output"), 1) << r.output;
+    EXPECT_NE(r.output.find("nocat"), std::string::npos) << r.output;
+    r = test::run_cli(cmd + " --catalog " + nocat);
+    EXPECT_NE(r.output.find("--output is required"), std::string::npos) << r.output;
+  }
   // A wrong old spelling is still checked.
   r = test::run_cli(f.args("starfm") + " -o " + now + " --format PNG");
   EXPECT_NE(r.exit_code, 0);
