@@ -44,7 +44,7 @@ void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::st
                   "Creation option NAME=VALUE of the output format's GDAL driver (repeatable; e.g. "
                   "--co COMPRESS=LZW); they replace lstfuse's own choices of the same name")
       ->type_name("NAME=VALUE")
-      ->take_all();
+      ->allow_extra_args(false);  // one per --co, as in GDAL: never a positional argument after it
   cmd->add_flag("-q,--quiet", r.quiet, quiet_help + " (warnings and errors still show)");
 }
 

@@ -269,6 +269,19 @@ TEST(OptionsCli, CreationOptionsReachTheFile) {
     // Same pixels whatever the compression.
     EXPECT_EQ(io::read_raster(lzw).at(7, 9), io::read_raster(plain).at(7, 9));
   }
+  // ingest: --co takes one value, the inputs after it stay inputs; every catalog raster has it.
+  const std::string cat = (f.dir / "cat").string();
+  auto ing = test::run_cli("ingest --co COMPRESS=LZW " + f.l1 + " " + f.m1 + " --fine " + f.l1 + " --coarse " + f.m1 +
+                           " --of COG -o " + cat);
+  ASSERT_EQ(ing.exit_code, 0) << ing.output;
+  int rasters = 0;
+  for (const auto& e : fs::directory_iterator(cat)) {
+    if (e.path().extension() != ".tif") continue;
+    EXPECT_EQ(metadata_item(e.path().string(), "COMPRESSION", "IMAGE_STRUCTURE"), "LZW") << e.path();
+    EXPECT_EQ(metadata_item(e.path().string(), "LAYOUT", "IMAGE_STRUCTURE"), "COG") << e.path();
+    ++rasters;
+  }
+  EXPECT_EQ(rasters, 2);
   // Several --co; a bad name, a bad value and a missing '=' are refused before any work.
   const std::string two = (f.dir / "two.tif").string();
   auto r = test::run_cli(f.args("estarfm") + " --co COMPRESS=ZSTD --co ZSTD_LEVEL=3 -o " + two);
