@@ -1,6 +1,7 @@
-// The method-options parser: `--name value` arguments after a method on the command line and
-// its JSON config file (cli::apply_method_options, hence OptionSet::set / from_json and their
-// typed ranges), and benchmark entries "METHOD:name=value,..." (pipeline::parse_method_list).
+// The method options of the command line: arguments of a subcommand whose flags MethodFlags
+// binds from every method's OptionSet (CLI11's parse, then MethodFlags::apply, hence
+// OptionSet::set and its typed ranges), a JSON options file (cli::apply_options_file, hence
+// from_json), and benchmark entries "METHOD:name=value,..." (pipeline::parse_method_list).
 // Input: the first byte picks the method and the form, the rest is the text: arguments one a
 // line, a config file's bytes, or a method list. Invariant: options that were accepted can be
 // written out and read back (the model files and fuse's index rely on that).
@@ -47,7 +48,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 0:
       fuzz::expect_clear_errors("method arguments", [&] {
         auto m = method_registry().create(name);
-        cli::apply_method_options(*m, "", lines(text));
+        CLI::App app;
+        auto* cmd = app.add_subcommand("predict");
+        cmd->allow_extras();
+        const auto flags = cli::MethodFlags::bind(cmd, true);
+        const auto args = lines(text);
+        std::vector<std::string> argv(args.rbegin(), args.rend());  // CLI11 takes them reversed
+        argv.push_back("predict");
+        try {
+          app.parse(argv);
+        } catch (const CLI::ParseError&) {
+          return;  // a clear refusal too: main prints it as one line
+        }
+        flags->apply(*m);
         round_trip(*m);
       });
       break;
@@ -56,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fuzz::write_file(config, data + 1, size - 1);
       fuzz::expect_clear_errors("method config file", [&] {
         auto m = method_registry().create(name);
-        cli::apply_method_options(*m, config.string(), {});
+        cli::apply_options_file(*m, config.string());
         round_trip(*m);
       });
       break;

@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/report.hpp"
+#include "method_flags.hpp"
 
 namespace {
 
@@ -19,21 +22,40 @@ struct Args {
   double train_fraction = 0.6;
   double data_range = 0.0;
   int coarse_only = -1;
-  bool quiet = false, no_report = false, single_pair = false, own_mask = false;
+  lstfuse::cli::RasterOutput raster{"GTiff", {}, false};
+  bool no_report = false, single_pair = false, own_mask = false;
 };
 
-std::vector<lstfuse::Date> parse_dates(const std::string& list) {
-  std::vector<lstfuse::Date> out;
-  std::string cur;
-  for (char c : list + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(lstfuse::Date::parse(cur));
-      cur.clear();
-    } else {
-      cur += c;
+// Plain --NAME VALUE flags are shared by every entry whose method has NAME; --METHOD.NAME VALUE
+// joins the options of every entry of METHOD (after its own NAME:key=value, which it overrides).
+// Every value is set on a fresh instance of each method it reaches, so that a bad one is refused
+// here, naming the option, before the first method runs.
+void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipeline::BenchmarkOptions& o) {
+  for (const auto& [name, value] : flags.plain()) {
+    bool used = false;
+    for (const auto& e : o.entries) {
+      auto m = lstfuse::method_registry().create(e.method);
+      if (!m->options().has(name)) continue;
+      m->options().set(name, value);
+      used = true;
     }
+    if (!used) throw lstfuse::Error("benchmark: option --" + name + " is known to none of the methods benchmarked");
+    o.shared_args.push_back(name);
+    o.shared_args.push_back(value);
   }
-  return out;
+  for (const auto& method : flags.prefixed_methods()) {
+    bool used = false;
+    for (auto& e : o.entries) {
+      if (e.method != method) continue;
+      auto m = lstfuse::method_registry().create(e.method);
+      for (const auto& [name, value] : flags.prefixed(method)) {
+        m->options().set(name, value);
+        e.options.emplace_back(name, value);
+      }
+      used = true;
+    }
+    if (!used) throw lstfuse::Error("benchmark: --" + method + ".* options given, but " + method + " is not benchmarked");
+  }
 }
 
 void setup(CLI::App& app) {
@@ -43,8 +65,9 @@ void setup(CLI::App& app) {
       "Compare methods on the same dates. loo: every pair date with pairs before and after is "
       "hidden and predicted (STTFN paper, Tables IV-V); split: early pairs train, later pair "
       "dates are predicted (survey). Writes results.csv (one row per method and date), "
-      "results.json, summary.md and report.html with maps and charts. Extra --name value "
-      "options go to every method that has them (e.g. --epochs 5 for the deep methods).");
+      "results.json, summary.md and report.html with maps and charts. A method option given as "
+      "--NAME VALUE goes to every benchmarked method that has it (e.g. --epochs 5 for the deep "
+      "methods), as --METHOD.NAME VALUE to every entry of that method.");
   cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
   cmd->add_option("--methods", a->methods,
                   "Comma-separated methods; 'all', 'baseline', 'classic', 'deep' expand; a "
@@ -83,7 +106,7 @@ void setup(CLI::App& app) {
                   "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)");
-  cmd->add_option("-o,--out", a->out, "Output folder")->required();
+  lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
   cmd->add_flag("--single-pair", a->single_pair,
                 "Predict each pair date from the single nearest other pair (catalogs with only "
                 "two pairs); methods needing two pairs are refused");
@@ -91,33 +114,32 @@ void setup(CLI::App& app) {
                 "Score each method on its own predicted pixels (default: on the pixels every "
                 "method predicted, so that none is scored on easier pixels)");
   cmd->add_flag("--no-report", a->no_report, "Tables only, no HTML report");
-  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false);
+  cmd->get_option("--of")->description("Format of the predicted rasters written");
+  // Unknown flags are collected and refused by MethodFlags with our one-line error.
   cmd->allow_extras();
-  cmd->callback([a, cmd] {
-    const auto catalog = lstfuse::Catalog::load(a->catalog);
+  auto flags = lstfuse::cli::MethodFlags::bind(cmd, false, {}, "every benchmarked method that has it");
+  cmd->callback([a, flags] {
+    lstfuse::cli::require_output(a->out);
+    lstfuse::cli::apply_raster_output(a->raster, true);
+    flags->refuse_unknown();
     lstfuse::pipeline::BenchmarkOptions o;
     o.entries = lstfuse::pipeline::parse_method_list(a->methods);
+    check_method_flags(*flags, o);
+    const auto catalog = lstfuse::Catalog::load(a->catalog);
     o.protocol = a->protocol;
     o.train_fraction = a->train_fraction;
     o.reference = a->reference;
     o.out_dir = a->out;
-    o.show_progress = !a->quiet;
+    o.show_progress = !a->raster.quiet;
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
     o.training = a->training;
     o.coarse_only = a->coarse_only;
     o.coarse_bias = a->coarse_bias;
     if (a->data_range > 0) o.data_range = a->data_range;
-    o.map_dates = parse_dates(a->map_dates);
-    o.only_dates = parse_dates(a->dates);
-    const auto extras = cmd->remaining();
-    for (size_t i = 0; i < extras.size(); ++i) {
-      const auto& x = extras[i];
-      if (x.rfind("--", 0) != 0 || i + 1 >= extras.size())
-        throw lstfuse::Error("method options are given as --name value, got '" + x + "'");
-      o.shared_args.push_back(x.substr(2));
-      o.shared_args.push_back(extras[++i]);
-    }
+    o.map_dates = lstfuse::cli::parse_date_list(a->map_dates, "--map-dates");
+    o.only_dates = lstfuse::cli::parse_date_list(a->dates, "--dates");
     const auto res = lstfuse::pipeline::run_benchmark(catalog, o);
     lstfuse::pipeline::write_benchmark_tables(res, a->out);
     std::cout << fmt::format("benchmark: {} method(s) x {} date(s); tables in {}\n",

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "lstfuse/pipeline/demo.hpp"
 
 namespace {
@@ -14,7 +15,7 @@ void setup(CLI::App& app) {
       "Simulate a year of MODIS and Landsat LST over a built-in landscape, ingest it, benchmark "
       "every method (baselines, STARFM, ESTARFM, deep networks on a small CPU budget, STTFN "
       "ablations), fuse a month of daily LST and write an HTML report");
-  cmd->add_option("-o,--out", *out, "Output folder")->capture_default_str();
+  lstfuse::cli::add_output(cmd, *out, "Output folder", true)->capture_default_str();
   cmd->add_option("--seed", o->seed, "Simulation seed")->capture_default_str();
   cmd->add_option("--size", o->size, "Fine pixels per side (30 m)")
       ->check(CLI::Range(64, 4000))
@@ -43,11 +44,13 @@ void setup(CLI::App& app) {
   cmd->add_option("--fuse-days", o->fuse_days, "Days of the fused period")
       ->check(CLI::Range(1, 366))
       ->capture_default_str();
-  auto quiet = std::make_shared<bool>(false);
-  cmd->add_flag("-q,--quiet", *quiet, "No progress bars");
-  cmd->callback([o, out, quiet] {
+  // No --of: the demo's formats are its own (GeoTIFF catalogs, COG daily fusion).
+  auto raster = std::make_shared<lstfuse::cli::RasterOutput>();
+  lstfuse::cli::add_raster_output(cmd, *raster, {}, false);
+  cmd->callback([o, out, raster] {
+    lstfuse::cli::apply_raster_output(*raster, false);
     o->out_dir = *out;
-    o->show_progress = !*quiet;
+    o->show_progress = !raster->quiet;
     const auto report = lstfuse::pipeline::run_demo(*o);
     std::cout << "\nReport: " << std::filesystem::absolute(report).string()
               << "\n(open it in a browser; tables: results.csv, summary.md beside it)\n";

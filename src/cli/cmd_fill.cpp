@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "fill_flags.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
@@ -12,7 +13,8 @@ namespace {
 
 struct Args {
   std::string catalog, out, from, to;
-  bool overwrite = false, quiet = false;
+  bool overwrite = false;
+  lstfuse::cli::RasterOutput raster{"GTiff", {}, false};
   lstfuse::prep::FillOptions fill;
 };
 
@@ -26,20 +28,22 @@ void setup(CLI::App& app) {
       "(observed pixels unchanged) and a 0/1 coarse_filled layer; fine and truth images stay "
       "where they are. Keep day and night LST in separate catalogs.");
   cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
-  cmd->add_option("-o,--out", a->out, "Folder of the filled catalog")->required();
+  lstfuse::cli::add_output(cmd, a->out, "Folder of the filled catalog (required)", true);
   cmd->add_option("--from", a->from, "First day written (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last day written (YYYY-MM-DD; default: last coarse date)");
   cmd->add_flag("--overwrite", a->overwrite, "Replace an earlier 'lstfuse fill' output in that folder");
-  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
+  lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false);
   lstfuse::cli::add_fill_options(cmd, a->fill, "Gap filling");
   cmd->callback([a] {
+    lstfuse::cli::require_output(a->out);
+    lstfuse::cli::apply_raster_output(a->raster, true);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
     lstfuse::pipeline::FillCatalogOptions o;
     o.fill = a->fill;
     if (!a->from.empty()) o.from = lstfuse::Date::parse(a->from);
     if (!a->to.empty()) o.to = lstfuse::Date::parse(a->to);
     o.overwrite = a->overwrite;
-    o.show_progress = !a->quiet;
+    o.show_progress = !a->raster.quiet;
     lstfuse::pipeline::FillSummary s;
     lstfuse::pipeline::fill_catalog(catalog, a->out, o, &s);
     double filled = 0.0;

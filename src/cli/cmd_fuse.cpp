@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "fill_flags.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
@@ -25,9 +26,9 @@ namespace {
 
 struct Args {
   std::vector<std::string> catalogs;
-  std::string method = "estarfm", from, to, out, format = "COG", config, model,
-      coarse_bias = "auto";
-  bool series = false, quiet = false, overwrite = false, no_uncertainty = false, report = false, fill = false;
+  std::string method = "estarfm", from, to, out, model, coarse_bias = "auto";
+  lstfuse::cli::RasterOutput raster{"COG", {}, false};
+  bool series = false, overwrite = false, no_uncertainty = false, report = false, fill = false;
   int uncertainty_dates = 0;
   double fine_noise = -1.0;
   int max_reference_steps = -1;  // -1: 6 with --fill, 0 without
@@ -55,16 +56,15 @@ std::vector<std::string> fuse_output_folders(const std::vector<std::string>& cat
   return outs;
 }
 
-void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, const std::string& out,
-              lstfuse::pipeline::FuseWork* work, bool leader);
+void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
+              const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader);
 
 void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "fuse",
       "Predict fine LST for every date with coarse data and no fine image, one COG per date plus "
-      "a quality layer and an index (index.json, index.csv). Re-running skips finished dates. "
-      "Method options follow as --name value (see 'lstfuse methods NAME').");
+      "a quality layer and an index (index.json, index.csv). Re-running skips finished dates.");
   cmd->add_option("--catalog", a->catalogs,
                   "Catalog folder made by 'lstfuse ingest'; give it more than once to fuse several "
                   "catalogs in one run (outputs in OUT/NAME, NAME the catalog folder's name)")
@@ -72,12 +72,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--method", a->method, "Fusion method")->capture_default_str();
   cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)");
   cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)");
-  cmd->add_option("-o,--out", a->out, "Output folder")->required();
-  cmd->add_option("--format,--of", a->format,
-                  "Output format; netCDF: the per-date COGs plus one CF netCDF cube of every date "
-                  "(lst_METHOD.nc: LST, coarse_filled, reference_filled, uncertainty)")
-      ->check(CLI::IsMember({"COG", "GTiff", "netCDF"}))
-      ->capture_default_str();
+  lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
+  lstfuse::cli::add_raster_output(cmd, a->raster, {"COG", "GTiff", "netCDF"}, true);
+  cmd->get_option("--of")->description(
+      "Output format; netCDF: the per-date COGs plus one CF netCDF cube of every date "
+      "(lst_METHOD.nc: LST, coarse_filled, reference_filled, uncertainty)");
   cmd->add_flag("--fill", a->fill,
                 "Gap-fill the coarse series first (as 'lstfuse fill', kept in OUT/filled-coarse) "
                 "and fuse every day of the period, days without a coarse image included; filled "
@@ -96,7 +95,6 @@ void setup(CLI::App& app) {
                   "method's default), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
-  cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_flag("--no-uncertainty", a->no_uncertainty,
                 "No uncertainty band (it is learned by predicting the pair dates leave-one-out)");
   cmd->add_option("--uncertainty-dates", a->uncertainty_dates,
@@ -110,7 +108,6 @@ void setup(CLI::App& app) {
   cmd->add_flag("--report", a->report,
                 "Also write OUT/report.html: coverage before and after fusion, the daily "
                 "truth-free score, the uncertainty's calibration and a few pixels through time");
-  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar");
   cmd->add_flag("--overwrite", a->overwrite,
                 "Redo every date when the folder holds a fuse run made with other options (only a "
                 "folder made by 'lstfuse fuse' is ever reused)");
@@ -124,9 +121,15 @@ void setup(CLI::App& app) {
                   "OpenMP and torch threads of this process; 0: the cores it may use shared by the "
                   "MPI ranks on its node (the default under mpirun and with --shard)")
       ->check(CLI::NonNegativeNumber);
+  // Unknown flags are collected and refused by MethodFlags with our one-line error.
   cmd->allow_extras();
-  cmd->callback([a, cmd] {
+  auto flags = lstfuse::cli::MethodFlags::bind(cmd, true);
+  cmd->callback([a, flags] {
     namespace pl = lstfuse::pipeline;
+    lstfuse::cli::require_output(a->out);
+    // Options checked before anything else runs: a bad value must not cost a run's first dates.
+    lstfuse::cli::apply_raster_output(a->raster, false);
+    flags->apply(*lstfuse::method_registry().create(a->method));
     if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
     const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
     const auto outs = fuse_output_folders(a->catalogs, a->out);
@@ -145,7 +148,7 @@ void setup(CLI::App& app) {
         else if (shard) work = pl::shard_work(*shard, static_cast<int>(c));
         else if (a->assemble) work = pl::assemble_work();
         const bool leader = !mpi || mpi->rank() == 0;
-        fuse_one(*a, cmd, a->catalogs[c], outs[c], work.get(), leader);
+        fuse_one(*a, *flags, a->catalogs[c], outs[c], work.get(), leader);
       }
     } catch (const std::exception& e) {
       if (!mpi || mpi->size() == 1) throw;
@@ -156,26 +159,26 @@ void setup(CLI::App& app) {
   });
 }
 
-void fuse_one(const Args& args, CLI::App* cmd, const std::string& catalog_dir, const std::string& out,
-              lstfuse::pipeline::FuseWork* work, bool leader) {
+void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
+              const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader) {
   {
     const Args* a = &args;
     const auto catalog = lstfuse::Catalog::load(catalog_dir);
     if (a->assemble && !std::filesystem::exists(std::filesystem::path(out) / "index.json")) {
       throw lstfuse::Error(fmt::format("--assemble: {} holds no fuse run yet (run the --shard parts first)", out));
     }
-    auto method = lstfuse::method_registry().create(a->method);
-    lstfuse::cli::apply_method_options(*method, a->config, cmd->remaining());
+    auto method = lstfuse::method_registry().create(a->method);  // a fresh one per catalog
+    flags.apply(*method);
     lstfuse::pipeline::FuseOptions opts;
     if (!a->from.empty()) opts.from = lstfuse::Date::parse(a->from);
     if (!a->to.empty()) opts.to = lstfuse::Date::parse(a->to);
     opts.out_dir = out;
     opts.work = work;
-    opts.format = a->format;
+    opts.format = a->raster.format;
     opts.series = a->series;
     opts.model = a->model;
     opts.coarse_bias = a->coarse_bias;
-    opts.show_progress = !a->quiet && leader;
+    opts.show_progress = !a->raster.quiet && leader;
     opts.overwrite = a->overwrite;
     opts.uncertainty = !a->no_uncertainty;
     opts.uncertainty_dates = a->uncertainty_dates;

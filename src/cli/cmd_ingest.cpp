@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 
@@ -17,6 +18,7 @@ struct Args {
   std::string date, resampling = "bilinear";
   std::vector<double> extent;
   double max_lst_error = -1;
+  lstfuse::cli::RasterOutput raster{"GTiff", {}, false};
 };
 
 void setup(CLI::App& app) {
@@ -64,7 +66,9 @@ void setup(CLI::App& app) {
       "Pixel size of the explicit fine grid, in CRS units");
   cmd->add_option("--extent", a->extent, "Extent of the explicit fine grid: xmin ymin xmax ymax")->expected(4);
   cmd->add_flag("--overwrite", a->opts.overwrite, "Replace an existing catalog folder");
+  lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false, "No informational log lines");
   cmd->callback([a] {
+    lstfuse::cli::apply_raster_output(a->raster, true);
     auto& o = a->opts;
     if (!a->date.empty()) o.date = lstfuse::Date::parse(a->date);
     o.resampling = lstfuse::prep::resampling_from_string(a->resampling);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -10,11 +11,29 @@
 namespace {
 
 void setup(CLI::App& app) {
-  auto* cmd = app.add_subcommand("methods", "List the fusion methods and their options with defaults");
+  auto* cmd = app.add_subcommand(
+      "methods",
+      "List the fusion methods and their options with type, default and range: the same options "
+      "as the --METHOD.NAME flags of predict, fuse, train and benchmark");
   auto name = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("name", *name, "Show only this method");
-  cmd->callback([name] {
+  cmd->add_flag("--json", *json,
+                "Print {\"method\": NAME, \"options\": {...defaults}} per method, one JSON document: "
+                "with one NAME, a file to edit and pass with --options");
+  cmd->callback([name, json] {
     auto& reg = lstfuse::method_registry();
+    if (*json) {
+      if (!name->empty()) {
+        auto m = reg.create(*name);  // throws with the known names
+        std::cout << nlohmann::json{{"method", *name}, {"options", m->options().to_json()}}.dump(2) << "\n";
+        return;
+      }
+      nlohmann::json all = nlohmann::json::array();
+      for (const auto& n : reg.names()) all.push_back({{"method", n}, {"options", reg.create(n)->options().to_json()}});
+      std::cout << all.dump(2) << "\n";
+      return;
+    }
     for (const auto& n : reg.names()) {
       if (!name->empty() && n != *name) continue;
       auto m = reg.create(n);
@@ -24,6 +43,10 @@ void setup(CLI::App& app) {
                                info.max_pairs < 0 ? "+" : info.max_pairs == info.min_pairs ? "" : fmt::format("-{}", info.max_pairs),
                                info.needs_pairs_both_sides ? ", one before and one after the target" : "",
                                info.trainable ? "; trained (lstfuse train)" : "");
+      if (!m->options().list().empty()) {
+        std::cout << fmt::format("  options (on the command line --{}.NAME VALUE, or --NAME VALUE with --method {}):\n",
+                                 info.name, info.name);
+      }
       std::cout << m->options().help_text() << "\n";
     }
     if (!name->empty() && !reg.has(*name)) reg.create(*name);  // throws with the known names

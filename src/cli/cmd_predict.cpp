@@ -18,6 +18,7 @@
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/streamed.hpp"
+#include "common_flags.hpp"
 #include "method_flags.hpp"
 
 namespace {
@@ -29,11 +30,12 @@ struct PredictArgs {
   std::string fine1, coarse1, fine2, coarse2, coarse0;
   std::string date1, date2, date0;
   std::string catalog, date, pairs, coarse_bias = "auto";
-  std::string output, quality, format = "GTiff";
+  std::string output, quality;
+  cli::RasterOutput raster{"GTiff", {}, false};
   std::string units = "K";
   double nodata = 0.0;
   bool has_nodata = false;
-  std::string config, model;
+  std::string model;
   int tile = 512;
   int threads = 0;
   bool stream = false;
@@ -92,30 +94,22 @@ StreamInput files_input(const PredictArgs& a, const MethodInfo& info) {
 
 StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
   if (a.date.empty()) throw Error("predict: --catalog needs --date YYYY-MM-DD (the target date)");
-  const Catalog cat = Catalog::load(a.catalog);
   const Date target = Date::parse(a.date);
-  std::vector<Date> dates;
-  std::string rest = a.pairs;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    dates.push_back(Date::parse(rest.substr(0, comma)));
-    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
-  }
+  const std::vector<Date> dates = cli::parse_date_list(a.pairs, "--pairs");
+  const Catalog cat = Catalog::load(a.catalog);
   return pipeline::catalog_files(cat, target, dates, info);
 }
 
-void run(const PredictArgs& a, const std::vector<std::string>& extras) {
+void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   if (a.method.empty()) throw Error("predict: --method is required (see 'lstfuse methods')");
   if (a.output.empty()) throw Error("predict: -o/--output is required");
-  if (a.format != "GTiff" && a.format != "COG") {
-    throw Error("predict: --format must be GTiff or COG, got '" + a.format + "'");
-  }
+  cli::apply_raster_output(a.raster, false);
   if (a.units != "K" && a.units != "C") throw Error("predict: --units must be K or C, got '" + a.units + "'");
   if (a.threads < 0) throw Error("predict: --threads must be >= 0");
   if (a.tile < 0) throw Error(fmt::format("predict: --tile must be >= 0 (0: whole scene), got {}", a.tile));
   // Outputs are never inputs, and the two outputs are two files.
   const std::string quality_path = a.quality.empty() ? default_quality_path(a.output) : a.quality;
-  const std::vector<std::string> inputs{a.fine1, a.coarse1, a.fine2, a.coarse2, a.coarse0, a.config, a.model,
+  const std::vector<std::string> inputs{a.fine1, a.coarse1, a.fine2, a.coarse2, a.coarse0, flags.options_file(), a.model,
                                         a.catalog.empty() ? "" : (std::filesystem::path(a.catalog) / "manifest.json").string()};
   check_not_an_input(a.output, "-o", inputs);
   check_not_an_input(quality_path, a.quality.empty() ? "the quality layer (OUT_quality.tif)" : "--quality", inputs);
@@ -127,7 +121,7 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
     throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");
   }
   auto method = method_registry().create(a.method);
-  cli::apply_method_options(*method, a.config, extras);
+  flags.apply(*method);
   const MethodInfo& info = method->info();
   if (info.trainable) {
     if (a.model.empty()) {
@@ -147,7 +141,7 @@ void run(const PredictArgs& a, const std::vector<std::string>& extras) {
   }
   const std::string& quality = quality_path;
   io::WriteOptions wo;
-  wo.format = a.format;
+  wo.format = a.raster.format;
   wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
   TilingOptions to{a.tile, a.threads};
 
@@ -184,7 +178,8 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "predict",
       "Predict the fine image of one date with a fusion method, from files on one grid or from a "
-      "catalog. Method options follow as --name value (see 'lstfuse methods NAME').");
+      "catalog.");
+  // Unknown flags are collected and refused by MethodFlags with our one-line error.
   cmd->allow_extras();
   cmd->add_option("-m,--method", a->method, "Fusion method (see 'lstfuse methods')");
   cmd->add_option("--fine1", a->fine1, "Fine image of pair 1");
@@ -207,10 +202,9 @@ void setup(CLI::App& app) {
                   "sees them: auto (the method's default), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
-  cmd->add_option("-o,--output", a->output, "Output GeoTIFF/COG");
+  cli::add_output(cmd, a->output, "Output GeoTIFF/COG", true);
   cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)");
-  cmd->add_option("--format", a->format, "Output format: GTiff or COG")->capture_default_str();
-  cmd->add_option("--config", a->config, "JSON file with method options");
+  cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, true, "No informational log lines");
   cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')");
   cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
@@ -218,7 +212,9 @@ void setup(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--stream", a->stream,
                 "Read tiles from the files and write them as they are done (scenes larger than memory)");
-  cmd->callback([a, cmd] { run(*a, cmd->remaining()); });
+  // Last, so that predict's own flags (--tile, --threads) take their plain spellings.
+  auto flags = cli::MethodFlags::bind(cmd, true);
+  cmd->callback([a, flags] { run(*a, *flags); });
 }
 
 }  // namespace

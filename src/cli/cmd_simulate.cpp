@@ -1,11 +1,14 @@
 // `lstfuse simulate`: a synthetic LST series with known truth (see lstfuse/sim/simulate.hpp).
 #include <iostream>
-#include <map>
+#include <utility>
+#include <vector>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
+#include "method_flags.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
 namespace {
@@ -13,7 +16,8 @@ namespace {
 struct SimulateArgs {
   std::string out;
   lstfuse::sim::SimOptions opts;
-  std::map<std::string, std::string> given;  // option name -> text, only those on the command line
+  std::vector<std::pair<std::string, CLI::Option*>> flags;  // option name, its flag
+  lstfuse::cli::RasterOutput raster{"GTiff", {}, false};
 };
 
 void setup(CLI::App& app) {
@@ -26,18 +30,13 @@ void setup(CLI::App& app) {
   // Every SimOptions field becomes a flag through its OptionSet binding (one definition).
   auto binding = std::make_shared<lstfuse::OptionSet>("simulate");
   args->opts.bind(*binding);
-  for (const auto& o : binding->list()) {
-    std::string help = o.help + " (default: " + (o.default_value.empty() ? "none" : o.default_value) + ")";
-    if (!o.choices.empty()) {
-      help += "; one of";
-      for (const auto& c : o.choices) help += " " + c;
-    }
-    const std::string name = o.name;
-    cmd->add_option_function<std::string>(
-        "--" + name, [args, name](const std::string& v) { args->given[name] = v; }, help);
-  }
+  for (const auto& o : binding->list())
+    args->flags.emplace_back(o.name, lstfuse::cli::add_option_flag(cmd, "--" + o.name, o, "Simulation"));
+  lstfuse::cli::add_raster_output(cmd, args->raster, {"GTiff", "COG"}, false, "No informational log lines");
   cmd->callback([args, binding] {
-    for (const auto& [name, value] : args->given) binding->set(name, value);
+    lstfuse::cli::apply_raster_output(args->raster, true);
+    for (const auto& [name, flag] : args->flags)
+      if (const auto value = lstfuse::cli::option_flag_value(*flag)) binding->set(name, *value);
     const lstfuse::sim::Simulation sim(args->opts);
     std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",
                              sim.fine_grid().describe(), sim.coarse_grid().describe(),

@@ -1,10 +1,9 @@
 // `lstfuse train`: fits a deep method on catalog pairs and writes one model file.
 //   per target: --date D  (the pairs pipeline::choose_pairs picks for D: before and after)
 //   series:     --series [--exclude D1,D2]  (every pair except the excluded dates)
-// Method flags (--epochs, --device, --loss, ...) go to the method's OptionSet.
+// Method flags (--epochs, --sttfn.loss, ...) go to the method's OptionSet (method_flags.hpp).
 #include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -15,34 +14,26 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/registry.hpp"
+#include "common_flags.hpp"
 #include "method_flags.hpp"
 
 namespace {
 
 struct TrainArgs {
-  std::string method, catalog, date, output, config, exclude;
+  std::string method, catalog, date, output, exclude;
   bool series = false, resume = false;
 };
 
-std::vector<lstfuse::Date> parse_dates(const std::string& list) {
-  std::vector<lstfuse::Date> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(lstfuse::Date::parse(item));
-  return out;
-}
-
-void run(const TrainArgs& a, const std::vector<std::string>& extras) {
+void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
   using namespace lstfuse;
-  check_not_an_input(a.output, "-o", {a.config, (std::filesystem::path(a.catalog) / Catalog::kManifest).string()});
+  check_not_an_input(a.output, "-o", {flags.options_file(), (std::filesystem::path(a.catalog) / Catalog::kManifest).string()});
   auto method = method_registry().create(a.method);
   if (!method->info().trainable)
     throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));
-  cli::apply_method_options(*method, a.config, extras);
+  flags.apply(*method);
   if (a.series == !a.date.empty()) throw Error("train: give either --date D (per target) or --series");
+  const auto exclude = cli::parse_date_list(a.exclude, "--exclude");
   const Catalog catalog = Catalog::load(a.catalog);
-  const auto exclude = parse_dates(a.exclude);
   FitContext ctx;
   ctx.checkpoint_dir = std::filesystem::path(a.output + ".ckpt");
   ctx.resume = a.resume;
@@ -88,10 +79,11 @@ void setup(CLI::App& app) {
   cmd->add_flag("--series", a->series, "Series training on all pairs of the catalog");
   cmd->add_option("--exclude", a->exclude, "Comma-separated dates never used for training");
   cmd->add_option("--output,-o", a->output, "Model file to write")->required();
-  cmd->add_option("--config", a->config, "JSON file with method options");
   cmd->add_flag("--resume", a->resume, "Continue from OUTPUT.ckpt/ after an interruption");
+  // Unknown flags are collected and refused by MethodFlags with our one-line error.
   cmd->allow_extras();
-  cmd->callback([a, cmd] { run(*a, cmd->remaining()); });
+  auto flags = lstfuse::cli::MethodFlags::bind(cmd, true, [](const lstfuse::MethodInfo& i) { return i.trainable; });
+  cmd->callback([a, flags] { run(*a, *flags); });
 }
 
 }  // namespace

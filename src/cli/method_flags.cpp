@@ -1,55 +1,242 @@
 #include "method_flags.hpp"
 
 #include <fstream>
+#include <map>
+#include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common_flags.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 namespace lstfuse::cli {
+namespace {
 
-void apply_method_options(Method& method, const std::string& config,
-                          const std::vector<std::string>& extras) {
-  OptionSet& opts = method.options();
-  if (!config.empty()) {
-    std::ifstream in(config);
-    if (!in) throw file_error(config, "cannot open the config file");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw file_error(config, json_problem(e));
+// One instance of every registered method, made once per process, whose OptionSets declare the
+// flags (every subcommand that takes a method binds from the same instances).
+const std::vector<std::unique_ptr<Method>>& declarations() {
+  static const auto all = [] {
+    std::vector<std::unique_ptr<Method>> v;
+    for (const auto& n : method_registry().names()) v.push_back(method_registry().create(n));
+    return v;
+  }();
+  return all;
+}
+
+std::string type_name(const OptionSet::Option& o) {
+  if (o.type == "int") return "INT";
+  if (o.type == "double") return "FLOAT";
+  if (o.type == "bool") return "BOOL";
+  if (o.type == "choice") return "{" + OptionSet::type_text(o) + "}";
+  return "TEXT";
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : sep) + i;
+  return s;
+}
+
+// Help text wrapped at `width` columns (CLI11 prints a footer as it is given).
+std::string wrap(const std::string& text, size_t width) {
+  std::string out, line, word;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line.clear();
     }
-    try {
-      opts.from_json(j.contains("options") ? j.at("options") : j);
-    } catch (const Error& e) {
-      throw file_error(config, e.what());
+    line += (line.empty() ? "" : " ") + word;
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ' ') flush_word();
+    else if (c == '\n') {
+      flush_word();
+      out += line + "\n";
+      line.clear();
+    } else {
+      word += c;
     }
   }
-  for (size_t i = 0; i < extras.size(); ++i) {
-    const std::string& a = extras[i];
-    if (a.rfind("--", 0) != 0) {
-      throw Error("unexpected argument '" + a + "' (method options are given as --name value)");
+  flush_word();
+  return out + line;
+}
+
+std::string known_options(const Method& m) {
+  std::vector<std::string> names;
+  for (const auto& o : m.options().list()) names.push_back("--" + o.name);
+  return names.empty() ? "none" : join(names, ", ");
+}
+
+}  // namespace
+
+CLI::Option* add_option_flag(CLI::App* cmd, const std::string& flag, const OptionSet::Option& o,
+                             const std::string& group) {
+  const std::string range = OptionSet::range_text(o);
+  auto* opt = cmd->add_option(flag)->description(o.help + (range.empty() ? "" : " [" + range + "]"));
+  opt->type_name(type_name(o))
+      ->default_str(o.default_value)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->group(group);
+  if (o.type == "bool") opt->expected(0, 1);
+  return opt;
+}
+
+std::optional<std::string> option_flag_value(const CLI::Option& flag) {
+  if (flag.count() == 0) return std::nullopt;
+  const auto& r = flag.results();
+  // A bare boolean flag ("--zero-bias") means true.
+  return r.empty() || r.back().empty() ? std::string("true") : r.back();
+}
+
+void apply_options_file(Method& method, const std::string& path) {
+  if (path.empty()) return;
+  std::ifstream in(path);
+  if (!in) throw file_error(path, "cannot open the options file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path, json_problem(e));
+  }
+  try {
+    method.options().from_json(j.is_object() && j.contains("options") ? j.at("options") : j);
+  } catch (const Error& e) {
+    throw file_error(path, e.what());
+  }
+}
+
+std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
+                                               const std::function<bool(const MethodInfo&)>& which,
+                                               const std::string& plain_for) {
+  auto mf = std::make_shared<MethodFlags>();
+  mf->cmd_ = cmd;
+  cmd->add_option("--options", *mf->file_,
+                  "JSON file of method options: {\"name\": value, ...} or {\"options\": {...}} as "
+                  "'lstfuse methods NAME --json' prints it; flags given as well win")
+      ->type_name("FILE");
+  if (old_config) add_deprecated(cmd, "--config", *mf->file_, "--options");
+
+  std::set<std::string> own;
+  for (const CLI::Option* o : cmd->get_options())
+    for (const auto& n : o->get_lnames()) own.insert(n);
+
+  struct Use {
+    std::string method;
+    const OptionSet::Option* option;
+  };
+  std::map<std::string, std::vector<Use>> by_name;
+  std::vector<std::string> order;  // plain names, first seen first
+  for (const auto& m : declarations()) {
+    if (which && !which(m->info())) continue;
+    const std::string& method = m->info().name;
+    const std::string group = "Options of " + method;
+    for (const auto& o : m->options().list()) {
+      mf->flags_.push_back({method, o.name, add_option_flag(cmd, "--" + method + "." + o.name, o, group)});
+      if (!by_name.count(o.name)) order.push_back(o.name);
+      by_name[o.name].push_back({method, &o});
     }
-    const auto eq = a.find('=');
-    if (eq != std::string::npos) {
-      opts.set(a.substr(0, eq), a.substr(eq + 1));
+  }
+  std::vector<std::string> shadowed;
+  for (const auto& name : order) {
+    if (own.count(name)) {  // the subcommand's own flag: the method's is --METHOD.NAME only
+      shadowed.push_back("--" + name);
       continue;
     }
-    const bool next_is_value = i + 1 < extras.size() &&
-                               (extras[i + 1].rfind("--", 0) != 0 || extras[i + 1].size() == 2);
-    bool is_bool = false;
-    for (const auto& o : opts.list())
-      if (o.name == OptionSet::normalise(a) && o.type == "bool") is_bool = true;
-    if (is_bool && !next_is_value) {
-      opts.set(a, "true");
-    } else if (next_is_value) {
-      opts.set(a, extras[i + 1]);
-      ++i;
-    } else {
-      opts.set(a, "");  // unknown name errors here; known non-bool gets a value error
+    const auto& uses = by_name[name];
+    std::vector<std::string> methods;
+    bool all_bool = true, one_type = true;
+    for (const auto& u : uses) {
+      methods.push_back(u.method);
+      all_bool = all_bool && u.option->type == "bool";
+      one_type = one_type && type_name(*u.option) == type_name(*uses.front().option);
+    }
+    auto* opt = cmd->add_option("--" + name)->description(uses.front().option->help + " (" + join(methods, ", ") + ")");
+    opt->type_name(one_type ? type_name(*uses.front().option) : "VALUE")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->group("Method options, for " + plain_for + " (type, default and range in the method's group above)");
+    if (all_bool) opt->expected(0, 1);
+    mf->flags_.push_back({"", name, opt});
+  }
+  std::string footer =
+      "\nMethod options: --METHOD.NAME VALUE sets option NAME of METHOD (listed per method above, "
+      "with type, default and range; the same as 'lstfuse methods METHOD'); the plain --NAME VALUE "
+      "sets it for " + plain_for + ". Booleans take true/false or stand alone for true.";
+  if (!shadowed.empty()) {
+    footer += fmt::format(" {} {} {}'s own: the methods' options of {} are --METHOD.NAME only "
+                          "(e.g. --{}.{}).", join(shadowed, ", "), shadowed.size() == 1 ? "is" : "are",
+                          cmd->get_name(), shadowed.size() == 1 ? "that name" : "those names",
+                          by_name[shadowed.front().substr(2)].front().method, shadowed.front().substr(2));
+  }
+  cmd->footer(wrap(footer, 100) + "\n");
+  return mf;
+}
+
+MethodFlags::Values MethodFlags::values_of(const Flag& f) {
+  const auto v = option_flag_value(*f.option);
+  if (!v) return {};
+  return {{f.name, *v}};
+}
+
+void MethodFlags::refuse_unknown() const {
+  const auto rest = cmd_->remaining();
+  if (rest.empty()) return;
+  const std::string& a = rest.front();
+  if (a.rfind("-", 0) == 0) {
+    throw Error(fmt::format("{}: unknown option {} (see 'lstfuse {} --help' and 'lstfuse methods NAME')",
+                            cmd_->get_name(), a.substr(0, a.find('=')), cmd_->get_name()));
+  }
+  throw Error(fmt::format("{}: unexpected argument '{}'", cmd_->get_name(), a));
+}
+
+void MethodFlags::apply(Method& method) const {
+  refuse_unknown();
+  const std::string& name = method.info().name;
+  apply_options_file(method, *file_);
+  for (const bool prefixed : {false, true}) {
+    for (const auto& f : flags_) {
+      if (f.method.empty() == prefixed) continue;
+      for (const auto& [option, value] : values_of(f)) {
+        if (prefixed && f.method != name) {
+          throw Error(fmt::format("{}: --{}.{} is an option of {}, but --method is {}", cmd_->get_name(),
+                                  f.method, option, f.method, name));
+        }
+        if (!method.options().has(option)) {
+          throw Error(fmt::format("{}: {} has no option --{} (its options: {}; see 'lstfuse methods {}')",
+                                  cmd_->get_name(), name, option, known_options(method), name));
+        }
+        method.options().set(option, value);
+      }
     }
   }
+}
+
+MethodFlags::Values MethodFlags::plain() const {
+  Values out;
+  for (const auto& f : flags_)
+    if (f.method.empty())
+      for (auto& v : values_of(f)) out.push_back(v);
+  return out;
+}
+
+MethodFlags::Values MethodFlags::prefixed(const std::string& method) const {
+  Values out;
+  for (const auto& f : flags_)
+    if (f.method == method)
+      for (auto& v : values_of(f)) out.push_back(v);
+  return out;
+}
+
+std::vector<std::string> MethodFlags::prefixed_methods() const {
+  std::vector<std::string> out;
+  for (const auto& f : flags_)
+    if (!f.method.empty() && f.option->count() > 0 &&
+        (out.empty() || out.back() != f.method))
+      out.push_back(f.method);
+  return out;
 }
 
 }  // namespace lstfuse::cli

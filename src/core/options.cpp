@@ -113,15 +113,26 @@ void OptionSet::limit(const std::string& name, double min, double max, bool min_
   o->min_exclusive = min_exclusive;
 }
 
+std::string OptionSet::range_text(const Option& o) {
+  const bool has_min = !std::isinf(o.min), has_max = !std::isinf(o.max);
+  if (!has_min && !has_max) return "";
+  if (!has_max) return fmt::format("{} {}", o.min_exclusive ? ">" : ">=", format_double(o.min));
+  if (!has_min) return fmt::format("<= {}", format_double(o.max));
+  if (o.min_exclusive) return fmt::format("> {} and <= {}", format_double(o.min), format_double(o.max));
+  return fmt::format("between {} and {}", format_double(o.min), format_double(o.max));
+}
+
+std::string OptionSet::type_text(const Option& o) {
+  if (o.type != "choice") return o.type;
+  std::string all;
+  for (const auto& c : o.choices) all += (all.empty() ? "" : "|") + c;
+  return all;
+}
+
 void OptionSet::check_range(const Option& o, double x, const std::string& text) const {
   const bool low = o.min_exclusive ? !(x > o.min) : x < o.min;
   if (!low && !(x > o.max)) return;
-  std::string range;
-  if (std::isinf(o.max)) range = fmt::format("{} {}", o.min_exclusive ? ">" : ">=", format_double(o.min));
-  else if (std::isinf(o.min)) range = fmt::format("<= {}", format_double(o.max));
-  else if (o.min_exclusive) range = fmt::format("> {} and <= {}", format_double(o.min), format_double(o.max));
-  else range = fmt::format("between {} and {}", format_double(o.min), format_double(o.max));
-  throw Error(fmt::format("{}: option --{} must be {}, got {}", owner_, o.name, range, text));
+  throw Error(fmt::format("{}: option --{} must be {}, got {}", owner_, o.name, range_text(o), text));
 }
 
 OptionSet::Option* OptionSet::find_mutable(const std::string& name) {
@@ -183,12 +194,9 @@ void OptionSet::from_json(const nlohmann::json& object) {
 std::string OptionSet::help_text() const {
   std::ostringstream os;
   for (const auto& o : options_) {
-    std::string type = o.type;
-    if (o.type == "choice") {
-      type.clear();
-      for (const auto& c : o.choices) type += (type.empty() ? "" : "|") + c;
-    }
-    os << fmt::format("  --{:<22} {} (default {}) [{}]\n", o.name, o.help, o.default_value, type);
+    const std::string range = range_text(o);
+    os << fmt::format("  --{:<22} {} (default {}) [{}{}]\n", o.name, o.help, o.default_value, type_text(o),
+                      range.empty() ? "" : ", " + range);
   }
   return os.str();
 }

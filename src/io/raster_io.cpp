@@ -73,6 +73,72 @@ GDALDataType parse_type(const std::string& name, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+std::mutex& defaults_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::string& default_format_storage() {
+  static std::string f = "GTiff";
+  return f;
+}
+std::vector<std::string>& user_options_storage() {
+  static std::vector<std::string> o;
+  return o;
+}
+
+// KEY=VALUE items set by name, so that a later one replaces an earlier one of the same key
+// (GDAL reads the first of two equal keys).
+void set_options(CPLStringList& co, const std::vector<std::string>& items) {
+  for (const auto& kv : items) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;  // check_creation_options refuses these
+    co.SetNameValue(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str());
+  }
+}
+
+}  // namespace
+
+std::string default_output_format() {
+  std::lock_guard<std::mutex> lock(defaults_mutex());
+  return default_format_storage();
+}
+
+void set_default_output_format(const std::string& format) {
+  if (format != "GTiff" && format != "COG") throw Error("unknown output format '" + format + "' (GTiff or COG)");
+  std::lock_guard<std::mutex> lock(defaults_mutex());
+  default_format_storage() = format;
+}
+
+void set_user_creation_options(std::vector<std::string> options) {
+  std::lock_guard<std::mutex> lock(defaults_mutex());
+  user_options_storage() = std::move(options);
+}
+
+std::vector<std::string> user_creation_options() {
+  std::lock_guard<std::mutex> lock(defaults_mutex());
+  return user_options_storage();
+}
+
+void check_creation_options(const std::string& format, const std::vector<std::string>& options) {
+  init_gdal();
+  GDALDriver* drv = GetGDALDriverManager()->GetDriverByName(format == "COG" ? "COG" : "GTiff");
+  if (!drv) throw Error("--of " + format + ": GDAL has no such driver");
+  for (const auto& kv : options) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw Error(fmt::format("--co {}: expected NAME=VALUE (e.g. COMPRESS=LZW)", kv));
+    }
+    CPLStringList one;
+    one.AddString(kv.c_str());
+    CPLErrorReset();
+    if (!GDALValidateCreationOptions(drv, one.List())) {
+      throw Error(fmt::format("--co {}: {}", kv, last_gdal_error()));
+    }
+  }
+}
+
 void init_gdal() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -220,7 +286,8 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
     // 1300 x 1300 prediction and its quality bands took a third as long as ESTARFM itself.
     co.SetNameValue("NUM_THREADS", std::to_string(usable_threads(omp_get_max_threads())).c_str());
   }
-  for (const auto& kv : opts.creation_options) co.AddString(kv.c_str());
+  set_options(co, opts.creation_options);
+  if (opts.format == "GTiff") set_options(co, user_creation_options());
   CPLErrorReset();
   impl_->ds.reset(drv->Create(impl_->tmp_path.c_str(), grid.width, grid.height, bands, type, co.List()));
   if (!impl_->ds) throw file_error(path, "cannot create (" + last_gdal_error() + ")");
@@ -310,13 +377,12 @@ void RasterWriter::commit() {
       co.SetNameValue("LEVEL", std::to_string(impl_->opts.deflate_level).c_str());
     }
     co.SetNameValue("NUM_THREADS", std::to_string(usable_threads(omp_get_max_threads())).c_str());
-    // Overviews only when asked for (OVERVIEWS=AUTO among the creation options): computing and
-    // compressing them costs a third of the file's own writing, and a daily series is read at
-    // full resolution far more often than viewed zoomed out.
+    // Overviews only when asked for (--co OVERVIEWS=AUTO, which replaces this below): computing
+    // and compressing them costs a third of the file's own writing, and a daily series is read
+    // at full resolution far more often than viewed zoomed out.
     co.SetNameValue("OVERVIEWS", "NONE");
-    for (const auto& kv : impl_->opts.creation_options)
-      if (kv.rfind("OVERVIEWS=", 0) == 0) co.AddString(kv.c_str());
     co.SetNameValue("BIGTIFF", "IF_SAFER");
+    set_options(co, user_creation_options());
     impl_->cog_tmp = impl_->final_path + ".part.cog.tif";
     register_temporary(impl_->cog_tmp);
     CPLErrorReset();

@@ -56,7 +56,7 @@ TEST(PredictCli, FilesModeWritesPredictionAndQuality) {
     EXPECT_EQ(q.bands(), 3);
   }
   const std::string out = (f.dir / "add.tif").string();
-  auto r = test::run_cli(f.args("additive") + " -o " + out + " --format COG --stream --tile 16");
+  auto r = test::run_cli(f.args("additive") + " -o " + out + " --of COG --stream --tile 16");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(io::read_raster(out).at(5, 5), 312.0f);
   EXPECT_TRUE(fs::exists(f.dir / "add_quality.tif"));

@@ -295,7 +295,7 @@ TEST(ReliabilityCli, MessagesNameTheRealProblem) {
 
   // A broken JSON config: one line, no parser internals.
   std::ofstream(tmp / "bad.json") << "{\"window\": ";
-  r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --config " + q(tmp / "bad.json"));
+  r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --options " + q(tmp / "bad.json"));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("json.exception"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("bad.json: not valid JSON"), std::string::npos) << r.output;
@@ -349,7 +349,7 @@ TEST(ReliabilityCli, AFullDiskDuringIngestAndPredictLeavesNothingAndKeepsEarlier
   const auto before = slurp(tmp / "p.tif");
   ASSERT_GT(before.size(), 20u * 1024);
   for (const std::string extra : {"", " --stream"}) {
-    r = sh("ulimit -f 20 && $L " + pred + " --format GTiff --window 13" + extra);
+    r = sh("ulimit -f 20 && $L " + pred + " --of GTiff --window 13" + extra);
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find("p.tif"), std::string::npos) << r.output;
     EXPECT_TRUE(one_line(r.output)) << r.output;

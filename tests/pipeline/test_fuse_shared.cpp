@@ -160,7 +160,7 @@ TEST(FuseShared, MpiAndShardsWriteTheSingleProcessFiles) {
   const Scenes& s = scenes();
   const std::string cats = " --catalog " + q(s.north) + " --catalog " + q(s.south);
   const std::vector<std::string> runs = {
-      "--method estarfm --format netCDF --rank-threads 1",
+      "--method estarfm --of netCDF --rank-threads 1",
       "--method sttfn --no-uncertainty --to 2024-01-31 --rank-threads 1 --epochs 1 --patches-per-epoch 16 "
       "--patch 24 --stride 12 --threads 1"};
   for (const auto& run : runs) {

@@ -1,7 +1,8 @@
 #pragma once
 // Options as data. A method (or any stage) keeps its settings in a plain struct with the paper's
 // defaults and binds each field here once, by name, with a help text. The same binding then
-// serves `--name value` flags, JSON config files, `lstfuse methods` listings and checkpoints.
+// serves the command line's flags (src/cli/method_flags.cpp), JSON option files, `lstfuse
+// methods` listings and checkpoints.
 #include <functional>
 #include <limits>
 #include <string>
@@ -55,7 +56,13 @@ class OptionSet {
 
   nlohmann::json to_json() const;                 // {"half-window": 25, ...}
   void from_json(const nlohmann::json& object);   // unknown keys are an error
-  std::string help_text() const;                  // one line per option with its default
+  std::string help_text() const;                  // one line per option: type, default, range
+
+  // "int", "double", "bool", "string", or the choices as "a|b|c".
+  static std::string type_text(const Option& o);
+  // The accepted range in words (">= 1", "between 0 and 1", "> 0 and <= 1"); empty when the
+  // option has none. The same words appear in the error for a value outside it.
+  static std::string range_text(const Option& o);
 
   static std::string normalise(const std::string& name);
 

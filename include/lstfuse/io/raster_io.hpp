@@ -38,8 +38,13 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h,
 std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, int y0, int w,
                                      int h);
 
+// The format a WriteOptions starts with: GTiff unless the command line's --of chose another for
+// the whole process (stages that write catalogs take the default rather than a format flag).
+std::string default_output_format();
+void set_default_output_format(const std::string& format);  // "GTiff" or "COG"
+
 struct WriteOptions {
-  std::string format = "GTiff";   // "GTiff" or "COG"
+  std::string format = default_output_format();  // "GTiff" or "COG"
   std::string data_type = "Float32";  // GDAL type name: Float32, UInt16, Byte, Int16...
   double nodata = -9999.0;        // written where the mask is 0
   bool compress = true;           // DEFLATE with predictor, tiled 256 x 256
@@ -58,6 +63,15 @@ struct WriteOptions {
 };
 
 void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts = {});
+
+// The command line's --co NAME=VALUE, given to every raster this process writes after the
+// writer's own choices, so that they win (COMPRESS=LZW replaces the default DEFLATE). They go to
+// the driver that writes the final file: GTiff, or for a COG the COG driver.
+void set_user_creation_options(std::vector<std::string> options);
+std::vector<std::string> user_creation_options();
+// Throws Error naming the option when it is not NAME=VALUE or when the driver of `format` does
+// not know the name or refuses the value (GDAL's own list of the driver's creation options).
+void check_creation_options(const std::string& format, const std::vector<std::string>& options);
 
 // Block-wise writer for scenes that do not fit in memory: tiles are written as they are
 // produced; commit() finishes the file (COG conversion included) and renames it into place.

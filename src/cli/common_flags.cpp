@@ -1,0 +1,83 @@
+#include "common_flags.hpp"
+
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "lstfuse/core/error.hpp"
+#include "lstfuse/io/raster_io.hpp"
+
+namespace lstfuse::cli {
+
+void warn_deprecated(const std::string& old_name, const std::string& new_name) {
+  static std::mutex m;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(m);
+  if (!said.insert(old_name).second) return;
+  std::cerr << "lstfuse: warning: " << old_name << " is deprecated, use " << new_name
+            << " (the old spelling goes in the next release)\n";
+}
+
+CLI::Option* add_output(CLI::App* cmd, std::string& out, const std::string& help, bool old_out) {
+  auto* o = cmd->add_option("-o,--output", out, help);
+  if (old_out) add_deprecated(cmd, "--out", out, "-o/--output");
+  return o;
+}
+
+void require_output(const std::string& out) {
+  if (out.empty()) throw CLI::RequiredError("--output");
+}
+
+void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::string>& formats,
+                       bool old_format, const std::string& quiet_help) {
+  if (!formats.empty()) {
+    std::string list;
+    for (const auto& f : formats) list += (list.empty() ? "" : ", ") + f;
+    cmd->add_option("--of", r.format, "Output raster format: " + list)
+        ->check(CLI::IsMember(formats))
+        ->capture_default_str();
+    if (old_format) add_deprecated(cmd, "--format", r.format, "--of")->check(CLI::IsMember(formats));
+  }
+  cmd->add_option("--co", r.creation_options,
+                  "Creation option NAME=VALUE of the output format's GDAL driver (repeatable; e.g. "
+                  "--co COMPRESS=LZW); they replace lstfuse's own choices of the same name")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);  // one per --co, as in GDAL: never a positional argument after it
+  cmd->add_flag("-q,--quiet", r.quiet, quiet_help + " (warnings and errors still show)");
+}
+
+void apply_raster_output(const RasterOutput& r, bool default_format) {
+  // netCDF output is a cube beside per-date COGs: the options are the COGs'.
+  const std::string format = r.format.empty() ? io::default_output_format()
+                             : r.format == "netCDF" ? "COG" : r.format;
+  io::check_creation_options(format, r.creation_options);
+  io::set_user_creation_options(r.creation_options);
+  if (default_format && !r.format.empty()) io::set_default_output_format(format);
+  if (r.quiet && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+}
+
+std::vector<Date> parse_date_list(const std::string& text, const std::string& flag) {
+  std::vector<Date> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const size_t end = comma == std::string::npos ? text.size() : comma;
+    std::string item = text.substr(start, end - start);
+    const auto first = item.find_first_not_of(" \t");
+    item = first == std::string::npos ? "" : item.substr(first, item.find_last_not_of(" \t") - first + 1);
+    if (!item.empty()) {
+      try {
+        out.push_back(Date::parse(item));
+      } catch (const Error& e) {
+        throw Error(flag + ": " + e.what());
+      }
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace lstfuse::cli

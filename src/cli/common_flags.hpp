@@ -1,0 +1,55 @@
+#pragma once
+// Flags several subcommands share, spelled as GDAL's own command line (the `gdal` program of
+// GDAL 3.11+) spells them, so that users of GDAL meet what they know: -o/--output, --of FORMAT,
+// --co NAME=VALUE (repeatable), -q/--quiet. Old spellings stay accepted for one release, hidden
+// from --help, with a one-line warning on stderr. Also the one parser of comma-separated dates.
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "lstfuse/core/date.hpp"
+
+namespace lstfuse::cli {
+
+// Prints, once per process and flag, "lstfuse: warning: OLD is deprecated, use NEW ...".
+void warn_deprecated(const std::string& old_name, const std::string& new_name);
+
+// An old spelling bound to the same variable as its new one: hidden from --help, warns when used.
+template <typename T>
+CLI::Option* add_deprecated(CLI::App* cmd, const std::string& old_name, T& variable,
+                            const std::string& new_name) {
+  auto* o = cmd->add_option(old_name, variable, "Deprecated spelling of " + new_name);
+  o->group("");  // hidden
+  o->each([old_name, new_name](const std::string&) { warn_deprecated(old_name, new_name); });
+  return o;
+}
+
+// -o/--output; with `old_out` also the old spelling --out. CLI11's required() cannot see the old
+// spelling: a required output is checked by require_output() in the subcommand's callback.
+CLI::Option* add_output(CLI::App* cmd, std::string& out, const std::string& help, bool old_out);
+// CLI11's own "--output is required" error (exit code 106) when `out` is empty.
+void require_output(const std::string& out);
+
+struct RasterOutput {
+  std::string format;                          // --of
+  std::vector<std::string> creation_options;   // --co
+  bool quiet = false;                          // -q
+};
+
+// --of (choices `formats`, default `r.format`; with `old_format` also --format), --co and
+// -q/--quiet. An empty `formats` adds no --of (the subcommand's formats are fixed).
+void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::string>& formats,
+                       bool old_format, const std::string& quiet_help = "No progress bar, no informational log lines");
+
+// First thing in a callback, before any work: --co checked against the driver that will write
+// (a COG's options against the COG driver; netCDF output writes its per-date rasters as COG)
+// and handed to every writer of the process; the process's default format set to --of when
+// `default_format` (stages that write catalogs take the default); -q lowers the log to warnings.
+void apply_raster_output(const RasterOutput& r, bool default_format);
+
+// "2020-01-01,2020-02-03" -> dates; blanks around items and empty items are ignored. Errors name
+// the flag and the item.
+std::vector<Date> parse_date_list(const std::string& text, const std::string& flag);
+
+}  // namespace lstfuse::cli
