@@ -15,15 +15,10 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/methods/method.hpp"
+#include "deep_plugin.hpp"
 
 namespace lstfuse {
 namespace {
-
-// In the order the deep layer registers them (checked when it is loaded).
-const std::vector<std::string>& deep_method_names() {
-  static const std::vector<std::string> names{"sttfn", "stfnet", "edcstfn", "mlffgan", "dlstfm"};
-  return names;
-}
 
 std::string plugin_path() {
   if (const char* env = std::getenv("LSTFUSE_DEEP_PLUGIN"); env && *env) return env;
@@ -52,7 +47,7 @@ const MethodRegistry& deep_registry() {
     if (!reg) throw file_error(path, "is not an lstfuse deep-methods library (no lstfuse_deep_plugin_register)");
     MethodRegistry loaded;
     reg(loaded);
-    if (loaded.names() != deep_method_names()) {
+    if (loaded.names() != cli::deep_method_names()) {
       throw file_error(path, "registers other deep methods than this lstfuse program knows (a library "
                              "from another build?)");
     }
@@ -64,7 +59,7 @@ const MethodRegistry& deep_registry() {
 }  // namespace
 
 void register_deep_methods(MethodRegistry& registry) {
-  for (const std::string& name : deep_method_names()) {
+  for (const std::string& name : cli::deep_method_names()) {
     registry.add(name, [name] { return deep_registry().create(name); });
   }
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common_flags.hpp"
+#include "deep_plugin.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 
@@ -19,7 +20,12 @@ namespace {
 const std::vector<std::unique_ptr<Method>>& declarations() {
   static const auto all = [] {
     std::vector<std::unique_ptr<Method>> v;
-    for (const auto& n : method_registry().names()) v.push_back(method_registry().create(n));
+    for (const auto& n : method_registry().names()) {
+      // The deep methods only when the command line may use them: creating one loads their
+      // module and torch (0.35 s), which a classic run does not need (deep_plugin.hpp).
+      if (is_deep_method(n) && !deep_methods_wanted()) continue;
+      v.push_back(method_registry().create(n));
+    }
     return v;
   }();
   return all;

@@ -1,0 +1,21 @@
+#pragma once
+// The lstfuse program's view of the deep methods before their module is loaded
+// (deep_plugin.cpp): their names, and whether this run's command line may need them.
+#include <string>
+#include <vector>
+
+namespace lstfuse::cli {
+
+// In the order the deep layer registers them (the loader checks it when the module loads).
+const std::vector<std::string>& deep_method_names();
+
+// True for the name of a deep method (known without loading the module).
+bool is_deep_method(const std::string& name);
+
+// Notes the command line once, before the subcommands are set up: the deep methods' flags are
+// declared (and their module, with torch, loaded) only when it names a deep method, a family
+// keyword that includes them (all, deep) or asks for --help. Other runs skip torch's start-up.
+void note_command_line(int argc, char** argv);
+bool deep_methods_wanted();
+
+}  // namespace lstfuse::cli
