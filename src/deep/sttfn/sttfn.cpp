@@ -308,7 +308,7 @@ torch::Tensor SttfnModel::combine(const std::vector<torch::Tensor>& preds, const
 
 torch::Tensor SttfnModel::reference_prediction(const Batch& r, bool forward) {
   auto& script = forward ? script_fwd_ : script_bwd_;
-  if (script) {
+  if (script && !training_) {  // in training mode BN uses batch statistics: the module as it is
     std::vector<torch::jit::IValue> in = {r.fine_ref, r.coarse_ref, r.coarse_target};
     if (r.context.defined()) in.emplace_back(r.context);
     return script->forward(in).toTensor();
