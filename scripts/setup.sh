@@ -14,7 +14,9 @@ packages=(build-essential cmake pkg-config git
 # The checking builds (scripts/sanitize.sh, scripts/fuzz.sh) need clang, its sanitizer and
 # libFuzzer runtimes and LLVM's OpenMP (whose TSan support, Archer, GCC's libgomp lacks). They
 # are optional: the normal build does not use them, and a machine without them still builds.
-optional=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev)
+# python3-torch (the same libtorch_cpu as libtorch-dev) is needed only by
+# bench/torch_side_by_side.py, which times STTFN in PyTorch beside LibTorch.
+optional=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev python3-torch)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${packages[@]}"; do
@@ -34,7 +36,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 if ((${#missing_optional[@]})); then
-  echo "setup: installing ${missing_optional[*]} (for scripts/sanitize.sh and scripts/fuzz.sh)"
+  echo "setup: installing ${missing_optional[*]} (for scripts/sanitize.sh, scripts/fuzz.sh, bench/torch_side_by_side.py)"
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" ||
     echo "setup: ${missing_optional[*]} not installed; the normal build does not need them"
 fi

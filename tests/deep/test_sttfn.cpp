@@ -93,6 +93,36 @@ TEST(SttfnNet, FoldedBatchNormMatchesEvalMode) {
   EXPECT_LT((folded->forward(l, ma, mb) - ref).abs().max().item<double>(), 1e-4);
 }
 
+TEST(SttfnNet, OptimizedForCpuMatchesFoldedNet) {
+  torch::manual_seed(2);
+  for (const int context : {0, 2}) {
+    SttfnNet net(1, context);
+    net->init_weights(0.1);
+    net->train();
+    auto x = [&](int64_t c, int64_t h, int64_t w) { return torch::randn({2, c, h, w}); };
+    for (int i = 0; i < 3; ++i) net->forward(x(1, 16, 16) * 3 + 1, x(1, 16, 16), x(1, 16, 16), context ? x(context, 16, 16) : torch::Tensor());
+    net->eval();
+    torch::NoGradGuard ng;
+    auto folded = folded_copy(net);
+    auto script = optimized_for_cpu(folded);
+    // Odd sizes (edge tiles) and a second size after the first: the module is not shape-bound.
+    for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{31, 29}, {40, 40}, {7, 12}}) {
+      auto l = x(1, h, w), ma = x(1, h, w), mb = x(1, h, w), c = context ? x(context, h, w) : torch::Tensor();
+      std::vector<torch::jit::IValue> in = {l, ma, mb};
+      if (context) in.emplace_back(c);
+      const auto ref = folded->forward(l, ma, mb, c);
+      const auto got = script.forward(in).toTensor();
+      ASSERT_EQ(got.sizes(), ref.sizes());
+      EXPECT_LT((got - ref).abs().max().item<double>(), 1e-4 * (1.0 + ref.abs().max().item<double>()));
+    }
+  }
+}
+
+TEST(DeepEngine, AllocatorKeepsActivationBlocks) {
+  // glibc accepted the raised mmap and trim thresholds at load time (see data.cpp).
+  EXPECT_TRUE(allocator_tuned_for_networks());
+}
+
 TEST(SttfnWeights, StcMatchesHandComputedWeights) {
   // |L1 - M2| = 1, |L3 - M2| = 3 -> p1 = (1/1) / (1/1 + 1/3) = 0.75, p3 = 0.25.
   auto m2 = torch::full({1, 1, 2, 2}, 300.0);

@@ -72,6 +72,8 @@ struct CommonOptions {
 
 torch::Device resolve_device(const std::string& name);  // throws Error for cuda without CUDA
 void set_threads(int threads);
+// Whether glibc's mmap and trim thresholds were raised when the library loaded (see data.cpp).
+bool allocator_tuned_for_networks();
 
 // Per-band affine map Kelvin <-> network units, stored with the model.
 struct Normaliser {

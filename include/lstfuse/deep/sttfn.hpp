@@ -6,6 +6,7 @@
 // deviation of 1e-3", so 1e-3 is the standard deviation (option --init-std); biases start at 0.
 #include <memory>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "lstfuse/deep/engine.hpp"
@@ -65,6 +66,11 @@ TORCH_MODULE(SttfnNet);
 // A folded eval-mode copy of a trained net (same weights, BN merged into the convolutions).
 SttfnNet folded_copy(const SttfnNet& net);
 
+// The folded net as a frozen TorchScript module optimised for CPU inference (oneDNN layouts,
+// ReLU fused into the convolutions): forward(fine_ref, coarse_ref, coarse_target[, context]).
+// The same function as the folded net up to float rounding (about 1e-6 relative).
+torch::jit::Module optimized_for_cpu(const SttfnNet& folded);
+
 // Per-pixel combination weights (N, R, H, W per band -> (N, B, H, W) each), normalised to sum 1
 // over the valid references. preds[i], valid[i] (N,1,H,W) for reference i; M2 = coarse_target.
 // STC: 1/|L2^(i) - M2| per pixel, or, when stc_window > 0, 1/mean|L2^(i) - M2| over the valid
@@ -121,6 +127,10 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   // STC/TC combination of per-reference predictions (one: that one); sets last_weights_.
   torch::Tensor combine(const std::vector<torch::Tensor>& preds, const std::vector<Batch>& refs);
   SttfnNet inference_net(bool forward);
+  // One reference's prediction by its direction's net: the optimised TorchScript module on the
+  // CPU once trained (BN folded), the (folded) module otherwise.
+  torch::Tensor reference_prediction(const Batch& ref, bool forward);
+  void reset_inference_nets();
 
   int bands_;
   double lr_;
@@ -129,6 +139,7 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   SttfnNet fwd_{nullptr}, bwd_{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_fwd_, opt_bwd_;
   SttfnNet infer_fwd_{nullptr}, infer_bwd_{nullptr};  // folded copies, rebuilt after changes
+  std::shared_ptr<torch::jit::Module> script_fwd_, script_bwd_;  // optimized_for_cpu of those
   torch::Device device_ = torch::kCPU;
   bool training_ = true;
   SceneContext scene_;

@@ -1,7 +1,9 @@
 // Engine data side: options, device/threads, normalisation, samples and masked patches, losses.
-#include <limits>
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include <fmt/format.h>
@@ -12,6 +14,21 @@
 #include "lstfuse/methods/tiling.hpp"
 
 namespace lstfuse::deep {
+
+namespace {
+// Process-wide, at load time: a network's activations are blocks of several MB (a 268 x 268
+// tile of 32 channels is 9 MB) that are freed and allocated again for every layer and tile.
+// glibc's default thresholds hand such blocks to mmap, or trim them from the heap top, so every
+// block goes back to the OS and is page-faulted in again (millions of faults per scene, a third
+// of prediction time). Keeping blocks up to 32 MB (glibc's maximum) in the heap and trimming
+// only beyond 256 MB of free top reuses them; the price is that up to that much freed memory
+// stays mapped until it is reused or the process ends. It has to be process-wide: LibTorch allocates with malloc.
+const bool allocator_tuned = [] {
+  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
+}();
+}  // namespace
+
+bool allocator_tuned_for_networks() { return allocator_tuned; }
 
 void CommonOptions::apply(const TrainDefaults& d) {
   epochs = d.epochs;

@@ -2,6 +2,12 @@
 // STC/TC-weighted combination (section II-C).
 #include "lstfuse/deep/sttfn.hpp"
 
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/script.h>
+
 #include "lstfuse/core/error.hpp"
 
 namespace lstfuse::deep {
@@ -85,6 +91,54 @@ SttfnNet folded_copy(const SttfnNet& net) {
   return copy;
 }
 
+torch::jit::Module optimized_for_cpu(const SttfnNet& folded) {
+  // Table I as TorchScript over the folded weights. Frozen, then optimize_for_inference (the
+  // C++ form of torch.jit.optimize_for_inference) keeps the activations in oneDNN's blocked
+  // layout from the first convolution to the last and fuses each ReLU into its convolution:
+  // eager convolutions reorder every activation in and out of that layout and read each one
+  // once more for the ReLU.
+  struct Layer {
+    const char* name;
+    const ConvBn* conv;
+    int pad;
+    bool relu;
+  };
+  const std::vector<Layer> layers = {{"e1", &folded->e1, 1, true},   {"e2", &folded->e2, 1, false},
+                                     {"sr1", &folded->sr1, 1, false}, {"sr2", &folded->sr2, 0, true},
+                                     {"sr3", &folded->sr3, 0, true},  {"sr4", &folded->sr4, 0, true},
+                                     {"sr5", &folded->sr5, 1, true},  {"sr6", &folded->sr6, 1, false},
+                                     {"f1", &folded->f1, 1, true},    {"f2", &folded->f2, 1, true},
+                                     {"f3", &folded->f3, 1, false}};
+  torch::jit::Module m("SttfnInference");
+  std::map<std::string, std::string> call;
+  for (const auto& l : layers) {
+    const auto& conv = (*l.conv)->conv;
+    const int k = static_cast<int>(conv->weight.size(2));
+    if (k != 2 * l.pad + 1) throw Error("sttfn: unexpected kernel size in the scripted network");
+    m.register_parameter(std::string(l.name) + "_w", conv->weight.detach().clone(), false);
+    m.register_parameter(std::string(l.name) + "_b", conv->bias.detach().clone(), false);
+    const std::string c = std::string("torch.conv2d({}, self.") + l.name + "_w, self." + l.name + "_b, [1, 1], [" +
+                          std::to_string(l.pad) + ", " + std::to_string(l.pad) + "])";
+    call[l.name] = l.relu ? "torch.relu(" + c + ")" : c;
+  }
+  auto apply = [&](const std::string& layer, const std::string& x) {
+    auto c = call.at(layer);
+    return c.replace(c.find("{}"), 2, x);
+  };
+  const bool context = folded->context_channels() > 0;
+  std::string src = "def forward(self, fine_ref: Tensor, coarse_ref: Tensor, coarse_target: Tensor";
+  src += context ? ", context: Tensor):\n" : "):\n";
+  src += "    change = coarse_target - coarse_ref\n";
+  src += "    f_fine = " + apply("e2", apply("e1", "fine_ref")) + "\n";
+  src += "    s1 = " + apply("sr1", context ? "torch.cat([change, fine_ref, context], 1)" : "torch.cat([change, fine_ref], 1)") + "\n";
+  src += "    s4 = s1 + " + apply("sr4", apply("sr3", apply("sr2", "s1"))) + "\n";
+  src += "    s6 = s4 + " + apply("sr6", apply("sr5", "s4")) + "\n";
+  src += "    return " + apply("f3", apply("f2", apply("f1", "f_fine + s6"))) + " + (fine_ref + change)\n";
+  m.define(src);
+  auto frozen = torch::jit::freeze(m);
+  return torch::jit::optimize_for_inference(frozen);
+}
+
 torch::Tensor window_mean(const torch::Tensor& x, int radius) {
   // The clipped window is a rectangle, so its mean is the mean along H of the means along W:
   // two 1-D poolings cost 2 (2r + 1) additions per pixel instead of (2r + 1)^2, and direct
@@ -164,7 +218,12 @@ void SttfnModel::to(torch::Device device) {
   device_ = device;
   fwd_->to(device);
   bwd_->to(device);
+  reset_inference_nets();
+}
+
+void SttfnModel::reset_inference_nets() {
   infer_fwd_ = infer_bwd_ = nullptr;
+  script_fwd_ = script_bwd_ = nullptr;
 }
 
 void SttfnModel::set_training(bool training) {
@@ -185,7 +244,7 @@ torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
 }
 
 std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
-  infer_fwd_ = infer_bwd_ = nullptr;
+  reset_inference_nets();
   std::map<std::string, double> out;
   double total = 0, count = 0;
   // Forward net learns from dt > 0, backward net from dt < 0; each has its own optimiser.
@@ -247,13 +306,28 @@ torch::Tensor SttfnModel::combine(const std::vector<torch::Tensor>& preds, const
   return w[0] * preds[0] + w[1] * preds[1];
 }
 
+torch::Tensor SttfnModel::reference_prediction(const Batch& r, bool forward) {
+  auto& script = forward ? script_fwd_ : script_bwd_;
+  if (script && !training_) {  // in training mode BN uses batch statistics: the module as it is
+    std::vector<torch::jit::IValue> in = {r.fine_ref, r.coarse_ref, r.coarse_target};
+    if (r.context.defined()) in.emplace_back(r.context);
+    return script->forward(in).toTensor();
+  }
+  return inference_net(forward)->forward(r.fine_ref, r.coarse_ref, r.coarse_target, r.context);
+}
+
 std::vector<torch::Tensor> SttfnModel::reference_predictions(const std::vector<Batch>& refs) {
   if (refs.empty() || refs.size() > 2) throw Error("sttfn predicts from one or two references");
-  std::vector<torch::Tensor> preds;
-  for (const auto& r : refs) {
-    const bool forward = r.dt.view({-1})[0].item<double>() > 0;  // reference before the target
-    preds.push_back(inference_net(forward)->forward(r.fine_ref, r.coarse_ref, r.coarse_target, r.context));
+  std::vector<bool> forward;
+  for (const auto& r : refs) forward.push_back(r.dt.view({-1})[0].item<double>() > 0);  // reference before the target
+  for (const bool f : forward) {
+    auto net = inference_net(f);
+    auto& script = f ? script_fwd_ : script_bwd_;
+    if (!script && device_.is_cpu() && !training_ && options_->fold_bn)
+      script = std::make_shared<torch::jit::Module>(optimized_for_cpu(net));
   }
+  std::vector<torch::Tensor> preds;
+  for (size_t k = 0; k < refs.size(); ++k) preds.push_back(reference_prediction(refs[k], forward[k]));
   return preds;
 }
 
@@ -301,7 +375,7 @@ void SttfnModel::load(torch::serialize::InputArchive& archive) {
   if (archive.try_read("forward_adam", of)) opt_fwd_->load(of);
   if (archive.try_read("backward_adam", ob)) opt_bwd_->load(ob);
   set_learning_rate(lr_);
-  infer_fwd_ = infer_bwd_ = nullptr;
+  reset_inference_nets();
 }
 
 SttfnFamily::SttfnFamily() : options_(std::make_shared<SttfnOptions>()) {}
