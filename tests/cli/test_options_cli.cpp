@@ -15,20 +15,12 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
+#include "../methods/method_fixtures.hpp"
 
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
 namespace {
-
-Grid grid(int w, int h) {
-  Grid g;
-  g.width = w;
-  g.height = h;
-  g.transform = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
-  g.crs = io::crs_to_wkt("EPSG:32755");
-  return g;
-}
 
 // Two pairs (2020-01-01: fine 300, coarse 298; 2020-01-21: fine 304, coarse 303) and the target
 // coarse image of 2020-01-11 (310 K), textured so that compression has something to do.
@@ -42,7 +34,7 @@ struct Files {
     m2 = (dir / "M_20200121.tif").string();
     m0 = (dir / "M_20200111.tif").string();
     auto textured = [](float base) {
-      Raster r(grid(40, 30), 1, base);
+      Raster r(test::utm_grid(40, 30), 1, base);
       for (int y = 0; y < 30; ++y)
         for (int x = 0; x < 40; ++x) r.at(y, x) = base + 0.1f * static_cast<float>((x * 7 + y * 3) % 11);
       return r;
