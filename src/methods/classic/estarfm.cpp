@@ -254,6 +254,29 @@ struct CandidateSums {
   double A1 = 0, A2 = 0, F1 = 0, F2 = 0, X1 = 0, X2 = 0, Y1 = 0, Y2 = 0;
 };
 
+// The eight sums above, lane by lane over a window: one window pixel run added by add() (w the
+// weights, K the 0/1 similar flags, d1 = L1 - c1, d2 = L2 - c2), totalled by sums().
+struct CandidateLanes {
+  cd::Lanes a1{}, a2{}, f1{}, f2{}, x1{}, x2{}, y1{}, y2{};
+  void add(cd::Lanes w, cd::Lanes K, cd::Lanes m0, cd::Lanes m1, cd::Lanes m2, cd::Lanes d1, cd::Lanes d2,
+           cd::Lanes c1, cd::Lanes c2) {
+    a1 += w * (m0 - m1);
+    a2 += w * (m0 - m2);
+    f1 += w * d1;
+    f2 += w * d2;
+    x1 += K * (m1 - c1);
+    x2 += K * (m2 - c2);
+    y1 += K * d1;
+    y2 += K * d2;
+  }
+  CandidateSums sums() const {
+    CandidateSums s;
+    s.A1 = cd::sum_lanes(a1), s.A2 = cd::sum_lanes(a2), s.F1 = cd::sum_lanes(f1), s.F2 = cd::sum_lanes(f2);
+    s.X1 = cd::sum_lanes(x1), s.X2 = cd::sum_lanes(x2), s.Y1 = cd::sum_lanes(y1), s.Y2 = cd::sum_lanes(y2);
+    return s;
+  }
+};
+
 // One centre's window: which pixels are similar (K, 0/1) and their weights 1 / D_i (WC),
 // row by row in the window (rows of Planes::row_span(span), 0 past the window); n and sum_w
 // their count and the weights' sum; first_band the candidate sums of band 0, taken in the
@@ -284,7 +307,7 @@ LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im,
   const cd::Lanes t1 = cd::splat(thr1[0]), t2 = cd::splat(thr2[0]);
   cd::Lanes n_sum = zero, w_sum = zero;
   const float *M0 = im.M0[0].data(), *M1 = im.M1[0].data(), *M2 = im.M2[0].data();
-  cd::Lanes a1{}, a2{}, f1{}, f2{}, x1{}, x2{}, y1{}, y2{};
+  CandidateLanes first;
   for (int dy = -h; dy <= h; ++dy) {
     const size_t r0 = ci + static_cast<long>(dy) * g.stride - h;
     const size_t wrow = static_cast<size_t>(dy + h) * run;
@@ -306,30 +329,20 @@ LSTFUSE_WINDOW_KERNEL void similar_pixels(const cd::Planes& g, const Images& im,
       n_sum += K;
       w_sum += w;
       // Band 0's candidate sums, term for term as candidate_sums adds them.
-      const cd::Lanes m0 = cd::load(M0 + at), m1 = cd::load(M1 + at), m2 = cd::load(M2 + at);
-      const cd::Lanes d1 = l1 - centre1, d2 = l2 - centre2;
-      a1 += w * (m0 - m1);
-      a2 += w * (m0 - m2);
-      f1 += w * d1;
-      f2 += w * d2;
-      x1 += K * (m1 - centre1);
-      x2 += K * (m2 - centre2);
-      y1 += K * d1;
-      y2 += K * d2;
+      first.add(w, K, cd::load(M0 + at), cd::load(M1 + at), cd::load(M2 + at), l1 - centre1, l2 - centre2,
+                centre1, centre2);
     }
   }
   win.n = cd::sum_lanes(n_sum);
   win.sum_w = cd::sum_lanes(w_sum);
-  CandidateSums& s = win.first_band;
-  s.A1 = cd::sum_lanes(a1), s.A2 = cd::sum_lanes(a2), s.F1 = cd::sum_lanes(f1), s.F2 = cd::sum_lanes(f2);
-  s.X1 = cd::sum_lanes(x1), s.X2 = cd::sum_lanes(x2), s.Y1 = cd::sum_lanes(y1), s.Y2 = cd::sum_lanes(y2);
+  win.first_band = first.sums();
 }
 
 LSTFUSE_WINDOW_KERNEL CandidateSums candidate_sums(const cd::Planes& g, const Images& im, int b, int h,
                                                   size_t ci, const Window& win) {
   const int run = cd::Planes::row_span(2 * h + 1);
   const cd::Lanes c1 = cd::splat(im.L1[b][ci]), c2 = cd::splat(im.L2[b][ci]);
-  cd::Lanes a1{}, a2{}, f1{}, f2{}, x1{}, x2{}, y1{}, y2{};
+  CandidateLanes lanes;
   const float *L1 = im.L1[b].data(), *L2 = im.L2[b].data();
   const float *M0 = im.M0[b].data(), *M1 = im.M1[b].data(), *M2 = im.M2[b].data();
   for (int dy = -h; dy <= h; ++dy) {
@@ -338,22 +351,11 @@ LSTFUSE_WINDOW_KERNEL CandidateSums candidate_sums(const cd::Planes& g, const Im
     for (int i = 0; i < run; i += cd::Planes::kVectorRun) {
       const size_t at = r0 + i;
       const cd::Lanes K = cd::load(win.K.data() + wrow + i), WC = cd::load(win.WC.data() + wrow + i);
-      const cd::Lanes m0 = cd::load(M0 + at), m1 = cd::load(M1 + at), m2 = cd::load(M2 + at);
-      const cd::Lanes l1 = cd::load(L1 + at) - c1, l2 = cd::load(L2 + at) - c2;
-      a1 += WC * (m0 - m1);
-      a2 += WC * (m0 - m2);
-      f1 += WC * l1;
-      f2 += WC * l2;
-      x1 += K * (m1 - c1);
-      x2 += K * (m2 - c2);
-      y1 += K * l1;
-      y2 += K * l2;
+      lanes.add(WC, K, cd::load(M0 + at), cd::load(M1 + at), cd::load(M2 + at), cd::load(L1 + at) - c1,
+                cd::load(L2 + at) - c2, c1, c2);
     }
   }
-  CandidateSums s;
-  s.A1 = cd::sum_lanes(a1), s.A2 = cd::sum_lanes(a2), s.F1 = cd::sum_lanes(f1), s.F2 = cd::sum_lanes(f2);
-  s.X1 = cd::sum_lanes(x1), s.X2 = cd::sum_lanes(x2), s.Y1 = cd::sum_lanes(y1), s.Y2 = cd::sum_lanes(y2);
-  return s;
+  return lanes.sums();
 }
 
 // Eq. 8's conversion coefficient V, the least-squares slope of the 2n fine values
