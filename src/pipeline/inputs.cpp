@@ -31,6 +31,18 @@ std::string cloudy_note(int cloudy, double min_valid) {
                      "valid, i.e. cloud or fill)", cloudy, 100.0 * min_valid);
 }
 
+// The fine and coarse observations of pair date d; an Error naming the catalog when either is
+// missing.
+std::pair<Observation, Observation> pair_observations(const Catalog& catalog, const Date& d) {
+  const auto f = catalog.find(d, Role::Fine);
+  const auto c = catalog.find(d, Role::Coarse);
+  if (!f || !c) {
+    throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)",
+                            catalog.root().string(), d.iso()));
+  }
+  return {*f, *c};
+}
+
 }  // namespace
 
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
@@ -104,13 +116,8 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
 std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date>& dates) {
   std::vector<ImagePair> pairs;
   for (const Date& d : dates) {
-    const auto f = catalog.find(d, Role::Fine);
-    const auto c = catalog.find(d, Role::Coarse);
-    if (!f || !c) {
-      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)",
-                              catalog.root().string(), d.iso()));
-    }
-    pairs.push_back({d, io::load_observation(catalog, *f), io::load_observation(catalog, *c)});
+    const auto [f, c] = pair_observations(catalog, d);
+    pairs.push_back({d, io::load_observation(catalog, f), io::load_observation(catalog, c)});
   }
   return pairs;
 }
@@ -148,13 +155,8 @@ StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vecto
   in.coarse = catalog.absolute(c0->path).string();
   std::sort(pairs.begin(), pairs.end());
   for (const Date& d : pairs) {
-    const auto f = catalog.find(d, Role::Fine);
-    const auto c = catalog.find(d, Role::Coarse);
-    if (!f || !c) {
-      throw Error(fmt::format("{}: {} is not a pair date (needs a fine and a coarse image)",
-                              catalog.root().string(), d.iso()));
-    }
-    in.pairs.push_back({d, catalog.absolute(f->path).string(), catalog.absolute(c->path).string()});
+    const auto [f, c] = pair_observations(catalog, d);
+    in.pairs.push_back({d, catalog.absolute(f.path).string(), catalog.absolute(c.path).string()});
   }
   return in;
 }
