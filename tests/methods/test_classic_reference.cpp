@@ -85,10 +85,10 @@ bool valid_all_bands(const Raster& r, int y, int x) {
 // STARFM, Gao et al. 2006, for every band b and fine pixel (x, y) with window half size h:
 //   threshold per pair: sigma(L_k) * 2 / classes; candidates j in the window similar to the
 //   centre, |L_k(j) - L_k(c)| <= threshold, valid in L_k, M_k, M_0;
-//   S = |L_k - M_k| (Eq. 4), T = |M_k - M_0| (Eq. 5), D = 1 + d / A with A = h (Eq. 6-7);
-//   filter: keep j unless S_j > S_c + sigma_lm and T_j > T_c + sigma_mm (Eq. 11-16);
-//   C = (S + 1) (T + 1) D (Eq. 8, 1 added as in Gao's code), W = (1 / C) / sum(1 / C) (Eq. 10);
-//   L_0(c) = sum_k sum_j W (M_0 + L_k - M_k) (Eq. 3).
+//   S = |L_k - M_k| (Eq. 6), T = |M_k - M_0| (Eq. 7), D = 1 + d / A with A = h;
+//   filter: keep j unless S_j > S_c + sigma_lm and T_j > T_c + sigma_mm;
+//   C = (S + 1) (T + 1) D (1 added as in Gao's code), W = (1 / C) / sum(1 / C);
+//   L_0(c) = sum_k sum_j W (M_0 + L_k - M_k) (Eq. 5).
 struct StarfmRef {
   Raster fine, n_candidates, weight_sum, pairs_used;
 };

@@ -1,8 +1,8 @@
 // STARFM in the steps of Gao et al. 2006, each function computing its equations
-// (docs/methods.md lists them): each pair's own prediction and differences (Eq. 2, 4, 5),
-// relative distance (Eq. 6-7), candidate filtering and weights (Eq. 8, 10, 11-16) and the
-// weighted prediction (Eq. 3). tests/methods/test_classic_reference.cpp checks it against a
-// literal per-pixel version. Windows run over padded planes in a fixed order, so that tiled and
+// (docs/methods.md lists them): each pair's own prediction and its spectral and temporal
+// differences (S, Eq. 6; T, Eq. 7), the relative distance D, candidate filtering and the
+// weights 1 / C, and the weighted prediction (Eq. 5). tests/methods/test_classic_reference.cpp
+// checks it against a literal per-pixel version. Windows run over padded planes in a fixed order, so that tiled and
 // whole-scene results agree bit for bit.
 #include "lstfuse/methods/classic/starfm.hpp"
 
@@ -51,7 +51,7 @@ double metres_per_unit(const Grid& g) {
   return 111320.0 * std::cos(lat);
 }
 
-// Eq. 6-7: 1 / D for every window offset, D = 1 + d / A with A the half window (Gao: the
+// 1 / D for every window offset, D = 1 + d / A with A the half window (Gao: the
 // maximum search distance over the resolution). Rows of Planes::row_span(span) entries: the
 // columns past the window hold 0, which marks them as outside it.
 std::vector<float> inverse_relative_distance(int h) {
@@ -64,9 +64,9 @@ std::vector<float> inverse_relative_distance(int h) {
 }
 
 // One pair's quantities for every pixel valid in L_k, M_k and M_0 (band b), as padded planes:
-// S = |L_k - M_k| (Eq. 4), T = |M_k - M_0| (Eq. 5), 1 / ((S + 1)(T + 1)) (Eq. 8 without D, 1
+// S = |L_k - M_k| (Eq. 6), T = |M_k - M_0| (Eq. 7), 1 / ((S + 1)(T + 1)) (1 / C without D, 1
 // added as in Gao's code so that an exact match does not weigh infinitely), and the pixel's own
-// prediction V = M_0 + L_k - M_k (Eq. 2).
+// prediction V = M_0 + L_k - M_k.
 struct PairPlanes {
   std::vector<float> L, S, T, inv_p, V, valid;
   float thr = 0.0f;  // similarity threshold of this pair
@@ -116,9 +116,9 @@ float similarity_threshold(const FusionInput& in, int k, int b, int classes) {
   return std::isfinite(st.stddev) ? static_cast<float>(st.stddev * 2.0 / classes) : 0.0f;
 }
 
-// One pair's part of Eq. 3 for centre ci: over the window's candidates (valid, spectrally
+// One pair's part of Eq. 5 for centre ci: over the window's candidates (valid, spectrally
 // similar to the centre, and not worse than the centre on both S and T beyond the sensors'
-// uncertainties, Eq. 11-16) the sum of the weights 1 / C (Eq. 8, 10), of the weighted
+// uncertainties) the sum of the weights 1 / C, of the weighted
 // predictions relative to the centre's fine value, and the count.
 struct PairSums {
   double w = 0.0, wv = 0.0, n = 0.0;
@@ -184,8 +184,8 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
   const cd::Planes g(W, H, h);
   const PixelRect region = cd::target_region(in);
 
-  const std::vector<float> inv_d = inverse_relative_distance(h);  // Eq. 6-7
-  // The sensors' uncertainties widen the candidate filter (Eq. 13-14).
+  const std::vector<float> inv_d = inverse_relative_distance(h);  // 1 / D
+  // The sensors' uncertainties widen the candidate filter.
   const float sig_lm = static_cast<float>(std::hypot(opts.fine_uncertainty, opts.coarse_uncertainty));
   const float sig_mm = static_cast<float>(std::sqrt(2.0) * opts.coarse_uncertainty);
 
@@ -200,7 +200,7 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
     std::vector<PairPlanes> pp;
     const std::vector<float> m0 = cd::to_plane(g, in.coarse, b);
     for (int k = 0; k < np; ++k) {
-      pp.push_back(pair_planes(g, in, k, b, m0));  // Eq. 2, 4, 5
+      pp.push_back(pair_planes(g, in, k, b, m0));  // V, S (Eq. 6), T (Eq. 7)
       pp.back().thr = similarity_threshold(in, k, b, opts.classes);
     }
 
@@ -213,8 +213,8 @@ FusionResult StarfmMethod::predict(const FusionInput& in) {
     for (int y = region.y0; y < region.y0 + region.height; ++y) {
       for (int x = region.x0; x < region.x0 + region.width; ++x) {
         const size_t ci = g.at(x, y);
-        // Eq. 3: sum over pairs and candidates of W (M_0 + L_k - M_k), W = (1 / C) / sum (1 / C)
-        // (Eq. 10); the pairs' sums are relative to their centre's fine value.
+        // Eq. 5: sum over pairs and candidates of W (M_0 + L_k - M_k), W = (1 / C) / sum (1 / C);
+        // the pairs' sums are relative to their centre's fine value.
         double sum_w = 0.0, sum_wv = 0.0;
         long n = 0;
         int pairs_used = 0;
