@@ -2,8 +2,8 @@
 // (docs/methods.md lists them): each pair's own prediction and its spectral and temporal
 // differences (S, Eq. 6; T, Eq. 7), the relative distance D, candidate filtering and the
 // weights 1 / C, and the weighted prediction (Eq. 5). tests/methods/test_classic_reference.cpp
-// checks it against a literal per-pixel version. Windows run over padded planes in a fixed order, so that tiled and
-// whole-scene results agree bit for bit.
+// checks it against a literal per-pixel version. Windows run over padded planes in a fixed
+// order, so that tiled and whole-scene results agree bit for bit.
 #include "lstfuse/methods/classic/starfm.hpp"
 
 #include <cmath>
