@@ -1,31 +1,46 @@
 #include "lstfuse/deep/archive.hpp"
 
-#include <array>
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "lstfuse/core/error.hpp"
 
 namespace lstfuse::deep {
 namespace {
 
-uint32_t crc32(const char* data, size_t size) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < size; ++i) c = table[(c ^ static_cast<uint8_t>(data[i])) & 0xFFu] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+uint32_t crc_of(const char* data, uint64_t size) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const uInt n = static_cast<uInt>(std::min<uint64_t>(size, 1u << 30));
+    c = crc32(c, reinterpret_cast<const Bytef*>(data), n);
+    data += n;
+    size -= n;
+  }
+  return static_cast<uint32_t>(c);
+}
+
+// A deflated record (torch compresses the TorchScript code records) inflated to its stated size;
+// false when the stream is broken or its size differs.
+bool inflate_record(const char* data, uint64_t size, uint64_t expected, std::string& out) {
+  // Deflate cannot expand more than about 1032 times: a larger stated size is a damaged header.
+  if (expected / 1032 > size + 1) return false;
+  out.assign(expected, '\0');
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return false;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  zs.avail_in = static_cast<uInt>(size);
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(expected);
+  const int rc = inflate(&zs, Z_FINISH);
+  const bool ok = rc == Z_STREAM_END && zs.total_out == expected;
+  inflateEnd(&zs);
+  return ok;
 }
 
 // Little-endian reads with bounds checks; every offset comes from the file.
@@ -88,13 +103,24 @@ void check_archive(const std::string& bytes, const std::string& name, const std:
       }
       x += 4 + len;
     }
-    if (method != 0) r.damaged(fmt::format("record '{}' is compressed; lstfuse stores every record", record));
+    if (method != 0 && method != 8) r.damaged(fmt::format("record '{}' has an unknown compression", record));
+    // zlib takes 32-bit lengths; torch compresses only its small code records.
+    if (size > 0xFFFFFFFFu || (method == 8 && uncompressed > (uint64_t{1} << 30)))
+      r.damaged(fmt::format("record '{}' is larger than a model file can be", record));
     if (r.u(local, 4) != 0x04034b50u) r.damaged(fmt::format("record '{}' has a broken header", record));
     const uint64_t data = local + 30 + r.u(local + 26, 2) + r.u(local + 28, 2);
     if (data > bytes.size() || size > bytes.size() - data)
       r.damaged(fmt::format("record '{}' reaches past the end of the file", record));
-    if (crc32(bytes.data() + data, size) != crc)
-      r.damaged(fmt::format("record '{}' does not match its checksum", record));
+    uint32_t actual = 0;
+    if (method == 0) {
+      actual = crc_of(bytes.data() + data, size);
+    } else {
+      std::string inflated;
+      if (!inflate_record(bytes.data() + data, size, uncompressed, inflated))
+        r.damaged(fmt::format("record '{}' does not inflate to its stated size", record));
+      actual = crc_of(inflated.data(), inflated.size());
+    }
+    if (actual != crc) r.damaged(fmt::format("record '{}' does not match its checksum", record));
     at += 46 + name_len + extra_len + comment_len;
   }
 }
