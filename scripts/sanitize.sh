@@ -17,8 +17,12 @@ supp=$root/tests/sanitizers
 command -v "$cxx" >/dev/null || { echo "sanitize: $cxx not found (scripts/setup.sh installs clang)"; exit 1; }
 # The Python module and the MPI launcher stay out: an instrumented extension needs the sanitizer
 # runtime preloaded into python3, and Open MPI's own allocations would drown the leak report.
+# Warnings are not errors here (they stay errors in CI's gcc build, which owns them): clang
+# warns where gcc does not (-Wpsabi on the 8-float vector lanes, unused private fields), and
+# these builds are for the sanitizers' runtime findings.
 common=(-DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1"
-        -DLSTFUSE_BUILD_BENCHMARKS=OFF -DLSTFUSE_BUILD_PYTHON=OFF -DLSTFUSE_WITH_MPI=OFF ${LSTFUSE_CMAKE_ARGS:-})
+        -DLSTFUSE_BUILD_BENCHMARKS=OFF -DLSTFUSE_BUILD_PYTHON=OFF -DLSTFUSE_WITH_MPI=OFF ${LSTFUSE_CMAKE_ARGS:-}
+        -DLSTFUSE_WERROR=OFF)
 
 stamp() { date +%s; }
 took() { echo "sanitize: $1 took $(( $(stamp) - $2 )) s"; }
@@ -58,7 +62,11 @@ run_tsan() {
   archer=$(ls /usr/lib/llvm-14/lib/libarcher.so 2>/dev/null || true)
   [ -n "$archer" ] || { echo "sanitize: libarcher.so not found (libomp-14-dev)"; exit 1; }
   export OMP_TOOL_LIBRARIES=$archer
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+  # ignore_noninstrumented_modules: interceptors (malloc, mutexes, memcpy) called from the
+  # libraries that are not instrumented (libomp, GDAL, LibTorch) are not checked, as Archer asks
+  # (it prints a warning on stdout otherwise, into the CLI's JSON). lstfuse's own accesses are
+  # instrumented and checked.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$supp/tsan.supp"
   # Two threads at least, so that every parallel region really runs in parallel.
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   t0=$(stamp)

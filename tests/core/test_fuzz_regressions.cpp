@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -78,5 +79,52 @@ TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
       EXPECT_EQ(msg.find(file.string() + ": damaged model file"), 0u) << msg;
       EXPECT_EQ(msg.find("[json"), std::string::npos) << msg;
     }
+  }
+}
+
+// fuzz_model_file: a model file with one class name changed inside its TorchScript code record
+// (seed crash-torch-code-record.lstmodel) crashed inside torch's type parser, which reads records
+// without checking their CRC-32. Every record is now checked first; a flipped weight, which
+// torch loaded silently as another model, is refused the same way.
+TEST(FuzzRegressions, AModelFileDamagedInsideItsArchiveIsRefusedBeforeTorchReadsIt) {
+  test::TempDir tmp;
+  const std::string meta =
+      R"({"bands":1,"format":"lstfuse-deep-model","method":"stfnet","normalisation":{"kind":"std","mean":[300.0],"scale":[5.0]},"options":{"features":4}})";
+  torch::serialize::OutputArchive archive, weights;
+  archive.write("meta", c10::IValue(meta));
+  weights.write("w", torch::arange(16, torch::kFloat32));
+  archive.write("model", weights);
+  std::ostringstream out;
+  archive.save_to(out);
+  const std::string good = out.str();
+  const float seven = 7.0f;
+  const std::string seven_bytes(reinterpret_cast<const char*>(&seven), sizeof seven);
+  ASSERT_NE(good.find(seven_bytes), std::string::npos);
+
+  auto load = [&](const std::string& bytes) -> std::string {
+    const auto file = tmp / "m.lstmodel";
+    std::ofstream(file, std::ios::binary) << bytes;
+    auto m = method_registry().create("stfnet");
+    try {
+      m->load(file);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "loaded";
+  };
+  // The intact archive passes the check and fails later, on its (incomplete) metadata.
+  EXPECT_NE(load(good).find("damaged model file: "), std::string::npos);
+  EXPECT_EQ(load(good).find("checksum"), std::string::npos);
+
+  std::string flipped = good;
+  flipped[flipped.find(seven_bytes) + 3] ^= 0x01;  // 7.0 becomes another number
+  const std::string msg = load(flipped);
+  EXPECT_NE(msg.find("damaged model file: record '"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("' does not match its checksum"), std::string::npos) << msg;
+
+  for (const size_t keep : {size_t{0}, size_t{10}, good.size() / 2, good.size() - 1}) {
+    const std::string cut = load(good.substr(0, keep));
+    EXPECT_NE(cut.find("model file"), std::string::npos) << keep << ": " << cut;
+    EXPECT_EQ(cut.find("loaded"), std::string::npos) << keep;
   }
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -67,13 +68,20 @@ inline void check_shapes(const deep::DeepFamily& family, int bands) {
   }
 }
 
+// Learning rate over an overfit run: the model's own, or a cosine decay from it to zero at the
+// last step (for optimisers that oscillate at a rate high enough to learn in few steps).
+enum class LrSchedule { constant, cosine };
+
 // Repeating train_step on one batch: the monitored loss falls by at least 90 %. Adam makes the
 // last steps oscillate, so "last" is the lowest loss of the final 10 steps.
-inline void check_overfit(deep::DeepModel& model, const deep::Batch& batch, int steps) {
+inline void check_overfit(deep::DeepModel& model, const deep::Batch& batch, int steps,
+                          LrSchedule schedule = LrSchedule::constant) {
+  const double lr = model.learning_rate();
   const double first = model.train_step(batch).at("loss");
   double last = first;
   const bool verbose = std::getenv("LSTFUSE_TEST_VERBOSE") != nullptr;
   for (int i = 1; i < steps; ++i) {
+    if (schedule == LrSchedule::cosine) model.set_learning_rate(lr * 0.5 * (1.0 + std::cos(M_PI * i / steps)));
     const double loss = model.train_step(batch).at("loss");
     if (i == std::max(1, steps - 10)) last = loss;
     if (i > steps - 10) last = std::min(last, loss);

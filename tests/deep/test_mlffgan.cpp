@@ -28,8 +28,13 @@ TEST(MlffGan, PaperWidthPredictsOddSizes) {
 TEST(MlffGan, OverfitsATinyBatchReconstructionLoss) {
   auto family = small_family();
   family.options.dropout = 0.0;  // a memorisation test: no regularising noise
+  // Adam (beta1 0.5) at a constant 3e-3 keeps jumping between basins against the discriminator
+  // (0.06-0.6 of the first loss in the last steps over six model seeds; the result also moves
+  // with compiler and thread count), so the bound held by luck. A cosine decay to zero over 200
+  // steps keeps the large early steps and then settles: over the same seeds the last 10 steps
+  // ended at 0.02-0.06.
   auto model = make_model(family, 1, 3e-3);
-  check_overfit(*model, synthetic_batch(1, 1, 32, 32, 41), 120);
+  check_overfit(*model, synthetic_batch(1, 1, 32, 32, 41), 200, LrSchedule::cosine);
 }
 
 TEST(MlffGan, OneStepUpdatesGeneratorAndDiscriminator) {

@@ -13,6 +13,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
+#include "lstfuse/deep/archive.hpp"
 #include "lstfuse/methods/tiling.hpp"
 
 namespace lstfuse::deep {
@@ -133,10 +134,12 @@ void DeepMethod::save(const std::filesystem::path& path) const {
 
 void DeepMethod::load(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw file_error(path.string(), "no such model file");
+  // Checked before torch parses it: torch's reader crashes on some damaged records.
+  std::istringstream bytes(read_checked_archive(path.string(), "model file"));
   torch::serialize::InputArchive a, m;
   nlohmann::json meta;
   try {
-    a.load_from(path.string());
+    a.load_from(bytes);
     c10::IValue v;
     a.read("meta", v);
     meta = nlohmann::json::parse(v.toStringRef());

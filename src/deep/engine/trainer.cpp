@@ -17,6 +17,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/progress.hpp"
+#include "lstfuse/deep/archive.hpp"
 #include "lstfuse/deep/engine.hpp"
 
 namespace lstfuse::deep {
@@ -85,9 +86,10 @@ void save_checkpoint(const std::filesystem::path& dir, const DeepModel& model, c
 bool load_checkpoint(const std::filesystem::path& dir, DeepModel& model, State& st, const std::string& meta) {
   const auto path = dir / "checkpoint.pt";
   if (!std::filesystem::exists(path)) return false;
+  std::istringstream bytes(read_checked_archive(path.string(), "checkpoint"));
   torch::serialize::InputArchive a, m;
   try {
-    a.load_from(path.string());
+    a.load_from(bytes);
   } catch (const c10::Error& e) {
     throw file_error(path.string(), "not a readable checkpoint");
   }

@@ -1,5 +1,7 @@
 #include "lstfuse/methods/classic/distributions.hpp"
 
+#include <math.h>  // lgamma_r (POSIX)
+
 #include <cmath>
 #include <limits>
 
@@ -42,6 +44,12 @@ double beta_fraction(double a, double b, double x) {
   return h;  // not converged within 10000 terms: only for extreme a, b; h is still close
 }
 
+// ln|Gamma(x)| without touching signgam (POSIX lgamma_r keeps the sign in a local).
+double log_gamma(double x) {
+  int sign = 0;
+  return ::lgamma_r(x, &sign);
+}
+
 }  // namespace
 
 double incomplete_beta(double a, double b, double x) {
@@ -49,9 +57,9 @@ double incomplete_beta(double a, double b, double x) {
     throw Error(fmt::format("incomplete_beta: arguments out of domain (a={}, b={}, x={})", a, b, x));
   }
   if (x == 0.0 || x == 1.0) return x;
-  // Prefactor x^a (1-x)^b / (a B(a, b)), in logs to avoid overflow.
-  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
-                           a * std::log(x) + b * std::log1p(-x);
+  // Prefactor x^a (1-x)^b / (a B(a, b)), in logs to avoid overflow. lgamma_r, not std::lgamma:
+  // glibc's lgamma writes the global signgam, a data race when ESTARFM's threads call this at once.
+  const double log_front = log_gamma(a + b) - log_gamma(a) - log_gamma(b) + a * std::log(x) + b * std::log1p(-x);
   const double front = std::exp(log_front);
   // Use the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where the fraction converges faster.
   if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_fraction(a, b, x) / a;
