@@ -182,6 +182,7 @@ void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const st
     opts.out_dir = out;
     opts.work = work;
     opts.format = a->raster.format;
+    opts.creation_options = a->raster.creation_options;
     opts.work_tile = a->work_tile;
     opts.series = a->series;
     opts.model = a->model;
