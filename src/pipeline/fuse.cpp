@@ -291,6 +291,20 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   const std::vector<TileRect> tiles = work_tiles(catalog.grid(), method, opts.work_tile);
   const long n_tiles = static_cast<long>(tiles.size());
   const bool tiled = n_tiles > 1;
+  // The input of the date this process last predicted a tile of: the tiles of a date mostly
+  // come to a process one after another (in order in a plain run, interleaved among ranks and
+  // shards), and reading and correcting the whole input again for each would cost more than
+  // many a tile's prediction.
+  std::optional<DatePrediction> cached;
+  std::vector<Date> cached_pairs;
+  auto tile_input = [&](const Date& date, const std::vector<Date>& pair_dates) -> DatePrediction& {
+    if (!cached || cached->input.date != date || cached_pairs != pair_dates) {
+      cached.reset();  // the old one's memory first
+      cached = load_date(date, pair_dates);
+      cached_pairs = pair_dates;
+    }
+    return *cached;
+  };
   // Assembles `date` when every tile of it is stored (fuse_tiles.hpp); true when this call did.
   auto assemble_date = [&](const Date& date) -> bool {
     if (count_stored_tiles(opts.out_dir, date) < n_tiles) return false;
@@ -312,7 +326,9 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       // A tile that failed fails its date, as the whole scene would have.
       for (const auto& r : recs)
         if (r.value("status", "") == "failed") throw Error(r.value("note", "a tile failed"));
-      DatePrediction dp = load_date(date, choice.dates);
+      DatePrediction dp = std::move(tile_input(date, choice.dates));
+      cached.reset();  // the date is done with
+      dp.input.region = {};  // a tile that failed in predict() may have left its own
       const Grid& grid = dp.input.coarse.grid();
       FusionResult& res = dp.result;
       for (long t = 0; t < n_tiles; ++t) {
@@ -355,7 +371,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     try {
       const PairChoice choice = choose_pairs(catalog, date, info);
       ensure_model(choice.dates);
-      DatePrediction dp = load_date(date, choice.dates);
+      DatePrediction& dp = tile_input(date, choice.dates);
       // The whole scene with the tile as the region to predict: the method computes its scene
       // statistics from the whole scene and predicts the region's pixels as a whole-scene run
       // does (window methods read the window around them, the deep engine runs those of its own
@@ -364,6 +380,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       const TileRect& r = tiles[t];
       dp.input.region = {r.x0, r.y0, r.w, r.h};
       const FusionResult whole = method.predict(dp.input);
+      dp.input.region = {};
       piece = FusionResult{whole.fine.crop(r.x0, r.y0, r.w, r.h), whole.quality.crop(r.x0, r.y0, r.w, r.h)};
       rec["status"] = "done";
     } catch (const Error& err) {
