@@ -301,6 +301,9 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     if (!cached || cached->input.date != date || cached_pairs != pair_dates) {
       cached.reset();  // the old one's memory first
       cached = load_date(date, pair_dates);
+      // The whole scene's statistics once, as the tiled drivers pass them (methods would
+      // otherwise compute them from the whole input again for every tile).
+      cached->input.scene_stats = std::make_shared<const SceneStats>(compute_scene_stats(cached->input));
       cached_pairs = pair_dates;
     }
     return *cached;
@@ -329,6 +332,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       DatePrediction dp = std::move(tile_input(date, choice.dates));
       cached.reset();  // the date is done with
       dp.input.region = {};  // a tile that failed in predict() may have left its own
+      dp.input.scene_stats.reset();  // the whole-date steps see the input as a whole-scene run
       const Grid& grid = dp.input.coarse.grid();
       FusionResult& res = dp.result;
       for (long t = 0; t < n_tiles; ++t) {
