@@ -12,7 +12,8 @@
 //   builds the index and the cube from the records.
 // A finished item (done, no data, or failed with its error) is recorded in OUT/items/DATE.json,
 // written atomically after the item's rasters: a process that dies loses only unfinished items,
-// and the same command run again does only what is missing.
+// and the same command run again does only what is missing. With --work-tile the items are the
+// tiles of the dates, stored in OUT/tiles until their date is assembled (fuse_tiles.hpp).
 #include <filesystem>
 #include <functional>
 #include <map>
