@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -308,6 +309,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     }
     return *cached;
   };
+  std::set<long> assembled_here;  // dates this process assembled
   // Assembles `date` when every tile of it is stored (fuse_tiles.hpp); true when this call did.
   auto assemble_date = [&](const Date& date) -> bool {
     if (count_stored_tiles(opts.out_dir, date) < n_tiles) return false;
@@ -358,6 +360,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       ++summary.failed;
       spdlog::warn("{}: {}", date.iso(), err.what());
     }
+    assembled_here.insert(date.days());
     e.seconds = seconds_since(t0);
     for (const auto& r : recs) e.seconds += r.value("seconds", 0.0);
     summary.entries.push_back(e);
@@ -445,13 +448,21 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       continue;
     }
     if (tiled) {
-      if (read_tile_record(opts.out_dir, date, static_cast<int>(tile), tile_key(run_key, tiles[tile]))) {
-        ++summary.tiles_found;  // stored by an earlier run, its date not assembled yet
+      // A date assembled during this run before all its items came round: its tiles were
+      // stored by an earlier run (only then can a date be complete before its last item). A
+      // record of another process counts when the date had none at the start (else it may be the
+      // earlier run's, of files found damaged).
+      const bool assembled =
+          assembled_here.count(date.days()) ||
+          (work && !previous.count(date.days()) && item_recorded_done(opts.out_dir, date, run_key));
+      if (assembled ||
+          read_tile_record(opts.out_dir, date, static_cast<int>(tile), tile_key(run_key, tiles[tile]))) {
+        ++summary.tiles_found;  // stored by an earlier run
       } else {
         predict_one_tile(date, tile);
         ++summary.tiles_done;
       }
-      assemble_date(date);
+      if (!assembled) assemble_date(date);
       bar.update(++n, fmt::format("{} tile {}/{}", date.iso(), tile + 1, n_tiles));
       continue;
     }

@@ -77,6 +77,8 @@ void write_item_record(const std::filesystem::path& out_dir, const Date& date, c
                        nlohmann::json entry);
 // The records made with `run_key`, by day number (entries as written).
 std::map<long, nlohmann::json> read_item_records(const std::filesystem::path& out_dir, const std::string& run_key);
+// True when the date's record was made with `run_key` and says done.
+bool item_recorded_done(const std::filesystem::path& out_dir, const Date& date, const std::string& run_key);
 // Removes OUT/items (a run redone from scratch).
 void clear_item_records(const std::filesystem::path& out_dir);
 
