@@ -35,6 +35,7 @@ struct Args {
   std::string shard;
   bool assemble = false;
   int rank_threads = -1;  // -1: not given
+  int work_tile = 0;
   lstfuse::prep::FillOptions fill_options;
 };
 
@@ -117,6 +118,12 @@ void setup(CLI::App& app) {
   cmd->add_flag("--assemble", a->assemble,
                 "Predict nothing: build the index (and the netCDF cube) from the dates that "
                 "--shard runs finished; fails naming what is still missing");
+  cmd->add_option("--work-tile", a->work_tile,
+                  "Cut each date into tiles of N x N pixels, each a work item of its own (for ranks, "
+                  "shards and resuming); a date's files are assembled when its last tile is done and "
+                  "equal a whole-scene run's; 0: a date is one item")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--rank-threads", a->rank_threads,
                   "OpenMP and torch threads of this process; 0: the cores it may use shared by the "
                   "MPI ranks on its node (the default under mpirun and with --shard)")
@@ -175,6 +182,8 @@ void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const st
     opts.out_dir = out;
     opts.work = work;
     opts.format = a->raster.format;
+    opts.creation_options = a->raster.creation_options;
+    opts.work_tile = a->work_tile;
     opts.series = a->series;
     opts.model = a->model;
     opts.coarse_bias = a->coarse_bias;
@@ -187,14 +196,18 @@ void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const st
     opts.fill_options = a->fill_options;
     opts.max_reference_steps = a->max_reference_steps >= 0 ? a->max_reference_steps : (a->fill ? 6 : 0);
     const auto s = lstfuse::pipeline::fuse(catalog, *method, opts);
+    const std::string tiles =
+        s.tiles_done + s.tiles_found > 0
+            ? fmt::format("; tiles: {} predicted, {} found stored", s.tiles_done, s.tiles_found)
+            : "";
     if (work && !work->gathers()) {
       std::cout << fmt::format("{} ({}): {} dates predicted, {} already done, {} without coarse data, {} "
-                               "failed\n", out, work->who(), s.done, s.skipped, s.no_data, s.failed);
+                               "failed{}\n", out, work->who(), s.done, s.skipped, s.no_data, s.failed, tiles);
       return;
     }
     if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
-                             "failed; index: {}\n", s.done, s.skipped, s.no_data, s.failed,
+                             "failed{}; index: {}\n", s.done, s.skipped, s.no_data, s.failed, tiles,
                              (std::filesystem::path(out) / "index.json").string());
     // A simulated catalog knows the truth: say how well the uncertainty is calibrated.
     if (opts.uncertainty) {

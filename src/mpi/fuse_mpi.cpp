@@ -48,11 +48,11 @@ class MpiWork : public FuseWork {
     MPI_Recv(&item, 1, MPI_LONG, 0, kTagReply, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     return item;
   }
-  void end(int counts[4]) override {
+  void end(int counts[]) override {
     if (server_.joinable()) server_.join();
-    int sum[4] = {0, 0, 0, 0};
-    MPI_Allreduce(counts, sum, 4, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    for (int k = 0; k < 4; ++k) counts[k] = sum[k];
+    int sum[kFuseCounts] = {};
+    MPI_Allreduce(counts, sum, kFuseCounts, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    for (int k = 0; k < kFuseCounts; ++k) counts[k] = sum[k];
   }
   std::string who() const override { return fmt::format("rank {}/{}", rank_, size_); }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +19,7 @@
 #include "lstfuse/pipeline/fuse_cube.hpp"
 #include "lstfuse/pipeline/fuse_work.hpp"
 #include "lstfuse/pipeline/fuse_resume.hpp"
+#include "lstfuse/pipeline/fuse_tiles.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/reference_fill.hpp"
@@ -199,19 +201,27 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
 
   const bool bias_step = coarse_bias_enabled(opts.coarse_bias, info);
   const CoarseBiasStep bias(catalog);
-  // One day as fuse predicts it; the uncertainty's leave-one-out predictions go through it too
-  // (the bias model never sees the predicted date's own pair).
-  auto predict_date = [&](const Date& date, const std::vector<Date>& pair_dates) {
-    ensure_model(pair_dates);
+  // A day's input as the method sees it (after the bias step).
+  auto load_date = [&](const Date& date, const std::vector<Date>& pair_dates) {
     DatePrediction dp;
     dp.input = load_input(catalog, date, pair_dates);
     if (bias_step) dp.coarse_bias = bias.apply(dp.input, {date}).value;
-    dp.result = method.predict(dp.input);
-    // Holes the chosen pairs leave are predicted from farther pairs; then the fill flags.
+    return dp;
+  };
+  // Holes the chosen pairs leave are predicted from farther pairs; then the fill flags.
+  auto finish_prediction = [&](const Date& date, DatePrediction& dp) {
     const ReferenceFill rf = fill_reference_gaps(catalog, method, dp.input, dp.result, opts.max_reference_steps,
                                                  [&](const std::vector<Date>& d) { ensure_model(d); });
     append_quality_band(dp.result, "coarse_filled", coarse_filled_flags(catalog, date));
     dp.note = rf.note();
+  };
+  // One day as fuse predicts it; the uncertainty's leave-one-out predictions go through it too
+  // (the bias model never sees the predicted date's own pair).
+  auto predict_date = [&](const Date& date, const std::vector<Date>& pair_dates) {
+    ensure_model(pair_dates);
+    DatePrediction dp = load_date(date, pair_dates);
+    dp.result = method.predict(dp.input);
+    finish_prediction(date, dp);
     return dp;
   };
   FuseSummary summary;
@@ -232,83 +242,117 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     if (work) write_item_record(opts.out_dir, e.date, run_key, entry_json(e));
   };
   const auto landcover = catalog_landcover(catalog);
-  ProgressBar bar("fuse " + info.name, static_cast<long>(targets.size()), opts.show_progress);
-  long n = 0;
-  if (work) work->begin(static_cast<long>(targets.size()));
-  size_t sequential = 0;
-  auto next_item = [&]() -> long {
-    if (work) return work->next();
-    return sequential < targets.size() ? static_cast<long>(sequential++) : -1;
+  // The day's scores, its uncertainty band and its files, from its finished prediction.
+  auto write_date = [&](FuseEntry& e, DatePrediction& dp, const PairChoice& choice) {
+    const FusionResult& res = dp.result;
+    if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", dp.coarse_bias);
+    if (!dp.note.empty()) e.note += "; " + dp.note;
+    const DayQuality dq = add_day_quality(dp.input, dp.result, uncertainty ? &*uncertainty : nullptr,
+                                          landcover ? &*landcover : nullptr);
+    e.consistency_ubrmse = dq.consistency.ubrmse;
+    e.consistency_bias = dq.consistency.bias;
+    e.mean_uncertainty = dq.mean_uncertainty;
+    io::WriteOptions wo;
+    wo.format = opts.format == "netCDF" ? "COG" : opts.format;
+    wo.metadata = {{"LSTFUSE_METHOD", info.name},
+                   {"LSTFUSE_DATE", e.date.iso()},
+                   {"LSTFUSE_PAIRS", join_dates(choice.dates, ",")},
+                   {"UNITS", "K"}};
+    // Quality first: the prediction's existence marks a finished date.
+    if (!res.quality.empty()) {
+      io::WriteOptions qo = wo;
+      qo.deflate_level = 1;  // as every quality layer (quality_write_options)
+      qo.metadata.emplace_back("LSTFUSE_QUALITY_BANDS", [&] {
+        std::string s;
+        for (const auto& b : res.quality.band_names) s += (s.empty() ? "" : ",") + b;
+        return s;
+      }());
+      io::write_raster((opts.out_dir / e.quality).string(), res.quality, qo);
+    } else {
+      e.quality.clear();
+    }
+    io::write_raster((opts.out_dir / e.output).string(), res.fine, wo);
+    e.valid_fraction = res.fine.valid_fraction();
+    stamp_entry(opts.out_dir, e);
+    e.status = "done";
   };
-  for (long item; (item = next_item()) >= 0;) {
-    const Date& date = targets[static_cast<size_t>(item)];
+  auto new_entry = [&](const Date& date) {
     FuseEntry e;
     e.date = date;
     const std::string stem = fmt::format("lst_{}_{}", info.name, date.compact());
     e.output = stem + ".tif";
     e.quality = stem + "_quality.tif";
-    const fs::path out_path = opts.out_dir / e.output;
-    const auto prev = previous.find(date.days());
-    if (prev != previous.end() && entry_intact(opts.out_dir, prev->second)) {
-      // Finished in an earlier run, and its files are those the index recorded.
-      e = prev->second;
-      e.status = "done";
-      e.note = e.note.empty() ? "from an earlier run" : e.note;
-      summary.entries.push_back(e);
-      ++summary.skipped;
-      bar.update(++n, date.iso() + " (already done)");
-      continue;
+    return e;
+  };
+  auto seconds_since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+
+  // Spatial tiles as items (--work-tile): every date is cut the same way by every process.
+  const std::vector<TileRect> tiles = work_tiles(catalog.grid(), method, opts.work_tile);
+  const long n_tiles = static_cast<long>(tiles.size());
+  const bool tiled = n_tiles > 1;
+  // The input of the date this process last predicted a tile of: the tiles of a date mostly
+  // come to a process one after another (in order in a plain run, interleaved among ranks and
+  // shards), and reading and correcting the whole input again for each would cost more than
+  // many a tile's prediction.
+  std::optional<DatePrediction> cached;
+  std::vector<Date> cached_pairs;
+  auto tile_input = [&](const Date& date, const std::vector<Date>& pair_dates) -> DatePrediction& {
+    if (!cached || cached->input.date != date || cached_pairs != pair_dates) {
+      cached.reset();  // the old one's memory first
+      cached = load_date(date, pair_dates);
+      // The whole scene's statistics once, as the tiled drivers pass them (methods would
+      // otherwise compute them from the whole input again for every tile).
+      cached->input.scene_stats = std::make_shared<const SceneStats>(compute_scene_stats(cached->input));
+      cached_pairs = pair_dates;
+    }
+    return *cached;
+  };
+  std::set<long> assembled_here;  // dates this process assembled
+  // Assembles `date` when every tile of it is stored (fuse_tiles.hpp); true when this call did.
+  auto assemble_date = [&](const Date& date) -> bool {
+    if (count_stored_tiles(opts.out_dir, date) < n_tiles) return false;
+    const DateTilesLock lock(opts.out_dir, date);
+    if (!lock.held()) return false;  // assembled by another process meanwhile
+    std::vector<nlohmann::json> recs;
+    for (long t = 0; t < n_tiles; ++t) {
+      auto r = read_tile_record(opts.out_dir, date, static_cast<int>(t), tile_key(run_key, tiles[t]));
+      if (!r) return false;
+      recs.push_back(std::move(*r));
     }
     const auto t0 = std::chrono::steady_clock::now();
-    if (catalog.find(date, Role::Coarse)->valid_fraction <= 0.0) {
-      // A fully cloudy coarse day: nothing to fuse, and not an error.
-      e.status = "no-data";
-      e.output.clear();
-      e.quality.clear();
-      e.note = "the coarse image has no valid pixel (cloud or fill)";
-      summary.entries.push_back(e);
-      record(e);
-      ++summary.no_data;
-      bar.update(++n, date.iso() + " (no coarse data)");
-      continue;
-    }
+    FuseEntry e = new_entry(date);
     try {
       const PairChoice choice = choose_pairs(catalog, date, info);
       e.pairs = choice.dates;
       e.note = choice.note;
       e.model = ensure_model(choice.dates);
-      DatePrediction dp = predict_date(date, choice.dates);
-      const FusionResult& res = dp.result;
-      if (bias_step) e.note += fmt::format("; coarse bias {:.2f} K removed", dp.coarse_bias);
-      if (!dp.note.empty()) e.note += "; " + dp.note;
-      const DayQuality dq = add_day_quality(dp.input, dp.result, uncertainty ? &*uncertainty : nullptr,
-                                            landcover ? &*landcover : nullptr);
-      e.consistency_ubrmse = dq.consistency.ubrmse;
-      e.consistency_bias = dq.consistency.bias;
-      e.mean_uncertainty = dq.mean_uncertainty;
-      io::WriteOptions wo;
-      wo.format = opts.format == "netCDF" ? "COG" : opts.format;
-      wo.metadata = {{"LSTFUSE_METHOD", info.name},
-                     {"LSTFUSE_DATE", date.iso()},
-                     {"LSTFUSE_PAIRS", join_dates(choice.dates, ",")},
-                     {"UNITS", "K"}};
-      // Quality first: the prediction's existence marks a finished date.
-      if (!res.quality.empty()) {
-        io::WriteOptions qo = wo;
-        qo.deflate_level = 1;  // as every quality layer (quality_write_options)
-        qo.metadata.emplace_back("LSTFUSE_QUALITY_BANDS", [&] {
-          std::string s;
-          for (const auto& b : res.quality.band_names) s += (s.empty() ? "" : ",") + b;
-          return s;
-        }());
-        io::write_raster((opts.out_dir / e.quality).string(), res.quality, qo);
-      } else {
-        e.quality.clear();
+      // A tile that failed fails its date, as the whole scene would have.
+      for (const auto& r : recs)
+        if (r.value("status", "") == "failed") throw Error(r.value("note", "a tile failed"));
+      DatePrediction dp = std::move(tile_input(date, choice.dates));
+      cached.reset();  // the date is done with
+      dp.input.region = {};  // a tile that failed in predict() may have left its own
+      dp.input.scene_stats.reset();  // the whole-date steps see the input as a whole-scene run
+      const Grid& grid = dp.input.coarse.grid();
+      FusionResult& res = dp.result;
+      for (long t = 0; t < n_tiles; ++t) {
+        const auto piece = read_tile_result(opts.out_dir, date, static_cast<int>(t));
+        if (!piece) throw Error(fmt::format("{}: tile {} of {} stored no prediction", info.name, t, date.iso()));
+        if (t == 0) {
+          res.fine = Raster(grid, piece->fine.bands(), 0.0f, false);
+          res.fine.units = piece->fine.units;
+          res.fine.band_names = piece->fine.band_names;
+          res.quality = Raster(grid, piece->quality.bands(), 0.0f, true);
+          res.quality.units = piece->quality.units;
+          res.quality.band_names = piece->quality.band_names;
+        }
+        res.fine.paste(piece->fine, tiles[t].x0, tiles[t].y0);
+        res.quality.paste(piece->quality, tiles[t].x0, tiles[t].y0);
       }
-      io::write_raster(out_path.string(), res.fine, wo);
-      e.valid_fraction = res.fine.valid_fraction();
-      stamp_entry(opts.out_dir, e);
-      e.status = "done";
+      finish_prediction(date, dp);
+      write_date(e, dp, choice);
       ++summary.done;
     } catch (const Error& err) {
       e.status = "failed";
@@ -316,25 +360,167 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       ++summary.failed;
       spdlog::warn("{}: {}", date.iso(), err.what());
     }
-    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    assembled_here.insert(date.days());
+    e.seconds = seconds_since(t0);
+    for (const auto& r : recs) e.seconds += r.value("seconds", 0.0);
+    summary.entries.push_back(e);
+    record(e);
+    if (!work) write_index(opts.out_dir, catalog, method, summary.entries, opts);
+    std::error_code ec;
+    fs::remove_all(date_tiles_dir(opts.out_dir, date), ec);
+    return true;
+  };
+  // One tile of a date: the tile predicted as a region of the whole scene, and stored.
+  auto predict_one_tile = [&](const Date& date, long t) {
+    const auto t0 = std::chrono::steady_clock::now();
+    nlohmann::json rec = {{"key", tile_key(run_key, tiles[t])}, {"date", date.iso()}};
+    std::optional<FusionResult> piece;
+    try {
+      const PairChoice choice = choose_pairs(catalog, date, info);
+      ensure_model(choice.dates);
+      DatePrediction& dp = tile_input(date, choice.dates);
+      // The whole scene with the tile as the region to predict: the method computes its scene
+      // statistics from the whole scene and predicts the region's pixels as a whole-scene run
+      // does (window methods read the window around them, the deep engine runs those of its own
+      // tiles, laid from the scene's corner, that touch the region), so the tile is that run's
+      // to the last bit, and errors are the whole scene's.
+      const TileRect& r = tiles[t];
+      dp.input.region = {r.x0, r.y0, r.w, r.h};
+      const FusionResult whole = method.predict(dp.input);
+      dp.input.region = {};
+      piece = FusionResult{whole.fine.crop(r.x0, r.y0, r.w, r.h), whole.quality.crop(r.x0, r.y0, r.w, r.h)};
+      rec["status"] = "done";
+    } catch (const Error& err) {
+      rec["status"] = "failed";
+      rec["note"] = err.what();
+      spdlog::warn("{} tile {}: {}", date.iso(), t, err.what());
+    }
+    rec["seconds"] = seconds_since(t0);
+    write_tile(opts.out_dir, date, static_cast<int>(t), rec, piece ? &*piece : nullptr);
+  };
+  // Dates finished by an earlier run, looked at once per process (a check reads their files).
+  std::map<long, bool> intact_before;
+  auto done_before = [&](const Date& date) -> const FuseEntry* {
+    const auto prev = previous.find(date.days());
+    if (prev == previous.end()) return nullptr;
+    auto [it, fresh] = intact_before.emplace(date.days(), false);
+    if (fresh) it->second = entry_intact(opts.out_dir, prev->second);
+    return it->second ? &prev->second : nullptr;
+  };
+
+  const long n_items = static_cast<long>(targets.size()) * n_tiles;
+  ProgressBar bar("fuse " + info.name, n_items, opts.show_progress);
+  long n = 0;
+  if (work) work->begin(n_items);
+  long sequential = 0;
+  auto next_item = [&]() -> long {
+    if (work) return work->next();
+    return sequential < n_items ? sequential++ : -1;
+  };
+  for (long item; (item = next_item()) >= 0;) {
+    const Date& date = targets[static_cast<size_t>(item / n_tiles)];
+    const long tile = item % n_tiles;
+    if (const FuseEntry* prev = done_before(date)) {
+      // Finished in an earlier run, and its files are those the index recorded.
+      if (tile == 0) {
+        FuseEntry e = *prev;
+        e.status = "done";
+        e.note = e.note.empty() ? "from an earlier run" : e.note;
+        summary.entries.push_back(e);
+        ++summary.skipped;
+      }
+      bar.update(++n, date.iso() + " (already done)");
+      continue;
+    }
+    if (catalog.find(date, Role::Coarse)->valid_fraction <= 0.0) {
+      // A fully cloudy coarse day: nothing to fuse, and not an error.
+      if (tile == 0) {
+        FuseEntry e = new_entry(date);
+        e.status = "no-data";
+        e.output.clear();
+        e.quality.clear();
+        e.note = "the coarse image has no valid pixel (cloud or fill)";
+        summary.entries.push_back(e);
+        record(e);
+        ++summary.no_data;
+      }
+      bar.update(++n, date.iso() + " (no coarse data)");
+      continue;
+    }
+    if (tiled) {
+      // A date assembled during this run before all its items came round: its tiles were
+      // stored by an earlier run (only then can a date be complete before its last item). A
+      // record of another process counts when the date had none at the start (else it may be the
+      // earlier run's, of files found damaged).
+      const bool assembled =
+          assembled_here.count(date.days()) ||
+          (work && !previous.count(date.days()) && item_recorded_done(opts.out_dir, date, run_key));
+      if (assembled ||
+          read_tile_record(opts.out_dir, date, static_cast<int>(tile), tile_key(run_key, tiles[tile]))) {
+        ++summary.tiles_found;  // stored by an earlier run
+      } else {
+        predict_one_tile(date, tile);
+        ++summary.tiles_done;
+      }
+      if (!assembled) assemble_date(date);
+      bar.update(++n, fmt::format("{} tile {}/{}", date.iso(), tile + 1, n_tiles));
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    FuseEntry e = new_entry(date);
+    try {
+      const PairChoice choice = choose_pairs(catalog, date, info);
+      e.pairs = choice.dates;
+      e.note = choice.note;
+      e.model = ensure_model(choice.dates);
+      DatePrediction dp = predict_date(date, choice.dates);
+      write_date(e, dp, choice);
+      ++summary.done;
+    } catch (const Error& err) {
+      e.status = "failed";
+      e.note = err.what();
+      ++summary.failed;
+      spdlog::warn("{}: {}", date.iso(), err.what());
+    }
+    e.seconds = seconds_since(t0);
     summary.entries.push_back(e);
     record(e);
     if (!work) write_index(opts.out_dir, catalog, method, summary.entries, opts);
     bar.update(++n, date.iso());
   }
   if (work) {
-    int counts[4] = {summary.done, summary.skipped, summary.no_data, summary.failed};
+    int counts[kFuseCounts] = {summary.done,    summary.skipped,    summary.no_data,
+                               summary.failed,  summary.tiles_done, summary.tiles_found};
     work->end(counts);
     if (!work->gathers()) {
       bar.finish(fmt::format("{}: {} predicted, {} already there, {} without coarse data, {} failed", work->who(),
                              summary.done, summary.skipped, summary.no_data, summary.failed));
       return summary;
     }
+    summary.tiles_done = counts[4];
+    summary.tiles_found = counts[5];
+    if (tiled) {
+      // Dates whose last tile was stored by a process that died before assembling them.
+      const int done_before_gather = summary.done, failed_before_gather = summary.failed;
+      const auto recorded = read_item_records(opts.out_dir, run_key);
+      for (const Date& d : targets)
+        if (!recorded.count(d.days())) assemble_date(d);
+      // --assemble counts what the entries say (gather_entries); a run adds these to its counts.
+      if (counts[0] + counts[1] + counts[2] + counts[3] > 0) {
+        counts[0] += summary.done - done_before_gather;
+        counts[3] += summary.failed - failed_before_gather;
+      }
+    }
     gather_entries(opts.out_dir, run_key, targets, previous, summary, counts, entry_from_json);
     if (summary.entries.size() < targets.size()) {
       write_index(opts.out_dir, catalog, method, summary.entries, opts);
       throw Error(missing_items_message(targets, summary.entries, opts.out_dir));
     }
+  }
+  if (tiled) {
+    // Every date is recorded: tile folders left by a process killed after recording its date.
+    std::error_code ec;
+    fs::remove_all(opts.out_dir / kTilesFolder, ec);
   }
   write_index(opts.out_dir, catalog, method, summary.entries, opts);
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",

@@ -40,12 +40,16 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
 }  // namespace
 
 nlohmann::json fuse_run_settings(const FuseOptions& opts) {
-  return {{"format", opts.format},
-          {"series", opts.series},
-          {"coarse_bias", opts.coarse_bias},
-          {"fill", opts.fill},
-          {"max_reference_steps", opts.max_reference_steps},
-          {"model", opts.model.empty() ? std::string() : fs::absolute(opts.model).string()}};
+  nlohmann::json j = {{"format", opts.format},
+                      {"series", opts.series},
+                      {"coarse_bias", opts.coarse_bias},
+                      {"fill", opts.fill},
+                      {"max_reference_steps", opts.max_reference_steps},
+                      {"model", opts.model.empty() ? std::string() : fs::absolute(opts.model).string()}};
+  // The write options besides the format. Recorded only when given, so that the settings (and
+  // the records' key) of a run without --co stay those of earlier versions.
+  if (!opts.creation_options.empty()) j["co"] = opts.creation_options;
+  return j;
 }
 
 std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method, const FuseOptions& opts,
@@ -69,7 +73,11 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
     std::string diff = differences(comparable_options(j.value("options", nlohmann::json::object())),
                                    comparable_options(method.options().to_json()));
     if (j.contains("run")) {
-      const std::string run_diff = differences(j.at("run"), fuse_run_settings(opts));
+      // No "co" recorded: made without --co (or before it was recorded).
+      nlohmann::json before = j.at("run"), now = fuse_run_settings(opts);
+      for (auto* r : {&before, &now})
+        if (r->is_object() && !r->contains("co")) (*r)["co"] = nlohmann::json::array();
+      const std::string run_diff = differences(before, now);
       if (!run_diff.empty()) diff += (diff.empty() ? "" : ", ") + run_diff;
     }
     if (!diff.empty()) {

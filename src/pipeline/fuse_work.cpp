@@ -137,6 +137,17 @@ std::map<long, nlohmann::json> read_item_records(const fs::path& out_dir, const 
   return out;
 }
 
+bool item_recorded_done(const fs::path& out_dir, const Date& date, const std::string& run_key) {
+  std::ifstream in(out_dir / kItemsFolder / (date.iso() + ".json"));
+  if (!in) return false;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    return j.value("run_key", "") == run_key && j.value("status", "") == "done";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 void clear_item_records(const fs::path& out_dir) {
   std::error_code ec;
   fs::remove_all(out_dir / kItemsFolder, ec);

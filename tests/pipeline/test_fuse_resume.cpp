@@ -149,3 +149,38 @@ TEST(FuseResume, ForeignFoldersAndTheCatalogAreNeverUsed) {
   EXPECT_NE(error_of([&] { pipeline::fuse(cat, *m, o); }).find("not a folder made by 'lstfuse fuse'"), std::string::npos);
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp / "photos"), fs::directory_iterator{}), 1);
 }
+
+// The write options count as settings: a rerun with other --co is refused (its files would
+// not be the recorded run's), redone with --overwrite, and resumed with the same ones.
+TEST(FuseResume, OtherCreationOptionsAreRefusedOrRedoneWithOverwrite) {
+  test::TempDir tmp;
+  make_catalog(tmp / "cat");
+  const fs::path out = tmp / "out";
+  const std::string base = "fuse -q --no-uncertainty --method starfm --window 3 --catalog '" + (tmp / "cat").string() +
+                           "' -o '" + out.string() + "'";
+  auto r = test::run_cli(base);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto deflate = slurp(out / "lst_starfm_20240105.tif");
+  EXPECT_FALSE(nlohmann::json::parse(slurp(out / "index.json"))["run"].contains("co"));
+
+  r = test::run_cli(base + " --co COMPRESS=LZW");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("index.json"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--co [\"COMPRESS=LZW\"] (was [])"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(out / "lst_starfm_20240105.tif"), deflate);  // untouched
+
+  r = test::run_cli(base + " --co COMPRESS=LZW --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 dates predicted, 0 already done"), std::string::npos) << r.output;
+  const auto lzw = slurp(out / "lst_starfm_20240105.tif");
+  EXPECT_NE(lzw, deflate);
+  EXPECT_EQ(nlohmann::json::parse(slurp(out / "index.json"))["run"]["co"], nlohmann::json::array({"COMPRESS=LZW"}));
+
+  r = test::run_cli(base + " --co COMPRESS=LZW");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("0 dates predicted, 3 already done"), std::string::npos) << r.output;
+  r = test::run_cli(base);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--co [] (was [\"COMPRESS=LZW\"])"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(out / "lst_starfm_20240105.tif"), lzw);
+}

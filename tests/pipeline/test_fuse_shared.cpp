@@ -10,9 +10,11 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/pipeline/fuse_tiles.hpp"
 #include "lstfuse/pipeline/fuse_work.hpp"
 #include "test_support.hpp"
 
@@ -315,4 +317,140 @@ TEST(FuseShared, ABadDateIsRecordedAndTheOthersFinish) {
 #ifdef LSTFUSE_MPIEXEC
   expect_same_outputs(tmp / "single", tmp / "mpi");
 #endif
+}
+
+// Spatial tiles as items (--work-tile): the plain run, two shards plus --assemble and two MPI
+// ranks write the whole-scene run's files byte for byte, for a classic method (with the
+// uncertainty band and the cube) and a deep one, and leave no tile behind.
+TEST(FuseShared, WorkTilesWriteTheWholeSceneFiles) {
+  const Scenes& s = scenes();
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {" --catalog " + q(s.north) + " --catalog " + q(s.south), "--method estarfm --of netCDF --rank-threads 1"},
+      {" --catalog " + q(s.north),
+       "--method sttfn --no-uncertainty --to 2024-01-31 --rank-threads 1 --epochs 1 --patches-per-epoch 16 "
+       "--patch 24 --stride 12 --threads 1"}};
+  for (const auto& [cats, run] : runs) {
+    SCOPED_TRACE(run);
+    test::TempDir tmp;
+    const std::string base = "\"$L\" fuse -q" + cats + " " + run + " -o ";
+    auto r = test::run_shell(base + q(tmp / "whole"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // 64 x 64 in tiles of 40: 4 tiles a date, of 40 and 24 pixels a side.
+    const std::string tiled = " --work-tile 40";
+    r = test::run_shell(base + q(tmp / "plain") + tiled);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("tiles: "), std::string::npos) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + tiled + " --shard 1/2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + tiled + " --shard 2/2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_shell(base + q(tmp / "shard") + tiled + " --assemble");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::vector<std::string> ways = {"plain", "shard"};
+#ifdef LSTFUSE_MPIEXEC
+    r = test::run_shell(kMpirun + " fuse -q" + cats + " " + run + tiled + " -o " + q(tmp / "mpi"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ways.push_back("mpi");
+#endif
+    const bool two = cats.find("south") != std::string::npos;
+    for (const auto& way : ways) {
+      SCOPED_TRACE(way);
+      for (const char* c : {"north", "south"}) {
+        if (!two && std::string(c) == "south") continue;
+        const fs::path a = two ? tmp / "whole" / c : tmp / "whole", b = two ? tmp / way / c : tmp / way;
+        expect_same_outputs(a, b);
+        EXPECT_FALSE(fs::exists(b / pipeline::kTilesFolder)) << b;
+      }
+    }
+  }
+#ifndef LSTFUSE_MPIEXEC
+  GTEST_SKIP() << "built without MPI: the plain and shard runs were checked, the mpirun half needs libopenmpi-dev";
+#endif
+}
+
+// SIGKILL in the middle of a tiled run: the same command again predicts only the tiles that were
+// not stored (of the dates not finished), and the final files equal the whole-scene run's.
+TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const std::string args = " fuse --catalog " + q(s.north) + " --method estarfm --no-uncertainty --half-window 12 -o ";
+  auto r = test::run_shell("\"$L\"" + args + q(tmp / "whole") + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int predictable = 0;
+  const auto whole_index = nlohmann::json::parse(slurp(tmp / "whole" / "index.json"));
+  for (const auto& e : whole_index["entries"]) predictable += e["status"] == "done";
+  ASSERT_GT(predictable, 20);
+  // 64 x 64 in tiles of 16: many tiles a date, so that a date is still in progress when the
+  // kill arrives, however loaded the machine.
+  constexpr int kTiles = 16;
+  // Dates recorded as done: the index of a plain run (rewritten after every date), the item
+  // records of a shared one.
+  auto done_dates = [&](const fs::path& out) {
+    std::set<std::string> done;
+    if (fs::exists(out / "index.json")) {
+      const auto index = nlohmann::json::parse(slurp(out / "index.json"));
+      for (const auto& e : index["entries"])
+        if (e["status"] == "done") done.insert(e["date"].get<std::string>());
+    }
+    if (fs::exists(out / pipeline::kItemsFolder))
+      for (const auto& f : fs::directory_iterator(out / pipeline::kItemsFolder))
+        if (f.path().extension() == ".json") {
+          const auto j = nlohmann::json::parse(slurp(f.path()));
+          if (j["status"] == "done") done.insert(j["date"].get<std::string>());
+        }
+    return done;
+  };
+  std::vector<std::pair<std::string, std::string>> cases = {{"plain", "\"$L\""}};
+#ifdef LSTFUSE_MPIEXEC
+  cases.push_back({"mpi", kMpirun});
+#endif
+  for (const auto& [name, launcher] : cases) {
+    SCOPED_TRACE(name);
+    const fs::path out = tmp / name;
+    const std::string command = launcher + args + q(out) + " --work-tile 16";
+    // Killed once two dates are written and one to eight tiles of a later date are stored. On a
+    // loaded machine the kill may come after that date is assembled: then the same command is
+    // killed again (it resumes), until tiles of an unfinished date are left.
+    std::set<std::string> done;
+    int stored = 0;
+    std::string listing;  // for the failure message
+    for (int attempt = 0; attempt < 6 && stored == 0; ++attempt) {
+      r = test::run_shell(command + " > " + q(tmp / "log") + " 2>&1 & P=$!; i=0; "
+                          "while { [ $(ls " + q(out) + " 2>/dev/null | grep -c '_quality.tif$') -lt " +
+                          std::to_string(2 + attempt) + " ] || "
+                          "! ls " + q(out / "tiles") + "/*/ 2>/dev/null | grep -c '.tile$' | grep -qx '[1-8]'; } && "
+                          "[ $i -lt 6000 ]; do sleep 0.005; i=$((i+1)); done; "
+                          "V=$(pgrep -P $P lstfuse | head -n 1); [ -n \"$V\" ] || V=$P; kill -9 $V; wait $P; echo rc=$?");
+      ASSERT_EQ(r.output.find("rc=0"), std::string::npos) << "the run ended before the kill: " << r.output;
+      done = done_dates(out);
+      ASSERT_LT(static_cast<int>(done.size()), predictable);
+      // Tiles stored for the dates not done: found, not predicted, by the rerun.
+      listing.clear();
+      if (!fs::exists(out / pipeline::kTilesFolder)) continue;
+      for (const auto& d : fs::directory_iterator(out / pipeline::kTilesFolder)) {
+        for (const auto& f : fs::directory_iterator(d.path())) listing += " " + fs::relative(f.path(), out).string();
+        if (done.count(d.path().filename().string())) continue;
+        for (const auto& f : fs::directory_iterator(d.path())) stored += f.path().extension() == ".tile";
+      }
+    }
+    ASSERT_GE(stored, 1);
+    std::map<fs::path, long long> before;
+    for (const auto& f : fs::directory_iterator(out)) {
+      const std::string file = f.path().filename().string();
+      if (f.path().extension() != ".tif" || file.find(".part") != std::string::npos) continue;
+      const std::string date = file.substr(12, 8);  // lst_estarfm_YYYYMMDD...
+      if (done.count(date.substr(0, 4) + "-" + date.substr(4, 2) + "-" + date.substr(6, 2))) before[f.path()] = mtime_ns(f.path());
+    }
+
+    r = test::run_shell(command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const int missing = kTiles * (predictable - static_cast<int>(done.size())) - stored;
+    EXPECT_NE(r.output.find(fmt::format("tiles: {} predicted, {} found stored", missing, stored)), std::string::npos)
+        << "dates done " << done.size() << " of " << predictable << ", tile files at the kill:" << listing << "\n"
+        << r.output;
+    EXPECT_NE(r.output.find(std::to_string(done.size()) + " already done"), std::string::npos) << r.output;
+    for (const auto& [p, t] : before) EXPECT_EQ(mtime_ns(p), t) << p << " was written again";
+    expect_same_outputs(tmp / "whole", out, false);
+    EXPECT_FALSE(fs::exists(out / pipeline::kTilesFolder));
+  }
 }

@@ -45,6 +45,13 @@ struct FuseOptions {
   // Pixels the chosen pairs leave without a clear reference are predicted from pairs up to this
   // many usable pairs farther away (quality band `reference_filled`); 0: left invalid.
   int max_reference_steps = 0;
+  // Spatial tiles as work items (fuse_tiles.hpp): each date cut into tiles of this many pixels
+  // (square), predicted as separate items and assembled into the same files as a whole-scene
+  // run; <= 0: a date is one item.
+  int work_tile = 0;
+  // The --co creation options the rasters are written with (io::set_user_creation_options), kept
+  // in the run settings: files written with other options are not this run's.
+  std::vector<std::string> creation_options;
   // Shares the dates with other processes (MPI ranks, shards; fuse_work.hpp); null: all here.
   FuseWork* work = nullptr;
 };
@@ -74,6 +81,8 @@ struct FuseSummary {
   int skipped = 0;  // already predicted by an earlier run
   int no_data = 0;  // coarse image without a valid pixel
   int failed = 0;
+  // With work tiles: tiles predicted in this run, and tiles found stored by an earlier one.
+  int tiles_done = 0, tiles_found = 0;
   std::string uncertainty_note;  // why there is no uncertainty band, when there is none
 };
 

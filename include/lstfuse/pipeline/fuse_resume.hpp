@@ -18,7 +18,8 @@ namespace lstfuse::pipeline {
 
 constexpr const char* kFuseIndexFormat = "lstfuse-fuse-index";
 
-// What a fuse run records besides the method's options: settings that change the files.
+// What a fuse run records besides the method's options: settings that change the files (the
+// write options: format, and --co when given).
 nlohmann::json fuse_run_settings(const FuseOptions& opts);
 
 // Checks the output folder before any work (not the catalog itself, not a foreign folder) and

@@ -12,7 +12,8 @@
 //   builds the index and the cube from the records.
 // A finished item (done, no data, or failed with its error) is recorded in OUT/items/DATE.json,
 // written atomically after the item's rasters: a process that dies loses only unfinished items,
-// and the same command run again does only what is missing.
+// and the same command run again does only what is missing. With --work-tile the items are the
+// tiles of the dates, stored in OUT/tiles until their date is assembled (fuse_tiles.hpp).
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -27,14 +28,18 @@
 
 namespace lstfuse::pipeline {
 
-// One unit of work. A date is predicted as one spatial tile (tile 0): the per-date steps
-// (coarse bias, reference fill, consistency score) are whole-scene, so a date is the smallest
-// item whose output equals the single-process run's byte for byte.
+// One unit of work. Without --work-tile a date is one item (tile 0). With it (fuse_tiles.hpp),
+// item i of a catalog is tile i mod T of date i / T, T tiles a date: the method runs tile by tile,
+// the whole-scene steps (coarse bias, scene statistics, reference fill, consistency score,
+// uncertainty) see the whole scene, so the files equal the whole-scene run's byte for byte.
 struct WorkItem {
   int catalog = 0;
   int tile = 0;
   Date date;
 };
+
+// What end() sums: dates done, skipped, without data, failed; tiles done, tiles found stored.
+constexpr int kFuseCounts = 6;
 
 // Records of finished items, kept in OUT/items.
 constexpr const char* kItemsFolder = "items";
@@ -60,9 +65,9 @@ class FuseWork {
   // Items are 0 .. n-1 of the catalog's list; next() gives this process's next one, -1 at the end.
   virtual void begin(long n_items) = 0;
   virtual long next() = 0;
-  // After this process's last item; sums counts[4] over the processes (MPI) and returns when
-  // every process is done.
-  virtual void end(int counts[4]) {}
+  // After this process's last item; sums counts[kFuseCounts] over the processes (MPI) and
+  // returns when every process is done.
+  virtual void end(int counts[]) {}
   // Who this process is, for logs ("rank 1/4", "shard 2/8").
   virtual std::string who() const = 0;
 };
@@ -72,6 +77,8 @@ void write_item_record(const std::filesystem::path& out_dir, const Date& date, c
                        nlohmann::json entry);
 // The records made with `run_key`, by day number (entries as written).
 std::map<long, nlohmann::json> read_item_records(const std::filesystem::path& out_dir, const std::string& run_key);
+// True when the date's record was made with `run_key` and says done.
+bool item_recorded_done(const std::filesystem::path& out_dir, const Date& date, const std::string& run_key);
 // Removes OUT/items (a run redone from scratch).
 void clear_item_records(const std::filesystem::path& out_dir);
 
