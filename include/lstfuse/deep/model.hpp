@@ -88,4 +88,19 @@ class DeepModel {
   virtual int tile_alignment() const { return 1; }
 };
 
+// Optional hooks a model may implement for prediction: whole-scene context (so tile results
+// do not depend on the tile) and per-reference combination weights for the quality layer.
+struct SceneContext {
+  std::vector<std::vector<double>> coarse_ref_mean;  // [reference][band], network units
+  std::vector<double> coarse_target_mean;            // [band]
+};
+
+class PredictionHooks {
+ public:
+  virtual ~PredictionHooks() = default;
+  virtual void set_scene_context(const SceneContext& ctx) = 0;
+  // (N, R, H, W) weight of each reference in the last predict() (band 0), or undefined.
+  virtual torch::Tensor last_reference_weights() const = 0;
+};
+
 }  // namespace lstfuse::deep

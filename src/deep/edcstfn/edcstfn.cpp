@@ -1,6 +1,8 @@
 #include "lstfuse/deep/edcstfn.hpp"
 
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 

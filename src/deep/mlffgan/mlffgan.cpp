@@ -6,6 +6,8 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 
