@@ -78,7 +78,7 @@ torch::jit::Module optimized_for_cpu(const SttfnNet& folded);
 // prediction rightly has dominates |L2 - M2|; over about one MODIS pixel it measures how well
 // the prediction agrees with the coarse image, which is the consistency the weighting is for.
 // TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene), or window means when
-// tc_window > 0.
+// tc_window > 0; the weights themselves are deep/weighting.hpp's tc_weights_from (clamped floor).
 // Mean over the (2 radius + 1)^2 window clipped to the image, per channel (separable).
 torch::Tensor window_mean(const torch::Tensor& x, int radius);
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,

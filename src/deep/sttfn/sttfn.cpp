@@ -150,14 +150,6 @@ torch::Tensor window_mean(const torch::Tensor& x, int radius) {
 
 namespace {
 constexpr double kWeightEps = 1e-6;  // network units; guards 1/0 for a perfect match
-
-std::vector<torch::Tensor> normalise_weights(std::vector<torch::Tensor> inv) {
-  auto sum = inv.front().clone();
-  for (size_t i = 1; i < inv.size(); ++i) sum = sum + inv[i];
-  const double even = 1.0 / inv.size();
-  for (auto& w : inv) w = torch::where(sum > 0, w / sum.clamp_min(1e-30), torch::full_like(w, even));
-  return inv;
-}
 }  // namespace
 
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
@@ -175,32 +167,29 @@ std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, 
     }
     inv.push_back(d.clamp_min(kWeightEps).reciprocal() * valid[i]);
   }
-  return normalise_weights(std::move(inv));
+  return normalised_weights(std::move(inv));
 }
 
 std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
                                       const std::vector<torch::Tensor>& valid, int tc_window,
                                       const SceneContext* scene) {
-  std::vector<torch::Tensor> inv;
+  std::vector<torch::Tensor> d;
   const auto B = coarse_target.size(1);
-  for (size_t i = 0; i < coarse_refs.size(); ++i) {
-    torch::Tensor d;
-    if (tc_window > 0) {
-      d = window_mean(coarse_refs[i] - coarse_target, tc_window).abs();
-    } else if (scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
-      std::vector<float> v;
-      for (int64_t b = 0; b < B; ++b)
-        v.push_back(static_cast<float>(std::abs(scene->coarse_ref_mean[i][b] - scene->coarse_target_mean[b])));
-      d = torch::tensor(v).to(coarse_target.device()).view({1, B, 1, 1});
-    } else {
-      // No scene context (direct use): means over the valid pixels of these tensors.
-      const auto m = valid[i].expand_as(coarse_target);
-      const auto n = m.sum({0, 2, 3}).clamp_min(1.0);
-      d = (((coarse_refs[i] - coarse_target) * m).sum({0, 2, 3}) / n).abs().view({1, B, 1, 1});
+  if (tc_window <= 0 && scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
+    for (auto& t : scene_tc_distances(*scene, torch::kFloat)) d.push_back(t.to(coarse_target.device()));
+  } else {
+    for (size_t i = 0; i < coarse_refs.size(); ++i) {
+      if (tc_window > 0) {
+        d.push_back(window_mean(coarse_refs[i] - coarse_target, tc_window).abs());
+      } else {
+        // No scene context (direct use): means over the valid pixels of these tensors.
+        const auto m = valid[i].expand_as(coarse_target);
+        const auto n = m.sum({0, 2, 3}).clamp_min(1.0);
+        d.push_back((((coarse_refs[i] - coarse_target) * m).sum({0, 2, 3}) / n).abs().view({1, B, 1, 1}));
+      }
     }
-    inv.push_back(d.clamp_min(kWeightEps).reciprocal().expand_as(coarse_target) * valid[i]);
   }
-  return normalise_weights(std::move(inv));
+  return tc_weights_from(d, valid, TcFloor::clamp);
 }
 
 SttfnModel::SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options, int context)
