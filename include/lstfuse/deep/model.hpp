@@ -98,9 +98,23 @@ struct SceneContext {
 class PredictionHooks {
  public:
   virtual ~PredictionHooks() = default;
-  virtual void set_scene_context(const SceneContext& ctx) = 0;
+  void set_scene_context(const SceneContext& ctx) {
+    scene_ = ctx;
+    has_scene_ = true;
+  }
   // (N, R, H, W) weight of each reference in the last predict() (band 0), or undefined.
-  virtual torch::Tensor last_reference_weights() const = 0;
+  torch::Tensor last_reference_weights() const { return last_weights_; }
+
+ protected:
+  // The whole-scene means the engine gave, when they cover `references` references; else null.
+  const SceneContext* scene(size_t references) const {
+    return has_scene_ && scene_.coarse_ref_mean.size() == references ? &scene_ : nullptr;
+  }
+  torch::Tensor last_weights_;  // set by predict() of a family that combines references
+
+ private:
+  SceneContext scene_;
+  bool has_scene_ = false;
 };
 
 }  // namespace lstfuse::deep
