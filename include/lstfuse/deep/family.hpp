@@ -79,6 +79,7 @@ template <class Options>
 class FamilyModel : public DeepModel, public PredictionHooks {
  public:
   explicit FamilyModel(const Options& options) : options_(options) {}
+  void bind_options(OptionSet& set) override { options_.bind(set); }
   // Adam's rate of the optimisers the schedule drives (the first one's is reported).
   double learning_rate() const override { return adam_lr(*scheduled_optimisers().front()); }
   void set_learning_rate(double lr) override {

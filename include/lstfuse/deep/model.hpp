@@ -77,6 +77,10 @@ class DeepModel {
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 
+  // Binds the model's own copy of its family's options (FamilyModel), so that the engine can
+  // bring the options that act at prediction up to date before each prediction.
+  virtual void bind_options(OptionSet& /*set*/) {}
+
   // Kelvin per network unit, per band (the engine's normalisation scale), given before training
   // and after loading: for settings a paper states in kelvin (STTFN's Huber delta).
   virtual void set_kelvin_per_unit(const std::vector<double>& /*scale*/) {}

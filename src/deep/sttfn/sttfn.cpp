@@ -390,6 +390,8 @@ void SttfnOptions::bind(OptionSet& o) {
         "STC weighting: half-window (pixels) of the mean |prediction - coarse| (0: per pixel, as eq. 6)");
   o.add("init-std", init_std, "Standard deviation of the Gaussian initial weights");
   o.add("fold-bn", fold_bn, "Fold batch normalisation into the convolutions for inference");
+  // How the two directions' predictions are combined is chosen at prediction; the networks not.
+  o.mark_at_prediction({"weighting", "tc-window", "stc-window", "fold-bn"});
 }
 
 }  // namespace lstfuse::deep
