@@ -47,6 +47,11 @@ void setup(CLI::App& app) {
         std::cout << fmt::format("  options (on the command line --{}.NAME VALUE, or --NAME VALUE with --method {}):\n",
                                  info.name, info.name);
       }
+      if (info.trainable) {
+        std::cout << "  (at prediction): acts when a trained model predicts (given to predict or fuse, it "
+                     "replaces the model's value); the others are fixed when the model is trained and "
+                     "stored with it\n";
+      }
       std::cout << m->options().help_text() << "\n";
     }
     if (!name->empty() && !reg.has(*name)) reg.create(*name);  // throws with the known names

@@ -191,12 +191,20 @@ void OptionSet::from_json(const nlohmann::json& object) {
   }
 }
 
+void OptionSet::mark_at_prediction(const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    auto* o = find_mutable(n);
+    if (!o) throw Error(fmt::format("{}: no option --{} to mark as acting at prediction", owner_, n));
+    o->at_prediction = true;
+  }
+}
+
 std::string OptionSet::help_text() const {
   std::ostringstream os;
   for (const auto& o : options_) {
     const std::string range = range_text(o);
-    os << fmt::format("  --{:<22} {} (default {}) [{}{}]\n", o.name, o.help, o.default_value, type_text(o),
-                      range.empty() ? "" : ", " + range);
+    os << fmt::format("  --{:<22} {} (default {}) [{}{}]{}\n", o.name, o.help, o.default_value, type_text(o),
+                      range.empty() ? "" : ", " + range, o.at_prediction ? " (at prediction)" : "");
   }
   return os.str();
 }

@@ -337,3 +337,29 @@ TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--exclude: bad date 'x'"), std::string::npos) << r.output;
 }
+
+// `lstfuse methods NAME` says which options act when a trained model predicts.
+TEST(OptionsCli, MethodsMarksTheOptionsThatActAtPrediction) {
+  const auto out = test::run_cli("methods sttfn");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  auto line_of = [&](const std::string& flag) {
+    std::istringstream in(out.output);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.find("  " + flag + " ") == 0) return line;
+    return std::string();
+  };
+  for (const char* at : {"--weighting", "--stc-window", "--tc-window", "--fold-bn", "--tile", "--device"}) {
+    const auto line = line_of(at);
+    ASSERT_FALSE(line.empty()) << at;
+    EXPECT_NE(line.find("(at prediction)"), std::string::npos) << line;
+  }
+  for (const char* fixed : {"--loss", "--huber-delta", "--epochs", "--frame"}) {
+    const auto line = line_of(fixed);
+    ASSERT_FALSE(line.empty()) << fixed;
+    EXPECT_EQ(line.find("(at prediction)"), std::string::npos) << line;
+  }
+  // A classic method's options all act when it predicts: no mark.
+  const auto starfm = test::run_cli("methods starfm");
+  EXPECT_EQ(starfm.output.find("(at prediction)"), std::string::npos);
+}

@@ -226,7 +226,7 @@ TEST(EngineBaseline, ABetterNetworkIsKept) {
 TEST(EngineBaseline, SttfnBaselineIsItsUntrainedNetwork) {
   torch::manual_seed(2);
   SttfnFamily family;
-  family.options()->stc_window = 3;
+  family.options.stc_window = 3;
   auto model = family.create_model(1, 1e-4);
   model->set_training(false);
   auto before = test::synthetic_batch(1, 1, 30, 26, 3, 10);

@@ -1,4 +1,5 @@
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/weighting.hpp"
 
 #include <gtest/gtest.h>
 

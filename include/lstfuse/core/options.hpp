@@ -26,6 +26,9 @@ class OptionSet {
     double min = -std::numeric_limits<double>::infinity();
     double max = std::numeric_limits<double>::infinity();
     bool min_exclusive = false;  // e.g. a learning rate must be > 0, not >= 0
+    // Of a trained method: acts when its model predicts, read from the options at that call.
+    // The others are fixed in the model when it is created (by training, or from a model file).
+    bool at_prediction = false;
   };
 
   OptionSet() = default;
@@ -45,6 +48,8 @@ class OptionSet {
   // set() outside the range throws Error naming the option and the range, so a bad value is
   // refused when it is given, before any work starts.
   void limit(const std::string& name, double min, double max, bool min_exclusive = false);
+  // Marks options as acting at prediction (Option::at_prediction); an unknown name throws Error.
+  void mark_at_prediction(const std::vector<std::string>& names);
 
   bool has(const std::string& name) const;
   // Accepts "half-window", "half_window" or "--half-window". Throws Error naming the owner and
@@ -56,7 +61,7 @@ class OptionSet {
 
   nlohmann::json to_json() const;                 // {"half-window": 25, ...}
   void from_json(const nlohmann::json& object);   // unknown keys are an error
-  std::string help_text() const;                  // one line per option: type, default, range
+  std::string help_text() const;                  // one line per option: type, default, range, "at prediction"
 
   // "int", "double", "bool", "string", or the choices as "a|b|c".
   static std::string type_text(const Option& o);

@@ -39,6 +39,9 @@ class DeepMethod : public Method {
 
  private:
   std::string meta_json() const;
+  // Copies the options marked at prediction into the model's own (FamilyModel) before it
+  // predicts or says its halo: the one rule for every family (core/options.hpp).
+  void sync_prediction_options() const;
   void set_baseline_choice(const TrainReport& report);
   static std::string baseline_message(double network_rmse, double baseline_rmse);
   torch::Device device() const;
@@ -51,6 +54,7 @@ class DeepMethod : public Method {
   std::unique_ptr<DeepModel> model_;
   Normaliser norm_;
   int bands_ = 0;
+  std::string frame_ = "relative";  // the model's frame (fixed when it is trained or loaded)
   std::vector<Date> train_dates_;
   std::optional<TrainReport> report_;
   SeriesContext context_;     // --series-context: sums over the training pairs

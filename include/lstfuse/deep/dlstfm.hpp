@@ -29,6 +29,7 @@ struct DlstfmOptions {
   int consistency_block = 10;   // fine pixels per coarse pixel side (100 m Landsat, 1 km MODIS)
   double consistency_weight = 0.5;
   double ssim_weight = 0.2;
+  void bind(OptionSet& set);
 };
 
 // SAFM: four channel groups at scales 1, 2, 4, 8 (max pooling), depthwise 3x3 each, nearest
@@ -84,7 +85,7 @@ struct DlstfmNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(DlstfmNet);
 
-class DlstfmModel : public DeepModel {
+class DlstfmModel : public FamilyModel<DlstfmOptions> {
  public:
   DlstfmModel(int bands, double lr, const DlstfmOptions& options, int context = 0);
   std::string name() const override { return "dlstfm"; }
@@ -95,8 +96,6 @@ class DlstfmModel : public DeepModel {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
-  double learning_rate() const override;
-  void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Receptive radius: branches 5, two fusion blocks 2 x 16 (SAFM's scale-8 depthwise conv
@@ -108,20 +107,17 @@ class DlstfmModel : public DeepModel {
   DlstfmNet& net() { return net_; }
 
  private:
+  std::vector<torch::optim::Adam*> scheduled_optimisers() const override { return {optimizer_.get()}; }
   std::map<std::string, torch::Tensor> losses(const Batch& batch);
-  DlstfmOptions options_;
   DlstfmNet net_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
 
-class DlstfmFamily : public DeepFamily {
+class DlstfmFamily : public FamilyOf<DlstfmOptions, DlstfmModel> {
  public:
   MethodInfo info() const override;
   TrainDefaults train_defaults() const override;
-  void bind(OptionSet& options) override;
-  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
   bool supports_series_context() const override { return true; }
-  DlstfmOptions options;
 };
 
 }  // namespace lstfuse::deep

@@ -23,6 +23,7 @@ struct EdcstfnOptions {
   int ae_steps = 200;          // auto-encoder pretraining steps (one per train_step call)
   double feature_weight = 1.0;
   double ssim_weight = 0.8;
+  void bind(OptionSet& set);
 };
 
 // Three 3x3 convolutions with replication padding: in -> 32 -> 64 -> 128.
@@ -62,7 +63,7 @@ struct EdcstfnAutoEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(EdcstfnAutoEncoder);
 
-class EdcstfnModel : public DeepModel {
+class EdcstfnModel : public FamilyModel<EdcstfnOptions> {
  public:
   EdcstfnModel(int bands, double lr, const EdcstfnOptions& options);
   std::string name() const override { return "edcstfn"; }
@@ -73,8 +74,6 @@ class EdcstfnModel : public DeepModel {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
-  double learning_rate() const override;
-  void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int halo() const override { return 8; }  // 5 stacked 3x3 convolutions: radius 5, rounded up
@@ -84,22 +83,20 @@ class EdcstfnModel : public DeepModel {
   EdcstfnAutoEncoder& auto_encoder() { return auto_encoder_; }
 
  private:
+  // The auto-encoder keeps its own rate (1e-3); the schedule drives the fusion network's.
+  std::vector<torch::optim::Adam*> scheduled_optimisers() const override { return {optimizer_.get()}; }
   std::map<std::string, torch::Tensor> losses(const Batch& batch);
   double pretrain_step(const Batch& batch);
-  EdcstfnOptions options_;
   EdcstfnNet net_{nullptr};
   EdcstfnAutoEncoder auto_encoder_{nullptr};
   torch::Tensor ae_steps_done_;  // saved, so a loaded model does not pretrain again
   std::unique_ptr<torch::optim::Adam> optimizer_, ae_optimizer_;
 };
 
-class EdcstfnFamily : public DeepFamily {
+class EdcstfnFamily : public FamilyOf<EdcstfnOptions, EdcstfnModel> {
  public:
   MethodInfo info() const override;
   TrainDefaults train_defaults() const override;
-  void bind(OptionSet& options) override;
-  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
-  EdcstfnOptions options;
 };
 
 }  // namespace lstfuse::deep

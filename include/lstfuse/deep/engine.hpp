@@ -14,6 +14,7 @@
 
 #include "lstfuse/deep/family.hpp"
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/weighting.hpp"
 #include "lstfuse/deep/model.hpp"
 #include "lstfuse/deep/series_context.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -146,25 +147,6 @@ class PatchSet {
 // Per-pixel loss maps: "huber" (delta), "mse", "l1".
 torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const torch::Tensor& target,
                        double delta = 1.0);
-
-// Optional hooks a model may implement for prediction: whole-scene context (so tile results
-// do not depend on the tile) and per-reference combination weights for the quality layer.
-struct SceneContext {
-  std::vector<std::vector<double>> coarse_ref_mean;  // [reference][band], network units
-  std::vector<double> coarse_target_mean;            // [band]
-};
-// TC weights 1 / |mean(M_k) - mean(M_0)| from the whole-scene means, per band, normalised to
-// sum 1 over the references; each (1, B, 1, 1) on `device`. Means over a tile would make the
-// blend depend on the tile.
-std::vector<torch::Tensor> scene_temporal_weights(const SceneContext& scene, torch::Device device);
-
-class PredictionHooks {
- public:
-  virtual ~PredictionHooks() = default;
-  virtual void set_scene_context(const SceneContext& ctx) = 0;
-  // (N, R, H, W) weight of each reference in the last predict() (band 0), or undefined.
-  virtual torch::Tensor last_reference_weights() const = 0;
-};
 
 // Prediction tiles for a `length`-pixel side: `tile` is a memory bound, a window (tile + halo
 // on both sides, clipped to the scene) of at most tile + 2 halo pixels. With `balance`, the

@@ -7,10 +7,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "lstfuse/core/options.hpp"
 #include "lstfuse/deep/model.hpp"
+#include "lstfuse/deep/optimiser.hpp"
 #include "lstfuse/methods/method.hpp"
 
 namespace lstfuse::deep {
@@ -68,6 +71,42 @@ class DeepFamily {
 
  protected:
   int context_channels_ = 0;
+};
+
+// The base of every family's model: its copy of the family's options, taken when the model is
+// created (at training, or at load), and the prediction hooks (scene means, reference weights).
+template <class Options>
+class FamilyModel : public DeepModel, public PredictionHooks {
+ public:
+  explicit FamilyModel(const Options& options) : options_(options) {}
+  void bind_options(OptionSet& set) override { options_.bind(set); }
+  // Adam's rate of the optimisers the schedule drives (the first one's is reported).
+  double learning_rate() const override { return adam_lr(*scheduled_optimisers().front()); }
+  void set_learning_rate(double lr) override {
+    for (auto* o : scheduled_optimisers()) set_adam_lr(*o, lr);
+  }
+
+ protected:
+  virtual std::vector<torch::optim::Adam*> scheduled_optimisers() const = 0;
+  Options options_;
+};
+
+// The base of every family: its options (a struct with the paper's defaults and a
+// bind(OptionSet&) that names them) and a factory for its models, which take
+// (bands, lr, options[, context channels]). A family adds its description (info), its paper's
+// training set-up (train_defaults) and, where it has them, series context and legacy options.
+template <class Options, class Model>
+class FamilyOf : public DeepFamily {
+ public:
+  Options options;  // bound as the method's options; each model copies them when it is created
+
+  void bind(OptionSet& set) override { options.bind(set); }
+  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override {
+    if constexpr (std::is_constructible_v<Model, int, double, const Options&, int>)
+      return std::make_unique<Model>(bands, lr, options, context_channels_);
+    else
+      return std::make_unique<Model>(bands, lr, options);
+  }
 };
 
 }  // namespace lstfuse::deep

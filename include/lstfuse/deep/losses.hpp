@@ -1,6 +1,7 @@
 #pragma once
-// Masked losses shared by the deep network families (StfNet, EDCSTFN, MLFF-GAN, DLSTFM), and
-// the few small pieces they all need (reference weighting, optimiser and archive helpers).
+// Masked losses shared by the deep network families (StfNet, EDCSTFN, MLFF-GAN, DLSTFM).
+// Reference weighting, optimiser, archive and padding helpers have their own headers
+// (weighting.hpp, optimiser.hpp, serialisation.hpp, padding.hpp).
 //
 // Masks are (N, 1, H, W) with 1 where a pixel counts; an undefined mask means "all valid".
 // Every loss here is a masked mean: values at masked pixels are replaced by zero through
@@ -54,27 +55,5 @@ torch::Tensor ms_ssim_loss(const torch::Tensor& pred, const torch::Tensor& targe
                            const MsSsimOptions& options = {});
 // Number of scales ms_ssim uses for an image of this size.
 int ms_ssim_scales(int64_t height, int64_t width, const MsSsimOptions& options = {});
-
-// Temporal (TC) weights for references k: 1 / |mean(M_k) - mean(M_0)| per sample and band,
-// normalised to sum 1 over the references; each (N, B, 1, 1).
-std::vector<torch::Tensor> temporal_weights(const std::vector<torch::Tensor>& coarse_refs,
-                                            const torch::Tensor& coarse_target);
-
-// Adam learning rate of every parameter group.
-void set_adam_lr(torch::optim::Adam& optimizer, double lr);
-double adam_lr(const torch::optim::Adam& optimizer);
-
-// Sub-archive helpers: modules and optimisers each under their own key.
-void write_module(torch::serialize::OutputArchive& archive, const std::string& key, const torch::nn::Module& module);
-void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module);
-void write_optimizer(torch::serialize::OutputArchive& archive, const std::string& key,
-                     const torch::optim::Optimizer& optimizer);
-void read_optimizer(torch::serialize::InputArchive& archive, const std::string& key,
-                    torch::optim::Optimizer& optimizer);
-
-// Pads (N, C, H, W) at the bottom/right by replication so that H and W are multiples of
-// `multiple`; crop_to undoes it.
-torch::Tensor pad_to_multiple(const torch::Tensor& x, int multiple);
-torch::Tensor crop_to(const torch::Tensor& x, int64_t height, int64_t width);
 
 }  // namespace lstfuse::deep

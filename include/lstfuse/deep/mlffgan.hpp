@@ -27,6 +27,7 @@ struct MlffGanOptions {
   double dropout = 0.2;    // inside the encoders' residual blocks
   double gan_weight = 0.01;
   bool time_reversal = true;
+  void bind(OptionSet& set);
 };
 
 // Reflection pad, 3x3 conv, dropout, LeakyReLU, reflection pad, 3x3 conv, + identity.
@@ -82,7 +83,7 @@ struct MlffDiscriminatorImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlffDiscriminator);
 
-class MlffGanModel : public DeepModel, public PredictionHooks {
+class MlffGanModel : public FamilyModel<MlffGanOptions> {
  public:
   MlffGanModel(int bands, double lr, const MlffGanOptions& options);
   std::string name() const override { return "mlffgan"; }
@@ -95,8 +96,6 @@ class MlffGanModel : public DeepModel, public PredictionHooks {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
-  double learning_rate() const override;
-  void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Receptive radius of the convolutions: stem 3, encoder levels 1-4 sum(2^(l-1) + 2 x 2^l)
@@ -104,34 +103,29 @@ class MlffGanModel : public DeepModel, public PredictionHooks {
   // 16). Rounded up to a multiple of 16 so that tile origins keep the stride-16 grid.
   int halo() const override;
   int tile_alignment() const override { return 16; }
-  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
-  torch::Tensor last_reference_weights() const override { return last_weights_; }
 
   MlffGenerator& generator() { return generator_; }
   MlffDiscriminator& discriminator() { return discriminator_; }
 
  private:
+  // Generator and discriminator follow the same schedule; the generator's rate is reported.
+  std::vector<torch::optim::Adam*> scheduled_optimisers() const override {
+    return {g_optimizer_.get(), d_optimizer_.get()};
+  }
   Batch augment(const Batch& batch);
   torch::Tensor reconstruction_loss(const torch::Tensor& pred, const Batch& batch);
-  MlffGanOptions options_;
-  SceneContext scene_;
-  bool has_scene_ = false;
-  torch::Tensor last_weights_;
   MlffGenerator generator_{nullptr};
   MlffDiscriminator discriminator_{nullptr};
   std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
   at::Generator swap_rng_;
 };
 
-class MlffGanFamily : public DeepFamily {
+class MlffGanFamily : public FamilyOf<MlffGanOptions, MlffGanModel> {
  public:
   MethodInfo info() const override;
   TrainDefaults train_defaults() const override;
-  void bind(OptionSet& options) override;
-  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
   // Models saved before --adain-window existed used whole-input statistics.
   std::map<std::string, std::string> legacy_options() const override { return {{"adain-window", "0"}}; }
-  MlffGanOptions options;
 };
 
 }  // namespace lstfuse::deep

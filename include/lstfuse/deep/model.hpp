@@ -77,6 +77,10 @@ class DeepModel {
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 
+  // Binds the model's own copy of its family's options (FamilyModel), so that the engine can
+  // bring the options that act at prediction up to date before each prediction.
+  virtual void bind_options(OptionSet& /*set*/) {}
+
   // Kelvin per network unit, per band (the engine's normalisation scale), given before training
   // and after loading: for settings a paper states in kelvin (STTFN's Huber delta).
   virtual void set_kelvin_per_unit(const std::vector<double>& /*scale*/) {}
@@ -86,6 +90,35 @@ class DeepModel {
   // Tile origins must lie on this grid (networks that pool or stride: 2^levels); the engine
   // rounds the tile size up to it, and halo() must be a multiple of it.
   virtual int tile_alignment() const { return 1; }
+};
+
+// Optional hooks a model may implement for prediction: whole-scene context (so tile results
+// do not depend on the tile) and per-reference combination weights for the quality layer.
+struct SceneContext {
+  std::vector<std::vector<double>> coarse_ref_mean;  // [reference][band], network units
+  std::vector<double> coarse_target_mean;            // [band]
+};
+
+class PredictionHooks {
+ public:
+  virtual ~PredictionHooks() = default;
+  void set_scene_context(const SceneContext& ctx) {
+    scene_ = ctx;
+    has_scene_ = true;
+  }
+  // (N, R, H, W) weight of each reference in the last predict() (band 0), or undefined.
+  torch::Tensor last_reference_weights() const { return last_weights_; }
+
+ protected:
+  // The whole-scene means the engine gave, when they cover `references` references; else null.
+  const SceneContext* scene(size_t references) const {
+    return has_scene_ && scene_.coarse_ref_mean.size() == references ? &scene_ : nullptr;
+  }
+  torch::Tensor last_weights_;  // set by predict() of a family that combines references
+
+ private:
+  SceneContext scene_;
+  bool has_scene_ = false;
 };
 
 }  // namespace lstfuse::deep

@@ -17,6 +17,7 @@ namespace lstfuse::deep {
 
 struct StfNetOptions {
   int features = 64;  // channels of the first layer (the second has half)
+  void bind(OptionSet& set);
 };
 
 // One stream: three convolutions (5x5, 3x3, 5x5, zero padding), ReLU between them.
@@ -31,7 +32,7 @@ struct StfNetStreamImpl : torch::nn::Module {
 };
 TORCH_MODULE(StfNetStream);
 
-class StfNetModel : public DeepModel, public PredictionHooks {
+class StfNetModel : public FamilyModel<StfNetOptions> {
  public:
   StfNetModel(int bands, double lr, const StfNetOptions& options, int context = 0);
   std::string name() const override { return "stfnet"; }
@@ -42,15 +43,12 @@ class StfNetModel : public DeepModel, public PredictionHooks {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
-  double learning_rate() const override;
-  void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int halo() const override { return 8; }  // receptive radius 2 + 1 + 2 = 5, rounded up
-  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
-  torch::Tensor last_reference_weights() const override { return last_weights_; }
 
  private:
+  std::vector<torch::optim::Adam*> scheduled_optimisers() const override { return {optimizer_.get()}; }
   // Loss of both streams on their own samples (masked MSE), averaged over all valid pixels.
   torch::Tensor loss(const Batch& batch);
   // The stream for a reference on this side; a stream never trained falls back to the other.
@@ -58,19 +56,13 @@ class StfNetModel : public DeepModel, public PredictionHooks {
   StfNetStream forward_{nullptr}, backward_{nullptr};
   torch::Tensor trained_steps_;  // (2): steps each stream has learned from
   std::unique_ptr<torch::optim::Adam> optimizer_;
-  SceneContext scene_;
-  bool has_scene_ = false;
-  torch::Tensor last_weights_;
 };
 
-class StfNetFamily : public DeepFamily {
+class StfNetFamily : public FamilyOf<StfNetOptions, StfNetModel> {
  public:
   MethodInfo info() const override;
   TrainDefaults train_defaults() const override;
-  void bind(OptionSet& options) override;
-  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
   bool supports_series_context() const override { return true; }
-  StfNetOptions options;
 };
 
 }  // namespace lstfuse::deep

@@ -22,6 +22,7 @@ struct SttfnOptions {
   int stc_window = 0;             // STC: 0 = per pixel (eq. 6), else half-window of |L2 - M2| means
   double init_std = 1e-3;
   bool fold_bn = true;            // fold batch normalisation into the convolutions for inference
+  void bind(OptionSet& set);
 };
 
 // conv r x r (zero padding, same size) [+ batch normalisation] [+ ReLU]; BN can be folded in.
@@ -78,7 +79,7 @@ torch::jit::Module optimized_for_cpu(const SttfnNet& folded);
 // prediction rightly has dominates |L2 - M2|; over about one MODIS pixel it measures how well
 // the prediction agrees with the coarse image, which is the consistency the weighting is for.
 // TC: 1/|mean(M_i) - mean(M2)|, the means given per reference (scene), or window means when
-// tc_window > 0.
+// tc_window > 0; the weights themselves are deep/weighting.hpp's tc_weights_from (clamped floor).
 // Mean over the (2 radius + 1)^2 window clipped to the image, per channel (separable).
 torch::Tensor window_mean(const torch::Tensor& x, int radius);
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
@@ -87,9 +88,9 @@ std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_r
                                       const std::vector<torch::Tensor>& valid, int tc_window,
                                       const SceneContext* scene);
 
-class SttfnModel : public DeepModel, public PredictionHooks {
+class SttfnModel : public FamilyModel<SttfnOptions> {
  public:
-  SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options, int context = 0);
+  SttfnModel(int bands, double lr, const SttfnOptions& options, int context = 0);
   std::string name() const override { return "sttfn"; }
   void to(torch::Device device) override;
   void set_training(bool training) override;
@@ -99,22 +100,18 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
   torch::Tensor predict_baseline(const std::vector<Batch>& references, torch::Tensor* weights = nullptr) override;
-  double learning_rate() const override { return lr_; }
-  void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Window weightings read predictions up to a half-window away from every output pixel.
   int halo() const override {
-    return SttfnNetImpl::kHalo + std::max({0, options_->tc_window, options_->stc_window});
+    return SttfnNetImpl::kHalo + std::max({0, options_.tc_window, options_.stc_window});
   }
 
-  void set_scene_context(const SceneContext& ctx) override { scene_ = ctx; has_scene_ = true; }
   void set_kelvin_per_unit(const std::vector<double>& scale) override {
     if (!scale.empty() && scale.front() > 0) kelvin_per_unit_ = scale.front();  // LST is one band
   }
   // The Huber delta in network units.
-  double huber_delta_units() const { return options_->huber_delta / kelvin_per_unit_; }
-  torch::Tensor last_reference_weights() const override { return last_weights_; }
+  double huber_delta_units() const { return options_.huber_delta / kelvin_per_unit_; }
 
   // The masked loss of one direction's net on a batch (graph kept; for tests and train_step).
   torch::Tensor loss(SttfnNet& net, const Batch& batch);
@@ -122,6 +119,7 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   SttfnNet& backward_net() { return bwd_; }
 
  private:
+  std::vector<torch::optim::Adam*> scheduled_optimisers() const override { return {opt_fwd_.get(), opt_bwd_.get()}; }
   SttfnNet& net_for(double dt) { return dt > 0 ? fwd_ : bwd_; }
   std::vector<torch::Tensor> reference_predictions(const std::vector<Batch>& refs);
   // STC/TC combination of per-reference predictions (one: that one); sets last_weights_.
@@ -133,32 +131,20 @@ class SttfnModel : public DeepModel, public PredictionHooks {
   void reset_inference_nets();
 
   int bands_;
-  double lr_;
   double kelvin_per_unit_ = 1.0;
-  std::shared_ptr<const SttfnOptions> options_;
   SttfnNet fwd_{nullptr}, bwd_{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_fwd_, opt_bwd_;
   SttfnNet infer_fwd_{nullptr}, infer_bwd_{nullptr};  // folded copies, rebuilt after changes
   std::shared_ptr<torch::jit::Module> script_fwd_, script_bwd_;  // optimized_for_cpu of those
   torch::Device device_ = torch::kCPU;
   bool training_ = true;
-  SceneContext scene_;
-  bool has_scene_ = false;
-  torch::Tensor last_weights_;
 };
 
-class SttfnFamily : public DeepFamily {
+class SttfnFamily : public FamilyOf<SttfnOptions, SttfnModel> {
  public:
-  SttfnFamily();
   MethodInfo info() const override;
   TrainDefaults train_defaults() const override;
-  void bind(OptionSet& options) override;
-  std::unique_ptr<DeepModel> create_model(int bands, double lr) const override;
   bool supports_series_context() const override { return true; }
-  std::shared_ptr<SttfnOptions> options() { return options_; }
-
- private:
-  std::shared_ptr<SttfnOptions> options_;
 };
 
 }  // namespace lstfuse::deep

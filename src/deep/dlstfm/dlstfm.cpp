@@ -2,6 +2,9 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/padding.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 
@@ -115,7 +118,7 @@ torch::Tensor DlstfmNetImpl::forward(const torch::Tensor& fine_ref, const torch:
   return crop_to(tcm(x, mt, base), h, w);
 }
 
-DlstfmModel::DlstfmModel(int bands, double lr, const DlstfmOptions& options, int context) : options_(options) {
+DlstfmModel::DlstfmModel(int bands, double lr, const DlstfmOptions& options, int context) : FamilyModel(options) {
   if (options.features < 4 || options.features % 4 != 0)
     throw Error("dlstfm: --features must be a positive multiple of 4 (SAFM splits it into 4 groups), got " +
                 std::to_string(options.features));
@@ -187,9 +190,6 @@ int DlstfmModel::halo() const {
   return (radius + 7) / 8 * 8;
 }
 
-double DlstfmModel::learning_rate() const { return adam_lr(*optimizer_); }
-void DlstfmModel::set_learning_rate(double lr) { set_adam_lr(*optimizer_, lr); }
-
 void DlstfmModel::save(torch::serialize::OutputArchive& archive) const {
   write_module(archive, "net", *net_);
   write_optimizer(archive, "optimizer", *optimizer_);
@@ -216,17 +216,13 @@ TrainDefaults DlstfmFamily::train_defaults() const {
   return d;
 }
 
-void DlstfmFamily::bind(OptionSet& set) {
-  set.add("features", options.features, "channels of the branches and the fusion (multiple of 4)");
-  set.add("fusion-blocks", options.fusion_blocks, "SAFM fusion blocks");
-  set.add("consistency-block", options.consistency_block,
+void DlstfmOptions::bind(OptionSet& set) {
+  set.add("features", features, "channels of the branches and the fusion (multiple of 4)");
+  set.add("fusion-blocks", fusion_blocks, "SAFM fusion blocks");
+  set.add("consistency-block", consistency_block,
           "fine pixels per coarse pixel side for the consistency term with the coarse target");
-  set.add("consistency-weight", options.consistency_weight, "weight of the coarse-consistency term");
-  set.add("ssim-weight", options.ssim_weight, "weight of (1 - MS-SSIM) in the loss");
-}
-
-std::unique_ptr<DeepModel> DlstfmFamily::create_model(int bands, double lr) const {
-  return std::make_unique<DlstfmModel>(bands, lr, options, context_channels_);
+  set.add("consistency-weight", consistency_weight, "weight of the coarse-consistency term");
+  set.add("ssim-weight", ssim_weight, "weight of (1 - MS-SSIM) in the loss");
 }
 
 }  // namespace lstfuse::deep

@@ -1,6 +1,8 @@
 #include "lstfuse/deep/edcstfn.hpp"
 
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 
@@ -52,7 +54,7 @@ EdcstfnAutoEncoderImpl::EdcstfnAutoEncoderImpl(int bands) {
   decoder = register_module("decoder", EdcstfnDecoder(bands));
 }
 
-EdcstfnModel::EdcstfnModel(int bands, double lr, const EdcstfnOptions& options) : options_(options) {
+EdcstfnModel::EdcstfnModel(int bands, double lr, const EdcstfnOptions& options) : FamilyModel(options) {
   net_ = EdcstfnNet(bands);
   auto_encoder_ = EdcstfnAutoEncoder(bands);
   ae_steps_done_ = torch::zeros({1}, torch::kLong);
@@ -152,9 +154,6 @@ torch::Tensor EdcstfnModel::predict_with_singles(const std::vector<Batch>& refer
   return net_->decoder((wa * fa + wb * fb) / (wa + wb));
 }
 
-double EdcstfnModel::learning_rate() const { return adam_lr(*optimizer_); }
-void EdcstfnModel::set_learning_rate(double lr) { set_adam_lr(*optimizer_, lr); }
-
 void EdcstfnModel::save(torch::serialize::OutputArchive& archive) const {
   write_module(archive, "net", *net_);
   write_module(archive, "auto_encoder", *auto_encoder_);
@@ -188,15 +187,11 @@ TrainDefaults EdcstfnFamily::train_defaults() const {
   return d;
 }
 
-void EdcstfnFamily::bind(OptionSet& set) {
-  set.add("ae-steps", options.ae_steps,
+void EdcstfnOptions::bind(OptionSet& set) {
+  set.add("ae-steps", ae_steps,
           "auto-encoder pretraining steps (the first train steps) for the feature-loss encoder");
-  set.add("feature-weight", options.feature_weight, "weight of the pretrained-encoder feature loss");
-  set.add("ssim-weight", options.ssim_weight, "weight of (1 - MS-SSIM) in the loss");
-}
-
-std::unique_ptr<DeepModel> EdcstfnFamily::create_model(int bands, double lr) const {
-  return std::make_unique<EdcstfnModel>(bands, lr, options);
+  set.add("feature-weight", feature_weight, "weight of the pretrained-encoder feature loss");
+  set.add("ssim-weight", ssim_weight, "weight of (1 - MS-SSIM) in the loss");
 }
 
 }  // namespace lstfuse::deep

@@ -105,6 +105,8 @@ void CommonOptions::bind(OptionSet& o) {
   o.limit("tile", 0, 65536);  // 0: the whole scene in one piece
   o.limit("patches-per-epoch", 0, std::numeric_limits<int>::max());
   o.limit("time-budget", 0, 1e9);
+  // Where and how a trained model runs; everything else is training or the model itself.
+  o.mark_at_prediction({"device", "threads", "tile", "quiet"});
 }
 
 int prediction_tile(int tile, int alignment, int halo, int length, bool balance) {
@@ -320,25 +322,6 @@ torch::Tensor loss_map(const std::string& kind, const torch::Tensor& pred, const
     return torch::where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta));
   }
   throw Error("unknown loss '" + kind + "' (huber, mse or l1)");
-}
-
-std::vector<torch::Tensor> scene_temporal_weights(const SceneContext& scene, torch::Device device) {
-  const size_t bands = scene.coarse_target_mean.size();
-  std::vector<std::vector<float>> inv(scene.coarse_ref_mean.size(), std::vector<float>(bands));
-  for (size_t b = 0; b < bands; ++b) {
-    double sum = 0;
-    for (size_t k = 0; k < inv.size(); ++k) {
-      // The same floor as temporal_weights: an unchanged coarse image takes (nearly) all the weight.
-      const double w = 1.0 / (std::abs(scene.coarse_ref_mean[k][b] - scene.coarse_target_mean[b]) + 1e-6);
-      inv[k][b] = static_cast<float>(w);
-      sum += w;
-    }
-    for (auto& w : inv) w[b] = static_cast<float>(w[b] / sum);
-  }
-  std::vector<torch::Tensor> out;
-  for (const auto& w : inv)
-    out.push_back(torch::tensor(w).view({1, static_cast<int64_t>(bands), 1, 1}).to(device));
-  return out;
 }
 
 }  // namespace lstfuse::deep

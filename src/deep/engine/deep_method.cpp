@@ -27,7 +27,19 @@ DeepMethod::DeepMethod(std::unique_ptr<DeepFamily> family)
   defaults_ = options_.to_json();
 }
 
-int DeepMethod::halo() const { return model_ ? model_->halo() : 0; }
+int DeepMethod::halo() const {
+  if (!model_) return 0;
+  sync_prediction_options();
+  return model_->halo();
+}
+
+void DeepMethod::sync_prediction_options() const {
+  if (!model_) return;
+  OptionSet own(info_.name);
+  model_->bind_options(own);
+  for (const auto& o : options_.list())
+    if (o.at_prediction && own.has(o.name)) own.set(o.name, o.get());
+}
 int DeepMethod::tile_alignment() const { return model_ ? model_->tile_alignment() : 1; }
 
 torch::Device DeepMethod::device() const { return resolve_device(common_.device); }
@@ -77,6 +89,7 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   PatchSet data(sorted, norm_, samples, common_.patch, common_.stride, common_.min_valid,
                 common_.frame == "relative", &context_);
   model_ = family_->create_model(bands, common_.lr);
+  frame_ = common_.frame;
   model_->set_kelvin_per_unit(norm_.scale);
   model_->to(dev);
   // Resume only continues the same run: same data, options and normalisation; the epoch budget,
@@ -218,6 +231,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
     throw file_error(path.string(), "the model weights do not match the network (corrupt or other version)");
   }
   model_ = std::move(model);
+  frame_ = common_.frame;
   if (baseline_kept_) spdlog::info("{}: {}", info_.name, baseline_note_);
 }
 
@@ -226,6 +240,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   if (!model_) throw Error(info_.name + ": no trained model (run `lstfuse train` and pass --model)");
   if (in.coarse.bands() != bands_)
     throw Error(fmt::format("{}: the model has {} band(s), the images {}", info_.name, bands_, in.coarse.bands()));
+  sync_prediction_options();
   set_threads(common_.threads);
   const auto dev = device();
   model_->to(dev);
@@ -277,7 +292,7 @@ FusionResult DeepMethod::predict(const FusionInput& in) {
   const int tile_h = prediction_tile(common_.tile, model_->tile_alignment(), halo, H, common_.merge_small_scenes);
   // Only tiles that touch the requested region (a tiled driver asks for its tile core).
   const PixelRect want = in.region.whole() ? PixelRect{0, 0, W, H} : in.region;
-  const bool relative = common_.frame == "relative";
+  const bool relative = frame_ == "relative";
   // Series features are per pixel of the training grid: find this input in it (or say why not).
   std::pair<int, int> ctx_at{0, 0};
   if (context_.enabled()) ctx_at = context_.locate(in.coarse.grid(), info_.name);

@@ -6,6 +6,8 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 
@@ -172,7 +174,7 @@ torch::Tensor MlffDiscriminatorImpl::forward(const torch::Tensor& image, const t
   return body->forward(x);
 }
 
-MlffGanModel::MlffGanModel(int bands, double lr, const MlffGanOptions& options) : options_(options) {
+MlffGanModel::MlffGanModel(int bands, double lr, const MlffGanOptions& options) : FamilyModel(options) {
   if (options.adain_window < 0)
     throw Error("mlffgan: --adain-window must be 0 (whole input) or a window in pixels, got " +
                 std::to_string(options.adain_window));
@@ -282,8 +284,8 @@ torch::Tensor MlffGanModel::predict_with_singles(const std::vector<Batch>& refer
   if (preds.size() == 1) return preds[0];
   // The generator is trained from either side (time reversal); two predictions are blended
   // with temporal weights 1 / |mean(M_k) - mean(M_0)|.
-  auto w = has_scene_ && scene_.coarse_ref_mean.size() == 2 ? scene_temporal_weights(scene_, preds[0].device())
-                                                             : temporal_weights(coarse, references[0].coarse_target);
+  const SceneContext* sc = scene(2);
+  auto w = sc ? scene_temporal_weights(*sc, preds[0].device()) : temporal_weights(coarse, references[0].coarse_target);
   last_weights_ = torch::cat({w[0].narrow(1, 0, 1).expand_as(preds[0].narrow(1, 0, 1)),
                               w[1].narrow(1, 0, 1).expand_as(preds[0].narrow(1, 0, 1))}, 1);
   return w[0] * preds[0] + w[1] * preds[1];
@@ -292,13 +294,6 @@ torch::Tensor MlffGanModel::predict_with_singles(const std::vector<Batch>& refer
 int MlffGanModel::halo() const {
   const int reach = 108 + (options_.adain_window > 0 ? std::max(16, options_.adain_window / 2) : 0);
   return (reach + 15) / 16 * 16;
-}
-
-double MlffGanModel::learning_rate() const { return adam_lr(*g_optimizer_); }
-
-void MlffGanModel::set_learning_rate(double lr) {
-  set_adam_lr(*g_optimizer_, lr);
-  set_adam_lr(*d_optimizer_, lr);
 }
 
 void MlffGanModel::save(torch::serialize::OutputArchive& archive) const {
@@ -335,17 +330,13 @@ TrainDefaults MlffGanFamily::train_defaults() const {
   return d;
 }
 
-void MlffGanFamily::bind(OptionSet& set) {
-  set.add("width", options.width, "generator channels at full resolution (x2 per level, 5 levels)");
-  set.add("dropout", options.dropout, "dropout inside the encoders' residual blocks");
-  set.add("adain-window", options.adain_window,
+void MlffGanOptions::bind(OptionSet& set) {
+  set.add("width", width, "generator channels at full resolution (x2 per level, 5 levels)");
+  set.add("dropout", dropout, "dropout inside the encoders' residual blocks");
+  set.add("adain-window", adain_window,
           "AdaIN statistics over a sliding window of this many fine pixels (0: whole input, as in the paper)");
-  set.add("gan-weight", options.gan_weight, "weight of the least-squares GAN term in the generator loss");
-  set.add("time-reversal", options.time_reversal, "swap reference and target with probability 0.5 in training");
-}
-
-std::unique_ptr<DeepModel> MlffGanFamily::create_model(int bands, double lr) const {
-  return std::make_unique<MlffGanModel>(bands, lr, options);
+  set.add("gan-weight", gan_weight, "weight of the least-squares GAN term in the generator loss");
+  set.add("time-reversal", time_reversal, "swap reference and target with probability 0.5 in training");
 }
 
 }  // namespace lstfuse::deep

@@ -2,6 +2,8 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/losses.hpp"
+#include "lstfuse/deep/optimiser.hpp"
+#include "lstfuse/deep/serialisation.hpp"
 
 namespace lstfuse::deep {
 
@@ -23,7 +25,7 @@ torch::Tensor StfNetStreamImpl::forward(const torch::Tensor& fine_ref, const tor
   return fine_ref + change;
 }
 
-StfNetModel::StfNetModel(int bands, double lr, const StfNetOptions& options, int context) {
+StfNetModel::StfNetModel(int bands, double lr, const StfNetOptions& options, int context) : FamilyModel(options) {
   forward_ = StfNetStream(bands, options.features, context);
   backward_ = StfNetStream(bands, options.features, context);
   trained_steps_ = torch::zeros({2}, torch::kLong);
@@ -101,16 +103,13 @@ torch::Tensor StfNetModel::predict_with_singles(const std::vector<Batch>& refere
     if (want[k]) singles[k] = side_of(references[k]) == (k == 0) ? (k == 0 ? before : after)
                                                                  : run(references[k], side_of(references[k]));
   // Scene means when the engine gives them (tiles then agree with the whole scene).
-  auto w = has_scene_ && scene_.coarse_ref_mean.size() == 2
-               ? scene_temporal_weights(scene_, before.device())
+  const SceneContext* sc = scene(2);
+  auto w = sc ? scene_temporal_weights(*sc, before.device())
                : temporal_weights({references[0].coarse_ref, references[1].coarse_ref}, references[0].coarse_target);
   last_weights_ = torch::cat({w[0].narrow(1, 0, 1).expand_as(before.narrow(1, 0, 1)),
                               w[1].narrow(1, 0, 1).expand_as(before.narrow(1, 0, 1))}, 1);
   return w[0] * before + w[1] * after;
 }
-
-double StfNetModel::learning_rate() const { return adam_lr(*optimizer_); }
-void StfNetModel::set_learning_rate(double lr) { set_adam_lr(*optimizer_, lr); }
 
 void StfNetModel::save(torch::serialize::OutputArchive& archive) const {
   write_module(archive, "forward", *forward_);
@@ -138,12 +137,8 @@ TrainDefaults StfNetFamily::train_defaults() const {
   return TrainDefaults{};
 }
 
-void StfNetFamily::bind(OptionSet& set) {
-  set.add("features", options.features, "channels of StfNet's first convolution (the second has half)");
-}
-
-std::unique_ptr<DeepModel> StfNetFamily::create_model(int bands, double lr) const {
-  return std::make_unique<StfNetModel>(bands, lr, options, context_channels_);
+void StfNetOptions::bind(OptionSet& set) {
+  set.add("features", features, "channels of StfNet's first convolution (the second has half)");
 }
 
 }  // namespace lstfuse::deep

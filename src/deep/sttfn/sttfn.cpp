@@ -150,14 +150,6 @@ torch::Tensor window_mean(const torch::Tensor& x, int radius) {
 
 namespace {
 constexpr double kWeightEps = 1e-6;  // network units; guards 1/0 for a perfect match
-
-std::vector<torch::Tensor> normalise_weights(std::vector<torch::Tensor> inv) {
-  auto sum = inv.front().clone();
-  for (size_t i = 1; i < inv.size(); ++i) sum = sum + inv[i];
-  const double even = 1.0 / inv.size();
-  for (auto& w : inv) w = torch::where(sum > 0, w / sum.clamp_min(1e-30), torch::full_like(w, even));
-  return inv;
-}
 }  // namespace
 
 std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, const torch::Tensor& coarse_target,
@@ -175,40 +167,37 @@ std::vector<torch::Tensor> stc_weights(const std::vector<torch::Tensor>& preds, 
     }
     inv.push_back(d.clamp_min(kWeightEps).reciprocal() * valid[i]);
   }
-  return normalise_weights(std::move(inv));
+  return normalised_weights(std::move(inv));
 }
 
 std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_refs, const torch::Tensor& coarse_target,
                                       const std::vector<torch::Tensor>& valid, int tc_window,
                                       const SceneContext* scene) {
-  std::vector<torch::Tensor> inv;
+  std::vector<torch::Tensor> d;
   const auto B = coarse_target.size(1);
-  for (size_t i = 0; i < coarse_refs.size(); ++i) {
-    torch::Tensor d;
-    if (tc_window > 0) {
-      d = window_mean(coarse_refs[i] - coarse_target, tc_window).abs();
-    } else if (scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
-      std::vector<float> v;
-      for (int64_t b = 0; b < B; ++b)
-        v.push_back(static_cast<float>(std::abs(scene->coarse_ref_mean[i][b] - scene->coarse_target_mean[b])));
-      d = torch::tensor(v).to(coarse_target.device()).view({1, B, 1, 1});
-    } else {
-      // No scene context (direct use): means over the valid pixels of these tensors.
-      const auto m = valid[i].expand_as(coarse_target);
-      const auto n = m.sum({0, 2, 3}).clamp_min(1.0);
-      d = (((coarse_refs[i] - coarse_target) * m).sum({0, 2, 3}) / n).abs().view({1, B, 1, 1});
+  if (tc_window <= 0 && scene && scene->coarse_ref_mean.size() == coarse_refs.size()) {
+    for (auto& t : scene_tc_distances(*scene, torch::kFloat)) d.push_back(t.to(coarse_target.device()));
+  } else {
+    for (size_t i = 0; i < coarse_refs.size(); ++i) {
+      if (tc_window > 0) {
+        d.push_back(window_mean(coarse_refs[i] - coarse_target, tc_window).abs());
+      } else {
+        // No scene context (direct use): means over the valid pixels of these tensors.
+        const auto m = valid[i].expand_as(coarse_target);
+        const auto n = m.sum({0, 2, 3}).clamp_min(1.0);
+        d.push_back((((coarse_refs[i] - coarse_target) * m).sum({0, 2, 3}) / n).abs().view({1, B, 1, 1}));
+      }
     }
-    inv.push_back(d.clamp_min(kWeightEps).reciprocal().expand_as(coarse_target) * valid[i]);
   }
-  return normalise_weights(std::move(inv));
+  return tc_weights_from(d, valid, TcFloor::clamp);
 }
 
-SttfnModel::SttfnModel(int bands, double lr, std::shared_ptr<const SttfnOptions> options, int context)
-    : bands_(bands), lr_(lr), options_(std::move(options)) {
+SttfnModel::SttfnModel(int bands, double lr, const SttfnOptions& options, int context)
+    : FamilyModel(options), bands_(bands) {
   fwd_ = SttfnNet(bands, context);
   bwd_ = SttfnNet(bands, context);
-  fwd_->init_weights(options_->init_std);
-  bwd_->init_weights(options_->init_std);
+  fwd_->init_weights(options_.init_std);
+  bwd_->init_weights(options_.init_std);
   auto adam = [lr] { return torch::optim::AdamOptions(lr).betas(std::make_tuple(0.9, 0.999)); };
   opt_fwd_ = std::make_unique<torch::optim::Adam>(fwd_->parameters(), adam());
   opt_bwd_ = std::make_unique<torch::optim::Adam>(bwd_->parameters(), adam());
@@ -232,15 +221,9 @@ void SttfnModel::set_training(bool training) {
   bwd_->train(training);
 }
 
-void SttfnModel::set_learning_rate(double lr) {
-  lr_ = lr;
-  for (auto* opt : {opt_fwd_.get(), opt_bwd_.get()})
-    for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-}
-
 torch::Tensor SttfnModel::loss(SttfnNet& net, const Batch& b) {
   const auto pred = net->forward(b.fine_ref, b.coarse_ref, b.coarse_target, b.context);
-  return masked_mean(loss_map(options_->loss, pred, b.fine_target, huber_delta_units()), b.mask);
+  return masked_mean(loss_map(options_.loss, pred, b.fine_target, huber_delta_units()), b.mask);
 }
 
 std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
@@ -281,14 +264,14 @@ double SttfnModel::evaluate_loss(const Batch& batch) {
 
 SttfnNet SttfnModel::inference_net(bool forward) {
   auto& net = forward ? fwd_ : bwd_;
-  if (training_ || !options_->fold_bn) return net;
+  if (training_ || !options_.fold_bn) return net;
   auto& cached = forward ? infer_fwd_ : infer_bwd_;
   if (!cached) cached = folded_copy(net);
   return cached;
 }
 
 torch::Tensor SttfnModel::combine(const std::vector<torch::Tensor>& preds, const std::vector<Batch>& refs) {
-  if (options_->stc_window < 0 || options_->tc_window < 0)
+  if (options_.stc_window < 0 || options_.tc_window < 0)
     throw Error("sttfn: --stc-window and --tc-window are half-windows in pixels, 0 or more");
   std::vector<torch::Tensor> valid, coarse;
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -299,9 +282,9 @@ torch::Tensor SttfnModel::combine(const std::vector<torch::Tensor>& preds, const
     last_weights_ = torch::ones_like(valid[0]);
     return preds[0];
   }
-  const auto w = options_->weighting == "tc"
-                     ? tc_weights(coarse, refs[0].coarse_target, valid, options_->tc_window, has_scene_ ? &scene_ : nullptr)
-                     : stc_weights(preds, refs[0].coarse_target, valid, options_->stc_window);
+  const auto w = options_.weighting == "tc"
+                     ? tc_weights(coarse, refs[0].coarse_target, valid, options_.tc_window, scene(refs.size()))
+                     : stc_weights(preds, refs[0].coarse_target, valid, options_.stc_window);
   last_weights_ = torch::cat({w[0].narrow(1, 0, 1), w[1].narrow(1, 0, 1)}, 1);
   return w[0] * preds[0] + w[1] * preds[1];
 }
@@ -323,7 +306,7 @@ std::vector<torch::Tensor> SttfnModel::reference_predictions(const std::vector<B
   for (const bool f : forward) {
     auto net = inference_net(f);
     auto& script = f ? script_fwd_ : script_bwd_;
-    if (!script && device_.is_cpu() && !training_ && options_->fold_bn)
+    if (!script && device_.is_cpu() && !training_ && options_.fold_bn)
       script = std::make_shared<torch::jit::Module>(optimized_for_cpu(net));
   }
   std::vector<torch::Tensor> preds;
@@ -372,13 +355,13 @@ void SttfnModel::load(torch::serialize::InputArchive& archive) {
   bwd_->load(b);
   fwd_->to(device_);
   bwd_->to(device_);
+  // The optimisers' state comes from the file, the learning rate stays the one given at creation.
+  const double lr = learning_rate();
   if (archive.try_read("forward_adam", of)) opt_fwd_->load(of);
   if (archive.try_read("backward_adam", ob)) opt_bwd_->load(ob);
-  set_learning_rate(lr_);
+  set_learning_rate(lr);
   reset_inference_nets();
 }
-
-SttfnFamily::SttfnFamily() : options_(std::make_shared<SttfnOptions>()) {}
 
 MethodInfo SttfnFamily::info() const {
   MethodInfo i = deep_method_info("sttfn", "STTFN (Yin et al.): multi-scale fusion CNN, forward + backward nets, STC weighting");
@@ -397,20 +380,18 @@ TrainDefaults SttfnFamily::train_defaults() const {
   return d;
 }
 
-void SttfnFamily::bind(OptionSet& o) {
-  o.add_choice("loss", options_->loss, {"huber", "mse", "l1"}, "Training loss (paper: Huber)");
-  o.add("huber-delta", options_->huber_delta, "Huber delta in kelvin (paper: 1.0)");
-  o.add_choice("weighting", options_->weighting, {"stc", "tc"},
+void SttfnOptions::bind(OptionSet& o) {
+  o.add_choice("loss", loss, {"huber", "mse", "l1"}, "Training loss (paper: Huber)");
+  o.add("huber-delta", huber_delta, "Huber delta in kelvin (paper: 1.0)");
+  o.add_choice("weighting", weighting, {"stc", "tc"},
                "Combination of forward and backward predictions: STC (paper) or TC");
-  o.add("tc-window", options_->tc_window, "TC weighting: half-window of the coarse means (0: whole scene)");
-  o.add("stc-window", options_->stc_window,
+  o.add("tc-window", tc_window, "TC weighting: half-window of the coarse means (0: whole scene)");
+  o.add("stc-window", stc_window,
         "STC weighting: half-window (pixels) of the mean |prediction - coarse| (0: per pixel, as eq. 6)");
-  o.add("init-std", options_->init_std, "Standard deviation of the Gaussian initial weights");
-  o.add("fold-bn", options_->fold_bn, "Fold batch normalisation into the convolutions for inference");
-}
-
-std::unique_ptr<DeepModel> SttfnFamily::create_model(int bands, double lr) const {
-  return std::make_unique<SttfnModel>(bands, lr, options_, context_channels_);
+  o.add("init-std", init_std, "Standard deviation of the Gaussian initial weights");
+  o.add("fold-bn", fold_bn, "Fold batch normalisation into the convolutions for inference");
+  // How the two directions' predictions are combined is chosen at prediction; the networks not.
+  o.mark_at_prediction({"weighting", "tc-window", "stc-window", "fold-bn"});
 }
 
 }  // namespace lstfuse::deep
