@@ -73,6 +73,7 @@ class EdcstfnModel : public DeepModel {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {net_.get()}; }
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;

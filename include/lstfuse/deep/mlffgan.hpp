@@ -95,6 +95,7 @@ class MlffGanModel : public DeepModel, public PredictionHooks {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {generator_.get()}; }
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;

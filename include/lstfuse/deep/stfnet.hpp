@@ -42,6 +42,7 @@ class StfNetModel : public DeepModel, public PredictionHooks {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {forward_.get(), backward_.get()}; }
   double learning_rate() const override;
   void set_learning_rate(double lr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
