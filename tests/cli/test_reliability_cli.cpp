@@ -201,6 +201,9 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {predict_files() + out + " --threads -1", "--threads"},
       {"simulate -o " + q(tmp / "sim") + " --size 4294967328", "--size"},
       {"simulate -o " + q(tmp / "sim") + " --epsg 4326", "--epsg"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1e-300", "--pixel-size"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --psf-fwhm 1e300", "--psf-fwhm"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1 --psf-fwhm 5000", "--psf-fwhm"},
       {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 0", "--res"},
   };
   for (const auto& [args, option] : cases) {
@@ -230,6 +233,17 @@ TEST(ReliabilityCli, ThreadsBeyondTheMachineAreCapped) {
   const auto r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --threads 100000 --window 11");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ref = test::run_cli(predict_files() + " -o " + q(tmp / "q.tif") + " --threads 1 --window 11");
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
+}
+
+TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
+  // OMP_NUM_THREADS=100000 used to start that many threads in the first parallel loop and
+  // crash inside the OpenMP runtime; the machine's thread count caps it.
+  test::TempDir tmp;
+  const auto r = sh("cd " + q(tmp.path()) + " && OMP_NUM_THREADS=100000 $L " + predict_files("additive") + " -o p.tif 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ref = test::run_cli(predict_files("additive") + " -o " + q(tmp / "q.tif"));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
 }
@@ -358,6 +372,18 @@ TEST(ReliabilityCli, AFullDiskDuringIngestAndPredictLeavesNothingAndKeepsEarlier
   }
 }
 
+TEST(ReliabilityCli, ConcurrentRunsIntoOneOutputEachFinish) {
+  // Each process writes under its own temporary name (PID in it) and renames when done, so
+  // neither moves or removes the other's half-written file; the last rename wins.
+  test::TempDir tmp;
+  const std::string one = "env --default-signal=INT $L " + predict_files("additive") + " -o same.tif > log$i 2>&1; echo $? > rc$i";
+  const auto r = sh("cd " + q(tmp.path()) + " && for i in 1 2 3; do ( " + one + " ) & done; wait");
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(slurp(tmp / ("rc" + std::to_string(i))), "0\n") << slurp(tmp / ("log" + std::to_string(i)));
+  const Raster out = io::read_raster((tmp / "same.tif").string());
+  EXPECT_GT(out.valid_count(0), 0LL);
+  EXPECT_TRUE(leftovers(tmp.path(), ".part").empty());
+}
+
 TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
   test::TempDir tmp;
   // A wide window makes the streamed prediction slow enough to be caught while writing.
@@ -365,7 +391,7 @@ TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
   // background job expects): env restores the default, as in an interactive terminal.
   const std::string script = "cd " + q(tmp.path()) + " && { env --default-signal=INT $L " + predict_files() +
                              " --window 101 --stream --tile 32 -o p.tif > log 2>&1 & pid=$!; "
-                             "for i in $(seq 1 600); do [ -e p.tif.part.tif ] && break; sleep 0.05; done; "
+                             "for i in $(seq 1 600); do ls p.tif.part-*.tif >/dev/null 2>&1 && break; sleep 0.05; done; "
                              "sleep 0.3; kill -INT $pid; wait $pid; echo $? > rc; cat log; }";
   const auto r = sh(script);
   EXPECT_EQ(slurp(tmp / "rc"), "130\n") << r.output;

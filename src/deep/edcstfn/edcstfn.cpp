@@ -193,6 +193,9 @@ void EdcstfnFamily::bind(OptionSet& set) {
           "auto-encoder pretraining steps (the first train steps) for the feature-loss encoder");
   set.add("feature-weight", options.feature_weight, "weight of the pretrained-encoder feature loss");
   set.add("ssim-weight", options.ssim_weight, "weight of (1 - MS-SSIM) in the loss");
+  set.limit("ae-steps", 0, 10000000);
+  set.limit("feature-weight", 0, 1e6);
+  set.limit("ssim-weight", 0, 1e6);
 }
 
 std::unique_ptr<DeepModel> EdcstfnFamily::create_model(int bands, double lr) const {

@@ -140,6 +140,7 @@ TrainDefaults StfNetFamily::train_defaults() const {
 
 void StfNetFamily::bind(OptionSet& set) {
   set.add("features", options.features, "channels of StfNet's first convolution (the second has half)");
+  set.limit("features", 2, 1024);
 }
 
 std::unique_ptr<DeepModel> StfNetFamily::create_model(int bands, double lr) const {

@@ -407,6 +407,10 @@ void SttfnFamily::bind(OptionSet& o) {
         "STC weighting: half-window (pixels) of the mean |prediction - coarse| (0: per pixel, as eq. 6)");
   o.add("init-std", options_->init_std, "Standard deviation of the Gaussian initial weights");
   o.add("fold-bn", options_->fold_bn, "Fold batch normalisation into the convolutions for inference");
+  o.limit("huber-delta", 0, 1000, true);
+  o.limit("init-std", 0, 10, true);
+  o.limit("tc-window", 0, 65536);
+  o.limit("stc-window", 0, 65536);
 }
 
 std::unique_ptr<DeepModel> SttfnFamily::create_model(int bands, double lr) const {
