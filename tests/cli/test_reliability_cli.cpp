@@ -237,6 +237,36 @@ TEST(ReliabilityCli, ThreadsBeyondTheMachineAreCapped) {
   EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
 }
 
+TEST(ReliabilityCli, ImplausibleTemperaturesInPredictAndMetricsFilesAreRefused) {
+  // The plausibility rule of ingest (150-380 K) also holds for files given directly: a coarse
+  // image in degrees Celsius, or with a garbage value, is named instead of being fused.
+  test::TempDir tmp;
+  const auto y = yanco();
+  Raster c = io::read_raster((y / "MOD11A1_LST_cloudrm_20160218.tif").string());
+  Raster celsius = c, huge = c;
+  for (auto& v : celsius.data()) v -= 273.15f;
+  huge.data()[huge.data().size() / 2] = 1e30f;
+  huge.set_valid(0, huge.height() / 2, huge.width() / 2, true);
+  io::write_raster((tmp / "celsius_20160218.tif").string(), celsius);
+  io::write_raster((tmp / "huge_20160218.tif").string(), huge);
+  const std::string base = "predict --method additive --fine1 " + q(y / "Landsat_LST_cloudrm_20160205.tif") +
+                           " --coarse1 " + q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " --coarse0 ";
+  for (const std::string f : {"celsius_20160218.tif", "huge_20160218.tif"}) {
+    const auto r = test::run_cli(base + q(tmp / f) + " -o " + q(tmp / "p.tif"));
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(f), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("150-380 K"), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  }
+  EXPECT_NE(test::run_cli(base + q(tmp / "celsius_20160218.tif") + " -o " + q(tmp / "p.tif")).output.find("degrees Celsius"),
+            std::string::npos);
+  const auto m = test::run_cli("metrics " + q(tmp / "celsius_20160218.tif") + " " +
+                               q(y / "MOD11A1_LST_cloudrm_20160218.tif"));
+  EXPECT_NE(m.exit_code, 0) << m.output;
+  EXPECT_NE(m.output.find("celsius_20160218.tif"), std::string::npos) << m.output;
+}
+
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
   // OMP_NUM_THREADS=100000 used to start that many threads in the first parallel loop and
   // crash inside the OpenMP runtime; the machine's thread count caps it.
