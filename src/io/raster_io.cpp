@@ -30,6 +30,8 @@ using detail::last_gdal_error;
 DatasetPtr open_raster(const std::string& path) {
   init_gdal();
   if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
+  // A pipe or a device would make GDAL wait for bytes forever; a folder is not one raster.
+  if (!std::filesystem::is_regular_file(path)) throw file_error(path, "is not a regular file (a folder, pipe or device)");
   CPLErrorReset();
   // Compressed GeoTIFF blocks are decoded on the threads this process may use (GDAL reads
   // GDAL_NUM_THREADS when the file is opened), unless the user set GDAL_NUM_THREADS.

@@ -267,6 +267,20 @@ TEST(ReliabilityCli, ImplausibleTemperaturesInPredictAndMetricsFilesAreRefused) 
   EXPECT_NE(m.output.find("celsius_20160218.tif"), std::string::npos) << m.output;
 }
 
+TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
+  // GDAL waited forever for bytes from a named pipe; a folder as --options gave the C++ library's
+  // "basic_filebuf::underflow" text.
+  test::TempDir tmp;
+  const auto r = sh("cd " + q(tmp.path()) + " && mkfifo pipe.tif && timeout 60 $L info pipe.tif 2>&1; echo rc=$?");
+  EXPECT_NE(r.output.find("pipe.tif: is not a regular file"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("rc=124"), std::string::npos) << r.output;
+  fs::create_directories(tmp / "opts.json");
+  const auto o = test::run_cli(predict_files("additive") + " -o " + q(tmp / "p.tif") + " --options " + q(tmp / "opts.json"));
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("opts.json: the options file is not a regular file"), std::string::npos) << o.output;
+  EXPECT_TRUE(one_line(o.output)) << o.output;
+}
+
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
   // OMP_NUM_THREADS=100000 used to start that many threads in the first parallel loop and
   // crash inside the OpenMP runtime; the machine's thread count caps it.
