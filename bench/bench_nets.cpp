@@ -1,7 +1,7 @@
 // Training throughput (patches/s at patch 40, batch 16) and whole-scene inference time
 // (1300 x 1300 in tiles of the family's default size plus its halo, plain loop, one reference) for the
 // StfNet, EDCSTFN, MLFF-GAN and DLSTFM families on the CPU, default (paper) options.
-//   bench_nets [name ...]     (default: all four)
+//   bench_nets [--channels-last] [name ...]     (default: all four, NCHW)
 // --engine [--size N] [name ...]: prediction through the engine as `benchmark` and `predict` run
 // it (DeepMethod::predict: two references, one with a cloud, the engine's tiles), per family and
 // for STTFN with stc-window=33, with each time per pixel against plain STTFN's.
@@ -39,7 +39,7 @@ deep::Batch random_batch(int64_t n, int64_t h, int64_t w) {
   return b;
 }
 
-void run(const std::string& name, const deep::DeepFamily& family) {
+void run(const std::string& name, const deep::DeepFamily& family, bool cl) {
   torch::manual_seed(1);
   auto model = family.create_model(1, family.train_defaults().lr);
   auto batch = random_batch(16, 40, 40);
@@ -54,6 +54,18 @@ void run(const std::string& name, const deep::DeepFamily& family) {
 
   const int64_t size = 1300, tile = family.train_defaults().tile, halo = model->halo();
   auto scene = random_batch(1, size, size);
+  // --channels-last: the networks' weights and every input tile in channels-last memory
+  // format (eager modules, oneDNN's NHWC kernels), to compare with the default NCHW.
+  if (cl) {
+    torch::NoGradGuard ng;
+    for (auto* net : model->networks()) {
+      for (auto& p : net->parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+      for (auto& b : net->buffers())
+        if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  model->set_training(false);  // inference as the engine runs it: BN with running statistics
   auto out = torch::empty({1, 1, size, size});
   sw.reset();
   int tiles = 0;
@@ -61,7 +73,10 @@ void run(const std::string& name, const deep::DeepFamily& family) {
     for (int64_t x = 0; x < size; x += tile) {
       const int64_t y0 = std::max<int64_t>(0, y - halo), x0 = std::max<int64_t>(0, x - halo);
       const int64_t y1 = std::min(size, y + tile + halo), x1 = std::min(size, x + tile + halo);
-      auto crop = [&](const torch::Tensor& t) { return t.slice(2, y0, y1).slice(3, x0, x1); };
+      auto crop = [&](const torch::Tensor& t) {
+        auto c = t.slice(2, y0, y1).slice(3, x0, x1);
+        return cl ? c.contiguous(torch::MemoryFormat::ChannelsLast) : c;
+      };
       deep::Batch t;
       t.fine_ref = crop(scene.fine_ref);
       t.coarse_ref = crop(scene.coarse_ref);
@@ -142,13 +157,15 @@ int main(int argc, char** argv) {
     }
     return engine_main(rest, size);
   }
+  const bool cl = std::find(names.begin(), names.end(), "--channels-last") != names.end();
+  names.erase(std::remove(names.begin(), names.end(), "--channels-last"), names.end());
   if (names.empty()) names = {"stfnet", "edcstfn", "mlffgan", "dlstfm"};
-  std::printf("torch threads: %d\n", torch::get_num_threads());
+  std::printf("torch threads: %d, memory format: %s\n", torch::get_num_threads(), cl ? "channels-last" : "NCHW");
   for (const auto& name : names) {
-    if (name == "stfnet") run(name, deep::StfNetFamily{});
-    else if (name == "edcstfn") run(name, deep::EdcstfnFamily{});
-    else if (name == "mlffgan") run(name, deep::MlffGanFamily{});
-    else if (name == "dlstfm") run(name, deep::DlstfmFamily{});
+    if (name == "stfnet") run(name, deep::StfNetFamily{}, cl);
+    else if (name == "edcstfn") run(name, deep::EdcstfnFamily{}, cl);
+    else if (name == "mlffgan") run(name, deep::MlffGanFamily{}, cl);
+    else if (name == "dlstfm") run(name, deep::DlstfmFamily{}, cl);
     else std::fprintf(stderr, "unknown network %s\n", name.c_str());
   }
   return 0;

@@ -26,6 +26,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/metrics.hpp"
+#include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/methods/tiling.hpp"
@@ -78,6 +79,7 @@ Raster to_raster(const FloatArray& a, const std::string& what, const std::vector
     uint8_t* m = r.mask(0);
     const size_t n = r.band_size() * static_cast<size_t>(bands);
     for (size_t i = 0; i < n; ++i) m[i] = std::isfinite(v[i]) ? 1 : 0;
+    io::check_plausible_lst(r, what);  // the rule the command line applies to its files
   }
   return r;
 }

@@ -277,3 +277,19 @@ def test_model_save_keeps_the_command_lines_output_rules(tmp_path):
     assert path.stat().st_size == size
     loaded.save(tmp_path / "copy.pt")
     assert lstfuse.Model.load(tmp_path / "copy.pt").name == "stfnet"
+
+
+def test_implausible_temperatures_are_refused():
+    # The command line's plausibility rule (150-380 K) holds for numpy inputs too: degrees
+    # Celsius, or a garbage value, is named instead of being fused.
+    f1 = np.full((6, 5), 290.0, np.float32)
+    c1 = np.full((6, 5), 291.0, np.float32)
+    c0 = np.full((6, 5), 295.0, np.float32)
+    with pytest.raises(ValueError, match="degrees Celsius"):
+        lstfuse.predict("additive", [(f1 - 273.15, c1)], c0)
+    bad = c0.copy()
+    bad[2, 3] = 1e30
+    with pytest.raises(ValueError, match="coarse.*150-380 K"):
+        lstfuse.predict("additive", [(f1, c1)], bad)
+    with pytest.raises(ValueError, match="pred"):
+        lstfuse.metrics(f1 - 273.15, f1)

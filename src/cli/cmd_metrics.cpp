@@ -7,6 +7,7 @@
 #include "command.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/metrics.hpp"
+#include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace {
@@ -42,6 +43,8 @@ void run(const MetricsArgs& a) {
   ro.require_crs = false;
   const auto pred = lstfuse::io::read_raster(a.pred, ro);
   const auto ref = lstfuse::io::read_raster(a.ref, ro);
+  lstfuse::io::check_plausible_lst(pred, a.pred);
+  lstfuse::io::check_plausible_lst(ref, a.ref);
   if (!lstfuse::io::same_grid(pred.grid(), ref.grid())) {
     throw lstfuse::file_error(a.pred, "grid differs from the reference " + a.ref + " (" +
                                           pred.grid().describe_vs(ref.grid()) +

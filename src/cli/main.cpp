@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <iostream>
 
+#include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include "command.hpp"
 #include "deep_plugin.hpp"
 #include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/threads.hpp"
 
 namespace lstfuse::cli {
 
@@ -22,6 +24,9 @@ std::vector<CommandEntry>& command_entries() {
 int main(int argc, char** argv) {
   // Ctrl-C and SIGTERM remove temporary files (see cleanup.hpp).
   lstfuse::install_interrupt_handling();
+  // OMP_NUM_THREADS is obeyed up to the machine's threads: a huge value would otherwise start
+  // that many threads at the first parallel loop (and crash the OpenMP runtime).
+  omp_set_num_threads(lstfuse::usable_threads(omp_get_max_threads()));
   CLI::App app{
       "lstfuse " LSTFUSE_VERSION
       ": spatio-temporal fusion of land surface temperature (MODIS + Landsat -> daily fine LST)"};

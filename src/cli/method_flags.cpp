@@ -1,5 +1,6 @@
 #include "method_flags.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -100,6 +101,7 @@ std::optional<std::string> option_flag_value(const CLI::Option& flag) {
 
 void apply_options_file(Method& method, const std::string& path) {
   if (path.empty()) return;
+  if (!std::filesystem::is_regular_file(path)) throw file_error(path, "the options file is not a regular file");
   std::ifstream in(path);
   if (!in) throw file_error(path, "cannot open the options file");
   nlohmann::json j;

@@ -14,8 +14,12 @@
 
 namespace lstfuse {
 
+std::string temporary_name(const std::string& path, const std::string& suffix) {
+  return fmt::format("{}.part-{}{}", path, ::getpid(), suffix);
+}
+
 void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".part";
+  const std::filesystem::path tmp = temporary_name(path.string());
   TemporaryPath guard(tmp, true);  // removed on any failure and on an interruption
   {
     std::ofstream out(tmp);
@@ -31,7 +35,7 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
 }
 
 void write_bytes_atomic(const std::filesystem::path& path, const std::string& bytes) {
-  const std::filesystem::path tmp = path.string() + ".part";
+  const std::filesystem::path tmp = temporary_name(path.string());
   TemporaryPath guard(tmp, true);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw file_error(path.string(), fmt::format("cannot write ({})", std::strerror(errno)));

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace lstfuse::eval {
@@ -291,7 +292,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 QuicklookInfo render_png(const Raster& raster, const std::string& path, const QuicklookOptions& opts) {
   QuicklookInfo info;
   SurfacePtr fig = draw_figure(raster, opts, info);
-  const std::string part = path + ".part";
+  const std::string part = temporary_name(path);
   const cairo_status_t st = cairo_surface_write_to_png(fig.get(), part.c_str());
   if (st != CAIRO_STATUS_SUCCESS) {
     std::remove(part.c_str());

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace lstfuse::io {
@@ -47,7 +48,7 @@ CubeWriter::CubeWriter(const std::string& path, const Grid& grid, const std::vec
   if (dates.empty()) throw file_error(path, "a cube needs at least one date");
   if (!grid.north_up()) throw file_error(path, "a cube needs a north-up grid");
   impl_->path = path;
-  impl_->tmp = path + ".part.nc";
+  impl_->tmp = temporary_name(path, ".nc");
   impl_->grid = grid;
   impl_->steps = dates.size();
   impl_->vars = variables;

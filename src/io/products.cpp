@@ -317,6 +317,23 @@ Raster ProductReader::read(int x0, int y0, int w, int h) {
   return out;
 }
 
+void check_plausible_lst(const Raster& lst, const std::string& name) {
+  const size_t n = static_cast<size_t>(lst.width()) * static_cast<size_t>(lst.height());
+  for (int b = 0; b < lst.bands(); ++b) {
+    const float* v = lst.band(b);
+    const uint8_t* ok = lst.mask(b);
+    for (size_t i = 0; i < n; ++i) {
+      if (!ok[i] || (v[i] >= kPlausibleMinK && v[i] <= kPlausibleMaxK)) continue;
+      const std::string hint = v[i] > -100 && v[i] < 100
+                                   ? "; it looks like degrees Celsius: convert to kelvin (--units C for files)"
+                                   : "; check the units (K or C) and the scale";
+      throw file_error(name, fmt::format("LST {:.2f} K at pixel ({}, {}) is outside the plausible {:.0f}-{:.0f} K{}",
+                                         v[i], i % static_cast<size_t>(lst.width()), i / static_cast<size_t>(lst.width()),
+                                         kPlausibleMinK, kPlausibleMaxK, hint));
+    }
+  }
+}
+
 std::string ProductReader::quality_name() const { return impl_->view_time ? "view_time" : ""; }
 
 Raster ProductReader::read_quality(int x0, int y0, int w, int h) {

@@ -18,6 +18,7 @@
 
 #include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/threads.hpp"
 
 namespace lstfuse::io {
@@ -29,6 +30,8 @@ using detail::last_gdal_error;
 DatasetPtr open_raster(const std::string& path) {
   init_gdal();
   if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
+  // A pipe or a device would make GDAL wait for bytes forever; a folder is not one raster.
+  if (!std::filesystem::is_regular_file(path)) throw file_error(path, "is not a regular file (a folder, pipe or device)");
   CPLErrorReset();
   // Compressed GeoTIFF blocks are decoded on the threads this process may use (GDAL reads
   // GDAL_NUM_THREADS when the file is opened), unless the user set GDAL_NUM_THREADS.
@@ -246,6 +249,7 @@ std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, 
 struct RasterWriter::Impl {
   std::string final_path;
   std::string tmp_path;   // the GTiff being written
+  std::string registered;  // the temporary registered for removal on an interruption
   WriteOptions opts;
   Grid grid;
   int bands = 0;
@@ -266,52 +270,63 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
     throw file_error(path, "output folder " + parent.string() + " does not exist");
   }
   impl_->final_path = path;
-  impl_->tmp_path = path + ".part.tif";
+  impl_->tmp_path = temporary_name(path, ".tif");
+  impl_->registered = impl_->tmp_path;
   register_temporary(impl_->tmp_path);
-  impl_->opts = opts;
-  impl_->grid = grid;
-  impl_->bands = bands;
-  const GDALDataType type = parse_type(opts.data_type, path);
-  GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
-  CPLStringList co;
-  co.SetNameValue("TILED", "YES");
-  co.SetNameValue("BLOCKXSIZE", "256");
-  co.SetNameValue("BLOCKYSIZE", "256");
-  co.SetNameValue("BIGTIFF", "IF_SAFER");
-  if (opts.compress && opts.format == "GTiff") {
-    co.SetNameValue("COMPRESS", "DEFLATE");
-    co.SetNameValue("PREDICTOR", (type == GDT_Float32 || type == GDT_Float64) ? "3" : "2");
-    co.SetNameValue("ZLEVEL", std::to_string(opts.deflate_level).c_str());
-    // DEFLATE of the blocks on every core this process may use: single-threaded, compressing a
-    // 1300 x 1300 prediction and its quality bands took a third as long as ESTARFM itself.
-    co.SetNameValue("NUM_THREADS", std::to_string(usable_threads(omp_get_max_threads())).c_str());
-  }
-  set_options(co, opts.creation_options);
-  if (opts.format == "GTiff") set_options(co, user_creation_options());
-  CPLErrorReset();
-  impl_->ds.reset(drv->Create(impl_->tmp_path.c_str(), grid.width, grid.height, bands, type, co.List()));
-  if (!impl_->ds) throw file_error(path, "cannot create (" + last_gdal_error() + ")");
-  double t[6];
-  for (int i = 0; i < 6; ++i) t[i] = grid.transform[i];
-  impl_->ds->SetGeoTransform(t);
-  if (grid.has_crs()) {
-    OGRSpatialReference srs;
-    if (srs.importFromWkt(grid.crs.c_str()) != OGRERR_NONE) {
-      throw file_error(path, "the raster's CRS cannot be written (not valid WKT)");
+  // The destructor does not run when the constructor throws: GDAL may already have made the
+  // file, so it is removed here.
+  try {
+    impl_->opts = opts;
+    impl_->grid = grid;
+    impl_->bands = bands;
+    const GDALDataType type = parse_type(opts.data_type, path);
+    GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+    CPLStringList co;
+    co.SetNameValue("TILED", "YES");
+    co.SetNameValue("BLOCKXSIZE", "256");
+    co.SetNameValue("BLOCKYSIZE", "256");
+    co.SetNameValue("BIGTIFF", "IF_SAFER");
+    if (opts.compress && opts.format == "GTiff") {
+      co.SetNameValue("COMPRESS", "DEFLATE");
+      co.SetNameValue("PREDICTOR", (type == GDT_Float32 || type == GDT_Float64) ? "3" : "2");
+      co.SetNameValue("ZLEVEL", std::to_string(opts.deflate_level).c_str());
+      // DEFLATE of the blocks on every core this process may use: single-threaded, compressing a
+      // 1300 x 1300 prediction and its quality bands took a third as long as ESTARFM itself.
+      co.SetNameValue("NUM_THREADS", std::to_string(usable_threads(omp_get_max_threads())).c_str());
     }
-    impl_->ds->SetSpatialRef(&srs);
-  }
-  for (const auto& [k, v] : opts.metadata) impl_->ds->SetMetadataItem(k.c_str(), v.c_str());
-  for (int b = 1; b <= bands; ++b) {
-    GDALRasterBand* band = impl_->ds->GetRasterBand(b);
-    band->SetNoDataValue(opts.nodata);
-    if (static_cast<size_t>(b) <= opts.band_names.size() && !opts.band_names[b - 1].empty()) {
-      band->SetDescription(opts.band_names[b - 1].c_str());
+    set_options(co, opts.creation_options);
+    if (opts.format == "GTiff") set_options(co, user_creation_options());
+    CPLErrorReset();
+    impl_->ds.reset(drv->Create(impl_->tmp_path.c_str(), grid.width, grid.height, bands, type, co.List()));
+    if (!impl_->ds) throw file_error(path, "cannot create (" + last_gdal_error() + ")");
+    double t[6];
+    for (int i = 0; i < 6; ++i) t[i] = grid.transform[i];
+    impl_->ds->SetGeoTransform(t);
+    if (grid.has_crs()) {
+      OGRSpatialReference srs;
+      if (srs.importFromWkt(grid.crs.c_str()) != OGRERR_NONE) {
+        throw file_error(path, "the raster's CRS cannot be written (not valid WKT)");
+      }
+      impl_->ds->SetSpatialRef(&srs);
     }
-    if (opts.scale != 1.0 || opts.offset != 0.0) {
-      band->SetScale(opts.scale);
-      band->SetOffset(opts.offset);
+    for (const auto& [k, v] : opts.metadata) impl_->ds->SetMetadataItem(k.c_str(), v.c_str());
+    for (int b = 1; b <= bands; ++b) {
+      GDALRasterBand* band = impl_->ds->GetRasterBand(b);
+      band->SetNoDataValue(opts.nodata);
+      if (static_cast<size_t>(b) <= opts.band_names.size() && !opts.band_names[b - 1].empty()) {
+        band->SetDescription(opts.band_names[b - 1].c_str());
+      }
+      if (opts.scale != 1.0 || opts.offset != 0.0) {
+        band->SetScale(opts.scale);
+        band->SetOffset(opts.offset);
+      }
     }
+  } catch (...) {
+    impl_->ds.reset();
+    std::error_code ec;
+    std::filesystem::remove(impl_->tmp_path, ec);
+    unregister_temporary(impl_->registered);
+    throw;
   }
 }
 
@@ -323,7 +338,7 @@ RasterWriter::~RasterWriter() {
     std::filesystem::remove(impl_->tmp_path, ec);
     if (!impl_->cog_tmp.empty()) std::filesystem::remove(impl_->cog_tmp, ec);
   }
-  unregister_temporary(impl_->final_path + ".part.tif");
+  unregister_temporary(impl_->registered);
   if (!impl_->cog_tmp.empty()) unregister_temporary(impl_->cog_tmp);
 }
 
@@ -383,7 +398,7 @@ void RasterWriter::commit() {
     co.SetNameValue("OVERVIEWS", "NONE");
     co.SetNameValue("BIGTIFF", "IF_SAFER");
     set_options(co, user_creation_options());
-    impl_->cog_tmp = impl_->final_path + ".part.cog.tif";
+    impl_->cog_tmp = temporary_name(impl_->final_path, ".cog.tif");
     register_temporary(impl_->cog_tmp);
     CPLErrorReset();
     DatasetPtr out(cog->CreateCopy(impl_->cog_tmp.c_str(), impl_->ds.get(), FALSE, co.List(), nullptr, nullptr));

@@ -13,6 +13,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/threads.hpp"
 #include "lstfuse/io/catalog_io.hpp"
+#include "lstfuse/io/products.hpp"
 
 namespace lstfuse::pipeline {
 
@@ -175,6 +176,7 @@ FusionInput read_files(const StreamInput& files) {
   for (int i = 0; i < n; ++i) {
     try {
       rasters[i] = io::read_raster(*paths[i], files.read);
+      io::check_plausible_lst(rasters[i], *paths[i]);
     } catch (...) {
       errors[i] = std::current_exception();
     }

@@ -117,7 +117,10 @@ void SimOptions::bind(OptionSet& s) {
   s.limit("days", 1, 3660);
   s.limit("seed", 0, std::numeric_limits<int>::max());
   s.limit("epsg", 1024, 999999);
-  s.limit("pixel-size", 0, 1e5, true);
+  // Centimetre pixels at the fine end, 100 km at the coarse one: outside that no sensor exists
+  // and the grid arithmetic (pixels per coarse pixel, PSF kernels) stops being meaningful.
+  s.limit("pixel-size", 0.01, 1e5);
+  s.limit("psf-fwhm", 0, 1e6, true);
 }
 
 void SimOptions::validate() const {
@@ -126,7 +129,7 @@ void SimOptions::validate() const {
   };
   if (seed < 0) throw bad("seed", "must be >= 0");
   if (size < 16 || size > 20000) throw bad("size", "must be between 16 and 20000 pixels");
-  if (!(pixel_size > 0)) throw bad("pixel-size", "must be positive");
+  if (!(pixel_size >= 0.01 && pixel_size <= 1e5)) throw bad("pixel-size", "must be between 0.01 and 100000 metres");
   if (days < 1 || days > 3660) throw bad("days", "must be between 1 and 3660");
   if (landsat_satellites != 1 && landsat_satellites != 2) throw bad("landsat-satellites", "must be 1 or 2");
   if (landsat_first_day < 0) throw bad("landsat-first-day", "must be >= 0");
@@ -137,6 +140,12 @@ void SimOptions::validate() const {
   if (modis_bias_sd < 0) throw bad("modis-bias-sd", "must be >= 0");
   if (coarse_factor < 2 || coarse_factor > size) throw bad("coarse-factor", "must be between 2 and --size");
   if (!(psf_fwhm > 0)) throw bad("psf-fwhm", "must be positive");
+  // A PSF wider than a hundred coarse pixels blurs a coarse image into one value, and its
+  // kernel would outgrow memory.
+  if (psf_fwhm > 100.0 * coarse_factor * pixel_size)
+    throw bad("psf-fwhm", fmt::format("must be at most 100 coarse pixels ({:g} m with --coarse-factor {} and "
+                                      "--pixel-size {:g})",
+                                      100.0 * coarse_factor * pixel_size, coarse_factor, pixel_size));
   if (variability != "low" && variability != "moderate" && variability != "strong")
     throw bad("variability", "must be low, moderate or strong");
   if (modis_grid != "utm" && modis_grid != "sinusoidal") throw bad("modis-grid", "must be utm or sinusoidal");

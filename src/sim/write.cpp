@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
@@ -170,7 +171,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
   for (auto& e : coarse_obs) j["observations"].push_back(e);
 
   const std::string manifest = path("simulation.json");
-  const std::string tmp = manifest + ".part";
+  const std::string tmp = temporary_name(manifest);
   {
     std::ofstream out(tmp);
     if (!out) throw file_error(manifest, "cannot write");

@@ -201,6 +201,9 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {predict_files() + out + " --threads -1", "--threads"},
       {"simulate -o " + q(tmp / "sim") + " --size 4294967328", "--size"},
       {"simulate -o " + q(tmp / "sim") + " --epsg 4326", "--epsg"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1e-300", "--pixel-size"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --psf-fwhm 1e300", "--psf-fwhm"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1 --psf-fwhm 5000", "--psf-fwhm"},
       {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 0", "--res"},
   };
   for (const auto& [args, option] : cases) {
@@ -230,6 +233,61 @@ TEST(ReliabilityCli, ThreadsBeyondTheMachineAreCapped) {
   const auto r = test::run_cli(predict_files() + " -o " + q(tmp / "p.tif") + " --threads 100000 --window 11");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ref = test::run_cli(predict_files() + " -o " + q(tmp / "q.tif") + " --threads 1 --window 11");
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
+}
+
+TEST(ReliabilityCli, ImplausibleTemperaturesInPredictAndMetricsFilesAreRefused) {
+  // The plausibility rule of ingest (150-380 K) also holds for files given directly: a coarse
+  // image in degrees Celsius, or with a garbage value, is named instead of being fused.
+  test::TempDir tmp;
+  const auto y = yanco();
+  Raster c = io::read_raster((y / "MOD11A1_LST_cloudrm_20160218.tif").string());
+  Raster celsius = c, huge = c;
+  for (auto& v : celsius.data()) v -= 273.15f;
+  huge.data()[huge.data().size() / 2] = 1e30f;
+  huge.set_valid(0, huge.height() / 2, huge.width() / 2, true);
+  io::write_raster((tmp / "celsius_20160218.tif").string(), celsius);
+  io::write_raster((tmp / "huge_20160218.tif").string(), huge);
+  const std::string base = "predict --method additive --fine1 " + q(y / "Landsat_LST_cloudrm_20160205.tif") +
+                           " --coarse1 " + q(y / "MOD11A1_LST_cloudrm_20160205.tif") + " --coarse0 ";
+  for (const std::string f : {"celsius_20160218.tif", "huge_20160218.tif"}) {
+    const auto r = test::run_cli(base + q(tmp / f) + " -o " + q(tmp / "p.tif"));
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(f), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("150-380 K"), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  }
+  EXPECT_NE(test::run_cli(base + q(tmp / "celsius_20160218.tif") + " -o " + q(tmp / "p.tif")).output.find("degrees Celsius"),
+            std::string::npos);
+  const auto m = test::run_cli("metrics " + q(tmp / "celsius_20160218.tif") + " " +
+                               q(y / "MOD11A1_LST_cloudrm_20160218.tif"));
+  EXPECT_NE(m.exit_code, 0) << m.output;
+  EXPECT_NE(m.output.find("celsius_20160218.tif"), std::string::npos) << m.output;
+}
+
+TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
+  // GDAL waited forever for bytes from a named pipe; a folder as --options gave the C++ library's
+  // "basic_filebuf::underflow" text.
+  test::TempDir tmp;
+  const auto r = sh("cd " + q(tmp.path()) + " && mkfifo pipe.tif && timeout 60 $L info pipe.tif 2>&1; echo rc=$?");
+  EXPECT_NE(r.output.find("pipe.tif: is not a regular file"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("rc=124"), std::string::npos) << r.output;
+  fs::create_directories(tmp / "opts.json");
+  const auto o = test::run_cli(predict_files("additive") + " -o " + q(tmp / "p.tif") + " --options " + q(tmp / "opts.json"));
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("opts.json: the options file is not a regular file"), std::string::npos) << o.output;
+  EXPECT_TRUE(one_line(o.output)) << o.output;
+}
+
+TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
+  // OMP_NUM_THREADS=100000 used to start that many threads in the first parallel loop and
+  // crash inside the OpenMP runtime; the machine's thread count caps it.
+  test::TempDir tmp;
+  const auto r = sh("cd " + q(tmp.path()) + " && OMP_NUM_THREADS=100000 $L " + predict_files("additive") + " -o p.tif 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ref = test::run_cli(predict_files("additive") + " -o " + q(tmp / "q.tif"));
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   EXPECT_TRUE(same_values(io::read_raster((tmp / "p.tif").string()), io::read_raster((tmp / "q.tif").string())));
 }
@@ -358,6 +416,18 @@ TEST(ReliabilityCli, AFullDiskDuringIngestAndPredictLeavesNothingAndKeepsEarlier
   }
 }
 
+TEST(ReliabilityCli, ConcurrentRunsIntoOneOutputEachFinish) {
+  // Each process writes under its own temporary name (PID in it) and renames when done, so
+  // neither moves or removes the other's half-written file; the last rename wins.
+  test::TempDir tmp;
+  const std::string one = "env --default-signal=INT $L " + predict_files("additive") + " -o same.tif > log$i 2>&1; echo $? > rc$i";
+  const auto r = sh("cd " + q(tmp.path()) + " && for i in 1 2 3; do ( " + one + " ) & done; wait");
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(slurp(tmp / ("rc" + std::to_string(i))), "0\n") << slurp(tmp / ("log" + std::to_string(i)));
+  const Raster out = io::read_raster((tmp / "same.tif").string());
+  EXPECT_GT(out.valid_count(0), 0LL);
+  EXPECT_TRUE(leftovers(tmp.path(), ".part").empty());
+}
+
 TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
   test::TempDir tmp;
   // A wide window makes the streamed prediction slow enough to be caught while writing.
@@ -365,7 +435,7 @@ TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
   // background job expects): env restores the default, as in an interactive terminal.
   const std::string script = "cd " + q(tmp.path()) + " && { env --default-signal=INT $L " + predict_files() +
                              " --window 101 --stream --tile 32 -o p.tif > log 2>&1 & pid=$!; "
-                             "for i in $(seq 1 600); do [ -e p.tif.part.tif ] && break; sleep 0.05; done; "
+                             "for i in $(seq 1 600); do ls p.tif.part-*.tif >/dev/null 2>&1 && break; sleep 0.05; done; "
                              "sleep 0.3; kill -INT $pid; wait $pid; echo $? > rc; cat log; }";
   const auto r = sh(script);
   EXPECT_EQ(slurp(tmp / "rc"), "130\n") << r.output;

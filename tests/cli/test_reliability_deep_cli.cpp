@@ -79,6 +79,26 @@ TEST(ReliabilityDeepCli, TrainingOptionsOutOfRangeAreRefusedAtOnce) {
   EXPECT_FALSE(fs::exists(tmp / "m.lstmodel"));
 }
 
+TEST(ReliabilityDeepCli, NetworkSizesOutOfRangeAreRefusedAtOnce) {
+  // Network widths and loss settings reached torch unchecked: raw "negative dimension" or
+  // "index out of range" text, or a 400 GB allocation.
+  test::TempDir tmp;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"stfnet --features 0", "--features"},       {"stfnet --features 2000000000", "--features"},
+      {"dlstfm --features -4", "--features"},      {"mlffgan --width 0", "--width"},
+      {"mlffgan --dropout 1", "--dropout"},        {"edcstfn --ssim-weight -1", "--ssim-weight"},
+      {"sttfn --huber-delta 0", "--huber-delta"},  {"sttfn --stc-window -1", "--stc-window"},
+  };
+  for (const auto& [args, option] : cases) {
+    const auto r = test::run_cli("train --method " + args + " --catalog " + q(tmp / "none") + " --series -o " +
+                                 q(tmp / "m.lstmodel"));
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(option), std::string::npos) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("Exception raised"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "m.lstmodel"));
+}
+
 TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
   test::TempDir tmp;
   const auto good = tmp / "good.lstmodel";

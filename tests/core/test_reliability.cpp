@@ -195,7 +195,9 @@ TEST(Temporaries, WriteBytesLeavesNoPartFileOnFailure) {
   std::ofstream(tmp / "model.pt" / "x") << "x";
   const std::string msg = error_of([&] { write_bytes_atomic(tmp / "model.pt", "abc"); });
   EXPECT_NE(msg.find("model.pt"), std::string::npos) << msg;
-  EXPECT_FALSE(fs::exists(tmp / "model.pt.part"));
+  EXPECT_FALSE(fs::exists(temporary_name((tmp / "model.pt").string())));
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
   write_bytes_atomic(tmp / "ok.pt", "abc");
   std::ifstream in(tmp / "ok.pt");
   std::string got;

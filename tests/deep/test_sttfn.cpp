@@ -335,8 +335,8 @@ TEST(DeepMethod, TiledAndUntiledPredictionsAgree) {
   auto win_tiled = m->predict(in);
   EXPECT_LT(max_abs_diff(win_whole.fine, win_tiled.fine), 1e-4);
   EXPECT_GT(max_abs_diff(win_whole.fine, tiled.fine), 1e-3);  // and the window does change the weights
-  m->options().set("stc-window", "-1");
-  EXPECT_THROW(m->predict(in), lstfuse::Error);
+  // A negative half-window is refused by the option itself, before any prediction.
+  EXPECT_THROW(m->options().set("stc-window", "-1"), lstfuse::Error);
 }
 
 TEST(DeepMethod, SameSeedSameWeights) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/eval/quicklook.hpp"
 #include "test_support.hpp"
 
@@ -92,7 +93,7 @@ TEST(Quicklook, MapColoursAndGreyNoData) {
   EXPECT_EQ(at(3, 5), (std::array<int, 3>{0xA0, 0xA0, 0xA0}));              // invalid: grey
   EXPECT_EQ(at(30, 5), rgb(ev::colour_at(ev::ColourMap::Sequential, 1.0)));  // 310 > max
   EXPECT_EQ(at(45, 20), rgb(ev::colour_at(ev::ColourMap::Sequential, 0.0))); // 290 < min
-  EXPECT_FALSE(std::filesystem::exists(path + ".part"));
+  EXPECT_FALSE(std::filesystem::exists(lstfuse::temporary_name(path)));
 }
 
 TEST(Quicklook, RobustRangeAndDownsampling) {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "test_support.hpp"
 
@@ -33,7 +34,8 @@ TEST(RasterIo, GeoTiffRoundTripKeepsGridValuesAndMask) {
     io::WriteOptions wo;
     wo.format = fmt;
     io::write_raster(path, r, wo);
-    EXPECT_FALSE(std::filesystem::exists(path + ".part.tif"));
+    EXPECT_FALSE(std::filesystem::exists(temporary_name(path, ".tif")));
+    EXPECT_FALSE(std::filesystem::exists(temporary_name(path, ".cog.tif")));
     const Raster back = io::read_raster(path);
     EXPECT_TRUE(io::same_grid(back.grid(), r.grid())) << fmt;
     ASSERT_EQ(back.bands(), 2);
@@ -150,4 +152,16 @@ TEST(RasterIo, BandNamesTravelAsGdalBandDescriptions) {
   r.band_names.clear();
   io::write_raster((dir / "plain.tif").string(), r);
   EXPECT_TRUE(io::read_raster((dir / "plain.tif").string()).band_names.empty());
+}
+
+TEST(RasterIo, AWriterThatCannotCreateItsFileLeavesNothing) {
+  // GDAL refuses a block width that is not a multiple of 16; the constructor throws, and its
+  // destructor never runs, so the constructor itself removes what GDAL may have made.
+  test::TempDir tmp;
+  Raster r(utm_grid(64, 64), 1, 290.0f, true);
+  io::WriteOptions wo;
+  wo.creation_options = {"BLOCKXSIZE=7"};
+  const auto path = (tmp.path() / "b.tif").string();
+  EXPECT_THROW(io::write_raster(path, r, wo), Error);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
 }

@@ -7,11 +7,16 @@
 namespace lstfuse {
 
 // Throws Error naming the file when it cannot be written.
+// The temporary name a file is written under before it is renamed into place: PATH.part-PID
+// then `suffix` (an extension some writers need). The process id keeps two runs writing the same
+// output from sharing (and removing) one temporary file; ".part" is what cleanup looks for.
+std::string temporary_name(const std::string& path, const std::string& suffix = "");
+
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 
-// Bytes (a serialised model or checkpoint) to PATH.part, checked to the last byte (a full disk
+// Bytes (a serialised model or checkpoint) to a temporary name, checked to the last byte (a full disk
 // or a file-size limit gives Error "PATH: cannot write (No space left on device)"), then renamed
-// to PATH. The .part file never survives a failure or an interruption.
+// to PATH. The temporary file never survives a failure or an interruption.
 void write_bytes_atomic(const std::filesystem::path& path, const std::string& bytes);
 
 }  // namespace lstfuse

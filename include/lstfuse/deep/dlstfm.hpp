@@ -96,6 +96,7 @@ class DlstfmModel : public FamilyModel<DlstfmOptions> {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {net_.get()}; }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Receptive radius: branches 5, two fusion blocks 2 x 16 (SAFM's scale-8 depthwise conv

@@ -74,6 +74,7 @@ class EdcstfnModel : public FamilyModel<EdcstfnOptions> {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {net_.get()}; }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int halo() const override { return 8; }  // 5 stacked 3x3 convolutions: radius 5, rounded up

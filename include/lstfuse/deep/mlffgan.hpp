@@ -96,6 +96,7 @@ class MlffGanModel : public FamilyModel<MlffGanOptions> {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {generator_.get()}; }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   // Receptive radius of the convolutions: stem 3, encoder levels 1-4 sum(2^(l-1) + 2 x 2^l)

@@ -70,6 +70,8 @@ class DeepModel {
   // combines them its way. `weights`, when given, receives (N, R, H, W) reference weights.
   virtual torch::Tensor predict_baseline(const std::vector<Batch>& references, torch::Tensor* weights = nullptr);
 
+  // The networks predict() runs (layout conversion for inference); none by default.
+  virtual std::vector<torch::nn::Module*> networks() { return {}; }
   virtual double learning_rate() const = 0;
   virtual void set_learning_rate(double lr) = 0;
 

@@ -43,6 +43,7 @@ class StfNetModel : public FamilyModel<StfNetOptions> {
   torch::Tensor predict(const std::vector<Batch>& references) override;
   torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                      std::vector<torch::Tensor>& singles) override;
+  std::vector<torch::nn::Module*> networks() override { return {forward_.get(), backward_.get()}; }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   int halo() const override { return 8; }  // receptive radius 2 + 1 + 2 = 5, rounded up

@@ -223,6 +223,11 @@ void DlstfmOptions::bind(OptionSet& set) {
           "fine pixels per coarse pixel side for the consistency term with the coarse target");
   set.add("consistency-weight", consistency_weight, "weight of the coarse-consistency term");
   set.add("ssim-weight", ssim_weight, "weight of (1 - MS-SSIM) in the loss");
+  set.limit("features", 4, 1024);
+  set.limit("fusion-blocks", 0, 64);
+  set.limit("consistency-block", 1, 4096);
+  set.limit("consistency-weight", 0, 1e6);
+  set.limit("ssim-weight", 0, 1e6);
 }
 
 }  // namespace lstfuse::deep

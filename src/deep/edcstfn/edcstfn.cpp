@@ -192,6 +192,9 @@ void EdcstfnOptions::bind(OptionSet& set) {
           "auto-encoder pretraining steps (the first train steps) for the feature-loss encoder");
   set.add("feature-weight", feature_weight, "weight of the pretrained-encoder feature loss");
   set.add("ssim-weight", ssim_weight, "weight of (1 - MS-SSIM) in the loss");
+  set.limit("ae-steps", 0, 10000000);
+  set.limit("feature-weight", 0, 1e6);
+  set.limit("ssim-weight", 0, 1e6);
 }
 
 }  // namespace lstfuse::deep

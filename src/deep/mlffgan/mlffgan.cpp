@@ -337,6 +337,10 @@ void MlffGanOptions::bind(OptionSet& set) {
           "AdaIN statistics over a sliding window of this many fine pixels (0: whole input, as in the paper)");
   set.add("gan-weight", gan_weight, "weight of the least-squares GAN term in the generator loss");
   set.add("time-reversal", time_reversal, "swap reference and target with probability 0.5 in training");
+  set.limit("width", 1, 512);
+  set.limit("dropout", 0, 0.99);
+  set.limit("adain-window", 0, 65536);
+  set.limit("gan-weight", 0, 1e6);
 }
 
 }  // namespace lstfuse::deep

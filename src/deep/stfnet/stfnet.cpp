@@ -139,6 +139,7 @@ TrainDefaults StfNetFamily::train_defaults() const {
 
 void StfNetOptions::bind(OptionSet& set) {
   set.add("features", features, "channels of StfNet's first convolution (the second has half)");
+  set.limit("features", 2, 1024);
 }
 
 }  // namespace lstfuse::deep

@@ -392,6 +392,10 @@ void SttfnOptions::bind(OptionSet& o) {
   o.add("fold-bn", fold_bn, "Fold batch normalisation into the convolutions for inference");
   // How the two directions' predictions are combined is chosen at prediction; the networks not.
   o.mark_at_prediction({"weighting", "tc-window", "stc-window", "fold-bn"});
+  o.limit("huber-delta", 0, 1000, true);
+  o.limit("init-std", 0, 10, true);
+  o.limit("tc-window", 0, 65536);
+  o.limit("stc-window", 0, 65536);
 }
 
 }  // namespace lstfuse::deep
