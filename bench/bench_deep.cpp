@@ -124,7 +124,7 @@ int side_by_side(const std::string& dir, int threads, bool small_thresholds) {
   }
   set_threads(threads);
   const auto t = read_tensors(dir);
-  SttfnModel model(1, 1e-4, std::make_shared<SttfnOptions>());
+  SttfnModel model(1, 1e-4, SttfnOptions{});
   load_net(model.forward_net(), t, "forward.");
   load_net(model.backward_net(), t, "backward.");
   Batch train;

@@ -227,7 +227,7 @@ TEST(Engine, MaskedPixelsContributeNothingToLossOrGradient) {
       changed.pairs[1].coarse.at(y + 5, x) = std::nanf("");
     }
   auto run = [](const SyntheticSeries& series, std::vector<torch::Tensor>& grads) {
-    auto opts = std::make_shared<SttfnOptions>();
+    SttfnOptions opts;
     torch::manual_seed(7);
     SttfnModel model(1, 1e-3, opts);
     auto norm = Normaliser::fit("std", {series.pairs[1]});  // same stats: pair 1 fine is unchanged
@@ -256,7 +256,7 @@ TEST(Engine, MaskedPixelsContributeNothingToLossOrGradient) {
 // would be 0.5 x 0.25 = 0.125.
 TEST(SttfnModel, HuberDeltaIsInKelvin) {
   torch::manual_seed(2);
-  SttfnModel model(1, 1e-3, std::make_shared<SttfnOptions>());
+  SttfnModel model(1, 1e-3, SttfnOptions{});
   model.set_training(false);
   Batch b;
   b.fine_ref = b.coarse_ref = b.coarse_target = torch::zeros({2, 1, 12, 12});
@@ -278,8 +278,8 @@ TEST(SttfnModel, OverfitsOneBatch) {
     if (p.sample == 0 && refs.size() < 4) refs.push_back(p);
   auto batch = ps.batch(refs, torch::kCPU);
   torch::manual_seed(0);
-  auto opts = std::make_shared<SttfnOptions>();
-  opts->loss = "mse";
+  SttfnOptions opts;
+  opts.loss = "mse";
   SttfnModel model(1, 3e-3, opts);
   model.set_training(true);
   const double first = model.train_step(batch).at("loss");
