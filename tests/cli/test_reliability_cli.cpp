@@ -186,7 +186,7 @@ TEST(ReliabilityCli, SingleFileOutputsNeverReplaceFilesLstfuseDidNotMake) {
   EXPECT_NE(test::run_cli(from_cat + " -o " + q(tmp / "theirs.tif")).exit_code, 0);
   r = test::run_cli(from_cat + " -o " + q(tmp / "p.tif"));
   EXPECT_NE(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("quality layer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("p_quality.tif: exists and is not a raster"), std::string::npos) << r.output;
   EXPECT_EQ(slurp(tmp / "theirs.tif"), theirs);
   EXPECT_EQ(slurp(tmp / "p_quality.tif"), theirs);
   EXPECT_FALSE(fs::exists(tmp / "p.tif"));
@@ -226,7 +226,7 @@ TEST(ReliabilityCli, FolderOutputsAreNewEmptyOrTheirOwn) {
   fs::create_directories(tmp / "user");
   std::ofstream(tmp / "user" / "summary.md") << "mine";
   std::ofstream(tmp / "user" / "report.html") << "mine";
-  for (const std::string& cmd : std::vector<std::string>{"benchmark --catalog " + q(cat) + " --methods additive -o ",
+  for (const std::string& cmd : std::vector<std::string>{"benchmark --catalog " + q(cat) + " --methods additive --single-pair -o ",
                                 "simulate --size 48 --days 60 -o ", "demo --size 64 --days 60 -o ",
                                 "fuse --catalog " + q(cat) + " --method additive -o "}) {
     for (const fs::path& out : {tmp / "user", cat, cat / "sub"}) {
@@ -246,7 +246,7 @@ TEST(ReliabilityCli, FolderOutputsAreNewEmptyOrTheirOwn) {
   for (int i = 0; i < 2; ++i) {
     r = test::run_cli("simulate --size 48 --days 60 -o " + q(tmp / "sim"));
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    r = test::run_cli("benchmark --catalog " + q(cat) + " --methods additive --no-report -o " + q(tmp / "bench"));
+    r = test::run_cli("benchmark --catalog " + q(cat) + " --methods additive --single-pair --no-report -o " + q(tmp / "bench"));
     EXPECT_EQ(r.exit_code, 0) << r.output;
   }
   // Nothing inside a simulation either.
