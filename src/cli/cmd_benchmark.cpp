@@ -126,6 +126,9 @@ void setup(CLI::App& app) {
     lstfuse::pipeline::BenchmarkOptions o;
     o.entries = lstfuse::pipeline::parse_method_list(a->methods);
     check_method_flags(*flags, o);
+    // Ours or new: never the catalog, a folder holding it, or a folder of someone else's files.
+    lstfuse::check_output_folder(a->out, "-o", {a->catalog}, lstfuse::benchmark_kind(), lstfuse::FolderUse::Reuse,
+                                 false);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
     o.protocol = a->protocol;
     o.train_fraction = a->train_fraction;

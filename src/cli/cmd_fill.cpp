@@ -37,6 +37,9 @@ void setup(CLI::App& app) {
   cmd->callback([a] {
     lstfuse::cli::require_output(a->out);
     lstfuse::cli::apply_raster_output(a->raster, true);
+    // Never the catalog or a folder holding it, inside a catalog, nor someone else's folder.
+    lstfuse::check_output_folder(a->out, "-o", {a->catalog}, {"fill.json", "lstfuse-fill", "catalog made by 'lstfuse fill'"},
+                                 lstfuse::FolderUse::Replace, a->overwrite);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
     lstfuse::pipeline::FillCatalogOptions o;
     o.fill = a->fill;

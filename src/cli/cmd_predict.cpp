@@ -111,11 +111,14 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   const std::string quality_path = a.quality.empty() ? default_quality_path(a.output) : a.quality;
   const std::vector<std::string> inputs{a.fine1, a.coarse1, a.fine2, a.coarse2, a.coarse0, flags.options_file(), a.model,
                                         a.catalog.empty() ? "" : (std::filesystem::path(a.catalog) / "manifest.json").string()};
-  check_not_an_input(a.output, "-o", inputs);
-  check_not_an_input(quality_path, a.quality.empty() ? "the quality layer (OUT_quality.tif)" : "--quality", inputs);
   if (same_path(a.output, quality_path)) {
     throw file_error(a.output, "-o and --quality name the same file");
   }
+  // Never an input, never inside a catalog or another output folder, never over a file that
+  // lstfuse did not write (the implied OUT_quality.tif included).
+  check_output_file(a.output, "-o", inputs, cli::raster_file_kind());
+  check_output_file(quality_path, a.quality.empty() ? "the quality layer (OUT_quality.tif)" : "--quality", inputs,
+                    cli::raster_file_kind());
   const bool from_catalog = !a.catalog.empty();
   if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty())) {
     throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/quicklook.hpp"
@@ -23,7 +24,7 @@ struct QuicklookArgs {
 std::string base(const std::string& p) { return std::filesystem::path(p).filename().string(); }
 
 void run(const QuicklookArgs& a) {
-  lstfuse::check_not_an_input(a.output, "-o", {a.raster, a.diff});
+  lstfuse::check_output_file(a.output, "-o", {a.raster, a.diff}, lstfuse::cli::png_file_kind());
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;

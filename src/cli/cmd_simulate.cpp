@@ -8,6 +8,7 @@
 
 #include "command.hpp"
 #include "common_flags.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "method_flags.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
@@ -37,6 +38,8 @@ void setup(CLI::App& app) {
     lstfuse::cli::apply_raster_output(args->raster, true);
     for (const auto& [name, flag] : args->flags)
       if (const auto value = lstfuse::cli::option_flag_value(*flag)) binding->set(name, *value);
+    // A new or empty folder, or an earlier simulation (rewritten); never someone else's files.
+    lstfuse::check_output_folder(args->out, "-o", {}, lstfuse::simulation_kind(), lstfuse::FolderUse::Reuse, false);
     const lstfuse::sim::Simulation sim(args->opts);
     std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",
                              sim.fine_grid().describe(), sim.coarse_grid().describe(),

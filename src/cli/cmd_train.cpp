@@ -26,7 +26,8 @@ struct TrainArgs {
 
 void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
   using namespace lstfuse;
-  check_not_an_input(a.output, "-o", {flags.options_file(), (std::filesystem::path(a.catalog) / Catalog::kManifest).string()});
+  check_output_file(a.output, "-o", {flags.options_file(), (std::filesystem::path(a.catalog) / Catalog::kManifest).string()},
+                    cli::model_file_kind());
   auto method = method_registry().create(a.method);
   if (!method->info().trainable)
     throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));

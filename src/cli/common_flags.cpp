@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace lstfuse::cli {
@@ -24,6 +25,20 @@ CLI::Option* add_output(CLI::App* cmd, std::string& out, const std::string& help
   auto* o = cmd->add_option("-o,--output", out, help);
   if (old_out) add_deprecated(cmd, "--out", out, "-o/--output");
   return o;
+}
+
+OutputFileKind raster_file_kind() {
+  return {"raster written by lstfuse (no LSTFUSE_* metadata)",
+          [](const std::filesystem::path& p) { return io::is_lstfuse_raster(p.string()); }};
+}
+
+OutputFileKind png_file_kind() {
+  return {"PNG written by lstfuse (no 'Software: lstfuse' text chunk)",
+          [](const std::filesystem::path& p) { return eval::is_lstfuse_png(p.string()); }};
+}
+
+OutputFileKind model_file_kind() {
+  return {"model file written by lstfuse", [](const std::filesystem::path& p) { return is_lstfuse_model_file(p); }};
 }
 
 void require_output(const std::string& out) {

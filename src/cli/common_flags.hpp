@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "lstfuse/core/date.hpp"
+#include "lstfuse/core/outputs.hpp"
 
 namespace lstfuse::cli {
 
@@ -47,6 +48,12 @@ void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::st
 // and handed to every writer of the process; the process's default format set to --of when
 // `default_format` (stages that write catalogs take the default); -q lowers the log to warnings.
 void apply_raster_output(const RasterOutput& r, bool default_format);
+
+// Single-file outputs for check_output_file: an existing file is replaced only when lstfuse wrote
+// it, known by its mark (a raster's LSTFUSE_* metadata, a PNG's text chunk, a model's format).
+OutputFileKind raster_file_kind();
+OutputFileKind png_file_kind();
+OutputFileKind model_file_kind();
 
 // "2020-01-01,2020-02-03" -> dates; blanks around items and empty items are ignored. Errors name
 // the flag and the item.

@@ -1,6 +1,9 @@
 #include "lstfuse/core/outputs.hpp"
 
+#include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +72,114 @@ bool is_folder_of_kind(const fs::path& dir, const OutputFolderKind& kind) {
   }
 }
 
+OutputFolderKind catalog_kind() { return {"manifest.json", "lstfuse-catalog", "catalog made by 'lstfuse ingest'"}; }
+OutputFolderKind simulation_kind() {
+  return {"simulation.json", "lstfuse-simulation", "simulation made by 'lstfuse simulate'"};
+}
+OutputFolderKind fuse_kind() { return {"index.json", "lstfuse-fuse-index", "folder made by 'lstfuse fuse'"}; }
+OutputFolderKind benchmark_kind() {
+  return {"results.json", "lstfuse-benchmark", "folder made by 'lstfuse benchmark'"};
+}
+OutputFolderKind demo_kind() { return {"demo.json", "lstfuse-demo", "folder made by 'lstfuse demo'"}; }
+
+std::optional<EnclosingFolder> enclosing_output_folder(const fs::path& p) {
+  const std::vector<OutputFolderKind> kinds{catalog_kind(), simulation_kind(), fuse_kind(), benchmark_kind()};
+  const fs::path r = resolved(p);
+  for (fs::path d = r.parent_path(); !d.empty(); d = d.parent_path()) {
+    for (const auto& k : kinds)
+      if (is_folder_of_kind(d, k)) return EnclosingFolder{d, k};
+    if (d == d.root_path()) break;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+void refuse_inside_an_output_folder(const fs::path& p, const std::string& shown, const std::string& option) {
+  if (const auto e = enclosing_output_folder(p)) {
+    throw file_error(shown, option + " lies inside " + e->dir.string() + ", a " + e->kind.what + " (" +
+                                e->kind.marker + "); lstfuse changes such a folder only through the "
+                                "command that made it: choose a path outside it");
+  }
+}
+
+}  // namespace
+
+void check_output_file(const fs::path& file, const std::string& option, const std::vector<std::string>& inputs,
+                       const OutputFileKind& kind) {
+  const std::string shown = file.string();
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) throw file_error(shown, option + " must name a file; this is a folder");
+  check_not_an_input(shown, option, inputs);
+  refuse_inside_an_output_folder(file, shown, option);
+  if (fs::exists(file, ec) && !kind.made_by_lstfuse(file)) {
+    throw file_error(shown, "exists and is not a " + kind.what +
+                                "; lstfuse only replaces its own outputs: choose another name or remove it");
+  }
+}
+
+bool is_lstfuse_model_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  if (!in.read(magic, 4) || std::memcmp(magic, "PK\x03\x04", 4) != 0) return false;
+  // The meta record is JSON dumped with sorted keys: the format item appears as written.
+  static const std::string needle = "\"format\":\"lstfuse-deep-model\"";
+  std::string carry(magic, 4);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const std::string chunk = carry + std::string(buf.data(), static_cast<size_t>(in.gcount()));
+    if (chunk.find(needle) != std::string::npos) return true;
+    carry = chunk.size() > needle.size() ? chunk.substr(chunk.size() - needle.size()) : chunk;
+  }
+  return false;
+}
+
+std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std::string>& own) {
+  std::set<fs::path> files, folders;
+  for (const auto& o : own) {
+    const fs::path rel = fs::path(o).lexically_normal();
+    files.insert(rel);
+    files.insert(fs::path(rel.string() + ".aux.xml"));
+    for (fs::path p = rel.parent_path(); !p.empty(); p = p.parent_path()) folders.insert(p);
+  }
+  std::vector<fs::path> foreign;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const fs::path rel = it->path().lexically_relative(dir);
+    // A link is an entry of its own (never followed): a linked folder is not ours to empty.
+    const bool folder = it->is_directory(ec) && !it->is_symlink(ec);
+    if (folder ? folders.count(rel) : files.count(rel)) continue;
+    foreign.push_back(rel);
+    if (folder) it.disable_recursion_pending();
+  }
+  if (ec) throw file_error(dir.string(), "cannot list its contents (" + ec.message() + ")");
+  if (foreign.empty()) return std::nullopt;
+  return *std::min_element(foreign.begin(), foreign.end());
+}
+
+std::vector<std::string> catalog_own_files(const fs::path& dir) {
+  std::vector<std::string> own{"manifest.json"};
+  std::ifstream in(dir / "manifest.json");
+  try {
+    const auto j = nlohmann::json::parse(in);
+    for (const auto& o : j.value("observations", nlohmann::json::array())) {
+      for (const char* key : {"path", "quality_path"}) {
+        const std::string p = o.value(key, "");
+        if (!p.empty()) own.push_back(p);
+      }
+    }
+    if (j.contains("landcover")) {
+      const std::string p = j["landcover"].value("path", "");
+      if (!p.empty()) own.push_back(p);
+    }
+  } catch (const nlohmann::json::exception&) {
+    // An unreadable manifest lists nothing: every other file counts as foreign.
+  }
+  return own;
+}
+
 void check_output_folder(const fs::path& dir_in, const std::string& option,
                          const std::vector<std::string>& inputs, const OutputFolderKind& kind,
                          FolderUse use, bool overwrite) {
@@ -88,6 +199,7 @@ void check_output_folder(const fs::path& dir_in, const std::string& option,
                                   "; lstfuse never writes over its inputs: choose another folder");
     }
   }
+  refuse_inside_an_output_folder(dir, shown, option);
   if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) return;
   const bool ours = is_folder_of_kind(dir, kind);
   if (!ours) {

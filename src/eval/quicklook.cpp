@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include <cairo.h>
@@ -268,7 +271,63 @@ cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned i
   return CAIRO_STATUS_SUCCESS;
 }
 
+// lstfuse's mark in every PNG it writes, by which the output rules know the file as its own: a
+// tEXt chunk "Software" = "lstfuse VERSION" (PNG 1.2, section 11.3.4.3), right after IHDR.
+constexpr char kPngSignature[] = "\x89PNG\r\n\x1a\n";
+constexpr char kPngMarkPrefix[] = "Software\0lstfuse";  // 16 bytes, the NUL included
+
+uint32_t png_crc(const unsigned char* p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+void put_be32(std::vector<unsigned char>& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<unsigned char>(v >> s));
+}
+
+uint32_t get_be32(const unsigned char* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+void add_png_mark(std::vector<unsigned char>& png) {
+  constexpr size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;  // signature, IHDR length, type, data, CRC
+  if (png.size() < kAfterIhdr) throw Error("quicklook: PNG encoding gave a truncated file");
+  std::vector<unsigned char> body{'t', 'E', 'X', 't'};
+  const std::string text = std::string("Software", 8) + '\0' + "lstfuse " LSTFUSE_VERSION;
+  body.insert(body.end(), text.begin(), text.end());
+  std::vector<unsigned char> chunk;
+  put_be32(chunk, static_cast<uint32_t>(text.size()));
+  chunk.insert(chunk.end(), body.begin(), body.end());
+  put_be32(chunk, png_crc(body.data(), body.size()));
+  png.insert(png.begin() + kAfterIhdr, chunk.begin(), chunk.end());
+}
+
 }  // namespace
+
+bool is_lstfuse_png(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  const std::vector<unsigned char> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (b.size() < 8 || std::memcmp(b.data(), kPngSignature, 8) != 0) return false;
+  // The chunks before the image data: the mark is one of them.
+  for (size_t at = 8; at + 12 <= b.size();) {
+    const uint32_t len = get_be32(&b[at]);
+    if (len > b.size() - at - 12) return false;
+    const unsigned char* type = &b[at + 4];
+    if (std::memcmp(type, "IDAT", 4) == 0 || std::memcmp(type, "IEND", 4) == 0) return false;
+    if (std::memcmp(type, "tEXt", 4) == 0 && len >= sizeof(kPngMarkPrefix) - 1 &&
+        std::memcmp(&b[at + 8], kPngMarkPrefix, sizeof(kPngMarkPrefix) - 1) == 0 &&
+        get_be32(&b[at + 8 + len]) == png_crc(type, len + 4)) {
+      return true;
+    }
+    at += 12 + len;
+  }
+  return false;
+}
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   std::vector<double> ticks;
@@ -291,12 +350,16 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 
 QuicklookInfo render_png(const Raster& raster, const std::string& path, const QuicklookOptions& opts) {
   QuicklookInfo info;
-  SurfacePtr fig = draw_figure(raster, opts, info);
+  const std::vector<unsigned char> png = render_png_bytes(raster, opts, &info);
   const std::string part = temporary_name(path);
-  const cairo_status_t st = cairo_surface_write_to_png(fig.get(), part.c_str());
-  if (st != CAIRO_STATUS_SUCCESS) {
-    std::remove(part.c_str());
-    throw file_error(path, std::string("cannot write PNG: ") + cairo_status_to_string(st));
+  {
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+    out.close();
+    if (!out) {
+      std::remove(part.c_str());
+      throw file_error(path, "cannot write PNG: write failed");
+    }
   }
   std::error_code ec;
   std::filesystem::rename(part, path, ec);
@@ -316,6 +379,7 @@ std::vector<unsigned char> render_png_bytes(const Raster& raster, const Quickloo
   if (st != CAIRO_STATUS_SUCCESS) {
     throw Error(std::string("quicklook: PNG encoding failed: ") + cairo_status_to_string(st));
   }
+  add_png_mark(out);
   if (info) *info = local;
   return out;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -140,6 +141,18 @@ void check_creation_options(const std::string& format, const std::vector<std::st
       throw Error(fmt::format("--co {}: {}", kv, last_gdal_error()));
     }
   }
+}
+
+bool is_lstfuse_raster(const std::string& path) {
+  init_gdal();
+  CPLErrorReset();
+  DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  if (!ds) return false;
+  // Rasters of earlier versions carry other LSTFUSE_* items (method, date) but no version.
+  for (char** md = ds->GetMetadata(); md && *md; ++md)
+    if (std::strncmp(*md, "LSTFUSE_", 8) == 0) return true;
+  const char* sw = ds->GetMetadataItem("TIFFTAG_SOFTWARE");
+  return sw && std::strncmp(sw, "lstfuse", 7) == 0;
 }
 
 void init_gdal() {
@@ -309,6 +322,9 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
       }
       impl_->ds->SetSpatialRef(&srs);
     }
+    // The mark by which the output rules (check_output_file) know a raster as lstfuse's own.
+    impl_->ds->SetMetadataItem(kRasterMarkerItem, LSTFUSE_VERSION);
+    if (opts.format == "GTiff") impl_->ds->SetMetadataItem("TIFFTAG_SOFTWARE", "lstfuse " LSTFUSE_VERSION);
     for (const auto& [k, v] : opts.metadata) impl_->ds->SetMetadataItem(k.c_str(), v.c_str());
     for (int b = 1; b <= bands; ++b) {
       GDALRasterBand* band = impl_->ds->GetRasterBand(b);

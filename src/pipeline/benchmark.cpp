@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/catalog_io.hpp"
@@ -403,6 +404,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   for (const auto& k : keys) csv += "," + k;
   csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status,consistency_ubrmse,consistency_bias,truth_rmse,coarse_bias\n";
   nlohmann::json j;
+  j["format"] = benchmark_kind().format;  // the folder's mark (core/outputs.hpp)
   j["protocol"] = r.protocol;
   j["reference"] = r.reference;
   j["scored_on"] = r.common_mask ? "pixels every method predicted" : "each method's own pixels";

@@ -6,7 +6,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/catalog_io.hpp"
@@ -151,7 +155,11 @@ fs::path run_demo(const DemoOptions& o) {
   const fs::path cat_dir = out / "catalog";
   const fs::path bench_dir = out / "report";
   const fs::path fuse_dir = out / "fused";
+  // A new or empty folder, or an earlier demo (rewritten); never someone else's files.
+  check_output_folder(out, "-o", {}, demo_kind(), FolderUse::Reuse, false);
   fs::create_directories(out);
+  write_text_atomic(out / demo_kind().marker,
+                    nlohmann::json{{"format", demo_kind().format}, {"lstfuse_version", LSTFUSE_VERSION}}.dump(1) + "\n");
 
   // 1. Simulate.
   auto t0 = std::chrono::steady_clock::now();

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/catalog_io.hpp"
@@ -86,6 +87,18 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       throw file_error(out.string(), opts.overwrite
                                          ? "is not a folder made by lstfuse fill; not overwriting it"
                                          : "already exists and is not empty (choose another folder or use --overwrite)");
+    }
+  }
+  if (fs::is_symlink(out)) {
+    throw file_error(out.string(), "is a symbolic link; give the folder it leads to or a new folder");
+  }
+  // --overwrite replaces the filled catalog, not what the user put beside its files.
+  if (fs::is_directory(out) && !fs::is_empty(out)) {
+    std::vector<std::string> own = catalog_own_files(out);
+    own.push_back(kFillJson);
+    if (const auto f = foreign_entry(out, own)) {
+      throw file_error(out.string(), "holds " + f->string() + ", which 'lstfuse fill' did not make; --overwrite "
+                                     "replaces only a filled catalog's own files: move it out or choose another folder");
     }
   }
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");

@@ -236,7 +236,21 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     }
     input_paths.insert(input_paths.end(), opts.fine_files.begin(), opts.fine_files.end());
     input_paths.insert(input_paths.end(), opts.coarse_files.begin(), opts.coarse_files.end());
+    input_paths.push_back(opts.landcover);
+    // A link would be replaced by the new folder, and its target left behind: refused.
+    if (fs::is_symlink(out)) {
+      throw file_error(out_dir, "-o is a symbolic link; give the folder it leads to (" +
+                                    fs::read_symlink(out).string() + ") or a new folder");
+    }
     check_output_folder(out_dir, "-o", input_paths, catalog_folder_kind(), FolderUse::Replace, opts.overwrite);
+    // --overwrite replaces the catalog, not what the user put beside its files.
+    std::error_code ec;
+    if (fs::is_directory(out, ec) && !fs::is_empty(out, ec)) {
+      if (const auto f = foreign_entry(out, catalog_own_files(out))) {
+        throw file_error(out_dir, "holds " + f->string() + ", which the catalog did not make; --overwrite "
+                                  "replaces only a catalog's own files: move it out or choose another folder");
+      }
+    }
   }
   if (opts.res < 0 || !std::isfinite(opts.res)) {
     throw Error(fmt::format("--res must be a positive pixel size in CRS units, got {}", opts.res));

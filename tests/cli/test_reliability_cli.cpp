@@ -153,6 +153,141 @@ TEST(ReliabilityCli, PredictAndQuicklookNeverWriteOverTheirInputs) {
   EXPECT_EQ(test::run_cli("quicklook " + q(c0) + " -o " + q(tmp / "ok.png")).exit_code, 0);
 }
 
+// One rule for every single-file output (predict -o/--quality and its implied OUT_quality.tif,
+// train -o, quicklook -o): never inside a catalog or simulation, never over a file lstfuse did
+// not write; its own earlier outputs are replaced.
+TEST(ReliabilityCli, SingleFileOutputsNeverReplaceFilesLstfuseDidNotMake) {
+  test::TempDir tmp;
+  const auto y = yanco();
+  const fs::path cat = tmp / "cat";
+  ASSERT_EQ(test::run_cli("ingest " + q(y) + " -o " + q(cat)).exit_code, 0);
+  const auto day_file = cat / Catalog::load(cat).find(Date(2016, 2, 5), Role::Coarse)->path;
+  const auto day_before = slurp(day_file);
+  const std::string from_cat = "predict --method additive --catalog " + q(cat) + " --date 2016-02-18";
+  // A catalog file that is not an input of this run, and a new name inside the catalog.
+  auto r = test::run_cli(from_cat + " -o " + q(day_file));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("lies inside"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(day_file), day_before);
+  r = test::run_cli(from_cat + " -o " + q(tmp / "p.tif") + " --quality " + q(cat / "q.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(cat / "q.tif"));
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  // A user's text file, a GeoTIFF lstfuse did not write, and an implied quality layer over one.
+  std::ofstream(tmp / "user.txt") << "mine";
+  r = test::run_cli(from_cat + " -o " + q(tmp / "user.txt"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is not a raster written by lstfuse"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_EQ(slurp(tmp / "user.txt"), "mine");
+  fs::copy_file(y / "MOD11A1_LST_cloudrm_20160205.tif", tmp / "theirs.tif");
+  fs::copy_file(y / "MOD11A1_LST_cloudrm_20160205.tif", tmp / "p_quality.tif");
+  const auto theirs = slurp(tmp / "theirs.tif");
+  EXPECT_NE(test::run_cli(from_cat + " -o " + q(tmp / "theirs.tif")).exit_code, 0);
+  r = test::run_cli(from_cat + " -o " + q(tmp / "p.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("p_quality.tif: exists and is not a raster"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "theirs.tif"), theirs);
+  EXPECT_EQ(slurp(tmp / "p_quality.tif"), theirs);
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  // lstfuse's own outputs are replaced: a second run over the first.
+  fs::remove(tmp / "p_quality.tif");
+  ASSERT_EQ(test::run_cli(from_cat + " -o " + q(tmp / "p.tif")).exit_code, 0);
+  EXPECT_TRUE(io::is_lstfuse_raster((tmp / "p.tif").string()));
+  r = test::run_cli(from_cat + " -o " + q(tmp / "p.tif"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // quicklook: a GeoTIFF is not replaced by a PNG; its own PNG is.
+  r = test::run_cli("quicklook " + q(tmp / "p.tif") + " -o " + q(tmp / "theirs.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is not a PNG written by lstfuse"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "theirs.tif"), theirs);
+  ASSERT_EQ(test::run_cli("quicklook " + q(tmp / "p.tif") + " -o " + q(tmp / "map.png")).exit_code, 0);
+  EXPECT_EQ(test::run_cli("quicklook " + q(tmp / "p.tif") + " -o " + q(tmp / "map.png")).exit_code, 0);
+  EXPECT_NE(test::run_cli("quicklook " + q(tmp / "p.tif") + " -o " + q(cat / "map.png")).exit_code, 0);
+
+  // train: a model file only (checked before any training or loading).
+  r = test::run_cli("train --method stfnet --catalog " + q(cat) + " --series -o " + q(tmp / "theirs.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is not a model file written by lstfuse"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "theirs.tif"), theirs);
+  r = test::run_cli("train --method stfnet --catalog " + q(cat) + " --series -o " + q(cat / "m.pt"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(cat / "m.pt"));
+}
+
+// Folder outputs (benchmark, simulate, demo, fuse): new, empty or their own earlier output,
+// never a catalog, a folder holding an input, a user's folder, or a folder inside a catalog.
+TEST(ReliabilityCli, FolderOutputsAreNewEmptyOrTheirOwn) {
+  test::TempDir tmp;
+  const fs::path cat = tmp / "cat";
+  ASSERT_EQ(test::run_cli("ingest " + q(yanco()) + " -o " + q(cat)).exit_code, 0);
+  const auto manifest = slurp(cat / "manifest.json");
+  fs::create_directories(tmp / "user");
+  std::ofstream(tmp / "user" / "summary.md") << "mine";
+  std::ofstream(tmp / "user" / "report.html") << "mine";
+  for (const std::string& cmd : std::vector<std::string>{"benchmark --catalog " + q(cat) + " --methods additive --single-pair -o ",
+                                "simulate --size 48 --days 60 -o ", "demo --size 64 --days 60 -o ",
+                                "fuse --catalog " + q(cat) + " --method additive -o "}) {
+    for (const fs::path& out : {tmp / "user", cat, cat / "sub"}) {
+      const auto r = test::run_cli(cmd + q(out));
+      EXPECT_NE(r.exit_code, 0) << cmd << out << ": " << r.output;
+      EXPECT_TRUE(one_line(r.output)) << r.output;
+    }
+  }
+  EXPECT_EQ(slurp(tmp / "user" / "summary.md"), "mine");
+  EXPECT_EQ(slurp(tmp / "user" / "report.html"), "mine");
+  EXPECT_EQ(slurp(cat / "manifest.json"), manifest);
+  EXPECT_FALSE(fs::exists(cat / "sub"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(cat), fs::directory_iterator{}), 6);
+  auto r = sh("cd " + q(tmp.path()) + " && $L simulate --size 48 --days 60 -o .");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  // Their own earlier output: run again into it.
+  for (int i = 0; i < 2; ++i) {
+    r = test::run_cli("simulate --size 48 --days 60 -o " + q(tmp / "sim"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_cli("benchmark --catalog " + q(cat) + " --methods additive --single-pair --no-report -o " + q(tmp / "bench"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+  // Nothing inside a simulation either.
+  r = test::run_cli("predict --method additive --catalog " + q(cat) + " --date 2016-02-18 -o " +
+                    q(tmp / "sim" / "x.tif"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "sim" / "x.tif"));
+}
+
+// ingest --overwrite replaces a catalog, never what the user put beside its files, never an input
+// given with --landcover, never the user's link.
+TEST(ReliabilityCli, IngestOverwriteReplacesOnlyTheCatalogsOwnFiles) {
+  test::TempDir tmp;
+  const fs::path cat = tmp / "cat";
+  const std::string ingest = "ingest " + q(yanco()) + " --overwrite -o ";
+  ASSERT_EQ(test::run_cli(ingest + q(cat)).exit_code, 0);
+  std::ofstream(cat / "NOTES.txt") << "mine";
+  auto r = test::run_cli(ingest + q(cat));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("NOTES.txt"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_EQ(slurp(cat / "NOTES.txt"), "mine");
+  fs::remove(cat / "NOTES.txt");
+  // The land cover named as an input lies in the folder to be replaced.
+  const auto lc = cat / Catalog::load(cat).observations()[0].path;
+  const auto lc_before = slurp(lc);
+  r = test::run_cli(ingest + q(cat) + " --landcover " + q(lc));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("holds the input"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(lc), lc_before);
+  // A link to the catalog stays a link (refused), and the catalog stays whole.
+  fs::create_directory_symlink(cat, tmp / "link");
+  r = test::run_cli(ingest + q(tmp / "link"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::is_symlink(tmp / "link"));
+  EXPECT_EQ(Catalog::load(cat).observations().size(), 5u);
+  // Its own files only: replaced.
+  r = test::run_cli(ingest + q(cat));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 // ------------------------------------------------------------------ plausible temperatures
 
 TEST(ReliabilityCli, CelsiusWithoutUnitsAndZeroScaleAreRefused) {

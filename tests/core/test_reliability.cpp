@@ -130,6 +130,93 @@ TEST(OutputPaths, OnlyOurOwnFoldersAreReplacedOrReused) {
   EXPECT_EQ(strip_trailing_separators("/").string(), "/");
 }
 
+TEST(OutputPaths, ASingleFileIsReplacedOnlyWhenLstfuseMadeIt) {
+  test::TempDir tmp;
+  // The mark of this test's "lstfuse files": the text "ours".
+  const OutputFileKind kind{"test file", [](const fs::path& p) {
+                              std::ifstream in(p);
+                              std::string s;
+                              return std::getline(in, s) && s == "ours";
+                            }};
+  std::ofstream(tmp / "ours.tif") << "ours";
+  std::ofstream(tmp / "theirs.tif") << "theirs";
+  EXPECT_NO_THROW(check_output_file(tmp / "ours.tif", "-o", {}, kind));
+  EXPECT_NO_THROW(check_output_file(tmp / "new.tif", "-o", {}, kind));
+  EXPECT_NE(error_of([&] { check_output_file(tmp / "theirs.tif", "-o", {}, kind); }).find("exists and is not a test file"),
+            std::string::npos);
+  // An input, even one lstfuse made; a folder.
+  EXPECT_NE(error_of([&] { check_output_file(tmp / "ours.tif", "-o", {(tmp / "ours.tif").string()}, kind); })
+                .find("names one of the inputs"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { check_output_file(tmp.path(), "-o", {}, kind); }).find("must name a file"), std::string::npos);
+  // Inside a catalog, a simulation, a fuse or a benchmark folder, at any depth: never, even a
+  // new name or a file lstfuse made.
+  const std::vector<std::pair<std::string, std::string>> folders{{"manifest.json", "lstfuse-catalog"},
+                                                                 {"simulation.json", "lstfuse-simulation"},
+                                                                 {"index.json", "lstfuse-fuse-index"},
+                                                                 {"results.json", "lstfuse-benchmark"}};
+  for (const auto& [marker, format] : folders) {
+    const fs::path d = tmp / format;
+    fs::create_directories(d / "sub");
+    std::ofstream(d / marker) << nlohmann::json{{"format", format}}.dump();
+    std::ofstream(d / "sub" / "x.tif") << "ours";
+    for (const fs::path& p : {d / "new.tif", d / "sub" / "x.tif"}) {
+      const std::string e = error_of([&] { check_output_file(p, "--quality", {}, kind); });
+      EXPECT_NE(e.find("--quality lies inside"), std::string::npos) << p << ": " << e;
+      EXPECT_NE(e.find(marker), std::string::npos) << e;
+    }
+    // And no output folder inside one either (fuse -o CATALOG/fused).
+    EXPECT_NE(error_of([&] {
+                check_output_folder(d / "fused", "-o", {}, fuse_kind(), FolderUse::Reuse, false);
+              }).find("lies inside"),
+              std::string::npos);
+  }
+  // A marker with another format is not a folder of that kind.
+  fs::create_directories(tmp / "plain");
+  std::ofstream(tmp / "plain" / "manifest.json") << R"({"format":"something else"})";
+  EXPECT_NO_THROW(check_output_file(tmp / "plain" / "x.tif", "-o", {}, kind));
+  EXPECT_FALSE(enclosing_output_folder(tmp / "plain" / "x.tif").has_value());
+  ASSERT_TRUE(enclosing_output_folder(tmp / "lstfuse-catalog" / "sub" / "x.tif").has_value());
+  EXPECT_TRUE(same_path(enclosing_output_folder(tmp / "lstfuse-catalog" / "sub" / "x.tif")->dir, tmp / "lstfuse-catalog"));
+}
+
+TEST(OutputPaths, ModelFilesAreKnownByTheirFormatRecord) {
+  test::TempDir tmp;
+  // A zip archive (what torch writes, records stored uncompressed) with the meta record.
+  std::ofstream(tmp / "model.pt", std::ios::binary)
+      << std::string("PK\x03\x04", 4) << "....archive/data.pkl...{\"bands\":1,\"format\":\"lstfuse-deep-model\",\"method\":\"stfnet\"}";
+  std::ofstream(tmp / "other.zip", std::ios::binary) << std::string("PK\x03\x04", 4) << "{\"format\":\"something\"}";
+  std::ofstream(tmp / "text.pt") << "{\"format\":\"lstfuse-deep-model\"}";  // not an archive
+  EXPECT_TRUE(is_lstfuse_model_file(tmp / "model.pt"));
+  EXPECT_FALSE(is_lstfuse_model_file(tmp / "other.zip"));
+  EXPECT_FALSE(is_lstfuse_model_file(tmp / "text.pt"));
+  EXPECT_FALSE(is_lstfuse_model_file(tmp / "missing.pt"));
+}
+
+TEST(OutputPaths, ACatalogsOwnFilesAreToldApartFromTheUsers) {
+  test::TempDir tmp;
+  const fs::path cat = tmp / "cat";
+  fs::create_directories(cat / "sub");
+  nlohmann::json j = {{"format", "lstfuse-catalog"},
+                      {"observations", {{{"path", "a.tif"}, {"quality_path", "a_qc.tif"}}, {{"path", "sub/b.tif"}}}},
+                      {"landcover", {{"path", "landcover.tif"}}}};
+  std::ofstream(cat / "manifest.json") << j.dump();
+  for (const char* f : {"a.tif", "a_qc.tif", "sub/b.tif", "landcover.tif", "a.tif.aux.xml"}) std::ofstream(cat / f) << "x";
+  const auto own = catalog_own_files(cat);
+  EXPECT_EQ(own, (std::vector<std::string>{"manifest.json", "a.tif", "a_qc.tif", "sub/b.tif", "landcover.tif"}));
+  EXPECT_FALSE(foreign_entry(cat, own).has_value());
+  // The user's file, folder (with its contents) and link are each foreign.
+  std::ofstream(cat / "sub" / "NOTES.txt") << "x";
+  ASSERT_TRUE(foreign_entry(cat, own).has_value());
+  EXPECT_EQ(foreign_entry(cat, own)->string(), "sub/NOTES.txt");
+  fs::create_directories(cat / "fused" / "deeper");
+  EXPECT_EQ(foreign_entry(cat, own)->string(), "fused");
+  fs::remove_all(cat / "fused");
+  fs::remove(cat / "sub" / "NOTES.txt");
+  fs::create_directory_symlink(tmp.path(), cat / "a_link");
+  EXPECT_EQ(foreign_entry(cat, own)->string(), "a_link");
+}
+
 TEST(CatalogManifest, PathsMustStayInsideTheCatalog) {
   test::TempDir tmp;
   auto write = [&](const std::string& path, int width) {

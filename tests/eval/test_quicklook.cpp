@@ -1,5 +1,7 @@
 // Quick-look PNGs: colours, grey no-data, ranges, downsampling; pixels read back with cairo.
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include <cairo.h>
@@ -153,4 +155,34 @@ TEST(Quicklook, Errors) {
   ev::QuicklookOptions o;
   o.band = 1;
   EXPECT_THROW(ev::render_png(r, (tmp / "x.png").string(), o), lstfuse::Error);
+}
+
+// The output rules replace a PNG only when lstfuse wrote it: every PNG it writes carries a
+// "Software: lstfuse" text chunk with a correct CRC, which cairo's own PNGs do not.
+TEST(Quicklook, PngsCarryLstfusesMark) {
+  lstfuse::test::TempDir tmp;
+  Raster r(grid(20, 10), 1, 300.0f);
+  r.at(0, 0) = 290.0f;
+  const auto path = (tmp / "map.png").string();
+  ev::render_png(r, path);
+  EXPECT_TRUE(ev::is_lstfuse_png(path));
+  Png png(path);  // still a PNG cairo (libpng) reads
+  ASSERT_TRUE(png.ok());
+  // The chunk itself, as PNG defines it: length, "tEXt", keyword NUL text.
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find(std::string("tEXtSoftware\0lstfuse ", 20)), std::string::npos);
+  // cairo's own PNG of the same size: no mark; a damaged mark (CRC wrong): no mark either.
+  cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 20, 10);
+  const auto plain = (tmp / "plain.png").string();
+  ASSERT_EQ(cairo_surface_write_to_png(s, plain.c_str()), CAIRO_STATUS_SUCCESS);
+  cairo_surface_destroy(s);
+  EXPECT_FALSE(ev::is_lstfuse_png(plain));
+  std::string damaged = bytes;
+  damaged[damaged.find("lstfuse ") + 8] ^= 1;  // the version: the keyword still matches
+  std::ofstream((tmp / "damaged.png").string(), std::ios::binary) << damaged;
+  EXPECT_FALSE(ev::is_lstfuse_png((tmp / "damaged.png").string()));
+  std::ofstream((tmp / "text.png").string()) << "not a png";
+  EXPECT_FALSE(ev::is_lstfuse_png((tmp / "text.png").string()));
+  EXPECT_FALSE(ev::is_lstfuse_png((tmp / "missing.png").string()));
 }

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <gdal_priv.h>
+
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -164,4 +166,38 @@ TEST(RasterIo, AWriterThatCannotCreateItsFileLeavesNothing) {
   const auto path = (tmp.path() / "b.tif").string();
   EXPECT_THROW(io::write_raster(path, r, wo), Error);
   EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+}
+
+// Every raster lstfuse writes carries its mark (LSTFUSE_VERSION, and for a GeoTIFF the
+// TIFFTAG_SOFTWARE "lstfuse ..."), by which the output rules replace it; rasters of earlier
+// versions carry other LSTFUSE_* items, and another program's raster carries none.
+TEST(RasterIo, EveryRasterWrittenCarriesLstfusesMark) {
+  test::TempDir tmp;
+  Raster r(utm_grid(8, 6), 1, 300.0f);
+  for (const std::string format : {"GTiff", "COG"}) {
+    io::WriteOptions wo;
+    wo.format = format;
+    const auto path = (tmp / (format + ".tif")).string();
+    io::write_raster(path, r, wo);
+    EXPECT_TRUE(io::is_lstfuse_raster(path)) << format;
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+    ASSERT_TRUE(ds);
+    ASSERT_NE(ds->GetMetadataItem("LSTFUSE_VERSION"), nullptr) << format;
+    EXPECT_STREQ(ds->GetMetadataItem("LSTFUSE_VERSION"), LSTFUSE_VERSION);
+  }
+  // Another program's GeoTIFF, and an older lstfuse output with only LSTFUSE_DATE.
+  GDALDriver* gtiff = GetGDALDriverManager()->GetDriverByName("GTiff");
+  for (const bool old_lstfuse : {false, true}) {
+    const auto path = (tmp / (old_lstfuse ? "old.tif" : "other.tif")).string();
+    {
+      GDALDatasetUniquePtr ds(gtiff->Create(path.c_str(), 4, 4, 1, GDT_Float32, nullptr));
+      ASSERT_TRUE(ds);
+      ds->SetMetadataItem("AREA_OR_POINT", "Area");
+      if (old_lstfuse) ds->SetMetadataItem("LSTFUSE_DATE", "2020-01-01");
+    }
+    EXPECT_EQ(io::is_lstfuse_raster(path), old_lstfuse) << path;
+  }
+  std::ofstream(tmp / "notes.txt") << "text";
+  EXPECT_FALSE(io::is_lstfuse_raster((tmp / "notes.txt").string()));
+  EXPECT_FALSE(io::is_lstfuse_raster((tmp / "missing.tif").string()));
 }

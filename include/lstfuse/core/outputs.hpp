@@ -7,6 +7,8 @@
 //    output of the same kind, recognised by the marker file lstfuse writes into it (a catalog's
 //    manifest.json, a fuse run's index.json); any other folder is refused.
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,10 +41,52 @@ enum class FolderUse {
 
 // Checks an output folder before any work: refuses one that is a file, the current folder or
 // one holding it, one that is or holds an input, and an existing non-empty folder that is not a
-// previous output of `kind` (Replace also refuses one of `kind` without `overwrite`).
+// previous output of `kind` (Replace also refuses one of `kind` without `overwrite`), and one
+// inside a catalog, simulation, fuse or benchmark folder.
 void check_output_folder(const std::filesystem::path& dir, const std::string& option,
                          const std::vector<std::string>& inputs, const OutputFolderKind& kind,
                          FolderUse use, bool overwrite);
+
+// Every folder kind lstfuse writes, by its marker: catalog (ingest), simulation (simulate), fuse
+// output (fuse), benchmark output (benchmark), demo output (demo).
+OutputFolderKind catalog_kind();
+OutputFolderKind simulation_kind();
+OutputFolderKind fuse_kind();
+OutputFolderKind benchmark_kind();
+OutputFolderKind demo_kind();
+
+struct EnclosingFolder {
+  std::filesystem::path dir;
+  OutputFolderKind kind;
+};
+// The nearest folder strictly above `p` that is a catalog, simulation, fuse or benchmark output
+// (what lstfuse manages file by file; a demo folder only holds such folders). None: nullopt.
+std::optional<EnclosingFolder> enclosing_output_folder(const std::filesystem::path& p);
+
+struct OutputFileKind {
+  std::string what;  // for messages, e.g. "raster written by lstfuse"
+  // True when the existing file is one lstfuse wrote (its marker): only such a file is replaced.
+  std::function<bool(const std::filesystem::path&)> made_by_lstfuse;
+};
+
+// Checks a single-file output before any work: refuses a folder, one of `inputs`, a path inside
+// a catalog, simulation, fuse or benchmark folder (enclosing_output_folder), and an existing
+// file that `kind` does not recognise as lstfuse's own.
+void check_output_file(const std::filesystem::path& file, const std::string& option,
+                       const std::vector<std::string>& inputs, const OutputFileKind& kind);
+
+// An lstfuse deep model file: a torch archive (zip) whose meta record says
+// "format": "lstfuse-deep-model" (torch stores the records uncompressed).
+bool is_lstfuse_model_file(const std::filesystem::path& path);
+
+// The first entry (in sorted order) below `dir` that its maker did not write: not one of `own`
+// (paths relative to `dir`), not GDAL's OWN.aux.xml beside one, not a folder on the way to one.
+// A folder made by lstfuse and then added to by the user gives the user's first file or folder.
+std::optional<std::filesystem::path> foreign_entry(const std::filesystem::path& dir,
+                                                   const std::vector<std::string>& own);
+// What a catalog folder's manifest says the catalog made: manifest.json and every observation,
+// quality and land-cover file it names (relative paths).
+std::vector<std::string> catalog_own_files(const std::filesystem::path& dir);
 
 // "yanco/" and "yanco" are one folder: trailing separators removed (the root stays "/").
 std::filesystem::path strip_trailing_separators(const std::filesystem::path& p);

@@ -45,6 +45,8 @@ struct QuicklookInfo {
 // renamed). Throws lstfuse::Error when nothing is valid or the file cannot be written.
 QuicklookInfo render_png(const Raster& raster, const std::string& path,
                          const QuicklookOptions& opts = {});
+// True when `path` is a PNG that lstfuse wrote (its "Software" text chunk says lstfuse).
+bool is_lstfuse_png(const std::string& path);
 // The same PNG in memory (for embedding into HTML reports).
 std::vector<unsigned char> render_png_bytes(const Raster& raster,
                                             const QuicklookOptions& opts = {},

@@ -104,6 +104,13 @@ std::string crs_to_wkt(const std::string& user_crs, bool from_a_file = false);
 // A projected CRS whose linear unit is the metre (UTM and the like; not geographic degrees).
 bool crs_is_projected(const std::string& wkt);
 
+// Dataset metadata item that every raster lstfuse writes carries (its version): the mark by which
+// an existing file is known as an lstfuse output that may be replaced.
+inline constexpr const char* kRasterMarkerItem = "LSTFUSE_VERSION";
+// True when `path` opens as a raster carrying an LSTFUSE_* metadata item or an lstfuse
+// TIFFTAG_SOFTWARE; false for anything else (not a raster, another program's raster).
+bool is_lstfuse_raster(const std::string& path);
+
 // Registers GDAL drivers once; quiet error handler so messages come through our exceptions.
 void init_gdal();
 
