@@ -1,10 +1,12 @@
 #include "lstfuse/core/files.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,11 +16,52 @@
 
 namespace lstfuse {
 
+namespace {
+
+// This machine's name, reduced to characters safe in a file name (outputs may sit on a file
+// system shared by several machines, whose process ids are unrelated).
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0 || !name[0]) return std::string("host");
+    std::string s(name);
+    for (char& c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    return s;
+  }();
+  return tag;
+}
+
+}  // namespace
+
 std::string temporary_name(const std::string& path, const std::string& suffix) {
-  return fmt::format("{}.part-{}{}", path, ::getpid(), suffix);
+  return fmt::format("{}.part-{}-{}{}", path, host_tag(), ::getpid(), suffix);
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string prefix = p.filename().string() + ".part-" + host_tag() + "-";
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    size_t digits = 0;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
+    if (digits == 0 || digits > 9) continue;
+    const long pid = std::stol(rest.substr(0, digits));
+    // Alive (or not ours to signal): leave it; gone: a killed run's half-written file.
+    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    std::error_code rm;
+    fs::remove(it->path(), rm);
+  }
 }
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
+  remove_stale_temporaries(path.string());
   const std::filesystem::path tmp = temporary_name(path.string());
   TemporaryPath guard(tmp, true);  // removed on any failure and on an interruption
   {
@@ -35,6 +78,7 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
 }
 
 void write_bytes_atomic(const std::filesystem::path& path, const std::string& bytes) {
+  remove_stale_temporaries(path.string());
   const std::filesystem::path tmp = temporary_name(path.string());
   TemporaryPath guard(tmp, true);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");

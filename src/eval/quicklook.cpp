@@ -351,6 +351,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 QuicklookInfo render_png(const Raster& raster, const std::string& path, const QuicklookOptions& opts) {
   QuicklookInfo info;
   const std::vector<unsigned char> png = render_png_bytes(raster, opts, &info);
+  remove_stale_temporaries(path);
   const std::string part = temporary_name(path);
   {
     std::ofstream out(part, std::ios::binary | std::ios::trunc);

@@ -48,6 +48,7 @@ CubeWriter::CubeWriter(const std::string& path, const Grid& grid, const std::vec
   if (dates.empty()) throw file_error(path, "a cube needs at least one date");
   if (!grid.north_up()) throw file_error(path, "a cube needs a north-up grid");
   impl_->path = path;
+  remove_stale_temporaries(path);
   impl_->tmp = temporary_name(path, ".nc");
   impl_->grid = grid;
   impl_->steps = dates.size();

@@ -283,6 +283,7 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
     throw file_error(path, "output folder " + parent.string() + " does not exist");
   }
   impl_->final_path = path;
+  remove_stale_temporaries(path);
   impl_->tmp_path = temporary_name(path, ".tif");
   impl_->registered = impl_->tmp_path;
   register_temporary(impl_->tmp_path);

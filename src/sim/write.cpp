@@ -171,6 +171,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
   for (auto& e : coarse_obs) j["observations"].push_back(e);
 
   const std::string manifest = path("simulation.json");
+  remove_stale_temporaries(manifest);
   const std::string tmp = temporary_name(manifest);
   {
     std::ofstream out(tmp);

@@ -300,3 +300,24 @@ TEST(Temporaries, RegisteredPathsAreRemovedOnRequest) {
   unregister_temporary(tmp / ".cat.ingest-1");
   EXPECT_FALSE(fs::exists(tmp / ".cat.ingest-1"));
 }
+
+TEST(Temporaries, AKilledRunsTemporaryIsRemovedByTheNextWrite) {
+  // A run killed with SIGKILL leaves its OUT.part-HOST-PID file; the next write of OUT removes
+  // it once that process is gone, and leaves alone those of live processes and of other machines.
+  test::TempDir tmp;
+  const std::string out = (tmp / "x.tif").string();
+  const std::string mine = temporary_name(out, ".tif");  // this process: alive
+  const std::string host_and_pid = mine.substr(out.size() + 6);  // after ".part-"
+  const std::string host = host_and_pid.substr(0, host_and_pid.rfind('-'));
+  const std::string dead = out + ".part-" + host + "-999999999.tif";  // beyond any pid_max
+  const std::string other = out + ".part-elsewhere-999999999.tif";
+  for (const auto& f : {mine, dead, other}) std::ofstream(f) << "half";
+  remove_stale_temporaries(out);
+  EXPECT_TRUE(fs::exists(mine));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(other));
+  std::ofstream(dead) << "half";
+  write_text_atomic(out, "done");
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(mine));
+}

@@ -7,10 +7,14 @@
 namespace lstfuse {
 
 // Throws Error naming the file when it cannot be written.
-// The temporary name a file is written under before it is renamed into place: PATH.part-PID
-// then `suffix` (an extension some writers need). The process id keeps two runs writing the same
-// output from sharing (and removing) one temporary file; ".part" is what cleanup looks for.
+// The temporary name a file is written under before it is renamed into place:
+// PATH.part-HOST-PID then `suffix` (an extension some writers need). The host and process id keep
+// two runs writing the same output from sharing (and removing) one temporary file; ".part" is
+// what cleanup looks for.
 std::string temporary_name(const std::string& path, const std::string& suffix = "");
+// Removes PATH's temporaries left by processes of this machine that are gone (a run killed with
+// SIGKILL cannot remove its own); called before each new write of PATH.
+void remove_stale_temporaries(const std::string& path);
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 
