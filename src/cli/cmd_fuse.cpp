@@ -84,7 +84,8 @@ void setup(CLI::App& app) {
                 "pixels are flagged coarse_filled in the quality layer");
   cmd->add_option("--max-reference-steps", a->max_reference_steps,
                   "Where the chosen pairs are clouded, predict from pairs up to this many usable "
-                  "pairs farther away (flagged reference_filled); default 6 with --fill, else 0");
+                  "pairs farther away (flagged reference_filled); default 6 with --fill, else 0")
+      ->check(CLI::Range(0, 1000));
   lstfuse::cli::add_fill_options(cmd, a->fill_options, "Gap filling (with --fill)");
   cmd->add_flag("--series", a->series,
                 "Deep methods: train one model on all pairs of the catalog instead of one per "
@@ -105,7 +106,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--fine-noise", a->fine_noise,
                   "Noise of the fine images, K (1 sigma), removed from the learned errors "
                   "(default: estimated from the images' nugget)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(lstfuse::cli::finite_range(0, 100));
   cmd->add_flag("--report", a->report,
                 "Also write OUT/report.html: coverage before and after fusion, the daily "
                 "truth-free score, the uncertainty's calibration and a few pixels through time");

@@ -1,9 +1,11 @@
 #include "common_flags.hpp"
 
+#include <cmath>
 #include <iostream>
 #include <mutex>
 #include <set>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
@@ -93,6 +95,23 @@ std::vector<Date> parse_date_list(const std::string& text, const std::string& fl
     start = comma + 1;
   }
   return out;
+}
+
+CLI::Validator finite_range(double lo, double hi, bool lo_open) {
+  return CLI::Validator(
+      [lo, hi, lo_open](std::string& text) -> std::string {
+        double v = 0;
+        size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || !std::isfinite(v) || v > hi || (lo_open ? v <= lo : v < lo))
+          return fmt::format("must be a number {} {:g} and <= {:g}, got {}", lo_open ? ">" : ">=", lo, hi, text);
+        return std::string();
+      },
+      fmt::format("{}{:g}..{:g}", lo_open ? ">" : "", lo, hi));
 }
 
 }  // namespace lstfuse::cli

@@ -57,6 +57,10 @@ OutputFileKind model_file_kind();
 
 // "2020-01-01,2020-02-03" -> dates; blanks around items and empty items are ignored. Errors name
 // the flag and the item.
+// A number within [lo, hi] (lo excluded when lo_open), finite: CLI11's own number checks let
+// "nan" and "1e308" through.
+CLI::Validator finite_range(double lo, double hi, bool lo_open = false);
+
 std::vector<Date> parse_date_list(const std::string& text, const std::string& flag);
 
 }  // namespace lstfuse::cli

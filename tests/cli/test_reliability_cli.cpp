@@ -340,6 +340,13 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --psf-fwhm 1e300", "--psf-fwhm"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1 --psf-fwhm 5000", "--psf-fwhm"},
       {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 0", "--res"},
+      // CLI11's own number checks let nan and 1e308 through; the ranges are lstfuse's.
+      {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range -1", "--data-range"},
+      {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range nan", "--data-range"},
+      {"fuse --catalog " + q(yanco_catalog()) + " --method additive -o " + q(tmp / "f") + " --fine-noise nan", "--fine-noise"},
+      {"fuse --catalog " + q(yanco_catalog()) + " --method additive -o " + q(tmp / "f") + " --fine-noise 1e308", "--fine-noise"},
+      {"fuse --catalog " + q(yanco_catalog()) + " --method additive -o " + q(tmp / "f") + " --max-reference-steps -1",
+       "--max-reference-steps"},
   };
   for (const auto& [args, option] : cases) {
     const auto r = test::run_cli(args);
@@ -350,6 +357,8 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(tmp / "p.tif"));
   EXPECT_FALSE(fs::exists(tmp / "sim"));
   EXPECT_FALSE(fs::exists(tmp / "c"));
+  EXPECT_FALSE(fs::exists(tmp / "b"));
+  EXPECT_FALSE(fs::exists(tmp / "f"));
 }
 
 TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {

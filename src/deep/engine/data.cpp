@@ -105,6 +105,7 @@ void CommonOptions::bind(OptionSet& o) {
   o.limit("tile", 0, 65536);  // 0: the whole scene in one piece
   o.limit("patches-per-epoch", 0, std::numeric_limits<int>::max());
   o.limit("time-budget", 0, 1e9);
+  o.limit("val-patches", 0, std::numeric_limits<int>::max());
   // Where and how a trained model runs; everything else is training or the model itself.
   o.mark_at_prediction({"device", "threads", "tile", "quiet"});
 }
