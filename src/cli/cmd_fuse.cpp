@@ -57,8 +57,9 @@ std::vector<std::string> fuse_output_folders(const std::vector<std::string>& cat
   return outs;
 }
 
-void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
-              const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader);
+// Returns the number of dates that failed (each recorded in the index; the others go on).
+int fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
+             const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader);
 
 void setup(CLI::App& app) {
   auto a = std::make_shared<Args>();
@@ -136,7 +137,7 @@ void setup(CLI::App& app) {
     namespace pl = lstfuse::pipeline;
     lstfuse::cli::require_output(a->out);
     // Options checked before anything else runs: a bad value must not cost a run's first dates.
-    lstfuse::cli::apply_raster_output(a->raster, false);
+    lstfuse::cli::apply_raster_output(a->raster);
     flags->apply(*lstfuse::method_registry().create(a->method));
     if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
     const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
@@ -149,6 +150,7 @@ void setup(CLI::App& app) {
       mpi = std::make_unique<pl::MpiSession>();
     }
     if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));
+    int failed = 0;
     try {
       for (size_t c = 0; c < a->catalogs.size(); ++c) {
         std::unique_ptr<pl::FuseWork> work;
@@ -156,7 +158,7 @@ void setup(CLI::App& app) {
         else if (shard) work = pl::shard_work(*shard, static_cast<int>(c));
         else if (a->assemble) work = pl::assemble_work();
         const bool leader = !mpi || mpi->rank() == 0;
-        fuse_one(*a, *flags, a->catalogs[c], outs[c], work.get(), leader);
+        failed += fuse_one(*a, *flags, a->catalogs[c], outs[c], work.get(), leader);
       }
     } catch (const std::exception& e) {
       if (!mpi || mpi->size() == 1) throw;
@@ -164,11 +166,17 @@ void setup(CLI::App& app) {
       std::cerr << "lstfuse: error: rank " << mpi->rank() << ": " << lstfuse::user_message(e) << "\n";
       mpi->abort(1);
     }
+    // Every other date is written; the exit status still says that the run is not complete, so
+    // that a script or a batch job does not take a hole for a finished series.
+    if (failed > 0) {
+      throw lstfuse::Error(fmt::format("fuse: {} date{} failed, the others are written (each error is in the "
+                                       "index's \"note\")", failed, failed == 1 ? "" : "s"));
+    }
   });
 }
 
-void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
-              const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader) {
+int fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std::string& catalog_dir,
+             const std::string& out, lstfuse::pipeline::FuseWork* work, bool leader) {
   {
     const Args* a = &args;
     const auto catalog = lstfuse::Catalog::load(catalog_dir);
@@ -204,7 +212,7 @@ void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const st
     if (work && !work->gathers()) {
       std::cout << fmt::format("{} ({}): {} dates predicted, {} already done, {} without coarse data, {} "
                                "failed{}\n", out, work->who(), s.done, s.skipped, s.no_data, s.failed, tiles);
-      return;
+      return static_cast<int>(s.failed);
     }
     if (!s.uncertainty_note.empty()) std::cout << s.uncertainty_note << "\n";
     std::cout << fmt::format("{} dates predicted, {} already done, {} without coarse data, {} "
@@ -229,6 +237,7 @@ void fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const st
                     lstfuse::pipeline::fuse_quality_html(catalog, s, out) + "</body></html>\n");
       std::cout << "report: " << path.string() << "\n";
     }
+    return static_cast<int>(s.failed);
   }
 }
 
