@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
+#include "lstfuse/deep/archive.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -127,10 +129,15 @@ py::dict result_dict(FusionResult&& r) {
 
 // The method a model file was trained for (its "meta" record), so Model.load needs no name.
 std::string model_method(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) throw file_error(path, "no such model file");
+  if (!is_lstfuse_model_file(path)) throw file_error(path, "not an lstfuse deep model file");
+  // Checked record by record first, as the engine does: torch's parsers crash on some damaged
+  // records (deep/archive.hpp).
+  std::istringstream bytes(deep::read_checked_archive(path, "model file"));
   torch::serialize::InputArchive a;
   nlohmann::json meta;
   try {
-    a.load_from(path);
+    a.load_from(bytes);
     c10::IValue v;
     a.read("meta", v);
     meta = nlohmann::json::parse(v.toStringRef());
@@ -139,15 +146,6 @@ std::string model_method(const std::string& path) {
   }
   if (meta.value("format", "") != "lstfuse-deep-model") throw file_error(path, "not an lstfuse deep model file");
   return meta.value("method", "");
-}
-
-bool is_model_file(const std::string& path) {
-  try {
-    model_method(path);
-    return true;
-  } catch (const std::exception&) {  // not a torch archive, no meta record, or meta not an object
-    return false;
-  }
 }
 
 // A method instance that Python holds between fit and predict (deep methods) or just once.
@@ -223,13 +221,8 @@ class PyMethod {
   // one was loaded from), and never over a file lstfuse did not make: an existing file is
   // replaced only when it is an lstfuse model file.
   void save(const std::string& path) const {
-    check_not_an_input(path, "Model.save", {loaded_from_});
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw file_error(path, "is a folder; Model.save writes a model file");
-    if (std::filesystem::exists(path, ec) && !is_model_file(path)) {
-      throw file_error(path, "exists and is not an lstfuse model file; lstfuse never writes over a file it did "
-                             "not make: choose another path");
-    }
+    check_output_file(path, "Model.save", {loaded_from_},
+                      {"model file written by lstfuse", [](const std::filesystem::path& p) { return is_lstfuse_model_file(p); }});
     py::gil_scoped_release nogil;
     m_->save(path);
   }

@@ -251,6 +251,26 @@ def test_train_save_load_predict_deep(catalog, tmp_path):
         lstfuse.Model.load(catalog / "manifest.json")
 
 
+def test_model_files_stay_out_of_catalogs_and_damage_is_named(catalog, tmp_path):
+    rng = np.random.default_rng(6)
+    fine = [(290 + rng.normal(0, 2, (64, 64))).astype(np.float32) for _ in range(3)]
+    pairs = [(f"2024-01-{1 + 8 * k:02d}", f, (f + 1.0).astype(np.float32)) for k, f in enumerate(fine)]
+    model = lstfuse.train("stfnet", pairs, epochs=1, patches_per_epoch=8, patch=32, stride=16, threads=1, quiet=True)
+    # A catalog holds only what ingest put there (the command line's rule).
+    with pytest.raises(ValueError, match="catalog"):
+        model.save(catalog / "m.pt")
+    assert not (catalog / "m.pt").exists()
+    # One changed byte in a record is found by its CRC-32 before torch parses the file.
+    path = tmp_path / "m.pt"
+    model.save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged model file"):
+        lstfuse.Model.load(damaged)
+
+
 def test_model_save_keeps_the_command_lines_output_rules(tmp_path):
     rng = np.random.default_rng(5)
     fine = [(290 + rng.normal(0, 2, (64, 64))).astype(np.float32) for _ in range(3)]
@@ -259,7 +279,7 @@ def test_model_save_keeps_the_command_lines_output_rules(tmp_path):
     # A file lstfuse did not make is never written over: it stays as it was.
     notes = tmp_path / "notes.txt"
     notes.write_text("field notes")
-    with pytest.raises(ValueError, match="not an lstfuse model file"):
+    with pytest.raises(ValueError, match="not a model file written by lstfuse"):
         model.save(notes)
     assert notes.read_text() == "field notes"
     with pytest.raises(ValueError, match="is a folder"):
