@@ -130,7 +130,6 @@ class SttfnModel : public FamilyModel<SttfnOptions> {
   torch::Tensor reference_prediction(const Batch& ref, bool forward);
   void reset_inference_nets();
 
-  int bands_;
   double kelvin_per_unit_ = 1.0;
   SttfnNet fwd_{nullptr}, bwd_{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_fwd_, opt_bwd_;

@@ -193,7 +193,7 @@ std::vector<torch::Tensor> tc_weights(const std::vector<torch::Tensor>& coarse_r
 }
 
 SttfnModel::SttfnModel(int bands, double lr, const SttfnOptions& options, int context)
-    : FamilyModel(options), bands_(bands) {
+    : FamilyModel(options) {
   fwd_ = SttfnNet(bands, context);
   bwd_ = SttfnNet(bands, context);
   fwd_->init_weights(options_.init_std);
