@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -287,6 +288,26 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   auto seconds_since = [](std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
+  // One date's entry, whether predicted whole or assembled from tiles: its pairs, note and model,
+  // then `produce` (the prediction) and the files; an Error fails this date only.
+  auto fuse_entry = [&](const Date& date, const std::function<DatePrediction(const PairChoice&)>& produce) {
+    FuseEntry e = new_entry(date);
+    try {
+      const PairChoice choice = choose_pairs(catalog, date, info);
+      e.pairs = choice.dates;
+      e.note = choice.note;
+      e.model = ensure_model(choice.dates);
+      DatePrediction dp = produce(choice);
+      write_date(e, dp, choice);
+      ++summary.done;
+    } catch (const Error& err) {
+      e.status = "failed";
+      e.note = err.what();
+      ++summary.failed;
+      spdlog::warn("{}: {}", date.iso(), err.what());
+    }
+    return e;
+  };
 
   // Spatial tiles as items (--work-tile): every date is cut the same way by every process.
   const std::vector<TileRect> tiles = work_tiles(catalog.grid(), method, opts.work_tile);
@@ -322,12 +343,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       recs.push_back(std::move(*r));
     }
     const auto t0 = std::chrono::steady_clock::now();
-    FuseEntry e = new_entry(date);
-    try {
-      const PairChoice choice = choose_pairs(catalog, date, info);
-      e.pairs = choice.dates;
-      e.note = choice.note;
-      e.model = ensure_model(choice.dates);
+    FuseEntry e = fuse_entry(date, [&](const PairChoice& choice) {
       // A tile that failed fails its date, as the whole scene would have.
       for (const auto& r : recs)
         if (r.value("status", "") == "failed") throw Error(r.value("note", "a tile failed"));
@@ -352,14 +368,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
         res.quality.paste(piece->quality, tiles[t].x0, tiles[t].y0);
       }
       finish_prediction(date, dp);
-      write_date(e, dp, choice);
-      ++summary.done;
-    } catch (const Error& err) {
-      e.status = "failed";
-      e.note = err.what();
-      ++summary.failed;
-      spdlog::warn("{}: {}", date.iso(), err.what());
-    }
+      return dp;
+    });
     assembled_here.insert(date.days());
     e.seconds = seconds_since(t0);
     for (const auto& r : recs) e.seconds += r.value("seconds", 0.0);
@@ -467,21 +477,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
       continue;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    FuseEntry e = new_entry(date);
-    try {
-      const PairChoice choice = choose_pairs(catalog, date, info);
-      e.pairs = choice.dates;
-      e.note = choice.note;
-      e.model = ensure_model(choice.dates);
-      DatePrediction dp = predict_date(date, choice.dates);
-      write_date(e, dp, choice);
-      ++summary.done;
-    } catch (const Error& err) {
-      e.status = "failed";
-      e.note = err.what();
-      ++summary.failed;
-      spdlog::warn("{}: {}", date.iso(), err.what());
-    }
+    FuseEntry e = fuse_entry(date, [&](const PairChoice& choice) { return predict_date(date, choice.dates); });
     e.seconds = seconds_since(t0);
     summary.entries.push_back(e);
     record(e);
