@@ -122,7 +122,7 @@ void setup(CLI::App& app) {
   auto flags = lstfuse::cli::MethodFlags::bind(cmd, false, {}, "every benchmarked method that has it");
   cmd->callback([a, flags] {
     lstfuse::cli::require_output(a->out);
-    lstfuse::cli::apply_raster_output(a->raster, true);
+    lstfuse::cli::apply_raster_output(a->raster);
     flags->refuse_unknown();
     lstfuse::pipeline::BenchmarkOptions o;
     o.entries = lstfuse::pipeline::parse_method_list(a->methods);
@@ -136,6 +136,7 @@ void setup(CLI::App& app) {
     o.reference = a->reference;
     o.out_dir = a->out;
     o.show_progress = !a->raster.quiet;
+    o.format = a->raster.format;
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
     o.training = a->training;

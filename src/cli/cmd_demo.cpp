@@ -44,11 +44,14 @@ void setup(CLI::App& app) {
   cmd->add_option("--fuse-days", o->fuse_days, "Days of the fused period")
       ->check(CLI::Range(1, 366))
       ->capture_default_str();
-  // No --of: the demo's formats are its own (GeoTIFF catalogs, COG daily fusion).
+  // --of and --co choose the daily fusion's files (as `fuse --of`); the simulation, the catalog
+  // and the benchmark's predictions stay GeoTIFF, the formats ingest and the report read.
   auto raster = std::make_shared<lstfuse::cli::RasterOutput>();
-  lstfuse::cli::add_raster_output(cmd, *raster, {}, false);
+  raster->format = o->fuse_format;
+  lstfuse::cli::add_raster_output(cmd, *raster, {"GTiff", "COG", "netCDF"}, false);
   cmd->callback([o, out, raster] {
-    lstfuse::cli::apply_raster_output(*raster, false);
+    lstfuse::cli::apply_raster_output(*raster);
+    o->fuse_format = raster->format;
     o->out_dir = *out;
     o->show_progress = !raster->quiet;
     const auto report = lstfuse::pipeline::run_demo(*o);

@@ -36,7 +36,7 @@ void setup(CLI::App& app) {
   lstfuse::cli::add_fill_options(cmd, a->fill, "Gap filling");
   cmd->callback([a] {
     lstfuse::cli::require_output(a->out);
-    lstfuse::cli::apply_raster_output(a->raster, true);
+    lstfuse::cli::apply_raster_output(a->raster);
     // Never the catalog or a folder holding it, inside a catalog, nor someone else's folder.
     lstfuse::check_output_folder(a->out, "-o", {a->catalog}, {"fill.json", "lstfuse-fill", "catalog made by 'lstfuse fill'"},
                                  lstfuse::FolderUse::Replace, a->overwrite);
@@ -47,6 +47,7 @@ void setup(CLI::App& app) {
     if (!a->to.empty()) o.to = lstfuse::Date::parse(a->to);
     o.overwrite = a->overwrite;
     o.show_progress = !a->raster.quiet;
+    o.format = a->raster.format;
     lstfuse::pipeline::FillSummary s;
     lstfuse::pipeline::fill_catalog(catalog, a->out, o, &s);
     double filled = 0.0;

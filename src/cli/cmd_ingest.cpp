@@ -68,8 +68,9 @@ void setup(CLI::App& app) {
   cmd->add_flag("--overwrite", a->opts.overwrite, "Replace an existing catalog folder");
   lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false, "No informational log lines");
   cmd->callback([a] {
-    lstfuse::cli::apply_raster_output(a->raster, true);
+    lstfuse::cli::apply_raster_output(a->raster);
     auto& o = a->opts;
+    o.format = a->raster.format;
     if (!a->date.empty()) o.date = lstfuse::Date::parse(a->date);
     o.resampling = lstfuse::prep::resampling_from_string(a->resampling);
     if (a->max_lst_error >= 0) o.product.max_lst_error = a->max_lst_error;

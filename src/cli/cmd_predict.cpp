@@ -103,7 +103,7 @@ StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
 void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   if (a.method.empty()) throw Error("predict: --method is required (see 'lstfuse methods')");
   if (a.output.empty()) throw Error("predict: -o/--output is required");
-  cli::apply_raster_output(a.raster, false);
+  cli::apply_raster_output(a.raster);
   if (a.units != "K" && a.units != "C") throw Error("predict: --units must be K or C, got '" + a.units + "'");
   if (a.threads < 0) throw Error("predict: --threads must be >= 0");
   if (a.tile < 0) throw Error(fmt::format("predict: --tile must be >= 0 (0: whole scene), got {}", a.tile));

@@ -1,4 +1,5 @@
 // `lstfuse simulate`: a synthetic LST series with known truth (see lstfuse/sim/simulate.hpp).
+#include <filesystem>
 #include <iostream>
 #include <utility>
 #include <vector>
@@ -8,6 +9,7 @@
 
 #include "command.hpp"
 #include "common_flags.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "method_flags.hpp"
 #include "lstfuse/sim/simulate.hpp"
@@ -35,18 +37,25 @@ void setup(CLI::App& app) {
     args->flags.emplace_back(o.name, lstfuse::cli::add_option_flag(cmd, "--" + o.name, o, "Simulation"));
   lstfuse::cli::add_raster_output(cmd, args->raster, {"GTiff", "COG"}, false, "No informational log lines");
   cmd->callback([args, binding] {
-    lstfuse::cli::apply_raster_output(args->raster, true);
+    lstfuse::cli::apply_raster_output(args->raster);
     for (const auto& [name, flag] : args->flags)
       if (const auto value = lstfuse::cli::option_flag_value(*flag)) binding->set(name, *value);
     // A new or empty folder, or an earlier simulation (rewritten); never someone else's files.
     lstfuse::check_output_folder(args->out, "-o", {}, lstfuse::simulation_kind(), lstfuse::FolderUse::Reuse, false);
     const lstfuse::sim::Simulation sim(args->opts);
-    std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",
-                             sim.fine_grid().describe(), sim.coarse_grid().describe(),
-                             args->opts.days, sim.landsat_dates().size(), sim.truth_dates().size());
-    const auto s = lstfuse::sim::write_simulation(sim, args->out);
-    std::cout << fmt::format("simulate: wrote {} Landsat, {} MODIS and {} truth images to {} in {:.1f} s\n",
-                             s.landsat, s.modis, s.truth, args->out, s.seconds);
+    if (!args->raster.quiet)
+      std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",
+                               sim.fine_grid().describe(), sim.coarse_grid().describe(),
+                               args->opts.days, sim.landsat_dates().size(), sim.truth_dates().size());
+    // Written whole beside the folder and moved into place: an interrupted run leaves nothing
+    // half-written (ingest would read a simulation without its manifest's later images).
+    lstfuse::sim::WriteSummary s;
+    lstfuse::build_folder_atomically(args->out, "simulate", "the simulation", [&](const std::filesystem::path& dir) {
+      s = lstfuse::sim::write_simulation(sim, dir.string(), args->raster.format);
+    });
+    if (!args->raster.quiet)
+      std::cout << fmt::format("simulate: wrote {} Landsat, {} MODIS and {} truth images to {} in {:.1f} s\n",
+                               s.landsat, s.modis, s.truth, args->out, s.seconds);
   });
 }
 

@@ -65,13 +65,11 @@ void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::st
   cmd->add_flag("-q,--quiet", r.quiet, quiet_help + " (warnings and errors still show)");
 }
 
-void apply_raster_output(const RasterOutput& r, bool default_format) {
+void apply_raster_output(const RasterOutput& r) {
   // netCDF output is a cube beside per-date COGs: the options are the COGs'.
-  const std::string format = r.format.empty() ? io::default_output_format()
-                             : r.format == "netCDF" ? "COG" : r.format;
+  const std::string format = r.format.empty() ? "GTiff" : r.format == "netCDF" ? "COG" : r.format;
   io::check_creation_options(format, r.creation_options);
   io::set_user_creation_options(r.creation_options);
-  if (default_format && !r.format.empty()) io::set_default_output_format(format);
   if (r.quiet && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
 }
 

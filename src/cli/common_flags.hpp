@@ -45,9 +45,9 @@ void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::st
 
 // First thing in a callback, before any work: --co checked against the driver that will write
 // (a COG's options against the COG driver; netCDF output writes its per-date rasters as COG)
-// and handed to every writer of the process; the process's default format set to --of when
-// `default_format` (stages that write catalogs take the default); -q lowers the log to warnings.
-void apply_raster_output(const RasterOutput& r, bool default_format);
+// and handed to every writer of the process; -q lowers the log to warnings. The format itself
+// goes to the stage's options (each stage passes it to its writers).
+void apply_raster_output(const RasterOutput& r);
 
 // Single-file outputs for check_output_file: an existing file is replaced only when lstfuse wrote
 // it, known by its mark (a raster's LSTFUSE_* metadata, a PNG's text chunk, a model's format).

@@ -13,6 +13,7 @@
 
 #include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/outputs.hpp"
 
 namespace lstfuse {
 
@@ -94,6 +95,70 @@ void write_bytes_atomic(const std::filesystem::path& path, const std::string& by
   std::filesystem::rename(tmp, path, ec);
   if (ec) throw file_error(path.string(), "cannot move the finished file into place (" + ec.message() + ")");
   guard.release();
+}
+
+namespace {
+
+void remove_stale_build_folders(const std::filesystem::path& parent, const std::string& prefix) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind(prefix, 0) != 0 || !e.is_directory(ec)) continue;
+    const std::string pid_text = f.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(pid_text);
+    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    fs::remove_all(e.path(), ec);
+  }
+}
+
+}  // namespace
+
+void build_folder_atomically(const std::filesystem::path& out_in, const std::string& tag, const std::string& what,
+                             const std::function<void(const std::filesystem::path& build_dir)>& build) {
+  namespace fs = std::filesystem;
+  const fs::path out = strip_trailing_separators(out_in);
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec || !fs::is_directory(parent)) {
+    throw file_error(out.string(), "cannot create its parent folder " + parent.string() +
+                                       (ec ? " (" + ec.message() + ")" : ""));
+  }
+  const std::string prefix = "." + out.filename().string() + "." + tag + "-";
+  remove_stale_build_folders(parent, prefix);
+  const fs::path tmp = parent / (prefix + std::to_string(::getpid()));
+  TemporaryPath tmp_guard(tmp, true);  // removed on failure and on SIGINT/SIGTERM
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw file_error(out.string(), "cannot create the temporary folder " + tmp.string() + " (" + ec.message() + ")");
+  try {
+    build(tmp);
+    const fs::path old = parent / fmt::format(".{}.old-{}", out.filename().string(), ::getpid());
+    const bool replacing = fs::exists(out) && !fs::is_empty(out);
+    if (fs::exists(out)) {
+      if (replacing) fs::rename(out, old);
+      else fs::remove(out);
+    }
+    try {
+      fs::rename(tmp, out);
+    } catch (...) {
+      if (replacing) fs::rename(old, out, ec);  // the earlier folder goes back
+      throw;
+    }
+    tmp_guard.release();
+    if (replacing) fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    throw file_error(out.string(), "cannot put " + what + " in place (" + e.code().message() + ")");
+  } catch (const Error& e) {
+    // Name the folder the user asked for, not the hidden build folder (it is removed).
+    std::string msg = e.what();
+    const std::string hidden = tmp.string();
+    for (auto at = msg.find(hidden); at != std::string::npos; at = msg.find(hidden, at + out.string().size()))
+      msg.replace(at, hidden.size(), out.string());
+    throw Error(msg);
+  }
 }
 
 }  // namespace lstfuse

@@ -83,10 +83,6 @@ std::mutex& defaults_mutex() {
   static std::mutex m;
   return m;
 }
-std::string& default_format_storage() {
-  static std::string f = "GTiff";
-  return f;
-}
 std::vector<std::string>& user_options_storage() {
   static std::vector<std::string> o;
   return o;
@@ -103,17 +99,6 @@ void set_options(CPLStringList& co, const std::vector<std::string>& items) {
 }
 
 }  // namespace
-
-std::string default_output_format() {
-  std::lock_guard<std::mutex> lock(defaults_mutex());
-  return default_format_storage();
-}
-
-void set_default_output_format(const std::string& format) {
-  if (format != "GTiff" && format != "COG") throw Error("unknown output format '" + format + "' (GTiff or COG)");
-  std::lock_guard<std::mutex> lock(defaults_mutex());
-  default_format_storage() = format;
-}
 
 void set_user_creation_options(std::vector<std::string> options) {
   std::lock_guard<std::mutex> lock(defaults_mutex());

@@ -222,6 +222,14 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
 
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
+  // The folder is marked as ours before the first prediction: an interrupted run leaves a
+  // folder that the same command may resume into (results.json is complete only at the end).
+  if (!fs::exists(opts.out_dir / benchmark_kind().marker)) {
+    write_text_atomic(opts.out_dir / benchmark_kind().marker,
+                      nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
+                                     {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
+                              .dump(2) + "\n");
+  }
   auto& reg = method_registry();
   const CoarseBiasStep bias(catalog);
 
@@ -287,7 +295,9 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         const FusionResult out = method->predict(in);
         row.seconds = seconds_since(t0);
         row.prediction = "predictions/" + file_stem(entry.label) + "_" + date.compact() + ".tif";
-        io::write_raster((opts.out_dir / row.prediction).string(), out.fine);
+        io::WriteOptions wo;
+        wo.format = opts.format;
+        io::write_raster((opts.out_dir / row.prediction).string(), out.fine, wo);
         row.status = "ok";
       } catch (const Error& err) {
         row.status = "failed";
@@ -405,6 +415,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
   csv += ",seconds,train_seconds,valid_pixels,coverage,pairs,status,consistency_ubrmse,consistency_bias,truth_rmse,coarse_bias\n";
   nlohmann::json j;
   j["format"] = benchmark_kind().format;  // the folder's mark (core/outputs.hpp)
+  j["complete"] = true;
   j["protocol"] = r.protocol;
   j["reference"] = r.reference;
   j["scored_on"] = r.common_mask ? "pixels every method predicted" : "each method's own pixels";

@@ -155,6 +155,14 @@ fs::path run_demo(const DemoOptions& o) {
   const fs::path cat_dir = out / "catalog";
   const fs::path bench_dir = out / "report";
   const fs::path fuse_dir = out / "fused";
+  // Every method name checked before an hour of work starts, not after the simulation.
+  const auto entries = parse_method_list(o.methods.empty() ? default_methods() : o.methods);
+  for (const auto& e : entries) method_registry().create(e.method);
+  auto fuse_method = method_registry().create(o.fuse_method);
+  // -q: no step lines either (the report's path is still printed by the command).
+  const auto say = [&](const std::string& line) {
+    if (o.show_progress) std::cout << line << std::flush;
+  };
   // A new or empty folder, or an earlier demo (rewritten); never someone else's files.
   check_output_folder(out, "-o", {}, demo_kind(), FolderUse::Reuse, false);
   fs::create_directories(out);
@@ -170,27 +178,27 @@ fs::path run_demo(const DemoOptions& o) {
   so.variability = "moderate";
   so.cloud_cover = o.cloud_cover;
   so.modis_cloud_cover = o.cloud_cover;
-  std::cout << fmt::format("[1/5] simulating {} x {} fine pixels (30 m) over {} days, seed {} ...\n",
-                           o.size, o.size, o.days, o.seed) << std::flush;
+  say(fmt::format("[1/5] simulating {} x {} fine pixels (30 m) over {} days, seed {} ...\n",
+                           o.size, o.size, o.days, o.seed));
   const sim::Simulation sim = sim::simulate(so);
   const auto ws = sim::write_simulation(sim, sim_dir.string());
-  std::cout << fmt::format("      {} Landsat, {} MODIS, {} truth images in {:.1f} s -> {}\n",
-                           ws.landsat, ws.modis, ws.truth, since(t0), sim_dir.string());
+  say(fmt::format("      {} Landsat, {} MODIS, {} truth images in {:.1f} s -> {}\n",
+                           ws.landsat, ws.modis, ws.truth, since(t0), sim_dir.string()));
 
   // 2. Ingest.
   t0 = std::chrono::steady_clock::now();
-  std::cout << "[2/5] ingesting the products onto the 30 m grid ...\n" << std::flush;
+  say("[2/5] ingesting the products onto the 30 m grid ...\n");
   IngestOptions io_opts;
   io_opts.overwrite = true;
   const Catalog cat = ingest({sim_dir.string()}, cat_dir.string(), io_opts);
-  std::cout << fmt::format("      {} pair dates, {} coarse-only dates in {:.1f} s -> {}\n",
+  say(fmt::format("      {} pair dates, {} coarse-only dates in {:.1f} s -> {}\n",
                            cat.pair_dates().size(), cat.coarse_only_dates().size(), since(t0),
-                           cat_dir.string());
+                           cat_dir.string()));
 
   // 3. Benchmark.
   t0 = std::chrono::steady_clock::now();
   BenchmarkOptions bo;
-  bo.entries = parse_method_list(o.methods.empty() ? default_methods() : o.methods);
+  bo.entries = entries;
   bo.protocol = o.protocol;
   bo.training = "series";  // one model per deep method, never trained on a predicted date
   if (o.protocol == "loo") bo.only_dates = demo_dates(cat, o.max_dates);
@@ -208,31 +216,30 @@ fs::path run_demo(const DemoOptions& o) {
   }
   std::string names;
   for (const auto& e : bo.entries) names += (names.empty() ? "" : ", ") + e.label;
-  std::cout << fmt::format("[3/5] benchmark ({}): {} ...\n", o.protocol, names) << std::flush;
+  say(fmt::format("[3/5] benchmark ({}): {} ...\n", o.protocol, names));
   const BenchmarkResult res = run_benchmark(cat, bo);
   write_benchmark_tables(res, bench_dir);
-  std::cout << fmt::format("      {} dates (+{} coarse-only) x {} methods in {:.1f} s\n", res.dates.size(),
-                           res.coarse_only_dates.size(), res.entries.size(), since(t0));
+  say(fmt::format("      {} dates (+{} coarse-only) x {} methods in {:.1f} s\n", res.dates.size(),
+                           res.coarse_only_dates.size(), res.entries.size(), since(t0)));
 
   // 4. Fuse a month of daily LST around the first predicted date.
   t0 = std::chrono::steady_clock::now();
-  auto fuse_method = method_registry().create(o.fuse_method);
   FuseOptions fo;
   fo.out_dir = fuse_dir;
   fo.from = clearest_window(cat, o.fuse_days);
   fo.to = *fo.from + (o.fuse_days - 1);
   fo.show_progress = o.show_progress;
-  fo.format = "COG";
+  fo.format = o.fuse_format;
   if (fuse_method->options().has("epochs")) {
     fuse_method->options().set("epochs", std::to_string(o.epochs));
     fuse_method->options().set("patches-per-epoch", std::to_string(o.patches_per_epoch));
   }
-  std::cout << fmt::format("[4/5] fusing daily LST {} .. {} with {} ...\n", fo.from->iso(),
-                           fo.to->iso(), o.fuse_method) << std::flush;
+  say(fmt::format("[4/5] fusing daily LST {} .. {} with {} ...\n", fo.from->iso(),
+                           fo.to->iso(), o.fuse_method));
   const FuseSummary fs_sum = fuse(cat, *fuse_method, fo);
-  std::cout << fmt::format("      {} days in {:.1f} s -> {}\n", fs_sum.done + fs_sum.skipped,
-                           since(t0), fuse_dir.string());
-  if (const auto c = check_calibration(cat, fuse_dir)) std::cout << "      " << c->to_text();
+  say(fmt::format("      {} days in {:.1f} s -> {}\n", fs_sum.done + fs_sum.skipped,
+                           since(t0), fuse_dir.string()));
+  if (const auto c = check_calibration(cat, fuse_dir)) say("      " + c->to_text());
 
   // 5. Report.
   ReportExtras ex;
@@ -247,7 +254,7 @@ fs::path run_demo(const DemoOptions& o) {
   ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method) +
                   fuse_quality_html(cat, fs_sum, fuse_dir);
   const fs::path report = write_html_report(res, bench_dir, ex);
-  std::cout << fmt::format("[5/5] report written in {:.1f} s total\n", since(t_all));
+  say(fmt::format("[5/5] report written in {:.1f} s total\n", since(t_all)));
   return report;
 }
 

@@ -4,8 +4,6 @@
 #include <fstream>
 #include <set>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -119,11 +117,11 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   spdlog::info("fill: fitting the temperature cycles of {} coarse images", src.dates.size());
   const prep::GapFiller filler(src, fo);
 
-  const fs::path tmp = parent / fmt::format(".{}.fill-{}", out.filename().string(), getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp / "coarse");
   FillSummary summary;
-  try {
+  // Built whole beside the folder and moved into place when complete (core/files.hpp): an
+  // interruption leaves the earlier filled catalog, or nothing.
+  build_folder_atomically(out, "fill", "the filled catalog", [&](const fs::path& tmp) {
+    fs::create_directories(tmp / "coarse");
     Catalog cat(tmp);
     cat.set_grid(source.grid());
     // Fine and truth entries (and coarse images outside the written days) are the source's
@@ -179,11 +177,13 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       fo_obs.quality_path = "coarse/coarse_" + d.compact() + "_filled.tif";
       fo_obs.valid_fraction = f.lst.valid_fraction();
       io::WriteOptions wo;
+      wo.format = opts.format;
       wo.metadata = {{"LSTFUSE_DATE", d.iso()},
                      {"LSTFUSE_GAP_FILL", fmt::format("ATC + {} residual", rec.residual)},
                      {"UNITS", "K"}};
       io::write_raster((tmp / fo_obs.path).string(), f.lst, wo);
       io::WriteOptions qo;
+      qo.format = opts.format;
       qo.data_type = "Byte";
       qo.nodata = 255;
       qo.metadata = {{"LSTFUSE_DATE", d.iso()}, {"LSTFUSE_QUALITY_BANDS", "coarse_filled"}};
@@ -212,13 +212,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     }
     j["days"] = recs;
     write_text_atomic(tmp / kFillJson, j.dump(2) + "\n");
-    if (fs::exists(out)) fs::remove_all(out);
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
   if (summary_out) *summary_out = summary;
   return Catalog::load(out);
 }

@@ -8,17 +8,12 @@
 #include <optional>
 #include <utility>
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
@@ -146,7 +141,7 @@ std::string file_name(const Item& it, const std::string& suffix = "") {
 
 // Decodes one product, aligns it tile by tile and writes it; returns the valid fraction.
 double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, prep::Resampling rs,
-                     const std::string& out_path) {
+                     const std::string& out_path, const std::string& format) {
   prep::AlignSource src;
   src.grid = reader.grid();
   src.name = reader.product().path;
@@ -156,6 +151,7 @@ double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, 
     src.read = [&reader](int x0, int y0, int w, int h) { return reader.read(x0, y0, w, h); };
   }
   io::WriteOptions wo;
+  wo.format = format;
   wo.nodata = -9999.0;
   wo.metadata = {{"LSTFUSE_SOURCE", reader.product().path},
                  {"LSTFUSE_UNITS", quality ? "hours" : "K"}};
@@ -199,23 +195,6 @@ std::optional<std::pair<std::string, bool>> lst_subdataset(const std::string& in
 
 OutputFolderKind catalog_folder_kind() {
   return {Catalog::kManifest, "lstfuse-catalog", "catalog made by 'lstfuse ingest'"};
-}
-
-// Build folders of earlier runs that were killed (SIGKILL, power loss) are ours by name
-// (".NAME.ingest-PID"): removed when their process is gone.
-void remove_stale_build_folders(const fs::path& parent, const std::string& name) {
-  std::error_code ec;
-  const std::string prefix = "." + name + ".ingest-";
-  for (const auto& e : fs::directory_iterator(parent, ec)) {
-    const std::string f = e.path().filename().string();
-    if (f.rfind(prefix, 0) != 0 || !e.is_directory(ec)) continue;
-    const std::string pid_text = f.substr(prefix.size());
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::stol(pid_text);
-    if (pid == getpid() || (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-    spdlog::info("removing {} left by an interrupted ingest", e.path().string());
-    fs::remove_all(e.path(), ec);
-  }
 }
 
 }  // namespace
@@ -379,21 +358,9 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     }
   }
 
-  // 3. Build the catalog in a temporary folder beside the destination (checked at the start:
-  // a new or empty folder, or with --overwrite a previous catalog).
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec || !fs::is_directory(parent)) {
-    throw file_error(out_dir, "cannot create its parent folder " + parent.string() + (ec ? " (" + ec.message() + ")" : ""));
-  }
-  remove_stale_build_folders(parent, out.filename().string());
-  const fs::path tmp = parent / fmt::format(".{}.ingest-{}", out.filename().string(), getpid());
-  TemporaryPath tmp_guard(tmp, true);  // removed on failure and on SIGINT/SIGTERM
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) throw file_error(tmp.string(), "cannot create the temporary catalog folder (" + ec.message() + ")");
-  try {
+  // 3. Build the catalog in a hidden folder beside the destination (checked at the start: a new
+  // or empty folder, or with --overwrite a previous catalog) and swap it in when complete.
+  build_folder_atomically(out, "ingest", "the catalog", [&](const fs::path& tmp) {
     Catalog cat(tmp);
     cat.set_grid(grid);
     for (const auto& it : items) {
@@ -407,11 +374,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       obs.source = it.product.path;
       obs.units = "K";
       obs.path = file_name(it);
-      obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string());
+      obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string(), opts.format);
       if (!reader.quality_name().empty()) {
         // View times are labels of a swath, not a field: never interpolate them.
         obs.quality_path = file_name(it, "_" + reader.quality_name());
-        write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string());
+        write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string(), opts.format);
       }
       cat.add(obs);
     }
@@ -421,6 +388,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       ao.resampling = prep::Resampling::Nearest;
       Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
       io::WriteOptions wo;
+      wo.format = opts.format;
       wo.data_type = "Byte";
       wo.nodata = 0;
       wo.metadata = {{"LSTFUSE_SOURCE", landcover->path}};
@@ -429,32 +397,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       cat.set_landcover({"landcover.tif", landcover->classes});
     }
     cat.save();
-    // Swap in place: the previous catalog (ours, checked above) is moved aside first and only
-    // removed once the new one is in place.
-    const fs::path old = parent / fmt::format(".{}.old-{}", out.filename().string(), getpid());
-    const bool replacing = fs::exists(out) && !fs::is_empty(out);
-    if (fs::exists(out)) {
-      if (replacing) fs::rename(out, old);
-      else fs::remove(out);
-    }
-    try {
-      fs::rename(tmp, out);
-    } catch (...) {
-      if (replacing) fs::rename(old, out, ec);  // the previous catalog goes back
-      throw;
-    }
-    tmp_guard.release();
-    if (replacing) fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    throw file_error(out_dir, "cannot put the catalog in place (" + e.code().message() + ")");
-  } catch (const Error& e) {
-    // Name the catalog the user asked for, not the hidden build folder (it is removed).
-    std::string msg = e.what();
-    const std::string hidden = tmp.string();
-    for (auto at = msg.find(hidden); at != std::string::npos; at = msg.find(hidden, at + 1))
-      msg.replace(at, hidden.size(), out.string());
-    throw Error(msg);
-  }
+  });
   return Catalog::load(out);
 }
 

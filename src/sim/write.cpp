@@ -53,7 +53,7 @@ Raster from_bits(const Grid& g, const std::vector<T>& bits) {
 
 }  // namespace
 
-WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
+WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format) {
   const auto t0 = std::chrono::steady_clock::now();
   const SimOptions& o = sim.options();
   const bool kelvin = o.encoding == "kelvin";
@@ -79,6 +79,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
 
   {
     io::WriteOptions wo;
+    wo.format = format;
     wo.data_type = "Byte";
     wo.nodata = 0;
     wo.metadata = provenance(sim, "land cover");
@@ -97,6 +98,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
     if (std::binary_search(td.begin(), td.end(), d)) {
       const std::string rel = "truth/truth_" + d.compact() + ".tif";
       io::WriteOptions wo;
+      wo.format = format;
       wo.metadata = provenance(sim, "truth LST (K)");
       io::write_raster(path(rel), truth, fast(wo));
       j["truth"].push_back({{"date", d.iso()}, {"path", rel}});
@@ -108,6 +110,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
       if (kelvin) {
         const std::string rel = "landsat/landsat_" + d.compact() + ".tif";
         io::WriteOptions wo;
+        wo.format = format;
         wo.metadata = provenance(sim, "Landsat LST (K), clouds and shadows nodata");
         io::write_raster(path(rel), obs.lst, fast(wo));
         e["product"] = "kelvin";
@@ -116,6 +119,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
         const std::string stem = fmt::format("landsat/LC{:02d}_L2SP_000000_{}_{}_02_T1_", obs.satellite,
                                              d.compact(), d.compact());
         io::WriteOptions wo;
+        wo.format = format;
         wo.data_type = "UInt16";
         wo.scale = kStScale;
         wo.offset = kStOffset;
@@ -123,6 +127,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
         wo.metadata = provenance(sim, "Landsat C2 L2 ST_B10");
         io::write_raster(path(stem + "ST_B10.TIF"), all_valid(obs.lst), fast(wo));
         io::WriteOptions qo;
+        qo.format = format;
         qo.data_type = "UInt16";
         qo.nodata = 1;  // QA_PIXEL fill (bit 0), as in the real product
         qo.metadata = provenance(sim, "Landsat C2 L2 QA_PIXEL");
@@ -141,6 +146,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
     if (kelvin) {
       const std::string rel = "modis/modis_" + d.compact() + ".tif";
       io::WriteOptions wo;
+      wo.format = format;
       wo.metadata = provenance(sim, "MODIS LST (K), clouds nodata");
       io::write_raster(path(rel), m.lst, wo);
       e["product"] = "kelvin";
@@ -148,12 +154,14 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir) {
     } else {
       const std::string stem = fmt::format("modis/MOD11A1.A{}{:03d}.sim.", d.year(), d.day_of_year());
       io::WriteOptions wo;
+      wo.format = format;
       wo.data_type = "UInt16";
       wo.scale = kModisScale;
       wo.nodata = 0;
       wo.metadata = provenance(sim, "MOD11A1 LST_Day_1km");
       io::write_raster(path(stem + "LST_Day_1km.tif"), m.lst, wo);
       io::WriteOptions qo;
+      qo.format = format;
       qo.data_type = "Byte";
       qo.nodata = 255;  // never a QC value written here; 0 means good quality
       qo.metadata = provenance(sim, "MOD11A1 QC_Day");

@@ -588,6 +588,61 @@ TEST(ReliabilityCli, SigintDuringAStreamedPredictionRemovesThePartFile) {
   EXPECT_FALSE(fs::exists(tmp / "p.tif"));
 }
 
+// simulate builds its folder beside the destination and moves it into place when complete: a
+// SIGTERM leaves no half-written simulation, and an earlier one stays whole.
+TEST(ReliabilityCli, SigtermDuringSimulateLeavesTheEarlierSimulationWhole) {
+  test::TempDir tmp;
+  auto r = test::run_cli("simulate -q --size 48 --days 60 -o " + q(tmp / "sim"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "");  // -q: nothing but warnings and errors
+  const std::string manifest = slurp(tmp / "sim" / "simulation.json");
+  for (const std::string out : {"sim", "new"}) {
+    SCOPED_TRACE(out);
+    const std::string script = "cd " + q(tmp.path()) + " && { $L simulate --size 400 --days 240 -o " + out +
+                               " > log 2>&1 & pid=$!; "
+                               "for i in $(seq 1 1200); do ls -a | grep -q '^." + out + ".simulate-' && break; sleep 0.05; done; "
+                               "sleep 0.3; kill -TERM $pid; wait $pid; echo $? > rc; cat log; }";
+    r = sh(script);
+    EXPECT_EQ(slurp(tmp / "rc"), "143\n") << r.output;
+    EXPECT_NE(r.output.find("interrupted"), std::string::npos) << r.output;
+    EXPECT_TRUE(leftovers(tmp.path(), ".simulate-").empty());
+  }
+  EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
+  EXPECT_FALSE(fs::exists(tmp / "new"));
+}
+
+// benchmark marks its folder before the first prediction: an interrupted run leaves a folder
+// that the same command resumes into, not one that lstfuse then refuses as foreign.
+TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
+  test::TempDir tmp;
+  const std::string cmd = "$L benchmark --catalog " + q(yanco_catalog()) +
+                          " --methods starfm,additive --single-pair --no-report -o bench";
+  const std::string script = "cd " + q(tmp.path()) + " && { " + cmd + " > log 2>&1 & pid=$!; "
+                             "for i in $(seq 1 1200); do [ -d bench/predictions ] && break; sleep 0.02; done; "
+                             "kill -TERM $pid; wait $pid; echo $? > rc; cat log; }";
+  auto r = sh(script);
+  ASSERT_TRUE(fs::exists(tmp / "bench" / "results.json")) << r.output;
+  const auto first = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
+  EXPECT_EQ(first["format"], "lstfuse-benchmark");
+  r = sh("cd " + q(tmp.path()) + " && " + cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto done = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
+  EXPECT_EQ(done["complete"], true);
+  EXPECT_FALSE(done["rows"].empty());
+}
+
+// demo checks its method names before the simulation (minutes of work), and makes no folder.
+TEST(ReliabilityCli, DemoRefusesAnUnknownMethodBeforeAnyWork) {
+  test::TempDir tmp;
+  for (const std::string flag : {"--methods additive,nosuch", "--fuse-method nosuch"}) {
+    const auto r = test::run_cli("demo " + flag + " -o " + q(tmp / "d"));
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("nosuch"), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "d"));
+  }
+}
+
 TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {
   test::TempDir tmp;
   // Kelvin products: a simulation's Float32 Kelvin files and the MOD11A1 granule.

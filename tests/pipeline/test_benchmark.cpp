@@ -41,8 +41,9 @@ std::vector<std::string> lines_of(const fs::path& p) {
 
 const Catalog& yanco_catalog() {
   static test::TempDir* dir = new test::TempDir();
+  static const pipeline::IngestOptions defaults;
   static Catalog cat = pipeline::ingest({test::shared_data("yanco").string()},
-                                        (dir->path() / "cat").string(), {});
+                                        (dir->path() / "cat").string(), defaults);
   return cat;
 }
 

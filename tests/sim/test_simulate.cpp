@@ -258,7 +258,8 @@ TEST(SimulateIngest, CloudFreeModisCoversTheWholeFineScene) {
     o.modis_grid = grid;
     const Simulation sim(o);
     write_simulation(sim, (dir / "sim").string());
-    const Catalog cat = pipeline::ingest({(dir / "sim").string()}, (dir / "cat").string(), {});
+    const pipeline::IngestOptions defaults;
+    const Catalog cat = pipeline::ingest({(dir / "sim").string()}, (dir / "cat").string(), defaults);
     const Grid& cg = sim.coarse_grid();
     double s2 = 0.0, worst = 0.0, max_sd = 0.0;
     long n = 0;

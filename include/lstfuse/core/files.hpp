@@ -2,6 +2,7 @@
 // Small text outputs (manifests, indexes, tables, reports) are written under a temporary name
 // and renamed when complete, so a failure never leaves a half-written file.
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace lstfuse {
@@ -22,5 +23,14 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
 // or a file-size limit gives Error "PATH: cannot write (No space left on device)"), then renamed
 // to PATH. The temporary file never survives a failure or an interruption.
 void write_bytes_atomic(const std::filesystem::path& path, const std::string& bytes);
+
+// A folder output (a catalog, a simulation) built whole in a hidden sibling ".NAME.TAG-PID" and
+// moved into place only when complete: an error or an interruption (SIGINT, SIGTERM) leaves the
+// earlier folder, or nothing, never a half-written one. An earlier `out` (the caller has checked
+// that it may be replaced) is moved aside first and removed once the new one is in place. Build
+// folders of dead processes of this machine are removed first. Errors name `out`, not the hidden
+// folder. `what` names the output in errors ("the catalog").
+void build_folder_atomically(const std::filesystem::path& out, const std::string& tag, const std::string& what,
+                             const std::function<void(const std::filesystem::path& build_dir)>& build);
 
 }  // namespace lstfuse

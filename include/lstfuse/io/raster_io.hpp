@@ -38,13 +38,8 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h,
 std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, int y0, int w,
                                      int h);
 
-// The format a WriteOptions starts with: GTiff unless the command line's --of chose another for
-// the whole process (stages that write catalogs take the default rather than a format flag).
-std::string default_output_format();
-void set_default_output_format(const std::string& format);  // "GTiff" or "COG"
-
 struct WriteOptions {
-  std::string format = default_output_format();  // "GTiff" or "COG"
+  std::string format = "GTiff";  // or "COG": each stage passes its --of explicitly
   std::string data_type = "Float32";  // GDAL type name: Float32, UInt16, Byte, Int16...
   double nodata = -9999.0;        // written where the mask is 0
   bool compress = true;           // DEFLATE with predictor, tiled 256 x 256

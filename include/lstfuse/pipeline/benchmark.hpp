@@ -63,6 +63,7 @@ struct BenchmarkOptions {
   // among those with a truth image and at least half of the coarse pixels clear. -1 (auto): 5
   // when scoring against truth without --dates, else none; 0: none.
   int coarse_only = -1;
+  std::string format = "GTiff";  // the kept predictions: GTiff or COG (--of)
 };
 
 struct BenchmarkRow {

@@ -22,7 +22,8 @@ struct DemoOptions {
   int max_dates = 6;             // on every other pair (series); split: survey protocol
   std::string fuse_method = "estarfm";
   int fuse_days = 30;
-  bool show_progress = true;
+  std::string fuse_format = "COG";  // the daily fusion's files: GTiff, COG or netCDF (+ COG per day)
+  bool show_progress = true;    // progress bars and the step lines (-q turns both off)
 };
 
 // Returns the path of report.html.

@@ -22,6 +22,7 @@ struct FillCatalogOptions {
   std::vector<Date> extra_dates;  // also written when outside the period (pair dates for fuse)
   bool overwrite = false;         // replace an earlier `lstfuse fill` output in that folder
   bool show_progress = true;
+  std::string format = "GTiff";   // the filled catalog's rasters: GTiff or COG (--of)
 };
 
 struct FillDayRecord {

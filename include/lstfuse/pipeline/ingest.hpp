@@ -31,6 +31,7 @@ struct IngestOptions {
   // Optional land-cover raster (integer class codes, 0 = none), put on the grid with nearest
   // resampling. A simulation folder brings its own (landcover.tif) unless this is given.
   std::string landcover;
+  std::string format = "GTiff";  // the catalog's rasters: GTiff or COG (--of)
 };
 
 // Name of the simulator's manifest inside a simulation folder.

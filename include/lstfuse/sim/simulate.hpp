@@ -150,6 +150,7 @@ struct WriteSummary {
   int landsat = 0, modis = 0, truth = 0;
   double seconds = 0.0;
 };
-WriteSummary write_simulation(const Simulation& sim, const std::string& dir);
+// `format`: the rasters' GDAL format, GTiff or COG (simulate --of).
+WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format = "GTiff");
 
 }  // namespace lstfuse::sim
