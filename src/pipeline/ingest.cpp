@@ -83,7 +83,8 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
         }
       }
       // Land cover only describes errors: a manifest naming a file that is not there loses it.
-      if (fs::exists(lc.path)) {
+      std::error_code exists_ec;  // a name the file system refuses (too long) is not there either
+      if (fs::exists(lc.path, exists_ec)) {
         landcover = lc;
       } else {
         spdlog::warn("{}: its land cover {} is missing; the catalog has none", manifest.string(), lc.path);
@@ -125,6 +126,9 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     }
   } catch (const nlohmann::json::exception& e) {
     throw file_error(manifest.string(), "malformed simulation manifest: " + json_problem(e));
+  } catch (const fs::filesystem_error& e) {
+    // A path the file system refuses to look at (a name too long, a loop of links).
+    throw file_error(manifest.string(), "names a file that cannot be looked at (" + e.code().message() + ")");
   } catch (const Error& e) {
     // A bad date, role or CRS: say which file holds it.
     const std::string what = e.what();

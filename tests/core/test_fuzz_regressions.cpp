@@ -56,6 +56,37 @@ TEST(FuzzRegressions, ASimulationLandCoverClassThatIsNoNumberIsNamed) {
   }
 }
 
+// fuzz_simulation_manifest: a land-cover path longer than the file system allows reached the
+// user as "filesystem error: status: File name too long" instead of naming the manifest.
+TEST(FuzzRegressions, ASimulationPathTooLongForTheFileSystemIsNamed) {
+  test::TempDir tmp;
+  const std::string long_name(300, 'a');  // one name past NAME_MAX (255)
+  for (const bool as_landcover : {true, false}) {
+    nlohmann::json j = {{"format", "lstfuse-simulation"},
+                        {"fine_grid", {{"width", 4}, {"height", 4}, {"transform", {0, 30, 0, 0, 0, -30}}, {"crs", "EPSG:32755"}}},
+                        {"observations", nlohmann::json::array()}};
+    if (as_landcover) {
+      j["landcover"] = {{"path", long_name + ".tif"}};
+    } else {
+      j["observations"].push_back({{"path", long_name + ".tif"}, {"date", "2024-01-05"}, {"role", "fine"}});
+    }
+    std::ofstream(tmp / "simulation.json") << j.dump();
+    std::vector<io::ProductFile> products;
+    std::optional<Grid> grid;
+    std::optional<LandCoverLayer> landcover;
+    try {
+      pipeline::read_simulation(tmp.path(), products, grid, landcover);
+      // Accepted: the land cover is dropped (it only describes errors); a product fails later,
+      // when it is opened, naming its file.
+      if (as_landcover) {
+        EXPECT_FALSE(landcover.has_value());
+      }
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("simulation.json"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // fuzz_model_file: metadata without "train_dates" (or with a wrongly typed baseline) reached the
 // user as the JSON library's "key 'train_dates' not found" instead of naming the model file.
 TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
