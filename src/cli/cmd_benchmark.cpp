@@ -137,6 +137,7 @@ void setup(CLI::App& app) {
     o.out_dir = a->out;
     o.show_progress = !a->raster.quiet;
     o.format = a->raster.format;
+    o.creation_options = a->raster.creation_options;
     o.single_pair = a->single_pair;
     o.common_mask = !a->own_mask;
     o.training = a->training;

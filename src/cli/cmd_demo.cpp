@@ -52,6 +52,7 @@ void setup(CLI::App& app) {
   cmd->callback([o, out, raster] {
     lstfuse::cli::apply_raster_output(*raster);
     o->fuse_format = raster->format;
+    o->fuse_creation_options = raster->creation_options;
     o->out_dir = *out;
     o->show_progress = !raster->quiet;
     const auto report = lstfuse::pipeline::run_demo(*o);

@@ -48,6 +48,7 @@ void setup(CLI::App& app) {
     o.overwrite = a->overwrite;
     o.show_progress = !a->raster.quiet;
     o.format = a->raster.format;
+    o.creation_options = a->raster.creation_options;
     lstfuse::pipeline::FillSummary s;
     lstfuse::pipeline::fill_catalog(catalog, a->out, o, &s);
     double filled = 0.0;

@@ -71,6 +71,7 @@ void setup(CLI::App& app) {
     lstfuse::cli::apply_raster_output(a->raster);
     auto& o = a->opts;
     o.format = a->raster.format;
+    o.creation_options = a->raster.creation_options;
     if (!a->date.empty()) o.date = lstfuse::Date::parse(a->date);
     o.resampling = lstfuse::prep::resampling_from_string(a->resampling);
     if (a->max_lst_error >= 0) o.product.max_lst_error = a->max_lst_error;

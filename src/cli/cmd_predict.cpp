@@ -145,6 +145,7 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   const std::string& quality = quality_path;
   io::WriteOptions wo;
   wo.format = a.raster.format;
+  wo.user_options = a.raster.creation_options;
   wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
   TilingOptions to{a.tile, a.threads};
 

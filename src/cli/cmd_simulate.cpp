@@ -51,7 +51,7 @@ void setup(CLI::App& app) {
     // half-written (ingest would read a simulation without its manifest's later images).
     lstfuse::sim::WriteSummary s;
     lstfuse::build_folder_atomically(args->out, "simulate", "the simulation", [&](const std::filesystem::path& dir) {
-      s = lstfuse::sim::write_simulation(sim, dir.string(), args->raster.format);
+      s = lstfuse::sim::write_simulation(sim, dir.string(), args->raster.format, args->raster.creation_options);
     });
     if (!args->raster.quiet)
       std::cout << fmt::format("simulate: wrote {} Landsat, {} MODIS and {} truth images to {} in {:.1f} s\n",

@@ -69,7 +69,6 @@ void apply_raster_output(const RasterOutput& r) {
   // netCDF output is a cube beside per-date COGs: the options are the COGs'.
   const std::string format = r.format.empty() ? "GTiff" : r.format == "netCDF" ? "COG" : r.format;
   io::check_creation_options(format, r.creation_options);
-  io::set_user_creation_options(r.creation_options);
   if (r.quiet && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
 }
 

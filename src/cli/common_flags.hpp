@@ -44,9 +44,9 @@ void add_raster_output(CLI::App* cmd, RasterOutput& r, const std::vector<std::st
                        bool old_format, const std::string& quiet_help = "No progress bar, no informational log lines");
 
 // First thing in a callback, before any work: --co checked against the driver that will write
-// (a COG's options against the COG driver; netCDF output writes its per-date rasters as COG)
-// and handed to every writer of the process; -q lowers the log to warnings. The format itself
-// goes to the stage's options (each stage passes it to its writers).
+// (a COG's options against the COG driver; netCDF output writes its per-date rasters as COG);
+// -q lowers the log to warnings. The format and the creation options themselves go into the
+// stage's options, and each stage hands them to its writers (io::WriteOptions).
 void apply_raster_output(const RasterOutput& r);
 
 // Single-file outputs for check_output_file: an existing file is replaced only when lstfuse wrote

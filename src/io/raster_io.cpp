@@ -79,15 +79,6 @@ GDALDataType parse_type(const std::string& name, const std::string& path) {
 
 namespace {
 
-std::mutex& defaults_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::vector<std::string>& user_options_storage() {
-  static std::vector<std::string> o;
-  return o;
-}
-
 // KEY=VALUE items set by name, so that a later one replaces an earlier one of the same key
 // (GDAL reads the first of two equal keys).
 void set_options(CPLStringList& co, const std::vector<std::string>& items) {
@@ -99,16 +90,6 @@ void set_options(CPLStringList& co, const std::vector<std::string>& items) {
 }
 
 }  // namespace
-
-void set_user_creation_options(std::vector<std::string> options) {
-  std::lock_guard<std::mutex> lock(defaults_mutex());
-  user_options_storage() = std::move(options);
-}
-
-std::vector<std::string> user_creation_options() {
-  std::lock_guard<std::mutex> lock(defaults_mutex());
-  return user_options_storage();
-}
 
 void check_creation_options(const std::string& format, const std::vector<std::string>& options) {
   init_gdal();
@@ -294,7 +275,7 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
       co.SetNameValue("NUM_THREADS", std::to_string(usable_threads(omp_get_max_threads())).c_str());
     }
     set_options(co, opts.creation_options);
-    if (opts.format == "GTiff") set_options(co, user_creation_options());
+    if (opts.format == "GTiff") set_options(co, opts.user_options);
     CPLErrorReset();
     impl_->ds.reset(drv->Create(impl_->tmp_path.c_str(), grid.width, grid.height, bands, type, co.List()));
     if (!impl_->ds) throw file_error(path, "cannot create (" + last_gdal_error() + ")");
@@ -399,7 +380,7 @@ void RasterWriter::commit() {
     // at full resolution far more often than viewed zoomed out.
     co.SetNameValue("OVERVIEWS", "NONE");
     co.SetNameValue("BIGTIFF", "IF_SAFER");
-    set_options(co, user_creation_options());
+    set_options(co, impl_->opts.user_options);
     impl_->cog_tmp = temporary_name(impl_->final_path, ".cog.tif");
     register_temporary(impl_->cog_tmp);
     CPLErrorReset();

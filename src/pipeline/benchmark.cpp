@@ -297,6 +297,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         row.prediction = "predictions/" + file_stem(entry.label) + "_" + date.compact() + ".tif";
         io::WriteOptions wo;
         wo.format = opts.format;
+        wo.user_options = opts.creation_options;
         io::write_raster((opts.out_dir / row.prediction).string(), out.fine, wo);
         row.status = "ok";
       } catch (const Error& err) {

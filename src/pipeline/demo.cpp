@@ -230,6 +230,7 @@ fs::path run_demo(const DemoOptions& o) {
   fo.to = *fo.from + (o.fuse_days - 1);
   fo.show_progress = o.show_progress;
   fo.format = o.fuse_format;
+  fo.creation_options = o.fuse_creation_options;
   if (fuse_method->options().has("epochs")) {
     fuse_method->options().set("epochs", std::to_string(o.epochs));
     fuse_method->options().set("patches-per-epoch", std::to_string(o.patches_per_epoch));

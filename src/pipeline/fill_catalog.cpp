@@ -178,12 +178,14 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       fo_obs.valid_fraction = f.lst.valid_fraction();
       io::WriteOptions wo;
       wo.format = opts.format;
+      wo.user_options = opts.creation_options;
       wo.metadata = {{"LSTFUSE_DATE", d.iso()},
                      {"LSTFUSE_GAP_FILL", fmt::format("ATC + {} residual", rec.residual)},
                      {"UNITS", "K"}};
       io::write_raster((tmp / fo_obs.path).string(), f.lst, wo);
       io::WriteOptions qo;
       qo.format = opts.format;
+      qo.user_options = opts.creation_options;
       qo.data_type = "Byte";
       qo.nodata = 255;
       qo.metadata = {{"LSTFUSE_DATE", d.iso()}, {"LSTFUSE_QUALITY_BANDS", "coarse_filled"}};

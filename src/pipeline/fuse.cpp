@@ -255,6 +255,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
     e.mean_uncertainty = dq.mean_uncertainty;
     io::WriteOptions wo;
     wo.format = opts.format == "netCDF" ? "COG" : opts.format;
+    wo.user_options = opts.creation_options;
     wo.metadata = {{"LSTFUSE_METHOD", info.name},
                    {"LSTFUSE_DATE", e.date.iso()},
                    {"LSTFUSE_PAIRS", join_dates(choice.dates, ",")},

@@ -145,7 +145,7 @@ std::string file_name(const Item& it, const std::string& suffix = "") {
 
 // Decodes one product, aligns it tile by tile and writes it; returns the valid fraction.
 double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, prep::Resampling rs,
-                     const std::string& out_path, const std::string& format) {
+                     const std::string& out_path, const IngestOptions& opts) {
   prep::AlignSource src;
   src.grid = reader.grid();
   src.name = reader.product().path;
@@ -155,7 +155,8 @@ double write_aligned(io::ProductReader& reader, bool quality, const Grid& grid, 
     src.read = [&reader](int x0, int y0, int w, int h) { return reader.read(x0, y0, w, h); };
   }
   io::WriteOptions wo;
-  wo.format = format;
+  wo.format = opts.format;
+  wo.user_options = opts.creation_options;
   wo.nodata = -9999.0;
   wo.metadata = {{"LSTFUSE_SOURCE", reader.product().path},
                  {"LSTFUSE_UNITS", quality ? "hours" : "K"}};
@@ -378,11 +379,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       obs.source = it.product.path;
       obs.units = "K";
       obs.path = file_name(it);
-      obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string(), opts.format);
+      obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string(), opts);
       if (!reader.quality_name().empty()) {
         // View times are labels of a swath, not a field: never interpolate them.
         obs.quality_path = file_name(it, "_" + reader.quality_name());
-        write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string(), opts.format);
+        write_aligned(reader, true, grid, prep::Resampling::Nearest, (tmp / obs.quality_path).string(), opts);
       }
       cat.add(obs);
     }
@@ -393,6 +394,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
       io::WriteOptions wo;
       wo.format = opts.format;
+      wo.user_options = opts.creation_options;
       wo.data_type = "Byte";
       wo.nodata = 0;
       wo.metadata = {{"LSTFUSE_SOURCE", landcover->path}};

@@ -53,7 +53,8 @@ Raster from_bits(const Grid& g, const std::vector<T>& bits) {
 
 }  // namespace
 
-WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format) {
+WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format,
+                              const std::vector<std::string>& creation_options) {
   const auto t0 = std::chrono::steady_clock::now();
   const SimOptions& o = sim.options();
   const bool kelvin = o.encoding == "kelvin";
@@ -80,6 +81,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
   {
     io::WriteOptions wo;
     wo.format = format;
+    wo.user_options = creation_options;
     wo.data_type = "Byte";
     wo.nodata = 0;
     wo.metadata = provenance(sim, "land cover");
@@ -99,6 +101,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
       const std::string rel = "truth/truth_" + d.compact() + ".tif";
       io::WriteOptions wo;
       wo.format = format;
+      wo.user_options = creation_options;
       wo.metadata = provenance(sim, "truth LST (K)");
       io::write_raster(path(rel), truth, fast(wo));
       j["truth"].push_back({{"date", d.iso()}, {"path", rel}});
@@ -111,6 +114,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
         const std::string rel = "landsat/landsat_" + d.compact() + ".tif";
         io::WriteOptions wo;
         wo.format = format;
+        wo.user_options = creation_options;
         wo.metadata = provenance(sim, "Landsat LST (K), clouds and shadows nodata");
         io::write_raster(path(rel), obs.lst, fast(wo));
         e["product"] = "kelvin";
@@ -120,6 +124,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
                                              d.compact(), d.compact());
         io::WriteOptions wo;
         wo.format = format;
+        wo.user_options = creation_options;
         wo.data_type = "UInt16";
         wo.scale = kStScale;
         wo.offset = kStOffset;
@@ -128,6 +133,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
         io::write_raster(path(stem + "ST_B10.TIF"), all_valid(obs.lst), fast(wo));
         io::WriteOptions qo;
         qo.format = format;
+        qo.user_options = creation_options;
         qo.data_type = "UInt16";
         qo.nodata = 1;  // QA_PIXEL fill (bit 0), as in the real product
         qo.metadata = provenance(sim, "Landsat C2 L2 QA_PIXEL");
@@ -147,6 +153,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
       const std::string rel = "modis/modis_" + d.compact() + ".tif";
       io::WriteOptions wo;
       wo.format = format;
+      wo.user_options = creation_options;
       wo.metadata = provenance(sim, "MODIS LST (K), clouds nodata");
       io::write_raster(path(rel), m.lst, wo);
       e["product"] = "kelvin";
@@ -155,6 +162,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
       const std::string stem = fmt::format("modis/MOD11A1.A{}{:03d}.sim.", d.year(), d.day_of_year());
       io::WriteOptions wo;
       wo.format = format;
+      wo.user_options = creation_options;
       wo.data_type = "UInt16";
       wo.scale = kModisScale;
       wo.nodata = 0;
@@ -162,6 +170,7 @@ WriteSummary write_simulation(const Simulation& sim, const std::string& dir, con
       io::write_raster(path(stem + "LST_Day_1km.tif"), m.lst, wo);
       io::WriteOptions qo;
       qo.format = format;
+      qo.user_options = creation_options;
       qo.data_type = "Byte";
       qo.nodata = 255;  // never a QC value written here; 0 means good quality
       qo.metadata = provenance(sim, "MOD11A1 QC_Day");

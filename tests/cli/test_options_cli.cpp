@@ -274,6 +274,18 @@ TEST(OptionsCli, CreationOptionsReachTheFile) {
     ++rasters;
   }
   EXPECT_EQ(rasters, 2);
+  // simulate: every raster of the simulation in the format and with the options asked for.
+  const fs::path sim = f.dir / "sim";
+  auto sr = test::run_cli("simulate -q --size 48 --days 60 --of COG --co COMPRESS=LZW -o " + sim.string());
+  ASSERT_EQ(sr.exit_code, 0) << sr.output;
+  int sim_rasters = 0;
+  for (const auto& e : fs::recursive_directory_iterator(sim)) {
+    if (e.path().extension() != ".tif" && e.path().extension() != ".TIF") continue;
+    EXPECT_EQ(metadata_item(e.path().string(), "COMPRESSION", "IMAGE_STRUCTURE"), "LZW") << e.path();
+    EXPECT_EQ(metadata_item(e.path().string(), "LAYOUT", "IMAGE_STRUCTURE"), "COG") << e.path();
+    ++sim_rasters;
+  }
+  EXPECT_GT(sim_rasters, 60);
   // Several --co; a bad name, a bad value and a missing '=' are refused before any work.
   const std::string two = (f.dir / "two.tif").string();
   auto r = test::run_cli(f.args("estarfm") + " --co COMPRESS=ZSTD --co ZSTD_LEVEL=3 -o " + two);

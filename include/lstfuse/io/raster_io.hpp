@@ -46,7 +46,10 @@ struct WriteOptions {
   // DEFLATE effort, 1 (fastest) to 9 (smallest); GDAL's default is 6. Quality layers use 1: their
   // noisy diagnostic bands took five times as long as the prediction to compress, for 15 % less.
   int deflate_level = 6;
-  std::vector<std::string> creation_options;  // extra KEY=VALUE
+  std::vector<std::string> creation_options;  // extra KEY=VALUE (the writer's own choices)
+  // The user's --co NAME=VALUE, applied after everything else so that they win (COMPRESS=LZW
+  // replaces the default DEFLATE); for a COG they go to the COG driver, which writes the file.
+  std::vector<std::string> user_options;
   // Raw integer output (UInt16 DN): values are written as round((v - offset) / scale).
   double scale = 1.0;
   double offset = 0.0;
@@ -59,11 +62,6 @@ struct WriteOptions {
 
 void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts = {});
 
-// The command line's --co NAME=VALUE, given to every raster this process writes after the
-// writer's own choices, so that they win (COMPRESS=LZW replaces the default DEFLATE). They go to
-// the driver that writes the final file: GTiff, or for a COG the COG driver.
-void set_user_creation_options(std::vector<std::string> options);
-std::vector<std::string> user_creation_options();
 // Throws Error naming the option when it is not NAME=VALUE or when the driver of `format` does
 // not know the name or refuses the value (GDAL's own list of the driver's creation options).
 void check_creation_options(const std::string& format, const std::vector<std::string>& options);

@@ -64,6 +64,7 @@ struct BenchmarkOptions {
   // when scoring against truth without --dates, else none; 0: none.
   int coarse_only = -1;
   std::string format = "GTiff";  // the kept predictions: GTiff or COG (--of)
+  std::vector<std::string> creation_options;  // --co NAME=VALUE
 };
 
 struct BenchmarkRow {

@@ -6,6 +6,7 @@
 // simulated truth, and writes one HTML report.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace lstfuse::pipeline {
 
@@ -23,6 +24,7 @@ struct DemoOptions {
   std::string fuse_method = "estarfm";
   int fuse_days = 30;
   std::string fuse_format = "COG";  // the daily fusion's files: GTiff, COG or netCDF (+ COG per day)
+  std::vector<std::string> fuse_creation_options;  // --co NAME=VALUE of those files
   bool show_progress = true;    // progress bars and the step lines (-q turns both off)
 };
 

@@ -23,6 +23,7 @@ struct FillCatalogOptions {
   bool overwrite = false;         // replace an earlier `lstfuse fill` output in that folder
   bool show_progress = true;
   std::string format = "GTiff";   // the filled catalog's rasters: GTiff or COG (--of)
+  std::vector<std::string> creation_options;  // --co NAME=VALUE
 };
 
 struct FillDayRecord {

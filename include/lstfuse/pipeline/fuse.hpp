@@ -49,7 +49,7 @@ struct FuseOptions {
   // (square), predicted as separate items and assembled into the same files as a whole-scene
   // run; <= 0: a date is one item.
   int work_tile = 0;
-  // The --co creation options the rasters are written with (io::set_user_creation_options), kept
+  // The --co creation options the rasters are written with (io::WriteOptions::user_options), kept
   // in the run settings: files written with other options are not this run's.
   std::vector<std::string> creation_options;
   // Shares the dates with other processes (MPI ranks, shards; fuse_work.hpp); null: all here.

@@ -32,6 +32,7 @@ struct IngestOptions {
   // resampling. A simulation folder brings its own (landcover.tif) unless this is given.
   std::string landcover;
   std::string format = "GTiff";  // the catalog's rasters: GTiff or COG (--of)
+  std::vector<std::string> creation_options;  // --co NAME=VALUE
 };
 
 // Name of the simulator's manifest inside a simulation folder.

@@ -150,7 +150,8 @@ struct WriteSummary {
   int landsat = 0, modis = 0, truth = 0;
   double seconds = 0.0;
 };
-// `format`: the rasters' GDAL format, GTiff or COG (simulate --of).
-WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format = "GTiff");
+// `format`: the rasters' GDAL format, GTiff or COG (simulate --of); `creation_options`: --co.
+WriteSummary write_simulation(const Simulation& sim, const std::string& dir, const std::string& format = "GTiff",
+                              const std::vector<std::string>& creation_options = {});
 
 }  // namespace lstfuse::sim
