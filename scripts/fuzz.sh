@@ -29,7 +29,8 @@ fi
 cmake --build build-asan -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
 # A huge allocation inside a library (HDF4 reads sizes from the file) returns NULL as malloc
 # would, which the library handles; one in lstfuse then shows as std::bad_alloc, still a finding.
-export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:${ASAN_OPTIONS:-}"
+# intercept_tls_get_addr=0: see scripts/sanitize.sh (LeakSanitizer's tracer crash at exit).
+export ASAN_OPTIONS="detect_leaks=1:intercept_tls_get_addr=0:allocator_may_return_null=1:${ASAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/sanitizers/ubsan.supp"
 mkdir -p out/fuzz
