@@ -1,4 +1,3 @@
-#include "lstfuse/core/files.hpp"
 #include "lstfuse/core/catalog.hpp"
 
 #include <algorithm>
@@ -7,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/files.hpp"
+#include "lstfuse/core/json_number.hpp"
 #include "lstfuse/core/outputs.hpp"
 
 namespace lstfuse {
@@ -105,7 +106,7 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
     }
   };
   const auto& g = j.at("grid");
-  const long long w = g.at("width").get<long long>(), h = g.at("height").get<long long>();
+  const long long w = json_whole_number(g.at("width"), "grid.width"), h = json_whole_number(g.at("height"), "grid.height");
   check_grid_size(w, h, "the catalog grid");
   c.grid_.width = static_cast<int>(w);
   c.grid_.height = static_cast<int>(h);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "lstfuse/core/json_number.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
@@ -50,7 +51,8 @@ void read_simulation(const fs::path& dir, std::vector<io::ProductFile>& products
     }
     const auto& g = j.at("fine_grid");
     Grid fg;
-    const long long w = g.at("width").get<long long>(), h = g.at("height").get<long long>();
+    const long long w = json_whole_number(g.at("width"), "fine_grid.width");
+    const long long h = json_whole_number(g.at("height"), "fine_grid.height");
     check_grid_size(w, h, manifest.string() + ": fine_grid");
     fg.width = static_cast<int>(w);
     fg.height = static_cast<int>(h);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "lstfuse/pipeline/registry.hpp"
+#include "lstfuse/core/json_number.hpp"
 #include "lstfuse/core/date.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -85,6 +86,28 @@ TEST(FuzzRegressions, ASimulationPathTooLongForTheFileSystemIsNamed) {
       EXPECT_NE(std::string(e.what()).find("simulation.json"), std::string::npos) << e.what();
     }
   }
+}
+
+// fuzz_catalog_manifest: a grid height of 4.01e64 was converted to an integer with a cast whose
+// result is undefined (UBSan: "outside the range of representable values"). Sizes must be whole
+// numbers; anything else is named.
+TEST(FuzzRegressions, ACatalogGridSizeThatIsNoWholeNumberIsNamed) {
+  for (const std::string& height : {std::string("4.01e64"), std::string("40.5"), std::string("1e300"),
+                                    std::string("18446744073709551615"), std::string("\"40\"")}) {
+    test::TempDir tmp;
+    std::ofstream(tmp / "manifest.json")
+        << R"({"format":"lstfuse-catalog","grid":{"crs":"EPSG:32755","height":)" << height
+        << R"(,"transform":[0,30,0,0,0,-30],"width":40},"observations":[]})";
+    try {
+      Catalog::load(tmp.path());
+      ADD_FAILURE() << height << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("manifest.json"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(json_whole_number(nlohmann::json::parse("40.0"), "h"), 40);
+  EXPECT_EQ(json_whole_number(nlohmann::json::parse("-7"), "h"), -7);
+  EXPECT_THROW(json_int(nlohmann::json::parse("3000000000"), "h"), Error);
 }
 
 // fuzz_model_file: metadata without "train_dates" (or with a wrongly typed baseline) reached the

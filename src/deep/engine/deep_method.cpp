@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "lstfuse/core/json_number.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/deep/archive.hpp"
@@ -188,7 +189,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
     for (const auto& [k, v] : legacy)
       if (!meta.at("options").contains(k)) options_.set(k, v);
     norm_ = Normaliser::from_json(meta.at("normalisation"));
-    bands_ = meta.at("bands").get<int>();
+    bands_ = json_int(meta.at("bands"), "bands");
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path.string(), "damaged model file: " + json_problem(e));
   }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "lstfuse/core/json_number.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/engine.hpp"
 
@@ -132,9 +133,9 @@ SeriesContext SeriesContext::load(const nlohmann::json& meta, torch::serialize::
   s.mode_ = meta.value("mode", "none");
   channels_for(s.mode_, 1);
   if (s.mode_ == "none") return s;
-  s.bands_ = meta.at("bands").get<int>();
-  s.grid_.width = meta.at("width").get<int>();
-  s.grid_.height = meta.at("height").get<int>();
+  s.bands_ = json_int(meta.at("bands"), "bands");
+  s.grid_.width = json_int(meta.at("width"), "width");
+  s.grid_.height = json_int(meta.at("height"), "height");
   s.grid_.transform = meta.at("transform").get<std::array<double, 6>>();
   s.grid_.crs = meta.at("crs").get<std::string>();
   archive.read("series_context_sums", s.sums_, /*is_buffer=*/true);
