@@ -9,6 +9,7 @@
 
 #include "command.hpp"
 #include "common_flags.hpp"
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "method_flags.hpp"
@@ -42,6 +43,16 @@ void setup(CLI::App& app) {
       if (const auto value = lstfuse::cli::option_flag_value(*flag)) binding->set(name, *value);
     // A new or empty folder, or an earlier simulation (rewritten); never someone else's files.
     lstfuse::check_output_folder(args->out, "-o", {}, lstfuse::simulation_kind(), lstfuse::FolderUse::Reuse, false);
+    // The earlier simulation is replaced as a whole: files the user put beside its own would go
+    // with it, so they are named instead.
+    std::error_code ec;
+    if (std::filesystem::is_directory(args->out, ec)) {
+      if (const auto f = lstfuse::foreign_entry(args->out, lstfuse::simulation_own_files(args->out))) {
+        throw lstfuse::file_error(args->out, "holds " + f->string() +
+                                                 ", which 'lstfuse simulate' did not write; move it out, or "
+                                                 "choose another folder");
+      }
+    }
     const lstfuse::sim::Simulation sim(args->opts);
     if (!args->raster.quiet)
       std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",

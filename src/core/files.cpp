@@ -134,7 +134,11 @@ void build_folder_atomically(const std::filesystem::path& out_in, const std::str
   fs::create_directories(tmp, ec);
   if (ec) throw file_error(out.string(), "cannot create the temporary folder " + tmp.string() + " (" + ec.message() + ")");
   try {
-    build(tmp);
+    try {
+      build(tmp);
+    } catch (const fs::filesystem_error& e) {
+      throw file_error(out.string(), "cannot write " + what + " (" + e.code().message() + ")");
+    }
     const fs::path old = parent / fmt::format(".{}.old-{}", out.filename().string(), ::getpid());
     const bool replacing = fs::exists(out) && !fs::is_empty(out);
     if (fs::exists(out)) {

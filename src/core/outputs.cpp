@@ -180,6 +180,29 @@ std::vector<std::string> catalog_own_files(const fs::path& dir) {
   return own;
 }
 
+std::vector<std::string> simulation_own_files(const fs::path& dir) {
+  std::vector<std::string> own{"simulation.json"};
+  std::ifstream in(dir / "simulation.json");
+  try {
+    const auto j = nlohmann::json::parse(in);
+    for (const char* list : {"observations", "truth"}) {
+      for (const auto& o : j.value(list, nlohmann::json::array())) {
+        for (const char* key : {"path", "qc_path", "qa_path"}) {
+          const std::string p = o.value(key, "");
+          if (!p.empty()) own.push_back(p);
+        }
+      }
+    }
+    if (j.contains("landcover")) {
+      const std::string p = j["landcover"].value("path", "");
+      if (!p.empty()) own.push_back(p);
+    }
+  } catch (const nlohmann::json::exception&) {
+    // An unreadable manifest lists nothing: every other file counts as foreign.
+  }
+  return own;
+}
+
 void check_output_folder(const fs::path& dir_in, const std::string& option,
                          const std::vector<std::string>& inputs, const OutputFolderKind& kind,
                          FolderUse use, bool overwrite) {

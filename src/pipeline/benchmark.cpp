@@ -223,13 +223,13 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   // The folder is marked as ours before the first prediction: an interrupted run leaves a
-  // folder that the same command may resume into (results.json is complete only at the end).
-  if (!fs::exists(opts.out_dir / benchmark_kind().marker)) {
-    write_text_atomic(opts.out_dir / benchmark_kind().marker,
-                      nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
-                                     {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
-                              .dump(2) + "\n");
-  }
+  // folder that the same command may run into again. The marker replaces an earlier run's
+  // results, whose rows would name predictions this run is about to overwrite; results.json is
+  // complete only at the end.
+  write_text_atomic(opts.out_dir / benchmark_kind().marker,
+                    nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
+                                   {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
+                            .dump(2) + "\n");
   auto& reg = method_registry();
   const CoarseBiasStep bias(catalog);
 

@@ -609,6 +609,13 @@ TEST(ReliabilityCli, SigtermDuringSimulateLeavesTheEarlierSimulationWhole) {
   }
   EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
   EXPECT_FALSE(fs::exists(tmp / "new"));
+  // A file of the user's beside the simulation's own is named, never replaced with the folder.
+  std::ofstream(tmp / "sim" / "notes.txt") << "mine";
+  r = test::run_cli("simulate -q --size 48 --days 60 -o " + q(tmp / "sim"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("notes.txt"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "sim" / "notes.txt"), "mine");
+  EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
 }
 
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder

@@ -87,6 +87,8 @@ std::optional<std::filesystem::path> foreign_entry(const std::filesystem::path& 
 // What a catalog folder's manifest says the catalog made: manifest.json and every observation,
 // quality and land-cover file it names (relative paths).
 std::vector<std::string> catalog_own_files(const std::filesystem::path& dir);
+// The same for a simulation folder: simulation.json, landcover.tif and every image it names.
+std::vector<std::string> simulation_own_files(const std::filesystem::path& dir);
 
 // "yanco/" and "yanco" are one folder: trailing separators removed (the root stays "/").
 std::filesystem::path strip_trailing_separators(const std::filesystem::path& p);

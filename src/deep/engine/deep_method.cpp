@@ -192,6 +192,8 @@ void DeepMethod::load(const std::filesystem::path& path) {
     bands_ = json_int(meta.at("bands"), "bands");
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path.string(), "damaged model file: " + json_problem(e));
+  } catch (const Error& e) {
+    throw file_error(path.string(), std::string("damaged model file: ") + e.what());
   }
   // A zero or non-finite scale would turn every prediction into NaN or infinity.
   if (bands_ < 1 || norm_.mean.size() != static_cast<size_t>(bands_) || norm_.scale.size() != static_cast<size_t>(bands_))
