@@ -8,7 +8,7 @@ namespace lstfuse::io {
 
 std::vector<std::string> read_band_names(const std::string& path) {
   init_gdal();
-  detail::DatasetPtr ds(GDALDataset::FromHandle(GDALOpen(path.c_str(), GA_ReadOnly)));
+  detail::DatasetPtr ds = detail::open_dataset(path, path);
   if (!ds) throw file_error(path, "cannot open (" + detail::last_gdal_error() + ")");
   std::vector<std::string> names(static_cast<size_t>(ds->GetRasterCount()));
   for (int b = 0; b < ds->GetRasterCount(); ++b) {

@@ -85,7 +85,7 @@ std::array<double, 4> CrsTransform::outline_bounds(const Grid& g, const std::str
 
 std::vector<BandInfo> read_band_info(const std::string& path) {
   init_gdal();
-  detail::DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  detail::DatasetPtr ds = detail::open_dataset(path, path);
   if (!ds) throw file_error(path, "not a readable raster");
   std::vector<BandInfo> out;
   for (int b = 1; b <= ds->GetRasterCount(); ++b) {

@@ -22,4 +22,10 @@ inline std::string last_gdal_error() {
   return msg && *msg ? std::string(msg) : std::string("GDAL gave no reason");
 }
 
+// GDALDataset::Open(name) for reading a raster, with one guard. Debian's HDF4 library crashes on
+// some damaged files (fuzz/corpus/products/crash-hdf4-*), so a dataset the HDF4 driver would read is first
+// opened and read once in a child process; if the child dies, the error names `shown` instead
+// of the crash ending lstfuse. Null where GDAL cannot open it (last_gdal_error() says why).
+DatasetPtr open_dataset(const std::string& name, const std::string& shown);
+
 }  // namespace lstfuse::io::detail

@@ -28,8 +28,7 @@ using detail::last_gdal_error;
 // `shown` is the user's file (errors name it); `name` is the GDAL dataset name to open.
 DatasetPtr open_layer(const std::string& name, const std::string& shown) {
   init_gdal();
-  CPLErrorReset();
-  DatasetPtr ds(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  DatasetPtr ds = detail::open_dataset(name, shown);
   if (!ds) throw file_error(shown, "not a readable raster (" + last_gdal_error() + ")");
   if (ds->GetRasterCount() < 1) throw file_error(shown, "has no raster band");
   return ds;

@@ -33,12 +33,11 @@ DatasetPtr open_raster(const std::string& path) {
   if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
   // A pipe or a device would make GDAL wait for bytes forever; a folder is not one raster.
   if (!std::filesystem::is_regular_file(path)) throw file_error(path, "is not a regular file (a folder, pipe or device)");
-  CPLErrorReset();
   // Compressed GeoTIFF blocks are decoded on the threads this process may use (GDAL reads
   // GDAL_NUM_THREADS when the file is opened), unless the user set GDAL_NUM_THREADS.
   const std::string threads = std::to_string(usable_threads(omp_get_max_threads()));
   CPLConfigOptionSetter decode_threads("GDAL_NUM_THREADS", threads.c_str(), true);
-  DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  DatasetPtr ds = detail::open_dataset(path, path);
   if (!ds) throw file_error(path, "not a readable raster (" + last_gdal_error() + ")");
   if (ds->GetRasterCount() < 1) {
     throw file_error(path, "has no raster band (a container? open one of its subdatasets)");
@@ -111,8 +110,7 @@ void check_creation_options(const std::string& format, const std::vector<std::st
 
 bool is_lstfuse_raster(const std::string& path) {
   init_gdal();
-  CPLErrorReset();
-  DatasetPtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  DatasetPtr ds = detail::open_dataset(path, path);
   if (!ds) return false;
   // Rasters of earlier versions carry other LSTFUSE_* items (method, date) but no version.
   for (char** md = ds->GetMetadata(); md && *md; ++md)

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gdal_priv.h>
 
 #include "lstfuse/core/error.hpp"
@@ -248,4 +249,40 @@ TEST(Products, CompanionFilesAreRecognised) {
   EXPECT_FALSE(io::is_companion_file("d/LC08_L2SP_093084_20200101_20200110_02_T1_ST_B10.TIF"));
   EXPECT_TRUE(io::is_companion_file("m/MOD11A1.A2024001.sim.QC_Day.tif"));
   EXPECT_FALSE(io::is_companion_file("m/MOD11A1.A2024001.sim.LST_Day_1km.tif"));
+}
+
+// fuzz_products: damaged HDF4 files crash Debian's HDF4 library (4.2.15) while GDAL opens them
+// (segmentation faults, a stack-protector abort; every frame inside HDF4). A dataset the HDF4
+// driver reads is now opened once in a child process first, so a crash there becomes an error
+// that names the file, in the reader and through `lstfuse info`. The segmentation faults are
+// wild reads whose outcome depends on the memory layout (in some processes GDAL refuses the file
+// instead); the stack-protector abort happens in every process.
+TEST(Products, ADamagedHdf4FileThatCrashesTheLibraryIsAnErrorNamingIt) {
+  namespace fs = std::filesystem;
+  test::TempDir tmp;
+  int day = 1;
+  for (const std::string seed : {"crash-hdf4-abort-1", "crash-hdf4-segv-1", "crash-hdf4-segv-2"}) {
+    const auto granule = tmp / fmt::format("MOD11A1.A2024{:03d}.h21v11.061.2024003000000.hdf", day++);
+    fs::copy_file(fs::path(LSTFUSE_FUZZ_CORPUS) / "products" / seed, granule);
+    io::ProductOptions opts;
+    const auto product = io::identify_product(granule.string(), opts);
+    try {
+      io::ProductReader reader(product, opts);
+      ADD_FAILURE() << seed << " opened";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.rfind(granule.string() + ": ", 0), 0u) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      if (seed == "crash-hdf4-abort-1") {
+        EXPECT_NE(msg.find("is a damaged HDF4 file: the HDF4 library crashed reading it (Aborted"), std::string::npos)
+            << msg;
+      }
+    }
+    const auto r = test::run_cli("info " + granule.string());
+    EXPECT_EQ(r.exit_code, 1) << seed << ": " << r.output;
+    EXPECT_NE(r.output.find(granule.string() + ": "), std::string::npos) << r.output;
+    if (seed == "crash-hdf4-abort-1") {
+      EXPECT_NE(r.output.find("is a damaged HDF4 file"), std::string::npos) << r.output;
+    }
+  }
 }

@@ -1,0 +1,97 @@
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "gdal_handles.hpp"
+#include "lstfuse/core/error.hpp"
+
+namespace lstfuse::io::detail {
+namespace {
+
+constexpr int kChildOpened = 0;
+constexpr int kChildRefused = 42;  // GDAL declined the file cleanly: the parent reports GDAL's reason
+
+// Whether GDAL would read `name` with its HDF4 drivers: a subdataset name of theirs, or a file
+// with HDF4's signature. Decided here, without GDAL: GDAL's driver identification calls the
+// HDF4Image driver's open (it has no identify function), which is where the library crashes.
+bool read_by_hdf4(const std::string& name) {
+  if (name.rfind("HDF4_", 0) == 0) return true;  // HDF4_SDS:, HDF4_EOS:, HDF4_GR:, ...
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(name, ec)) return false;  // no pipe is read here
+  std::ifstream in(name, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::memcmp(magic, "\x0e\x03\x13\x01", 4) == 0;
+}
+
+// In the child: the default action for the crash signals (no handler of a sanitizer or fuzzer
+// inherited from the parent reports the child's crash as the parent's), no core file, then the
+// open and one read of every band, where damaged HDF4 structures are decoded. _exit: nothing of
+// the parent's (buffers, atexit handlers) runs twice.
+[[noreturn]] void probe_in_child(const std::string& name) {
+  for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) std::signal(sig, SIG_DFL);
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  CPLSetErrorHandler(CPLQuietErrorHandler);
+  GDALDatasetH ds = GDALOpenEx(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr);
+  if (!ds) _exit(kChildRefused);
+  const int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+  if (w > 0 && h > 0 && static_cast<long long>(w) * h <= (1LL << 28)) {
+    std::vector<double> row(static_cast<size_t>(w));
+    for (int b = 1; b <= GDALGetRasterCount(ds); ++b)
+      for (int y = 0; y < h; ++y)
+        if (GDALRasterIO(GDALGetRasterBand(ds, b), GF_Read, 0, y, w, 1, row.data(), w, 1, GDT_Float64, 0, 0) != CE_None)
+          break;
+  }
+  GDALClose(ds);
+  _exit(kChildOpened);
+}
+
+// Throws when the child died reading `name`; returns when it read it, GDAL declined it, or no
+// child could be started (then the file is opened in this process as without the guard).
+void probe_hdf4(const std::string& name, const std::string& shown) {
+  static std::mutex mutex;
+  static std::set<std::string> probed;  // each dataset once per process: ingest opens it twice
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (probed.count(name)) return;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) return;
+  if (pid == 0) probe_in_child(name);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return;
+  }
+  if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildOpened || WEXITSTATUS(status) == kChildRefused)) {
+    std::lock_guard<std::mutex> lock(mutex);
+    probed.insert(name);
+    return;
+  }
+  const std::string how = WIFSIGNALED(status) ? fmt::format("{}", strsignal(WTERMSIG(status)))
+                                              : fmt::format("exit status {}", WEXITSTATUS(status));
+  throw file_error(shown, fmt::format("is a damaged HDF4 file: the HDF4 library crashed reading it ({}, in a "
+                                      "separate process; lstfuse did not read it)",
+                                      how));
+}
+
+}  // namespace
+
+DatasetPtr open_dataset(const std::string& name, const std::string& shown) {
+  if (read_by_hdf4(name)) probe_hdf4(name, shown);
+  CPLErrorReset();
+  return DatasetPtr(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+}
+
+}  // namespace lstfuse::io::detail
