@@ -75,7 +75,11 @@ run_tsan() {
   # Two threads at least, so that every parallel region really runs in parallel.
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   t0=$(stamp)
-  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 1500 -L '^(methods|pipeline|eval)$')
+  # The kill-and-resume tests (FuseShared.AKilled*) kill a run once it has stored some tiles or
+  # dates; under TSan's slowdown on a loaded machine that moment was missed in all six tries in
+  # two of three runs of the tiled one (no TSan report). They check files, not threads, and run
+  # in the plain and ASan builds.
+  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 1500 -L '^(methods|pipeline|eval)$' -E '^FuseShared\.AKilled')
   took "the tsan test run" "$t0"
 }
 

@@ -1,8 +1,10 @@
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -43,6 +45,10 @@ bool read_by_hdf4(const std::string& name) {
   for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) std::signal(sig, SIG_DFL);
   const rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
+  // The library's own last words ("stack smashing detected") are not the user's business: the
+  // parent says what happened, naming the file.
+  const int devnull = open("/dev/null", O_WRONLY);
+  if (devnull >= 0) dup2(devnull, STDERR_FILENO);
   CPLSetErrorHandler(CPLQuietErrorHandler);
   GDALDatasetH ds = GDALOpenEx(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr);
   if (!ds) _exit(kChildRefused);
@@ -58,14 +64,39 @@ bool read_by_hdf4(const std::string& name) {
   _exit(kChildOpened);
 }
 
+// What a successful check is remembered by: the dataset name and a digest of its file's bytes,
+// so that a file rewritten under the same name is checked again. Empty (never remembered) when
+// the file cannot be told from the name.
+std::string checked_key(const std::string& name) {
+  std::string path = name;
+  if (name.rfind("HDF4_", 0) == 0) {  // HDF4_EOS:EOS_GRID:"FILE":GRID:LAYER and the like
+    const auto open = name.find('"');
+    const auto close = open == std::string::npos ? std::string::npos : name.find('"', open + 1);
+    if (close == std::string::npos) return "";
+    path = name.substr(open + 1, close - open - 1);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  uint64_t digest = 1469598103934665603ull;  // FNV-1a, 64 bits
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      digest ^= static_cast<unsigned char>(buffer[static_cast<size_t>(i)]);
+      digest *= 1099511628211ull;
+    }
+  }
+  return fmt::format("{}|{:016x}", name, digest);
+}
+
 // Throws when the child died reading `name`; returns when it read it, GDAL declined it, or no
 // child could be started (then the file is opened in this process as without the guard).
 void probe_hdf4(const std::string& name, const std::string& shown) {
   static std::mutex mutex;
-  static std::set<std::string> probed;  // each dataset once per process: ingest opens it twice
-  {
+  static std::set<std::string> checked;  // ingest opens each layer twice: one check
+  const std::string key = checked_key(name);
+  if (!key.empty()) {
     std::lock_guard<std::mutex> lock(mutex);
-    if (probed.count(name)) return;
+    if (checked.count(key)) return;
   }
   const pid_t pid = fork();
   if (pid < 0) return;
@@ -75,8 +106,10 @@ void probe_hdf4(const std::string& name, const std::string& shown) {
     if (errno != EINTR) return;
   }
   if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildOpened || WEXITSTATUS(status) == kChildRefused)) {
-    std::lock_guard<std::mutex> lock(mutex);
-    probed.insert(name);
+    if (!key.empty()) {
+      std::lock_guard<std::mutex> lock(mutex);
+      checked.insert(key);
+    }
     return;
   }
   const std::string how = WIFSIGNALED(status) ? fmt::format("{}", strsignal(WTERMSIG(status)))
