@@ -13,6 +13,8 @@
 #include "lstfuse/pipeline/report.hpp"
 #include "method_flags.hpp"
 
+namespace cmd_benchmark {
+
 namespace {
 
 struct Args {
@@ -161,3 +163,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(80, setup);
+
+}  // namespace cmd_benchmark

@@ -5,6 +5,8 @@
 #include "common_flags.hpp"
 #include "lstfuse/pipeline/demo.hpp"
 
+namespace cmd_demo {
+
 namespace {
 
 void setup(CLI::App& app) {
@@ -64,3 +66,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(90, setup);
+
+}  // namespace cmd_demo

@@ -9,6 +9,8 @@
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
 
+namespace cmd_fill {
+
 namespace {
 
 struct Args {
@@ -69,3 +71,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(20, setup);
+
+}  // namespace cmd_fill

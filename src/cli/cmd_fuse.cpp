@@ -22,6 +22,8 @@
 #include "lstfuse/pipeline/quality.hpp"
 #include "method_flags.hpp"
 
+namespace cmd_fuse {
+
 namespace {
 
 struct Args {
@@ -244,3 +246,5 @@ int fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std
 }  // namespace
 
 LSTFUSE_COMMAND(70, setup);
+
+}  // namespace cmd_fuse

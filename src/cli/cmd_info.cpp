@@ -14,6 +14,8 @@
 
 namespace fs = std::filesystem;
 
+namespace cmd_info {
+
 namespace {
 
 nlohmann::json grid_json(const lstfuse::Grid& g) {
@@ -157,3 +159,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(15, setup);
+
+}  // namespace cmd_info

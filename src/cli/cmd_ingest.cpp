@@ -9,6 +9,8 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 
+namespace cmd_ingest {
+
 namespace {
 
 struct Args {
@@ -85,3 +87,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(10, setup);
+
+}  // namespace cmd_ingest

@@ -8,6 +8,8 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 
+namespace cmd_methods {
+
 namespace {
 
 void setup(CLI::App& app) {
@@ -61,3 +63,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(60, setup);
+
+}  // namespace cmd_methods

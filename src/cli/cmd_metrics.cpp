@@ -10,6 +10,8 @@
 #include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
+namespace cmd_metrics {
+
 namespace {
 
 struct MetricsArgs {
@@ -107,3 +109,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(70, setup);
+
+}  // namespace cmd_metrics

@@ -21,6 +21,8 @@
 #include "common_flags.hpp"
 #include "method_flags.hpp"
 
+namespace cmd_predict {
+
 namespace {
 
 using namespace lstfuse;
@@ -224,3 +226,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(30, setup);
+
+}  // namespace cmd_predict

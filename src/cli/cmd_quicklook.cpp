@@ -12,6 +12,8 @@
 #include "lstfuse/eval/quicklook.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
+namespace cmd_quicklook {
+
 namespace {
 
 struct QuicklookArgs {
@@ -89,3 +91,5 @@ than --max-side are shown as block means. Title, colour bar (K) and range are on
 }  // namespace
 
 LSTFUSE_COMMAND(75, setup);
+
+}  // namespace cmd_quicklook

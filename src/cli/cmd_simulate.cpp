@@ -15,6 +15,8 @@
 #include "method_flags.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
+namespace cmd_simulate {
+
 namespace {
 
 struct SimulateArgs {
@@ -73,3 +75,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(10, setup);
+
+}  // namespace cmd_simulate

@@ -17,6 +17,8 @@
 #include "common_flags.hpp"
 #include "method_flags.hpp"
 
+namespace cmd_train {
+
 namespace {
 
 struct TrainArgs {
@@ -90,3 +92,5 @@ void setup(CLI::App& app) {
 }  // namespace
 
 LSTFUSE_COMMAND(30, setup);
+
+}  // namespace cmd_train

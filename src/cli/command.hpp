@@ -24,8 +24,11 @@ struct CommandRegistrar {
 
 }  // namespace lstfuse::cli
 
+// Each cmd_NAME.cpp keeps its parts (Args, setup) in a namespace cmd_NAME of its own, and the
+// registrar's name is numbered by __COUNTER__: the commands are compiled as merged files
+// (CMakeLists.txt, LSTFUSE_UNITY_BUILD), where file-local names would otherwise meet.
 #define LSTFUSE_COMMAND_CONCAT2(a, b) a##b
 #define LSTFUSE_COMMAND_CONCAT(a, b) LSTFUSE_COMMAND_CONCAT2(a, b)
 #define LSTFUSE_COMMAND(order, setup_fn)                                        \
   static ::lstfuse::cli::CommandRegistrar LSTFUSE_COMMAND_CONCAT(lstfuse_cmd_, \
-                                                                 __LINE__)(order, setup_fn)
+                                                                 __COUNTER__)(order, setup_fn)

@@ -14,6 +14,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_deep_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 // One small simulated catalog for every test here (built once).
@@ -165,3 +167,5 @@ TEST(InfoCli, CoarseOnlyDatesAsRunsOfDays) {
   EXPECT_NE(r.output.find("coarse-only dates: " + run), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("(" + std::to_string(co.size()) + " dates)"), std::string::npos) << r.output;
 }
+
+}  // namespace test_deep_cli

@@ -13,6 +13,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_full_disk_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
@@ -49,3 +51,5 @@ TEST(FullDiskCli, IngestOverwriteKeepsTheEarlierCatalogWhole) {
   for (const auto& e : fs::directory_iterator(tmp.path())) names.push_back(e.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"cat"});
 }
+
+}  // namespace test_full_disk_cli

@@ -18,6 +18,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_ingest_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
@@ -297,3 +299,5 @@ TEST(IngestCli, Mod11a1SubdatasetNames) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("/nowhere/x.hdf"), std::string::npos) << r.output;
 }
+
+}  // namespace test_ingest_cli

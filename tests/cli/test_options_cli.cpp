@@ -20,6 +20,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_options_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 // Two pairs (2020-01-01: fine 300, coarse 298; 2020-01-21: fine 304, coarse 303) and the target
@@ -375,3 +377,5 @@ TEST(OptionsCli, MethodsMarksTheOptionsThatActAtPrediction) {
   const auto starfm = test::run_cli("methods starfm");
   EXPECT_EQ(starfm.output.find("(at prediction)"), std::string::npos);
 }
+
+}  // namespace test_options_cli

@@ -8,6 +8,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_predict_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 Grid grid(int w, int h, double x0 = 400000.0) {
@@ -100,3 +102,5 @@ TEST(PredictCli, BadInputIsAClearErrorWithoutOutput) {
   expect_error("predict --method additive --fine1 " + two + " --coarse1 " + f.m1 + " --coarse0 " + f.m0,
                "band");
 }
+
+}  // namespace test_predict_cli

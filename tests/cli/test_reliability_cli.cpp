@@ -19,6 +19,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_reliability_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
@@ -672,3 +674,5 @@ TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {
   const Catalog hk = Catalog::load(tmp / "hk"), hc = Catalog::load(tmp / "hc");
   EXPECT_TRUE(same_values(io::load_observation(hk, hk.observations()[0]), io::load_observation(hc, hc.observations()[0])));
 }
+
+}  // namespace test_reliability_cli

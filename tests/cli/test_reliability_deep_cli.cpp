@@ -20,6 +20,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_reliability_deep_cli {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
@@ -167,3 +169,5 @@ TEST(ReliabilityDeepCli, AFullDiskDuringFuseLeavesNoPartFileAndKeepsDoneDates) {
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   EXPECT_NE(r2.output.find("2 already done"), std::string::npos) << r2.output;
 }
+
+}  // namespace test_reliability_deep_cli

@@ -17,6 +17,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_benchmark {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 // RMSE over pixels valid in both, computed directly.
@@ -314,3 +316,5 @@ TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
   o.out_dir = dir / "c";
   EXPECT_TRUE(pipeline::run_benchmark(cat, o).coarse_only_dates.empty());
 }
+
+}  // namespace test_benchmark

@@ -18,6 +18,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_fill_fuse {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 // A simulated 96-day series (64 x 64 pixels, clouds in both sensors), ingested once, and a copy
@@ -348,3 +350,5 @@ TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {
   EXPECT_NE(bad.output.find("--fill-harmonics must be 1 or 2"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(out / "g"));
 }
+
+}  // namespace test_fill_fuse

@@ -11,6 +11,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_fuse {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 Grid small_grid() {
@@ -164,3 +166,5 @@ TEST(Fuse, EmptyRangeAndForeignIndexAreErrors) {
   std::ofstream(o.out_dir / "index.json") << R"({"method":"estarfm","entries":[]})";
   EXPECT_THROW(pipeline::fuse(cat, m, o), Error);
 }
+
+}  // namespace test_fuse

@@ -18,6 +18,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_fuse_resume {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 Grid grid16() {
@@ -184,3 +186,5 @@ TEST(FuseResume, OtherCreationOptionsAreRefusedOrRedoneWithOverwrite) {
   EXPECT_NE(r.output.find("--co [] (was [\"COMPRESS=LZW\"])"), std::string::npos) << r.output;
   EXPECT_EQ(slurp(out / "lst_starfm_20240105.tif"), lzw);
 }
+
+}  // namespace test_fuse_resume

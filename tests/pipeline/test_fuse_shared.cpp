@@ -21,6 +21,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_fuse_shared {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
@@ -456,3 +458,5 @@ TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {
     EXPECT_FALSE(fs::exists(out / pipeline::kTilesFolder));
   }
 }
+
+}  // namespace test_fuse_shared

@@ -17,6 +17,8 @@
 using namespace lstfuse;
 namespace fs = std::filesystem;
 
+namespace test_quality {  // file-local names stay apart in merged builds (LSTFUSE_UNITY_BUILD)
+
 namespace {
 
 constexpr float kOffset = 1.5f;  // K, the constant error of the test method
@@ -238,3 +240,5 @@ TEST(Quality, IngestCarriesTheSimulatedLandCover) {
     EXPECT_EQ(static_cast<int>(lc->band(0)[k]), truth[k]);
   }
 }
+
+}  // namespace test_quality
