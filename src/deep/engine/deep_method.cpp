@@ -160,9 +160,14 @@ void DeepMethod::load(const std::filesystem::path& path) {
   } catch (const std::exception& e) {
     throw file_error(path.string(), "not an lstfuse deep model file");
   }
-  if (meta.value("format", "") != "lstfuse-deep-model")
+  // A field of another JSON type reads as absent (json::value would throw its own type error).
+  const auto text_field = [&meta](const char* key) {
+    const auto it = meta.is_object() ? meta.find(key) : meta.end();
+    return it != meta.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (text_field("format") != "lstfuse-deep-model")
     throw file_error(path.string(), "not an lstfuse deep model file");
-  const std::string method = meta.value("method", "");
+  const std::string method = text_field("method");
   if (method != info_.name)
     throw file_error(path.string(), fmt::format("the model was trained for '{}', not '{}'", method, info_.name));
   // Saved options apply except those the user set since construction (e.g. --device at predict).
