@@ -20,13 +20,13 @@ namespace {
 
 // One small simulated catalog for every test here (built once).
 const fs::path& series() {
-  static test::TempDir* dir = new test::TempDir();
+  static const test::TempDir dir;
   static const fs::path cat = [] {
-    const auto sim = dir->path() / "sim";
+    const auto sim = dir.path() / "sim";
     const auto r1 = test::run_cli("simulate -o " + sim.string() +
                                   " --size 96 --days 70 --seed 3 --cloud-cover 0.1 --modis-cloud-cover 0.1");
     if (r1.exit_code != 0) throw std::runtime_error(r1.output);
-    const auto c = dir->path() / "cat";
+    const auto c = dir.path() / "cat";
     const auto r2 = test::run_cli("ingest " + sim.string() + " -o " + c.string());
     if (r2.exit_code != 0) throw std::runtime_error(r2.output);
     return c;

@@ -58,9 +58,9 @@ bool same_values(const Raster& a, const Raster& b) {
 
 // A yanco catalog built once.
 const fs::path& yanco_catalog() {
-  static test::TempDir* dir = new test::TempDir();
+  static const test::TempDir dir;
   static const fs::path cat = [] {
-    const auto c = dir->path() / "cat";
+    const auto c = dir.path() / "cat";
     const auto r = test::run_cli("ingest " + q(yanco()) + " -o " + q(c));
     if (r.exit_code != 0) throw std::runtime_error(r.output);
     return c;

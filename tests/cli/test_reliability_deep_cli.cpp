@@ -42,12 +42,12 @@ std::vector<std::string> leftovers(const fs::path& dir, const std::string& part)
 
 // A small simulated catalog (built once).
 const fs::path& series() {
-  static test::TempDir* dir = new test::TempDir();
+  static const test::TempDir dir;
   static const fs::path cat = [] {
-    const auto sim = dir->path() / "sim";
+    const auto sim = dir.path() / "sim";
     const auto r1 = test::run_cli("simulate -o " + q(sim) + " --size 64 --days 40 --seed 5 --cloud-cover 0 --modis-cloud-cover 0");
     if (r1.exit_code != 0) throw std::runtime_error(r1.output);
-    const auto c = dir->path() / "cat";
+    const auto c = dir.path() / "cat";
     const auto r2 = test::run_cli("ingest " + q(sim) + " -o " + q(c));
     if (r2.exit_code != 0) throw std::runtime_error(r2.output);
     return c;

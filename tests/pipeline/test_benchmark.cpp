@@ -42,10 +42,10 @@ std::vector<std::string> lines_of(const fs::path& p) {
 }
 
 const Catalog& yanco_catalog() {
-  static test::TempDir* dir = new test::TempDir();
+  static const test::TempDir dir;
   static const pipeline::IngestOptions defaults;
   static Catalog cat = pipeline::ingest({test::shared_data("yanco").string()},
-                                        (dir->path() / "cat").string(), defaults);
+                                        (dir.path() / "cat").string(), defaults);
   return cat;
 }
 

@@ -37,15 +37,15 @@ struct Scenes {
   fs::path north, south;
 };
 const Scenes& scenes() {
-  static test::TempDir* dir = new test::TempDir();
+  static const test::TempDir dir;
   static const Scenes s = [] {
     Scenes out;
     for (const auto& [name, seed] : {std::pair<std::string, int>{"north", 5}, {"south", 6}}) {
-      const auto sim = dir->path() / ("sim_" + name);
+      const auto sim = dir.path() / ("sim_" + name);
       const auto r1 = test::run_cli("simulate -o " + q(sim) + " --size 64 --days 72 --seed " + std::to_string(seed) +
                                     " --cloud-cover 0 --modis-cloud-cover 0.3");
       if (r1.exit_code != 0) throw std::runtime_error(r1.output);
-      const auto cat = dir->path() / name;
+      const auto cat = dir.path() / name;
       const auto r2 = test::run_cli("ingest " + q(sim) + " -o " + q(cat));
       if (r2.exit_code != 0) throw std::runtime_error(r2.output);
       (name == "north" ? out.north : out.south) = cat;

@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace lstfuse::test {
 
@@ -28,6 +29,7 @@ TempDir::TempDir() {
     auto p = base / ("lstfuse-test-" + std::to_string(rd()));
     if (std::filesystem::create_directory(p)) {
       path_ = p;
+      owner_ = static_cast<long>(getpid());
       return;
     }
   }
@@ -35,6 +37,7 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  if (static_cast<long>(getpid()) != owner_) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

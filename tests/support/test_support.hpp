@@ -9,7 +9,9 @@ namespace lstfuse::test {
 // message when the folder is absent, so that a test needing real data fails loudly.
 std::filesystem::path shared_data(const std::string& relative);
 
-// A fresh temporary folder removed when the object dies.
+// A fresh temporary folder removed when the object dies (in the process that made it only: a
+// forked child exiting must not take a folder its parent still uses). Folders shared by a test
+// file are function-local statics, so they go when the test process exits.
 class TempDir {
  public:
   TempDir();
@@ -21,6 +23,7 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+  long owner_ = 0;  // pid of the creating process
 };
 
 struct CliResult {
