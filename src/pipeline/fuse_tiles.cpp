@@ -14,6 +14,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
+#include "lstfuse/core/kill_point.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -140,6 +141,7 @@ void write_tile(const fs::path& out_dir, const Date& date, int index, const nloh
   }
   fs::create_directories(date_tiles_dir(out_dir, date));
   write_bytes_atomic(tile_path(out_dir, date, index), bytes);
+  kill_point("tile-stored");
 }
 
 std::optional<nlohmann::json> read_tile_record(const fs::path& out_dir, const Date& date, int index,

@@ -16,6 +16,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
+#include "lstfuse/core/kill_point.hpp"
 #include "lstfuse/core/threads.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
@@ -113,6 +114,7 @@ void write_item_record(const fs::path& out_dir, const Date& date, const std::str
   fs::create_directories(dir);
   entry["run_key"] = run_key;
   write_text_atomic(dir / (date.iso() + ".json"), entry.dump(1) + "\n");
+  kill_point("item-recorded");
 }
 
 std::map<long, nlohmann::json> read_item_records(const fs::path& out_dir, const std::string& run_key) {

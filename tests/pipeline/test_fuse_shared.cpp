@@ -215,13 +215,10 @@ TEST(FuseShared, AKilledRankOrShardLosesOnlyItsUnfinishedDates) {
   const int dates = static_cast<int>(nlohmann::json::parse(slurp(tmp / "single" / "index.json"))["entries"].size());
   ASSERT_GT(dates, 20);
 
-  // Starts the run, waits for 3 finished dates, kills one lstfuse process with SIGKILL: the
-  // launched lstfuse itself, or one rank under mpirun.
-  auto kill_midway = [&](const std::string& command, const fs::path& out) {
-    return test::run_shell(command + " > " + q(tmp / "log") + " 2>&1 & P=$!; i=0; "
-                           "while [ $(ls " + q(out / "items") + " 2>/dev/null | grep -c json) -lt 3 ] && "
-                           "[ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
-                           "V=$(pgrep -P $P lstfuse | head -n 1); [ -n \"$V\" ] || V=$P; kill -9 $V; wait $P; echo rc=$?");
+  // Runs until a process has recorded its third finished date, where it kills itself with
+  // SIGKILL (LSTFUSE_KILL_AT): the launched lstfuse itself, or one rank under mpirun.
+  auto kill_midway = [&](const std::string& command, const fs::path&) {
+    return test::run_shell("LSTFUSE_KILL_AT=item-recorded:3 " + command + " > " + q(tmp / "log") + " 2>&1; echo rc=$?");
   };
   std::vector<std::pair<std::string, std::string>> cases = {{"shard", "\"$L\""}};
 #ifdef LSTFUSE_MPIEXEC
@@ -412,30 +409,22 @@ TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {
     SCOPED_TRACE(name);
     const fs::path out = tmp / name;
     const std::string command = launcher + args + q(out) + " --work-tile 16";
-    // Killed once two dates are written and one to eight tiles of a later date are stored. On a
-    // loaded machine the kill may come after that date is assembled: then the same command is
-    // killed again (it resumes), until tiles of an unfinished date are left.
-    std::set<std::string> done;
+    // The run kills itself (SIGKILL, LSTFUSE_KILL_AT) when it has stored the third tile of its
+    // third date: two dates written, tiles of a later one stored and not yet assembled. (A kill
+    // from outside, timed by polling the folder, missed that window on a loaded machine.)
+    r = test::run_shell("LSTFUSE_KILL_AT=tile-stored:" + std::to_string(2 * kTiles + 3) + " " + command + " > " +
+                        q(tmp / "log") + " 2>&1; echo rc=$?");
+    ASSERT_EQ(r.output.find("rc=0"), std::string::npos) << "the run ended before the kill: " << r.output;
+    const std::set<std::string> done = done_dates(out);
+    ASSERT_LT(static_cast<int>(done.size()), predictable);
+    // Tiles stored for the dates not done: found, not predicted, by the rerun.
     int stored = 0;
     std::string listing;  // for the failure message
-    for (int attempt = 0; attempt < 6 && stored == 0; ++attempt) {
-      r = test::run_shell(command + " > " + q(tmp / "log") + " 2>&1 & P=$!; i=0; "
-                          "while { [ $(ls " + q(out) + " 2>/dev/null | grep -c '_quality.tif$') -lt " +
-                          std::to_string(2 + attempt) + " ] || "
-                          "! ls " + q(out / "tiles") + "/*/ 2>/dev/null | grep -c '.tile$' | grep -qx '[1-8]'; } && "
-                          "[ $i -lt 6000 ]; do sleep 0.005; i=$((i+1)); done; "
-                          "V=$(pgrep -P $P lstfuse | head -n 1); [ -n \"$V\" ] || V=$P; kill -9 $V; wait $P; echo rc=$?");
-      ASSERT_EQ(r.output.find("rc=0"), std::string::npos) << "the run ended before the kill: " << r.output;
-      done = done_dates(out);
-      ASSERT_LT(static_cast<int>(done.size()), predictable);
-      // Tiles stored for the dates not done: found, not predicted, by the rerun.
-      listing.clear();
-      if (!fs::exists(out / pipeline::kTilesFolder)) continue;
-      for (const auto& d : fs::directory_iterator(out / pipeline::kTilesFolder)) {
-        for (const auto& f : fs::directory_iterator(d.path())) listing += " " + fs::relative(f.path(), out).string();
-        if (done.count(d.path().filename().string())) continue;
-        for (const auto& f : fs::directory_iterator(d.path())) stored += f.path().extension() == ".tile";
-      }
+    ASSERT_TRUE(fs::exists(out / pipeline::kTilesFolder));
+    for (const auto& d : fs::directory_iterator(out / pipeline::kTilesFolder)) {
+      for (const auto& f : fs::directory_iterator(d.path())) listing += " " + fs::relative(f.path(), out).string();
+      if (done.count(d.path().filename().string())) continue;
+      for (const auto& f : fs::directory_iterator(d.path())) stored += f.path().extension() == ".tile";
     }
     ASSERT_GE(stored, 1);
     std::map<fs::path, long long> before;

@@ -1,0 +1,41 @@
+#include "lstfuse/core/kill_point.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace lstfuse {
+
+namespace {
+
+struct KillAt {
+  std::string name;
+  long count = 0;  // 0: no kill point armed
+};
+
+KillAt parse_kill_at() {
+  KillAt k;
+  const char* env = std::getenv("LSTFUSE_KILL_AT");
+  if (!env) return k;
+  const char* colon = std::strrchr(env, ':');
+  if (!colon) return k;
+  char* end = nullptr;
+  const long n = std::strtol(colon + 1, &end, 10);
+  if (end == colon + 1 || *end != '\0' || n < 1) return k;
+  k.name.assign(env, colon);
+  k.count = n;
+  return k;
+}
+
+}  // namespace
+
+void kill_point(const char* name) {
+  static const KillAt armed = parse_kill_at();
+  if (armed.count == 0 || armed.name != name) return;
+  static std::atomic<long> passed{0};
+  if (passed.fetch_add(1) + 1 == armed.count) std::raise(SIGKILL);
+}
+
+}  // namespace lstfuse
