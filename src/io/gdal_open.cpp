@@ -41,7 +41,7 @@ bool read_by_hdf4(const std::string& name) {
 // inherited from the parent reports the child's crash as the parent's), no core file, then the
 // open and one read of every band, where damaged HDF4 structures are decoded. _exit: nothing of
 // the parent's (buffers, atexit handlers) runs twice.
-[[noreturn]] void probe_in_child(const std::string& name) {
+[[noreturn]] void probe_in_child(const std::string& name, int report_fd) {
   for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) std::signal(sig, SIG_DFL);
   const rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
@@ -51,7 +51,18 @@ bool read_by_hdf4(const std::string& name) {
   if (devnull >= 0) dup2(devnull, STDERR_FILENO);
   CPLSetErrorHandler(CPLQuietErrorHandler);
   GDALDatasetH ds = GDALOpenEx(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr);
-  if (!ds) _exit(kChildRefused);
+  if (!ds) {
+    // GDAL's reason goes to the parent, which reports it without opening the file itself: a
+    // failed open can leave the HDF4 library's tables half made, and a later open in the same
+    // process then crash (seen under ASan on the fuzz seed crash-hdf4-under-asan-2).
+    const std::string why = CPLGetLastErrorMsg();
+    for (size_t done = 0; done < why.size();) {
+      const ssize_t n = write(report_fd, why.data() + done, why.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    _exit(kChildRefused);
+  }
   const int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
   if (w > 0 && h > 0 && static_cast<long long>(w) * h <= (1LL << 28)) {
     std::vector<double> row(static_cast<size_t>(w));
@@ -88,29 +99,61 @@ std::string checked_key(const std::string& name) {
   return fmt::format("{}|{:016x}", name, digest);
 }
 
-// Throws when the child died reading `name`; returns when it read it, GDAL declined it, or no
+// What the child found: the file opened and read, GDAL declined it (with GDAL's reason), or no
 // child could be started (then the file is opened in this process as without the guard).
-void probe_hdf4(const std::string& name, const std::string& shown) {
+struct Probe {
+  enum Outcome { opened, refused, unchecked } outcome = unchecked;
+  std::string reason;
+};
+
+// Throws when the child died reading `name`.
+Probe probe_hdf4(const std::string& name, const std::string& shown) {
   static std::mutex mutex;
-  static std::set<std::string> checked;  // ingest opens each layer twice: one check
+  // Datasets a child opened and read: ingest opens each layer twice, one check. A declined one
+  // is never remembered: its next open is checked again, from the library's state of then.
+  static std::set<std::string> opened;
   const std::string key = checked_key(name);
   if (!key.empty()) {
     std::lock_guard<std::mutex> lock(mutex);
-    if (checked.count(key)) return;
+    if (opened.count(key)) return {Probe::opened, ""};
   }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return {};
   const pid_t pid = fork();
-  if (pid < 0) return;
-  if (pid == 0) probe_in_child(name);
+  if (pid < 0) {
+    close(report[0]);
+    close(report[1]);
+    return {};
+  }
+  if (pid == 0) {
+    close(report[0]);
+    probe_in_child(name, report[1]);
+  }
+  close(report[1]);
+  Probe probe;
+  char buffer[512];
+  for (ssize_t n; (n = read(report[0], buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (probe.reason.size() < 4096) probe.reason.append(buffer, static_cast<size_t>(n));
+  }
+  close(report[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return;
+    if (errno != EINTR) return {};
   }
-  if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildOpened || WEXITSTATUS(status) == kChildRefused)) {
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kChildOpened) {
     if (!key.empty()) {
       std::lock_guard<std::mutex> lock(mutex);
-      checked.insert(key);
+      opened.insert(key);
     }
-    return;
+    probe.outcome = Probe::opened;
+    probe.reason.clear();
+    return probe;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kChildRefused) {
+    probe.outcome = Probe::refused;
+    return probe;
   }
   const std::string how = WIFSIGNALED(status) ? fmt::format("{}", strsignal(WTERMSIG(status)))
                                               : fmt::format("exit status {}", WEXITSTATUS(status));
@@ -122,7 +165,16 @@ void probe_hdf4(const std::string& name, const std::string& shown) {
 }  // namespace
 
 DatasetPtr open_dataset(const std::string& name, const std::string& shown) {
-  if (read_by_hdf4(name)) probe_hdf4(name, shown);
+  if (read_by_hdf4(name)) {
+    const Probe probe = probe_hdf4(name, shown);
+    if (probe.outcome == Probe::refused) {
+      // As if GDAL had declined it here: the callers report GDAL's last error.
+      CPLErrorReset();
+      CPLError(CE_Failure, CPLE_OpenFailed, "%s",
+               probe.reason.empty() ? "GDAL cannot open it as an HDF4 file" : probe.reason.c_str());
+      return DatasetPtr(nullptr);
+    }
+  }
   CPLErrorReset();
   return DatasetPtr(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
 }
