@@ -44,13 +44,24 @@ run_asan() {
   (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 1500)
   took "the asan+ubsan test run" "$t0"
   t0=$(stamp)
+  # A failing input is written under a temporary folder, not into the repository.
+  local scratch; scratch=$(mktemp -d)
   for target in build-asan/fuzz/fuzz_*; do
     [ -x "$target" ] || continue
     local name=${target##*/fuzz_}
-    # Every seed once (-runs=0); a crash or a sanitizer report fails the run. A huge allocation
-    # inside a library returns NULL, as scripts/fuzz.sh explains.
-    ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=1" "$target" -runs=0 "fuzz/corpus/$name" 2>&1 | tail -n 2
+    # Every seed once (-runs=0); a crash or a sanitizer report fails the run, with its whole
+    # report. A huge allocation inside a library returns NULL, as scripts/fuzz.sh explains.
+    if ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=1" "$target" -runs=0 -artifact_prefix="$scratch/" \
+        "fuzz/corpus/$name" > "$scratch/log" 2>&1; then
+      tail -n 2 "$scratch/log"
+    else
+      cat "$scratch/log"
+      echo "sanitize: fuzz_$name failed on its seed corpus (the report above)"
+      rm -rf "$scratch"
+      exit 1
+    fi
   done
+  rm -rf "$scratch"
   took "the fuzz corpora" "$t0"
 }
 
