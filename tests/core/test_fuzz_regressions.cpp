@@ -18,6 +18,22 @@
 
 using namespace lstfuse;
 
+namespace {
+
+// Writes `bytes` as a model file and loads it into a fresh stfnet: the error, or "loaded".
+std::string load_stfnet_model(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream(file, std::ios::binary) << bytes;
+  auto m = method_registry().create("stfnet");
+  try {
+    m->load(file);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "loaded";
+}
+
+}  // namespace
+
 // fuzz_date: a MODIS-style name with a year past 2200 made Date::from_filename throw instead of
 // finding no date (ingest then failed on a file name instead of asking for --date).
 TEST(FuzzRegressions, AModisNameWithAYearOutOfRangeHoldsNoDate) {
@@ -155,17 +171,7 @@ TEST(FuzzRegressions, AModelFileDamagedInsideItsArchiveIsRefusedBeforeTorchReads
   const std::string seven_bytes(reinterpret_cast<const char*>(&seven), sizeof seven);
   ASSERT_NE(good.find(seven_bytes), std::string::npos);
 
-  auto load = [&](const std::string& bytes) -> std::string {
-    const auto file = tmp / "m.lstmodel";
-    std::ofstream(file, std::ios::binary) << bytes;
-    auto m = method_registry().create("stfnet");
-    try {
-      m->load(file);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "loaded";
-  };
+  auto load = [&](const std::string& bytes) { return load_stfnet_model(tmp / "m.lstmodel", bytes); };
   // The intact archive passes the check and fails later, on its (incomplete) metadata.
   EXPECT_NE(load(good).find("damaged model file: "), std::string::npos);
   EXPECT_EQ(load(good).find("checksum"), std::string::npos);
@@ -197,17 +203,7 @@ TEST(FuzzRegressions, AModelFileWithoutAReadableVersionRecordIsRefusedBeforeTorc
   std::ostringstream out;
   archive.save_to(out);
   const std::string good = out.str();
-  auto load = [&](const std::string& bytes) -> std::string {
-    const auto file = tmp / "m.lstmodel";
-    std::ofstream(file, std::ios::binary) << bytes;
-    auto m = method_registry().create("stfnet");
-    try {
-      m->load(file);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "loaded";
-  };
+  auto load = [&](const std::string& bytes) { return load_stfnet_model(tmp / "m.lstmodel", bytes); };
   EXPECT_EQ(load(good).find("version"), std::string::npos) << load(good);
 
   // The central directory's first entry (signature PK\1\2) names the first record at byte 46.
