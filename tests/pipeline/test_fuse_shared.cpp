@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/io/band_names.hpp"
 #include "lstfuse/pipeline/fuse_tiles.hpp"
 #include "lstfuse/pipeline/fuse_work.hpp"
 #include "test_support.hpp"
@@ -109,6 +110,20 @@ int count_records(const fs::path& dir, const char* status = nullptr) {
   return n;
 }
 
+// The run learned the uncertainty and wrote it as the last band of every quality layer.
+void has_uncertainty_band(const fs::path& dir) {
+  ASSERT_TRUE(fs::exists(dir / "uncertainty_model.json")) << dir;
+  int layers = 0;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    const std::string name = f.path().filename().string();
+    if (name.size() < 12 || name.compare(name.size() - 12, 12, "_quality.tif") != 0) continue;
+    ++layers;
+    const auto names = io::read_band_names(f.path().string());
+    EXPECT_TRUE(!names.empty() && names.back() == "uncertainty") << f.path();
+  }
+  EXPECT_GT(layers, 5) << dir;
+}
+
 long long mtime_ns(const fs::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return -1;
@@ -160,11 +175,13 @@ TEST(FuseShared, ThreadsPerProcessShareTheCoresWithoutOversubscribing) {
 
 // A classic method with the uncertainty band and the netCDF cube, and a deep one whose models are
 // trained during the run: MPI and shards write the single process's files byte for byte.
+// (STARFM, not ESTARFM: it predicts every pair date of these scenes leave-one-out, so the band is
+// learned; ESTARFM's two-pair rule leaves fewer than the three dates the band needs.)
 TEST(FuseShared, MpiAndShardsWriteTheSingleProcessFiles) {
   const Scenes& s = scenes();
   const std::string cats = " --catalog " + q(s.north) + " --catalog " + q(s.south);
   const std::vector<std::string> runs = {
-      "--method estarfm --of netCDF --rank-threads 1",
+      "--method starfm --of netCDF --rank-threads 1 --to 2024-02-20",
       "--method sttfn --no-uncertainty --to 2024-01-31 --rank-threads 1 --epochs 1 --patches-per-epoch 16 "
       "--patch 24 --stride 12 --threads 1"};
   for (const auto& run : runs) {
@@ -173,7 +190,10 @@ TEST(FuseShared, MpiAndShardsWriteTheSingleProcessFiles) {
     const std::string base = "\"$L\" fuse -q" + cats + " " + run + " -o ";
     auto r = test::run_shell(base + q(tmp / "single"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    for (const char* c : {"north", "south"}) ASSERT_TRUE(fs::exists(tmp / "single" / c / "index.json")) << c;
+    for (const char* c : {"north", "south"}) {
+      ASSERT_TRUE(fs::exists(tmp / "single" / c / "index.json")) << c;
+      if (run.find("starfm") != std::string::npos) has_uncertainty_band(tmp / "single" / c);
+    }
 
     // Nothing to assemble before any shard; half of the dates after one shard: both refused.
     r = test::run_shell(base + q(tmp / "shard") + " --assemble");
@@ -322,11 +342,11 @@ TEST(FuseShared, ABadDateIsRecordedAndTheOthersFinish) {
 
 // Spatial tiles as items (--work-tile): the plain run, two shards plus --assemble and two MPI
 // ranks write the whole-scene run's files byte for byte, for a classic method (with the
-// uncertainty band and the cube) and a deep one, and leave no tile behind.
+// uncertainty band and the cube, two catalogs) and a deep one, and leave no tile behind.
 TEST(FuseShared, WorkTilesWriteTheWholeSceneFiles) {
   const Scenes& s = scenes();
   const std::vector<std::pair<std::string, std::string>> runs = {
-      {" --catalog " + q(s.north) + " --catalog " + q(s.south), "--method estarfm --of netCDF --rank-threads 1"},
+      {" --catalog " + q(s.north) + " --catalog " + q(s.south), "--method starfm --of netCDF --rank-threads 1 --to 2024-02-05"},
       {" --catalog " + q(s.north),
        "--method sttfn --no-uncertainty --to 2024-01-31 --rank-threads 1 --epochs 1 --patches-per-epoch 16 "
        "--patch 24 --stride 12 --threads 1"}};
@@ -336,6 +356,7 @@ TEST(FuseShared, WorkTilesWriteTheWholeSceneFiles) {
     const std::string base = "\"$L\" fuse -q" + cats + " " + run + " -o ";
     auto r = test::run_shell(base + q(tmp / "whole"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
+    if (run.find("starfm") != std::string::npos) has_uncertainty_band(tmp / "whole" / "north");
     // 64 x 64 in tiles of 40: 4 tiles a date, of 40 and 24 pixels a side.
     const std::string tiled = " --work-tile 40";
     r = test::run_shell(base + q(tmp / "plain") + tiled);
@@ -426,7 +447,12 @@ TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {
       if (done.count(d.path().filename().string())) continue;
       for (const auto& f : fs::directory_iterator(d.path())) stored += f.path().extension() == ".tile";
     }
-    ASSERT_GE(stored, 1);
+    // A plain run dies right after storing a tile of an unfinished date. Under mpirun the rank
+    // that dies first takes the others down at a moment of mpirun's choosing, which may fall
+    // between two dates of theirs: then no tile is left stored, and the rerun must find none.
+    if (name == "plain") {
+      ASSERT_GE(stored, 1);
+    }
     std::map<fs::path, long long> before;
     for (const auto& f : fs::directory_iterator(out)) {
       const std::string file = f.path().filename().string();
