@@ -19,8 +19,10 @@ Needs Debian's python3-torch (the same libtorch_cpu as libtorch-dev) and a built
   python3 bench/torch_side_by_side.py [--bench build/bench/bench_deep] [--threads 2] [--reps 5]
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -181,6 +183,7 @@ def main():
     tensors.update({f"scene.{k}": v for k, v in scene.items()})
     tensors.update({f"train.{k}": v for k, v in batch.items()})
     folder = tempfile.mkdtemp(prefix="sttfn_side_")
+    atexit.register(shutil.rmtree, folder, True)  # 34 MB of weights and scenes, ours alone
     write_tensors(folder, tensors)
     cpps = {"libtorch": Cpp(a.bench, folder, a.threads)}
     for v in a.variant:
