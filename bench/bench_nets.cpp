@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "bench_support.hpp"
+#include "lstfuse/deep/block_cache.hpp"
 #include "lstfuse/deep/deep_method.hpp"
 #include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -137,8 +138,10 @@ int engine_main(std::vector<std::string> names, int size) {
   for (const auto& n : names) {
     const double s = engine_predict_seconds(n, size);
     if (n == "sttfn") plain = s;
-    std::printf("%-22s %7.2f s  %6.3f us/px  %5.2f x sttfn   peak RSS %.0f MiB\n", n.c_str(), s, 1e6 * s / (double(size) * size),
-                s / plain, bench::peak_rss_mib());
+    const auto bc = deep::block_cache_stats();
+    std::printf("%-22s %7.2f s  %6.3f us/px  %5.2f x sttfn   peak RSS %.0f MiB   block cache %lld hits, %lld misses, %.0f MiB peak in use\n",
+                n.c_str(), s, 1e6 * s / (double(size) * size), s / plain, bench::peak_rss_mib(),
+                static_cast<long long>(bc.hits), static_cast<long long>(bc.misses), bc.peak_live_bytes / 1048576.0);
     std::fflush(stdout);
   }
   return 0;

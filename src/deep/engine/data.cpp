@@ -10,6 +10,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/threads.hpp"
+#include "lstfuse/deep/block_cache.hpp"
 #include "lstfuse/deep/engine.hpp"
 #include "lstfuse/methods/tiling.hpp"
 
@@ -24,6 +25,7 @@ namespace {
 // only beyond 256 MB of free top reuses them; the price is that up to that much freed memory
 // stays mapped until it is reused or the process ends. It has to be process-wide: LibTorch allocates with malloc.
 const bool allocator_tuned = [] {
+  install_block_cache();  // blocks over glibc's largest mmap threshold (block_cache.hpp)
   return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
 }();
 }  // namespace
