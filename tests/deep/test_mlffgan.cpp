@@ -120,6 +120,31 @@ TEST(MlffGan, LocalAdainTakesTheStyleOfEachWindow) {
   EXPECT_TRUE(torch::allclose(same, content, 1e-3, 1e-4));
 }
 
+TEST(MlffGan, LocalAdainWithoutAutogradMatchesTheTensorForm) {
+  // Prediction computes local AdaIN in one pass per plane (double sums); training keeps the
+  // tensor form for its gradient. Windows clipped at every edge, and wider than half the map.
+  torch::manual_seed(5);
+  auto content = (torch::randn({2, 3, 13, 11}) * 4 + 2).requires_grad_(true);
+  auto style = torch::randn({2, 3, 13, 11}) * 2 - 1;
+  for (int r : {1, 3, 7}) {
+    auto want = deep::adain(content, style, r).detach();
+    torch::NoGradGuard no_grad;
+    auto got = deep::adain(content.detach(), style, r);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-4) << "radius " << r;
+  }
+}
+
+TEST(MlffGan, TransposedConvAsSubpixelMatchesTheModule) {
+  torch::manual_seed(6);
+  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(5, 3, 4).stride(2).padding(1));
+  auto x = torch::randn({2, 5, 7, 9});
+  torch::NoGradGuard no_grad;
+  auto want = up->forward(x);
+  auto got = deep::transposed_conv_as_subpixel(*up, x);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-5);
+}
+
 // The local statistics make the generator translation-equivariant on the stride-16 grid: a tile
 // with its halo predicts its inside exactly as the whole scene does. With whole-input
 // statistics (the paper's, --adain-window 0) it does not.

@@ -60,6 +60,9 @@ TORCH_MODULE(MlffAttention);
 // AdaIN: the statistics of `content` replaced by those of `style`, per sample and channel, over
 // the whole map (radius < 0) or over a (2 radius + 1)^2 window clipped at the map's edges.
 torch::Tensor adain(const torch::Tensor& content, const torch::Tensor& style, int radius);
+// A ConvTranspose2d of kernel 4, stride 2, padding 1 computed as a 3 x 3 convolution and a pixel
+// shuffle: the same result, through the faster convolution kernels (prediction only).
+torch::Tensor transposed_conv_as_subpixel(const torch::nn::ConvTranspose2dImpl& up, const torch::Tensor& x);
 // Mean over a (2 radius + 1)^2 window clipped at the edges (N, C, H, W), in O(1) per pixel.
 torch::Tensor box_mean(const torch::Tensor& x, int radius);
 
@@ -68,6 +71,11 @@ struct MlffGeneratorImpl : torch::nn::Module {
   // Any size: pads (replication) to a multiple of 16 (at least 32) and crops back.
   torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
                         const torch::Tensor& coarse_target);
+  // The coarse encoder's levels of an image, padded as forward() pads it. Two references share
+  // the target's: prediction encodes it once and hands it to the overload below.
+  std::vector<torch::Tensor> encode_coarse(const torch::Tensor& coarse);
+  torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
+                        const std::vector<torch::Tensor>& target_levels);
   MlffEncoder coarse_encoder{nullptr}, fine_encoder{nullptr};
   torch::nn::ModuleList attention{nullptr}, ups{nullptr};
   torch::nn::Conv2d head1{nullptr}, head2{nullptr};
