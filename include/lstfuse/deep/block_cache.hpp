@@ -6,11 +6,13 @@
 // each such block goes back to the OS when freed and is page-faulted in again, zeroed by the
 // kernel, at the next layer: MLFF-GAN spent a third of its prediction time in the kernel. The
 // cache keeps freed blocks of 1 MiB and more and hands them out again to requests of about the
-// same size; smaller blocks go to LibTorch's own allocator.
+// same size; smaller blocks are allocated and freed at once, as LibTorch's own allocator does.
 //
-// Memory stays bounded: the idle blocks plus the blocks in use never exceed the most that was
-// ever in use at once (idle blocks are released, oldest first, beyond that), so the cache
-// costs no more than the peak a prediction needed anyway.
+// Memory stays bounded: after every allocation the idle blocks plus the blocks in use are at
+// most the most that was ever in use at once (idle blocks are released, oldest first, beyond
+// that), so the cache costs no more than the peak a prediction needed anyway. That peak is
+// kept for the life of the process (release_idle_blocks() gives it back). Under AddressSanitizer
+// reused blocks hide a use after free of a tensor of 1 MiB or more; smaller ones stay checked.
 #include <cstddef>
 #include <cstdint>
 
@@ -25,8 +27,9 @@ struct BlockCacheStats {
   bool installed = false;    // the cache is LibTorch's CPU allocator
 };
 
-// Makes the cache LibTorch's CPU allocator; idempotent and thread-safe. The deep library calls
-// it when it loads.
+// Makes the cache LibTorch's CPU allocator; idempotent and thread-safe. Only before any tensor
+// exists: LibTorch frees raw buffers through whatever allocator is current at the time, and a
+// buffer of the old allocator has no header. The deep library calls it when it loads.
 void install_block_cache();
 BlockCacheStats block_cache_stats();
 // Frees every idle block (blocks in use are not touched).

@@ -139,6 +139,12 @@ torch::Tensor transposed_conv_as_subpixel(const torch::nn::ConvTranspose2dImpl& 
   // (a = 1, kernel rows 2 and 0): a 3 x 3 convolution with four output channels per channel,
   // one per phase (a, b), then a pixel shuffle. LibTorch 1.13 runs transposed convolutions
   // through im2col and BLAS; this form runs in oneDNN.
+  const auto& o = up.options;
+  TORCH_CHECK(o.kernel_size()->at(0) == 4 && o.kernel_size()->at(1) == 4 && o.stride()->at(0) == 2 &&
+                  o.stride()->at(1) == 2 &&
+                  o.output_padding()->at(0) == 0 && o.output_padding()->at(1) == 0 && o.dilation()->at(0) == 1 &&
+                  o.dilation()->at(1) == 1 && o.groups() == 1,
+              "transposed_conv_as_subpixel: kernel 4, stride 2 only (padding 1 as the generator's)");
   const auto& wt = up.weight;  // (in, out, 4, 4)
   const int64_t cin = wt.size(0), cout = wt.size(1);
   // {conv tap, kernel index} of the two input rows (columns) each phase reads.
@@ -388,8 +394,7 @@ torch::Tensor MlffGanModel::predict_with_singles(const std::vector<Batch>& refer
   // Both references predict the same target: its coarse levels are encoded once.
   const auto target_levels = generator_->encode_coarse(references[0].coarse_target);
   for (const auto& r : references) {
-    TORCH_CHECK(r.coarse_target.is_same(references[0].coarse_target) || r.coarse_target.equal(references[0].coarse_target),
-                "mlffgan: two references of different targets");
+    TORCH_CHECK(r.coarse_target.sizes() == references[0].coarse_target.sizes(), "mlffgan: two references of different targets");
     preds.push_back(generator_->forward(r.fine_ref, r.coarse_ref, target_levels));
     coarse.push_back(r.coarse_ref);
   }
