@@ -10,7 +10,6 @@
 #include <list>
 #include <map>
 #include <mutex>
-#include <new>
 #include <vector>
 
 #include <c10/core/Allocator.h>
@@ -44,6 +43,10 @@ std::size_t block_size(std::size_t n) {
 }
 
 void* header_of(void* data) { return static_cast<char*>(data) - kHeader; }
+
+class Cache;
+Cache& cache();
+void* allocate_aligned(std::size_t align, std::size_t size);
 
 class Cache {
  public:
@@ -124,15 +127,9 @@ class Cache {
   };
 
   void* allocate_block(std::size_t size) {
-    void* block = nullptr;
     // Huge-page alignment lets the kernel back large blocks with 2 MiB pages where it allows
     // (transparent huge pages on request): 512 times fewer faults on first touch.
-    const std::size_t align = size >= kHugePage ? kHugePage : kHeader;
-    if (posix_memalign(&block, align, size) != 0) {
-      release();  // the idle blocks may be what is missing
-      if (posix_memalign(&block, align, size) != 0)
-        TORCH_CHECK(false, "lstfuse CPU allocator: out of memory allocating ", size, " bytes");
-    }
+    void* block = allocate_aligned(size >= kHugePage ? kHugePage : kHeader, size);
 #ifdef MADV_HUGEPAGE
     if (size >= kHugePage) madvise(block, size, MADV_HUGEPAGE);  // advisory: failure changes nothing
 #endif
@@ -163,6 +160,16 @@ Cache& cache() {
   return *c;
 }
 
+// posix_memalign, and once more after the idle blocks are freed (they may be what is missing).
+void* allocate_aligned(std::size_t align, std::size_t size) {
+  void* block = nullptr;
+  if (posix_memalign(&block, align, size) == 0) return block;
+  cache().release();
+  if (posix_memalign(&block, align, size) == 0) return block;
+  TORCH_CHECK(false, "lstfuse CPU allocator: out of memory allocating ", size, " bytes");
+  return nullptr;
+}
+
 void free_data(void* data) {
   if (data == nullptr) return;
   void* block = header_of(data);
@@ -177,16 +184,9 @@ c10::DataPtr allocate_data(std::size_t n) {
   if (n == 0) return {nullptr, nullptr, &free_data, c10::Device(c10::DeviceType::CPU)};
   TORCH_CHECK(n <= (std::numeric_limits<std::size_t>::max() >> 2), "lstfuse CPU allocator: ", n,
               " bytes requested");
-  void* block = nullptr;
   const bool cached = n + kHeader >= kLarge;
   std::size_t size = cached ? block_size(n) : n + kHeader;
-  if (cached) {
-    block = cache().take(size);
-  } else if (posix_memalign(&block, kHeader, size) != 0) {
-    cache().release();  // idle blocks may be what is missing
-    if (posix_memalign(&block, kHeader, size) != 0)
-      TORCH_CHECK(false, "lstfuse CPU allocator: out of memory allocating ", n, " bytes");
-  }
+  void* block = cached ? cache().take(size) : allocate_aligned(kHeader, size);
   auto* h = static_cast<Header*>(block);
   h->size = size;
   h->cached = cached;
