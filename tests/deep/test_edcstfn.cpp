@@ -64,6 +64,33 @@ TEST(Edcstfn, MaskedPixelsContributeNothing) {
   check_mask_ignored(small_family(1), 1, 20);  // steps 2 and 3 use the feature loss
 }
 
+// Prediction runs without autograd through its own padding, in-place ReLUs, one-pass blend and
+// a decoder on the cloud's bounding box only; it must give what the modules' tensor form gives:
+// the blend everywhere, and each reference's single prediction where it alone is valid.
+TEST(Edcstfn, PredictionWithoutAutogradMatchesTheTensorForm) {
+  auto model = make_model(small_family(1), 1, 1e-3);
+  auto* net = dynamic_cast<deep::EdcstfnNetImpl*>(model->networks().at(0));
+  ASSERT_NE(net, nullptr);
+  auto a = synthetic_batch(1, 1, 37, 41, 5), b = synthetic_batch(1, 1, 37, 41, 6, -16);
+  b.mask.narrow(2, 9, 11).narrow(3, 20, 15).zero_();  // a cloud in the second reference only
+  // The tensor form, with autograd on (LibTorch's replication padding and the tensor blend).
+  auto [fa, ra] = net->features(a.fine_ref, a.coarse_ref, a.coarse_target);
+  auto [fb, rb] = net->features(b.fine_ref, b.coarse_ref, b.coarse_target);
+  auto wa = 1.0 / (ra + 1e-6), wb = 1.0 / (rb + 1e-6);
+  const auto blend = net->decoder((wa * fa + wb * fb) / (wa + wb)).detach();
+  const auto single = net->decoder(fa).detach();
+  std::vector<torch::Tensor> singles;
+  const auto out = model->predict_with_singles({a, b}, {true, true}, singles);
+  EXPECT_LT((out - blend).abs().max().item<float>(), 1e-5f);
+  ASSERT_EQ(singles.size(), 2u);
+  const auto only_a = a.mask * (1 - b.mask);
+  ASSERT_EQ(only_a.sum().item<float>(), 11.0f * 15.0f);
+  EXPECT_LT(((singles[0] - single).abs() * only_a).max().item<float>(), 1e-5f);
+  // Nowhere is the second reference alone valid: its single prediction reads nothing.
+  ASSERT_TRUE(singles[1].defined());
+  EXPECT_EQ(singles[1].sizes(), out.sizes());
+}
+
 TEST(Edcstfn, PaperTrainingDefaults) {
   deep::EdcstfnFamily family;
   auto d = family.train_defaults();
