@@ -51,6 +51,28 @@ TEST(Dlstfm, UntrainedCorrectionIsIdentityOnBaseEstimate) {
   EXPECT_TRUE(torch::allclose(out, r.fine_ref + r.coarse_target - r.coarse_ref, 1e-5, 1e-5));
 }
 
+// Without autograd the network runs its GELUs and sums in place and pools without indices; it
+// must give what the training form gives, and leave its inputs as they were.
+TEST(Dlstfm, WithoutAutogradMatchesTheTrainingForm) {
+  deep::DlstfmFamily family;
+  auto model = make_model(family, 1, 1e-3);
+  auto& net = dynamic_cast<deep::DlstfmModel&>(*model).net();
+  net->train(false);
+  {
+    // Non-zero TCM weights, so its head counts too (it starts as the identity).
+    torch::NoGradGuard guard;
+    net->tcm->conv2->weight.normal_(0.0, 0.05);
+  }
+  auto r = synthetic_batch(1, 1, 37, 29, 54);
+  const auto fine = r.fine_ref.clone();
+  const auto training_form = net->forward(r.fine_ref, r.coarse_ref, r.coarse_target, torch::Tensor()).detach();
+  torch::NoGradGuard no_grad;
+  const auto inference_form = net->forward(r.fine_ref, r.coarse_ref, r.coarse_target, torch::Tensor());
+  EXPECT_LT((inference_form - training_form).abs().max().item<float>(), 1e-5f);
+  EXPECT_GT((training_form - (r.fine_ref + r.coarse_target - r.coarse_ref)).abs().max().item<float>(), 1e-3f);
+  EXPECT_TRUE(torch::equal(r.fine_ref, fine));
+}
+
 TEST(Dlstfm, SafmIsTranslationEquivariantOnItsGrid) {
   // A shift by a multiple of 8 shifts the output; this is what makes halo tiles seamless.
   // A crop starting at (8, 16) gives the crop of the output, away from the borders (zero

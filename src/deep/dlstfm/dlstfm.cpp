@@ -15,6 +15,27 @@ namespace {
 
 nn::Conv2d conv(int in, int out, int k) { return nn::Conv2d(nn::Conv2dOptions(in, out, k).padding(k / 2)); }
 
+// Without autograd (prediction, validation) the network runs its activations and residual sums
+// in place on tensors it has just made, and pools by two reductions over a reshaped view: the
+// same values, with fewer passes over memory and no pooling indices (LibTorch 1.13 computes
+// them even when nothing needs them). Training keeps the out-of-place forms for the gradients.
+bool inference() { return !torch::GradMode::is_enabled(); }
+
+torch::Tensor gelu_fresh(torch::Tensor x) { return inference() ? at::gelu_(x) : torch::gelu(x); }
+
+// s x s max pooling with stride s of a map whose sides are multiples of s.
+torch::Tensor max_pool(const torch::Tensor& x, int64_t s) {
+  const int64_t h = x.size(2), w = x.size(3);
+  if (!inference() || h % s != 0 || w % s != 0)
+    return F::max_pool2d(x, F::MaxPool2dFuncOptions(s).stride(s));
+  return x.contiguous().view({x.size(0), x.size(1), h / s, s, w / s, s}).amax(5).amax(3);
+}
+
+// a + b, in place on `fresh` (a tensor the caller made and no one else holds) without autograd.
+torch::Tensor add_to_fresh(torch::Tensor fresh, const torch::Tensor& other) {
+  return inference() ? fresh.add_(other) : fresh + other;
+}
+
 }  // namespace
 
 SafmImpl::SafmImpl(int channels) {
@@ -38,12 +59,13 @@ torch::Tensor SafmImpl::forward(const torch::Tensor& x) {
     // Fixed pooling windows (not adaptive pooling to a fraction of the size) keep the module
     // translation-equivariant on the scale grid, so tiles with a halo match the whole scene.
     const int64_t s = int64_t{1} << i;
-    auto pooled = F::max_pool2d(parts[i], F::MaxPool2dFuncOptions(s).stride(s));
+    auto pooled = max_pool(parts[i], s);
     out.push_back(F::interpolate(dw->forward(pooled), F::InterpolateFuncOptions()
                                                           .size(std::vector<int64_t>{h, w})
                                                           .mode(torch::kNearest)));
   }
-  return torch::gelu(aggregate(torch::cat(out, 1))) * x;
+  auto gate = gelu_fresh(aggregate(torch::cat(out, 1)));
+  return inference() ? gate.mul_(x) : gate * x;
 }
 
 DlstfmFusionBlockImpl::DlstfmFusionBlockImpl(int channels) {
@@ -53,8 +75,8 @@ DlstfmFusionBlockImpl::DlstfmFusionBlockImpl(int channels) {
 }
 
 torch::Tensor DlstfmFusionBlockImpl::forward(torch::Tensor x) {
-  x = x + safm(x);
-  return x + mix2(torch::gelu(mix1(x)));
+  x = add_to_fresh(safm(x), x);
+  return add_to_fresh(mix2(gelu_fresh(mix1(x))), x);
 }
 
 DlstfmBranchImpl::DlstfmBranchImpl(int in_channels, int channels) {
@@ -64,10 +86,10 @@ DlstfmBranchImpl::DlstfmBranchImpl(int in_channels, int channels) {
 }
 
 torch::Tensor DlstfmBranchImpl::forward(const torch::Tensor& x) {
-  auto y = torch::gelu(head(x));
+  auto y = gelu_fresh(head(x));
   for (size_t i = 0; i + 1 < convs->size(); i += 2) {
-    auto r = convs[i + 1]->as<nn::Conv2d>()->forward(torch::gelu(convs[i]->as<nn::Conv2d>()->forward(y)));
-    y = y + r;
+    auto r = convs[i + 1]->as<nn::Conv2d>()->forward(gelu_fresh(convs[i]->as<nn::Conv2d>()->forward(y)));
+    y = add_to_fresh(y, r);
   }
   return y;
 }
@@ -83,7 +105,7 @@ TcmImpl::TcmImpl(int channels, int bands_) : bands(bands_) {
 
 torch::Tensor TcmImpl::forward(const torch::Tensor& features, const torch::Tensor& coarse_target,
                                const torch::Tensor& base) {
-  auto p = conv2(torch::gelu(conv1(torch::cat({features, coarse_target, base}, 1))));
+  auto p = conv2(gelu_fresh(conv1(torch::cat({features, coarse_target, base}, 1))));
   auto gain = 1.0 + torch::tanh(p.narrow(1, 0, bands));
   auto offset = p.narrow(1, bands, bands);
   // The gain scales the fine-scale anomaly around the coarse target, not the absolute value:
