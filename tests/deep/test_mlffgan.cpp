@@ -148,6 +148,24 @@ TEST(MlffGan, TransposedConvAsSubpixelMatchesTheModule) {
 // The local statistics make the generator translation-equivariant on the stride-16 grid: a tile
 // with its halo predicts its inside exactly as the whole scene does. With whole-input
 // statistics (the paper's, --adain-window 0) it does not.
+// Without autograd the generator runs its leaky ReLUs and residual sums in place, its transposed
+// convolutions as sub-pixel convolutions and its AdaIN per plane: what the training form gives
+// (eval mode), and its inputs left as they were.
+TEST(MlffGan, GeneratorWithoutAutogradMatchesTheTrainingForm) {
+  auto model = make_model(small_family(), 1, 2e-4);
+  auto& gan = dynamic_cast<deep::MlffGanModel&>(*model);
+  gan.generator()->train(false);
+  auto r = synthetic_batch(1, 1, 45, 38, 61);
+  const auto fine = r.fine_ref.clone(), coarse = r.coarse_ref.clone(), target = r.coarse_target.clone();
+  const auto training_form = gan.generator()->forward(r.fine_ref, r.coarse_ref, r.coarse_target).detach();
+  torch::NoGradGuard no_grad;
+  const auto inference_form = gan.generator()->forward(r.fine_ref, r.coarse_ref, r.coarse_target);
+  EXPECT_LT((inference_form - training_form).abs().max().item<float>(), 1e-4f);
+  EXPECT_TRUE(torch::equal(r.fine_ref, fine));
+  EXPECT_TRUE(torch::equal(r.coarse_ref, coarse));
+  EXPECT_TRUE(torch::equal(r.coarse_target, target));
+}
+
 TEST(MlffGan, TiledPredictionMatchesWholeSceneInsideHalo) {
   for (const int window : {40, 0}) {
     auto family = small_family();

@@ -22,6 +22,11 @@ namespace {
 
 nn::LeakyReLU lrelu() { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)); }
 torch::Tensor lrelu(const torch::Tensor& x) { return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)); }
+// The same on a tensor the caller has just made: in place without autograd (prediction,
+// validation), one pass over memory less.
+torch::Tensor lrelu_fresh(const torch::Tensor& x) {
+  return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2).inplace(!torch::GradMode::is_enabled()));
+}
 
 int channels_at(int width, int level) { return width << level; }
 
@@ -168,6 +173,7 @@ MlffResBlockImpl::MlffResBlockImpl(int channels, double dropout) {
 }
 
 torch::Tensor MlffResBlockImpl::forward(const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled()) return conv2(lrelu_fresh(drop(conv1(x)))).add_(x);
   return x + conv2(lrelu(drop(conv1(x))));
 }
 
@@ -183,9 +189,9 @@ MlffEncoderImpl::MlffEncoderImpl(int in_channels, int width, double dropout) {
 }
 
 std::vector<torch::Tensor> MlffEncoderImpl::forward(const torch::Tensor& x) {
-  std::vector<torch::Tensor> levels{lrelu(stem(x))};
+  std::vector<torch::Tensor> levels{lrelu_fresh(stem(x))};
   for (size_t i = 0; i < downs->size(); ++i) {
-    auto down = lrelu(downs[i]->as<nn::Conv2d>()->forward(levels.back()));
+    auto down = lrelu_fresh(downs[i]->as<nn::Conv2d>()->forward(levels.back()));
     levels.push_back(blocks[i]->as<MlffResBlock>()->forward(down));
   }
   return levels;
@@ -266,10 +272,10 @@ torch::Tensor MlffGeneratorImpl::forward(const torch::Tensor& fine_ref, const to
   for (size_t i = 0; i < ups->size(); ++i) {
     auto up = ups[i]->as<nn::ConvTranspose2d>();
     // Without autograd the same transposed convolution runs as a convolution (oneDNN).
-    x = lrelu(torch::GradMode::is_enabled() ? up->forward(x) : transposed_conv_as_subpixel(*up, x));
+    x = lrelu_fresh(torch::GradMode::is_enabled() ? up->forward(x) : transposed_conv_as_subpixel(*up, x));
     x = torch::cat({x, fused[3 - i]}, 1);
   }
-  auto out = head2(lrelu(head1(x)));
+  auto out = head2(lrelu_fresh(head1(x)));
   return out.narrow(2, 0, h).narrow(3, 0, wd);
 }
 
