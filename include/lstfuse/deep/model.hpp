@@ -55,8 +55,9 @@ class DeepModel {
   virtual torch::Tensor predict(const std::vector<Batch>& references) = 0;
   // predict(references), and in singles[k], for each k with want[k], what predict({references[k]})
   // gives (undefined elsewhere): the engine uses a reference alone where the other one is
-  // invalid, and reads singles[k] only there (references[k].mask set, the other's not). The default predicts again; a family whose combination computes each reference's
-  // prediction on the way overrides it and hands those over, so no network runs twice.
+  // invalid, and reads singles[k] only there (references[k].mask set, the other's not). The
+  // default predicts again; a family whose combination computes each reference's prediction on
+  // the way overrides it and hands those over, so no network runs twice.
   virtual torch::Tensor predict_with_singles(const std::vector<Batch>& references, const std::vector<bool>& want,
                                              std::vector<torch::Tensor>& singles) {
     singles.assign(references.size(), torch::Tensor());

@@ -1,5 +1,6 @@
 #pragma once
-// Replication padding for networks that pool or stride (MLFF-GAN, DLSTFM) and its inverse.
+// Replication padding: to a multiple for networks that pool or stride (MLFF-GAN, DLSTFM) and its
+// inverse, and around a map for convolutions that replicate their borders (EDCSTFN).
 #include <cstdint>
 
 #include <torch/torch.h>
@@ -10,10 +11,6 @@ namespace lstfuse::deep {
 // `multiple`; crop_to undoes it.
 torch::Tensor pad_to_multiple(const torch::Tensor& x, int multiple);
 torch::Tensor crop_to(const torch::Tensor& x, int64_t height, int64_t width);
-
-}  // namespace lstfuse::deep
-
-namespace lstfuse::deep {
 
 // F::pad(x, {left, right, top, bottom}, replicate), in one pass over each plane when no
 // gradient is needed (CPU, float, contiguous): LibTorch's replication kernel computes a source
