@@ -72,23 +72,38 @@ TEST(Edcstfn, PredictionWithoutAutogradMatchesTheTensorForm) {
   auto* net = dynamic_cast<deep::EdcstfnNetImpl*>(model->networks().at(0));
   ASSERT_NE(net, nullptr);
   auto a = synthetic_batch(1, 1, 37, 41, 5), b = synthetic_batch(1, 1, 37, 41, 6, -16);
-  b.mask.narrow(2, 9, 11).narrow(3, 20, 15).zero_();  // a cloud in the second reference only
-  // The tensor form, with autograd on (LibTorch's replication padding and the tensor blend).
+  // A cloud inside the second reference and one on the first's top left corner: the decoder's
+  // box is then clipped at the tile's edges, where replication must match the whole tile's.
+  b.mask.narrow(2, 9, 11).narrow(3, 20, 15).zero_();
+  a.mask.narrow(2, 0, 4).narrow(3, 0, 6).zero_();
+  // Autograd on: LibTorch's replication padding (the weights need gradients) and the tensor blend.
   auto [fa, ra] = net->features(a.fine_ref, a.coarse_ref, a.coarse_target);
   auto [fb, rb] = net->features(b.fine_ref, b.coarse_ref, b.coarse_target);
   auto wa = 1.0 / (ra + 1e-6), wb = 1.0 / (rb + 1e-6);
   const auto blend = net->decoder((wa * fa + wb * fb) / (wa + wb)).detach();
-  const auto single = net->decoder(fa).detach();
+  const auto single_a = net->decoder(fa).detach(), single_b = net->decoder(fb).detach();
+  const auto inputs = torch::cat({a.fine_ref, a.coarse_ref, a.coarse_target, b.fine_ref, b.coarse_ref, b.coarse_target});
   std::vector<torch::Tensor> singles;
   const auto out = model->predict_with_singles({a, b}, {true, true}, singles);
   EXPECT_LT((out - blend).abs().max().item<float>(), 1e-5f);
   ASSERT_EQ(singles.size(), 2u);
-  const auto only_a = a.mask * (1 - b.mask);
+  const auto only_a = a.mask * (1 - b.mask), only_b = b.mask * (1 - a.mask);
   ASSERT_EQ(only_a.sum().item<float>(), 11.0f * 15.0f);
-  EXPECT_LT(((singles[0] - single).abs() * only_a).max().item<float>(), 1e-5f);
-  // Nowhere is the second reference alone valid: its single prediction reads nothing.
-  ASSERT_TRUE(singles[1].defined());
-  EXPECT_EQ(singles[1].sizes(), out.sizes());
+  ASSERT_EQ(only_b.sum().item<float>(), 4.0f * 6.0f);
+  EXPECT_LT(((singles[0] - single_a).abs() * only_a).max().item<float>(), 1e-5f);
+  EXPECT_LT(((singles[1] - single_b).abs() * only_b).max().item<float>(), 1e-5f);
+  // The references are left as they were.
+  EXPECT_TRUE(torch::equal(
+      inputs, torch::cat({a.fine_ref, a.coarse_ref, a.coarse_target, b.fine_ref, b.coarse_ref, b.coarse_target})));
+  // A cloud over most of the tile decodes the whole tile, and batches without masks too.
+  auto c = b;
+  c.mask = torch::zeros_like(b.mask);
+  model->predict_with_singles({a, c}, {true, false}, singles);
+  EXPECT_LT(((singles[0] - single_a).abs() * a.mask).max().item<float>(), 1e-5f);
+  auto d = b;
+  d.mask = torch::Tensor();
+  model->predict_with_singles({a, d}, {false, true}, singles);
+  EXPECT_LT((singles[1] - single_b).abs().max().item<float>(), 1e-5f);
 }
 
 TEST(Edcstfn, PaperTrainingDefaults) {

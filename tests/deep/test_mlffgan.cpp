@@ -145,9 +145,6 @@ TEST(MlffGan, TransposedConvAsSubpixelMatchesTheModule) {
   EXPECT_LT((got - want).abs().max().item<double>(), 1e-5);
 }
 
-// The local statistics make the generator translation-equivariant on the stride-16 grid: a tile
-// with its halo predicts its inside exactly as the whole scene does. With whole-input
-// statistics (the paper's, --adain-window 0) it does not.
 // Without autograd the generator runs its leaky ReLUs and residual sums in place, its transposed
 // convolutions as sub-pixel convolutions and its AdaIN per plane: what the training form gives
 // (eval mode), and its inputs left as they were.
@@ -166,6 +163,9 @@ TEST(MlffGan, GeneratorWithoutAutogradMatchesTheTrainingForm) {
   EXPECT_TRUE(torch::equal(r.coarse_target, target));
 }
 
+// The local statistics make the generator translation-equivariant on the stride-16 grid: a tile
+// with its halo predicts its inside exactly as the whole scene does. With whole-input
+// statistics (the paper's, --adain-window 0) it does not.
 TEST(MlffGan, TiledPredictionMatchesWholeSceneInsideHalo) {
   for (const int window : {40, 0}) {
     auto family = small_family();

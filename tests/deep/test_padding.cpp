@@ -23,9 +23,18 @@ TEST(Padding, ReplicatePadWithoutAutogradIsLibTorchsReplication) {
   const auto small = deep::replicate_pad(torch::tensor({1.0f, 2.0f}).view({1, 1, 1, 2}), 1, 1, 1, 1);
   const auto expected = torch::tensor({1.0f, 1.0f, 2.0f, 2.0f, 1.0f, 1.0f, 2.0f, 2.0f, 1.0f, 1.0f, 2.0f, 2.0f}).view({1, 1, 3, 4});
   EXPECT_TRUE(torch::equal(small, expected));
-  // A non-contiguous view pads like its contiguous copy.
+  // A non-contiguous view pads as LibTorch pads it.
   const auto view = x.transpose(2, 3);
-  EXPECT_TRUE(torch::equal(deep::replicate_pad(view, 1, 2, 0, 1), deep::replicate_pad(view.contiguous(), 1, 2, 0, 1)));
+  EXPECT_TRUE(torch::equal(deep::replicate_pad(view, 1, 2, 0, 1),
+                           F::pad(view, F::PadFuncOptions({1, 2, 0, 1}).mode(torch::kReplicate))));
+}
+
+// With autograd on, an input that needs no gradient (a training batch) takes the one-pass form.
+TEST(Padding, ReplicatePadOfAnInputWithoutGradientWhileTraining) {
+  ASSERT_TRUE(torch::GradMode::is_enabled());
+  const auto x = torch::randn({1, 2, 6, 5});
+  EXPECT_TRUE(torch::equal(deep::replicate_pad(x, 2, 0, 1, 3),
+                           F::pad(x, F::PadFuncOptions({2, 0, 1, 3}).mode(torch::kReplicate))));
 }
 
 // While training, the padding stays LibTorch's, with its gradient.

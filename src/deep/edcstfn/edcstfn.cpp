@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include <ATen/Parallel.h>
 
@@ -28,8 +29,20 @@ torch::Tensor run_body(nn::Sequential body, torch::Tensor x) {
   if (torch::GradMode::is_enabled()) return body->forward(x);
   bool fresh = false;  // x is this function's own tensor, so in-place is safe
   for (auto& m : *body) {
-    if (const auto* conv = m.ptr()->as<nn::Conv2dImpl>()) {
-      const int p = static_cast<int>((*conv->options.kernel_size())[0] / 2);
+    const auto* conv = m.ptr()->as<nn::Conv2dImpl>();
+    // Only the layers this file builds (conv3x3: padding 1, replicated; 1x1: none) take the fast
+    // form; anything else runs as its module.
+    bool plain = false;
+    int64_t k = 0;
+    if (conv) {
+      const auto& o = conv->options;
+      const auto ks = *o.kernel_size(), st = *o.stride(), di = *o.dilation();
+      k = ks[0];
+      plain = ks[0] == ks[1] && (k == 1 || k == 3) && st[0] == 1 && st[1] == 1 && di[0] == 1 && di[1] == 1 &&
+              o.groups() == 1 && (k == 1 || torch::enumtype::get_enum_name(o.padding_mode()) == "kReplicate");
+    }
+    if (plain) {
+      const int p = static_cast<int>(k / 2);
       x = torch::conv2d(p > 0 ? replicate_pad(x, p, p, p, p) : x, conv->weight, conv->bias);
       fresh = true;
     } else if (fresh && m.ptr()->as<nn::ReLUImpl>()) {
@@ -45,8 +58,10 @@ torch::Tensor run_body(nn::Sequential body, torch::Tensor x) {
 // Two references' fused features blended per element with weights 1 / (|E_r| + 1e-6), in one
 // pass written into `fa`: (wa fa + wb fb) / (wa + wb), the arithmetic of the tensor form.
 void blend_features_(torch::Tensor& fa, const torch::Tensor& ra, const torch::Tensor& fb, const torch::Tensor& rb) {
-  if (!fa.device().is_cpu() || !fa.is_contiguous() || !fb.is_contiguous() || !ra.is_contiguous() ||
-      !rb.is_contiguous() || fa.scalar_type() != torch::kFloat) {
+  bool fast = fa.device().is_cpu() && fa.sizes() == fb.sizes() && fa.sizes() == ra.sizes() && fa.sizes() == rb.sizes();
+  for (const torch::Tensor* t : std::initializer_list<const torch::Tensor*>{&fa, &ra, &fb, &rb})
+    fast = fast && t->is_contiguous() && t->scalar_type() == torch::kFloat;
+  if (!fast) {
     auto wa = 1.0 / (ra.abs() + 1e-6), wb = 1.0 / (rb.abs() + 1e-6);
     fa = (wa * fa + wb * fb) / (wa + wb);
     return;
@@ -224,8 +239,11 @@ torch::Tensor EdcstfnModel::predict_with_singles(const std::vector<Batch>& refer
   auto [fb, rb] = fused(b);
   // A reference alone is the decoder of its own features, needed only where the other
   // reference is invalid: only the decoder runs again, on that part of the tile.
-  if (want.size() > 0 && want[0]) singles[0] = decode_where(net_->decoder, fa, a.mask * (1 - b.mask));
-  if (want.size() > 1 && want[1]) singles[1] = decode_where(net_->decoder, fb, b.mask * (1 - a.mask));
+  const bool masks = a.mask.defined() && b.mask.defined();
+  if (want.size() > 0 && want[0])
+    singles[0] = masks ? decode_where(net_->decoder, fa, a.mask * (1 - b.mask)) : net_->decoder(fa);
+  if (want.size() > 1 && want[1])
+    singles[1] = masks ? decode_where(net_->decoder, fb, b.mask * (1 - a.mask)) : net_->decoder(fb);
   blend_features_(fa, ra, fb, rb);
   return net_->decoder(fa);
 }
