@@ -79,7 +79,7 @@ TEST(Edcstfn, PredictionWithoutAutogradMatchesTheTensorForm) {
   // Autograd on: LibTorch's replication padding (the weights need gradients) and the tensor blend.
   auto [fa, ra] = net->features(a.fine_ref, a.coarse_ref, a.coarse_target);
   auto [fb, rb] = net->features(b.fine_ref, b.coarse_ref, b.coarse_target);
-  auto wa = 1.0 / (ra + 1e-6), wb = 1.0 / (rb + 1e-6);
+  auto wa = 1.0 / (ra.abs() + 1e-6), wb = 1.0 / (rb.abs() + 1e-6);
   const auto blend = net->decoder((wa * fa + wb * fb) / (wa + wb)).detach();
   const auto single_a = net->decoder(fa).detach(), single_b = net->decoder(fb).detach();
   const auto inputs = torch::cat({a.fine_ref, a.coarse_ref, a.coarse_target, b.fine_ref, b.coarse_ref, b.coarse_target});

@@ -44,7 +44,8 @@ TORCH_MODULE(EdcstfnDecoder);
 
 struct EdcstfnNetImpl : torch::nn::Module {
   explicit EdcstfnNetImpl(int bands);
-  // Fused 128-channel features of one reference and the weight basis |E_r| used to blend two.
+  // Fused 128-channel features E_f + E_r of one reference, and E_r, whose magnitude weighs two
+  // references against each other.
   std::pair<torch::Tensor, torch::Tensor> features(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
                                                    const torch::Tensor& coarse_target);
   torch::Tensor forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,

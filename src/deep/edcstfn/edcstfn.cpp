@@ -124,7 +124,9 @@ std::pair<torch::Tensor, torch::Tensor> EdcstfnNetImpl::features(const torch::Te
                                                                  const torch::Tensor& coarse_ref,
                                                                  const torch::Tensor& coarse_target) {
   auto residual = residual_encoder(torch::cat({coarse_ref, fine_ref, coarse_target}, 1));
-  return {fine_encoder(fine_ref) + residual, residual.abs()};
+  auto fine = fine_encoder(fine_ref);
+  // Without autograd the sum goes into the fine encoder's fresh output.
+  return {torch::GradMode::is_enabled() ? fine + residual : fine.add_(residual), residual};
 }
 
 torch::Tensor EdcstfnNetImpl::forward(const torch::Tensor& fine_ref, const torch::Tensor& coarse_ref,
@@ -228,15 +230,8 @@ torch::Tensor EdcstfnModel::predict_with_singles(const std::vector<Batch>& refer
   // encoded temporal change): the reference that changed less towards the target counts more.
   const auto& a = references[0];
   const auto& b = references[1];
-  // E_f + E_r and E_r of each reference (the tensor form is EdcstfnNet::features).
-  auto fused = [&](const Batch& r) {
-    auto residual = net_->residual_encoder(torch::cat({r.coarse_ref, r.fine_ref, r.coarse_target}, 1));
-    auto f = net_->fine_encoder(r.fine_ref);
-    f.add_(residual);
-    return std::make_pair(f, residual);
-  };
-  auto [fa, ra] = fused(a);
-  auto [fb, rb] = fused(b);
+  auto [fa, ra] = net_->features(a.fine_ref, a.coarse_ref, a.coarse_target);
+  auto [fb, rb] = net_->features(b.fine_ref, b.coarse_ref, b.coarse_target);
   // A reference alone is the decoder of its own features, needed only where the other
   // reference is invalid: only the decoder runs again, on that part of the tile.
   const bool masks = a.mask.defined() && b.mask.defined();
