@@ -106,6 +106,23 @@ TEST(Edcstfn, PredictionWithoutAutogradMatchesTheTensorForm) {
   EXPECT_LT((singles[1] - single_b).abs().max().item<float>(), 1e-5f);
 }
 
+// A batch of two images, each with its own cloud: the decoder's box covers both, and each
+// image's single prediction is right where its reference alone is valid.
+TEST(Edcstfn, SinglePredictionsOfABatchOfTwoImages) {
+  auto model = make_model(small_family(1), 1, 1e-3);
+  auto* net = dynamic_cast<deep::EdcstfnNetImpl*>(model->networks().at(0));
+  ASSERT_NE(net, nullptr);
+  auto a = synthetic_batch(2, 1, 33, 35, 7), b = synthetic_batch(2, 1, 33, 35, 8, -16);
+  b.mask[0].narrow(1, 3, 5).narrow(2, 4, 6).zero_();
+  b.mask[1].narrow(1, 20, 7).narrow(2, 25, 9).zero_();
+  const auto single_a = net->decoder(net->features(a.fine_ref, a.coarse_ref, a.coarse_target).first).detach();
+  std::vector<torch::Tensor> singles;
+  model->predict_with_singles({a, b}, {true, false}, singles);
+  const auto only_a = a.mask * (1 - b.mask);
+  ASSERT_EQ(only_a.sum().item<float>(), 5.0f * 6.0f + 7.0f * 9.0f);
+  EXPECT_LT(((singles[0] - single_a).abs() * only_a).max().item<float>(), 1e-5f);
+}
+
 TEST(Edcstfn, PaperTrainingDefaults) {
   deep::EdcstfnFamily family;
   auto d = family.train_defaults();
