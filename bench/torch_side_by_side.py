@@ -164,6 +164,9 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
                     help="another LibTorch run in the rounds, bench_deep --side-by-side with FLAGS "
                          "(e.g. 'malloc-128k=--malloc-128k')")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                    help="another bench_deep binary in the same rounds (e.g. a build of the previous "
+                         "commit), so that a change is measured against the same PyTorch runs")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     gen = torch.Generator().manual_seed(20)
@@ -189,6 +192,9 @@ def main():
     for v in a.variant:
         name, _, flags = v.partition("=")
         cpps["libtorch " + name] = Cpp(a.bench, folder, a.threads, flags.split())
+    for v in a.compare:
+        name, _, path = v.partition("=")
+        cpps["libtorch " + name] = Cpp(path, folder, a.threads)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {a.threads} thread(s), {a.reps} rounds, load average at start "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
@@ -293,7 +299,8 @@ def main():
         for k in times:
             print(f"  {k:10s} {rate[k]:7.1f}   (runs {', '.join(f'{16 * a.train_steps / x:.1f}' for x in times[k])}) "
                   f"first-step loss {losses[k]:.9g}")
-        print(f"  libtorch / pytorch: {rate['libtorch'] / rate['pytorch']:.2f} x the patches/s", flush=True)
+        for k in cpps:
+            print(f"  {k} / pytorch: {rate[k] / rate['pytorch']:.2f} x the patches/s", flush=True)
         figures["train"] = {"times": times, "patches_per_s": rate, "first_loss": losses,
                             "speed_ratio": rate["libtorch"] / rate["pytorch"]}
     for c in cpps.values():

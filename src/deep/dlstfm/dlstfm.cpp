@@ -168,10 +168,10 @@ std::map<std::string, torch::Tensor> DlstfmModel::losses(const Batch& b) {
 
 std::map<std::string, double> DlstfmModel::train_step(const Batch& batch) {
   set_training(true);
-  optimizer_->zero_grad();
+  clear_gradients(*optimizer_);
   auto l = losses(batch);
   l["loss"].backward();
-  optimizer_->step();
+  adam_step(*optimizer_);
   std::map<std::string, double> result;
   for (auto& [key, value] : l) result[key] = value.item<double>();
   return result;

@@ -163,12 +163,12 @@ bool EdcstfnModel::encoder_pretrained() const { return ae_steps_done_.item<int64
 double EdcstfnModel::pretrain_step(const Batch& b) {
   // The auto-encoder learns to reconstruct the fine images of the batch: the references
   // (valid everywhere as far as the engine tells) and the targets (valid where the mask says).
-  ae_optimizer_->zero_grad();
+  clear_gradients(*ae_optimizer_);
   auto target = zero_masked(b.fine_target, b.mask);
   auto loss = 0.5 * (masked_mse(auto_encoder_->forward(b.fine_ref), b.fine_ref, torch::Tensor()) +
                      masked_mse(auto_encoder_->forward(target), target, b.mask));
   loss.backward();
-  ae_optimizer_->step();
+  adam_step(*ae_optimizer_);
   ae_steps_done_ += 1;
   if (encoder_pretrained())
     for (auto& p : auto_encoder_->parameters()) p.set_requires_grad(false);
@@ -197,10 +197,10 @@ std::map<std::string, double> EdcstfnModel::train_step(const Batch& batch) {
   set_training(true);
   std::map<std::string, double> result;
   if (!encoder_pretrained()) result["ae_loss"] = pretrain_step(batch);
-  optimizer_->zero_grad();
+  clear_gradients(*optimizer_);
   auto l = losses(batch);
   l["loss"].backward();
-  optimizer_->step();
+  adam_step(*optimizer_);
   for (auto& [key, value] : l) result[key] = value.item<double>();
   return result;
 }

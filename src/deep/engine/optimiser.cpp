@@ -1,5 +1,9 @@
 #include "lstfuse/deep/optimiser.hpp"
 
+#include <cmath>
+#include <string>
+#include <type_traits>
+
 namespace lstfuse::deep {
 
 void set_adam_lr(torch::optim::Adam& optimizer, double lr) {
@@ -10,6 +14,95 @@ void set_adam_lr(torch::optim::Adam& optimizer, double lr) {
 double adam_lr(const torch::optim::Adam& optimizer) {
   const auto& group = optimizer.param_groups().front();
   return static_cast<const torch::optim::AdamOptions&>(group.options()).lr();
+}
+
+namespace {
+
+// The optimiser's state is keyed by the parameter's TensorImpl: as its address written out in
+// LibTorch 1.x, as the pointer itself in 2.x.
+template <class Key>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) return c10::guts::to_string(p.unsafeGetTensorImpl());
+  else return static_cast<Key>(p.unsafeGetTensorImpl());
+}
+
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= step m / (sqrt(v) / sqrt(bc2) + eps):
+// LibTorch's Adam::step in one pass.
+void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+                 int64_t n, float b1, float b2, float inv_sqrt_bc2, float eps, float step) {
+  const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float mi = m[i] * b1 + g[i] * c1;
+    const float vi = v[i] * b2 + g[i] * g[i] * c2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= step * (mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
+  }
+}
+
+}  // namespace
+
+void adam_step(torch::optim::Adam& optimizer) {
+  // Any parameter the one-pass update does not cover: LibTorch's own step for all of them.
+  auto& states = optimizer.state();
+  using Key = typename std::decay_t<decltype(states)>::key_type;
+  for (auto& group : optimizer.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& p : group.params()) {
+      const auto& g = p.grad();
+      if (!g.defined()) continue;
+      if (o.amsgrad() || o.weight_decay() != 0.0 || !p.device().is_cpu() || p.scalar_type() != torch::kFloat ||
+          g.scalar_type() != torch::kFloat || !p.is_contiguous() || !g.is_contiguous() || g.is_sparse()) {
+        optimizer.step();
+        return;
+      }
+      const auto it = states.find(state_key<Key>(p));
+      if (it != states.end()) {
+        const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
+        if (!st.exp_avg().defined() || !st.exp_avg_sq().defined() || st.exp_avg().scalar_type() != torch::kFloat ||
+            st.exp_avg_sq().scalar_type() != torch::kFloat || st.exp_avg().numel() != p.numel() ||
+            st.exp_avg_sq().numel() != p.numel() || !st.exp_avg().device().is_cpu()) {
+          optimizer.step();
+          return;
+        }
+      }
+    }
+  }
+  torch::NoGradGuard ng;
+  for (auto& group : optimizer.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& p : group.params()) {
+      const auto& g = p.grad();
+      if (!g.defined()) continue;
+      const Key key = state_key<Key>(p);
+      auto it = states.find(key);
+      if (it == states.end()) {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(0);
+        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+        s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+        it = states.emplace(key, std::move(s)).first;
+      }
+      auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+      if (!s.exp_avg().is_contiguous()) s.exp_avg(s.exp_avg().contiguous());  // a loaded state
+      if (!s.exp_avg_sq().is_contiguous()) s.exp_avg_sq(s.exp_avg_sq().contiguous());
+      s.step(s.step() + 1);
+      const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
+      const double bc1 = 1.0 - std::pow(b1, static_cast<double>(s.step()));
+      const double bc2 = 1.0 - std::pow(b2, static_cast<double>(s.step()));
+      adam_update(p.data_ptr<float>(), g.data_ptr<float>(), s.exp_avg().data_ptr<float>(),
+                  s.exp_avg_sq().data_ptr<float>(), p.numel(), static_cast<float>(b1), static_cast<float>(b2),
+                  static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(o.eps()),
+                  static_cast<float>(o.lr() / bc1));
+      p.unsafeGetTensorImpl()->bump_version();  // changed in place, as LibTorch's own ops mark it
+    }
+  }
+}
+
+void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
 }
 
 }  // namespace lstfuse::deep

@@ -362,19 +362,19 @@ std::map<std::string, double> MlffGanModel::train_step(const Batch& batch) {
   auto real_in = zero_masked(b.fine_target, b.mask);
   auto fake_in = zero_masked(fake, b.mask);
 
-  d_optimizer_->zero_grad();
+  clear_gradients(*d_optimizer_);
   auto d_real = discriminator_->forward(real_in, b.coarse_target);
   auto d_fake = discriminator_->forward(fake_in.detach(), b.coarse_target);
   auto d_loss = 0.5 * ((d_real - 1).pow(2).mean() + d_fake.pow(2).mean());
   d_loss.backward();
-  d_optimizer_->step();
+  adam_step(*d_optimizer_);
 
-  g_optimizer_->zero_grad();
+  clear_gradients(*g_optimizer_);
   auto gan = (discriminator_->forward(fake_in, b.coarse_target) - 1).pow(2).mean();
   auto rec = reconstruction_loss(fake, b);
   auto g_total = options_.gan_weight * gan + rec;
   g_total.backward();
-  g_optimizer_->step();
+  adam_step(*g_optimizer_);
   return {{"loss", rec.item<double>()}, {"gan", gan.item<double>()}, {"d_loss", d_loss.item<double>()},
           {"g_total", g_total.item<double>()}};
 }

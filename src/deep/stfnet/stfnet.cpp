@@ -56,10 +56,10 @@ torch::Tensor StfNetModel::loss(const Batch& b) {
 
 std::map<std::string, double> StfNetModel::train_step(const Batch& batch) {
   set_training(true);
-  optimizer_->zero_grad();
+  clear_gradients(*optimizer_);
   auto l = loss(batch);
   l.backward();
-  optimizer_->step();
+  adam_step(*optimizer_);
   auto forward_count = (batch.dt >= 0).sum().item<int64_t>();
   trained_steps_[0] += forward_count > 0 ? 1 : 0;
   trained_steps_[1] += forward_count < batch.dt.size(0) ? 1 : 0;

@@ -9,6 +9,8 @@
 #include <torch/script.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/deep/batch_norm.hpp"
+#include "lstfuse/deep/optimiser.hpp"
 
 namespace lstfuse::deep {
 
@@ -22,7 +24,19 @@ ConvBnImpl::ConvBnImpl(int in, int out, int kernel, bool batch_norm, bool relu) 
 
 torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
   x = conv(x);
-  if (bn && !folded_) x = bn(x);
+  if (bn && !folded_) {
+    // Training on the CPU: batch statistics, running averages and the ReLU in one node with two
+    // passes each way (batch_norm.hpp); otherwise the module's own batch norm.
+    if (bn->is_training() && bn->options.momentum() && batch_norm_train_supported(x)) {
+      {
+        torch::NoGradGuard ng;
+        bn->num_batches_tracked.add_(1);
+      }
+      return batch_norm_train(x, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                              *bn->options.momentum(), bn->options.eps(), relu_);
+    }
+    x = bn(x);
+  }
   return relu_ ? torch::relu(x) : x;
 }
 
@@ -237,10 +251,10 @@ std::map<std::string, double> SttfnModel::train_step(const Batch& batch) {
     auto& net = forward ? fwd_ : bwd_;
     auto& opt = forward ? *opt_fwd_ : *opt_bwd_;
     net->train(true);
-    opt.zero_grad();
+    clear_gradients(opt);
     auto l = loss(net, idx.numel() == batch.dt.numel() ? batch : select_samples(batch, idx));
     l.backward();
-    opt.step();
+    adam_step(opt);
     const double v = l.item<double>();
     out[forward ? "loss_forward" : "loss_backward"] = v;
     total += v * idx.numel();
