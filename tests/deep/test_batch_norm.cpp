@@ -81,6 +81,7 @@ TEST(BatchNorm, SupportedInputs) {
   EXPECT_FALSE(deep::batch_norm_train_supported(torch::zeros({2, 3, 4, 5}, torch::kDouble)));
   EXPECT_FALSE(deep::batch_norm_train_supported(torch::zeros({2, 3, 4})));
   EXPECT_FALSE(deep::batch_norm_train_supported(torch::zeros({0, 3, 4, 5})));
+  EXPECT_FALSE(deep::batch_norm_train_supported(torch::zeros({1, 3, 1, 1})));  // one value per channel
 }
 
 }  // namespace

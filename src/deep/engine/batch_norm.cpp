@@ -173,13 +173,19 @@ struct BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
 }  // namespace
 
 bool batch_norm_train_supported(const torch::Tensor& x) {
-  return x.defined() && x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.size(0) > 0 &&
-         x.size(2) * x.size(3) > 0;
+  // More than one value per channel, as LibTorch's training-mode batch norm requires (it raises
+  // otherwise, and the fallback keeps that error).
+  return x.defined() && x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+         x.size(0) * x.size(2) * x.size(3) > 1;
 }
 
 torch::Tensor batch_norm_train(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                torch::Tensor& running_mean, torch::Tensor& running_var, double momentum,
                                double eps, bool relu) {
+  TORCH_CHECK(batch_norm_train_supported(x) && weight.defined() && bias.defined() && running_mean.defined() &&
+                  running_var.defined() && weight.numel() == x.size(1) && bias.numel() == x.size(1),
+              "batch_norm_train: a 4-D CPU float input with more than one value per channel and affine "
+              "parameters and running statistics for each of its channels");
   return BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps, relu);
 }
 

@@ -1,6 +1,9 @@
 #include "lstfuse/deep/optimiser.hpp"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -18,12 +21,17 @@ double adam_lr(const torch::optim::Adam& optimizer) {
 
 namespace {
 
-// The optimiser's state is keyed by the parameter's TensorImpl: as its address written out in
-// LibTorch 1.x, as the pointer itself in 2.x.
+// The optimiser's state is keyed by the parameter's TensorImpl: its address written by an
+// ostream in LibTorch 1.x (c10::guts::to_string of the pointer), the pointer itself in 2.x.
 template <class Key>
 Key state_key(const torch::Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) return c10::guts::to_string(p.unsafeGetTensorImpl());
-  else return static_cast<Key>(p.unsafeGetTensorImpl());
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
 }
 
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= step m / (sqrt(v) / sqrt(bc2) + eps):
@@ -91,10 +99,17 @@ void adam_step(torch::optim::Adam& optimizer) {
       const double b1 = std::get<0>(o.betas()), b2 = std::get<1>(o.betas());
       const double bc1 = 1.0 - std::pow(b1, static_cast<double>(s.step()));
       const double bc2 = 1.0 - std::pow(b2, static_cast<double>(s.step()));
-      adam_update(p.data_ptr<float>(), g.data_ptr<float>(), s.exp_avg().data_ptr<float>(),
-                  s.exp_avg_sq().data_ptr<float>(), p.numel(), static_cast<float>(b1), static_cast<float>(b2),
-                  static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(o.eps()),
-                  static_cast<float>(o.lr() / bc1));
+      float* pp = p.data_ptr<float>();
+      const float* gp = g.data_ptr<float>();
+      float* mp = s.exp_avg().data_ptr<float>();
+      float* vp = s.exp_avg_sq().data_ptr<float>();
+      const float fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
+      const float inv = static_cast<float>(1.0 / std::sqrt(bc2)), eps = static_cast<float>(o.eps());
+      const float step = static_cast<float>(o.lr() / bc1);
+      // Large tensors (a discriminator's 512-channel kernels) on every thread, as LibTorch's ops.
+      at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t i0, int64_t i1) {
+        adam_update(pp + i0, gp + i0, mp + i0, vp + i0, i1 - i0, fb1, fb2, inv, eps, step);
+      });
       p.unsafeGetTensorImpl()->bump_version();  // changed in place, as LibTorch's own ops mark it
     }
   }

@@ -27,7 +27,8 @@ torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
   if (bn && !folded_) {
     // Training on the CPU: batch statistics, running averages and the ReLU in one node with two
     // passes each way (batch_norm.hpp); otherwise the module's own batch norm.
-    if (bn->is_training() && bn->options.momentum() && batch_norm_train_supported(x)) {
+    if (bn->is_training() && bn->options.momentum() && bn->options.affine() && bn->options.track_running_stats() &&
+        batch_norm_train_supported(x)) {
       {
         torch::NoGradGuard ng;
         bn->num_batches_tracked.add_(1);
