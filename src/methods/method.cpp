@@ -1,6 +1,7 @@
 #include "lstfuse/methods/method.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,21 @@ int SceneStats::index_of(const Date& d) const {
   return -1;
 }
 
+double mean_difference(const Raster& a, const Raster& b, int band) {
+  const float* x = a.band(band);
+  const float* y = b.band(band);
+  const uint8_t* xv = a.mask(band);
+  const uint8_t* yv = b.mask(band);
+  double sum = 0.0;
+  long long n = 0;
+  for (size_t i = 0; i < a.band_size(); ++i) {
+    if (!xv[i] || !yv[i]) continue;
+    sum += static_cast<double>(x[i]) - y[i];
+    ++n;
+  }
+  return n ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
 SceneStats compute_scene_stats(const FusionInput& in) {
   SceneStats s;
   for (const auto& p : in.pairs) {
@@ -24,9 +40,13 @@ SceneStats compute_scene_stats(const FusionInput& in) {
     for (int b = 0; b < p.coarse.bands(); ++b) c.push_back(band_stats(p.coarse, b));
     for (int b = 0; b < std::min(p.fine.bands(), p.coarse.bands()); ++b)
       bias.push_back(prep::measure_coarse_bias(p.fine, p.coarse, b));
+    std::vector<double> change;
+    for (int b = 0; b < std::min(p.coarse.bands(), in.coarse.bands()); ++b)
+      change.push_back(mean_difference(in.coarse, p.coarse, b));
     s.fine.push_back(std::move(f));
     s.coarse.push_back(std::move(c));
     s.coarse_bias.push_back(std::move(bias));
+    s.coarse_change.push_back(std::move(change));
   }
   for (int b = 0; b < in.coarse.bands(); ++b) s.target.push_back(band_stats(in.coarse, b));
   return s;

@@ -98,6 +98,33 @@ std::vector<prep::PairBias> file_pair_bias(const StreamPair& p, const Grid& grid
   return out;
 }
 
+// Mean of (target coarse - pair coarse) per band over the pixels valid in both, strip by strip.
+std::vector<double> file_coarse_change(const std::string& target, const StreamPair& p, const Grid& grid, int bands,
+                                       const io::ReadOptions& read, int strip_rows) {
+  std::vector<double> sum(bands, 0.0);
+  std::vector<long long> count(bands, 0);
+  for (int y = 0; y < grid.height; y += strip_rows) {
+    const int rows = std::min(strip_rows, grid.height - y);
+    const Raster t = io::read_window(target, 0, y, grid.width, rows, read);
+    const Raster c = io::read_window(p.coarse, 0, y, grid.width, rows, read);
+    for (int b = 0; b < bands; ++b) {
+      const float* m0 = t.band(b);
+      const float* m = c.band(b);
+      const uint8_t* v0 = t.mask(b);
+      const uint8_t* v = c.mask(b);
+      for (size_t i = 0; i < t.band_size(); ++i) {
+        if (!v0[i] || !v[i]) continue;
+        sum[b] += static_cast<double>(m0[i]) - m[i];
+        ++count[b];
+      }
+    }
+  }
+  std::vector<double> out;
+  for (int b = 0; b < bands; ++b)
+    out.push_back(count[b] ? sum[b] / static_cast<double>(count[b]) : std::numeric_limits<double>::quiet_NaN());
+  return out;
+}
+
 }  // namespace
 
 io::WriteOptions quality_write_options(io::WriteOptions base, const std::vector<std::string>& names) {
@@ -147,6 +174,7 @@ SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
     s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
     s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
     s.coarse_bias.push_back(file_pair_bias(p, grid, nb, in.read, strip_rows));
+    s.coarse_change.push_back(file_coarse_change(in.coarse, p, grid, nb, in.read, strip_rows));
   }
   s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
   return s;

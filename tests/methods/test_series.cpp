@@ -242,6 +242,38 @@ TEST(Series, PixelClearOnOneDateFallsBackToThatDate) {
   EXPECT_EQ(r.quality.at(0, 5, 5), 0.0f);
 }
 
+// Step 5's event weights by hand. A 2 x 2 scene, two pairs 8 days before and after the target,
+// no bias, denoising or response, so that the prediction is C_0 + sum w_k D_k / sum w_k. The
+// coarse image of the later date is 4 K warmer than the target's at pixel 0 only (a local event
+// the target day no longer shows): the scene's mean change since it is -1 K, so a = -3 K there
+// and +1 K at the other pixels; the earlier date's change is 0 everywhere (a = 0).
+TEST(Series, EventWeightsByHand) {
+  const Grid g = utm_grid(2, 2);
+  const Date target(2020, 6, 20);
+  Raster L1(g, 1, 301.0f), M1(g, 1, 300.0f), L2(g, 1, 302.0f), M2(g, 1, 300.0f);
+  M2.band(0)[0] = 304.0f;
+  L2.band(0)[0] = 306.0f;  // D_2 = 2 everywhere, D_1 = 1
+  FusionInput in;
+  in.date = target;
+  in.pairs.push_back({target + (-8L), L1, M1});
+  in.pairs.push_back({target + 8L, L2, M2});
+  in.coarse = Raster(g, 1, 300.0f);
+  SeriesMethod m;
+  m.opts.coarse_bias = false;
+  m.opts.denoise_radius = 0;
+  m.opts.response = false;
+  m.opts.event_scale = 1.0;
+  const FusionResult r = m.predict(in);
+  // Pixel 0: w_1 = 1/8, w_2 = 1/8 * 1/(1 + 3) -> 300 + (1 + 2/4) / (1 + 1/4) = 301.2.
+  EXPECT_NEAR(r.fine.band(0)[0], 301.2, 1e-4);
+  // The others: w_2 = 1/8 * 1/(1 + 1) -> 300 + (1 + 2/2) / (1 + 1/2) = 301.333.
+  for (int i = 1; i < 4; ++i) EXPECT_NEAR(r.fine.band(0)[i], 300.0 + 2.0 / 1.5, 1e-4) << i;
+  // By days only both dates weigh the same: 301.5 everywhere.
+  m.opts.event_scale = 0.0;
+  const FusionResult d = m.predict(in);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(d.fine.band(0)[i], 301.5, 1e-4) << i;
+}
+
 TEST(Series, TileSizeAndThreadCountDoNotChangeTheResult) {
   // Textured, cloudy, with per-date coarse offsets: denoising and gain windows cross tiles.
   const Grid g = utm_grid(61, 47);
@@ -284,5 +316,13 @@ TEST(Series, BadOptionsAreNamed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--denoise-sigma"), std::string::npos);
+  }
+  SeriesMethod n;
+  n.options().set("event-scale", "-1");
+  try {
+    n.predict(in);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--event-scale"), std::string::npos);
   }
 }

@@ -62,11 +62,16 @@ struct SceneStats {
   // The coarse sensor's offset on each pair date, mean(coarse - fine) over the scene's pixels
   // valid in both (prep/coarse_bias.hpp).
   std::vector<std::vector<prep::PairBias>> coarse_bias;  // [pair][band]
+  // Mean of (target coarse - pair coarse) over the scene's pixels valid in both, NaN where none
+  // (`series`' event weights).
+  std::vector<std::vector<double>> coarse_change;  // [pair][band]
   // The pair of this date, or -1. By date, not position: a tile drops the pairs that have no
   // valid pixel in it, so its k-th pair need not be the scene's k-th.
   int index_of(const Date& d) const;
 };
 SceneStats compute_scene_stats(const FusionInput& in);
+// Mean of a - b (band `band`) over the pixels valid in both; NaN when there is none.
+double mean_difference(const Raster& a, const Raster& b, int band);
 
 struct MethodInfo {
   std::string name;     // registry key, e.g. "estarfm"

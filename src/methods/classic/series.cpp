@@ -34,6 +34,9 @@ SeriesMethod::SeriesMethod() {
   option_set_.add("response-radius", opts.response_radius, "half window (pixels) pooling the response over similar pixels");
   option_set_.add("response-sd", opts.response_sd,
                   "prior spread of the response; it shrinks towards 0 where the history is noisy or the coarse surprises small");
+  option_set_.add("event-scale", opts.event_scale,
+                  "K: each of the two dates weighs 1/days times s / (s + |a|), a the pixel's coarse change "
+                  "since that date less the scene's mean change (0: by days only)");
   option_set_.add("gain", opts.gain,
                   "per-pixel gain of the fine LST on the coarse change, from the series");
   option_set_.add("gain-max-lag", opts.gain_max_lag,
@@ -83,6 +86,8 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
     throw Error(fmt::format("series: option --response-radius must be within 0..50, got {}", o.response_radius));
   if (!(o.response_sd > 0.0 && o.response_sd <= 10.0))
     throw Error(fmt::format("series: option --response-sd must be within (0, 10], got {}", o.response_sd));
+  if (!(o.event_scale >= 0.0 && o.event_scale <= 1000.0))
+    throw Error(fmt::format("series: option --event-scale must be within 0..1000 K, got {}", o.event_scale));
   if (!(o.gain_prior > 0.0) || !std::isfinite(o.gain_prior))
     throw Error(fmt::format("series: option --gain-prior must be a positive number of K^2, got {}", o.gain_prior));
 
@@ -338,9 +343,24 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
       }
     }
 
-    // Step 5 per pixel of the region.
     const float* m0 = in.coarse.band(b);
     const uint8_t* v0 = in.coarse.mask(b);
+
+    // Step 5's event weights: the scene's mean corrected coarse change of each date against the
+    // target (from the whole scene when the tiled driver gave it, so that tiles agree).
+    std::vector<double> mean_change(static_cast<size_t>(K), 0.0);
+    if (o.event_scale > 0.0) {
+      for (int u = 0; u < K; ++u) {
+        const int si = scene ? scene->index_of(in.pairs[use[u]].date) : -1;
+        const bool from_scene = si >= 0 && static_cast<size_t>(si) < scene->coarse_change.size() &&
+                                static_cast<int>(scene->coarse_change[static_cast<size_t>(si)].size()) > b;
+        const double raw = from_scene ? scene->coarse_change[static_cast<size_t>(si)][static_cast<size_t>(b)]
+                                      : mean_difference(in.coarse, in.pairs[use[u]].coarse, b);
+        mean_change[static_cast<size_t>(u)] = std::isfinite(raw) ? raw - b0 + bias[use[u]] : 0.0;
+      }
+    }
+
+    // Step 5 per pixel of the region.
     float* dst = out.fine.band(b);
     uint8_t* dvalid = out.fine.mask(b);
 #pragma omp parallel for schedule(static)
@@ -360,8 +380,10 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
         double sw = 0.0, sv = 0.0, sc = 0.0;
         for (int u : {pick.before, pick.after}) {
           if (u < 0) continue;
-          const double w = 1.0 / static_cast<double>(std::labs(dt[u]));
           const size_t k = static_cast<size_t>(u) * N + i;
+          double w = 1.0 / static_cast<double>(std::labs(dt[u]));
+          if (o.event_scale > 0.0)
+            w *= o.event_scale / (o.event_scale + std::abs(c0 - C[k] - mean_change[static_cast<size_t>(u)]));
           sw += w;
           sv += w * (static_cast<double>(P[i]) + A[k] + (gain[i] - 1.0) * (c0 - C[k]));
           sc += w * C[k];

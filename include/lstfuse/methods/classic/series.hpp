@@ -21,7 +21,9 @@
 //     beta ~ N(0, --response-sd^2) with the residual variance of the fit), is how much more
 //     or less the fine pixel reacts than its coarse pixel to what the neighbours did not show.
 //  5. Per pixel, the nearest date before and the nearest after on which the pixel is clear
-//     (cloudy pairs count where they are clear), weighted 1/|dt|:
+//     (cloudy pairs count where they are clear), weighted 1/|dt| times s / (s + |a_side|),
+//     a_side the pixel's coarse change since that date less the scene's mean change (a harvest
+//     or a rain cell the coarse image shows between that date and the target):
 //       prediction = C_0 + sum_side w_side (P + smoothed anomaly_side + (g - 1)(C_0 - C_side))
 //                    + beta (C_0 - sum_side w_side C_side).
 // With one pair, gain 1 and no denoising this is `additive` with a bias correction.
@@ -48,6 +50,7 @@ struct SeriesOptions {
   bool response = true;         // step 4b
   int response_radius = 1;      // half window of its pooling over similar pixels
   double response_sd = 0.03;    // prior sd of beta (its shrinkage towards 0)
+  double event_scale = 1.0;     // K: step 5's event weights s / (s + |a|) (0: days only)
 };
 
 class SeriesMethod : public Method {
