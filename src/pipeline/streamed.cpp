@@ -70,59 +70,50 @@ std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int
 
 // measure_coarse_bias() from strips: one running sum in row-major order, so the result equals
 // the in-memory one bit for bit.
-std::vector<prep::PairBias> file_pair_bias(const StreamPair& p, const Grid& grid, int bands,
-                                           const io::ReadOptions& read, int strip_rows) {
-  std::vector<double> sum(bands, 0.0);
-  std::vector<long long> count(bands, 0);
+// Per pair and band, strip by strip: the coarse sensor's bias, mean(coarse - fine) over the pixels
+// valid in both, and the mean coarse change to the target, mean(target - coarse) likewise. Each
+// strip of the target is read once for all pairs.
+void file_pair_bias_and_change(const StreamInput& in, const Grid& grid, int bands, int strip_rows,
+                               std::vector<std::vector<prep::PairBias>>& bias,
+                               std::vector<std::vector<double>>& change) {
+  const size_t P = in.pairs.size();
+  std::vector<std::vector<double>> bsum(P, std::vector<double>(bands, 0.0)), csum = bsum;
+  std::vector<std::vector<long long>> bcount(P, std::vector<long long>(bands, 0)), ccount = bcount;
   for (int y = 0; y < grid.height; y += strip_rows) {
     const int rows = std::min(strip_rows, grid.height - y);
-    const Raster f = io::read_window(p.fine, 0, y, grid.width, rows, read);
-    const Raster c = io::read_window(p.coarse, 0, y, grid.width, rows, read);
-    for (int b = 0; b < bands; ++b) {
-      const float* l = f.band(b);
-      const float* m = c.band(b);
-      const uint8_t* lv = f.mask(b);
-      const uint8_t* mv = c.mask(b);
-      for (size_t i = 0; i < f.band_size(); ++i) {
-        if (!lv[i] || !mv[i]) continue;
-        sum[b] += static_cast<double>(m[i]) - l[i];
-        ++count[b];
+    const Raster t = io::read_window(in.coarse, 0, y, grid.width, rows, in.read);
+    for (size_t k = 0; k < P; ++k) {
+      const Raster f = io::read_window(in.pairs[k].fine, 0, y, grid.width, rows, in.read);
+      const Raster c = io::read_window(in.pairs[k].coarse, 0, y, grid.width, rows, in.read);
+      for (int b = 0; b < bands; ++b) {
+        const float* l = f.band(b);
+        const float* m = c.band(b);
+        const float* m0 = t.band(b);
+        const uint8_t* lv = f.mask(b);
+        const uint8_t* mv = c.mask(b);
+        const uint8_t* v0 = t.mask(b);
+        for (size_t i = 0; i < f.band_size(); ++i) {
+          if (!mv[i]) continue;
+          if (lv[i]) {
+            bsum[k][b] += static_cast<double>(m[i]) - l[i];
+            ++bcount[k][b];
+          }
+          if (v0[i]) {
+            csum[k][b] += static_cast<double>(m0[i]) - m[i];
+            ++ccount[k][b];
+          }
+        }
       }
     }
   }
-  std::vector<prep::PairBias> out;
-  for (int b = 0; b < bands; ++b)
-    out.push_back({count[b] ? sum[b] / static_cast<double>(count[b])
-                            : std::numeric_limits<double>::quiet_NaN(),
-                   count[b]});
-  return out;
-}
-
-// Mean of (target coarse - pair coarse) per band over the pixels valid in both, strip by strip.
-std::vector<double> file_coarse_change(const std::string& target, const StreamPair& p, const Grid& grid, int bands,
-                                       const io::ReadOptions& read, int strip_rows) {
-  std::vector<double> sum(bands, 0.0);
-  std::vector<long long> count(bands, 0);
-  for (int y = 0; y < grid.height; y += strip_rows) {
-    const int rows = std::min(strip_rows, grid.height - y);
-    const Raster t = io::read_window(target, 0, y, grid.width, rows, read);
-    const Raster c = io::read_window(p.coarse, 0, y, grid.width, rows, read);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  bias.assign(P, {});
+  change.assign(P, {});
+  for (size_t k = 0; k < P; ++k)
     for (int b = 0; b < bands; ++b) {
-      const float* m0 = t.band(b);
-      const float* m = c.band(b);
-      const uint8_t* v0 = t.mask(b);
-      const uint8_t* v = c.mask(b);
-      for (size_t i = 0; i < t.band_size(); ++i) {
-        if (!v0[i] || !v[i]) continue;
-        sum[b] += static_cast<double>(m0[i]) - m[i];
-        ++count[b];
-      }
+      bias[k].push_back({bcount[k][b] ? bsum[k][b] / static_cast<double>(bcount[k][b]) : nan, bcount[k][b]});
+      change[k].push_back(ccount[k][b] ? csum[k][b] / static_cast<double>(ccount[k][b]) : nan);
     }
-  }
-  std::vector<double> out;
-  for (int b = 0; b < bands; ++b)
-    out.push_back(count[b] ? sum[b] / static_cast<double>(count[b]) : std::numeric_limits<double>::quiet_NaN());
-  return out;
 }
 
 }  // namespace
@@ -173,9 +164,8 @@ SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
     s.dates.push_back(p.date);
     s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
     s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
-    s.coarse_bias.push_back(file_pair_bias(p, grid, nb, in.read, strip_rows));
-    s.coarse_change.push_back(file_coarse_change(in.coarse, p, grid, nb, in.read, strip_rows));
   }
+  file_pair_bias_and_change(in, grid, nb, strip_rows, s.coarse_bias, s.coarse_change);
   s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
   return s;
 }

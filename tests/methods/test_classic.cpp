@@ -272,6 +272,22 @@ TEST(Classic, StreamedPredictionEqualsInMemory) {
   const SceneStats a = compute_scene_stats(in), b = streamed_scene_stats(s, 16);
   EXPECT_EQ(a.fine[1][0].stddev, b.fine[1][0].stddev);
   EXPECT_EQ(a.target[0].mean, b.target[0].mean);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(a.coarse_bias[k][0].bias, b.coarse_bias[k][0].bias) << k;
+    ASSERT_TRUE(std::isfinite(a.coarse_change[k][0])) << k;
+    EXPECT_EQ(a.coarse_change[k][0], b.coarse_change[k][0]) << k;
+    // By definition: the mean of the target's coarse image less the pair's, both valid.
+    double sum = 0.0;
+    int n = 0;
+    for (int y = 0; y < g.height; ++y)
+      for (int x = 0; x < g.width; ++x)
+        if (in.coarse.valid(y, x) && in.pairs[k].coarse.valid(y, x)) {
+          sum += static_cast<double>(in.coarse.at(y, x)) - in.pairs[k].coarse.at(y, x);
+          ++n;
+        }
+    ASSERT_GT(n, 0);
+    EXPECT_NEAR(a.coarse_change[k][0], sum / n, 1e-9) << k;
+  }
   for (const char* name : {"estarfm", "starfm"}) {
     const FusionResult ref = predict_tiled(*small_window(name), in, {0, 2});
     const std::string out = (tmp / (std::string(name) + ".tif")).string();

@@ -34,24 +34,30 @@ Key state_key(const torch::Tensor& p) {
   }
 }
 
-// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= step m / (sqrt(v) / sqrt(bc2) + eps):
-// LibTorch's Adam::step in one pass.
+// LibTorch's Adam::step in one pass, in its order of operations and with its constants rounded
+// to float as it rounds them (c1 = 1 - b1 and c2 = 1 - b2 taken in double):
+// g' = g + wd p; m = b1 m + c1 g'; v = b2 v + c2 g'^2; p -= step m / (sqrt(v) / sqrt(bc2) + eps).
+struct AdamConstants {
+  float b1, b2, c1, c2, sqrt_bc2, eps, step, wd;
+};
+
 void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
-                 int64_t n, float b1, float b2, float inv_sqrt_bc2, float eps, float step) {
-  const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+                 int64_t n, const AdamConstants& k) {
+  const AdamConstants c = k;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const float mi = m[i] * b1 + g[i] * c1;
-    const float vi = v[i] * b2 + g[i] * g[i] * c2;
+    const float gi = c.wd != 0.0f ? g[i] + c.wd * p[i] : g[i];
+    const float mi = m[i] * c.b1 + gi * c.c1;
+    const float vi = v[i] * c.b2 + gi * gi * c.c2;
     m[i] = mi;
     v[i] = vi;
-    p[i] -= step * (mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
+    p[i] -= c.step * (mi / (std::sqrt(vi) / c.sqrt_bc2 + c.eps));
   }
 }
 
 }  // namespace
 
-void adam_step(torch::optim::Adam& optimizer) {
+bool adam_step(torch::optim::Adam& optimizer) {
   // Any parameter the one-pass update does not cover: LibTorch's own step for all of them.
   auto& states = optimizer.state();
   using Key = typename std::decay_t<decltype(states)>::key_type;
@@ -60,10 +66,10 @@ void adam_step(torch::optim::Adam& optimizer) {
     for (auto& p : group.params()) {
       const auto& g = p.grad();
       if (!g.defined()) continue;
-      if (o.amsgrad() || o.weight_decay() != 0.0 || !p.device().is_cpu() || p.scalar_type() != torch::kFloat ||
-          g.scalar_type() != torch::kFloat || !p.is_contiguous() || !g.is_contiguous() || g.is_sparse()) {
+      if (o.amsgrad() || g.is_sparse() || !p.device().is_cpu() || p.scalar_type() != torch::kFloat ||
+          g.scalar_type() != torch::kFloat || !p.is_contiguous() || !g.is_contiguous()) {
         optimizer.step();
-        return;
+        return false;
       }
       const auto it = states.find(state_key<Key>(p));
       if (it != states.end()) {
@@ -72,7 +78,7 @@ void adam_step(torch::optim::Adam& optimizer) {
             st.exp_avg_sq().scalar_type() != torch::kFloat || st.exp_avg().numel() != p.numel() ||
             st.exp_avg_sq().numel() != p.numel() || !st.exp_avg().device().is_cpu()) {
           optimizer.step();
-          return;
+          return false;
         }
       }
     }
@@ -103,16 +109,18 @@ void adam_step(torch::optim::Adam& optimizer) {
       const float* gp = g.data_ptr<float>();
       float* mp = s.exp_avg().data_ptr<float>();
       float* vp = s.exp_avg_sq().data_ptr<float>();
-      const float fb1 = static_cast<float>(b1), fb2 = static_cast<float>(b2);
-      const float inv = static_cast<float>(1.0 / std::sqrt(bc2)), eps = static_cast<float>(o.eps());
-      const float step = static_cast<float>(o.lr() / bc1);
+      const AdamConstants k{static_cast<float>(b1),         static_cast<float>(b2),
+                            static_cast<float>(1.0 - b1),   static_cast<float>(1.0 - b2),
+                            static_cast<float>(std::sqrt(bc2)), static_cast<float>(o.eps()),
+                            static_cast<float>(o.lr() / bc1), static_cast<float>(o.weight_decay())};
       // Large tensors (a discriminator's 512-channel kernels) on every thread, as LibTorch's ops.
       at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t i0, int64_t i1) {
-        adam_update(pp + i0, gp + i0, mp + i0, vp + i0, i1 - i0, fb1, fb2, inv, eps, step);
+        adam_update(pp + i0, gp + i0, mp + i0, vp + i0, i1 - i0, k);
       });
       p.unsafeGetTensorImpl()->bump_version();  // changed in place, as LibTorch's own ops mark it
     }
   }
+  return true;
 }
 
 void clear_gradients(torch::optim::Optimizer& optimizer) {

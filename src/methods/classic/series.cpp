@@ -351,11 +351,17 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
     std::vector<double> mean_change(static_cast<size_t>(K), 0.0);
     if (o.event_scale > 0.0) {
       for (int u = 0; u < K; ++u) {
-        const int si = scene ? scene->index_of(in.pairs[use[u]].date) : -1;
-        const bool from_scene = si >= 0 && static_cast<size_t>(si) < scene->coarse_change.size() &&
-                                static_cast<int>(scene->coarse_change[static_cast<size_t>(si)].size()) > b;
-        const double raw = from_scene ? scene->coarse_change[static_cast<size_t>(si)][static_cast<size_t>(b)]
-                                      : mean_difference(in.coarse, in.pairs[use[u]].coarse, b);
+        // With scene statistics, only theirs (a date they lack counts as no mean change), never
+        // this tile's, so that every tile of a scene uses the same value.
+        double raw = std::numeric_limits<double>::quiet_NaN();
+        if (scene) {
+          const int si = scene->index_of(in.pairs[use[u]].date);
+          if (si >= 0 && static_cast<size_t>(si) < scene->coarse_change.size() &&
+              static_cast<int>(scene->coarse_change[static_cast<size_t>(si)].size()) > b)
+            raw = scene->coarse_change[static_cast<size_t>(si)][static_cast<size_t>(b)];
+        } else {
+          raw = mean_difference(in.coarse, in.pairs[use[u]].coarse, b);
+        }
         mean_change[static_cast<size_t>(u)] = std::isfinite(raw) ? raw - b0 + bias[use[u]] : 0.0;
       }
     }
