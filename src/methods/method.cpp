@@ -1,7 +1,6 @@
 #include "lstfuse/methods/method.hpp"
 
 #include <algorithm>
-#include <limits>
 
 #include <fmt/format.h>
 
@@ -16,18 +15,9 @@ int SceneStats::index_of(const Date& d) const {
 }
 
 double mean_difference(const Raster& a, const Raster& b, int band) {
-  const float* x = a.band(band);
-  const float* y = b.band(band);
-  const uint8_t* xv = a.mask(band);
-  const uint8_t* yv = b.mask(band);
-  double sum = 0.0;
-  long long n = 0;
-  for (size_t i = 0; i < a.band_size(); ++i) {
-    if (!xv[i] || !yv[i]) continue;
-    sum += static_cast<double>(x[i]) - y[i];
-    ++n;
-  }
-  return n ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  // The coarse bias's average, mean(coarse - fine) over the pixels valid in both, with a for
+  // the coarse image and b for the fine one.
+  return prep::measure_coarse_bias(b, a, band).bias;
 }
 
 SceneStats compute_scene_stats(const FusionInput& in) {
