@@ -5,7 +5,9 @@
 // leave-one-out predictions of the pair dates (pipeline/uncertainty.hpp drives those); this
 // layer holds the arithmetic: features, the variance regression, the removal of the fine
 // image's own noise and the calibration. Equations and choices: docs/uncertainty.md.
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -71,6 +73,10 @@ struct UncertaintyFit {
   int min_days = 3;
   int min_class_rows = 50;  // rows of a class on a day for its own nearby error (else: all)
   bool nearby = true;       // learn the nearby-error predictor (log_nearby_error_mse)
+  // A land-cover class with at least this many rows (on at least min_days days when the rows
+  // are grouped by day) gets its own calibration factor.
+  long long min_class_calibration_rows = 500;
+  double min_class_factor = 0.5;  // class factors are kept within [this, 1 / this]
 };
 
 // Error level of the hidden dates: per date, the log mean squared deviation of the error from
@@ -98,6 +104,9 @@ struct UncertaintyModel {
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
+  // Per land-cover class, a factor on top of `scale` (classes not listed: 1).
+  std::vector<std::pair<uint8_t, double>> class_scale;
+  double class_factor(uint8_t cls) const;
   long long samples = 0;
   // Leave-one-out calibration, estimated for the truth (see docs/uncertainty.md).
   std::vector<double> calib_k, calib_expected, calib_estimated;
