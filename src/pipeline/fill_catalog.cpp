@@ -139,6 +139,12 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       for (const Date& d : days) s.insert(d.days());
       return s;
     }();
+    // The land-cover layer too: the uncertainty of a filled run is learned on this catalog and
+    // describes its errors per class.
+    if (const auto& lc = source.landcover()) {
+      bring(lc->path);
+      cat.set_landcover(*lc);
+    }
     for (Observation o : source.observations()) {
       if (o.role == Role::Coarse && written_days.count(o.date.days())) continue;
       bring(o.path);

@@ -108,6 +108,24 @@ TEST(FillCatalog, WritesEveryDayWithFlagsAndLeavesObservedPixelsAlone) {
   EXPECT_THROW(pipeline::fill_catalog(s.holed, s.holed.root(), o), Error);
 }
 
+TEST(FillCatalog, CarriesTheLandCover) {
+  // The uncertainty of `fuse --fill` is learned on the filled catalog: its classes must be there.
+  const auto& s = sim_catalog();
+  ASSERT_TRUE(s.full.landcover());
+  test::TempDir out;
+  pipeline::FillCatalogOptions o;
+  o.show_progress = false;
+  const Catalog filled = pipeline::fill_catalog(s.full, out / "filled", o);
+  ASSERT_TRUE(filled.landcover());
+  EXPECT_EQ(filled.landcover()->classes, s.full.landcover()->classes);
+  const Raster a = io::read_raster(s.full.absolute(s.full.landcover()->path).string());
+  const Raster b = io::read_raster(filled.absolute(filled.landcover()->path).string());
+  ASSERT_EQ(a.band_size(), b.band_size());
+  for (size_t i = 0; i < a.band_size(); ++i) ASSERT_EQ(a.band(0)[i], b.band(0)[i]);
+  // Reloaded from its manifest, as fuse reuses it.
+  EXPECT_TRUE(Catalog::load(filled.root()).landcover());
+}
+
 TEST(FillCatalog, FilledPixelsAreCloseToTheTruth) {
   // The simulated MODIS has noise, a daily bias and a 1 km PSF: the filled pixels are compared
   // with the observed ones' own error against the PSF-blurred truth, through the same days.
