@@ -1,6 +1,7 @@
 #include "lstfuse/eval/uncertainty.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -330,6 +331,8 @@ NearbyErrors nearby_errors(const FeatureRows& all, const std::vector<float>& err
 UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float>& errors,
                                  double noise_variance, const UncertaintyFit& opts) {
   if (errors.size() != all.rows()) throw Error("uncertainty: one error per feature row expected");
+  if (!(opts.min_class_factor > 0 && opts.min_class_factor <= 1))
+    throw Error("uncertainty: min_class_factor must be in (0, 1]");
   const int dims = all.dims;
   const size_t stride = std::max<size_t>(1, (all.rows() + static_cast<size_t>(opts.max_samples) - 1) /
                                                 static_cast<size_t>(std::max<long long>(1, opts.max_samples)));
@@ -629,6 +632,19 @@ nlohmann::json UncertaintyModel::to_json() const {
   return j;
 }
 
+namespace {
+
+// A land-cover class code written as a JSON key: the whole key a number in lo..255.
+size_t class_key(const std::string& key, int lo, const char* what) {
+  int v = -1;
+  const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), v);
+  if (ec != std::errc() || end != key.data() + key.size() || key.empty() || v < lo || v > 255)
+    throw Error(fmt::format("uncertainty model: {} of class '{}', not a class code {}..255", what, key, lo));
+  return static_cast<size_t>(v);
+}
+
+}  // namespace
+
 UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   if (j.value("format", "") != "lstfuse-uncertainty-model") {
     throw Error("not an lstfuse uncertainty model (format is not lstfuse-uncertainty-model)");
@@ -652,11 +668,7 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
     for (const auto& d : nb.at("dates")) m.nearby.dates.push_back(Date::parse(d.get<std::string>()));
     for (const auto& per_class : nb.at("log_mse")) {
       std::vector<double> v(256, kNaN);
-      for (const auto& [c, val] : per_class.items()) {
-        const int cls = std::stoi(c);
-        if (cls < 0 || cls > 255) throw Error("uncertainty model: nearby error of an unknown class");
-        v[static_cast<size_t>(cls)] = val.get<double>();
-      }
+      for (const auto& [c, val] : per_class.items()) v[class_key(c, 0, "nearby error")] = val.get<double>();
       m.nearby.log_mse.push_back(std::move(v));
     }
     if (m.nearby.log_mse.size() != m.nearby.dates.size()) throw Error("uncertainty model: inconsistent nearby errors");
@@ -664,10 +676,13 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.scale = j.at("scale").get<double>();
   if (j.contains("class_scale")) {  // absent in models written before per-class calibration
     for (const auto& [c, f] : j["class_scale"].items()) {
-      const int cls = std::stoi(c);
       const double v = f.get<double>();
-      if (cls < 1 || cls > 255 || !(v > 0) || !std::isfinite(v)) throw Error("uncertainty model: bad class_scale entry");
-      m.class_scale.emplace_back(static_cast<uint8_t>(cls), v);
+      // The fit keeps factors within [0.5, 2]; anything far outside is not a model it wrote.
+      if (!(v >= 1e-3 && v <= 1e3)) throw Error("uncertainty model: class factor of class " + c + " out of range");
+      const auto cls = static_cast<uint8_t>(class_key(c, 1, "class factor"));
+      for (const auto& e : m.class_scale)
+        if (e.first == cls) throw Error("uncertainty model: two class factors for class " + std::to_string(cls));
+      m.class_scale.emplace_back(cls, v);
     }
   }
   m.samples = j.value("samples", 0LL);

@@ -43,7 +43,23 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
   const auto& f = opts.fill;
   nlohmann::json days = nlohmann::json::array();
   for (const Date& d : output_days(source, opts)) days.push_back(d.iso());
+  // The land-cover layer travels with the filled catalog: a layer changed since (re-ingested
+  // with another --landcover) makes the filled copy stale too.
+  nlohmann::json landcover = nullptr;
+  if (const auto& lc = source.landcover()) {
+    nlohmann::json classes = nlohmann::json::object();
+    for (const auto& [code, name] : lc->classes) classes[std::to_string(code)] = name;
+    std::error_code ec;
+    const fs::path file = source.absolute(lc->path);
+    const auto size = fs::file_size(file, ec);
+    const auto time = fs::last_write_time(file, ec);
+    landcover = {{"path", lc->path},
+                 {"classes", classes},
+                 {"bytes", ec ? 0 : static_cast<long long>(size)},
+                 {"modified", ec ? 0 : static_cast<long long>(time.time_since_epoch().count())}};
+  }
   return {{"source_catalog", canonical_dir(source.root()).string()},
+          {"landcover", landcover},
           {"options",
            {{"harmonics", f.harmonics},
             {"min_clear_days", f.min_clear_days},
@@ -66,9 +82,15 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
   } catch (const nlohmann::json::exception& e) {
     throw file_error(fj.string(), std::string("malformed: ") + e.what());
   }
-  if (j.value("settings", nlohmann::json()) != fill_settings(source, opts)) {
-    throw file_error(out_dir.string(), "holds coarse images filled from another catalog or with other "
-                                       "fill options or dates; use another output folder");
+  const nlohmann::json stored = j.value("settings", nlohmann::json()), wanted = fill_settings(source, opts);
+  if (stored != wanted) {
+    nlohmann::json a = stored, b = wanted;
+    if (a.is_object()) a.erase("landcover");
+    b.erase("landcover");
+    throw file_error(out_dir.string(), a == b ? "was filled with another land-cover layer of the catalog (or none); "
+                                                "use another output folder"
+                                              : "holds coarse images filled from another catalog or with other "
+                                                "fill options or dates; use another output folder");
   }
   return Catalog::load(out_dir);
 }

@@ -137,6 +137,9 @@ TEST(Uncertainty, ClassesOfDifferentShapeGetTheirOwnFactor) {
   const double sd = true_sigma(x[1]);
   EXPECT_NEAR(m.sigma(x, 1) / sd, 0.988, 0.025);
   EXPECT_NEAR(m.sigma(x, 2) / sd, 0.909, 0.025);
+  // The factors alone (on top of s = 0.953): 0.988 / 0.953 and 0.909 / 0.953.
+  EXPECT_NEAR(m.class_factor(1), 1.036, 0.02);
+  EXPECT_NEAR(m.class_factor(2), 0.954, 0.02);
   // Without the factors the Laplace class is 8 points more often within 1 sigma than the
   // Gaussian one (74.0 against 65.9 %); with them, 4.7 points.
   std::vector<float> e1, s1, e2, s2;
@@ -173,6 +176,53 @@ TEST(Uncertainty, ModelSurvivesItsJson) {
   // Classes with larger errors get larger sigma.
   EXPECT_LT(m.sigma(rows.x.data(), 1), m.sigma(rows.x.data(), 3));
   EXPECT_THROW(eval::UncertaintyModel::from_json(nlohmann::json{{"format", "x"}}), Error);
+  // Class factors: every class here has its own; a file without them (written before them)
+  // reads with factor 1; keys that are not whole class codes, a repeated class or an absurd
+  // factor are errors of the model, not crashes.
+  ASSERT_EQ(m.class_scale.size(), 3u);
+  auto j = m.to_json();
+  j.erase("class_scale");
+  const auto old = eval::UncertaintyModel::from_json(j);
+  EXPECT_TRUE(old.class_scale.empty());
+  EXPECT_DOUBLE_EQ(old.class_factor(2), 1.0);
+  EXPECT_DOUBLE_EQ(old.sigma(rows.x.data(), 2) * m.class_factor(2), m.sigma(rows.x.data(), 2));
+  for (const auto& bad : {nlohmann::json{{"abc", 1.0}}, nlohmann::json{{"1.5", 1.0}}, nlohmann::json{{"", 1.0}},
+                          nlohmann::json{{"0", 1.0}}, nlohmann::json{{"256", 1.0}}, nlohmann::json{{"1", 1.0}, {"01", 1.1}},
+                          nlohmann::json{{"2", 1e300}}, nlohmann::json{{"2", -1.0}}}) {
+    auto jb = m.to_json();
+    jb["class_scale"] = bad;
+    EXPECT_THROW(eval::UncertaintyModel::from_json(jb), Error) << bad.dump();
+  }
+  auto jn = m.to_json();
+  jn["nearby"] = {{"dates", {"2024-01-01"}}, {"log_mse", {{{"x1", 0.5}}}}};
+  EXPECT_THROW(eval::UncertaintyModel::from_json(jn), Error);
+}
+
+TEST(Uncertainty, ClassFactorOfEqualLossesIsTheOneNearestOne) {
+  // Every error of class 1 is exactly +-1 K, class 2 Gaussian: class 1's shares are steps
+  // (0 below |e| / sigma = 1, 1 above), so a whole range of factors fits it equally; the one
+  // nearest 1 is kept, and the band of a constant error keeps at least that error.
+  std::mt19937_64 rng(23);
+  std::normal_distribution<double> z(0.0, 1.0);
+  auto rows = rows_with_change(40000, rng);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    for (int d = 0; d < rows.dims; ++d) rows.x[i * rows.dims + d] = 0.5f;  // no predictor varies
+    rows.cls[i] = static_cast<uint8_t>(1 + i % 2);
+    err.push_back(rows.cls[i] == 1 ? (i % 4 ? 1.0f : -1.0f) : static_cast<float>(z(rng)));
+  }
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  ASSERT_EQ(m.class_scale.size(), 2u);
+  // All of class 1 is within 1 sigma and within 2 sigma (share 1 at both): the loss is flat for
+  // every factor that keeps sigma >= 1 K, and the search starts at 0.5; the factor nearest 1
+  // among them leaves sigma at or above 1 K.
+  const double with_one = m.sigma(rows.x.data(), 1) / m.class_factor(1);  // sigma at factor 1
+  if (with_one >= 1.0) {
+    EXPECT_NEAR(m.class_factor(1), 1.0, 1e-9);  // 1 is on the plateau
+  } else {
+    EXPECT_GE(m.sigma(rows.x.data(), 1), 1.0);  // the plateau's first step, one grid step wide
+    EXPECT_LT(m.sigma(rows.x.data(), 1), 1.0 + 0.002 * with_one + 1e-9);
+  }
 }
 
 TEST(Uncertainty, TooFewRowsIsAnError) {

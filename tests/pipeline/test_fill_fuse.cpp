@@ -124,6 +124,20 @@ TEST(FillCatalog, CarriesTheLandCover) {
   for (size_t i = 0; i < a.band_size(); ++i) ASSERT_EQ(a.band(0)[i], b.band(0)[i]);
   // Reloaded from its manifest, as fuse reuses it.
   EXPECT_TRUE(Catalog::load(filled.root()).landcover());
+  const auto reused = pipeline::reuse_filled_catalog(s.full, out / "filled", o);
+  ASSERT_TRUE(reused);
+  EXPECT_TRUE(reused->landcover());
+  // The source's layer changed since: the filled copy is stale, and the error says why.
+  Catalog changed = s.full;
+  LandCoverLayer other = *s.full.landcover();
+  other.classes.begin()->second += " (renamed)";
+  changed.set_landcover(other);
+  try {
+    pipeline::reuse_filled_catalog(changed, out / "filled", o);
+    ADD_FAILURE() << "a stale filled catalog was reused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("land-cover"), std::string::npos) << e.what();
+  }
 }
 
 TEST(FillCatalog, FilledPixelsAreCloseToTheTruth) {
