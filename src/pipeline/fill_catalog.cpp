@@ -49,14 +49,14 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
   if (const auto& lc = source.landcover()) {
     nlohmann::json classes = nlohmann::json::object();
     for (const auto& [code, name] : lc->classes) classes[std::to_string(code)] = name;
-    std::error_code ec;
+    std::error_code size_ec, time_ec;  // an unreadable layer fails later, where it is read
     const fs::path file = source.absolute(lc->path);
-    const auto size = fs::file_size(file, ec);
-    const auto time = fs::last_write_time(file, ec);
+    const auto size = fs::file_size(file, size_ec);
+    const auto time = fs::last_write_time(file, time_ec);
     landcover = {{"path", lc->path},
                  {"classes", classes},
-                 {"bytes", ec ? 0 : static_cast<long long>(size)},
-                 {"modified", ec ? 0 : static_cast<long long>(time.time_since_epoch().count())}};
+                 {"bytes", size_ec ? 0 : static_cast<long long>(size)},
+                 {"modified", time_ec ? 0 : static_cast<long long>(time.time_since_epoch().count())}};
   }
   return {{"source_catalog", canonical_dir(source.root()).string()},
           {"landcover", landcover},
