@@ -473,23 +473,28 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
     m.scale = 1.0;
     for (size_t r = 0; r < keep.size(); ++r) sig[r] = m.sigma(x.data() + keep[r] * dims, all.cls[keep[r]]);
   }
-  // Ratios |e| / sigma sorted, with the cumulative day weights: shares count days equally.
-  std::vector<std::vector<std::pair<double, double>>> ratios(lambdas.size(),
-                                                            std::vector<std::pair<double, double>>(keep.size()));
-  for (size_t r = 0; r < keep.size(); ++r) {
-    const double eps = normal(rng);
-    for (size_t l = 0; l < lambdas.size(); ++l)
-      ratios[l][r] = {std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps) / sig[r], w[r]};
-  }
-  std::vector<std::vector<double>> sorted(lambdas.size()), cumw(lambdas.size());
-  for (size_t l = 0; l < lambdas.size(); ++l) {
-    std::sort(ratios[l].begin(), ratios[l].end());
-    double c = 0;
-    for (const auto& [ratio, weight] : ratios[l]) {
-      sorted[l].push_back(ratio);
-      cumw[l].push_back(c += weight);
+  // Ratios |e| / (f_r sigma) sorted, with the cumulative day weights (shares count days equally),
+  // for each lambda; f_r is 1 for the scale, the row's class factor once those are known.
+  std::vector<double> eps(keep.size());
+  for (auto& e : eps) e = normal(rng);
+  std::vector<std::vector<double>> sorted, cumw;
+  auto sort_ratios = [&](const std::vector<double>& factor) {
+    sorted.assign(lambdas.size(), {});
+    cumw.assign(lambdas.size(), {});
+    std::vector<std::pair<double, double>> rw(keep.size());
+    for (size_t l = 0; l < lambdas.size(); ++l) {
+      for (size_t r = 0; r < keep.size(); ++r)
+        rw[r] = {std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps[r]) / (sig[r] * factor[r]),
+                 w[r]};
+      std::sort(rw.begin(), rw.end());
+      double c = 0;
+      for (const auto& [ratio, weight] : rw) {
+        sorted[l].push_back(ratio);
+        cumw[l].push_back(c += weight);
+      }
     }
-  }
+  };
+  sort_ratios(std::vector<double>(keep.size(), 1.0));
   // Least-squares quadratic a + b l + c l^2 through the shares measured at each lambda, at -1.
   auto extrapolate = [&](const std::vector<double>& s) {
     if (lambdas.size() == 1) return s[0];
@@ -574,6 +579,13 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
     const double f = best_factor([&](double t) { return observed_share(ratio, cum, t * m.scale); }, whole1, whole2,
                                  opts.min_class_factor, 1.0 / opts.min_class_factor, true);
     m.class_scale.emplace_back(static_cast<uint8_t>(c), f);
+  }
+  // The estimated curve of the band as written: with the class factors.
+  if (!m.class_scale.empty()) {
+    std::vector<double> factor(keep.size());
+    for (size_t r = 0; r < keep.size(); ++r) factor[r] = m.class_factor(all.cls[keep[r]]);
+    sort_ratios(factor);
+    for (size_t i = 0; i < m.calib_k.size(); ++i) m.calib_estimated[i] = share_at(m.calib_k[i] * m.scale);
   }
   return m;
 }

@@ -154,6 +154,15 @@ TEST(Uncertainty, ClassesOfDifferentShapeGetTheirOwnFactor) {
   EXPECT_NEAR(g[1], 0.952, 0.008);
   EXPECT_NEAR(l[0], 0.723, 0.012);
   EXPECT_NEAR(l[1], 0.924, 0.008);
+  // The model's estimated curve is that of the band as written (factors included): without
+  // observation noise and days, the plain share of all rows within k sigma. At k = 0.25 and 2.5
+  // the factors move it by 0.2 and 0.1 points (by hand from the CDFs: 23.50 against 23.72 %,
+  // 97.31 against 97.42 %), which the check resolves.
+  std::vector<float> all_sigma;
+  for (size_t i = 0; i < rows.rows(); ++i) all_sigma.push_back(static_cast<float>(m.sigma(x + i * rows.dims, rows.cls[i])));
+  ASSERT_EQ(m.calib_k.size(), 12u);
+  for (const size_t i : {size_t{0}, size_t{3}, size_t{9}})  // k = 0.25, 1, 2.5
+    EXPECT_NEAR(m.calib_estimated[i], eval::share_within(err, all_sigma, {m.calib_k[i]})[0], 2e-4) << m.calib_k[i];
   // A class with too few rows keeps factor 1.
   eval::UncertaintyFit few;
   few.min_class_calibration_rows = 40000;
