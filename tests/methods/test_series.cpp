@@ -309,20 +309,15 @@ TEST(Series, TileSizeAndThreadCountDoNotChangeTheResult) {
 TEST(Series, BadOptionsAreNamed) {
   const SyntheticSeries s = make_series(8, 6, 4, 2, true);
   const FusionInput in = series_input(s, s.dates[1] + 3L, 0.0);
-  SeriesMethod m;
-  m.options().set("denoise-sigma", "0");
-  try {
-    m.predict(in);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--denoise-sigma"), std::string::npos);
-  }
-  SeriesMethod n;
-  n.options().set("event-scale", "-1");
-  try {
-    n.predict(in);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--event-scale"), std::string::npos);
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{{"denoise-sigma", "0"},
+                                                                                    {"event-scale", "-1"}}) {
+    SeriesMethod m;
+    m.options().set(name, value);
+    try {
+      m.predict(in);
+      ADD_FAILURE() << name << " " << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--" + name), std::string::npos) << e.what();
+    }
   }
 }
