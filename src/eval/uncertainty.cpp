@@ -1,6 +1,7 @@
 #include "lstfuse/eval/uncertainty.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -93,37 +94,62 @@ void design(const UncertaintyModel& m, const float* x, uint8_t cls, std::vector<
   for (int c : m.classes) out.push_back(cls == c ? 1.0 : 0.0);
 }
 
-// The day split of fit_uncertainty: per kept row its day's mean error and its weight (mean 1,
-// every day the same total), and the variance of the day means.
+// The day split of fit_uncertainty: per kept row the mean error of its group and its weight
+// (mean 1, every day the same total), and the variance of the group means over days. A day's
+// rows fall in two groups, coarse pixels observed and coarse pixels filled: the two carry
+// different shared errors (an observed coarse image brings the day's weather, a filled one
+// only the cycle and its neighbours' residuals), so each group has its own mean and variance.
 struct DaySplit {
   std::vector<double> mean, weight;
-  double variance = 0.0;
+  double variance = 0.0;         // of the day means, all rows (and of the observed group's)
+  double variance_filled = -1;   // of the filled group's means; < 0: too few days with one
   int days = 0;
 };
 
 DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
-                    int min_days) {
+                    int min_days, int min_group_rows) {
   DaySplit s;
   s.mean.assign(keep.size(), 0.0);
   s.weight.assign(keep.size(), 1.0);
   if (all.day.size() != all.rows()) return s;
-  std::map<int, std::pair<double, long long>> sums;  // day -> (sum of errors, rows)
+  const int dims = all.dims;
+  auto filled = [&](size_t i) { return dims > kCoarseFilled && all.x[i * dims + kCoarseFilled] > 0.5f; };
+  struct Sum {
+    double sum = 0;
+    long long n = 0;
+    double mean() const { return sum / static_cast<double>(n); }
+  };
+  std::map<int, std::array<Sum, 3>> sums;  // day -> all rows, observed coarse, filled coarse
   for (size_t i : keep) {
     auto& t = sums[all.day[i]];
-    t.first += errors[i];
-    ++t.second;
+    for (int g : {0, filled(i) ? 2 : 1}) {
+      t[g].sum += errors[i];
+      ++t[g].n;
+    }
   }
   if (static_cast<int>(sums.size()) < std::max(2, min_days)) return s;
   s.days = static_cast<int>(sums.size());
   const double per_day = static_cast<double>(keep.size()) / s.days;
-  for (const auto& [day, t] : sums) {
-    const double mean = t.first / static_cast<double>(t.second);
-    s.variance += mean * mean / s.days;
+  // Per group, the mean square of its day means (each day the same weight).
+  double sq[3] = {0, 0, 0};
+  int n[3] = {0, 0, 0};
+  for (const auto& [day, t] : sums)
+    for (int g = 0; g < 3; ++g)
+      if (t[g].n >= (g == 0 ? 1 : min_group_rows)) {
+        sq[g] += t[g].mean() * t[g].mean();
+        ++n[g];
+      }
+  s.variance = sq[0] / n[0];
+  const bool split = n[2] >= std::max(2, min_days) && n[1] >= std::max(2, min_days);
+  if (split) {
+    s.variance = sq[1] / n[1];
+    s.variance_filled = sq[2] / n[2];
   }
   for (size_t r = 0; r < keep.size(); ++r) {
     const auto& t = sums[all.day[keep[r]]];
-    s.mean[r] = t.first / static_cast<double>(t.second);
-    s.weight[r] = per_day / static_cast<double>(t.second);
+    const int g = filled(keep[r]) ? 2 : 1;
+    s.mean[r] = split && t[g].n >= min_group_rows ? t[g].mean() : t[0].mean();
+    s.weight[r] = per_day / static_cast<double>(t[0].n);
   }
   return s;
 }
@@ -263,7 +289,8 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
-  return scale * class_factor(cls) * std::sqrt(day_variance + true_variance(std::exp(eta), noise_variance));
+  const double day = day_variance_filled >= 0 && features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f ? day_variance_filled : day_variance;
+  return scale * class_factor(cls) * std::sqrt(day + true_variance(std::exp(eta), noise_variance));
 }
 
 double UncertaintyModel::class_factor(uint8_t cls) const {
@@ -351,8 +378,9 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // variance over days is the day component, and the pixel model describes the deviations
   // from the day's mean. Each day weighs the same, however many clear pixels it had, so that
   // one large clear scene does not set the model of all.
-  const DaySplit split = split_days(all, errors, keep, opts.min_days);
+  const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_class_rows);
   m.day_variance = split.variance;
+  m.day_variance_filled = split.variance_filled;
   m.days = split.days;
   const std::vector<double>& w = split.weight;
   // The error level of the other hidden dates nearest in time, for the pixel's class: errors
@@ -626,6 +654,7 @@ nlohmann::json UncertaintyModel::to_json() const {
   j["beta"] = beta;
   j["noise_variance"] = noise_variance;
   j["day_variance"] = day_variance;
+  if (day_variance_filled >= 0) j["day_variance_coarse_filled"] = day_variance_filled;
   j["days"] = days;
   j["nearby"] = {{"dates", nlohmann::json::array()}, {"log_mse", nlohmann::json::array()}};
   for (size_t k = 0; k < nearby.dates.size(); ++k) {
@@ -674,6 +703,9 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.beta = j.at("beta").get<std::vector<double>>();
   m.noise_variance = j.at("noise_variance").get<double>();
   m.day_variance = j.value("day_variance", 0.0);  // models written before the day component
+  m.day_variance_filled = j.value("day_variance_coarse_filled", -1.0);  // absent: one day variance
+  if (!(std::isfinite(m.day_variance) && m.day_variance >= 0) || !std::isfinite(m.day_variance_filled))
+    throw Error("uncertainty model: day variance not a finite non-negative number");
   m.days = j.value("days", 0);
   if (j.contains("nearby")) {
     const auto& nb = j["nearby"];

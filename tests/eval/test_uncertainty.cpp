@@ -351,6 +351,45 @@ TEST(Uncertainty, TwoLevelVarianceIsRecovered) {
   EXPECT_LE(s[1], 0.98);
 }
 
+TEST(Uncertainty, ObservedAndFilledCoarsePixelsHaveTheirOwnDayVariance) {
+  // Each day, half the pixels have a filled coarse value (rows i % 4 >= 2). The observed half
+  // shares an offset of +-0.6 K (alternating days: variance 0.36 exactly), the filled half one
+  // of +-1.5 K on the opposite phase (2.25); per pixel, Gaussian noise of 0.5 K. The two day
+  // variances come back apart, and the pixel part is the same 0.25 for both halves.
+  auto rows = rows_in_days(30, 2000);
+  std::mt19937_64 rng(41);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const bool filled = (i % 2000) % 4 >= 2;
+    rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;  // coarse_filled
+    const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
+    err.push_back(static_cast<float>((filled ? -1.5 : 0.6) * sign + 0.5 * z(rng)));
+  }
+  eval::UncertaintyFit fit;
+  fit.nearby = false;
+  const auto m = eval::fit_uncertainty(rows, err, 0.0, fit);
+  // A group's day mean carries the pixel noise averaged over its 1000 rows (0.016 K), so the
+  // mean of 30 squared means 2 |offset| 0.016 / sqrt(30) K^2 (0.0035 and 0.0087): three of it.
+  EXPECT_NEAR(m.day_variance, 0.36, 0.011);
+  EXPECT_NEAR(m.day_variance_filled, 2.25, 0.027);
+  const float* observed = rows.x.data();
+  const float* filled = rows.x.data() + 2 * rows.dims;
+  EXPECT_NEAR(std::pow(m.sigma(observed, 0) / m.scale, 2) - m.day_variance, 0.25, 0.01);
+  EXPECT_NEAR(std::pow(m.sigma(filled, 0) / m.scale, 2) - m.day_variance_filled, 0.25, 0.01);
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  EXPECT_DOUBLE_EQ(back.day_variance_filled, m.day_variance_filled);
+  EXPECT_DOUBLE_EQ(back.sigma(filled, 0), m.sigma(filled, 0));
+  // Filled pixels on two days only: too few days for their own variance; one for all pixels,
+  // that of the whole days' means.
+  for (size_t i = 0; i < rows.rows(); ++i) rows.x[i * rows.dims + 4] = rows.day[i] < 2 && (i % 2000) % 4 >= 2 ? 1.0f : 0.0f;
+  const auto one = eval::fit_uncertainty(rows, err, 0.0, fit);
+  EXPECT_LT(one.day_variance_filled, 0.0);
+  EXPECT_EQ(one.to_json().count("day_variance_coarse_filled"), 0u);
+  // Whole-day means: +-(0.6 - 1.5) / 2 = -+0.45 K.
+  EXPECT_NEAR(one.day_variance, 0.45 * 0.45, 0.01);
+}
+
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {
   // Two kinds of day: 9 small days with errors of sigma 2 K, one large day (40 times the rows)
   // with sigma 0.5 K. Each day counts once: the pixel variance is the mean over days,

@@ -71,7 +71,9 @@ struct UncertaintyFit {
   // component shared by all pixels of a day and a per-pixel one, and the nearby-error
   // predictor is learned (docs/uncertainty.md).
   int min_days = 3;
-  int min_class_rows = 50;  // rows of a class on a day for its own nearby error (else: all)
+  // Rows of a class on a day for its own nearby error (else: all), and rows of a day's observed
+  // or filled coarse pixels for their own day mean.
+  int min_class_rows = 50;
   bool nearby = true;       // learn the nearby-error predictor (log_nearby_error_mse)
   // A land-cover class with at least this many rows (on at least min_days days when the rows
   // are grouped by day) gets its own calibration factor.
@@ -101,6 +103,9 @@ struct UncertaintyModel {
   std::vector<double> beta;           // intercept, active predictors, classes
   double noise_variance = 0.0;        // K^2, the fine observation's noise removed
   double day_variance = 0.0;          // K^2, the error shared by all pixels of a day
+  // K^2, the same for pixels whose coarse value was filled, when learned apart (< 0: not; then
+  // day_variance holds for every pixel and, learned apart, for the observed coarse pixels).
+  double day_variance_filled = -1.0;
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
