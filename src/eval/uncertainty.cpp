@@ -107,43 +107,55 @@ struct DaySplit {
 };
 
 DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
-                    int min_days, int min_group_rows) {
+                    int min_days, long long min_group_rows) {
   DaySplit s;
   s.mean.assign(keep.size(), 0.0);
   s.weight.assign(keep.size(), 1.0);
   if (all.day.size() != all.rows()) return s;
+  min_group_rows = std::max(2LL, min_group_rows);
   const int dims = all.dims;
   auto filled = [&](size_t i) { return dims > kCoarseFilled && all.x[i * dims + kCoarseFilled] > 0.5f; };
   struct Sum {
-    double sum = 0;
+    double sum = 0, sq = 0;
     long long n = 0;
     double mean() const { return sum / static_cast<double>(n); }
+    // The squared day mean less its sampling variance (the pixels' spread over n): an unbiased
+    // estimate of the squared shared error, which a group of few pixels would overstate.
+    double shared_square() const {
+      const double m = mean();
+      if (n < 2) return m * m;
+      const double var = std::max(0.0, (sq - static_cast<double>(n) * m * m) / static_cast<double>(n - 1));
+      return m * m - var / static_cast<double>(n);
+    }
   };
   std::map<int, std::array<Sum, 3>> sums;  // day -> all rows, observed coarse, filled coarse
   for (size_t i : keep) {
     auto& t = sums[all.day[i]];
+    const double e = errors[i];
     for (int g : {0, filled(i) ? 2 : 1}) {
-      t[g].sum += errors[i];
+      t[g].sum += e;
+      t[g].sq += e * e;
       ++t[g].n;
     }
   }
   if (static_cast<int>(sums.size()) < std::max(2, min_days)) return s;
   s.days = static_cast<int>(sums.size());
   const double per_day = static_cast<double>(keep.size()) / s.days;
-  // Per group, the mean square of its day means (each day the same weight).
+  // Per group, the mean shared square over the days it has enough rows on (each day the same
+  // weight; a day where neither group has enough rows counts for neither).
   double sq[3] = {0, 0, 0};
   int n[3] = {0, 0, 0};
   for (const auto& [day, t] : sums)
     for (int g = 0; g < 3; ++g)
       if (t[g].n >= (g == 0 ? 1 : min_group_rows)) {
-        sq[g] += t[g].mean() * t[g].mean();
+        sq[g] += t[g].shared_square();
         ++n[g];
       }
-  s.variance = sq[0] / n[0];
+  s.variance = std::max(0.0, sq[0] / n[0]);
   const bool split = n[2] >= std::max(2, min_days) && n[1] >= std::max(2, min_days);
   if (split) {
-    s.variance = sq[1] / n[1];
-    s.variance_filled = sq[2] / n[2];
+    s.variance = std::max(0.0, sq[1] / n[1]);
+    s.variance_filled = std::max(0.0, sq[2] / n[2]);
   }
   for (size_t r = 0; r < keep.size(); ++r) {
     const auto& t = sums[all.day[keep[r]]];
@@ -289,7 +301,8 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
-  const double day = day_variance_filled >= 0 && features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f ? day_variance_filled : day_variance;
+  const bool filled = day_variance_filled >= 0 && features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f;
+  const double day = filled ? day_variance_filled : day_variance;
   return scale * class_factor(cls) * std::sqrt(day + true_variance(std::exp(eta), noise_variance));
 }
 
@@ -378,7 +391,7 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // variance over days is the day component, and the pixel model describes the deviations
   // from the day's mean. Each day weighs the same, however many clear pixels it had, so that
   // one large clear scene does not set the model of all.
-  const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_class_rows);
+  const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_day_group_rows);
   m.day_variance = split.variance;
   m.day_variance_filled = split.variance_filled;
   m.days = split.days;
@@ -703,9 +716,13 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.beta = j.at("beta").get<std::vector<double>>();
   m.noise_variance = j.at("noise_variance").get<double>();
   m.day_variance = j.value("day_variance", 0.0);  // models written before the day component
-  m.day_variance_filled = j.value("day_variance_coarse_filled", -1.0);  // absent: one day variance
-  if (!(std::isfinite(m.day_variance) && m.day_variance >= 0) || !std::isfinite(m.day_variance_filled))
-    throw Error("uncertainty model: day variance not a finite non-negative number");
+  if (!(std::isfinite(m.day_variance) && m.day_variance >= 0))
+    throw Error("uncertainty model: day_variance is not a finite non-negative number");
+  if (j.contains("day_variance_coarse_filled")) {  // absent: one day variance for every pixel
+    m.day_variance_filled = j["day_variance_coarse_filled"].get<double>();
+    if (!(std::isfinite(m.day_variance_filled) && m.day_variance_filled >= 0))
+      throw Error("uncertainty model: day_variance_coarse_filled is not a finite non-negative number");
+  }
   m.days = j.value("days", 0);
   if (j.contains("nearby")) {
     const auto& nb = j["nearby"];
@@ -739,6 +756,8 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   const size_t dims = m.features.size();
   size_t p = 1 + m.classes.size();
   for (auto a : m.active) p += a;
+  if (m.day_variance_filled >= 0 && dims <= static_cast<size_t>(kCoarseFilled))
+    throw Error("uncertainty model: a day variance for filled pixels without the coarse_filled predictor");
   if (m.active.size() != dims || m.mean.size() != dims || m.sd.size() != dims || m.lo.size() != dims ||
       m.hi.size() != dims || m.beta.size() != p || m.features != [&] {
         auto n = error_feature_names();

@@ -380,14 +380,35 @@ TEST(Uncertainty, ObservedAndFilledCoarsePixelsHaveTheirOwnDayVariance) {
   const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
   EXPECT_DOUBLE_EQ(back.day_variance_filled, m.day_variance_filled);
   EXPECT_DOUBLE_EQ(back.sigma(filled, 0), m.sigma(filled, 0));
+  // Filled pixels on three days (the fewest that split) plus 100 rows on a fourth, too few for a
+  // day mean of their own: that day's filled rows deviate from the whole day's mean and the day
+  // does not enter the filled variance, which stays (1.5^2 + 1.5^2 + 1.5^2) / 3 (three days:
+  // 3 x 2 1.5 0.016 / sqrt(3) K^2 of tolerance).
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const size_t k = i % 2000;
+    const bool is_filled = (rows.day[i] < 3 && k % 4 >= 2) || (rows.day[i] == 3 && k < 100);
+    rows.x[i * rows.dims + 4] = is_filled ? 1.0f : 0.0f;
+  }
+  const auto three = eval::fit_uncertainty(rows, err, 0.0, fit);
+  EXPECT_NEAR(three.day_variance_filled, 2.25, 0.085);
   // Filled pixels on two days only: too few days for their own variance; one for all pixels,
-  // that of the whole days' means.
+  // that of the whole days' means, and a file that reads back without the key.
   for (size_t i = 0; i < rows.rows(); ++i) rows.x[i * rows.dims + 4] = rows.day[i] < 2 && (i % 2000) % 4 >= 2 ? 1.0f : 0.0f;
   const auto one = eval::fit_uncertainty(rows, err, 0.0, fit);
   EXPECT_LT(one.day_variance_filled, 0.0);
-  EXPECT_EQ(one.to_json().count("day_variance_coarse_filled"), 0u);
+  const auto j = one.to_json();
+  EXPECT_EQ(j.count("day_variance_coarse_filled"), 0u);
   // Whole-day means: +-(0.6 - 1.5) / 2 = -+0.45 K.
   EXPECT_NEAR(one.day_variance, 0.45 * 0.45, 0.01);
+  const auto one_back = eval::UncertaintyModel::from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_LT(one_back.day_variance_filled, 0.0);
+  EXPECT_DOUBLE_EQ(one_back.sigma(filled, 0), one.sigma(filled, 0));
+  // A negative or non-numeric filled day variance is not a file the fit wrote.
+  for (const auto& bad : {nlohmann::json(-0.5), nlohmann::json("x")}) {
+    auto broken = m.to_json();
+    broken["day_variance_coarse_filled"] = bad;
+    EXPECT_ANY_THROW(eval::UncertaintyModel::from_json(broken)) << bad.dump();
+  }
 }
 
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {

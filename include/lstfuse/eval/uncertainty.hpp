@@ -71,9 +71,10 @@ struct UncertaintyFit {
   // component shared by all pixels of a day and a per-pixel one, and the nearby-error
   // predictor is learned (docs/uncertainty.md).
   int min_days = 3;
-  // Rows of a class on a day for its own nearby error (else: all), and rows of a day's observed
-  // or filled coarse pixels for their own day mean.
-  int min_class_rows = 50;
+  int min_class_rows = 50;  // rows of a class on a day for its own nearby error (else: all)
+  // Rows of a day's observed or of its filled coarse pixels for their own day mean; the two
+  // groups get a day variance each when both have that many rows on at least min_days days.
+  long long min_day_group_rows = 200;
   bool nearby = true;       // learn the nearby-error predictor (log_nearby_error_mse)
   // A land-cover class with at least this many rows (on at least min_days days when the rows
   // are grouped by day) gets its own calibration factor.
@@ -102,10 +103,10 @@ struct UncertaintyModel {
   int baseline_class = 0;
   std::vector<double> beta;           // intercept, active predictors, classes
   double noise_variance = 0.0;        // K^2, the fine observation's noise removed
-  double day_variance = 0.0;          // K^2, the error shared by all pixels of a day
-  // K^2, the same for pixels whose coarse value was filled, when learned apart (< 0: not; then
-  // day_variance holds for every pixel and, learned apart, for the observed coarse pixels).
-  double day_variance_filled = -1.0;
+  // K^2, the error shared by the pixels of a day: by all of them, or, when the filled coarse
+  // pixels have their own (day_variance_filled >= 0), by those with an observed coarse value.
+  double day_variance = 0.0;
+  double day_variance_filled = -1.0;  // K^2, of the pixels with a filled coarse value (< 0: none)
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
@@ -124,7 +125,8 @@ struct UncertaintyModel {
 };
 
 // Fits the variance model to the errors (prediction - observed fine) of the rows: with rows
-// grouped by day, the variance of the day means (day part) and a model of the deviations from
+// grouped by day, the variance of the day means, per fill status where both have enough days
+// (day part) and a model of the deviations from
 // them (pixel part, every day weighing the same); removes the observation noise
 // `noise_variance` from the pixel part and calibrates the scale. Throws Error when there are
 // too few rows.
