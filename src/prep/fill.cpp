@@ -102,7 +102,8 @@ void FillOptions::validate() const {
   if (harmonics != 1 && harmonics != 2) throw Error(fmt::format("--fill-harmonics must be 1 or 2, got {}", harmonics));
   if (min_clear_days < 3) throw Error(fmt::format("--fill-min-clear-days must be at least 3, got {}", min_clear_days));
   if (cell < 1) throw Error(fmt::format("--fill-cell must be at least 1 pixel, got {}", cell));
-  if (!(sigma_cells > 0.0)) throw Error(fmt::format("--fill-sigma must be positive, got {}", sigma_cells));
+  if (!(sigma_cells > 0.0 && sigma_cells <= 1e6))
+    throw Error(fmt::format("--fill-sigma must be positive and at most 1e6 cells, got {}", sigma_cells));
   if (window < 0) throw Error(fmt::format("--fill-window must be 0 or more days, got {}", window));
   if (tile < 1) throw Error(fmt::format("--fill-tile must be at least 1 pixel, got {}", tile));
   if (!(min_clear_fraction >= 0.0 && min_clear_fraction <= 1.0)) {
@@ -258,7 +259,9 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
 
   // Spatial residual fields: Gaussian-weighted clear residuals over cells, normalised by the
   // clear counts; a small weight of the scene mean keeps cells far from any clear pixel defined.
-  const int reach = static_cast<int>(std::ceil(3.0 * opts_.sigma_cells));
+  // Truncated at 3 sigma, and never beyond the scene's cells (a wider kernel only tends to
+  // the scene mean, and its size would overflow).
+  const int reach = static_cast<int>(std::min<double>(std::ceil(3.0 * opts_.sigma_cells), std::max(ncx_, ncy_)));
   std::vector<double> kernel((2 * reach + 1) * (2 * reach + 1));
   for (int dy = -reach; dy <= reach; ++dy)
     for (int dx = -reach; dx <= reach; ++dx)

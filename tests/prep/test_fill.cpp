@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "lstfuse/core/error.hpp"
@@ -193,4 +194,26 @@ TEST(GapFill, RejectsBadOptions) {
   EXPECT_THROW(prep::GapFiller(s.source(), o), Error);
   o = options(0, 64);
   EXPECT_THROW(prep::GapFiller(s.source(), o), Error);
+}
+
+TEST(GapFill, AKernelWiderThanTheSceneIsTheSceneMean) {
+  // Kernels of 1e3 and 1e6 cells both cover the 4 x 4 cells of the scene with weights 1 to within
+  // 1e-5: the filled values agree, and the wider one neither overflows nor runs out of memory.
+  const Series s(32, 32, 0.4, 0.3, 1.0, 5);
+  prep::FillOptions a = options(8, 256), b = a;
+  a.sigma_cells = 1e3;
+  b.sigma_cells = 1e6;
+  const prep::GapFiller fa(s.source(), a), fb(s.source(), b);
+  const prep::FilledDay da = fa.fill(s.dates[50], &s.images[50]), db = fb.fill(s.dates[50], &s.images[50]);
+  for (size_t k = 0; k < da.lst.band_size(); ++k) {
+    ASSERT_EQ(da.lst.mask(0)[k], db.lst.mask(0)[k]) << k;
+    if (da.lst.mask(0)[k]) {
+      EXPECT_NEAR(da.lst.band(0)[k], db.lst.band(0)[k], 1e-3) << k;
+    }
+  }
+  for (double bad : {0.0, -1.0, 2e6, std::numeric_limits<double>::infinity(), std::nan("")}) {
+    prep::FillOptions o = a;
+    o.sigma_cells = bad;
+    EXPECT_THROW(o.validate(), Error) << bad;
+  }
 }
