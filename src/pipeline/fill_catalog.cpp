@@ -88,9 +88,9 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
     if (a.is_object()) a.erase("landcover");
     b.erase("landcover");
     throw file_error(out_dir.string(), a == b ? "was filled with another land-cover layer of the catalog (or none); "
-                                                "use another output folder"
+                                                "use another output folder or --overwrite"
                                               : "holds coarse images filled from another catalog or with other "
-                                                "fill options or dates; use another output folder");
+                                                "fill options or dates; use another output folder or --overwrite");
   }
   return Catalog::load(out_dir);
 }

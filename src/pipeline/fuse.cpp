@@ -102,7 +102,11 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
 
 // The catalog fuse works on: the source, or its gap-filled copy in out_dir/filled-coarse (made
 // once, reused by a re-run with the same settings). Pair dates are filled too, whatever the period.
-Catalog working_catalog(const Catalog& source, const FuseOptions& opts) {
+// The catalog the dates are predicted from: the source, or with --fill its filled copy inside the
+// output folder (reused when made with the same settings; with --overwrite, filled again when
+// not, and then `refilled` is set).
+Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& refilled) {
+  refilled = false;
   if (!opts.fill) return source;
   FillCatalogOptions fo;
   fo.fill = opts.fill_options;
@@ -111,7 +115,15 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts) {
   fo.extra_dates = source.pair_dates();
   fo.show_progress = opts.show_progress;
   const fs::path dir = opts.out_dir / "filled-coarse";
-  if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
+  try {
+    if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
+  } catch (const Error&) {
+    // Only a single process refills: ranks and shards would race on the folder.
+    if (!opts.overwrite || opts.work) throw;
+    spdlog::info("{}: filled with other settings; filling again (--overwrite)", dir.string());
+    fo.overwrite = true;
+    refilled = true;
+  }
   return fill_catalog(source, dir, fo);
 }
 
@@ -141,7 +153,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   const std::string run_key = fuse_run_key(method, opts);
   for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
   if (opts.fill) fs::create_directories(opts.out_dir);
-  const Catalog catalog = working_catalog(source, opts);
+  bool refilled = false;
+  const Catalog catalog = working_catalog(source, opts, refilled);
+  if (refilled) {  // every date and what was learned from the old filled catalog is redone
+    previous.clear();
+    discard_learned_products(opts.out_dir);
+  }
   const auto targets = fuse_targets(catalog, opts);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "

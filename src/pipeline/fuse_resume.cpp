@@ -9,6 +9,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/quality.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +39,12 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
 }
 
 }  // namespace
+
+void discard_learned_products(const fs::path& out_dir) {
+  std::error_code ec;
+  fs::remove(out_dir / kUncertaintyModelFile, ec);
+  fs::remove_all(out_dir / "models", ec);
+}
 
 nlohmann::json fuse_run_settings(const FuseOptions& opts) {
   nlohmann::json j = {{"format", opts.format},
@@ -88,6 +95,7 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
                                      "--overwrite to redo every date", diff));
       }
       spdlog::info("{}: other settings than the earlier run ({}); every date is redone", index.string(), diff);
+      if (!opts.work) discard_learned_products(dir);  // a shared run's preparing process decides
       return out;  // nothing of the old run counts as done
     }
     for (const auto& e : j.at("entries")) {

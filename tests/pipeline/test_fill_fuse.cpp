@@ -384,3 +384,59 @@ TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {
 }
 
 }  // namespace test_fill_fuse
+
+namespace test_fill_fuse {
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
+  // A run with 8-pixel residual cells, then the same folder with 16-pixel cells: refused without
+  // --overwrite (naming the filled folder); with it, the filled catalog, every date and the
+  // uncertainty model are made again, byte for byte what a fresh folder gets.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.fill = true;
+  o.show_progress = false;
+  o.format = "GTiff";
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 6;
+  o.fill_options.cell = 8;
+  pipeline::fuse(s.full, *method, o);
+  o.fill_options.cell = 16;
+  try {
+    pipeline::fuse(s.full, *method, o);
+    ADD_FAILURE() << "other fill options accepted without --overwrite";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("filled-coarse"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
+  }
+  o.overwrite = true;
+  const auto again = pipeline::fuse(s.full, *method, o);
+  EXPECT_EQ(again.skipped, 0);
+  pipeline::FuseOptions f = o;
+  f.overwrite = false;
+  f.out_dir = out / "fresh";
+  const auto fresh = pipeline::fuse(s.full, *method, f);
+  ASSERT_EQ(again.entries.size(), fresh.entries.size());
+  ASSERT_GT(fresh.done, 0);
+  for (size_t k = 0; k < fresh.entries.size(); ++k) {
+    if (fresh.entries[k].status != "done") continue;
+    for (const std::string* name : {&fresh.entries[k].output, &fresh.entries[k].quality})
+      EXPECT_EQ(file_bytes(out / "fused" / *name), file_bytes(out / "fresh" / *name)) << *name;
+  }
+  EXPECT_EQ(file_bytes(out / "fused" / "uncertainty_model.json"), file_bytes(out / "fresh" / "uncertainty_model.json"));
+}
+
+}  // namespace test_fill_fuse

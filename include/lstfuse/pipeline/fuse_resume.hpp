@@ -22,6 +22,11 @@ constexpr const char* kFuseIndexFormat = "lstfuse-fuse-index";
 // write options: format, and --co when given).
 nlohmann::json fuse_run_settings(const FuseOptions& opts);
 
+// Removes what an earlier run in OUT_DIR learned from its inputs and options (the uncertainty
+// model, trained models): a run that redoes every date (--overwrite with other settings, or a
+// filled catalog filled again) must not predict with them.
+void discard_learned_products(const std::filesystem::path& out_dir);
+
 // Checks the output folder before any work (not the catalog itself, not a foreign folder) and
 // reads the previous index. Throws Error naming index.json when the method, its options or the
 // run settings differ (unless opts.overwrite: then no previous entry is kept). Returns the
