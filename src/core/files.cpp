@@ -39,6 +39,21 @@ std::string temporary_name(const std::string& path, const std::string& suffix) {
   return fmt::format("{}.part-{}-{}{}", path, host_tag(), ::getpid(), suffix);
 }
 
+namespace {
+
+// True when `rest` (what follows ".part-HOST-" in a temporary's name) starts with the id of a
+// process of this machine that is gone: its temporary is a killed run's half-written file.
+bool left_by_a_gone_process(const std::string& rest) {
+  size_t digits = 0;
+  while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
+  if (digits == 0 || digits > 9) return false;
+  const long pid = std::stol(rest.substr(0, digits));
+  // Alive (or not ours to signal): leave it.
+  return !(pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
 void remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path p(path);
@@ -48,16 +63,23 @@ void remove_stale_temporaries(const std::string& path) {
   fs::directory_iterator it(dir, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string rest = name.substr(prefix.size());
-    size_t digits = 0;
-    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
-    if (digits == 0 || digits > 9) continue;
-    const long pid = std::stol(rest.substr(0, digits));
-    // Alive (or not ours to signal): leave it; gone: a killed run's half-written file.
-    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    if (name.compare(0, prefix.size(), prefix) != 0 || !left_by_a_gone_process(name.substr(prefix.size()))) continue;
     std::error_code rm;
     fs::remove(it->path(), rm);
+  }
+}
+
+void remove_stale_temporaries_in(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  const std::string tag = ".part-" + host_tag() + "-";
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(tag);
+    if (at == std::string::npos || at == 0 || !left_by_a_gone_process(name.substr(at + tag.size()))) continue;
+    std::error_code rm;
+    if (it->is_regular_file(rm)) fs::remove(it->path(), rm);
   }
 }
 

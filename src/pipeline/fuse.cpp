@@ -127,6 +127,43 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& re
   return fill_catalog(source, dir, fo);
 }
 
+// A run into a folder that did not exist (or was empty) and that fails before any date is
+// written leaves nothing behind: the index it started, the filled catalog, models. Once a date's
+// files exist the folder is a resumable run and stays. An interruption (SIGINT) exits without
+// unwinding, so an interrupted first run also stays ours to resume.
+class FreshFolderGuard {
+ public:
+  FreshFolderGuard(fs::path dir, bool armed) : dir_(std::move(dir)) {
+    std::error_code ec;
+    existed_ = fs::exists(dir_, ec);
+    armed_ = armed && (!existed_ || (fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec)));
+  }
+  ~FreshFolderGuard() {
+    if (armed_ && nothing_predicted()) clear();
+  }
+  FreshFolderGuard(const FreshFolderGuard&) = delete;
+  FreshFolderGuard& operator=(const FreshFolderGuard&) = delete;
+  void clear() {
+    std::error_code ec;
+    if (!existed_) {
+      fs::remove_all(dir_, ec);
+    } else {
+      for (const auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
+    }
+    armed_ = false;
+  }
+  bool nothing_predicted() const {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_, ec))
+      if (e.path().filename().string().rfind("lst_", 0) == 0) return false;
+    return true;
+  }
+
+ private:
+  fs::path dir_;
+  bool existed_ = false, armed_ = false;
+};
+
 }  // namespace
 
 std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts) {
@@ -148,7 +185,10 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   // it (the filled copy of the catalog lives inside it, as fuse's own).
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
   if (work) work->before_prepare(opts.out_dir);
+  // Shared runs (ranks, shards) are left as they are: other processes may be writing.
+  FreshFolderGuard fresh_folder(opts.out_dir, !work);
   auto previous = read_resumable_index(source, method, opts, entry_from_json);
+  remove_stale_temporaries_in(opts.out_dir);  // the folder is fuse's own (or new) from here
   // Items finished by any process of an earlier run (MPI ranks, shards) count as done too.
   const std::string run_key = fuse_run_key(method, opts);
   for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
@@ -163,7 +203,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "
                             "image are observed, not predicted)",
-                            catalog.root().string(), opts.from ? opts.from->iso() : "start",
+                            source.root().string(), opts.from ? opts.from->iso() : "start",
                             opts.to ? opts.to->iso() : "end"));
   }
   fs::create_directories(opts.out_dir);
@@ -540,8 +580,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
                          summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {
-    throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})",
-                            info.name, summary.entries.front().note));
+    const std::string first = summary.entries.front().note;
+    throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, summary.entries);
   return summary;

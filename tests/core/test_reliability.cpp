@@ -301,6 +301,31 @@ TEST(Temporaries, RegisteredPathsAreRemovedOnRequest) {
   EXPECT_FALSE(fs::exists(tmp / ".cat.ingest-1"));
 }
 
+TEST(Temporaries, AFolderIsSweptOfAKilledRunsTemporaries) {
+  // A resumed fuse run does not write a finished date again, so it sweeps its folder: every
+  // NAME.part-HOST-PID... file of a gone process of this machine goes; live processes', other
+  // machines', files without the pattern and subfolders stay.
+  test::TempDir tmp;
+  const std::string mine = temporary_name((tmp / "a.tif").string(), ".cog.tif");
+  const std::string host_and_pid = mine.substr((tmp / "a.tif").string().size() + 6);
+  const std::string host = host_and_pid.substr(0, host_and_pid.rfind('-'));
+  const fs::path dead1 = tmp / ("b_quality.tif.part-" + host + "-999999999.tif");
+  const fs::path dead2 = tmp / ("b_quality.tif.part-" + host + "-999999999.cog.tif");
+  const fs::path other = tmp / "b.tif.part-elsewhere-999999999.tif";
+  const fs::path plain = tmp / "b.tif";
+  const fs::path sub = tmp / ("sub.part-" + host + "-999999999");
+  for (const fs::path& f : {fs::path(mine), dead1, dead2, other, plain}) std::ofstream(f) << "x";
+  fs::create_directories(sub);
+  remove_stale_temporaries_in(tmp.path());
+  EXPECT_TRUE(fs::exists(mine));
+  EXPECT_FALSE(fs::exists(dead1));
+  EXPECT_FALSE(fs::exists(dead2));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(plain));
+  EXPECT_TRUE(fs::is_directory(sub));
+  remove_stale_temporaries_in(tmp / "missing");  // no folder: nothing to do, no error
+}
+
 TEST(Temporaries, AKilledRunsTemporaryIsRemovedByTheNextWrite) {
   // A run killed with SIGKILL leaves its OUT.part-HOST-PID file; the next write of OUT removes
   // it once that process is gone, and leaves alone those of live processes and of other machines.

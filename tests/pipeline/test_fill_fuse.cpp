@@ -440,3 +440,35 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
 }
 
 }  // namespace test_fill_fuse
+
+namespace test_fill_fuse {
+
+TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
+  // Dates outside the series: the filled catalog is made, then nothing can be predicted. A
+  // folder the run created is gone afterwards; an empty folder the user made stays, empty.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o;
+  o.fill = true;
+  o.show_progress = false;
+  o.format = "GTiff";
+  o.from = Date(2019, 1, 1);
+  o.to = Date(2019, 2, 1);
+  o.out_dir = out / "new";
+  try {
+    pipeline::fuse(s.full, *method, o);
+    ADD_FAILURE() << "dates outside the catalog accepted";
+  } catch (const Error& e) {
+    // Named after the catalog the user gave, not the filled copy that is gone.
+    EXPECT_NE(std::string(e.what()).find(s.full.root().string() + ":"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(out / "new"));
+  fs::create_directories(out / "empty");
+  o.out_dir = out / "empty";
+  EXPECT_THROW(pipeline::fuse(s.full, *method, o), Error);
+  EXPECT_TRUE(fs::is_directory(out / "empty"));
+  EXPECT_TRUE(fs::is_empty(out / "empty"));
+}
+
+}  // namespace test_fill_fuse

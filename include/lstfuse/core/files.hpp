@@ -16,6 +16,9 @@ std::string temporary_name(const std::string& path, const std::string& suffix = 
 // Removes PATH's temporaries left by processes of this machine that are gone (a run killed with
 // SIGKILL cannot remove its own); called before each new write of PATH.
 void remove_stale_temporaries(const std::string& path);
+// The same for every file of DIR (not its subfolders): a run resuming in its own output folder
+// removes what a killed run left while writing files it will not write again.
+void remove_stale_temporaries_in(const std::filesystem::path& dir);
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text);
 
