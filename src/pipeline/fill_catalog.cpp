@@ -125,6 +125,28 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   if (!fs::is_directory(parent)) throw file_error(out.string(), "its parent folder does not exist");
   const std::vector<Date> days = output_days(source, opts);
 
+  // The files the filled catalog takes over from the source, checked before the fit: a missing
+  // or broken one is named as the catalog's file, at once, not found later in the filled copy.
+  {
+    auto check = [&](const std::string& rel) {
+      const std::string path = source.absolute(rel).string();
+      if (!fs::exists(source.absolute(rel))) throw file_error(path, "listed in the catalog but missing");
+      const Grid g = io::read_grid(path, false);
+      if (g.width != source.grid().width || g.height != source.grid().height) {
+        throw file_error(path, fmt::format("is {} x {} pixels, the catalog's grid {} x {}", g.width, g.height,
+                                           source.grid().width, source.grid().height));
+      }
+    };
+    std::set<long> written;
+    for (const Date& d : days) written.insert(d.days());
+    if (const auto& lc = source.landcover()) check(lc->path);
+    for (const Observation& o : source.observations()) {
+      if (o.role == Role::Coarse && written.count(o.date.days())) continue;
+      check(o.path);
+      if (!o.quality_path.empty()) check(o.quality_path);
+    }
+  }
+
   // Fit on the whole coarse series, whatever the output period.
   prep::FillSource src;
   src.grid = source.grid();

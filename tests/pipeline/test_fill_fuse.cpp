@@ -472,3 +472,32 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
 }
 
 }  // namespace test_fill_fuse
+
+namespace test_fill_fuse {
+
+TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
+  // A copy of the catalog with one fine image deleted, then the same with it cut short: the
+  // error names that file of the source catalog, and no filled folder is left.
+  const auto& s = sim_catalog();
+  test::TempDir tmp;
+  fs::copy(s.full.root(), tmp / "cat", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(tmp / "cat");
+  const Observation fine = *cat.find(cat.pair_dates()[1], Role::Fine);
+  const fs::path victim = cat.absolute(fine.path);
+  pipeline::FillCatalogOptions fo;
+  fo.show_progress = false;
+  fs::remove(victim);
+  for (const char* expected : {"listed in the catalog but missing", "not a readable raster"}) {
+    try {
+      pipeline::fill_catalog(cat, tmp / "filled", fo);
+      ADD_FAILURE() << "a broken catalog filled";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(victim.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(tmp / "filled"));
+    std::ofstream(victim) << "II*";  // a TIFF's first bytes and nothing more
+  }
+}
+
+}  // namespace test_fill_fuse
