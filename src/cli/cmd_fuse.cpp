@@ -1,4 +1,5 @@
 // `lstfuse fuse`: predict fine LST for every coarse-only date of a catalog in a date range.
+#include <limits>
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -104,7 +105,7 @@ void setup(CLI::App& app) {
                 "No uncertainty band (it is learned by predicting the pair dates leave-one-out)");
   cmd->add_option("--uncertainty-dates", a->uncertainty_dates,
                   "Pair dates predicted to learn the uncertainty (evenly spread; 0 = all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   cmd->add_option("--fine-noise", a->fine_noise,
                   "Noise of the fine images, K (1 sigma), removed from the learned errors "
@@ -126,12 +127,12 @@ void setup(CLI::App& app) {
                   "Cut each date into tiles of N x N pixels, each a work item of its own (for ranks, "
                   "shards and resuming); a date's files are assembled when its last tile is done and "
                   "equal a whole-scene run's; 0: a date is one item")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--rank-threads", a->rank_threads,
                   "OpenMP and torch threads of this process; 0: the cores it may use shared by the "
                   "MPI ranks on its node (the default under mpirun and with --shard)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   // Unknown flags are collected and refused by MethodFlags with our one-line error.
   cmd->allow_extras();
   auto flags = lstfuse::cli::MethodFlags::bind(cmd, true);

@@ -1,5 +1,6 @@
 // `lstfuse predict`: one fused image for one target date, from files on one grid or from a
 // catalog, with any registered method.
+#include <limits>
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -215,7 +216,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--threads", a->threads, "Threads (0: all cores; more than the machine has are capped)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(CLI::Range(0, std::numeric_limits<int>::max()));
   cmd->add_flag("--stream", a->stream,
                 "Read tiles from the files and write them as they are done (scenes larger than memory)");
   // Last, so that predict's own flags (--tile, --threads) take their plain spellings.

@@ -79,7 +79,7 @@ than --max-side are shown as block means. Title, colour bar (K) and range are on
   cmd->add_option("--range", a->range, "Colour range MIN MAX in K")->expected(2);
   cmd->add_option("--diff", a->diff, "Show RASTER - OTHER (same grid)")->check(CLI::ExistingFile);
   cmd->add_option("--title", a->title, "Title (default: the file name(s))");
-  cmd->add_option("--band", a->band, "Band to show (1-based)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--band", a->band, "Band to show (1-based)")->capture_default_str()->check(CLI::Range(1, 65535));
   cmd->add_option("--max-side", a->max_side, "Largest map side in pixels")
       ->capture_default_str()->check(CLI::Range(16, 20000));
   cmd->add_option("--units", a->units, "Units of the inputs: K or C (converted to K)")

@@ -29,6 +29,11 @@ std::vector<Date> output_days(const Catalog& source, const FillCatalogOptions& o
   const Date from = opts.from.value_or(coarse.front());
   const Date to = opts.to.value_or(coarse.back());
   if (to < from) throw Error(fmt::format("--to {} is before --from {}", to.iso(), from.iso()));
+  if (to < coarse.front() || coarse.back() < from) {
+    throw file_error(source.root().string(),
+                     fmt::format("the period {} .. {} lies outside the catalog's coarse series ({} .. {})",
+                                 from.iso(), to.iso(), coarse.front().iso(), coarse.back().iso()));
+  }
   std::set<long> days;
   for (Date d = from; d <= to; d = d + 1) days.insert(d.days());
   for (const Date& d : opts.extra_dates) days.insert(d.days());
@@ -98,6 +103,12 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
 Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillCatalogOptions& opts,
                      FillSummary* summary_out) {
   opts.fill.validate();
+  // Filling it again would find nothing to fill and write every pixel as observed: the flags of
+  // what was filled would be lost.
+  if (fs::exists(source.root() / kFillJson)) {
+    throw file_error(source.root().string(), "is already a filled catalog (made by 'lstfuse fill'); use it as it "
+                                             "is, or fill the catalog it was made from");
+  }
   const fs::path out = out_dir;
   if (fs::exists(out) && canonical_dir(out) == canonical_dir(source.root())) {
     throw file_error(out.string(), "is the source catalog; write the filled catalog to another folder");
@@ -215,6 +226,13 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       Raster observed;
       if (o) observed = io::load_observation(source, *o);
       const prep::FilledDay f = filler.fill(d, o ? &observed : nullptr);
+      if (f.lst.valid_count(0) == 0) {  // a whole-scene cloud far from clear data: left out too
+        rec.residual = prep::to_string(prep::ResidualKind::None);
+        ++summary.not_fillable;
+        summary.days.push_back(rec);
+        bar.update(++n, d.iso() + " (no clear data within the window)");
+        continue;
+      }
       rec.observed_fraction = f.observed_fraction;
       rec.filled_fraction = f.filled_fraction;
       Observation fo_obs;

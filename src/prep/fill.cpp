@@ -128,6 +128,10 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
   nterms_ = model_.terms();
   const int nt = nterms_;
   const int W = grid_.width, H = grid_.height, C = opts_.cell;
+  if (static_cast<double>(C) * C > static_cast<double>(W) * H) {
+    throw Error(fmt::format("--fill-cell {} is larger than the scene ({} x {} pixels): no cell could have enough "
+                            "clear pixels for a residual field", C, W, H));
+  }
   const size_t npix = static_cast<size_t>(W) * H;
   const size_t D = src.dates.size();
   ncx_ = (W + C - 1) / C;

@@ -444,8 +444,8 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
 namespace test_fill_fuse {
 
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
-  // Dates outside the series: the filled catalog is made, then nothing can be predicted. A
-  // folder the run created is gone afterwards; an empty folder the user made stays, empty.
+  // Dates outside the series: the run fails after creating its folder (for the filled catalog).
+  // A folder the run created is gone afterwards; an empty folder the user made stays, empty.
   const auto& s = sim_catalog();
   test::TempDir out;
   auto method = method_registry().create("additive");
@@ -469,6 +469,27 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   EXPECT_THROW(pipeline::fuse(s.full, *method, o), Error);
   EXPECT_TRUE(fs::is_directory(out / "empty"));
   EXPECT_TRUE(fs::is_empty(out / "empty"));
+  // One pair left: the coarse series is filled and the index started, then ESTARFM (two pairs)
+  // predicts no date. Nothing of it stays.
+  Catalog one(out / "one");
+  one.set_grid(s.full.grid());
+  const Date kept = s.full.pair_dates().front();
+  for (Observation ob : s.full.observations()) {
+    if (ob.role == Role::Fine && ob.date != kept) continue;
+    for (const std::string* rel : {&ob.path, &ob.quality_path}) {
+      if (rel->empty()) continue;
+      fs::create_directories((out / "one" / *rel).parent_path());
+      fs::create_hard_link(s.full.absolute(*rel), out / "one" / *rel);
+    }
+    one.add(ob);
+  }
+  one.save();
+  auto estarfm = method_registry().create("estarfm");
+  o.from.reset();
+  o.to.reset();
+  o.out_dir = out / "one_fused";
+  EXPECT_THROW(pipeline::fuse(Catalog::load(out / "one"), *estarfm, o), Error);
+  EXPECT_FALSE(fs::exists(out / "one_fused"));
 }
 
 }  // namespace test_fill_fuse
@@ -498,6 +519,31 @@ TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
     EXPECT_FALSE(fs::exists(tmp / "filled"));
     std::ofstream(victim) << "II*";  // a TIFF's first bytes and nothing more
   }
+}
+
+}  // namespace test_fill_fuse
+
+namespace test_fill_fuse {
+
+TEST(FillCatalog, AFilledCatalogIsNotFilledAgain) {
+  // Its coarse images have no gap left: filling again would mark every pixel observed and lose
+  // the flags. Refused, naming the catalog; the period outside the series is refused too.
+  const auto& s = sim_catalog();
+  test::TempDir tmp;
+  pipeline::FillCatalogOptions fo;
+  fo.show_progress = false;
+  const Catalog filled = pipeline::fill_catalog(s.full, tmp / "filled", fo);
+  try {
+    pipeline::fill_catalog(filled, tmp / "again", fo);
+    ADD_FAILURE() << "a filled catalog filled again";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already a filled catalog"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp / "again"));
+  fo.from = Date(2019, 1, 1);
+  fo.to = Date(2019, 3, 1);
+  EXPECT_THROW(pipeline::fill_catalog(s.full, tmp / "outside", fo), Error);
+  EXPECT_FALSE(fs::exists(tmp / "outside"));
 }
 
 }  // namespace test_fill_fuse
