@@ -115,8 +115,9 @@ void setup(CLI::App& app) {
                 "Also write OUT/report.html: coverage before and after fusion, the daily "
                 "truth-free score, the uncertainty's calibration and a few pixels through time");
   cmd->add_flag("--overwrite", a->overwrite,
-                "Redo every date when the folder holds a fuse run made with other options (only a "
-                "folder made by 'lstfuse fuse' is ever reused)");
+                "Redo every date when the folder holds a fuse run made with other options, and with "
+                "--fill fill again when the fill options or dates changed (only a folder made by "
+                "'lstfuse fuse' is ever reused)");
   cmd->add_option("--shard", a->shard,
                   "Do only the K-th of N disjoint parts of the run's dates (K/N, for job arrays); "
                   "then 'fuse --assemble' with the same options writes the index (docs/cluster.md)");
