@@ -56,7 +56,7 @@ void setup(CLI::App& app) {
     double filled = 0.0;
     int n = 0;
     for (const auto& d : s.days)
-      if (d.residual != "none" || d.had_image) {
+      if (d.written) {
         filled += d.filled_fraction;
         ++n;
       }

@@ -92,10 +92,11 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
     nlohmann::json a = stored, b = wanted;
     if (a.is_object()) a.erase("landcover");
     b.erase("landcover");
-    throw file_error(out_dir.string(), a == b ? "was filled with another land-cover layer of the catalog (or none); "
-                                                "use another output folder or --overwrite"
-                                              : "holds coarse images filled from another catalog or with other "
-                                                "fill options or dates; use another output folder or --overwrite");
+    const std::string why = a == b ? "was filled with another land-cover layer of the catalog (or none); "
+                                     "use another output folder or --overwrite"
+                                   : "holds coarse images filled from another catalog or with other fill "
+                                     "options or dates; use another output folder or --overwrite";
+    throw FilledCatalogMismatch(out_dir.string() + ": " + why);
   }
   return Catalog::load(out_dir);
 }
@@ -259,6 +260,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       qo.metadata = {{"LSTFUSE_DATE", d.iso()}, {"LSTFUSE_QUALITY_BANDS", "coarse_filled"}};
       io::write_raster((tmp / fo_obs.quality_path).string(), f.filled, qo);
       cat.add(fo_obs);
+      rec.written = true;
       ++summary.written;
       if (!o) ++summary.synthesized;
       summary.days.push_back(rec);

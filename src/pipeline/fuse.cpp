@@ -117,10 +117,10 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& re
   const fs::path dir = opts.out_dir / "filled-coarse";
   try {
     if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
-  } catch (const Error&) {
+  } catch (const FilledCatalogMismatch& e) {
     // Only a single process refills: ranks and shards would race on the folder.
     if (!opts.overwrite || opts.work) throw;
-    spdlog::info("{}: filled with other settings; filling again (--overwrite)", dir.string());
+    spdlog::info("{}; filling it again (--overwrite)", e.what());
     fo.overwrite = true;
     refilled = true;
   }
@@ -128,38 +128,59 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& re
 }
 
 // A run into a folder that did not exist (or was empty) and that fails before any date is
-// written leaves nothing behind: the index it started, the filled catalog, models. Once a date's
-// files exist the folder is a resumable run and stays. An interruption (SIGINT) exits without
+// written leaves nothing behind: the index it started, the filled catalog, models. Only those
+// names of fuse's own are removed (a log file the user writes into the folder stays), and the
+// folder itself only when this run made it and it is empty then. Once a date's files or a stored
+// tile exist the folder is a resumable run and stays. An interruption (SIGINT) exits without
 // unwinding, so an interrupted first run also stays ours to resume.
+struct FolderBefore {
+  bool fresh = false;    // absent, or an empty folder (not a link)
+  bool existed = false;
+  explicit FolderBefore(const fs::path& dir) {
+    std::error_code ec;
+    const auto st = fs::symlink_status(dir, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) return;
+    if (!fs::exists(st)) {
+      fresh = true;
+      return;
+    }
+    existed = true;
+    fresh = fs::is_directory(st) && fs::is_empty(dir, ec) && !ec;
+  }
+};
+
 class FreshFolderGuard {
  public:
-  FreshFolderGuard(fs::path dir, bool armed) : dir_(std::move(dir)) {
-    std::error_code ec;
-    existed_ = fs::exists(dir_, ec);
-    armed_ = armed && (!existed_ || (fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec)));
-  }
+  FreshFolderGuard(fs::path dir, const FolderBefore& before, bool armed)
+      : dir_(std::move(dir)), existed_(before.existed), armed_(armed && before.fresh) {}
   ~FreshFolderGuard() {
     if (armed_ && nothing_predicted()) clear();
   }
   FreshFolderGuard(const FreshFolderGuard&) = delete;
   FreshFolderGuard& operator=(const FreshFolderGuard&) = delete;
-  void clear() {
-    std::error_code ec;
-    if (!existed_) {
-      fs::remove_all(dir_, ec);
-    } else {
-      for (const auto& e : fs::directory_iterator(dir_, ec)) fs::remove_all(e.path(), ec);
-    }
-    armed_ = false;
-  }
-  bool nothing_predicted() const {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_, ec))
-      if (e.path().filename().string().rfind("lst_", 0) == 0) return false;
-    return true;
-  }
 
  private:
+  void clear() const {
+    std::error_code ec;
+    for (const char* name : {"index.json", "index.csv", "filled-coarse", "models", kUncertaintyModelFile,
+                             kItemsFolder, kTilesFolder})
+      fs::remove_all(dir_ / name, ec);
+    if (!existed_ && fs::is_empty(dir_, ec) && !ec) fs::remove(dir_, ec);
+  }
+  // False on any doubt (a folder that cannot be listed keeps everything).
+  bool nothing_predicted() const {
+    std::error_code ec;
+    fs::directory_iterator it(dir_, ec), end;
+    if (ec) return false;
+    for (; it != end; it.increment(ec)) {
+      if (ec) return false;
+      const std::string name = it->path().filename().string();
+      if (name.rfind("lst_", 0) == 0) return false;
+      if (name == kTilesFolder && !fs::is_empty(it->path(), ec)) return false;
+    }
+    return !ec;
+  }
+
   fs::path dir_;
   bool existed_ = false, armed_ = false;
 };
@@ -185,10 +206,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   // it (the filled copy of the catalog lives inside it, as fuse's own).
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
   if (work) work->before_prepare(opts.out_dir);
-  // Shared runs (ranks, shards) are left as they are: other processes may be writing.
-  FreshFolderGuard fresh_folder(opts.out_dir, !work);
+  const FolderBefore before(opts.out_dir);
   auto previous = read_resumable_index(source, method, opts, entry_from_json);
-  remove_stale_temporaries_in(opts.out_dir);  // the folder is fuse's own (or new) from here
+  // From here the folder is fuse's own (or new). Shared runs (ranks, shards) are left as they
+  // are: other processes, perhaps on other machines, may be writing.
+  FreshFolderGuard fresh_folder(opts.out_dir, before, !work);
+  if (!work) remove_stale_temporaries_in(opts.out_dir);
   // Items finished by any process of an earlier run (MPI ranks, shards) count as done too.
   const std::string run_key = fuse_run_key(method, opts);
   for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
@@ -197,7 +220,11 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   const Catalog catalog = working_catalog(source, opts, refilled);
   if (refilled) {  // every date and what was learned from the old filled catalog is redone
     previous.clear();
-    discard_learned_products(opts.out_dir);
+    discard_learned_products(opts.out_dir, opts.model);
+    // Tiles and item records carry a run key without the fill options: from the old filling.
+    std::error_code ec;
+    fs::remove_all(opts.out_dir / kTilesFolder, ec);
+    fs::remove_all(opts.out_dir / kItemsFolder, ec);
   }
   const auto targets = fuse_targets(catalog, opts);
   if (targets.empty()) {

@@ -40,10 +40,17 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
 
 }  // namespace
 
-void discard_learned_products(const fs::path& out_dir) {
+void discard_learned_products(const fs::path& out_dir, const fs::path& given_model) {
   std::error_code ec;
   fs::remove(out_dir / kUncertaintyModelFile, ec);
-  fs::remove_all(out_dir / "models", ec);
+  const fs::path models = out_dir / "models";
+  // A model given with --model is the user's input wherever it lies: never removed.
+  if (!given_model.empty()) {
+    const fs::path m = fs::weakly_canonical(given_model, ec), d = fs::weakly_canonical(models, ec);
+    const auto rel = m.lexically_relative(d);
+    if (!rel.empty() && *rel.begin() != "..") return;
+  }
+  fs::remove_all(models, ec);
 }
 
 nlohmann::json fuse_run_settings(const FuseOptions& opts) {
@@ -87,6 +94,18 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
       const std::string run_diff = differences(before, now);
       if (!run_diff.empty()) diff += (diff.empty() ? "" : ", ") + run_diff;
     }
+    // What the earlier run learned (models, uncertainty) depends on the method's options and the
+    // run settings, not on how the files are written.
+    bool learned_stale = !differences(comparable_options(j.value("options", nlohmann::json::object())),
+                                      comparable_options(method.options().to_json())).empty();
+    if (j.contains("run") && j.at("run").is_object()) {
+      nlohmann::json before = j.at("run"), now = fuse_run_settings(opts);
+      for (auto* r : {&before, &now}) {
+        r->erase("format");
+        r->erase("co");
+      }
+      learned_stale = learned_stale || before != now;
+    }
     if (!diff.empty()) {
       if (!opts.overwrite) {
         throw file_error(index.string(),
@@ -95,7 +114,8 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
                                      "--overwrite to redo every date", diff));
       }
       spdlog::info("{}: other settings than the earlier run ({}); every date is redone", index.string(), diff);
-      if (!opts.work) discard_learned_products(dir);  // a shared run's preparing process decides
+      // Shared runs keep them: their processes start at different times (docs/cluster.md).
+      if (learned_stale && !opts.work) discard_learned_products(dir, opts.model);
       return out;  // nothing of the old run counts as done
     }
     for (const auto& e : j.at("entries")) {

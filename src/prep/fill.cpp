@@ -263,14 +263,12 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
 
   // Spatial residual fields: Gaussian-weighted clear residuals over cells, normalised by the
   // clear counts; a small weight of the scene mean keeps cells far from any clear pixel defined.
-  // Truncated at 3 sigma, and never beyond the scene's cells (a wider kernel only tends to
-  // the scene mean, and its size would overflow).
+  // Truncated at 3 sigma (a square), and never beyond the scene's cells (a wider kernel only
+  // tends to the scene mean). The Gaussian of a square window is separable: rows, then columns.
   const int reach = static_cast<int>(std::min<double>(std::ceil(3.0 * opts_.sigma_cells), std::max(ncx_, ncy_)));
-  std::vector<double> kernel((2 * reach + 1) * (2 * reach + 1));
-  for (int dy = -reach; dy <= reach; ++dy)
-    for (int dx = -reach; dx <= reach; ++dx)
-      kernel[(dy + reach) * (2 * reach + 1) + dx + reach] =
-          std::exp(-(dx * dx + dy * dy) / (2.0 * opts_.sigma_cells * opts_.sigma_cells));
+  std::vector<double> kernel(static_cast<size_t>(2 * reach + 1));
+  for (int d = -reach; d <= reach; ++d)
+    kernel[static_cast<size_t>(d + reach)] = std::exp(-(static_cast<double>(d) * d) / (2.0 * opts_.sigma_cells * opts_.sigma_cells));
   const double eps = 0.05 * C * C;
   const double min_clear = std::max(static_cast<double>(C) * C, opts_.min_clear_fraction * npix);
   spatial_.assign(D, Field{});
@@ -289,16 +287,29 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
     Field& f = spatial_[i];
     f.kind = ResidualKind::Spatial;
     f.values.assign(ncells, 0.0f);
+    // Along rows, then along columns: sums of S and N weighted by k(dx) k(dy) over the window
+    // clipped to the scene.
+    std::vector<double> rs(ncells, 0.0), rn(ncells, 0.0);
+    for (int cy = 0; cy < ncy_; ++cy)
+      for (int cx = 0; cx < ncx_; ++cx) {
+        double a = 0.0, b = 0.0;
+        for (int dx = std::max(-reach, -cx); dx <= std::min(reach, ncx_ - 1 - cx); ++dx) {
+          const size_t c = static_cast<size_t>(cy) * ncx_ + cx + dx;
+          const double w = kernel[static_cast<size_t>(dx + reach)];
+          a += w * S[c];
+          b += w * N[c];
+        }
+        rs[static_cast<size_t>(cy) * ncx_ + cx] = a;
+        rn[static_cast<size_t>(cy) * ncx_ + cx] = b;
+      }
     for (int cy = 0; cy < ncy_; ++cy) {
       for (int cx = 0; cx < ncx_; ++cx) {
         double ws = eps * mean, wn = eps;
         for (int dy = std::max(-reach, -cy); dy <= std::min(reach, ncy_ - 1 - cy); ++dy) {
-          for (int dx = std::max(-reach, -cx); dx <= std::min(reach, ncx_ - 1 - cx); ++dx) {
-            const size_t c = static_cast<size_t>(cy + dy) * ncx_ + cx + dx;
-            const double w = kernel[(dy + reach) * (2 * reach + 1) + dx + reach];
-            ws += w * S[c];
-            wn += w * N[c];
-          }
+          const size_t c = static_cast<size_t>(cy + dy) * ncx_ + cx;
+          const double w = kernel[static_cast<size_t>(dy + reach)];
+          ws += w * rs[c];
+          wn += w * rn[c];
         }
         f.values[static_cast<size_t>(cy) * ncx_ + cx] = static_cast<float>(ws / wn);
       }

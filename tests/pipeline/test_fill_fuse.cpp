@@ -547,3 +547,56 @@ TEST(FillCatalog, AFilledCatalogIsNotFilledAgain) {
 }
 
 }  // namespace test_fill_fuse
+
+namespace test_fill_fuse {
+
+TEST(FuseFill, OverwriteWithOtherMethodOptionsLearnsTheUncertaintyAgain) {
+  // ESTARFM with another window, --overwrite: every date is redone and the uncertainty model is
+  // learned again (it was learned from the old window's leave-one-out errors), as in a fresh
+  // folder. A change of the output format alone keeps it.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.show_progress = false;
+  o.format = "GTiff";
+  o.fill = true;  // the filled catalog has enough pair dates to learn the uncertainty from
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 3;
+  auto a = method_registry().create("estarfm");
+  a->options().set("half-window", "10");
+  pipeline::fuse(s.full, *a, o);
+  const std::string first = file_bytes(out / "fused" / "uncertainty_model.json");
+  auto b = method_registry().create("estarfm");
+  b->options().set("half-window", "6");
+  o.overwrite = true;
+  pipeline::fuse(s.full, *b, o);
+  pipeline::FuseOptions f = o;
+  f.overwrite = false;
+  f.out_dir = out / "fresh";
+  pipeline::fuse(s.full, *b, f);
+  const std::string again = file_bytes(out / "fused" / "uncertainty_model.json");
+  EXPECT_NE(again, first);
+  EXPECT_EQ(again, file_bytes(out / "fresh" / "uncertainty_model.json"));
+  o.format = "COG";
+  const auto t = fs::last_write_time(out / "fused" / "uncertainty_model.json");
+  pipeline::fuse(s.full, *b, o);
+  EXPECT_EQ(fs::last_write_time(out / "fused" / "uncertainty_model.json"), t);
+}
+
+TEST(FuseFill, ALinkGivenAsTheOutputIsNeverRemoved) {
+  // A dangling symbolic link as -o: the run fails (it cannot make the folder) and the link stays.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  fs::create_directory_symlink(out / "nowhere", out / "link");
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "link";
+  o.show_progress = false;
+  o.fill = true;
+  EXPECT_THROW(pipeline::fuse(s.full, *method, o), std::exception);
+  EXPECT_TRUE(fs::is_symlink(out / "link"));
+}
+
+}  // namespace test_fill_fuse

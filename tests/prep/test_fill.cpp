@@ -217,3 +217,16 @@ TEST(GapFill, AKernelWiderThanTheSceneIsTheSceneMean) {
     EXPECT_THROW(o.validate(), Error) << bad;
   }
 }
+
+TEST(GapFill, ACellLargerThanTheSceneIsRefused) {
+  // 33 x 33 pixels of cell on a 32 x 32 scene: no cell can hold the clear pixels a residual field
+  // needs (at least a cell's worth), so nothing would ever be filled.
+  const Series s(32, 32, 0.4, 0.3, 1.0, 5);
+  try {
+    const prep::GapFiller f(s.source(), options(33, 256));
+    ADD_FAILURE() << "a cell larger than the scene accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--fill-cell 33"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(prep::GapFiller(s.source(), options(32, 256)));
+}

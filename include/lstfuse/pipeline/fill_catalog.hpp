@@ -11,9 +11,17 @@
 #include <nlohmann/json.hpp>
 
 #include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/prep/fill.hpp"
 
 namespace lstfuse::pipeline {
+
+// reuse_filled_catalog's refusal of a filled folder made from another source, with other fill
+// options or days, or another land-cover layer (fuse --overwrite fills such a folder again).
+class FilledCatalogMismatch : public Error {
+ public:
+  using Error::Error;
+};
 
 struct FillCatalogOptions {
   prep::FillOptions fill;
@@ -29,6 +37,7 @@ struct FillCatalogOptions {
 struct FillDayRecord {
   Date date;
   bool had_image = false;
+  bool written = false;  // a filled image was written (false: left out, nothing to fill it from)
   std::string residual;  // spatial | temporal | none
   double observed_fraction = 0.0;
   double filled_fraction = 0.0;

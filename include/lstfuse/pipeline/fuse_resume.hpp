@@ -23,9 +23,10 @@ constexpr const char* kFuseIndexFormat = "lstfuse-fuse-index";
 nlohmann::json fuse_run_settings(const FuseOptions& opts);
 
 // Removes what an earlier run in OUT_DIR learned from its inputs and options (the uncertainty
-// model, trained models): a run that redoes every date (--overwrite with other settings, or a
-// filled catalog filled again) must not predict with them.
-void discard_learned_products(const std::filesystem::path& out_dir);
+// model, trained models): a run that redoes every date (--overwrite with other method options or
+// run settings, or a filled catalog filled again) must not predict with them. `models/` stays
+// when it holds GIVEN_MODEL (--model).
+void discard_learned_products(const std::filesystem::path& out_dir, const std::filesystem::path& given_model);
 
 // Checks the output folder before any work (not the catalog itself, not a foreign folder) and
 // reads the previous index. Throws Error naming index.json when the method, its options or the
