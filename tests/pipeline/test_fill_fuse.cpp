@@ -383,10 +383,16 @@ TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {
   EXPECT_FALSE(fs::exists(out / "g"));
 }
 
-}  // namespace test_fill_fuse
-
-namespace test_fill_fuse {
 namespace {
+
+// Options of a quiet GTiff run into OUT_DIR.
+pipeline::FuseOptions quiet_run(const fs::path& out_dir) {
+  pipeline::FuseOptions o;
+  o.out_dir = out_dir;
+  o.show_progress = false;
+  o.format = "GTiff";
+  return o;
+}
 
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -404,11 +410,8 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
   const auto& s = sim_catalog();
   test::TempDir out;
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o;
-  o.out_dir = out / "fused";
+  pipeline::FuseOptions o = quiet_run(out / "fused");
   o.fill = true;
-  o.show_progress = false;
-  o.format = "GTiff";
   const Date d = s.full.coarse_only_dates()[20];
   o.from = d;
   o.to = d + 6;
@@ -439,9 +442,6 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
   EXPECT_EQ(file_bytes(out / "fused" / "uncertainty_model.json"), file_bytes(out / "fresh" / "uncertainty_model.json"));
 }
 
-}  // namespace test_fill_fuse
-
-namespace test_fill_fuse {
 
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   // Dates outside the series: the run fails after creating its folder (for the filled catalog).
@@ -449,13 +449,10 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   const auto& s = sim_catalog();
   test::TempDir out;
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o;
+  pipeline::FuseOptions o = quiet_run(out / "new");
   o.fill = true;
-  o.show_progress = false;
-  o.format = "GTiff";
   o.from = Date(2019, 1, 1);
   o.to = Date(2019, 2, 1);
-  o.out_dir = out / "new";
   try {
     pipeline::fuse(s.full, *method, o);
     ADD_FAILURE() << "dates outside the catalog accepted";
@@ -492,9 +489,6 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   EXPECT_FALSE(fs::exists(out / "one_fused"));
 }
 
-}  // namespace test_fill_fuse
-
-namespace test_fill_fuse {
 
 TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
   // A copy of the catalog with one fine image deleted, then the same with it cut short: the
@@ -521,9 +515,6 @@ TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
   }
 }
 
-}  // namespace test_fill_fuse
-
-namespace test_fill_fuse {
 
 TEST(FillCatalog, AFilledCatalogIsNotFilledAgain) {
   // Its coarse images have no gap left: filling again would mark every pixel observed and lose
@@ -546,9 +537,6 @@ TEST(FillCatalog, AFilledCatalogIsNotFilledAgain) {
   EXPECT_FALSE(fs::exists(tmp / "outside"));
 }
 
-}  // namespace test_fill_fuse
-
-namespace test_fill_fuse {
 
 TEST(FuseFill, OverwriteWithOtherMethodOptionsLearnsTheUncertaintyAgain) {
   // ESTARFM with another window, --overwrite: every date is redone and the uncertainty model is
@@ -556,10 +544,7 @@ TEST(FuseFill, OverwriteWithOtherMethodOptionsLearnsTheUncertaintyAgain) {
   // folder. A change of the output format alone keeps it.
   const auto& s = sim_catalog();
   test::TempDir out;
-  pipeline::FuseOptions o;
-  o.out_dir = out / "fused";
-  o.show_progress = false;
-  o.format = "GTiff";
+  pipeline::FuseOptions o = quiet_run(out / "fused");
   o.fill = true;  // the filled catalog has enough pair dates to learn the uncertainty from
   const Date d = s.full.coarse_only_dates()[20];
   o.from = d;
@@ -591,9 +576,7 @@ TEST(FuseFill, ALinkGivenAsTheOutputIsNeverRemoved) {
   test::TempDir out;
   fs::create_directory_symlink(out / "nowhere", out / "link");
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o;
-  o.out_dir = out / "link";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(out / "link");
   o.fill = true;
   EXPECT_THROW(pipeline::fuse(s.full, *method, o), std::exception);
   EXPECT_TRUE(fs::is_symlink(out / "link"));
