@@ -72,7 +72,9 @@ bool is_folder_of_kind(const fs::path& dir, const OutputFolderKind& kind) {
   }
 }
 
-OutputFolderKind catalog_kind() { return {"manifest.json", "lstfuse-catalog", "catalog made by 'lstfuse ingest'"}; }
+OutputFolderKind catalog_kind() {
+  return {"manifest.json", "lstfuse-catalog", "catalog made by 'lstfuse ingest' or 'lstfuse fill'"};
+}
 OutputFolderKind simulation_kind() {
   return {"simulation.json", "lstfuse-simulation", "simulation made by 'lstfuse simulate'"};
 }

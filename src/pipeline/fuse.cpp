@@ -215,6 +215,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   // Items finished by any process of an earlier run (MPI ranks, shards) count as done too.
   const std::string run_key = fuse_run_key(method, opts);
   for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
+  // Too few pairs fails every date alike: said once, before filling or writing anything.
+  if (const auto why = too_few_pairs(source, info, opts.fill)) throw Error(*why);
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
   const Catalog catalog = working_catalog(source, opts, refilled);

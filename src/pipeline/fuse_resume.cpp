@@ -1,5 +1,6 @@
 #include "lstfuse/pipeline/fuse_resume.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -24,17 +25,27 @@ nlohmann::json comparable_options(nlohmann::json o) {
   return o;
 }
 
+// The command-line flag a recorded setting comes from (`max_reference_steps` is
+// --max-reference-steps, `format` is --of).
+std::string flag_of(const std::string& key) {
+  if (key == "format") return "of";
+  std::string f = key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
 std::string differences(const nlohmann::json& before, const nlohmann::json& now) {
   std::string out;
   for (const auto& [k, v] : now.items()) {
     if (!before.contains(k)) {
-      out += fmt::format("{}--{} {} (not recorded before)", out.empty() ? "" : ", ", k, v.dump());
+      out += fmt::format("{}--{} {} (not recorded before)", out.empty() ? "" : ", ", flag_of(k), v.dump());
     } else if (before.at(k) != v) {
-      out += fmt::format("{}--{} {} (was {})", out.empty() ? "" : ", ", k, v.dump(), before.at(k).dump());
+      out += fmt::format("{}--{} {} (was {})", out.empty() ? "" : ", ", flag_of(k), v.dump(), before.at(k).dump());
     }
   }
   for (const auto& [k, v] : before.items())
-    if (!now.contains(k)) out += fmt::format("{}--{} (recorded {}, unknown now)", out.empty() ? "" : ", ", k, v.dump());
+    if (!now.contains(k))
+      out += fmt::format("{}--{} (recorded {}, unknown now)", out.empty() ? "" : ", ", flag_of(k), v.dump());
   return out;
 }
 

@@ -46,6 +46,27 @@ std::pair<Observation, Observation> pair_observations(const Catalog& catalog, co
 
 }  // namespace
 
+std::optional<std::string> too_few_pairs(const Catalog& catalog, const MethodInfo& info, bool coarse_filled) {
+  // The thresholds choose_pairs applies: any clear pixel for series methods, kMinPairValid else.
+  const double min_valid = info.uses_series ? 1e-9 : kMinPairValid;
+  const int needed = info.uses_series ? std::max(1, info.min_pairs) : info.needs_pairs_both_sides ? 2 : 1;
+  int usable = 0, cloudy = 0;
+  for (const Date& d : catalog.dates(Role::Fine)) {
+    const auto f = catalog.find(d, Role::Fine);
+    const auto c = catalog.find(d, Role::Coarse);
+    if (!coarse_filled && !c) continue;
+    if (f->valid_fraction >= min_valid && (coarse_filled || c->valid_fraction >= min_valid))
+      ++usable;
+    else
+      ++cloudy;
+  }
+  if (usable >= needed) return std::nullopt;
+  return fmt::format("{}: {} needs at least {} usable pair date(s) (a fine and a coarse image on one date), "
+                     "the catalog has {}{}", catalog.root().string(), info.name, needed, usable,
+                     info.uses_series ? (cloudy ? fmt::format(" ({} without a clear pixel)", cloudy) : "")
+                                      : cloudy_note(cloudy, min_valid));
+}
+
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
                         const std::vector<Date>& exclude, double min_valid) {
   if (!catalog.find(target, Role::Coarse)) {

@@ -466,8 +466,8 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   EXPECT_THROW(pipeline::fuse(s.full, *method, o), Error);
   EXPECT_TRUE(fs::is_directory(out / "empty"));
   EXPECT_TRUE(fs::is_empty(out / "empty"));
-  // One pair left: the coarse series is filled and the index started, then ESTARFM (two pairs)
-  // predicts no date. Nothing of it stays.
+  // One pair left: ESTARFM (two pairs) is refused before the coarse series is filled. Nothing
+  // is written.
   Catalog one(out / "one");
   one.set_grid(s.full.grid());
   const Date kept = s.full.pair_dates().front();

@@ -25,7 +25,8 @@ Grid small_grid() {
 }
 
 // A catalog with pairs on days 0 and 16 and 32, coarse every 4 days; coarse value = 290 + day.
-Catalog make_catalog(const fs::path& dir) {
+// The fine images after day 0 are recorded with `later_fine_valid` of their pixels valid.
+Catalog make_catalog(const fs::path& dir, double later_fine_valid = 1.0) {
   fs::create_directories(dir);
   Catalog c(dir);
   c.set_grid(small_grid());
@@ -40,7 +41,7 @@ Catalog make_catalog(const fs::path& dir) {
       Raster fine(small_grid(), 1, 300.0f + day);
       const std::string fpath = "fine_" + d.compact() + ".tif";
       io::write_raster((dir / fpath).string(), fine);
-      c.add({d, Role::Fine, "test", fpath, "", 1.0, "K", fpath});
+      c.add({d, Role::Fine, "test", fpath, "", day == 0 ? 1.0 : later_fine_valid, "K", fpath});
     }
   }
   c.save();
@@ -54,6 +55,10 @@ class OffsetMethod : public Method {
   OffsetMethod() { info_ = {"offset", "test", "coarse + learnt offset", 1, 2, false, true}; }
   const MethodInfo& info() const override { return info_; }
   OptionSet& options() override { return options_; }
+  void need_pairs_both_sides() {
+    info_.min_pairs = 2;
+    info_.needs_pairs_both_sides = true;
+  }
   void fit(const std::vector<ImagePair>& pairs, const FitContext&) override {
     ++fits;
     double s = 0;
@@ -165,6 +170,35 @@ TEST(Fuse, EmptyRangeAndForeignIndexAreErrors) {
   fs::create_directories(o.out_dir);
   std::ofstream(o.out_dir / "index.json") << R"({"method":"estarfm","entries":[]})";
   EXPECT_THROW(pipeline::fuse(cat, m, o), Error);
+}
+
+// A catalog with one usable pair cannot serve a method that needs two: fuse says so once,
+// naming the catalog, before it writes anything (not one failure per date).
+TEST(Fuse, TooFewUsablePairsIsOneErrorBeforeAnythingIsWritten) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat", 0.1);  // days 16 and 32: 10 % valid, set aside
+  OffsetMethod two;
+  two.need_pairs_both_sides();
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  o.uncertainty = false;
+  try {
+    pipeline::fuse(cat, two, o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find((tmp / "cat").string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("needs at least 2 usable pair date(s)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the catalog has 1 (2 pair date(s) set aside"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(o.out_dir));
+  // One pair is enough for a one-pair method: every coarse-only date is predicted.
+  OffsetMethod one;
+  const auto s = pipeline::fuse(cat, one, o);
+  EXPECT_EQ(s.done, 6);
+  EXPECT_EQ(s.failed, 0);
 }
 
 }  // namespace test_fuse

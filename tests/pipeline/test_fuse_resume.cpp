@@ -98,9 +98,15 @@ TEST(FuseResume, OtherOptionsAreRefusedOrRedoneWithOverwrite) {
   // The same options resume (all done); other run settings (format) count as well.
   auto again = starfm("3");
   EXPECT_EQ(pipeline::fuse(cat, *again, o).skipped, 3);
+  // Each is named by the flag it comes from.
   o.format = "GTiff";
-  EXPECT_THROW(pipeline::fuse(cat, *again, o), Error);
+  const std::string fmt_msg = error_of([&] { pipeline::fuse(cat, *again, o); });
+  EXPECT_NE(fmt_msg.find("--of \"GTiff\" (was \"COG\")"), std::string::npos) << fmt_msg;
   o.format = "COG";
+  o.max_reference_steps = 4;
+  const std::string steps_msg = error_of([&] { pipeline::fuse(cat, *again, o); });
+  EXPECT_NE(steps_msg.find("--max-reference-steps 4 (was 0)"), std::string::npos) << steps_msg;
+  o.max_reference_steps = 0;
 
   o.overwrite = true;
   const auto s = pipeline::fuse(cat, *m5, o);

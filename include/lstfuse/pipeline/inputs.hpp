@@ -29,6 +29,11 @@ bool usable_pair(const Catalog& catalog, const Date& d, double min_valid = kMinP
 PairChoice choose_pairs(const Catalog& catalog, const Date& target, const MethodInfo& info,
                         const std::vector<Date>& exclude = {}, double min_valid = kMinPairValid);
 
+// A one-line reason when the catalog has too few usable pair dates for the method to predict
+// any date (choose_pairs would refuse them all alike); nullopt otherwise. With `coarse_filled`
+// every date with a usable fine image counts, since gap filling gives it a coarse image.
+std::optional<std::string> too_few_pairs(const Catalog& catalog, const MethodInfo& info, bool coarse_filled);
+
 // Loads the pairs and the target coarse image. `pairs` may be given explicitly (--pairs).
 FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs);
 
