@@ -3,6 +3,7 @@
 //   series:     --series [--exclude D1,D2]  (every pair except the excluded dates)
 // Method flags (--epochs, --sttfn.loss, ...) go to the method's OptionSet (method_flags.hpp).
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -26,10 +27,53 @@ struct TrainArgs {
   bool series = false, resume = false;
 };
 
+namespace fs = std::filesystem;
+
+// Entries of OUTPUT.ckpt/ that train writes: its checkpoint and that file's temporaries.
+bool own_checkpoint_entry(const fs::directory_entry& e) {
+  const std::string name = e.path().filename().string();
+  std::error_code ec;
+  if (!e.is_regular_file(ec) || e.is_symlink(ec)) return false;
+  if (name.rfind("checkpoint.pt.part", 0) == 0) return true;
+  if (name != "checkpoint.pt") return false;
+  std::ifstream in(e.path(), std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string(magic, 4) == std::string("PK\x03\x04", 4);  // a torch archive
+}
+
+// OUTPUT.ckpt/ is train's own folder: checkpoints go there and it is removed when training ends.
+// A file or link of that name, or a folder holding anything else, is the user's: refused before
+// any work, never trained into or removed.
+void check_checkpoint_folder(const fs::path& ckpt) {
+  using lstfuse::file_error;
+  std::error_code ec;
+  const auto st = fs::symlink_status(ckpt, ec);
+  if (!fs::exists(st)) return;
+  const std::string why = " ('lstfuse train' keeps its checkpoints in OUTPUT.ckpt/ and removes it when done): "
+                          "choose another -o, or move it";
+  if (!fs::is_directory(st)) throw file_error(ckpt.string(), "exists and is not a checkpoint folder" + why);
+  for (const auto& e : fs::directory_iterator(ckpt, ec))
+    if (!own_checkpoint_entry(e))
+      throw file_error(ckpt.string(), "holds " + e.path().filename().string() + ", which train did not write" + why);
+  if (ec) throw file_error(ckpt.string(), "cannot list its contents (" + ec.message() + ")");
+}
+
+// Removes what train wrote into OUTPUT.ckpt/, then the folder if nothing else is in it.
+void remove_checkpoint_folder(const fs::path& ckpt) {
+  std::error_code ec;
+  if (!fs::is_directory(fs::symlink_status(ckpt, ec))) return;
+  std::vector<fs::path> own;
+  for (const auto& e : fs::directory_iterator(ckpt, ec))
+    if (own_checkpoint_entry(e)) own.push_back(e.path());
+  for (const auto& p : own) fs::remove(p, ec);
+  if (fs::is_empty(ckpt, ec) && !ec) fs::remove(ckpt, ec);
+}
+
 void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
   using namespace lstfuse;
   check_output_file(a.output, "-o", {flags.options_file(), (std::filesystem::path(a.catalog) / Catalog::kManifest).string()},
                     cli::model_file_kind());
+  check_checkpoint_folder(a.output + ".ckpt");
   auto method = method_registry().create(a.method);
   if (!method->info().trainable)
     throw Error(fmt::format("method '{}' is not trained (it needs no `lstfuse train`)", a.method));
@@ -68,8 +112,7 @@ void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
     throw;
   }
   method->save(a.output);
-  std::error_code ec;
-  std::filesystem::remove_all(ctx.checkpoint_dir, ec);  // the run finished; the model file is what counts
+  remove_checkpoint_folder(ctx.checkpoint_dir);  // the run finished; the model file is what counts
   std::cerr << fmt::format("train: wrote {}\n", a.output);
 }
 

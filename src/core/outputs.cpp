@@ -110,6 +110,7 @@ void refuse_inside_an_output_folder(const fs::path& p, const std::string& shown,
 void check_output_file(const fs::path& file, const std::string& option, const std::vector<std::string>& inputs,
                        const OutputFileKind& kind) {
   const std::string shown = file.string();
+  if (shown.empty()) throw Error(option + " needs a file name; it was given an empty one");
   std::error_code ec;
   if (fs::is_directory(file, ec)) throw file_error(shown, option + " must name a file; this is a folder");
   check_not_an_input(shown, option, inputs);

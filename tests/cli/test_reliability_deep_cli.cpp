@@ -133,6 +133,37 @@ TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
   }
 }
 
+// OUTPUT.ckpt/ is where train keeps its checkpoints and what it removes when done: a folder of
+// that name holding the user's files, or a file of that name, is refused before any training
+// and stays as it was; train's own folder is gone after a finished run.
+TEST(ReliabilityDeepCli, ACheckpointFolderTrainDidNotMakeIsNeverUsedOrRemoved) {
+  test::TempDir tmp;
+  const auto model = tmp / "m.lstmodel";
+  fs::create_directories(tmp / "m.lstmodel.ckpt");
+  std::ofstream(tmp / "m.lstmodel.ckpt" / "notes.txt") << "mine";
+  auto r = test::run_cli(train_cmd(model));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("m.lstmodel.ckpt: holds notes.txt, which train did not write"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(slurp(tmp / "m.lstmodel.ckpt" / "notes.txt"), "mine");
+  EXPECT_FALSE(fs::exists(model));
+  fs::remove_all(tmp / "m.lstmodel.ckpt");
+  std::ofstream(tmp / "m.lstmodel.ckpt") << "a file";
+  r = test::run_cli(train_cmd(model));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("exists and is not a checkpoint folder"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "m.lstmodel.ckpt"), "a file");
+  fs::remove(tmp / "m.lstmodel.ckpt");
+  r = test::run_cli(train_cmd(model));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(model));
+  EXPECT_FALSE(fs::exists(tmp / "m.lstmodel.ckpt"));
+  // An empty -o is refused before the catalog is read or anything trained.
+  r = test::run_cli("train --method sttfn --catalog " + q(tmp / "none") + " --series -o ''" + kTiny);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("-o needs a file name"), std::string::npos) << r.output;
+}
+
 TEST(ReliabilityDeepCli, AFullDiskDuringTrainingGivesAnErrorAndKeepsTheEarlierModel) {
   test::TempDir tmp;
   const auto model = tmp / "m.lstmodel";
