@@ -1,4 +1,5 @@
 // `lstfuse benchmark`: every method on the same dates, the same metrics, tables and a report.
+#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -33,6 +34,52 @@ struct Args {
 // Every value is set on a fresh instance of each method it reaches, so that a bad one is refused
 // here, naming the option, before the first method runs.
 void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipeline::BenchmarkOptions& o) {
+  // --options FILE comes first: what flags and entries say wins over it. A file naming its method
+  // ('lstfuse methods NAME --json') sets that method's entries; one without reaches, like a plain
+  // flag, every benchmarked method that has the option.
+  if (const auto file = flags.file_values()) {
+    const std::string& path = flags.options_file();
+    const auto plain = flags.plain();
+    auto set_checked = [&](lstfuse::Method& m, const std::string& name, const std::string& value) {
+      try {
+        m.options().set(name, value);
+      } catch (const lstfuse::Error& e) {
+        throw lstfuse::file_error(path, e.what());
+      }
+    };
+    if (!file->method.empty()) {
+      bool used = false;
+      for (auto& e : o.entries) {
+        if (e.method != file->method) continue;
+        auto m = lstfuse::method_registry().create(e.method);
+        std::vector<std::pair<std::string, std::string>> mine;
+        for (const auto& [name, value] : file->values) {
+          const bool flag_given = std::any_of(plain.begin(), plain.end(), [&](const auto& p) { return p.first == name; });
+          if (flag_given && m->options().has(name)) continue;
+          set_checked(*m, name, value);
+          mine.emplace_back(name, value);
+        }
+        e.options.insert(e.options.begin(), mine.begin(), mine.end());
+        used = true;
+      }
+      if (!used) throw lstfuse::file_error(path, "holds options of " + file->method + ", which is not benchmarked");
+    } else {
+      std::vector<std::string> front;
+      for (const auto& [name, value] : file->values) {
+        bool used = false;
+        for (const auto& e : o.entries) {
+          auto m = lstfuse::method_registry().create(e.method);
+          if (!m->options().has(name)) continue;
+          set_checked(*m, name, value);
+          used = true;
+        }
+        if (!used) throw lstfuse::file_error(path, "option " + name + " is known to none of the methods benchmarked");
+        front.push_back(name);
+        front.push_back(value);
+      }
+      o.shared_args.insert(o.shared_args.begin(), front.begin(), front.end());
+    }
+  }
   for (const auto& [name, value] : flags.plain()) {
     bool used = false;
     for (const auto& e : o.entries) {
@@ -156,6 +203,25 @@ void setup(CLI::App& app) {
     if (!a->no_report) {
       const auto path = lstfuse::pipeline::write_html_report(res, a->out);
       std::cout << "report: " << path.string() << "\n";
+    }
+    // Failed rows are in the tables (summary.md lists why); a run where none succeeded is an
+    // error, so that a script does not take an empty comparison for a result.
+    int failed = 0, total = 0;
+    const lstfuse::pipeline::BenchmarkRow* first = nullptr;
+    for (const auto* rows : {&res.rows, &res.coarse_only_rows})
+      for (const auto& row : *rows) {
+        ++total;
+        if (row.status == "ok") continue;
+        ++failed;
+        if (!first) first = &row;
+      }
+    if (total > 0 && failed == total) {
+      throw lstfuse::Error(fmt::format("benchmark: every prediction failed ({}, {}: {}); the tables in {} list them",
+                                       first->label, first->date.iso(), first->note, a->out));
+    }
+    if (failed) {
+      std::cerr << fmt::format("benchmark: {} of {} predictions failed; {} lists why\n", failed, total,
+                               (std::filesystem::path(a->out) / "summary.md").string());
     }
   });
 }

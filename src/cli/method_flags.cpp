@@ -99,17 +99,20 @@ std::optional<std::string> option_flag_value(const CLI::Option& flag) {
   return r.empty() || r.back().empty() ? std::string("true") : r.back();
 }
 
-void apply_options_file(Method& method, const std::string& path) {
-  if (path.empty()) return;
+nlohmann::json read_options_file(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) throw file_error(path, "the options file is not a regular file");
   std::ifstream in(path);
   if (!in) throw file_error(path, "cannot open the options file");
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path, json_problem(e));
   }
+}
+
+void apply_options_file(Method& method, const std::string& path) {
+  if (path.empty()) return;
+  const nlohmann::json j = read_options_file(path);
   try {
     method.options().from_json(j.is_object() && j.contains("options") ? j.at("options") : j);
   } catch (const Error& e) {
@@ -181,6 +184,22 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
   }
   cmd->footer(wrap(footer, 100) + "\n");
   return mf;
+}
+
+std::optional<MethodFlags::FileValues> MethodFlags::file_values() const {
+  if (file_->empty()) return std::nullopt;
+  const nlohmann::json j = read_options_file(*file_);
+  const nlohmann::json& o = j.is_object() && j.contains("options") ? j.at("options") : j;
+  if (!o.is_object()) throw file_error(*file_, "the options file must hold a JSON object of options");
+  FileValues out;
+  if (j.is_object() && j.contains("options")) {
+    if (j.contains("method") && !j.at("method").is_string())
+      throw file_error(*file_, "\"method\" must be a method's name");
+    out.method = j.value("method", "");
+  }
+  for (const auto& [name, value] : o.items())
+    out.values.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
+  return out;
 }
 
 MethodFlags::Values MethodFlags::values_of(const Flag& f) {

@@ -48,6 +48,14 @@ class MethodFlags {
   // Arguments CLI11 did not know: an Error naming the first (with the known spellings).
   void refuse_unknown() const;
   const std::string& options_file() const { return *file_; }
+  // Benchmark: the --options file's options as text values, and the method it names ("method"
+  // as 'lstfuse methods NAME --json' writes it; empty when it names none). nullopt without a
+  // file; an Error naming the file when it cannot be read or is no JSON object of options.
+  struct FileValues {
+    std::string method;
+    Values values;
+  };
+  std::optional<FileValues> file_values() const;
 
  private:
   struct Flag {

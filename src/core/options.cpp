@@ -115,6 +115,12 @@ void OptionSet::limit(const std::string& name, double min, double max, bool min_
 
 std::string OptionSet::range_text(const Option& o) {
   const bool has_min = !std::isinf(o.min), has_max = !std::isinf(o.max);
+  if (o.odd) {
+    Option plain = o;
+    plain.odd = false;
+    const std::string r = range_text(plain);
+    return r.empty() ? "odd" : "odd and " + r;
+  }
   if (!has_min && !has_max) return "";
   if (!has_max) return fmt::format("{} {}", o.min_exclusive ? ">" : ">=", format_double(o.min));
   if (!has_min) return fmt::format("<= {}", format_double(o.max));
@@ -131,7 +137,7 @@ std::string OptionSet::type_text(const Option& o) {
 
 void OptionSet::check_range(const Option& o, double x, const std::string& text) const {
   const bool low = o.min_exclusive ? !(x > o.min) : x < o.min;
-  if (!low && !(x > o.max)) return;
+  if (!low && !(x > o.max) && !(o.odd && std::fmod(x, 2.0) == 0.0)) return;
   throw Error(fmt::format("{}: option --{} must be {}, got {}", owner_, o.name, range_text(o), text));
 }
 
@@ -147,6 +153,12 @@ const OptionSet::Option* OptionSet::find(const std::string& name) const {
   for (const auto& o : options_)
     if (o.name == n) return &o;
   return nullptr;
+}
+
+void OptionSet::require_odd(const std::string& name) {
+  Option* o = find_mutable(name);
+  if (!o || o->type != "int") throw Error(fmt::format("{}: no int option '{}' to require odd", owner_, name));
+  o->odd = true;
 }
 
 bool OptionSet::has(const std::string& name) const { return find(name) != nullptr; }

@@ -620,6 +620,63 @@ TEST(ReliabilityCli, SigtermDuringSimulateLeavesTheEarlierSimulationWhole) {
   EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
 }
 
+// benchmark --options FILE: the file's options reach the methods (as the same flags would), a bad
+// file is refused before any work; a run in which every prediction failed exits with an error.
+TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) {
+  test::TempDir tmp;
+  const std::string base = "benchmark --catalog " + q(yanco_catalog()) + " --methods starfm --single-pair --no-report -q -o ";
+  auto starfm_rmse = [&](const std::string& dir) {
+    std::ifstream in(tmp / dir / "results.csv");
+    std::string line;
+    std::vector<double> out;
+    while (std::getline(in, line))
+      if (line.rfind("starfm,", 0) == 0) out.push_back(std::stod(line.substr(line.find(',', 7) + 1)));
+    return out;
+  };
+  std::ofstream(tmp / "w7.json") << R"({"window": 7})";
+  std::ofstream(tmp / "starfm_w7.json") << R"({"method": "starfm", "options": {"window": 7}})";
+  for (const auto& [dir, extra] : std::vector<std::pair<std::string, std::string>>{
+           {"file", " --options " + q(tmp / "w7.json")},
+           {"tagged", " --options " + q(tmp / "starfm_w7.json")},
+           {"flag", " --starfm.window 7"},
+           {"default", ""}}) {
+    const auto r = test::run_cli(base + q(tmp / dir) + extra);
+    ASSERT_EQ(r.exit_code, 0) << extra << "\n" << r.output;
+  }
+  ASSERT_EQ(starfm_rmse("flag").size(), 2u);
+  EXPECT_EQ(starfm_rmse("file"), starfm_rmse("flag"));
+  EXPECT_EQ(starfm_rmse("tagged"), starfm_rmse("flag"));
+  EXPECT_NE(starfm_rmse("default"), starfm_rmse("flag"));
+  // Bad files: named, one line, no folder made.
+  std::ofstream(tmp / "unknown.json") << R"({"nosuch": 1})";
+  std::ofstream(tmp / "even.json") << R"({"window": 4})";
+  std::ofstream(tmp / "other.json") << R"({"method": "estarfm", "options": {"half-window": 9}})";
+  std::ofstream(tmp / "broken.json") << "{bad";
+  for (const auto& [file, says] : std::vector<std::pair<std::string, std::string>>{
+           {"unknown.json", "option nosuch is known to none of the methods benchmarked"},
+           {"even.json", "option --window must be odd and between 3 and 1001, got 4"},
+           {"other.json", "holds options of estarfm, which is not benchmarked"},
+           {"broken.json", "not valid JSON"}}) {
+    const auto r = test::run_cli(base + q(tmp / "bad") + " --options " + q(tmp / file));
+    EXPECT_EQ(r.exit_code, 1) << file << "\n" << r.output;
+    EXPECT_NE(r.output.find((tmp / file).string() + ": "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "bad"));
+  }
+  // The first pair's fine image cut short: the second date is predicted from it, so each of its
+  // predictions fails, and the run says so with exit status 1 (the tables list the failures).
+  fs::copy(yanco_catalog(), tmp / "cut", fs::copy_options::recursive);
+  const Catalog cut = Catalog::load(tmp / "cut");
+  const fs::path fine = cut.absolute(cut.find(cut.pair_dates().front(), Role::Fine)->path);
+  fs::resize_file(fine, 300);
+  const auto r = test::run_cli("benchmark --catalog " + q(tmp / "cut") + " --dates " + cut.pair_dates().back().iso() +
+                               " --methods additive,starfm --single-pair --no-report -q -o " + q(tmp / "failed"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("benchmark: every prediction failed"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "failed" / "summary.md"));
+}
+
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder
 // that the same command resumes into, not one that lstfuse then refuses as foreign.
 TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {

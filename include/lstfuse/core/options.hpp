@@ -26,6 +26,7 @@ class OptionSet {
     double min = -std::numeric_limits<double>::infinity();
     double max = std::numeric_limits<double>::infinity();
     bool min_exclusive = false;  // e.g. a learning rate must be > 0, not >= 0
+    bool odd = false;            // an int that must be odd (a window centred on its pixel)
     // Of a trained method: acts when its model predicts, read from the options at that call.
     // The others are fixed in the model when it is created (by training, or from a model file).
     bool at_prediction = false;
@@ -48,6 +49,8 @@ class OptionSet {
   // set() outside the range throws Error naming the option and the range, so a bad value is
   // refused when it is given, before any work starts.
   void limit(const std::string& name, double min, double max, bool min_exclusive = false);
+  // An int option that must be odd (checked with the range, said in its range text).
+  void require_odd(const std::string& name);
   // Marks options as acting at prediction (Option::at_prediction); an unknown name throws Error.
   void mark_at_prediction(const std::vector<std::string>& names);
 

@@ -26,6 +26,7 @@ StarfmMethod::StarfmMethod() {
   option_set_.add("coarse-uncertainty", opts.coarse_uncertainty,
                   "uncertainty of the coarse images (K)");
   option_set_.limit("window", 3, 1001);
+  option_set_.require_odd("window");
   option_set_.limit("search-distance", 0, 1e6);
   option_set_.limit("classes", 1, 1000);
   option_set_.limit("fine-uncertainty", 0, 100);
