@@ -96,15 +96,26 @@ void design(const UncertaintyModel& m, const float* x, uint8_t cls, std::vector<
 
 // The day split of fit_uncertainty: per kept row the mean error of its group and its weight
 // (mean 1, every day the same total), and the variance of the group means over days. A day's
-// rows fall in two groups, coarse pixels observed and coarse pixels filled: the two carry
-// different shared errors (an observed coarse image brings the day's weather, a filled one
-// only the cycle and its neighbours' residuals), so each group has its own mean and variance.
+// rows fall in up to four groups by how they were predicted: coarse value observed or filled,
+// reference clear or taken from a farther pair. Each carries its own shared error (an observed
+// coarse image brings the day's weather, a filled one only the cycle and its neighbours'
+// residuals; a farther reference brings the change since its own date), so each group that
+// appears on enough days has its own mean and variance.
 struct DaySplit {
   std::vector<double> mean, weight;
-  double variance = 0.0;         // of the day means, all rows (and of the observed group's)
-  double variance_filled = -1;   // of the filled group's means; < 0: too few days with one
+  double variance = 0.0;  // of the day means: of the observed group when split, else of all rows
+  // Per fill status (kStatus...), the variance of that group's means; < 0: too few days with
+  // one (its rows take the whole day's mean). Index 0 is unused (it is `variance`).
+  std::array<double, 4> status_variance{-1.0, -1.0, -1.0, -1.0};
   int days = 0;
 };
+
+int fill_status(const FeatureRows& all, size_t i) {
+  const int dims = all.dims;
+  const bool cf = dims > kCoarseFilled && all.x[i * dims + kCoarseFilled] > 0.5f;
+  const bool rf = dims > kReferenceFilled && all.x[i * dims + kReferenceFilled] > 0.5f;
+  return (cf ? 1 : 0) + (rf ? 2 : 0);
+}
 
 DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
                     int min_days, long long min_group_rows) {
@@ -113,8 +124,7 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   s.weight.assign(keep.size(), 1.0);
   if (all.day.size() != all.rows()) return s;
   min_group_rows = std::max(2LL, min_group_rows);
-  const int dims = all.dims;
-  auto filled = [&](size_t i) { return dims > kCoarseFilled && all.x[i * dims + kCoarseFilled] > 0.5f; };
+  min_days = std::max(2, min_days);
   struct Sum {
     double sum = 0, sq = 0;
     long long n = 0;
@@ -128,39 +138,43 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
       return m * m - var / static_cast<double>(n);
     }
   };
-  std::map<int, std::array<Sum, 3>> sums;  // day -> all rows, observed coarse, filled coarse
+  std::map<int, std::array<Sum, 5>> sums;  // day -> all rows, then the four fill statuses
   for (size_t i : keep) {
     auto& t = sums[all.day[i]];
     const double e = errors[i];
-    for (int g : {0, filled(i) ? 2 : 1}) {
+    for (int g : {0, 1 + fill_status(all, i)}) {
       t[g].sum += e;
       t[g].sq += e * e;
       ++t[g].n;
     }
   }
-  if (static_cast<int>(sums.size()) < std::max(2, min_days)) return s;
+  if (static_cast<int>(sums.size()) < min_days) return s;
   s.days = static_cast<int>(sums.size());
   const double per_day = static_cast<double>(keep.size()) / s.days;
   // Per group, the mean shared square over the days it has enough rows on (each day the same
-  // weight; a day where neither group has enough rows counts for neither).
-  double sq[3] = {0, 0, 0};
-  int n[3] = {0, 0, 0};
+  // weight; a day where a group has too few rows does not count for it).
+  std::array<double, 5> sq{};
+  std::array<int, 5> n{};
   for (const auto& [day, t] : sums)
-    for (int g = 0; g < 3; ++g)
+    for (int g = 0; g < 5; ++g)
       if (t[g].n >= (g == 0 ? 1 : min_group_rows)) {
         sq[g] += t[g].shared_square();
         ++n[g];
       }
   s.variance = std::max(0.0, sq[0] / n[0]);
-  const bool split = n[2] >= std::max(2, min_days) && n[1] >= std::max(2, min_days);
-  if (split) {
-    s.variance = std::max(0.0, sq[1] / n[1]);
-    s.variance_filled = std::max(0.0, sq[2] / n[2]);
-  }
+  // Groups of their own: those on enough days, when at least two groups are (else one day
+  // component for all, as with a single kind of pixel).
+  std::array<bool, 5> own{};
+  int owners = 0;
+  for (int g = 1; g < 5; ++g) owners += own[g] = n[g] >= min_days;
+  if (owners < 2) own.fill(false);
+  if (own[1]) s.variance = std::max(0.0, sq[1] / n[1]);
+  for (int st = 1; st < 4; ++st)
+    if (own[1 + st]) s.status_variance[st] = std::max(0.0, sq[1 + st] / n[1 + st]);
   for (size_t r = 0; r < keep.size(); ++r) {
     const auto& t = sums[all.day[keep[r]]];
-    const int g = filled(keep[r]) ? 2 : 1;
-    s.mean[r] = split && t[g].n >= min_group_rows ? t[g].mean() : t[0].mean();
+    const int g = 1 + fill_status(all, keep[r]);
+    s.mean[r] = own[g] && t[g].n >= min_group_rows ? t[g].mean() : t[0].mean();
     s.weight[r] = per_day / static_cast<double>(t[0].n);
   }
   return s;
@@ -301,9 +315,18 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
-  const bool filled = day_variance_filled >= 0 && features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f;
-  const double day = filled ? day_variance_filled : day_variance;
-  return scale * class_factor(cls) * std::sqrt(day + true_variance(std::exp(eta), noise_variance));
+  const bool cf = features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f;
+  const bool rf = features.size() > kReferenceFilled && x[kReferenceFilled] > 0.5f;
+  return scale * class_factor(cls) * std::sqrt(day_variance_for(cf, rf) + true_variance(std::exp(eta), noise_variance));
+}
+
+double UncertaintyModel::day_variance_for(bool coarse_filled, bool reference_filled) const {
+  // A status without its own variance takes that of the nearest kind: both filled -> reference
+  // filled -> coarse filled -> observed (a model without the reference groups reads as before).
+  if (coarse_filled && reference_filled && day_variance_both_filled >= 0) return day_variance_both_filled;
+  if (reference_filled && day_variance_reference_filled >= 0) return day_variance_reference_filled;
+  if (coarse_filled && day_variance_filled >= 0) return day_variance_filled;
+  return day_variance;
 }
 
 double UncertaintyModel::class_factor(uint8_t cls) const {
@@ -393,7 +416,9 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // one large clear scene does not set the model of all.
   const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_day_group_rows);
   m.day_variance = split.variance;
-  m.day_variance_filled = split.variance_filled;
+  m.day_variance_filled = split.status_variance[1];
+  m.day_variance_reference_filled = split.status_variance[2];
+  m.day_variance_both_filled = split.status_variance[3];
   m.days = split.days;
   const std::vector<double>& w = split.weight;
   // The error level of the other hidden dates nearest in time, for the pixel's class: errors
@@ -668,6 +693,8 @@ nlohmann::json UncertaintyModel::to_json() const {
   j["noise_variance"] = noise_variance;
   j["day_variance"] = day_variance;
   if (day_variance_filled >= 0) j["day_variance_coarse_filled"] = day_variance_filled;
+  if (day_variance_reference_filled >= 0) j["day_variance_reference_filled"] = day_variance_reference_filled;
+  if (day_variance_both_filled >= 0) j["day_variance_coarse_and_reference_filled"] = day_variance_both_filled;
   j["days"] = days;
   j["nearby"] = {{"dates", nlohmann::json::array()}, {"log_mse", nlohmann::json::array()}};
   for (size_t k = 0; k < nearby.dates.size(); ++k) {
@@ -718,10 +745,15 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.day_variance = j.value("day_variance", 0.0);  // models written before the day component
   if (!(std::isfinite(m.day_variance) && m.day_variance >= 0))
     throw Error("uncertainty model: day_variance is not a finite non-negative number");
-  if (j.contains("day_variance_coarse_filled")) {  // absent: one day variance for every pixel
-    m.day_variance_filled = j["day_variance_coarse_filled"].get<double>();
-    if (!(std::isfinite(m.day_variance_filled) && m.day_variance_filled >= 0))
-      throw Error("uncertainty model: day_variance_coarse_filled is not a finite non-negative number");
+  // Absent: that status takes the variance of the nearest kind (day_variance_for).
+  for (auto [key, field] : {std::pair<const char*, double*>{"day_variance_coarse_filled", &m.day_variance_filled},
+                            {"day_variance_reference_filled", &m.day_variance_reference_filled},
+                            {"day_variance_coarse_and_reference_filled", &m.day_variance_both_filled}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_number()) throw Error(fmt::format("uncertainty model: {} is not a number", key));
+    *field = j[key].get<double>();
+    if (!(std::isfinite(*field) && *field >= 0))
+      throw Error(fmt::format("uncertainty model: {} is not a finite non-negative number", key));
   }
   m.days = j.value("days", 0);
   if (j.contains("nearby")) {
@@ -756,8 +788,11 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   const size_t dims = m.features.size();
   size_t p = 1 + m.classes.size();
   for (auto a : m.active) p += a;
-  if (m.day_variance_filled >= 0 && dims <= static_cast<size_t>(kCoarseFilled))
+  if ((m.day_variance_filled >= 0 || m.day_variance_both_filled >= 0) && dims <= static_cast<size_t>(kCoarseFilled))
     throw Error("uncertainty model: a day variance for filled pixels without the coarse_filled predictor");
+  if ((m.day_variance_reference_filled >= 0 || m.day_variance_both_filled >= 0) &&
+      dims <= static_cast<size_t>(kReferenceFilled))
+    throw Error("uncertainty model: a day variance for reference-filled pixels without the reference_filled predictor");
   if (m.active.size() != dims || m.mean.size() != dims || m.sd.size() != dims || m.lo.size() != dims ||
       m.hi.size() != dims || m.beta.size() != p || m.features != [&] {
         auto n = error_feature_names();

@@ -2,6 +2,8 @@
 #include "lstfuse/io/raster_io.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -105,6 +107,20 @@ void check_creation_options(const std::string& format, const std::vector<std::st
     if (!GDALValidateCreationOptions(drv, one.List())) {
       throw Error(fmt::format("--co {}: {}", kv, last_gdal_error()));
     }
+    // Options GDAL accepts but that cannot hold what lstfuse writes (32-bit float LST with a
+    // -9999 nodata, 8-bit quality layers): the write would fail in GDAL's worker threads, or
+    // round the values and the nodata silently.
+    std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
+    for (auto* t : {&name, &value})
+      std::transform(t->begin(), t->end(), t->begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (name == "COMPRESS" && (value == "JPEG" || value == "WEBP" || value == "JXL")) {
+      throw Error(fmt::format("--co {}: that compression takes 8-bit images only (or loses precision); lstfuse "
+                              "writes 32-bit float LST: use DEFLATE, LZW, ZSTD or LERC", kv));
+    }
+    if (name == "NBITS") {
+      throw Error(fmt::format("--co {}: fewer bits would round the LST and its nodata value; lstfuse writes "
+                              "them at full precision", kv));
+    }
   }
 }
 
@@ -119,11 +135,30 @@ bool is_lstfuse_raster(const std::string& path) {
   return sw && std::strncmp(sw, "lstfuse", 7) == 0;
 }
 
+namespace {
+
+// Errors raised in GDAL's own worker threads (multi-threaded compression of blocks) reach the
+// global handler, not the calling thread's error state: counted here, so that a writer can
+// tell that a block it handed over was not written.
+std::atomic<long> worker_failures{0};
+std::mutex worker_message_mutex;
+std::string worker_message;
+
+void CPL_STDCALL count_worker_errors(CPLErr type, CPLErrorNum, const char* msg) {
+  if (type < CE_Failure) return;
+  std::lock_guard<std::mutex> lock(worker_message_mutex);
+  worker_message = msg ? msg : "";
+  ++worker_failures;
+}
+
+}  // namespace
+
 void init_gdal() {
   static std::once_flag once;
   std::call_once(once, [] {
     GDALAllRegister();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLSetErrorHandler(count_worker_errors);    // threads without a handler of their own
+    CPLPushErrorHandler(CPLQuietErrorHandler);  // this thread's
   });
 }
 
@@ -233,6 +268,7 @@ struct RasterWriter::Impl {
   DatasetPtr ds;
   bool committed = false;
   std::string cog_tmp;  // the COG copy, once conversion has started
+  long worker_failures_before = 0;
 };
 
 RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
@@ -247,6 +283,7 @@ RasterWriter::RasterWriter(const std::string& path, const Grid& grid, int bands,
     throw file_error(path, "output folder " + parent.string() + " does not exist");
   }
   impl_->final_path = path;
+  impl_->worker_failures_before = worker_failures.load();
   remove_stale_temporaries(path);
   impl_->tmp_path = temporary_name(path, ".tif");
   impl_->registered = impl_->tmp_path;
@@ -346,8 +383,11 @@ void RasterWriter::write(const Raster& tile, int x0, int y0) {
       }
     }
     CPLErrorReset();
+    // A block written out of the cache on the way (evicted) may fail while RasterIO itself
+    // returns CE_None (a compression the data type does not allow): the error state tells.
     if (impl_->ds->GetRasterBand(b + 1)->RasterIO(GF_Write, xa, ya, cw, ch, buf.data(), cw, ch,
-                                                  GDT_Float64, 0, 0) != CE_None) {
+                                                  GDT_Float64, 0, 0) != CE_None ||
+        CPLGetLastErrorType() == CE_Failure) {
       throw file_error(path_, "write failed (" + last_gdal_error() + ")");
     }
   }
@@ -392,6 +432,10 @@ void RasterWriter::commit() {
     impl_->tmp_path = impl_->cog_tmp;
   } else {
     close_checked(impl_->ds);
+  }
+  if (worker_failures.load() != impl_->worker_failures_before) {
+    std::lock_guard<std::mutex> lock(worker_message_mutex);
+    throw file_error(path_, "write failed (" + worker_message + ")");
   }
   std::error_code ec;
   std::filesystem::rename(impl_->tmp_path, impl_->final_path, ec);

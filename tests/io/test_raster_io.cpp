@@ -168,6 +168,30 @@ TEST(RasterIo, AWriterThatCannotCreateItsFileLeavesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
 }
 
+// A block that GDAL fails to compress in one of its worker threads (JPEG takes no 32-bit float)
+// is a failed write naming the file, not a finished file of nodata; nothing is left. The command
+// line refuses such --co at once (check_creation_options, below); this is the writer's own guard.
+TEST(RasterIo, ABlockThatFailsInGdalsWorkerThreadsFailsTheWrite) {
+  test::TempDir tmp;
+  Raster r(utm_grid(600, 600), 1, 290.0f, true);
+  io::WriteOptions wo;
+  wo.user_options = {"COMPRESS=JPEG", "NUM_THREADS=2"};
+  const auto path = (tmp.path() / "j.tif").string();
+  try {
+    io::write_raster(path, r, wo);
+    FAIL() << "a write that GDAL could not compress was taken as done";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": write failed"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  // The next write of the same process is not blamed for it.
+  io::write_raster(path, r, io::WriteOptions{});
+  EXPECT_EQ(io::read_raster(path).at(5, 5), 290.0f);
+  for (const char* co : {"COMPRESS=JPEG", "compress=webp", "NBITS=16"})
+    EXPECT_THROW(io::check_creation_options("GTiff", {co}), Error) << co;
+  EXPECT_NO_THROW(io::check_creation_options("GTiff", {"COMPRESS=ZSTD"}));
+}
+
 // Every raster lstfuse writes carries its mark (LSTFUSE_VERSION, and for a GeoTIFF the
 // TIFFTAG_SOFTWARE "lstfuse ..."), by which the output rules replace it; rasters of earlier
 // versions carry other LSTFUSE_* items, and another program's raster carries none.

@@ -103,10 +103,14 @@ struct UncertaintyModel {
   int baseline_class = 0;
   std::vector<double> beta;           // intercept, active predictors, classes
   double noise_variance = 0.0;        // K^2, the fine observation's noise removed
-  // K^2, the error shared by the pixels of a day: by all of them, or, when the filled coarse
-  // pixels have their own (day_variance_filled >= 0), by those with an observed coarse value.
+  // K^2, the error shared by the pixels of a day: by all of them, or, when pixels predicted
+  // otherwise have their own (the variances below, >= 0), by those with an observed coarse
+  // value and a clear reference. < 0 below: that kind has none of its own (day_variance_for).
   double day_variance = 0.0;
-  double day_variance_filled = -1.0;  // K^2, of the pixels with a filled coarse value (< 0: none)
+  double day_variance_filled = -1.0;            // K^2, coarse value filled, reference clear
+  double day_variance_reference_filled = -1.0;  // K^2, coarse observed, reference from a farther pair
+  double day_variance_both_filled = -1.0;       // K^2, both
+  double day_variance_for(bool coarse_filled, bool reference_filled) const;
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
