@@ -155,7 +155,7 @@ void setup(CLI::App& app) {
                   "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)")
-      ->check(lstfuse::cli::finite_range(0, 1000, true));
+      ->check(lstfuse::cli::finite_range(1e-3, 1000));
   lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
   cmd->add_flag("--single-pair", a->single_pair,
                 "Predict each pair date from the single nearest other pair (catalogs with only "

@@ -42,18 +42,21 @@ void setup(CLI::App& app) {
   cmd->add_option_function<double>(
          "--scale",
          [a](double v) {
-           if (!(v != 0.0) || !std::isfinite(v))
-             throw lstfuse::Error(fmt::format("ingest: --scale must be a non-zero number, got {}", v));
+           if (!(std::abs(v) >= 1e-12 && std::abs(v) <= 1e6))
+             throw lstfuse::Error(fmt::format("ingest: --scale must be a non-zero number of size 1e-12 to 1e6, got {}", v));
            a->opts.product.scale = v;
          },
          "Scale of generic GeoTIFFs (value = DN * scale + offset; default 1)");
-  cmd->add_option("--offset", a->opts.product.offset, "Offset of generic GeoTIFFs")->capture_default_str();
+  cmd->add_option("--offset", a->opts.product.offset, "Offset of generic GeoTIFFs")
+      ->check(lstfuse::cli::finite_range(-1e6, 1e6))
+      ->capture_default_str();
   cmd->add_option("--nodata", a->opts.product.nodata, "Nodata of generic GeoTIFFs (default: the file's)");
   cmd->add_option("--resampling", a->resampling, "Resampling onto the fine grid")
       ->check(CLI::IsMember({"nearest", "bilinear", "bicubic", "average"}))->capture_default_str();
   cmd->add_option("--qc", a->opts.product.qc, "MODIS QC: good (bits 0-1 = 00) or any (00 or 01)")
       ->check(CLI::IsMember({"good", "any"}))->capture_default_str();
-  cmd->add_option("--max-lst-error", a->max_lst_error, "MODIS: drop pixels whose QC LST error class exceeds this (K: 1, 2, 3)");
+  cmd->add_option("--max-lst-error", a->max_lst_error, "MODIS: drop pixels whose QC LST error class exceeds this (K: 1, 2, 3)")
+      ->check(CLI::Range(1, 3));
   cmd->add_flag("--mask-snow", a->opts.product.mask_snow, "Landsat: mask QA_PIXEL snow (bit 5)");
   cmd->add_flag("--mask-water", a->opts.product.mask_water, "Landsat: mask QA_PIXEL water (bit 7)");
   cmd->add_flag("--night", a->opts.product.night, "MODIS HDF: use the night LST instead of the day LST");

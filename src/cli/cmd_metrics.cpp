@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/io/products.hpp"
@@ -90,11 +91,15 @@ void setup(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--mask", a->mask, "Raster on the same grid: only pixels valid and non-zero count");
+  // The same bound as benchmark's: an LST range of more than 1000 K is no scene's.
   auto* dr = cmd->add_option("--data-range", a->data_range,
-                  "SSIM/PSNR data range L in K (default: reference max - min over valid pixels)");
+                             "SSIM/PSNR data range L in K (default: reference max - min over valid pixels)")
+                 ->check(lstfuse::cli::finite_range(1e-3, 1000));
   cmd->add_option("--coarse-res", a->coarse_res, "Coarse pixel size in metres for ERGAS h/l")
+      ->check(lstfuse::cli::finite_range(0, 1e6, true))
       ->capture_default_str();
-  auto* er = cmd->add_option("--ergas-ratio", a->ergas_ratio, "ERGAS h/l given directly (overrides --coarse-res)");
+  auto* er = cmd->add_option("--ergas-ratio", a->ergas_ratio, "ERGAS h/l given directly (overrides --coarse-res)")
+                 ->check(lstfuse::cli::finite_range(0, 1e3, true));
   cmd->add_option("--units", a->units, "Units of both inputs: K or C (converted to K)")
       ->check(CLI::IsMember({"K", "C"}))
       ->capture_default_str();

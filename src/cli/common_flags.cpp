@@ -1,5 +1,6 @@
 #include "common_flags.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <mutex>
@@ -82,15 +83,21 @@ std::vector<Date> parse_date_list(const std::string& text, const std::string& fl
     const auto first = item.find_first_not_of(" \t");
     item = first == std::string::npos ? "" : item.substr(first, item.find_last_not_of(" \t") - first + 1);
     if (!item.empty()) {
+      Date d;
       try {
-        out.push_back(Date::parse(item));
+        d = Date::parse(item);
       } catch (const Error& e) {
         throw Error(flag + ": " + e.what());
       }
+      if (std::find(out.begin(), out.end(), d) != out.end()) throw Error(flag + ": " + d.iso() + " is given twice");
+      out.push_back(d);
     }
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  // "," or " , ": a list was given, but it names nothing (not the same as leaving the flag out).
+  if (out.empty() && text.find_first_not_of(" \t") != std::string::npos)
+    throw Error(flag + ": '" + text + "' names no date");
   return out;
 }
 

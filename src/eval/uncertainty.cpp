@@ -10,6 +10,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/eval/consistency.hpp"
@@ -168,6 +169,9 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   int owners = 0;
   for (int g = 1; g < 5; ++g) owners += own[g] = n[g] >= min_days;
   if (owners < 2) own.fill(false);
+  spdlog::debug("uncertainty: day groups (all, observed, coarse filled, reference filled, both): days {} {} {} {} {}, "
+                "variance {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}", n[0], n[1], n[2], n[3], n[4], sq[0] / std::max(1, n[0]),
+                sq[1] / std::max(1, n[1]), sq[2] / std::max(1, n[2]), sq[3] / std::max(1, n[3]), sq[4] / std::max(1, n[4]));
   if (own[1]) s.variance = std::max(0.0, sq[1] / n[1]);
   for (int st = 1; st < 4; ++st)
     if (own[1 + st]) s.status_variance[st] = std::max(0.0, sq[1 + st] / n[1 + st]);

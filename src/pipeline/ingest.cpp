@@ -285,6 +285,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       it->role = role;
     }
   };
+  for (const auto& f : opts.fine_files)
+    for (const auto& c : opts.coarse_files) {
+      std::error_code ec;
+      if (fs::equivalent(f, c, ec)) throw file_error(c, "given as both --fine and --coarse: one file has one role");
+    }
   force(opts.fine_files, Role::Fine);
   force(opts.coarse_files, Role::Coarse);
   if (!opts.landcover.empty()) {
@@ -343,13 +348,22 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       ext = {std::floor((*b)[0] / r) * r, std::floor((*b)[1] / r) * r, std::ceil((*b)[2] / r) * r,
              std::ceil((*b)[3] / r) * r};
     }
+    for (const double v : ext)
+      if (!(std::abs(v) <= 1e9)) {  // beyond any projected CRS's coordinates (metres or feet)
+        throw Error(fmt::format("--extent {} {} {} {}: coordinates must be finite and within +-1e9", ext[0], ext[1],
+                                ext[2], ext[3]));
+      }
     if (!(ext[2] > ext[0]) || !(ext[3] > ext[1])) {
       throw Error(fmt::format("--extent {} {} {} {} is empty (needs xmin < xmax and ymin < ymax)", ext[0], ext[1],
                               ext[2], ext[3]));
     }
-    check_grid_size(static_cast<long long>(std::ceil((ext[2] - ext[0]) / opts.res)),
-                    static_cast<long long>(std::ceil((ext[3] - ext[1]) / opts.res)),
-                    fmt::format("--res {} over the extent", opts.res));
+    // Sides as doubles first: a side of more than 2^63 pixels must not wrap into the message.
+    const double sw = std::ceil((ext[2] - ext[0]) / opts.res), sh = std::ceil((ext[3] - ext[1]) / opts.res);
+    if (!(sw <= 1e12 && sh <= 1e12)) {
+      throw Error(fmt::format("--res {} over the extent: a grid of {:.3g} x {:.3g} pixels is beyond lstfuse's limit",
+                              opts.res, sw, sh));
+    }
+    check_grid_size(static_cast<long long>(sw), static_cast<long long>(sh), fmt::format("--res {} over the extent", opts.res));
     grid = prep::make_grid(opts.crs, opts.res, ext);
   } else if (sim_grid) {
     grid = *sim_grid;
@@ -382,6 +396,10 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       obs.units = "K";
       obs.path = file_name(it);
       obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string(), opts);
+      if (!(obs.valid_fraction > 0)) {
+        spdlog::warn("{}: no valid pixel on the catalog grid (cloud, nodata, or values outside the LST range); "
+                     "kept in the catalog, but no method can use it", it.product.path);
+      }
       if (!reader.quality_name().empty()) {
         // View times are labels of a swath, not a field: never interpolate them.
         obs.quality_path = file_name(it, "_" + reader.quality_name());
@@ -394,6 +412,15 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       prep::AlignOptions ao;
       ao.resampling = prep::Resampling::Nearest;
       Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
+      // Class codes are small integers: an LST or NDVI raster given by mistake would be written
+      // as one saturated Byte class.
+      for (size_t k = 0; k < lc.band_size(); ++k) {
+        const float v = lc.band(0)[k];
+        if (lc.mask(0)[k] && !(v >= 0.0f && v <= 255.0f && v == std::floor(v))) {
+          throw file_error(landcover->path, fmt::format("--landcover: not a land-cover raster of integer classes "
+                                                        "0..255 (it holds {})", v));
+        }
+      }
       io::WriteOptions wo;
       wo.format = opts.format;
       wo.user_options = opts.creation_options;

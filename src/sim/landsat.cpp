@@ -38,6 +38,7 @@ void Simulation::World::build_dates() {
       day_index(*d);  // throws when outside the period
       truth.push_back(*d);
     }
+    if (truth.empty()) throw Error("simulate: option --truth-dates: '" + t + "' names no date");
   }
   std::sort(truth.begin(), truth.end());
   truth.erase(std::unique(truth.begin(), truth.end()), truth.end());

@@ -121,6 +121,15 @@ void SimOptions::bind(OptionSet& s) {
   // and the grid arithmetic (pixels per coarse pixel, PSF kernels) stops being meaningful.
   s.limit("pixel-size", 0.01, 1e5);
   s.limit("psf-fwhm", 0, 1e6, true);
+  // Coordinates of any projected CRS; noise and bias of a few tens of K at most (beyond that the
+  // products' encodings saturate: Landsat's ST_B10 holds up to 372 K, MOD11A1's LST 1310 K).
+  s.limit("origin-x", -1e8, 1e8);
+  s.limit("origin-y", -1e8, 1e8);
+  s.limit("landsat-first-day", 0, 3660);
+  s.limit("landsat-noise", 0, 20);
+  s.limit("modis-noise", 0, 20);
+  s.limit("modis-bias-mean", -50, 50);
+  s.limit("modis-bias-sd", 0, 20);
 }
 
 void SimOptions::validate() const {
@@ -133,6 +142,12 @@ void SimOptions::validate() const {
   if (days < 1 || days > 3660) throw bad("days", "must be between 1 and 3660");
   if (landsat_satellites != 1 && landsat_satellites != 2) throw bad("landsat-satellites", "must be 1 or 2");
   if (landsat_first_day < 0) throw bad("landsat-first-day", "must be >= 0");
+  if (landsat_first_day >= days)
+    throw bad("landsat-first-day", fmt::format("must be within the {} simulated day(s)", days));
+  if (!(std::abs(origin_x) <= 1e8 && std::abs(origin_y) <= 1e8)) throw bad("origin-x", "and --origin-y must be within +-1e8");
+  if (!(landsat_noise <= 20 && modis_noise <= 20 && modis_bias_sd <= 20))
+    throw bad("landsat-noise", "--modis-noise and --modis-bias-sd must be at most 20 K");
+  if (!(std::abs(modis_bias_mean) <= 50)) throw bad("modis-bias-mean", "must be within +-50 K");
   if (cloud_cover < 0 || cloud_cover > 1) throw bad("cloud-cover", "must be within 0-1");
   if (modis_cloud_cover < 0 || modis_cloud_cover > 1) throw bad("modis-cloud-cover", "must be within 0-1");
   if (landsat_noise < 0) throw bad("landsat-noise", "must be >= 0");

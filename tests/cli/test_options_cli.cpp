@@ -350,6 +350,15 @@ TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {
                     (tmp / "m.pt").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--exclude: bad date 'x'"), std::string::npos) << r.output;
+  // A date twice, or a list naming none, is said rather than used twice or taken as no list.
+  r = test::run_cli("predict --method starfm --catalog " + nocat + " --date 2020-01-05 --pairs 2020-01-01,2020-01-01"
+                    " -o " + (tmp / "p.tif").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--pairs: 2020-01-01 is given twice"), std::string::npos) << r.output;
+  r = test::run_cli("predict --method starfm --catalog " + nocat + " --date 2020-01-05 --pairs , -o " +
+                    (tmp / "p.tif").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--pairs: ',' names no date"), std::string::npos) << r.output;
 }
 
 // `lstfuse methods NAME` says which options act when a trained model predicts.

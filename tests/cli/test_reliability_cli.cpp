@@ -342,6 +342,20 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --psf-fwhm 1e300", "--psf-fwhm"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --pixel-size 1 --psf-fwhm 5000", "--psf-fwhm"},
       {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 0", "--res"},
+      {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --scale 1e308", "--scale"},
+      {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --offset 1e308", "--offset"},
+      {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --max-lst-error -5", "--max-lst-error"},
+      {"ingest " + q(yanco()) + " -o " + q(tmp / "c") + " --crs EPSG:32755 --res 30 --extent 0 0 100 1e308", "--extent"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --origin-x 1e308", "--origin-x"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --landsat-noise 1e308", "--landsat-noise"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --modis-bias-mean -1e308", "--modis-bias-mean"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --days 20 --landsat-first-day 1000",
+       "--landsat-first-day"},
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --truth-dates ,,", "--truth-dates"},
+      {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
+           " --data-range 1e-300", "--data-range"},
+      {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
+           " --ergas-ratio inf", "--ergas-ratio"},
       // CLI11's own number checks let nan and 1e308 through; the ranges are lstfuse's.
       {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range -1", "--data-range"},
       {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range nan", "--data-range"},

@@ -411,6 +411,55 @@ TEST(Uncertainty, ObservedAndFilledCoarsePixelsHaveTheirOwnDayVariance) {
   }
 }
 
+TEST(Uncertainty, EachFillStatusHasItsOwnDayVariance) {
+  // Four kinds of pixel each day (rows i % 4): observed, coarse filled, reference filled (a
+  // farther pair), both. Their shared offsets alternate sign from day to day with sizes 0.3,
+  // 0.8, 1.6 and 2.0 K (variances 0.09, 0.64, 2.56, 4); pixel noise 0.5 K. Each variance comes
+  // back; a model file without the reference keys reads them as absent, and a status without
+  // its own variance takes that of the nearest kind (both -> reference -> coarse -> observed).
+  auto rows = rows_in_days(30, 2000);
+  std::mt19937_64 rng(43);
+  std::normal_distribution<double> z(0.0, 1.0);
+  const double size[4] = {0.3, 0.8, 1.6, 2.0};
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const int status = static_cast<int>((i % 2000) % 4);
+    rows.x[i * rows.dims + 4] = status & 1 ? 1.0f : 0.0f;  // coarse_filled
+    rows.x[i * rows.dims + 5] = status & 2 ? 1.0f : 0.0f;  // reference_filled
+    const double sign = (rows.day[i] + status) % 2 ? 1.0 : -1.0;
+    err.push_back(static_cast<float>(size[status] * sign + 0.5 * z(rng)));
+  }
+  eval::UncertaintyFit fit;
+  fit.nearby = false;
+  const auto m = eval::fit_uncertainty(rows, err, 0.0, fit);
+  // 500 rows a group and day: sampling error of a day mean 0.022 K; three times its effect.
+  EXPECT_NEAR(m.day_variance, 0.09, 0.01);
+  EXPECT_NEAR(m.day_variance_filled, 0.64, 0.02);
+  EXPECT_NEAR(m.day_variance_reference_filled, 2.56, 0.04);
+  EXPECT_NEAR(m.day_variance_both_filled, 4.0, 0.05);
+  EXPECT_DOUBLE_EQ(m.day_variance_for(false, false), m.day_variance);
+  EXPECT_DOUBLE_EQ(m.day_variance_for(true, true), m.day_variance_both_filled);
+  for (int status = 0; status < 4; ++status) {  // the pixel part, 0.25, is the same for all
+    const float* x = rows.x.data() + static_cast<size_t>(status) * rows.dims;
+    EXPECT_NEAR(std::pow(m.sigma(x, 0) / m.scale, 2) - m.day_variance_for(status & 1, status & 2), 0.25, 0.012)
+        << status;
+  }
+  auto j = m.to_json();
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_DOUBLE_EQ(back.day_variance_reference_filled, m.day_variance_reference_filled);
+  EXPECT_DOUBLE_EQ(back.day_variance_both_filled, m.day_variance_both_filled);
+  j.erase("day_variance_coarse_and_reference_filled");
+  const auto no_both = eval::UncertaintyModel::from_json(j);
+  EXPECT_DOUBLE_EQ(no_both.day_variance_for(true, true), m.day_variance_reference_filled);
+  j.erase("day_variance_reference_filled");
+  const auto coarse_only = eval::UncertaintyModel::from_json(j);  // a model of the version before
+  EXPECT_DOUBLE_EQ(coarse_only.day_variance_for(true, true), m.day_variance_filled);
+  EXPECT_DOUBLE_EQ(coarse_only.day_variance_for(false, true), m.day_variance);
+  auto bad = m.to_json();
+  bad["day_variance_reference_filled"] = -1.0;
+  EXPECT_ANY_THROW(eval::UncertaintyModel::from_json(bad));
+}
+
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {
   // Two kinds of day: 9 small days with errors of sigma 2 K, one large day (40 times the rows)
   // with sigma 0.5 K. Each day counts once: the pixel variance is the mean over days,
