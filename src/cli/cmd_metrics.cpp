@@ -41,6 +41,14 @@ both images (and non-zero in --mask):
 Prediction, reference and mask must share one grid: nothing is resampled.)";
 
 void run(const MetricsArgs& a) {
+  // The same bound as benchmark's: an LST range beyond 1000 K, or below a millikelvin, is no
+  // scene's, and PSNR and SSIM computed with it mean nothing.
+  if (a.has_data_range && !(a.data_range >= 1e-3 && a.data_range <= 1000))
+    throw lstfuse::Error(fmt::format("metrics: --data-range (the data range L) must be 0.001 to 1000 K, got {}", a.data_range));
+  if (a.has_ergas_ratio && !(a.ergas_ratio > 0 && a.ergas_ratio <= 1000))
+    throw lstfuse::Error(fmt::format("metrics: --ergas-ratio must be > 0 and <= 1000, got {}", a.ergas_ratio));
+  if (!(a.coarse_res > 0 && a.coarse_res <= 1e6))
+    throw lstfuse::Error(fmt::format("metrics: --coarse-res must be > 0 and <= 1000000 m, got {}", a.coarse_res));
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;
@@ -64,7 +72,6 @@ void run(const MetricsArgs& a) {
     }
     opts.mask = mask.get();
   }
-  // Passed on whatever the value: the library rejects a non-positive one with a clear error.
   if (a.has_data_range) opts.data_range = a.data_range;
   if (a.has_ergas_ratio) opts.ergas_ratio = a.ergas_ratio;
   opts.coarse_res_m = a.coarse_res;
@@ -91,15 +98,11 @@ void setup(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--mask", a->mask, "Raster on the same grid: only pixels valid and non-zero count");
-  // The same bound as benchmark's: an LST range of more than 1000 K is no scene's.
   auto* dr = cmd->add_option("--data-range", a->data_range,
-                             "SSIM/PSNR data range L in K (default: reference max - min over valid pixels)")
-                 ->check(lstfuse::cli::finite_range(1e-3, 1000));
+                             "SSIM/PSNR data range L in K (default: reference max - min over valid pixels)");
   cmd->add_option("--coarse-res", a->coarse_res, "Coarse pixel size in metres for ERGAS h/l")
-      ->check(lstfuse::cli::finite_range(0, 1e6, true))
       ->capture_default_str();
-  auto* er = cmd->add_option("--ergas-ratio", a->ergas_ratio, "ERGAS h/l given directly (overrides --coarse-res)")
-                 ->check(lstfuse::cli::finite_range(0, 1e3, true));
+  auto* er = cmd->add_option("--ergas-ratio", a->ergas_ratio, "ERGAS h/l given directly (overrides --coarse-res)");
   cmd->add_option("--units", a->units, "Units of both inputs: K or C (converted to K)")
       ->check(CLI::IsMember({"K", "C"}))
       ->capture_default_str();

@@ -123,8 +123,19 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   check_output_file(quality_path, a.quality.empty() ? "the quality layer (OUT_quality.tif)" : "--quality", inputs,
                     cli::raster_file_kind());
   const bool from_catalog = !a.catalog.empty();
-  if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty())) {
+  if (from_catalog && (!a.fine1.empty() || !a.coarse0.empty() || !a.fine2.empty() || !a.coarse1.empty() ||
+                       !a.coarse2.empty())) {
     throw Error("predict: give either --catalog or the input files (--fine1 ... --coarse0), not both");
+  }
+  // What describes input files has nothing to act on with --catalog: said, not ignored.
+  if (from_catalog) {
+    for (const auto& [given, flag] : {std::pair<bool, const char*>{!a.date0.empty(), "--date0 (use --date)"},
+                                      {!a.date1.empty() || !a.date2.empty(), "--date1/--date2 (use --pairs)"},
+                                      {a.units != "K", "--units (a catalog holds kelvin)"},
+                                      {a.has_nodata, "--nodata (a catalog's files carry their own)"}})
+      if (given) throw Error(fmt::format("predict: {} applies to input files, not to --catalog", flag));
+  } else if (!a.date.empty() || !a.pairs.empty()) {
+    throw Error("predict: --date and --pairs go with --catalog; with input files use --date0, --date1, --date2");
   }
   auto method = method_registry().create(a.method);
   flags.apply(*method);

@@ -113,6 +113,9 @@ void check_output_file(const fs::path& file, const std::string& option, const st
   if (shown.empty()) throw Error(option + " needs a file name; it was given an empty one");
   std::error_code ec;
   if (fs::is_directory(file, ec)) throw file_error(shown, option + " must name a file; this is a folder");
+  const fs::path parent = file.parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw file_error(shown, option + ": the output folder " + parent.string() + " does not exist");
   check_not_an_input(shown, option, inputs);
   refuse_inside_an_output_folder(file, shown, option);
   if (fs::exists(file, ec) && !kind.made_by_lstfuse(file)) {

@@ -142,8 +142,6 @@ void SimOptions::validate() const {
   if (days < 1 || days > 3660) throw bad("days", "must be between 1 and 3660");
   if (landsat_satellites != 1 && landsat_satellites != 2) throw bad("landsat-satellites", "must be 1 or 2");
   if (landsat_first_day < 0) throw bad("landsat-first-day", "must be >= 0");
-  if (landsat_first_day >= days)
-    throw bad("landsat-first-day", fmt::format("must be within the {} simulated day(s)", days));
   if (!(std::abs(origin_x) <= 1e8 && std::abs(origin_y) <= 1e8)) throw bad("origin-x", "and --origin-y must be within +-1e8");
   if (!(landsat_noise <= 20 && modis_noise <= 20 && modis_bias_sd <= 20))
     throw bad("landsat-noise", "--modis-noise and --modis-bias-sd must be at most 20 K");

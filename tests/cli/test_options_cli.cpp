@@ -137,7 +137,7 @@ TEST(OptionsCli, EveryMethodOptionIsAFlagInHelpWithTypeDefaultAndRange) {
   // The plain spelling of a shared name, once.
   EXPECT_EQ(count(help.output, "\n  --window "), 1) << help.output;
   // starfm's window: INT, default and range as starfm.cpp declares them.
-  EXPECT_NE(help_entry(help.output, "--starfm.window").find("[between 3 and 1001]"), std::string::npos);
+  EXPECT_NE(help_entry(help.output, "--starfm.window").find("[odd and between 3 and 1001]"), std::string::npos);
 }
 
 TEST(OptionsCli, TrainAndBenchmarkAndFuseBindTheSameFlags) {
@@ -172,8 +172,9 @@ TEST(OptionsCli, BadValuesAreRefusedBeforeAnyWorkNamingTheOption) {
     EXPECT_EQ(r.output.find("missing.tif"), std::string::npos) << args << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out));
   };
-  expect_refused(no_input + " --window 2", "option --window must be between 3 and 1001, got 2");
-  expect_refused(no_input + " --starfm.window 1002", "option --window must be between 3 and 1001, got 1002");
+  expect_refused(no_input + " --window 2", "option --window must be odd and between 3 and 1001, got 2");
+  expect_refused(no_input + " --starfm.window 1002", "option --window must be odd and between 3 and 1001, got 1002");
+  expect_refused(no_input + " --window 4", "option --window must be odd and between 3 and 1001, got 4");
   expect_refused(no_input + " --window five", "option --window expects an integer, got 'five'");
   expect_refused(no_input + " --fine-uncertainty -1", "option --fine-uncertainty must be between 0 and 100");
   expect_refused(no_input + " --search-distance x", "option --search-distance expects a finite number");
@@ -359,6 +360,18 @@ TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {
                     (tmp / "p.tif").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--pairs: ',' names no date"), std::string::npos) << r.output;
+  // Flags that describe input files do nothing with --catalog, and --date/--pairs nothing with
+  // files: said at once rather than ignored.
+  for (const std::string extra : {" --units C", " --nodata -1", " --date0 2020-01-05"}) {
+    r = test::run_cli("predict --method starfm --catalog " + nocat + " --date 2020-01-05 -o " +
+                      (tmp / "p.tif").string() + extra);
+    EXPECT_EQ(r.exit_code, 1) << extra;
+    EXPECT_NE(r.output.find("applies to input files, not to --catalog"), std::string::npos) << r.output;
+  }
+  r = test::run_cli("predict --method bilinear --coarse0 " + (tmp / "M_20200111.tif").string() + " --date 2020-01-11 -o " +
+                    (tmp / "p.tif").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--date and --pairs go with --catalog"), std::string::npos) << r.output;
 }
 
 // `lstfuse methods NAME` says which options act when a trained model predicts.

@@ -349,7 +349,7 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --origin-x 1e308", "--origin-x"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --landsat-noise 1e308", "--landsat-noise"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --modis-bias-mean -1e308", "--modis-bias-mean"},
-      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --days 20 --landsat-first-day 1000",
+      {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --days 20 --landsat-first-day 10000",
        "--landsat-first-day"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --truth-dates ,,", "--truth-dates"},
       {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
