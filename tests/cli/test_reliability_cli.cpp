@@ -326,6 +326,24 @@ TEST(ReliabilityCli, CelsiusWithoutUnitsAndZeroScaleAreRefused) {
   EXPECT_FALSE(fs::exists(tmp / "s"));
 }
 
+// An LST raster given as --landcover would become one saturated class; one file as both roles
+// would be a pair of an image with itself. Both are refused, naming the file, with no catalog left.
+TEST(ReliabilityCli, IngestRefusesAnLstRasterAsLandCoverAndOneFileInTwoRoles) {
+  test::TempDir tmp;
+  const auto y = yanco();
+  const std::string fine = q(y / "Landsat_LST_cloudrm_20160205.tif"), coarse = q(y / "MOD11A1_LST_cloudrm_20160205.tif");
+  auto r = test::run_cli("ingest --fine " + fine + " --coarse " + coarse + " --landcover " + fine + " -o " + q(tmp / "c"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("Landsat_LST_cloudrm_20160205.tif: --landcover: not a land-cover raster of integer classes"),
+            std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "c"));
+  r = test::run_cli("ingest --fine " + fine + " --coarse " + fine + " -o " + q(tmp / "c"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("given as both --fine and --coarse"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "c"));
+}
+
 // ------------------------------------------------------------------ numbers
 
 TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
