@@ -49,7 +49,8 @@ void setup(CLI::App& app) {
     // with it, so they are named instead.
     std::error_code ec;
     if (std::filesystem::is_directory(args->out, ec)) {
-      if (const auto f = lstfuse::foreign_entry(args->out, lstfuse::simulation_own_files(args->out))) {
+      if (const auto f = lstfuse::foreign_entry(args->out, lstfuse::simulation_own_files(args->out),
+                                                {"landsat", "modis", "truth"})) {
         throw lstfuse::file_error(args->out, "holds " + f->string() +
                                                  ", which 'lstfuse simulate' did not write; move it out, or "
                                                  "choose another folder");

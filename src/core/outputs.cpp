@@ -141,8 +141,10 @@ bool is_lstfuse_model_file(const fs::path& path) {
   return false;
 }
 
-std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std::string>& own) {
+std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std::string>& own,
+                                      const std::vector<std::string>& own_folders) {
   std::set<fs::path> files, folders;
+  for (const auto& f : own_folders) folders.insert(fs::path(f).lexically_normal());
   for (const auto& o : own) {
     const fs::path rel = fs::path(o).lexically_normal();
     files.insert(rel);

@@ -650,6 +650,14 @@ TEST(ReliabilityCli, SigtermDuringSimulateLeavesTheEarlierSimulationWhole) {
   EXPECT_NE(r.output.find("notes.txt"), std::string::npos) << r.output;
   EXPECT_EQ(slurp(tmp / "sim" / "notes.txt"), "mine");
   EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
+  // A simulation without a Landsat date has an empty landsat/ of its own: run again, it is
+  // replaced, not refused as someone else's folder.
+  const std::string none = "simulate -q --size 16 --coarse-factor 4 --days 20 --landsat-first-day 100 -o " + q(tmp / "none");
+  for (int i = 0; i < 2; ++i) {
+    r = test::run_cli(none);
+    EXPECT_EQ(r.exit_code, 0) << i << ": " << r.output;
+  }
+  EXPECT_TRUE(fs::is_directory(tmp / "none" / "landsat"));
 }
 
 // benchmark --options FILE: the file's options reach the methods (as the same flags would), a bad

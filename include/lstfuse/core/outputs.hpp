@@ -82,8 +82,11 @@ bool is_lstfuse_model_file(const std::filesystem::path& path);
 // The first entry (in sorted order) below `dir` that its maker did not write: not one of `own`
 // (paths relative to `dir`), not GDAL's OWN.aux.xml beside one, not a folder on the way to one.
 // A folder made by lstfuse and then added to by the user gives the user's first file or folder.
+// `own_folders` are folders of the maker's layout, its own even when empty (a simulation without
+// a Landsat date still has its landsat/).
 std::optional<std::filesystem::path> foreign_entry(const std::filesystem::path& dir,
-                                                   const std::vector<std::string>& own);
+                                                   const std::vector<std::string>& own,
+                                                   const std::vector<std::string>& own_folders = {});
 // What a catalog folder's manifest says the catalog made: manifest.json and every observation,
 // quality and land-cover file it names (relative paths).
 std::vector<std::string> catalog_own_files(const std::filesystem::path& dir);
