@@ -107,6 +107,23 @@ TEST(RasterIo, BadInputsNameTheFile) {
   }
   // Writing into a missing folder fails before anything is created.
   EXPECT_THROW(io::write_raster((tmp / "nope" / "x.tif").string(), Raster(utm_grid(2, 2), 1)), Error);
+  // A geotransform with pixels of no size is named as such.
+  const auto zero = (tmp / "zero.tif").string();
+  io::write_raster(zero, Raster(utm_grid(2, 2), 1, 300.0f));
+  {
+    GDALDataset* ds = static_cast<GDALDataset*>(GDALOpen(zero.c_str(), GA_Update));
+    ASSERT_NE(ds, nullptr);
+    double t[6] = {400000.0, 0.0, 0.0, 6200000.0, 0.0, 0.0};
+    ds->SetGeoTransform(t);
+    GDALClose(ds);
+  }
+  try {
+    io::read_raster(zero);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(zero + ": has an invalid geotransform (pixel size 0 x 0)"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(RasterIo, UncommittedWriterLeavesNothing) {
