@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -29,16 +30,19 @@ struct TrainArgs {
 
 namespace fs = std::filesystem;
 
-// Entries of OUTPUT.ckpt/ that train writes: its checkpoint and that file's temporaries.
+// Entries of OUTPUT.ckpt/ that train writes: its checkpoint and that file's temporaries
+// (checkpoint.pt.part-HOST-PID...). The checkpoint is a torch archive (zip, stored uncompressed)
+// whose record names include the trainer's own state, "plateau_bad": another program's
+// checkpoint.pt is not taken for it.
 bool own_checkpoint_entry(const fs::directory_entry& e) {
   const std::string name = e.path().filename().string();
   std::error_code ec;
   if (!e.is_regular_file(ec) || e.is_symlink(ec)) return false;
-  if (name.rfind("checkpoint.pt.part", 0) == 0) return true;
+  if (name.rfind("checkpoint.pt.part-", 0) == 0) return true;
   if (name != "checkpoint.pt") return false;
   std::ifstream in(e.path(), std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string(magic, 4) == std::string("PK\x03\x04", 4);  // a torch archive
+  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  return bytes.rfind("PK\x03\x04", 0) == 0 && bytes.find("plateau_bad") != std::string::npos;
 }
 
 // OUTPUT.ckpt/ is train's own folder: checkpoints go there and it is removed when training ends.

@@ -381,6 +381,9 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
 
   // 3. Build the catalog in a hidden folder beside the destination (checked at the start: a new
   // or empty folder, or with --overwrite a previous catalog) and swap it in when complete.
+  // Images without a valid pixel (a whole-day cloud, or a decoding the user should check): said
+  // once, counted, not one line each (a MODIS year has dozens of cloudy days).
+  std::vector<std::string> empty_images;
   build_folder_atomically(out, "ingest", "the catalog", [&](const fs::path& tmp) {
     Catalog cat(tmp);
     cat.set_grid(grid);
@@ -396,10 +399,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       obs.units = "K";
       obs.path = file_name(it);
       obs.valid_fraction = write_aligned(reader, false, grid, opts.resampling, (tmp / obs.path).string(), opts);
-      if (!(obs.valid_fraction > 0)) {
-        spdlog::warn("{}: no valid pixel on the catalog grid (cloud, nodata, or values outside the LST range); "
-                     "kept in the catalog, but no method can use it", it.product.path);
-      }
+      if (!(obs.valid_fraction > 0)) empty_images.push_back(it.product.path);
       if (!reader.quality_name().empty()) {
         // View times are labels of a swath, not a field: never interpolate them.
         obs.quality_path = file_name(it, "_" + reader.quality_name());
@@ -433,6 +433,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     }
     cat.save();
   });
+  if (!empty_images.empty()) {
+    spdlog::warn("ingest: {} image(s) without a valid pixel on the catalog grid (cloud, nodata, or values outside "
+                 "the LST range), e.g. {}; kept in the catalog, no method uses them", empty_images.size(),
+                 empty_images.front());
+  }
   return Catalog::load(out);
 }
 

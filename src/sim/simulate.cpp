@@ -142,9 +142,11 @@ void SimOptions::validate() const {
   if (days < 1 || days > 3660) throw bad("days", "must be between 1 and 3660");
   if (landsat_satellites != 1 && landsat_satellites != 2) throw bad("landsat-satellites", "must be 1 or 2");
   if (landsat_first_day < 0) throw bad("landsat-first-day", "must be >= 0");
-  if (!(std::abs(origin_x) <= 1e8 && std::abs(origin_y) <= 1e8)) throw bad("origin-x", "and --origin-y must be within +-1e8");
-  if (!(landsat_noise <= 20 && modis_noise <= 20 && modis_bias_sd <= 20))
-    throw bad("landsat-noise", "--modis-noise and --modis-bias-sd must be at most 20 K");
+  if (!(std::abs(origin_x) <= 1e8)) throw bad("origin-x", "must be within +-1e8");
+  if (!(std::abs(origin_y) <= 1e8)) throw bad("origin-y", "must be within +-1e8");
+  if (!(landsat_noise <= 20)) throw bad("landsat-noise", "must be at most 20 K");
+  if (!(modis_noise <= 20)) throw bad("modis-noise", "must be at most 20 K");
+  if (!(modis_bias_sd <= 20)) throw bad("modis-bias-sd", "must be at most 20 K");
   if (!(std::abs(modis_bias_mean) <= 50)) throw bad("modis-bias-mean", "must be within +-50 K");
   if (cloud_cover < 0 || cloud_cover > 1) throw bad("cloud-cover", "must be within 0-1");
   if (modis_cloud_cover < 0 || modis_cloud_cover > 1) throw bad("modis-cloud-cover", "must be within 0-1");
