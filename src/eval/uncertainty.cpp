@@ -97,25 +97,38 @@ void design(const UncertaintyModel& m, const float* x, uint8_t cls, std::vector<
 
 // The day split of fit_uncertainty: per kept row the mean error of its group and its weight
 // (mean 1, every day the same total), and the variance of the group means over days. A day's
-// rows fall in up to four groups by how they were predicted: coarse value observed or filled,
-// reference clear or taken from a farther pair. Each carries its own shared error (an observed
-// coarse image brings the day's weather, a filled one only the cycle and its neighbours'
-// residuals; a farther reference brings the change since its own date), so each group that
-// appears on enough days has its own mean and variance.
+// rows fall in groups by how they were predicted: coarse value observed or filled, reference
+// clear or taken from a farther pair, and days whose coarse image was filled whole. Each carries
+// its own shared error (an observed coarse image brings the day's weather; a filled pixel only
+// the cycle and the residual of the day's clear pixels around it; a day filled whole has no
+// clear pixel to hold its residual, only the days around it; a farther reference brings the
+// change since its own date), so each group that appears on enough days has its own mean and
+// variance.
+enum DayGroup { kObserved, kCoarseFilledGroup, kReferenceFilledGroup, kBothFilled, kWholeDayFilled, kDayGroups };
+
 struct DaySplit {
   std::vector<double> mean, weight;
   double variance = 0.0;  // of the day means: of the observed group when split, else of all rows
-  // Per fill status (kStatus...), the variance of that group's means; < 0: too few days with
-  // one (its rows take the whole day's mean). Index 0 is unused (it is `variance`).
-  std::array<double, 4> status_variance{-1.0, -1.0, -1.0, -1.0};
+  // Per group, the variance of that group's means; < 0: too few days with one (its rows take
+  // the whole day's mean). Index kObserved is unused (it is `variance`).
+  std::array<double, kDayGroups> group_variance{-1.0, -1.0, -1.0, -1.0, -1.0};
   int days = 0;
 };
 
-int fill_status(const FeatureRows& all, size_t i) {
+// Below this share of coarse pixels observed a day counts as filled whole.
+constexpr float kWholeDayObserved = 0.02f;
+
+bool whole_day_filled(const float* x, int dims) {
+  return dims > kDayClear && x[kCoarseFilled] > 0.5f && x[kDayClear] < kWholeDayObserved;
+}
+
+int day_group(const FeatureRows& all, size_t i, bool whole_days) {
   const int dims = all.dims;
-  const bool cf = dims > kCoarseFilled && all.x[i * dims + kCoarseFilled] > 0.5f;
-  const bool rf = dims > kReferenceFilled && all.x[i * dims + kReferenceFilled] > 0.5f;
-  return (cf ? 1 : 0) + (rf ? 2 : 0);
+  const float* x = all.x.data() + i * dims;
+  const bool cf = dims > kCoarseFilled && x[kCoarseFilled] > 0.5f;
+  const bool rf = dims > kReferenceFilled && x[kReferenceFilled] > 0.5f;
+  if (whole_days && whole_day_filled(x, dims)) return kWholeDayFilled;
+  return (cf ? kCoarseFilledGroup : kObserved) + (rf ? kReferenceFilledGroup : 0);
 }
 
 DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
@@ -139,11 +152,20 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
       return m * m - var / static_cast<double>(n);
     }
   };
-  std::map<int, std::array<Sum, 5>> sums;  // day -> all rows, then the four fill statuses
+  // Days filled whole form a group only when there are enough of them; otherwise their pixels
+  // stay with the coarse-filled ones (and share that group's variance).
+  std::map<int, long long> whole_rows;
+  for (size_t i : keep)
+    if (whole_day_filled(all.x.data() + i * all.dims, all.dims)) ++whole_rows[all.day[i]];
+  int whole_days = 0;
+  for (const auto& [day, n] : whole_rows) whole_days += n >= min_group_rows;
+  const bool whole = whole_days >= min_days;
+  // Index 0: all rows of the day; 1 + g: day group g.
+  std::map<int, std::array<Sum, 1 + kDayGroups>> sums;
   for (size_t i : keep) {
     auto& t = sums[all.day[i]];
     const double e = errors[i];
-    for (int g : {0, 1 + fill_status(all, i)}) {
+    for (int g : {0, 1 + day_group(all, i, whole)}) {
       t[g].sum += e;
       t[g].sq += e * e;
       ++t[g].n;
@@ -154,10 +176,10 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   const double per_day = static_cast<double>(keep.size()) / s.days;
   // Per group, the mean shared square over the days it has enough rows on (each day the same
   // weight; a day where a group has too few rows does not count for it).
-  std::array<double, 5> sq{};
-  std::array<int, 5> n{};
+  std::array<double, 1 + kDayGroups> sq{};
+  std::array<int, 1 + kDayGroups> n{};
   for (const auto& [day, t] : sums)
-    for (int g = 0; g < 5; ++g)
+    for (int g = 0; g <= kDayGroups; ++g)
       if (t[g].n >= (g == 0 ? 1 : min_group_rows)) {
         sq[g] += t[g].shared_square();
         ++n[g];
@@ -165,19 +187,18 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   s.variance = std::max(0.0, sq[0] / n[0]);
   // Groups of their own: those on enough days, when at least two groups are (else one day
   // component for all, as with a single kind of pixel).
-  std::array<bool, 5> own{};
+  std::array<bool, 1 + kDayGroups> own{};
   int owners = 0;
-  for (int g = 1; g < 5; ++g) owners += own[g] = n[g] >= min_days;
+  for (int g = 1; g <= kDayGroups; ++g) owners += own[g] = n[g] >= min_days;
   if (owners < 2) own.fill(false);
-  spdlog::debug("uncertainty: day groups (all, observed, coarse filled, reference filled, both): days {} {} {} {} {}, "
-                "variance {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}", n[0], n[1], n[2], n[3], n[4], sq[0] / std::max(1, n[0]),
-                sq[1] / std::max(1, n[1]), sq[2] / std::max(1, n[2]), sq[3] / std::max(1, n[3]), sq[4] / std::max(1, n[4]));
-  if (own[1]) s.variance = std::max(0.0, sq[1] / n[1]);
-  for (int st = 1; st < 4; ++st)
-    if (own[1 + st]) s.status_variance[st] = std::max(0.0, sq[1 + st] / n[1 + st]);
+  spdlog::debug("uncertainty: day groups (all, observed, coarse filled, reference filled, both, whole day): days "
+                "{} {} {} {} {} {}", n[0], n[1], n[2], n[3], n[4], n[5]);
+  if (own[1 + kObserved]) s.variance = std::max(0.0, sq[1 + kObserved] / n[1 + kObserved]);
+  for (int g = kCoarseFilledGroup; g < kDayGroups; ++g)
+    if (own[1 + g]) s.group_variance[g] = std::max(0.0, sq[1 + g] / n[1 + g]);
   for (size_t r = 0; r < keep.size(); ++r) {
     const auto& t = sums[all.day[keep[r]]];
-    const int g = 1 + fill_status(all, keep[r]);
+    const int g = 1 + day_group(all, keep[r], whole);
     s.mean[r] = own[g] && t[g].n >= min_group_rows ? t[g].mean() : t[0].mean();
     s.weight[r] = per_day / static_cast<double>(t[0].n);
   }
@@ -319,14 +340,18 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
-  const bool cf = features.size() > kCoarseFilled && x[kCoarseFilled] > 0.5f;
-  const bool rf = features.size() > kReferenceFilled && x[kReferenceFilled] > 0.5f;
-  return scale * class_factor(cls) * std::sqrt(day_variance_for(cf, rf) + true_variance(std::exp(eta), noise_variance));
+  const int dims = static_cast<int>(features.size());
+  const bool cf = dims > kCoarseFilled && x[kCoarseFilled] > 0.5f;
+  const bool rf = dims > kReferenceFilled && x[kReferenceFilled] > 0.5f;
+  const double day = day_variance_for(cf, rf, whole_day_filled(x, dims));
+  return scale * class_factor(cls) * std::sqrt(day + true_variance(std::exp(eta), noise_variance));
 }
 
-double UncertaintyModel::day_variance_for(bool coarse_filled, bool reference_filled) const {
-  // A status without its own variance takes that of the nearest kind: both filled -> reference
-  // filled -> coarse filled -> observed (a model without the reference groups reads as before).
+double UncertaintyModel::day_variance_for(bool coarse_filled, bool reference_filled, bool whole_day) const {
+  // A kind without its own variance takes that of the nearest kind: a whole-day fill -> both
+  // filled -> reference filled -> coarse filled -> observed (a model without the newer groups
+  // reads as before).
+  if (coarse_filled && whole_day && day_variance_whole_day_filled >= 0) return day_variance_whole_day_filled;
   if (coarse_filled && reference_filled && day_variance_both_filled >= 0) return day_variance_both_filled;
   if (reference_filled && day_variance_reference_filled >= 0) return day_variance_reference_filled;
   if (coarse_filled && day_variance_filled >= 0) return day_variance_filled;
@@ -420,9 +445,10 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // one large clear scene does not set the model of all.
   const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_day_group_rows);
   m.day_variance = split.variance;
-  m.day_variance_filled = split.status_variance[1];
-  m.day_variance_reference_filled = split.status_variance[2];
-  m.day_variance_both_filled = split.status_variance[3];
+  m.day_variance_filled = split.group_variance[kCoarseFilledGroup];
+  m.day_variance_reference_filled = split.group_variance[kReferenceFilledGroup];
+  m.day_variance_both_filled = split.group_variance[kBothFilled];
+  m.day_variance_whole_day_filled = split.group_variance[kWholeDayFilled];
   m.days = split.days;
   const std::vector<double>& w = split.weight;
   // The error level of the other hidden dates nearest in time, for the pixel's class: errors
@@ -699,6 +725,7 @@ nlohmann::json UncertaintyModel::to_json() const {
   if (day_variance_filled >= 0) j["day_variance_coarse_filled"] = day_variance_filled;
   if (day_variance_reference_filled >= 0) j["day_variance_reference_filled"] = day_variance_reference_filled;
   if (day_variance_both_filled >= 0) j["day_variance_coarse_and_reference_filled"] = day_variance_both_filled;
+  if (day_variance_whole_day_filled >= 0) j["day_variance_whole_day_filled"] = day_variance_whole_day_filled;
   j["days"] = days;
   j["nearby"] = {{"dates", nlohmann::json::array()}, {"log_mse", nlohmann::json::array()}};
   for (size_t k = 0; k < nearby.dates.size(); ++k) {
@@ -752,7 +779,8 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   // Absent: that status takes the variance of the nearest kind (day_variance_for).
   for (auto [key, field] : {std::pair<const char*, double*>{"day_variance_coarse_filled", &m.day_variance_filled},
                             {"day_variance_reference_filled", &m.day_variance_reference_filled},
-                            {"day_variance_coarse_and_reference_filled", &m.day_variance_both_filled}}) {
+                            {"day_variance_coarse_and_reference_filled", &m.day_variance_both_filled},
+                            {"day_variance_whole_day_filled", &m.day_variance_whole_day_filled}}) {
     if (!j.contains(key)) continue;
     if (!j[key].is_number()) throw Error(fmt::format("uncertainty model: {} is not a number", key));
     *field = j[key].get<double>();
@@ -794,6 +822,8 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   for (auto a : m.active) p += a;
   if ((m.day_variance_filled >= 0 || m.day_variance_both_filled >= 0) && dims <= static_cast<size_t>(kCoarseFilled))
     throw Error("uncertainty model: a day variance for filled pixels without the coarse_filled predictor");
+  if (m.day_variance_whole_day_filled >= 0 && dims <= static_cast<size_t>(kDayClear))
+    throw Error("uncertainty model: a day variance for whole-day fills without the day_coarse_observed_fraction predictor");
   if ((m.day_variance_reference_filled >= 0 || m.day_variance_both_filled >= 0) &&
       dims <= static_cast<size_t>(kReferenceFilled))
     throw Error("uncertainty model: a day variance for reference-filled pixels without the reference_filled predictor");

@@ -460,6 +460,48 @@ TEST(Uncertainty, EachFillStatusHasItsOwnDayVariance) {
   EXPECT_ANY_THROW(eval::UncertaintyModel::from_json(bad));
 }
 
+TEST(Uncertainty, DaysFilledWholeHaveTheirOwnDayVarianceWhenThereAreEnough) {
+  // 30 days x 2000 rows. On the days filled whole (no coarse pixel observed: every row coarse
+  // filled, day_coarse_observed_fraction 0) the day misses by +-3 K (variance 9); on the others
+  // half the rows are observed (+-0.3 K, 0.09) and half filled (+-0.8 K, 0.64), with 50 %
+  // observed. Pixel noise 0.5 K.
+  auto make = [](int whole_days) {
+    auto rows = rows_in_days(30, 2000);
+    std::mt19937_64 rng(47);
+    std::normal_distribution<double> z(0.0, 1.0);
+    std::vector<float> err;
+    for (size_t i = 0; i < rows.rows(); ++i) {
+      const bool whole = rows.day[i] < whole_days;
+      const bool filled = whole || (i % 2000) % 2 == 1;
+      rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;  // coarse_filled
+      rows.x[i * rows.dims + 5] = 0.0f;                 // reference clear
+      rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;  // day_coarse_observed_fraction
+      const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
+      err.push_back(static_cast<float>((whole ? 3.0 : filled ? 0.8 : 0.3) * sign + 0.5 * z(rng)));
+    }
+    eval::UncertaintyFit fit;
+    fit.nearby = false;
+    return std::make_pair(rows, eval::fit_uncertainty(rows, err, 0.0, fit));
+  };
+  // Six days filled whole: a group of their own.
+  const auto [rows, m] = make(6);
+  EXPECT_NEAR(m.day_variance_whole_day_filled, 9.0, 0.1);
+  EXPECT_NEAR(m.day_variance_filled, 0.64, 0.02);
+  EXPECT_NEAR(m.day_variance, 0.09, 0.01);
+  const float* whole_row = rows.x.data();                         // day 0, filled whole
+  const float* partial_row = rows.x.data() + (10 * 2000 + 1) * rows.dims;  // day 10, a filled row
+  EXPECT_NEAR(std::pow(m.sigma(whole_row, 0) / m.scale, 2) - 9.0, 0.25, 0.12);
+  EXPECT_NEAR(std::pow(m.sigma(partial_row, 0) / m.scale, 2) - 0.64, 0.25, 0.03);
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  EXPECT_DOUBLE_EQ(back.sigma(whole_row, 0), m.sigma(whole_row, 0));
+  // Two such days are too few to tell their variance: they stay with the filled pixels, whose
+  // variance is then the mean over the 30 days, (2 x 9 + 28 x 0.64) / 30.
+  const auto two = make(2).second;
+  EXPECT_LT(two.day_variance_whole_day_filled, 0.0);
+  EXPECT_NEAR(two.day_variance_filled, (2 * 9.0 + 28 * 0.64) / 30, 0.05);
+  EXPECT_EQ(two.to_json().count("day_variance_whole_day_filled"), 0u);
+}
+
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {
   // Two kinds of day: 9 small days with errors of sigma 2 K, one large day (40 times the rows)
   // with sigma 0.5 K. Each day counts once: the pixel variance is the mean over days,

@@ -110,7 +110,8 @@ struct UncertaintyModel {
   double day_variance_filled = -1.0;            // K^2, coarse value filled, reference clear
   double day_variance_reference_filled = -1.0;  // K^2, coarse observed, reference from a farther pair
   double day_variance_both_filled = -1.0;       // K^2, both
-  double day_variance_for(bool coarse_filled, bool reference_filled) const;
+  double day_variance_whole_day_filled = -1.0;  // K^2, coarse filled on a day filled whole (< 2 % observed)
+  double day_variance_for(bool coarse_filled, bool reference_filled, bool whole_day = false) const;
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
   double scale = 1.0;                 // calibration factor on sigma
