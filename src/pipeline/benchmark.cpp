@@ -219,6 +219,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   if (map_dates.empty()) {
     map_dates.push_back(res.dates[res.dates.size() / 2]);
   }
+  // Maps are drawn of predicted dates only: another date would silently give no map.
+  for (const Date& d : map_dates)
+    if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end())
+      throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
+                              res.dates.front().iso(), res.dates.back().iso()));
 
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");

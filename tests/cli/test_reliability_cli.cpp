@@ -704,6 +704,11 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
     EXPECT_TRUE(one_line(r.output)) << r.output;
     EXPECT_FALSE(fs::exists(tmp / "bad"));
   }
+  // A map asked of a date that is not predicted would silently be missing from the report.
+  const auto map = test::run_cli(base + q(tmp / "map") + " --map-dates 2030-01-01");
+  EXPECT_EQ(map.exit_code, 1) << map.output;
+  EXPECT_NE(map.output.find("--map-dates 2030-01-01 is not one of the dates predicted"), std::string::npos) << map.output;
+  EXPECT_FALSE(fs::exists(tmp / "map"));
   // The first pair's fine image cut short: the second date is predicted from it, so each of its
   // predictions fails, and the run says so with exit status 1 (the tables list the failures).
   fs::copy(yanco_catalog(), tmp / "cut", fs::copy_options::recursive);
