@@ -33,6 +33,20 @@ struct Args {
 // joins the options of every entry of METHOD (after its own NAME:key=value, which it overrides).
 // Every value is set on a fresh instance of each method it reaches, so that a bad one is refused
 // here, naming the option, before the first method runs.
+// Sets a shared option (--NAME VALUE, or an options file's) on a fresh instance of every entry's
+// method that has it; false when none has it. A bad value throws, naming the option.
+bool set_on_every_method(const lstfuse::pipeline::BenchmarkOptions& o, const std::string& name,
+                         const std::string& value) {
+  bool used = false;
+  for (const auto& e : o.entries) {
+    auto m = lstfuse::method_registry().create(e.method);
+    if (!m->options().has(name)) continue;
+    m->options().set(name, value);
+    used = true;
+  }
+  return used;
+}
+
 void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipeline::BenchmarkOptions& o) {
   // --options FILE comes first: what flags and entries say wins over it. A file naming its method
   // ('lstfuse methods NAME --json') sets that method's entries; one without reaches, like a plain
@@ -67,11 +81,10 @@ void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipelin
       std::vector<std::string> front;
       for (const auto& [name, value] : file->values) {
         bool used = false;
-        for (const auto& e : o.entries) {
-          auto m = lstfuse::method_registry().create(e.method);
-          if (!m->options().has(name)) continue;
-          set_checked(*m, name, value);
-          used = true;
+        try {
+          used = set_on_every_method(o, name, value);
+        } catch (const lstfuse::Error& e) {
+          throw lstfuse::file_error(path, e.what());
         }
         if (!used) throw lstfuse::file_error(path, "option " + name + " is known to none of the methods benchmarked");
         front.push_back(name);
@@ -81,14 +94,8 @@ void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipelin
     }
   }
   for (const auto& [name, value] : flags.plain()) {
-    bool used = false;
-    for (const auto& e : o.entries) {
-      auto m = lstfuse::method_registry().create(e.method);
-      if (!m->options().has(name)) continue;
-      m->options().set(name, value);
-      used = true;
-    }
-    if (!used) throw lstfuse::Error("benchmark: option --" + name + " is known to none of the methods benchmarked");
+    if (!set_on_every_method(o, name, value))
+      throw lstfuse::Error("benchmark: option --" + name + " is known to none of the methods benchmarked");
     o.shared_args.push_back(name);
     o.shared_args.push_back(value);
   }

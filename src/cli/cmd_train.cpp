@@ -3,9 +3,7 @@
 //   series:     --series [--exclude D1,D2]  (every pair except the excluded dates)
 // Method flags (--epochs, --sttfn.loss, ...) go to the method's OptionSet (method_flags.hpp).
 #include <algorithm>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -39,10 +37,7 @@ bool own_checkpoint_entry(const fs::directory_entry& e) {
   std::error_code ec;
   if (!e.is_regular_file(ec) || e.is_symlink(ec)) return false;
   if (name.rfind("checkpoint.pt.part-", 0) == 0) return true;
-  if (name != "checkpoint.pt") return false;
-  std::ifstream in(e.path(), std::ios::binary);
-  const std::string bytes{std::istreambuf_iterator<char>(in), {}};
-  return bytes.rfind("PK\x03\x04", 0) == 0 && bytes.find("plateau_bad") != std::string::npos;
+  return name == "checkpoint.pt" && lstfuse::torch_archive_holds(e.path(), "plateau_bad");
 }
 
 // OUTPUT.ckpt/ is train's own folder: checkpoints go there and it is removed when training ends.

@@ -124,12 +124,10 @@ void check_output_file(const fs::path& file, const std::string& option, const st
   }
 }
 
-bool is_lstfuse_model_file(const fs::path& path) {
+bool torch_archive_holds(const fs::path& path, const std::string& needle) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
   if (!in.read(magic, 4) || std::memcmp(magic, "PK\x03\x04", 4) != 0) return false;
-  // The meta record is JSON dumped with sorted keys: the format item appears as written.
-  static const std::string needle = "\"format\":\"lstfuse-deep-model\"";
   std::string carry(magic, 4);
   std::vector<char> buf(1 << 20);
   while (in) {
@@ -139,6 +137,11 @@ bool is_lstfuse_model_file(const fs::path& path) {
     carry = chunk.size() > needle.size() ? chunk.substr(chunk.size() - needle.size()) : chunk;
   }
   return false;
+}
+
+bool is_lstfuse_model_file(const fs::path& path) {
+  // The meta record is JSON dumped with sorted keys: the format item appears as written.
+  return torch_archive_holds(path, "\"format\":\"lstfuse-deep-model\"");
 }
 
 std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std::string>& own,

@@ -75,8 +75,11 @@ struct OutputFileKind {
 void check_output_file(const std::filesystem::path& file, const std::string& option,
                        const std::vector<std::string>& inputs, const OutputFileKind& kind);
 
-// An lstfuse deep model file: a torch archive (zip) whose meta record says
-// "format": "lstfuse-deep-model" (torch stores the records uncompressed).
+// A torch archive (zip) in which `needle` appears: torch stores its records uncompressed, so a
+// record's name or a string it holds is found as written. Read in blocks.
+bool torch_archive_holds(const std::filesystem::path& path, const std::string& needle);
+// An lstfuse deep model file: a torch archive whose meta record says
+// "format": "lstfuse-deep-model".
 bool is_lstfuse_model_file(const std::filesystem::path& path);
 
 // The first entry (in sorted order) below `dir` that its maker did not write: not one of `own`
