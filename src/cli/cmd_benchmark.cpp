@@ -67,7 +67,10 @@ void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipelin
         if (e.method != file->method) continue;
         auto m = lstfuse::method_registry().create(e.method);
         std::vector<std::pair<std::string, std::string>> mine;
-        for (const auto& [name, value] : file->values) {
+        for (const auto& entry : file->values) {
+          // Named copies: a lambda may not capture a structured binding before C++20.
+          const std::string& name = entry.first;
+          const std::string& value = entry.second;
           const bool flag_given = std::any_of(plain.begin(), plain.end(), [&](const auto& p) { return p.first == name; });
           if (flag_given && m->options().has(name)) continue;
           set_checked(*m, name, value);
