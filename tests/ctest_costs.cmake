@@ -14,6 +14,7 @@ foreach(entry
     DemoCli.TinyDemoWritesAReportWithItsMaps=71
     DeepMethod.TileSizeDoesNotChangeThePrediction=64
     FuseShared.AKilledRankOrShardLosesOnlyItsUnfinishedDates=63
+    FuseShared.OverwriteWithOtherSettingsIsRefusedWhileTheEarlierRunLearnedSomething=60
     DeepCli.StreamedPredictionEqualsInMemory=56
     DeepCli.TrainThenPredictWithTheModel=43
     ReliabilityDeepCli.TrainingOptionsOutOfRangeAreRefusedAtOnce=37

@@ -118,8 +118,13 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& re
   try {
     if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
   } catch (const FilledCatalogMismatch& e) {
+    if (!opts.overwrite) throw;
     // Only a single process refills: ranks and shards would race on the folder.
-    if (!opts.overwrite || opts.work) throw;
+    if (opts.work) {
+      throw file_error(dir.string(), "holds coarse images filled with other settings; a shared run (MPI, --shard) "
+                                     "cannot fill them again: use a new output folder, or run 'lstfuse fuse "
+                                     "--overwrite' once without sharing");
+    }
     spdlog::info("{}; filling it again (--overwrite)", e.what());
     fo.overwrite = true;
     refilled = true;

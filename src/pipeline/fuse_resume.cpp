@@ -49,6 +49,12 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
   return out;
 }
 
+// What discard_learned_products would remove: the uncertainty model or trained models.
+bool learned_products_exist(const fs::path& out_dir) {
+  std::error_code ec;
+  return fs::exists(out_dir / kUncertaintyModelFile, ec) || fs::exists(out_dir / "models", ec);
+}
+
 }  // namespace
 
 void discard_learned_products(const fs::path& out_dir, const fs::path& given_model) {
@@ -124,8 +130,17 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
                                      "not match the new ones: use another folder, the same options, or "
                                      "--overwrite to redo every date", diff));
       }
+      // A shared run cannot learn them again: its processes start at different times and may
+      // be reading them (docs/cluster.md). Keeping them would band every new date with the old
+      // settings' uncertainty, so such a run is refused while they exist.
+      if (learned_stale && opts.work && learned_products_exist(dir)) {
+        throw file_error(index.string(),
+                         fmt::format("the earlier run in this folder learned its models or uncertainty with other "
+                                     "settings ({}); a shared run (MPI, --shard) cannot learn them again: use a new "
+                                     "output folder, or run 'lstfuse fuse --overwrite' once without sharing",
+                                     diff));
+      }
       spdlog::info("{}: other settings than the earlier run ({}); every date is redone", index.string(), diff);
-      // Shared runs keep them: their processes start at different times (docs/cluster.md).
       if (learned_stale && !opts.work) discard_learned_products(dir, opts.model);
       return out;  // nothing of the old run counts as done
     }

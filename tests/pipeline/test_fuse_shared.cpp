@@ -474,4 +474,49 @@ TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {
   }
 }
 
+// A shared run cannot learn the uncertainty or the filled catalog again (its processes start
+// at different times): --overwrite with other settings is refused there while the earlier run's
+// learned products exist, the folder untouched, instead of banding the new dates with them. A
+// single process with --overwrite redoes them.
+TEST(FuseShared, OverwriteWithOtherSettingsIsRefusedWhileTheEarlierRunLearnedSomething) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const fs::path out = tmp / "out";
+  const std::string base = "\"$L\" fuse -q --catalog " + q(s.north) + " --method starfm --to 2024-01-31 -o " + q(out);
+  auto r = test::run_shell(base + " --starfm.window 21 --shard 1/1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(out / "uncertainty_model.json"));
+  const std::string model = slurp(out / "uncertainty_model.json"), index = slurp(out / "index.json");
+
+  r = test::run_shell(base + " --starfm.window 15 --shard 1/1 --overwrite");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("index.json: the earlier run in this folder learned its models or uncertainty with other "
+                          "settings (--window 15 (was 21))"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("a shared run (MPI, --shard) cannot learn them again"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(out / "uncertainty_model.json"), model);
+  EXPECT_EQ(slurp(out / "index.json"), index);
+
+  // One process relearns it under the new settings.
+  r = test::run_shell(base + " --starfm.window 15 --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(slurp(out / "uncertainty_model.json"), model);
+
+  // The filled catalog likewise: other fill options under --shard are refused, naming it.
+  const fs::path filled = tmp / "filled";
+  const std::string fbase = "\"$L\" fuse -q --catalog " + q(s.north) + " --method starfm --no-uncertainty --fill "
+                            "--to 2024-01-20 -o " + q(filled);
+  r = test::run_shell(fbase + " --shard 1/1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string fill_json = slurp(filled / "filled-coarse" / "fill.json");
+  r = test::run_shell(fbase + " --fill-window 4 --shard 1/1 --overwrite");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find((filled / "filled-coarse").string() + ": holds coarse images filled with other settings; "
+                          "a shared run (MPI, --shard) cannot fill them again"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(slurp(filled / "filled-coarse" / "fill.json"), fill_json);
+}
+
 }  // namespace test_fuse_shared
