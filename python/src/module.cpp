@@ -116,6 +116,7 @@ void apply_options(Method& m, const py::dict& options) {
     }
     m.options().set(name, option_text(v));
   }
+  m.check_options();
 }
 
 py::dict result_dict(FusionResult&& r) {

@@ -239,6 +239,7 @@ void MethodFlags::apply(Method& method) const {
       }
     }
   }
+  method.check_options();
 }
 
 MethodFlags::Values MethodFlags::plain() const {

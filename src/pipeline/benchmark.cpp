@@ -146,6 +146,16 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         used = used || method_registry().create(e.method)->options().has(opts.shared_args[i]);
       if (!used) throw Error("option " + opts.shared_args[i] + " is known to none of the methods benchmarked");
     }
+    // Options that constrain each other, per entry, before any prediction.
+    for (const auto& e : opts.entries) {
+      auto m = method_registry().create(e.method);
+      configure(*m, e, opts.shared_args);
+      try {
+        m->check_options();
+      } catch (const Error& err) {
+        throw Error(fmt::format("benchmark entry '{}': {}", e.label, err.what()));
+      }
+    }
   }
   BenchmarkResult res;
   res.protocol = opts.protocol;

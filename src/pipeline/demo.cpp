@@ -226,6 +226,7 @@ fs::path run_demo(const DemoOptions& o) {
   t0 = std::chrono::steady_clock::now();
   FuseOptions fo;
   fo.out_dir = fuse_dir;
+  fo.overwrite = true;  // the demo's own folder: a demo of another scene redoes it
   fo.from = clearest_window(cat, o.fuse_days);
   fo.to = *fo.from + (o.fuse_days - 1);
   fo.show_progress = o.show_progress;

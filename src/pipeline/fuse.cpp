@@ -202,7 +202,10 @@ std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts) 
   return out;
 }
 
-FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts) {
+FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given) {
+  FuseOptions opts = given;
+  opts.catalog_fingerprint = catalog_fingerprint(source);
+  method.check_options();
   const MethodInfo& info = method.info();
   if (opts.from && opts.to && *opts.to < *opts.from) {
     throw Error(fmt::format("--to {} is before --from {}", opts.to->iso(), opts.from->iso()));
@@ -212,7 +215,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
   if (work) work->before_prepare(opts.out_dir);
   const FolderBefore before(opts.out_dir);
-  auto previous = read_resumable_index(source, method, opts, entry_from_json);
+  bool learned_stale = false;
+  auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale);
   // From here the folder is fuse's own (or new). Shared runs (ranks, shards) are left as they
   // are: other processes, perhaps on other machines, may be writing.
   FreshFolderGuard fresh_folder(opts.out_dir, before, !work);
@@ -225,20 +229,22 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& opts)
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
   const Catalog catalog = working_catalog(source, opts, refilled);
-  if (refilled) {  // every date and what was learned from the old filled catalog is redone
-    previous.clear();
-    discard_learned_products(opts.out_dir, opts.model);
-    // Tiles and item records carry a run key without the fill options: from the old filling.
-    std::error_code ec;
-    fs::remove_all(opts.out_dir / kTilesFolder, ec);
-    fs::remove_all(opts.out_dir / kItemsFolder, ec);
-  }
   const auto targets = fuse_targets(catalog, opts);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "
                             "image are observed, not predicted)",
                             source.root().string(), opts.from ? opts.from->iso() : "start",
                             opts.to ? opts.to->iso() : "end"));
+  }
+  // What the earlier run learned goes only now, once this run has passed its checks: a run
+  // refused before here leaves the earlier one whole.
+  if (learned_stale || refilled) discard_learned_products(opts.out_dir, opts.model);
+  if (refilled) {  // every date and what was learned from the old filled catalog is redone
+    previous.clear();
+    // Tiles and item records carry a run key without the fill options: from the old filling.
+    std::error_code ec;
+    fs::remove_all(opts.out_dir / kTilesFolder, ec);
+    fs::remove_all(opts.out_dir / kItemsFolder, ec);
   }
   fs::create_directories(opts.out_dir);
   // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.

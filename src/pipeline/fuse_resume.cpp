@@ -37,7 +37,9 @@ std::string flag_of(const std::string& key) {
 std::string differences(const nlohmann::json& before, const nlohmann::json& now) {
   std::string out;
   for (const auto& [k, v] : now.items()) {
-    if (!before.contains(k)) {
+    if (k == "catalog" && before.contains(k) && before.at(k) != v) {
+      out += fmt::format("{}the catalog (its manifest.json is not the one the earlier run read)", out.empty() ? "" : ", ");
+    } else if (!before.contains(k)) {
       out += fmt::format("{}--{} {} (not recorded before)", out.empty() ? "" : ", ", flag_of(k), v.dump());
     } else if (before.at(k) != v) {
       out += fmt::format("{}--{} {} (was {})", out.empty() ? "" : ", ", flag_of(k), v.dump(), before.at(k).dump());
@@ -47,6 +49,20 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
     if (!now.contains(k))
       out += fmt::format("{}--{} (recorded {}, unknown now)", out.empty() ? "" : ", ", flag_of(k), v.dump());
   return out;
+}
+
+// Run settings recorded only when set (fuse_run_settings) get their defaults, so that an index
+// written before they were recorded compares equal to a run that leaves them unset. A catalog
+// not recorded before cannot be checked: taken as the one given now.
+void settings_with_defaults(nlohmann::json& before, nlohmann::json& now) {
+  for (auto* r : {&before, &now}) {
+    if (!r->is_object()) return;
+    if (!r->contains("co")) (*r)["co"] = nlohmann::json::array();
+    if (!r->contains("no_uncertainty")) (*r)["no_uncertainty"] = false;
+    if (!r->contains("uncertainty_dates")) (*r)["uncertainty_dates"] = 0;
+    if (!r->contains("fine_noise")) (*r)["fine_noise"] = nullptr;
+  }
+  if (!before.contains("catalog") && now.contains("catalog")) before["catalog"] = now["catalog"];
 }
 
 // What discard_learned_products would remove: the uncertainty model or trained models.
@@ -70,6 +86,45 @@ void discard_learned_products(const fs::path& out_dir, const fs::path& given_mod
   fs::remove_all(models, ec);
 }
 
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string catalog_fingerprint(const Catalog& catalog) {
+  const fs::path manifest = catalog.root() / Catalog::kManifest;
+  std::ifstream in(manifest);
+  if (!in) throw file_error(manifest.string(), "cannot be read");
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    // With each file's size: a catalog ingested again from other data under the same names has
+    // other (compressed) files even where the manifest's fields happen to agree.
+    if (j.contains("observations") && j["observations"].is_array()) {
+      for (auto& o : j["observations"]) {
+        if (!o.is_object()) continue;
+        for (const char* key : {"path", "quality_path"}) {
+          if (!o.contains(key) || !o[key].is_string() || o[key].get<std::string>().empty()) continue;
+          std::error_code ec;
+          const auto bytes = fs::file_size(catalog.root() / o[key].get<std::string>(), ec);
+          o[std::string(key) + "_bytes"] = ec ? -1 : static_cast<long long>(bytes);
+        }
+      }
+    }
+    if (j.contains("landcover") && j["landcover"].is_object() && j["landcover"].value("path", "") != "") {
+      std::error_code ec;
+      const auto bytes = fs::file_size(catalog.root() / j["landcover"].value("path", ""), ec);
+      j["landcover"]["path_bytes"] = ec ? -1 : static_cast<long long>(bytes);
+    }
+    return fmt::format("fnv1a64:{:016x}", fnv1a(j.dump()));
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(manifest.string(), "malformed: " + json_problem(e));
+  }
+}
+
 nlohmann::json fuse_run_settings(const FuseOptions& opts) {
   nlohmann::json j = {{"format", opts.format},
                       {"series", opts.series},
@@ -80,11 +135,18 @@ nlohmann::json fuse_run_settings(const FuseOptions& opts) {
   // The write options besides the format. Recorded only when given, so that the settings (and
   // the records' key) of a run without --co stay those of earlier versions.
   if (!opts.creation_options.empty()) j["co"] = opts.creation_options;
+  // Likewise the uncertainty's settings and the catalog, recorded when set (settings_with_defaults).
+  if (!opts.uncertainty) j["no_uncertainty"] = true;
+  if (opts.uncertainty_dates != 0) j["uncertainty_dates"] = opts.uncertainty_dates;
+  if (opts.fine_noise_sd) j["fine_noise"] = *opts.fine_noise_sd;
+  if (!opts.catalog_fingerprint.empty()) j["catalog"] = opts.catalog_fingerprint;
   return j;
 }
 
 std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method, const FuseOptions& opts,
-                                               const std::function<FuseEntry(const nlohmann::json&)>& parse) {
+                                               const std::function<FuseEntry(const nlohmann::json&)>& parse,
+                                               bool& discard_learned) {
+  discard_learned = false;
   const fs::path dir = opts.out_dir;
   check_output_folder(dir, "-o", {catalog.root().string()},
                       {"index.json", kFuseIndexFormat, "folder made by 'lstfuse fuse'"}, FolderUse::Reuse,
@@ -104,10 +166,8 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
     std::string diff = differences(comparable_options(j.value("options", nlohmann::json::object())),
                                    comparable_options(method.options().to_json()));
     if (j.contains("run")) {
-      // No "co" recorded: made without --co (or before it was recorded).
       nlohmann::json before = j.at("run"), now = fuse_run_settings(opts);
-      for (auto* r : {&before, &now})
-        if (r->is_object() && !r->contains("co")) (*r)["co"] = nlohmann::json::array();
+      settings_with_defaults(before, now);
       const std::string run_diff = differences(before, now);
       if (!run_diff.empty()) diff += (diff.empty() ? "" : ", ") + run_diff;
     }
@@ -117,6 +177,7 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
                                       comparable_options(method.options().to_json())).empty();
     if (j.contains("run") && j.at("run").is_object()) {
       nlohmann::json before = j.at("run"), now = fuse_run_settings(opts);
+      settings_with_defaults(before, now);
       for (auto* r : {&before, &now}) {
         r->erase("format");
         r->erase("co");
@@ -141,7 +202,7 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
                                      diff));
       }
       spdlog::info("{}: other settings than the earlier run ({}); every date is redone", index.string(), diff);
-      if (learned_stale && !opts.work) discard_learned_products(dir, opts.model);
+      discard_learned = learned_stale && !opts.work;
       return out;  // nothing of the old run counts as done
     }
     for (const auto& e : j.at("entries")) {

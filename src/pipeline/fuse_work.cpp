@@ -28,15 +28,6 @@ namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
 namespace {
 
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 class ShardWork : public FuseWork {
  public:
   ShardWork(Shard s, int catalog) : shard_(s), catalog_(catalog) {}

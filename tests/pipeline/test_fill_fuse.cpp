@@ -570,6 +570,50 @@ TEST(FuseFill, OverwriteWithOtherMethodOptionsLearnsTheUncertaintyAgain) {
   EXPECT_EQ(fs::last_write_time(out / "fused" / "uncertainty_model.json"), t);
 }
 
+TEST(FuseFill, AnOverwriteRefusedLaterLeavesTheEarlierRunWhole) {
+  // --overwrite with other method options drops the earlier uncertainty model only once the run
+  // has passed its checks: refused for a foreign folder in place of the filled catalog, or for
+  // options that contradict each other, it leaves the earlier run as it was.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  o.fill = true;
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 1;
+  auto a = method_registry().create("estarfm");
+  a->options().set("half-window", "10");
+  pipeline::fuse(s.full, *a, o);
+  const fs::path model = out / "fused" / "uncertainty_model.json";
+  const std::string first = file_bytes(model), index = file_bytes(out / "fused" / "index.json");
+
+  // The filled catalog replaced by a folder the user made.
+  fs::rename(out / "fused" / "filled-coarse", out / "kept");
+  fs::create_directory(out / "fused" / "filled-coarse");
+  { std::ofstream(out / "fused" / "filled-coarse" / "notes.txt") << "mine\n"; }
+  auto b = method_registry().create("estarfm");
+  b->options().set("half-window", "6");
+  o.overwrite = true;
+  EXPECT_THROW(pipeline::fuse(s.full, *b, o), Error);
+  EXPECT_EQ(file_bytes(model), first);
+  EXPECT_EQ(file_bytes(out / "fused" / "index.json"), index);
+  EXPECT_TRUE(fs::exists(out / "fused" / "filled-coarse" / "notes.txt"));
+  fs::remove_all(out / "fused" / "filled-coarse");
+  fs::rename(out / "kept", out / "fused" / "filled-coarse");
+
+  // Options that contradict each other: refused at once, naming both.
+  auto c = method_registry().create("estarfm");
+  c->options().set("dn-min", "400");
+  try {
+    pipeline::fuse(s.full, *c, o);
+    ADD_FAILURE() << "--dn-min above --dn-max was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "estarfm: --dn-min (400) must be below --dn-max (350)");
+  }
+  EXPECT_EQ(file_bytes(model), first);
+  EXPECT_EQ(file_bytes(out / "fused" / "index.json"), index);
+}
+
 TEST(FuseFill, ALinkGivenAsTheOutputIsNeverRemoved) {
   // A dangling symbolic link as -o: the run fails (it cannot make the folder) and the link stays.
   const auto& s = sim_catalog();

@@ -193,4 +193,57 @@ TEST(FuseResume, OtherCreationOptionsAreRefusedOrRedoneWithOverwrite) {
   EXPECT_EQ(slurp(out / "lst_starfm_20240105.tif"), lzw);
 }
 
+// The catalog a run read is part of its settings: the same catalog elsewhere resumes; one
+// ingested again from other data is refused (or redone with --overwrite), as are other settings
+// of the uncertainty band, which would otherwise band the new dates unlike the old ones.
+TEST(FuseResume, AnotherCatalogOrOtherUncertaintySettingsAreRefused) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  o.uncertainty = false;
+  auto m = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 3);
+  const auto before = slurp(tmp / "out" / "lst_starfm_20240105.tif");
+
+  // The same catalog copied elsewhere: resumed, every date done.
+  fs::copy(tmp / "cat", tmp / "copy", fs::copy_options::recursive);
+  EXPECT_EQ(pipeline::fuse(Catalog::load(tmp / "copy"), *m, o).skipped, 3);
+
+  // Ingested again with one coarse date less: refused, nothing written.
+  Catalog other = make_catalog(tmp / "other");
+  Catalog fewer(tmp / "other");
+  fewer.set_grid(other.grid());
+  for (const auto& ob : other.observations())
+    if (!(ob.role == Role::Coarse && ob.date == Date(2024, 1, 9))) fewer.add(ob);
+  fewer.save();
+  const Catalog changed = Catalog::load(tmp / "other");
+  const std::string msg = error_of([&] { pipeline::fuse(changed, *m, o); });
+  EXPECT_NE(msg.find("index.json: the earlier run in this folder used other settings (the catalog (its "
+                     "manifest.json is not the one the earlier run read))"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(slurp(tmp / "out" / "lst_starfm_20240105.tif"), before);
+
+  // The uncertainty's settings: named by their flags.
+  o.uncertainty = true;
+  const std::string band_msg = error_of([&] { pipeline::fuse(cat, *m, o); });
+  EXPECT_NE(band_msg.find("--no-uncertainty false (was true)"), std::string::npos) << band_msg;
+  o.uncertainty = false;
+  o.fine_noise_sd = 3.0;
+  const std::string noise_msg = error_of([&] { pipeline::fuse(cat, *m, o); });
+  EXPECT_NE(noise_msg.find("--fine-noise 3.0 (was null)"), std::string::npos) << noise_msg;
+  o.fine_noise_sd.reset();
+  o.uncertainty_dates = 5;
+  const std::string dates_msg = error_of([&] { pipeline::fuse(cat, *m, o); });
+  EXPECT_NE(dates_msg.find("--uncertainty-dates 5 (was 0)"), std::string::npos) << dates_msg;
+  o.uncertainty_dates = 0;
+
+  o.overwrite = true;
+  const auto s = pipeline::fuse(changed, *m, o);
+  EXPECT_EQ(s.skipped, 0);
+  EXPECT_EQ(s.done, 2);
+}
+
 }  // namespace test_fuse_resume

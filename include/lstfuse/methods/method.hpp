@@ -105,6 +105,10 @@ class Method {
   virtual OptionSet& options() = 0;
   const OptionSet& options() const { return const_cast<Method*>(this)->options(); }
 
+  // Options that constrain each other (each one's range is checked as it is set): throws Error
+  // naming them. The drivers call it once every option is set, before any work.
+  virtual void check_options() const {}
+
   // Pixels of context a tile needs on each side so that tiled and untiled results agree.
   virtual int halo() const { return 0; }
   // The halo on a given grid, for methods whose window is set in metres (STARFM's search

@@ -27,6 +27,9 @@ struct FuseOptions {
   std::optional<Date> from;   // default: first coarse date
   std::optional<Date> to;     // default: last coarse date
   std::filesystem::path out_dir;
+  // Set by fuse() from the source catalog (catalog_fingerprint): a resumed run must read the
+  // same catalog, wherever it lies now.
+  std::string catalog_fingerprint;
   std::string format = "COG";  // or GTiff, or netCDF: COGs plus one CF cube of every date
   bool series = false;         // trainable methods: one model for the whole series
   bool show_progress = true;

@@ -21,6 +21,11 @@ constexpr const char* kFuseIndexFormat = "lstfuse-fuse-index";
 // What a fuse run records besides the method's options: settings that change the files (the
 // write options: format, and --co when given).
 nlohmann::json fuse_run_settings(const FuseOptions& opts);
+// FNV-1a 64 of a string (keys of runs and records).
+std::uint64_t fnv1a(const std::string& s);
+// The catalog's manifest, parsed and hashed: equal for the same observations wherever the
+// catalog lies, different once it is ingested again from other data.
+std::string catalog_fingerprint(const Catalog& catalog);
 
 // Removes what an earlier run in OUT_DIR learned from its inputs and options (the uncertainty
 // model, trained models): a run that redoes every date (--overwrite with other method options or
@@ -31,11 +36,14 @@ void discard_learned_products(const std::filesystem::path& out_dir, const std::f
 // Checks the output folder before any work (not the catalog itself, not a foreign folder) and
 // reads the previous index. Throws Error naming index.json when the method, its options or the
 // run settings differ (unless opts.overwrite: then no previous entry is kept). Returns the
-// previous entries by day number.
+// previous entries by day number. Removes nothing: `learned_stale` is set when what the earlier
+// run learned must go (discard_learned_products), which the caller does once its own checks
+// have passed, so that a run refused later leaves the earlier one whole.
 // `parse` turns one entry of the index into a FuseEntry.
 std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method,
                                                const FuseOptions& opts,
-                                               const std::function<FuseEntry(const nlohmann::json&)>& parse);
+                                               const std::function<FuseEntry(const nlohmann::json&)>& parse,
+                                               bool& learned_stale);
 // Stamp fields of an entry in the index, and back.
 void stamp_to_json(const FuseEntry& e, nlohmann::json& j);
 void stamp_from_json(const nlohmann::json& j, FuseEntry& e);

@@ -405,14 +405,18 @@ LSTFUSE_WINDOW_KERNEL double conversion_coefficient(const cd::Planes& g, const I
 
 }  // namespace
 
+void EstarfmMethod::check_options() const {
+  if (!(opts.dn_min < opts.dn_max)) {
+    throw Error(fmt::format("estarfm: --dn-min ({}) must be below --dn-max ({})", opts.dn_min, opts.dn_max));
+  }
+}
+
 FusionResult EstarfmMethod::predict(const FusionInput& in) {
   validate(in);
   const EstarfmOptions& o = opts;
   if (o.half_window < 1) throw Error("estarfm: option --half-window must be >= 1");
   if (o.classes < 1) throw Error("estarfm: option --classes must be >= 1");
-  if (!(o.dn_min < o.dn_max)) {
-    throw Error(fmt::format("estarfm: --dn-min ({}) must be below --dn-max ({})", o.dn_min, o.dn_max));
-  }
+  check_options();
   const int h = o.half_window;
   const int span = 2 * h + 1;
   const int W = in.coarse.width(), H = in.coarse.height();

@@ -26,6 +26,7 @@ class EstarfmMethod : public Method {
   const MethodInfo& info() const override;
   OptionSet& options() override { return option_set_; }
   int halo() const override { return opts.half_window; }
+  void check_options() const override;
   FusionResult predict(const FusionInput& in) override;
 
   EstarfmOptions opts;
