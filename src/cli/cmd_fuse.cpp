@@ -154,6 +154,16 @@ void setup(CLI::App& app) {
       mpi = std::make_unique<pl::MpiSession>();
     }
     if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));
+    // Every catalog's manifest and the dates are read before the first catalog is fused: a bad
+    // second catalog found after the first one's hours of work would leave half a run.
+    for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
+    for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}}) {
+      try {
+        if (!text.empty()) lstfuse::Date::parse(text);
+      } catch (const lstfuse::Error& e) {
+        throw lstfuse::Error(fmt::format("{}: {}", flag, e.what()));
+      }
+    }
     int failed = 0;
     try {
       for (size_t c = 0; c < a->catalogs.size(); ++c) {

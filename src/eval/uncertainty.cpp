@@ -340,6 +340,7 @@ double UncertaintyModel::sigma(const float* x, uint8_t cls) const {
   design(*this, x, cls, d);
   double eta = 0;
   for (size_t i = 0; i < d.size(); ++i) eta += beta[i] * d[i];
+  eta = std::clamp(eta, eta_lo, eta_hi);
   const int dims = static_cast<int>(features.size());
   const bool cf = dims > kCoarseFilled && x[kCoarseFilled] > 0.5f;
   const bool rf = dims > kReferenceFilled && x[kReferenceFilled] > 0.5f;
@@ -555,6 +556,14 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
     q = qn;
     if (change < 1e-7) break;
   }
+  m.eta_lo = std::numeric_limits<double>::infinity();
+  m.eta_hi = -m.eta_lo;
+  for (size_t r = 0; r < y.size(); ++r) {
+    double eta = 0;
+    for (int a = 0; a < p; ++a) eta += m.beta[a] * X[r][a];
+    m.eta_lo = std::min(m.eta_lo, eta);
+    m.eta_hi = std::max(m.eta_hi, eta);
+  }
 
   // Calibration for the truth by simulation-extrapolation (SIMEX, Cook and Stefanski 1994):
   // the share within k s sigma is measured with extra noise of variance lambda * noise added
@@ -720,6 +729,7 @@ nlohmann::json UncertaintyModel::to_json() const {
   j["classes"] = classes;
   j["baseline_class"] = baseline_class;
   j["beta"] = beta;
+  if (std::isfinite(eta_lo) && std::isfinite(eta_hi)) j["eta_range"] = {eta_lo, eta_hi};
   j["noise_variance"] = noise_variance;
   j["day_variance"] = day_variance;
   if (day_variance_filled >= 0) j["day_variance_coarse_filled"] = day_variance_filled;
@@ -772,6 +782,12 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   m.classes = j.at("classes").get<std::vector<int>>();
   m.baseline_class = j.value("baseline_class", 0);
   m.beta = j.at("beta").get<std::vector<double>>();
+  if (j.contains("eta_range")) {
+    const auto r = j.at("eta_range").get<std::vector<double>>();
+    if (r.size() != 2 || !(r[0] <= r[1])) throw Error("uncertainty model: eta_range must be [low, high]");
+    m.eta_lo = r[0];
+    m.eta_hi = r[1];
+  }
   m.noise_variance = j.at("noise_variance").get<double>();
   m.day_variance = j.value("day_variance", 0.0);  // models written before the day component
   if (!(std::isfinite(m.day_variance) && m.day_variance >= 0))

@@ -165,6 +165,23 @@ fs::path run_demo(const DemoOptions& o) {
   };
   // A new or empty folder, or an earlier demo (rewritten); never someone else's files.
   check_output_folder(out, "-o", {}, demo_kind(), FolderUse::Reuse, false);
+  // A demo that fails in a new or empty folder leaves it as it was: everything in it is its own.
+  std::error_code ec;
+  const bool existed = fs::exists(out, ec), was_empty = existed && fs::is_empty(out, ec);
+  struct Undo {
+    fs::path dir;
+    bool armed;
+    bool keep_dir;
+    ~Undo() {
+      if (!armed) return;
+      std::error_code e;
+      if (!keep_dir) {
+        fs::remove_all(dir, e);
+        return;
+      }
+      for (const auto& entry : fs::directory_iterator(dir, e)) fs::remove_all(entry.path(), e);
+    }
+  } undo{out, !existed || was_empty, existed};
   fs::create_directories(out);
   write_text_atomic(out / demo_kind().marker,
                     nlohmann::json{{"format", demo_kind().format}, {"lstfuse_version", LSTFUSE_VERSION}}.dump(1) + "\n");
@@ -256,6 +273,7 @@ fs::path run_demo(const DemoOptions& o) {
   ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method) +
                   fuse_quality_html(cat, fs_sum, fuse_dir);
   const fs::path report = write_html_report(res, bench_dir, ex);
+  undo.armed = false;
   say(fmt::format("[5/5] report written in {:.1f} s total\n", since(t_all)));
   return report;
 }

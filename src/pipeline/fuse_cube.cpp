@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/io/band_names.hpp"
 #include "lstfuse/io/cube_io.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
@@ -26,12 +27,18 @@ fs::path write_fuse_cube(const fs::path& out_dir, const std::string& method,
   const fs::path path = out_dir / fmt::format("lst_{}.nc", method);
   if (done.empty()) throw file_error(path.string(), "no fused date to put in the cube");
   const Grid grid = io::read_grid((out_dir / done.front()->output).string());
-  // Quality variables: those of the first date's quality layer that the cube carries.
+  // Quality variables: those the cube carries that any date's quality layer has. A date may lack
+  // one (no uncertainty band where the day had no valid pixel to band): its step stays nodata.
   std::vector<std::string> qnames;
-  if (!done.front()->quality.empty()) {
-    const Raster q0 = io::read_raster((out_dir / done.front()->quality).string());
-    for (const auto& n : cube_quality_bands())
-      if (std::find(q0.band_names.begin(), q0.band_names.end(), n) != q0.band_names.end()) qnames.push_back(n);
+  for (const auto& n : cube_quality_bands()) {
+    for (const auto* e : done) {
+      if (e->quality.empty()) continue;
+      const auto names = io::read_band_names((out_dir / e->quality).string());
+      if (std::find(names.begin(), names.end(), n) != names.end()) {
+        qnames.push_back(n);
+        break;
+      }
+    }
   }
   std::vector<io::CubeVariable> vars;
   vars.push_back({"lst", fmt::format("land surface temperature fused by {}", method), "K",
@@ -54,12 +61,14 @@ fs::path write_fuse_cube(const fs::path& out_dir, const std::string& method,
     const Raster lst = io::read_raster((out_dir / done[t]->output).string());
     w.write(0, t, lst);
     if (qnames.empty()) continue;
-    const fs::path qpath = out_dir / done[t]->quality;
-    const Raster q = io::read_raster(qpath.string());
+    const Raster q = done[t]->quality.empty() ? Raster() : io::read_raster((out_dir / done[t]->quality).string());
     for (size_t k = 0; k < qnames.size(); ++k) {
       const auto it = std::find(q.band_names.begin(), q.band_names.end(), qnames[k]);
-      if (it == q.band_names.end()) throw file_error(qpath.string(), "has no quality band " + qnames[k]);
-      w.write(k + 1, t, q, static_cast<int>(it - q.band_names.begin()));
+      if (it == q.band_names.end()) {
+        w.write(k + 1, t, Raster(grid, 1, 0.0f, false));
+      } else {
+        w.write(k + 1, t, q, static_cast<int>(it - q.band_names.begin()));
+      }
     }
   }
   w.commit();

@@ -538,6 +538,25 @@ TEST(ReliabilityCli, MessagesNameTheRealProblem) {
   EXPECT_TRUE(one_line(r.output)) << r.output;
 }
 
+TEST(ReliabilityCli, FuseReadsEveryCatalogAndDateBeforeTheFirstCatalogsWork) {
+  // A damaged second catalog, or a date that is no date: one line naming it, and nothing made
+  // for the first catalog.
+  test::TempDir tmp;
+  fs::create_directories(tmp / "bad");
+  std::ofstream(tmp / "bad" / "manifest.json") << "{\"format\": \"lstfuse-catalog\", \"grid\": {";
+  auto r = test::run_cli("fuse --method starfm --catalog " + q(yanco_catalog()) + " --catalog " + q(tmp / "bad") +
+                         " -o " + q(tmp / "out"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find((tmp / "bad" / "manifest.json").string() + ": malformed catalog manifest"), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+  r = test::run_cli("fuse --method starfm --catalog " + q(yanco_catalog()) + " --from 2016-13-45 -o " + q(tmp / "out"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--from: bad date '2016-13-45'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+}
+
 TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
   test::TempDir tmp;
   fs::copy(yanco_catalog(), tmp / "cat");
@@ -752,6 +771,16 @@ TEST(ReliabilityCli, DemoRefusesAnUnknownMethodBeforeAnyWork) {
     EXPECT_TRUE(one_line(r.output)) << r.output;
     EXPECT_FALSE(fs::exists(tmp / "d"));
   }
+  // A scene too short for the benchmark fails after simulating and ingesting it: the new folder
+  // goes, an empty one the user made stays, empty.
+  fs::create_directory(tmp / "mine");
+  for (const char* dir : {"d", "mine"}) {
+    const auto r = test::run_cli("demo -q --size 64 --days 60 --methods estarfm --dates 1 --fuse-days 3 -o " + q(tmp / dir));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("needs a pair date with usable pairs before and after it"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "d"));
+  EXPECT_TRUE(fs::is_directory(tmp / "mine") && fs::is_empty(tmp / "mine"));
 }
 
 TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {

@@ -570,3 +570,39 @@ TEST(Uncertainty, DayModelSurvivesItsJson) {
     EXPECT_DOUBLE_EQ(back.sigma(rows.x.data() + i * rows.dims, rows.cls[i]),
                      m.sigma(rows.x.data() + i * rows.dims, rows.cls[i]));
 }
+
+TEST(Uncertainty, PredictorsThatCombineOutsideTheTrainingRowsStayWithinTheirBand) {
+  // Two predictors that moved together on the hidden dates (x2 = 2 - x1, give or take 0.05) and
+  // errors whose spread follows their sum: the fit takes a large coefficient on the sum. Each
+  // predictor is clamped to its own range, yet x1 = x2 = 2 lies far outside the rows seen (sum
+  // 4 against 1.95-2.05): without a bound exp() would give sigma of e^20 K. The band there is
+  // that of the training row with the largest linear predictor, and files without the range (made
+  // before it) keep the unbounded form.
+  std::mt19937_64 rng(23);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::uniform_real_distribution<double> u(0.0, 2.0), v(-0.05, 0.05);
+  eval::FeatureRows rows;
+  rows.dims = static_cast<int>(eval::error_feature_names().size());
+  std::vector<float> err;
+  for (size_t i = 0; i < 20000; ++i) {
+    const double x1 = u(rng), x2 = 2.0 - x1 + v(rng);
+    for (int j = 0; j < rows.dims; ++j)
+      rows.x.push_back(j == 1 ? static_cast<float>(x1) : j == 2 ? static_cast<float>(x2) : 0.5f);
+    rows.cls.push_back(0);
+    rows.pixel.push_back(i);
+    err.push_back(static_cast<float>(std::exp(0.1 + 10.0 * (x1 + x2 - 2.0)) * z(rng)));
+  }
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  double largest = 0;
+  for (size_t i = 0; i < rows.rows(); ++i) largest = std::max(largest, m.sigma(rows.x.data() + i * rows.dims, 0));
+  EXPECT_LT(largest, 5.0);  // e^(0.1 + 0.5) = 1.8 times the calibration scale
+  std::vector<float> far(rows.x.begin(), rows.x.begin() + rows.dims);
+  far[1] = far[2] = 2.0f;
+  EXPECT_NEAR(m.sigma(far.data(), 0), largest, 1e-9 * largest);
+  auto j = m.to_json();
+  ASSERT_TRUE(j.contains("eta_range"));
+  EXPECT_DOUBLE_EQ(eval::UncertaintyModel::from_json(nlohmann::json::parse(j.dump())).sigma(far.data(), 0),
+                   m.sigma(far.data(), 0));
+  j.erase("eta_range");
+  EXPECT_GT(eval::UncertaintyModel::from_json(j).sigma(far.data(), 0), 1000.0 * largest);
+}

@@ -11,6 +11,7 @@
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/fuse_cube.hpp"
 #include "lstfuse/pipeline/reference_fill.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 #include "test_support.hpp"
@@ -324,17 +325,23 @@ out = {
   "lst": [[float(ds.lst.values[t, y, x]) for (y, x) in [(0, 0), (10, 20), (63, 63)]] for t in range(ds.sizes["time"])],
   "cf": [int(np.nansum(ds.coarse_filled.values[t])) for t in range(ds.sizes["time"])],
   "rf": [int(np.nansum(ds.reference_filled.values[t])) for t in range(ds.sizes["time"])],
+  "unbanded": [bool(np.isnan(ds.uncertainty.values[t]).all()) for t in range(ds.sizes["time"])],
 }
 print(json.dumps(out).replace("NaN", "null"))
 )";
   const std::string cmd = "/usr/bin/python3 " + py.string() + " " + nc.string() + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) text.append(buf, n);
-  ASSERT_EQ(pclose(pipe), 0) << text;
+  auto read_cube = [&cmd] {
+    FILE* pipe = popen(cmd.c_str(), "r");
+    std::string text;
+    if (!pipe) return text;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) text.append(buf, n);
+    if (pclose(pipe) != 0) text = "python failed: " + text;
+    return text;
+  };
+  const std::string text = read_cube();
+  ASSERT_EQ(text.rfind("python failed", 0), std::string::npos) << text;
   const auto j = nlohmann::json::parse(text);
   ASSERT_EQ(j["times"].size(), done.size());
   for (size_t t = 0; t < done.size(); ++t) EXPECT_EQ(j["times"][t], done[t]->date.iso());
@@ -364,7 +371,27 @@ print(json.dumps(out).replace("NaN", "null"))
     if (done[t]->date == s.removed) {
       EXPECT_EQ(j["cf"][t].get<long>(), 64 * 64);
     }
+    EXPECT_FALSE(j["unbanded"][t].get<bool>()) << t;
   }
+
+  // A date whose quality layer has no uncertainty band (a day without a pixel to band): its step
+  // of the variable is nodata, the others keep theirs.
+  const fs::path q1 = out / "fused" / done[1]->quality;
+  const Raster full = io::read_raster(q1.string());
+  Raster flags(full.grid(), 2, 0.0f);
+  flags.band_names = {"coarse_filled", "reference_filled"};
+  for (int b = 0; b < 2; ++b) {
+    const Raster one = band_of(full, flags.band_names[b]);
+    std::copy(one.band(0), one.band(0) + one.band_size(), flags.band(b));
+  }
+  fs::remove(q1);
+  io::write_raster(q1.string(), flags);
+  pipeline::write_fuse_cube(out / "fused", "additive", sum.entries);
+  const std::string again = read_cube();
+  ASSERT_EQ(again.rfind("python failed", 0), std::string::npos) << again;
+  const auto k = nlohmann::json::parse(again);
+  for (size_t t = 0; t < done.size(); ++t) EXPECT_EQ(k["unbanded"][t].get<bool>(), t == 1) << t;
+  EXPECT_EQ(k["cf"], j["cf"]);
 }
 
 TEST(FillCli, WritesAFilledCatalogAndNamesBadOptions) {

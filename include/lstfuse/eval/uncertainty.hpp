@@ -6,6 +6,7 @@
 // layer holds the arithmetic: features, the variance regression, the removal of the fine
 // image's own noise and the calibration. Equations and choices: docs/uncertainty.md.
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,11 @@ struct UncertaintyModel {
   std::vector<int> classes;           // land-cover classes with their own term (not baseline)
   int baseline_class = 0;
   std::vector<double> beta;           // intercept, active predictors, classes
+  // Range of beta'x over the training rows: each predictor clamped to its own range can still
+  // combine into a point far outside the rows seen (few hidden dates, large coefficients), and
+  // exp() of it would be a band of thousands of kelvin. Unbounded in files without it.
+  double eta_lo = -std::numeric_limits<double>::infinity();
+  double eta_hi = std::numeric_limits<double>::infinity();
   double noise_variance = 0.0;        // K^2, the fine observation's noise removed
   // K^2, the error shared by the pixels of a day: by all of them, or, when pixels predicted
   // otherwise have their own (the variances below, >= 0), by those with an observed coarse
