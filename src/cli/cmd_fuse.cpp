@@ -1,7 +1,9 @@
 // `lstfuse fuse`: predict fine LST for every coarse-only date of a catalog in a date range.
 #include <limits>
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <set>
@@ -196,6 +198,16 @@ int fuse_one(const Args& args, const lstfuse::cli::MethodFlags& flags, const std
     const auto catalog = lstfuse::Catalog::load(catalog_dir);
     if (a->assemble && !std::filesystem::exists(std::filesystem::path(out) / "index.json")) {
       throw lstfuse::Error(fmt::format("--assemble: {} holds no fuse run yet (run the --shard parts first)", out));
+    }
+    if (a->report) {
+      // Rewritten at the end of the run: only a report this command wrote before.
+      const auto report = std::filesystem::path(out) / "report.html";
+      std::ifstream in(report);
+      const std::string head = in ? std::string(std::istreambuf_iterator<char>(in), {}).substr(0, 400) : "";
+      if (in && head.find("<title>lstfuse fuse</title>") == std::string::npos) {
+        throw lstfuse::file_error(report.string(), "exists and was not written by 'lstfuse fuse --report'; lstfuse "
+                                                   "does not write over it (move it away)");
+      }
     }
     auto method = lstfuse::method_registry().create(a->method);  // a fresh one per catalog
     flags.apply(*method);

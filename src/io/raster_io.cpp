@@ -142,6 +142,14 @@ bool is_lstfuse_raster(const std::string& path) {
   return sw && std::strncmp(sw, "lstfuse", 7) == 0;
 }
 
+std::string raster_metadata_item(const std::string& path, const std::string& key) {
+  init_gdal();
+  DatasetPtr ds = detail::open_dataset(path, path);
+  if (!ds) return {};
+  const char* v = ds->GetMetadataItem(key.c_str());
+  return v ? v : "";
+}
+
 namespace {
 
 // Errors raised in GDAL's own worker threads (multi-threaded compression of blocks) reach the

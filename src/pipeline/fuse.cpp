@@ -224,6 +224,9 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   // Items finished by any process of an earlier run (MPI ranks, shards) count as done too.
   const std::string run_key = fuse_run_key(method, opts);
   for (const auto& [day, j] : read_item_records(opts.out_dir, run_key)) previous[day] = entry_from_json(j);
+  // Files the earlier run's index lists: its own, redone when damaged.
+  std::set<std::string> listed;
+  for (const auto& [day, e] : previous) listed.insert({e.output, e.quality});
   // Too few pairs fails every date alike: said once, before filling or writing anything.
   if (const auto why = too_few_pairs(source, info, opts.fill)) throw Error(*why);
   if (opts.fill) fs::create_directories(opts.out_dir);
@@ -357,6 +360,19 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
                    {"LSTFUSE_DATE", e.date.iso()},
                    {"LSTFUSE_PAIRS", join_dates(choice.dates, ",")},
                    {"UNITS", "K"}};
+    // Only a file fuse wrote for this date and method (or one its index lists) is written over;
+    // any other of that name (a user's, in this folder) is kept.
+    for (const std::string& name : {e.output, res.quality.empty() ? std::string() : e.quality}) {
+      const fs::path p = opts.out_dir / name;
+      std::error_code ec;
+      if (!name.empty() && !listed.count(name) && fs::exists(p, ec) &&
+          (io::raster_metadata_item(p.string(), "LSTFUSE_DATE") != e.date.iso() ||
+           io::raster_metadata_item(p.string(), "LSTFUSE_METHOD") != info.name)) {
+        throw file_error(p.string(), fmt::format("exists and is not what lstfuse fuse wrote for {} with {}; "
+                                                 "lstfuse does not write over it (move it away)",
+                                                 e.date.iso(), info.name));
+      }
+    }
     // Quality first: the prediction's existence marks a finished date.
     if (!res.quality.empty()) {
       io::WriteOptions qo = wo;

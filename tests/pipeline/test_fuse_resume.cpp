@@ -246,4 +246,32 @@ TEST(FuseResume, AnotherCatalogOrOtherUncertaintySettingsAreRefused) {
   EXPECT_EQ(s.done, 2);
 }
 
+// Inside its own folder fuse writes over only what it wrote for that date and method: a user's
+// file of a date's name (a copy of a catalog image, itself written by lstfuse) fails that date,
+// named, and stays; the other dates are written.
+TEST(FuseResume, AUsersFileOfADatesNameIsKept) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  o.to = Date(2024, 1, 5);
+  auto m = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 1);
+  const fs::path mine = tmp / "out" / "lst_starfm_20240109.tif";
+  fs::copy_file(tmp / "cat" / "coarse_20240109.tif", mine);
+  const std::string bytes = slurp(mine);
+  o.to.reset();
+  const auto s = pipeline::fuse(cat, *m, o);
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.done, 1);
+  EXPECT_EQ(slurp(mine), bytes);
+  bool named = false;
+  for (const auto& e : s.entries)
+    if (e.date == Date(2024, 1, 9))
+      named = e.note.find("lst_starfm_20240109.tif: exists and is not what lstfuse fuse wrote for 2024-01-09 with "
+                          "starfm") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
 }  // namespace test_fuse_resume

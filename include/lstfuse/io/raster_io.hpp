@@ -103,6 +103,8 @@ inline constexpr const char* kRasterMarkerItem = "LSTFUSE_VERSION";
 // True when `path` opens as a raster carrying an LSTFUSE_* metadata item or an lstfuse
 // TIFFTAG_SOFTWARE; false for anything else (not a raster, another program's raster).
 bool is_lstfuse_raster(const std::string& path);
+// A dataset metadata item of the raster at `path`; empty when it has none or does not open.
+std::string raster_metadata_item(const std::string& path, const std::string& key);
 
 // Registers GDAL drivers once; quiet error handler so messages come through our exceptions.
 void init_gdal();
