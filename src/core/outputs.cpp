@@ -237,7 +237,9 @@ void check_output_folder(const fs::path& dir_in, const std::string& option,
   if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) return;
   const bool ours = is_folder_of_kind(dir, kind);
   if (!ours) {
-    throw file_error(shown, "exists and is not a " + kind.what + " (no " + kind.marker +
+    const std::string why = fs::exists(dir / kind.marker, ec) ? "its " + kind.marker + " is not one lstfuse wrote"
+                                                              : "no " + kind.marker;
+    throw file_error(shown, "exists and is not a " + kind.what + " (" + why +
                                 "); lstfuse only replaces or resumes its own outputs: choose a new "
                                 "or empty folder");
   }

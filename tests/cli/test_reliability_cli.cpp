@@ -555,6 +555,17 @@ TEST(ReliabilityCli, FuseReadsEveryCatalogAndDateBeforeTheFirstCatalogsWork) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("--from: bad date '2016-13-45'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "out"));
+  // Work tiles of a pixel (minutes a date), and a folder whose index.json is the user's.
+  r = test::run_cli("fuse --method starfm --catalog " + q(yanco_catalog()) + " --work-tile 1 -o " + q(tmp / "out"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--work-tile 1: give 0 (a date is one item) or at least 16 pixels"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+  fs::create_directories(tmp / "mine");
+  std::ofstream(tmp / "mine" / "index.json") << "{}";
+  r = test::run_cli("fuse --method starfm --catalog " + q(yanco_catalog()) + " -o " + q(tmp / "mine"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("(its index.json is not one lstfuse wrote)"), std::string::npos) << r.output;
 }
 
 TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
