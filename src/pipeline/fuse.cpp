@@ -229,6 +229,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   for (const auto& [day, e] : previous) listed.insert({e.output, e.quality});
   // Too few pairs fails every date alike: said once, before filling or writing anything.
   if (const auto why = too_few_pairs(source, info, opts.fill)) throw Error(*why);
+  catalog_landcover(source);  // a land-cover layer off the catalog grid: refused before any work
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
   const Catalog catalog = working_catalog(source, opts, refilled);

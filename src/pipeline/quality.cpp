@@ -72,11 +72,14 @@ std::vector<Date> loo_dates(const Catalog& catalog, const MethodInfo& info) {
 std::optional<Raster> catalog_landcover(const Catalog& catalog) {
   if (!catalog.landcover()) return std::nullopt;
   const std::string path = catalog.absolute(catalog.landcover()->path).string();
-  Raster r = io::read_raster(path);
-  if (r.width() != catalog.grid().width || r.height() != catalog.grid().height) {
-    throw file_error(path, "the land-cover layer is not on the catalog grid");
+  // The whole grid, CRS included: a layer replaced since ingest by one of another CRS but the same
+  // size would otherwise describe the errors of other places.
+  const Grid g = io::read_grid(path);
+  if (!io::same_grid(g, catalog.grid())) {
+    throw file_error(path, "the land-cover layer is not on the catalog grid (" + g.describe_vs(catalog.grid()) +
+                               "); re-run 'lstfuse ingest' with --landcover");
   }
-  return r;
+  return io::read_raster(path);
 }
 
 Raster quality_band(const Raster& quality, const std::string& name) {

@@ -641,6 +641,31 @@ TEST(FuseFill, AnOverwriteRefusedLaterLeavesTheEarlierRunWhole) {
   EXPECT_EQ(file_bytes(out / "fused" / "index.json"), index);
 }
 
+TEST(FuseFill, ALandCoverLayerOfAnotherCrsIsRefusedBeforeAnyWork) {
+  // The layer replaced after ingest by one of the same size in another CRS: it would describe
+  // the errors of another place. Refused, naming it, before the folder is made.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  fs::copy(s.full.root(), out / "cat", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(out / "cat");
+  ASSERT_TRUE(cat.landcover());
+  const fs::path lc = out / "cat" / cat.landcover()->path;
+  Raster layer = io::read_raster(lc.string());
+  layer.grid().crs = io::crs_to_wkt("EPSG:32756");
+  fs::remove(lc);
+  io::write_raster(lc.string(), layer);
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  try {
+    pipeline::fuse(cat, *method, o);
+    ADD_FAILURE() << "a land-cover layer in another CRS was used";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the land-cover layer is not on the catalog grid"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("56S"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(out / "fused"));
+}
+
 TEST(FuseFill, ALinkGivenAsTheOutputIsNeverRemoved) {
   // A dangling symbolic link as -o: the run fails (it cannot make the folder) and the link stays.
   const auto& s = sim_catalog();
