@@ -566,6 +566,22 @@ TEST(ReliabilityCli, FuseReadsEveryCatalogAndDateBeforeTheFirstCatalogsWork) {
   r = test::run_cli("fuse --method starfm --catalog " + q(yanco_catalog()) + " -o " + q(tmp / "mine"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("(its index.json is not one lstfuse wrote)"), std::string::npos) << r.output;
+
+  // A catalog image converted to Celsius after ingest: the dates that read it fail, naming it.
+  fs::copy(yanco_catalog(), tmp / "celsius", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(tmp / "celsius");
+  const auto coarse = cat.find(cat.coarse_only_dates().front(), Role::Coarse);
+  ASSERT_TRUE(coarse);
+  const fs::path file = tmp / "celsius" / coarse->path;
+  Raster img = io::read_raster(file.string());
+  for (int b = 0; b < img.bands(); ++b)
+    for (size_t i = 0; i < img.band_size(); ++i) img.band(b)[i] -= 273.15f;
+  fs::remove(file);
+  io::write_raster(file.string(), img);
+  r = test::run_cli("fuse -q --no-uncertainty --method starfm --catalog " + q(tmp / "celsius") + " -o " + q(tmp / "c"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(file.string() + ": LST"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("it looks like degrees Celsius"), std::string::npos) << r.output;
 }
 
 TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
