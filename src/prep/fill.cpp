@@ -7,6 +7,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/progress.hpp"
+#include "lstfuse/io/products.hpp"
 
 namespace lstfuse::prep {
 namespace {
@@ -415,7 +416,11 @@ FilledDay GapFiller::fill(const Date& d, const Raster* observed) const {
       if (f.kind == ResidualKind::None || source_[g] == 0) continue;
       double v = 0.0;
       for (int r = 0; r < nterms_; ++r) v += coef_[r * npix + g] * xb[r];
-      out.lst.band(0)[g] = static_cast<float>(v + field_at(f, x, y));
+      v += field_at(f, x, y);
+      // A cycle extrapolated past anything plausible (a few clear days at one end of the year) is
+      // no LST: the pixel stays a gap rather than a value every later read refuses.
+      if (!(v >= io::kPlausibleMinK && v <= io::kPlausibleMaxK)) continue;
+      out.lst.band(0)[g] = static_cast<float>(v);
       out.lst.mask(0)[g] = 1;
       out.filled.band(0)[g] = 1.0f;
       ++n_fill;

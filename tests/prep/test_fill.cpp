@@ -230,3 +230,39 @@ TEST(GapFill, ACellLargerThanTheSceneIsRefused) {
   }
   EXPECT_NO_THROW(prep::GapFiller(s.source(), options(32, 256)));
 }
+
+TEST(GapFill, AValueBeyondPlausibleLstStaysAGap) {
+  // The series shifted by +85 K: in late March its cycle crosses the 380 K that every later read
+  // of a catalog image refuses (378-383 K over the scene). A gap beyond it stays a gap (not
+  // flagged filled); the gaps below it are filled; observed pixels are copied whatever they hold.
+  Series s(16, 16, 0.4, 0.3, 0.0, 11);
+  for (auto& img : s.images)
+    for (size_t i = 0; i < img.band_size(); ++i)
+      if (img.mask(0)[i]) img.band(0)[i] += 85.0f;
+  const prep::GapFiller f(s.source(), options(8, 256));
+  long kept_gap = 0, filled = 0;
+  for (size_t i = 85; i < 96; ++i) {
+    const Raster& obs = s.images[i];
+    const prep::FilledDay day = f.fill(s.dates[i], &obs);
+    for (int y = 0; y < 16; ++y)
+      for (int x = 0; x < 16; ++x) {
+        if (obs.valid(y, x)) {
+          ASSERT_EQ(day.lst.at(y, x), obs.at(y, x));
+          continue;
+        }
+        const double truth = Series::cycle_of(x, y, s.dates[i]) + 85.0;
+        if (day.lst.valid(y, x)) {
+          ++filled;
+          EXPECT_LE(day.lst.at(y, x), 380.0f);
+          EXPECT_EQ(day.filled.at(y, x), 1.0f);
+          EXPECT_LT(truth, 381.0) << x << " " << y;
+        } else {
+          ++kept_gap;
+          EXPECT_EQ(day.filled.at(y, x), 0.0f);
+          EXPECT_GT(truth, 379.0) << x << " " << y;
+        }
+      }
+  }
+  EXPECT_GT(kept_gap, 50);
+  EXPECT_GT(filled, 50);
+}
