@@ -22,6 +22,13 @@ inline std::string last_gdal_error() {
   return msg && *msg ? std::string(msg) : std::string("GDAL gave no reason");
 }
 
+// Why a raster read failed. GDAL's multi-threaded block decoding reports a damaged block from
+// its worker threads, not the calling one: the failures counted there since `failures_before`
+// (a worker_failure_count() taken before the read) are used when this thread has no message.
+// A read that came short of the bytes the file's header promised says the file is truncated.
+long worker_failure_count();
+std::string read_failure_reason(long failures_before);
+
 // GDALDataset::Open(name) for reading a raster, with one guard. Debian's HDF4 library crashes on
 // some damaged files (fuzz/corpus/products/crash-hdf4-*), so a dataset the HDF4 driver would read is first
 // opened and read once in a child process; if the child dies, the error names `shown` instead

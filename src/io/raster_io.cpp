@@ -168,6 +168,30 @@ void CPL_STDCALL count_worker_errors(CPLErr type, CPLErrorNum, const char* msg) 
 
 }  // namespace
 
+namespace detail {
+
+long worker_failure_count() { return worker_failures.load(); }
+
+std::string read_failure_reason(long failures_before) {
+  const char* own = CPLGetLastErrorMsg();
+  std::string why = own && *own ? own : "";
+  if (why.empty() && worker_failures.load() != failures_before) {
+    std::lock_guard<std::mutex> lock(worker_message_mutex);
+    why = worker_message;
+  }
+  if (why.empty()) return "GDAL gave no reason";
+  // libtiff's "Read error ... got N bytes, expected M" (the file ends before its data does), or
+  // GDAL's summary of it, "IReadBlock failed ...: TIFFReadEncodedTile() failed".
+  bool short_read = false;
+  for (const char* sign : {"Read error", "Cannot read", "IReadBlock failed", "TIFFReadEncoded"})
+    short_read = short_read || why.find(sign) != std::string::npos;
+  if (short_read)
+    return "the file is truncated or damaged: " + why;
+  return why;
+}
+
+}  // namespace detail
+
 void init_gdal() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -227,8 +251,9 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     const bool use_nd = opts.nodata.has_value() || has_nd;
     const double nd = opts.nodata.value_or(file_nd);
     CPLErrorReset();
+    const long failures_before = detail::worker_failure_count();
     if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
-      throw file_error(path, "read failed (" + last_gdal_error() + ")");
+      throw file_error(path, "read failed (" + detail::read_failure_reason(failures_before) + ")");
     }
     for (int y = 0; y < ch; ++y) {
       for (int x = 0; x < cw; ++x) {
@@ -261,9 +286,10 @@ std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, 
   const int cw = xb - xa, ch = yb - ya;
   std::vector<uint32_t> buf(static_cast<size_t>(cw) * ch);
   CPLErrorReset();
+  const long failures_before = detail::worker_failure_count();
   if (ds->GetRasterBand(band)->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_UInt32, 0,
                                         0) != CE_None) {
-    throw file_error(path, "read failed (" + last_gdal_error() + ")");
+    throw file_error(path, "read failed (" + detail::read_failure_reason(failures_before) + ")");
   }
   for (int y = 0; y < ch; ++y)
     std::copy_n(buf.begin() + static_cast<size_t>(y) * cw, cw,

@@ -126,6 +126,33 @@ TEST(RasterIo, BadInputsNameTheFile) {
   }
 }
 
+// A file cut short (an interrupted copy or download) is named as truncated, with libtiff's
+// reason, whichever thread decoded the block that is missing.
+TEST(RasterIo, ATruncatedFileIsNamedAsSuch) {
+  test::TempDir tmp;
+  Raster r(utm_grid(300, 200), 1);
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 300; ++x) r.at(0, y, x) = 290.0f + 0.01f * static_cast<float>(x * y % 97);
+  for (const std::string fmt : {"GTiff", "COG"}) {
+    const auto whole = (tmp / ("whole_" + fmt + ".tif")).string();
+    io::WriteOptions wo;
+    wo.format = fmt;
+    io::write_raster(whole, r, wo);
+    const auto size = std::filesystem::file_size(whole);
+    const auto cut = (tmp / ("cut_" + fmt + ".tif")).string();
+    std::filesystem::copy_file(whole, cut);
+    std::filesystem::resize_file(cut, size - size / 3);
+    try {
+      io::read_raster(cut);
+      FAIL() << fmt;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind(cut + ": read failed (the file is truncated or damaged: ", 0), 0u) << what;
+      EXPECT_EQ(what.find("GDAL gave no reason"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(RasterIo, UncommittedWriterLeavesNothing) {
   test::TempDir tmp;
   const auto path = (tmp / "partial.tif").string();
