@@ -84,12 +84,25 @@ void remove_stale_temporaries_in(const std::filesystem::path& dir) {
 }
 
 void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
+  // A file that already says exactly this is left as it is: a resumed run with nothing new to
+  // record then writes nothing, and so also works in a folder it may only read.
+  {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == text.size() && !ec) {
+      std::ifstream in(path, std::ios::binary);
+      std::string have(text.size(), '\0');
+      if (in.read(have.data(), static_cast<std::streamsize>(have.size())) && have == text) return;
+    }
+  }
   remove_stale_temporaries(path.string());
   const std::filesystem::path tmp = temporary_name(path.string());
   TemporaryPath guard(tmp, true);  // removed on any failure and on an interruption
   {
+    errno = 0;
     std::ofstream out(tmp);
-    if (!out) throw file_error(path.string(), "cannot write (" + tmp.string() + ")");
+    if (!out)
+      throw file_error(path.string(), fmt::format("cannot write ({}: {})", tmp.string(),
+                                                  errno ? std::strerror(errno) : "unknown reason"));
     out << text;
     out.flush();
     if (!out) throw file_error(path.string(), "write failed (disk full or file too large?)");

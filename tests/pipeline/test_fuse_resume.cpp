@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <chrono>
 #include <iterator>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -115,6 +117,30 @@ TEST(FuseResume, OtherOptionsAreRefusedOrRedoneWithOverwrite) {
   EXPECT_NE(slurp(tmp / "out" / "lst_starfm_20240105.tif"), w3);
   const auto j = nlohmann::json::parse(slurp(tmp / "out" / "index.json"));
   EXPECT_EQ(j["options"]["window"], 5);
+}
+
+// A finished run resumed writes nothing at all (so that it also works in a folder the user may
+// only read): every file keeps its time stamp, set back a day so that any rewrite would show.
+TEST(FuseResume, AFinishedRunResumedWritesNothing) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  pipeline::FuseOptions o;
+  o.out_dir = tmp / "out";
+  o.show_progress = false;
+  auto m = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 3);
+  std::map<std::string, fs::file_time_type> before;
+  for (const auto& f : fs::recursive_directory_iterator(o.out_dir)) {
+    const auto old = fs::last_write_time(f.path()) - std::chrono::hours(24);
+    fs::last_write_time(f.path(), old);
+    before[f.path().string()] = old;
+  }
+  ASSERT_GE(before.size(), 8u);  // 3 dates x 2 files, the index twice
+  auto again = starfm("3");
+  EXPECT_EQ(pipeline::fuse(cat, *again, o).skipped, 3);
+  std::map<std::string, fs::file_time_type> after;
+  for (const auto& f : fs::recursive_directory_iterator(o.out_dir)) after[f.path().string()] = fs::last_write_time(f.path());
+  EXPECT_EQ(after, before);
 }
 
 TEST(FuseResume, DamagedDoneFilesAreRedone) {
