@@ -150,6 +150,9 @@ std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std
   for (const auto& f : own_folders) folders.insert(fs::path(f).lexically_normal());
   for (const auto& o : own) {
     const fs::path rel = fs::path(o).lexically_normal();
+    // Only a path inside `dir` names an entry of it: an absolute one (a hand-edited manifest) or
+    // one leading out owns nothing here (and an absolute path's parents never end at "").
+    if (rel.empty() || rel.is_absolute() || rel.has_root_path() || *rel.begin() == "..") continue;
     files.insert(rel);
     files.insert(fs::path(rel.string() + ".aux.xml"));
     for (fs::path p = rel.parent_path(); !p.empty(); p = p.parent_path()) folders.insert(p);

@@ -215,6 +215,15 @@ TEST(OutputPaths, ACatalogsOwnFilesAreToldApartFromTheUsers) {
   fs::remove(cat / "sub" / "NOTES.txt");
   fs::create_directory_symlink(tmp.path(), cat / "a_link");
   EXPECT_EQ(foreign_entry(cat, own)->string(), "a_link");
+  fs::remove(cat / "a_link");
+  // A hand-edited manifest naming its file by an absolute path (this looped forever) or by a
+  // path leading out owns nothing: the file it meant counts as foreign.
+  for (const std::string& listed : {(cat / "a.tif").string(), std::string("../cat/a.tif")}) {
+    auto edited = own;
+    edited[1] = listed;
+    ASSERT_TRUE(foreign_entry(cat, edited).has_value()) << listed;
+    EXPECT_EQ(foreign_entry(cat, edited)->string(), "a.tif") << listed;
+  }
 }
 
 TEST(CatalogManifest, PathsMustStayInsideTheCatalog) {
