@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
@@ -176,10 +177,17 @@ class PyMethod {
 
   py::dict predict(const py::list& pairs, const FloatArray& coarse, const std::string& date,
                    const std::vector<double>& transform, const std::string& crs, int tile, int threads) {
+    if (tile < 0) throw Error(fmt::format("predict: tile must be >= 0 (0: whole scene), got {}", tile));
+    if (threads < 0) throw Error(fmt::format("predict: threads must be >= 0 (0: all), got {}", threads));
     FusionInput in;
     in.pairs = make_pairs(pairs, transform, crs);
     in.coarse = to_raster(coarse, "coarse", transform, crs);
     in.date = date.empty() ? Date(2000, 1, 1) : Date::parse(date);
+    if (!date.empty()) {
+      std::vector<Date> dates;
+      for (const auto& p : in.pairs) dates.push_back(p.date);
+      pipeline::check_pair_dates(in.date, dates, "predict: pairs");
+    }
     std::sort(in.pairs.begin(), in.pairs.end(), [](const ImagePair& a, const ImagePair& b) { return a.date < b.date; });
     FusionResult r;
     {
@@ -191,6 +199,8 @@ class PyMethod {
 
   py::dict predict_catalog(const std::string& root, const std::string& date, const std::vector<std::string>& pair_dates,
                            const std::string& coarse_bias, int tile, int threads) {
+    if (tile < 0) throw Error(fmt::format("Catalog.predict: tile must be >= 0 (0: whole scene), got {}", tile));
+    if (threads < 0) throw Error(fmt::format("Catalog.predict: threads must be >= 0 (0: all), got {}", threads));
     // As `lstfuse predict --catalog`: the same pair choice, files, bias step and tiling (the
     // pipeline's functions that command uses), so the two give the same bytes.
     const MethodInfo& info = m_->info();
@@ -205,7 +215,7 @@ class PyMethod {
       for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
       files = pipeline::catalog_files(cat, target, dates, info);
       FusionInput in = pipeline::read_files(files);
-      if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in);
+      if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in, {in.date});
       grid = in.coarse.grid();
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
     }

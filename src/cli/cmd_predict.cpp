@@ -2,6 +2,7 @@
 // catalog, with any registered method.
 #include <limits>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -89,6 +90,11 @@ StreamInput files_input(const PredictArgs& a, const MethodInfo& info) {
   if (in.pairs.size() == 2 && in.pairs[0].date == in.pairs[1].date) {
     throw Error(fmt::format("predict: both pairs are dated {}", in.pairs[0].date.iso()));
   }
+  {
+    std::vector<Date> dates;
+    for (const auto& p : in.pairs) dates.push_back(p.date);
+    pipeline::check_pair_dates(in.date, dates, "predict: --date0/--date1/--date2");
+  }
   std::sort(in.pairs.begin(), in.pairs.end(),
             [](const StreamPair& x, const StreamPair& y) { return x.date < y.date; });
   if (info.min_pairs == 0) in.pairs.clear();  // bilinear uses the target coarse image only
@@ -173,8 +179,10 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
     FusionInput in = pipeline::read_files(src);
     if (bias_step) {
       const Catalog cat = Catalog::load(a.catalog);
-      const auto est = pipeline::CoarseBiasStep(cat).apply(in);
-      spdlog::info("coarse bias {:.2f} K (sd {:.2f}) removed from the target's coarse image", est.value, est.sd);
+      const auto est = pipeline::CoarseBiasStep(cat).apply(in, {in.date});  // never the target's own fine image
+      // One measured pair gives no spread: the sd is then not printed as "nan".
+      spdlog::info("coarse bias {:.2f} K{} removed from the target's coarse image", est.value,
+                   std::isfinite(est.sd) ? fmt::format(" (sd {:.2f})", est.sd) : std::string());
     }
     const FusionResult r = predict_tiled(*method, in, to);
     io::write_raster(a.output, r.fine, wo);

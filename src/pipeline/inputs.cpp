@@ -168,6 +168,7 @@ StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vecto
     for (const Date& d : pairs) list += (list.empty() ? "" : ", ") + d.iso();
     spdlog::info("pairs {} ({})", list, choice.note);
   }
+  check_pair_dates(target, pairs, "--pairs");
   StreamInput in;
   in.date = target;
   const auto c0 = catalog.find(target, Role::Coarse);
@@ -181,6 +182,17 @@ StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vecto
     in.pairs.push_back({d, catalog.absolute(f.path).string(), catalog.absolute(c.path).string()});
   }
   return in;
+}
+
+void check_pair_dates(const Date& target, const std::vector<Date>& pairs, const std::string& what) {
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (pairs[i] == target) {
+      throw Error(fmt::format("{}: a pair on the target date {} would hand the method its answer; pairs are "
+                              "other dates", what, target.iso()));
+    }
+    for (size_t k = 0; k < i; ++k)
+      if (pairs[k] == pairs[i]) throw Error(fmt::format("{}: two pairs are dated {}", what, pairs[i].iso()));
+  }
 }
 
 FusionInput read_files(const StreamInput& files) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "lstfuse/io/raster_io.hpp"
@@ -101,6 +103,39 @@ TEST(PredictCli, BadInputIsAClearErrorWithoutOutput) {
   io::write_raster(two, Raster(grid(30, 20), 2, 300.0f));
   expect_error("predict --method additive --fine1 " + two + " --coarse1 " + f.m1 + " --coarse0 " + f.m0,
                "band");
+}
+
+// A date that has its own fine image (a check against Landsat) is predicted without it: not as
+// a pair, and not in the coarse-bias step, which used that image's own Landsat-MODIS difference
+// (on Yanco, -4.52 K on 2016-03-08 against -0.10 K from the other pair: RMSE 2.13 instead of 4.97 K).
+TEST(PredictCli, TheTargetsOwnFineImageNeverReachesThePrediction) {
+  test::TempDir tmp;
+  const std::string cat = (tmp / "cat").string();
+  ASSERT_EQ(test::run_cli("ingest '" + test::shared_data("yanco").string() + "' -o " + cat).exit_code, 0);
+  const std::string base = "predict --method additive --catalog " + cat + " --date 2016-03-08";
+  // With one other pair the bias model is one constant, taken off the pair's and the target's
+  // coarse images alike: additive's difference of the two is unchanged by it.
+  const std::string on = (tmp / "on.tif").string(), off = (tmp / "off.tif").string();
+  auto r = test::run_cli(base + " --coarse-bias on -o " + on);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("coarse bias -0.10 K"), std::string::npos) << r.output;
+  ASSERT_EQ(test::run_cli(base + " --coarse-bias off -o " + off).exit_code, 0);
+  const Raster a = io::read_raster(on), b = io::read_raster(off);
+  ASSERT_EQ(a.mask_data(), b.mask_data());
+  double worst = 0;
+  for (size_t i = 0; i < a.band_size(); ++i)
+    if (a.mask(0)[i]) worst = std::max(worst, std::abs(double(a.band(0)[i]) - b.band(0)[i]));
+  EXPECT_LT(worst, 1e-3);
+  // Nor as a pair, in either mode.
+  const std::string p = (tmp / "p.tif").string();
+  r = test::run_cli(base + " --pairs 2016-03-08 -o " + p);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--pairs: a pair on the target date 2016-03-08"), std::string::npos) << r.output;
+  Files f;
+  r = test::run_cli(f.args("additive") + " --date0 2020-01-01 -o " + p);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("a pair on the target date 2020-01-01"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(p));
 }
 
 }  // namespace test_predict_cli

@@ -44,6 +44,11 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
 StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vector<Date> pairs,
                           const MethodInfo& info);
 
+// Pairs are dated apart from the target and from each other: a pair on the target date hands the
+// method the answer it is asked for (its fine image is the truth), and two pairs of one date are
+// one pair. Throws Error naming `what` (the flag or argument that gave the dates).
+void check_pair_dates(const Date& target, const std::vector<Date>& pairs, const std::string& what);
+
 // Reads the images of `files` into memory; grids and band counts are checked first, so that an
 // error names the file before anything is read.
 FusionInput read_files(const StreamInput& files);
