@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -123,6 +124,12 @@ void check_creation_options(const std::string& format, const std::vector<std::st
     if (name == "COMPRESS" && (value == "JPEG" || value == "WEBP" || value == "JXL")) {
       throw Error(fmt::format("--co {}: that compression takes 8-bit images only (or loses precision); lstfuse "
                               "writes 32-bit float LST: use DEFLATE, LZW, ZSTD or LERC", kv));
+    }
+    // Lossy settings of lossless codecs: LERC's error bound and the low-bit discarding both
+    // round every LST value (MAX_Z_ERROR=20 wrote 7.9 K of error without a word).
+    if ((name == "MAX_Z_ERROR" && std::strtod(value.c_str(), nullptr) != 0.0) || name == "DISCARD_LSB") {
+      throw Error(fmt::format("--co {}: that rounds the LST values it writes; lstfuse writes them at full "
+                              "precision (LERC is lossless with MAX_Z_ERROR=0, its default)", kv));
     }
     if (name == "NBITS") {
       throw Error(fmt::format("--co {}: fewer bits would round the LST and its nodata value; lstfuse writes "

@@ -231,9 +231,10 @@ TEST(RasterIo, ABlockThatFailsInGdalsWorkerThreadsFailsTheWrite) {
   // The next write of the same process is not blamed for it.
   io::write_raster(path, r, io::WriteOptions{});
   EXPECT_EQ(io::read_raster(path).at(5, 5), 290.0f);
-  for (const char* co : {"COMPRESS=JPEG", "compress=webp", "NBITS=16"})
+  for (const char* co : {"COMPRESS=JPEG", "compress=webp", "NBITS=16", "MAX_Z_ERROR=20", "DISCARD_LSB=16"})
     EXPECT_THROW(io::check_creation_options("GTiff", {co}), Error) << co;
   EXPECT_NO_THROW(io::check_creation_options("GTiff", {"COMPRESS=ZSTD"}));
+  EXPECT_NO_THROW(io::check_creation_options("GTiff", {"COMPRESS=LERC", "MAX_Z_ERROR=0"}));
 }
 
 // Every raster lstfuse writes carries its mark (LSTFUSE_VERSION, and for a GeoTIFF the
