@@ -1,12 +1,15 @@
 // `lstfuse benchmark`: every method on the same dates, the same metrics, tables and a report.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "command.hpp"
 #include "common_flags.hpp"
 #include "lstfuse/core/catalog.hpp"
+#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 #include "lstfuse/pipeline/benchmark.hpp"
@@ -185,11 +188,37 @@ void setup(CLI::App& app) {
     flags->refuse_unknown();
     lstfuse::pipeline::BenchmarkOptions o;
     o.entries = lstfuse::pipeline::parse_method_list(a->methods);
+    if (a->single_pair) {
+      // A group (the default 'baseline,classic', 'all') drops the methods that need two pairs;
+      // a method named on its own is refused by the benchmark's checks, as every row would fail.
+      std::vector<std::string> named;
+      for (size_t at = 0; at <= a->methods.size();) {
+        const size_t comma = std::min(a->methods.find(',', at), a->methods.size());
+        const std::string item = a->methods.substr(at, comma - at);
+        named.push_back(item.substr(0, item.find(':')));
+        at = comma + 1;
+      }
+      auto& reg = lstfuse::method_registry();
+      o.entries.erase(std::remove_if(o.entries.begin(), o.entries.end(),
+                                     [&](const lstfuse::pipeline::MethodEntry& e) {
+                                       return reg.create(e.method)->info().min_pairs > 1 &&
+                                              std::find(named.begin(), named.end(), e.method) == named.end();
+                                     }),
+                      o.entries.end());
+      if (o.entries.empty()) throw lstfuse::Error("benchmark: no method of --methods " + a->methods + " runs on one pair (--single-pair)");
+    }
     check_method_flags(*flags, o);
     // Ours or new: never the catalog, a folder holding it, or a folder of someone else's files.
     lstfuse::check_output_folder(a->out, "-o", {a->catalog}, lstfuse::benchmark_kind(), lstfuse::FolderUse::Reuse,
                                  false);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
+    // A folder this run makes is removed again if the run fails or is interrupted before its
+    // tables are written: no half-made benchmark is left (an earlier run's folder is kept).
+    std::optional<lstfuse::TemporaryPath> made_here;
+    {
+      std::error_code ec;
+      if (!std::filesystem::exists(a->out, ec)) made_here.emplace(std::filesystem::absolute(a->out), true);
+    }
     o.protocol = a->protocol;
     o.train_fraction = a->train_fraction;
     o.reference = a->reference;
@@ -207,6 +236,10 @@ void setup(CLI::App& app) {
     o.only_dates = lstfuse::cli::parse_date_list(a->dates, "--dates");
     const auto res = lstfuse::pipeline::run_benchmark(catalog, o);
     lstfuse::pipeline::write_benchmark_tables(res, a->out);
+    if (made_here) {
+      made_here->release();
+      made_here.reset();  // and off the list an interruption empties
+    }
     std::cout << fmt::format("benchmark: {} method(s) x {} date(s); tables in {}\n",
                              res.entries.size(), res.dates.size(), a->out);
     if (res.ranking) std::cout << lstfuse::pipeline::ranking_text(*res.ranking);

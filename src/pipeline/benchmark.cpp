@@ -155,6 +155,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       } catch (const Error& err) {
         throw Error(fmt::format("benchmark entry '{}': {}", e.label, err.what()));
       }
+      // Every row of such an entry would fail: said before any work.
+      if (opts.single_pair && m->info().min_pairs > 1) {
+        throw Error(fmt::format("benchmark entry '{}': {} needs {} pairs and --single-pair gives each prediction one",
+                                e.label, m->info().name, m->info().min_pairs));
+      }
     }
   }
   BenchmarkResult res;
@@ -235,6 +240,19 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
                               res.dates.front().iso(), res.dates.back().iso()));
 
+  // An earlier run's predictions and maps go first: this run's tables would not list them and
+  // the folder would mix two runs. Only files that carry lstfuse's mark are removed.
+  for (const char* sub : {"predictions", "maps"}) {
+    std::error_code ec;
+    if (!fs::is_directory(opts.out_dir / sub, ec)) continue;
+    std::vector<fs::path> earlier;
+    for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {
+      if (!f.is_regular_file(ec) || f.is_symlink(ec)) continue;
+      const std::string p = f.path().string();
+      if (f.path().extension() == ".png" ? eval::is_lstfuse_png(p) : io::is_lstfuse_raster(p)) earlier.push_back(f.path());
+    }
+    for (const auto& f : earlier) fs::remove(f, ec);
+  }
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   // The folder is marked as ours before the first prediction: an interrupted run leaves a

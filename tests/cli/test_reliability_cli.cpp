@@ -766,26 +766,52 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("benchmark: every prediction failed"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(tmp / "failed" / "summary.md"));
+  // A method that needs two pairs, named with --single-pair: every row would fail, so it is
+  // refused before any work (a group such as the default drops it instead).
+  const auto two = test::run_cli("benchmark --catalog " + q(yanco_catalog()) +
+                                 " --methods starfm,estarfm --single-pair --no-report -q -o " + q(tmp / "two"));
+  EXPECT_EQ(two.exit_code, 1) << two.output;
+  EXPECT_NE(two.output.find("benchmark entry 'estarfm': estarfm needs 2 pairs and --single-pair gives each prediction one"),
+            std::string::npos) << two.output;
+  EXPECT_FALSE(fs::exists(tmp / "two"));
 }
 
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder
 // that the same command resumes into, not one that lstfuse then refuses as foreign.
+// An interrupted benchmark leaves no folder it made; an earlier run's folder, interrupted on
+// a rerun, is kept and the same command runs into it again. A rerun with other methods keeps
+// none of the earlier run's predictions and maps (the folder mixed two runs), and the user's file.
 TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   test::TempDir tmp;
-  const std::string cmd = "$L benchmark --catalog " + q(yanco_catalog()) +
-                          " --methods starfm,additive --single-pair --no-report -o bench";
-  const std::string script = "cd " + q(tmp.path()) + " && { " + cmd + " > log 2>&1 & pid=$!; "
-                             "for i in $(seq 1 1200); do [ -d bench/predictions ] && break; sleep 0.02; done; "
-                             "kill -TERM $pid; wait $pid; echo $? > rc; cat log; }";
-  auto r = sh(script);
+  auto cmd = [&](const std::string& methods) {
+    return "$L benchmark --catalog " + q(yanco_catalog()) + " --methods " + methods + " --single-pair -o bench";
+  };
+  auto interrupted = [&](const std::string& methods) {
+    // Killed once the run has made its predictions folder, or its first prediction there.
+    return "cd " + q(tmp.path()) + " && { " + cmd(methods) + " > log 2>&1 & pid=$!; "
+           "for i in $(seq 1 1200); do [ -f bench/predictions/starfm_20160205.tif ] && break; sleep 0.02; done; "
+           "kill -TERM $pid; wait $pid; echo $? > rc; cat log; }";
+  };
+  auto r = sh(interrupted("starfm,additive"));
+  EXPECT_FALSE(fs::exists(tmp / "bench")) << r.output;
+  r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm,additive"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
+  ASSERT_TRUE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
+  std::ofstream(tmp / "bench" / "predictions" / "notes.txt") << "mine";
+  r = sh(interrupted("starfm"));
   ASSERT_TRUE(fs::exists(tmp / "bench" / "results.json")) << r.output;
   const auto first = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
   EXPECT_EQ(first["format"], "lstfuse-benchmark");
-  r = sh("cd " + q(tmp.path()) + " && " + cmd);
+  r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto done = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
   EXPECT_EQ(done["complete"], true);
   EXPECT_FALSE(done["rows"].empty());
+  EXPECT_TRUE(fs::exists(tmp / "bench" / "predictions" / "starfm_20160205.tif"));
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
+  EXPECT_EQ(slurp(tmp / "bench" / "predictions" / "notes.txt"), "mine");
 }
 
 // demo checks its method names before the simulation (minutes of work), and makes no folder.
