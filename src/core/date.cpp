@@ -117,7 +117,8 @@ std::optional<Date> Date::from_filename(const std::string& name) {
   // Landsat C2: LC08_L2SP_PPPRRR_YYYYMMDD_YYYYMMDD_02_T1_...: the first date is acquisition.
   static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_)");
   if (std::regex_search(name, m, landsat)) {
-    if (auto d = try_parse(m[1])) return d;
+    // Never the processing date that follows: a name with a bad acquisition date has no date.
+    return try_parse(m[1]);
   }
   // Any 8 digits that form a valid date and are not part of a longer number.
   static const std::regex any8(R"((?:^|\D)(\d{8})(?=\D|$))");
@@ -130,6 +131,10 @@ std::optional<Date> Date::from_filename(const std::string& name) {
 
 std::string Date::filename_date_problem(const std::string& name) {
   std::smatch m;
+  static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_)");
+  if (std::regex_search(name, m, landsat)) {
+    return "the Landsat file name's acquisition date " + m[1].str() + " is not a valid date (YYYYMMDD)";
+  }
   static const std::regex any8(R"((?:^|\D)(\d{8})(?=\D|$))");
   if (std::regex_search(name, m, any8)) {
     return "the file name holds " + m[1].str() + ", which is not a valid date (YYYYMMDD)";

@@ -31,4 +31,9 @@ TEST(Date, FindsDatesInProductNames) {
   EXPECT_EQ(Date::from_filename("Landsat_LST_cloudrm_20160308.tif")->iso(), "2016-03-08");
   EXPECT_FALSE(Date::from_filename("scene_12345.tif").has_value());
   EXPECT_FALSE(Date::from_filename("scene_20161399.tif").has_value());  // not a date
+  // A Landsat name whose acquisition date is not one has no date: the processing date after it
+  // is another day (it was taken silently), and the problem names the acquisition date.
+  const std::string bad = "LC08_L2SP_092084_20241399_20240415_02_T1_ST_B10.TIF";
+  EXPECT_FALSE(Date::from_filename(bad).has_value());
+  EXPECT_EQ(Date::filename_date_problem(bad), "the Landsat file name's acquisition date 20241399 is not a valid date (YYYYMMDD)");
 }
