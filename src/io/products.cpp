@@ -152,6 +152,9 @@ ProductFile identify_product(const std::string& path, const ProductOptions& opts
   for (const char* when : {"Day", "Night"}) {
     const std::string token = std::string("LST_") + when + "_1km";
     if (name.find(token) != std::string::npos) {
+      if (opts.night && std::string(when) == "Day")
+        throw file_error(path, "is a day LST file (LST_Day_1km) but --night asks for night LST: give the "
+                               "LST_Night_1km files or drop --night");
       p.kind = ProductKind::Modis11A1GeoTiff;
       p.role = Role::Coarse;
       p.sensor = modis_sensor;

@@ -249,7 +249,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
   auto add_file = [&](const std::string& path) { products.push_back(io::identify_product(path, opts.product)); };
   for (const auto& in : inputs) {
     if (const auto sds = lst_subdataset(in)) {
-      // The layer decides day or night for this granule, whatever --night says.
+      // The layer decides day or night for this granule; --night naming the day layer is a
+      // contradiction (the day LST was catalogued as night).
+      if (opts.product.night && !sds->second)
+        throw file_error(in, "is the day LST layer (LST_Day_1km) but --night asks for night LST: name "
+                             "LST_Night_1km or drop --night");
       io::ProductOptions po = opts.product;
       po.night = sds->second;
       products.push_back(io::identify_product(sds->first, po));

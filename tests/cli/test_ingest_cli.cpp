@@ -289,6 +289,12 @@ TEST(IngestCli, Mod11a1SubdatasetNames) {
   EXPECT_EQ(day.observations()[0].date.iso(), "2019-11-01");
   // Night LST in the tropics is well below the day LST.
   EXPECT_LT(band_stats(n).mean, band_stats(a).mean - 5.0);
+  // --night naming the day layer contradicts itself (the day LST was catalogued): refused.
+  r = test::run_cli("ingest " + q(prefix + "LST_Day_1km") + " --night -o " + q(tmp / "dn") + grid);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is the day LST layer (LST_Day_1km) but --night asks for night LST"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "dn"));
   // A layer that is not LST, and a missing file, are named in the error.
   r = test::run_cli("ingest " + q(prefix + "QC_Day") + " -o " + q(tmp / "qc") + grid);
   EXPECT_NE(r.exit_code, 0);
