@@ -80,6 +80,13 @@ void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
   if (a.series == !a.date.empty()) throw Error("train: give either --date D (per target) or --series");
   const auto exclude = cli::parse_date_list(a.exclude, "--exclude");
   const Catalog catalog = Catalog::load(a.catalog);
+  // A date that is not a pair date excludes nothing: a typo would leave the meant date in training.
+  {
+    const auto pairs = catalog.pair_dates();
+    for (const Date& d : exclude)
+      if (std::find(pairs.begin(), pairs.end(), d) == pairs.end())
+        throw Error(fmt::format("train: --exclude {} is not a pair date of {} (nothing to exclude)", d.iso(), a.catalog));
+  }
   FitContext ctx;
   ctx.checkpoint_dir = std::filesystem::path(a.output + ".ckpt");
   ctx.resume = a.resume;

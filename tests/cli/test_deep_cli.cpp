@@ -57,6 +57,12 @@ TEST(DeepCli, TrainThenPredictWithTheModel) {
   const Date target = cat.pair_dates()[1];  // has truth: score the prediction
   test::TempDir tmp;
   const auto model = tmp / "sttfn.lstmodel";
+  // An --exclude date that is not a pair date (a typo) would exclude nothing: refused.
+  const auto typo = test::run_cli("train --method sttfn --catalog " + series().string() + " --series --exclude 2030-01-01 -o " +
+                                  model.string() + kTinyBudget);
+  EXPECT_EQ(typo.exit_code, 1) << typo.output;
+  EXPECT_NE(typo.output.find("--exclude 2030-01-01 is not a pair date"), std::string::npos) << typo.output;
+  EXPECT_FALSE(fs::exists(model));
   const auto t = test::run_cli("train --method sttfn --catalog " + series().string() + " --date " +
                                target.iso() + " --exclude " + target.iso() + " -o " + model.string() +
                                kTinyBudget);
