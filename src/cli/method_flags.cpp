@@ -110,11 +110,29 @@ nlohmann::json read_options_file(const std::string& path) {
   }
 }
 
+// The options of a file in either form: a plain object of options, or 'lstfuse methods NAME
+// --json''s {"method": NAME, "options": {...}}. In the second form any other key is refused (it
+// was dropped without a word), as is a "method" that is not a name.
+const nlohmann::json& options_of_file(const nlohmann::json& j, const std::string& path) {
+  if (!(j.is_object() && j.contains("options"))) return j;
+  for (const auto& [key, value] : j.items())
+    if (key != "options" && key != "method")
+      throw file_error(path, fmt::format("\"{}\" stands beside \"options\": put every option inside \"options\"", key));
+  if (j.contains("method") && !j.at("method").is_string())
+    throw file_error(path, "\"method\" must be a method's name");
+  return j.at("options");
+}
+
 void apply_options_file(Method& method, const std::string& path) {
   if (path.empty()) return;
   const nlohmann::json j = read_options_file(path);
+  const nlohmann::json& o = options_of_file(j, path);
+  // A file written for another method (its "method") does not configure this one.
+  if (j.is_object() && j.contains("method") && j.at("method").get<std::string>() != method.info().name)
+    throw file_error(path, fmt::format("holds options of {} (its \"method\"), but --method is {}",
+                                       j.at("method").get<std::string>(), method.info().name));
   try {
-    method.options().from_json(j.is_object() && j.contains("options") ? j.at("options") : j);
+    method.options().from_json(o);
   } catch (const Error& e) {
     throw file_error(path, e.what());
   }
@@ -189,14 +207,10 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
 std::optional<MethodFlags::FileValues> MethodFlags::file_values() const {
   if (file_->empty()) return std::nullopt;
   const nlohmann::json j = read_options_file(*file_);
-  const nlohmann::json& o = j.is_object() && j.contains("options") ? j.at("options") : j;
+  const nlohmann::json& o = options_of_file(j, *file_);
   if (!o.is_object()) throw file_error(*file_, "the options file must hold a JSON object of options");
   FileValues out;
-  if (j.is_object() && j.contains("options")) {
-    if (j.contains("method") && !j.at("method").is_string())
-      throw file_error(*file_, "\"method\" must be a method's name");
-    out.method = j.value("method", "");
-  }
+  if (j.is_object() && j.contains("options")) out.method = j.value("method", "");
   for (const auto& [name, value] : o.items())
     out.values.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
   return out;

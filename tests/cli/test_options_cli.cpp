@@ -243,6 +243,18 @@ TEST(OptionsCli, PlainAndMethodSpellingsAndOptionFilesGiveTheSameResult) {
   EXPECT_EQ(diff_spelled, 0.0);
   EXPECT_EQ(diff_file, 0.0);
   EXPECT_GT(diff_default, 0.0);  // the options did change something
+  // In that form an option beside "options" was dropped, and another method's file configured
+  // this one: both refused, naming the file.
+  auto refused = [&](const nlohmann::json& file, const std::string& words) {
+    std::ofstream(f.dir / "bad.json") << file.dump();
+    const std::string out = (f.dir / "bad.tif").string();
+    const auto r = test::run_cli(f.args("starfm") + " -o " + out + " --options " + (f.dir / "bad.json").string());
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find((f.dir / "bad.json").string() + ": " + words), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  };
+  refused({{"options", {{"window", 5}}}, {"window", 9}}, "\"window\" stands beside \"options\"");
+  refused({{"method", "estarfm"}, {"options", {{"classes", 4}}}}, "holds options of estarfm (its \"method\"), but --method is starfm");
 }
 
 TEST(OptionsCli, CreationOptionsReachTheFile) {
