@@ -142,6 +142,9 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
       if (given) throw Error(fmt::format("predict: {} applies to input files, not to --catalog", flag));
   } else if (!a.date.empty() || !a.pairs.empty()) {
     throw Error("predict: --date and --pairs go with --catalog; with input files use --date0, --date1, --date2");
+  } else if (a.coarse_bias != "auto") {
+    // The bias is measured on a catalog's pairs: with input files there is nothing to measure it on.
+    throw Error("predict: --coarse-bias goes with --catalog (the bias is measured on the catalog's pair dates)");
   }
   auto method = method_registry().create(a.method);
   flags.apply(*method);

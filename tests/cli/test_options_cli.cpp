@@ -384,6 +384,13 @@ TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {
                     (tmp / "p.tif").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--date and --pairs go with --catalog"), std::string::npos) << r.output;
+  // The bias step measures the bias on a catalog's pairs: with files --coarse-bias did nothing.
+  for (const std::string setting : {"on", "off"}) {
+    r = test::run_cli("predict --method series --coarse0 " + (tmp / "M_20200111.tif").string() + " --coarse-bias " +
+                      setting + " -o " + (tmp / "p.tif").string());
+    EXPECT_EQ(r.exit_code, 1) << setting;
+    EXPECT_NE(r.output.find("--coarse-bias goes with --catalog"), std::string::npos) << r.output;
+  }
 }
 
 // `lstfuse methods NAME` says which options act when a trained model predicts.
