@@ -10,6 +10,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/quicklook.hpp"
+#include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace cmd_quicklook {
@@ -30,7 +31,17 @@ void run(const QuicklookArgs& a) {
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;
+  // LST is drawn in kelvin: a file in Celsius (or with --units C on kelvin) would be drawn as
+  // 27 K or 573 K. The same plausibility rule as every other reader; a quality layer (flags,
+  // weights, uncertainty in K) is not LST and is drawn as it is.
+  auto check_lst = [](const lstfuse::Raster& r, const std::string& path) {
+    // Quality layers name their bands: QUALITY_BANDS (predict), LSTFUSE_QUALITY_BANDS (fuse).
+    if (lstfuse::io::raster_metadata_item(path, "QUALITY_BANDS").empty() &&
+        lstfuse::io::raster_metadata_item(path, "LSTFUSE_QUALITY_BANDS").empty())
+      lstfuse::io::check_plausible_lst(r, path);
+  };
   const auto r = lstfuse::io::read_raster(a.raster, ro);
+  check_lst(r, a.raster);
   if (a.band < 1 || a.band > r.bands()) {
     throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", r.bands(), a.band));
   }
@@ -45,6 +56,7 @@ void run(const QuicklookArgs& a) {
   lstfuse::eval::QuicklookInfo info;
   if (!a.diff.empty()) {
     const auto other = lstfuse::io::read_raster(a.diff, ro);
+    check_lst(other, a.diff);
     if (!lstfuse::io::same_grid(r.grid(), other.grid())) {
       throw lstfuse::file_error(a.diff, "grid differs from " + a.raster + " (" +
                                             other.grid().describe_vs(r.grid()) + "); nothing is resampled");

@@ -582,6 +582,18 @@ TEST(ReliabilityCli, FuseReadsEveryCatalogAndDateBeforeTheFirstCatalogsWork) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(file.string() + ": LST"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("it looks like degrees Celsius"), std::string::npos) << r.output;
+  // quicklook drew it as 27 K (and kelvin with --units C as 573 K): the same rule now, while a
+  // quality layer (not LST) is still drawn.
+  for (const std::string& args : {q(file), q(yanco_catalog() / cat.find(cat.coarse_only_dates().front(), Role::Coarse)->path) + " --units C"}) {
+    r = test::run_cli("quicklook " + args + " -o " + q(tmp / "q.png"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("is outside the plausible 150-380 K"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "q.png"));
+  }
+  ASSERT_EQ(test::run_cli("predict -q --method starfm --catalog " + q(yanco_catalog()) + " --date 2016-02-18 -o " +
+                          q(tmp / "p.tif")).exit_code, 0);
+  r = test::run_cli("quicklook " + q(tmp / "p_quality.tif") + " --band 2 -o " + q(tmp / "q.png"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
