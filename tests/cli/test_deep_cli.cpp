@@ -89,6 +89,14 @@ TEST(DeepCli, TrainThenPredictWithTheModel) {
   const double rmse_bilinear = eval::compute_metrics(coarse, truth).overall.rmse;
   EXPECT_LT(rmse, rmse_bilinear);  // the global residual starts STTFN at the additive baseline
   EXPECT_GT(pred.valid_fraction(), 0.5);
+  // An option fixed in training, given at prediction with another value, was kept and ignored:
+  // refused, naming the model file and both values.
+  const auto fixed = test::run_cli("predict --method sttfn --model " + model.string() + " --catalog " + series().string() +
+                                   " --date " + target.iso() + " --sttfn.normalise none -o " + (tmp / "n.tif").string());
+  EXPECT_EQ(fixed.exit_code, 1) << fixed.output;
+  EXPECT_NE(fixed.output.find(model.string() + ": normalise \"none\" was given, but the model was trained with normalise"),
+            std::string::npos) << fixed.output;
+  EXPECT_FALSE(fs::exists(tmp / "n.tif"));
 }
 
 TEST(DeepCli, StreamedPredictionEqualsInMemory) {

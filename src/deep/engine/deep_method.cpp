@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -171,12 +172,24 @@ void DeepMethod::load(const std::filesystem::path& path) {
   if (method != info_.name)
     throw file_error(path.string(), fmt::format("the model was trained for '{}', not '{}'", method, info_.name));
   // Saved options apply except those the user set since construction (e.g. --device at predict).
+  // One the user set that only acts in training (the network, its loss, its normalisation) and
+  // that differs from the model's is refused: it was kept and ignored without a word.
   const auto current = options_.to_json();
+  std::set<std::string> at_prediction;
+  for (const auto& o : options_.list())
+    if (o.at_prediction) at_prediction.insert(o.name);
   nlohmann::json restore = nlohmann::json::object();
+  std::string conflict;
   try {
     for (const auto& [k, v] : meta.at("options").items()) {
       if (!options_.has(k)) continue;  // an option a newer version dropped
-      if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) continue;
+      if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) {
+        if (!at_prediction.count(k) && current.at(k) != v && conflict.empty())
+          conflict = fmt::format("{} {} was given, but the model was trained with {} {}: only the options "
+                                 "'lstfuse methods {}' marks (at prediction) act on a trained model",
+                                 k, current.at(k).dump(), k, v.dump(), info_.name);
+        continue;
+      }
       restore[k] = v;
     }
     options_.from_json(restore);
@@ -185,6 +198,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
   } catch (const Error& e) {
     throw file_error(path.string(), std::string("damaged model file: ") + e.what());
   }
+  if (!conflict.empty()) throw file_error(path.string(), conflict);
   // Options added after models were first saved take, in files that lack them, the values those
   // models were trained with: the engine's (the relative frame came later; models before it were
   // trained in the absolute one), then the family's.
