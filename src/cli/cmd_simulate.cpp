@@ -1,5 +1,7 @@
 // `lstfuse simulate`: a synthetic LST series with known truth (see lstfuse/sim/simulate.hpp).
 #include <filesystem>
+#include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <utility>
 #include <vector>
@@ -25,6 +27,30 @@ struct SimulateArgs {
   std::vector<std::pair<std::string, CLI::Option*>> flags;  // option name, its flag
   lstfuse::cli::RasterOutput raster{"GTiff", {}, false};
 };
+
+// A size and length whose images cannot fit on the disk are refused before any work (20000 px
+// over 10 years is terabytes: the run filled the disk after hours). The estimate counts the
+// fine images (Landsat ST_B10 and QA, truth) at a quarter of their raw bytes, below the half that
+// DEFLATE leaves of simulated LST, so that only what surely cannot fit is refused.
+void check_room(const lstfuse::sim::SimOptions& o, const std::string& out) {
+  const double px = static_cast<double>(o.size) * o.size;
+  const int revisit = o.landsat_satellites == 2 ? 8 : 16;
+  const double landsat = o.days > o.landsat_first_day ? std::ceil((o.days - o.landsat_first_day) / double(revisit)) : 0;
+  double truth = landsat + std::ceil(o.days / 4.0);
+  if (o.truth_dates == "all") truth = o.days;
+  else if (o.truth_dates == "landsat") truth = landsat;
+  else if (o.truth_dates != "default") truth = 1 + static_cast<double>(std::count(o.truth_dates.begin(), o.truth_dates.end(), ','));
+  const double raw = px * 4.0 * (landsat + truth);  // 2 x 16-bit Landsat layers, 32-bit truth
+  std::filesystem::path where = std::filesystem::absolute(out);
+  std::error_code ec;
+  while (!where.empty() && !std::filesystem::exists(where, ec) && where != where.parent_path()) where = where.parent_path();
+  const auto space = std::filesystem::space(where, ec);
+  if (ec || raw / 4 <= static_cast<double>(space.available)) return;
+  throw lstfuse::Error(fmt::format(
+      "simulate: --size {} over --days {} writes {:.0f} fine images of {} x {} px, at least {:.0f} GB, and the disk "
+      "of {} has {:.0f} GB free: choose a smaller --size or fewer --days (or --truth-dates landsat)",
+      o.size, o.days, landsat + truth, o.size, o.size, raw / 4 / 1e9, out, space.available / 1e9));
+}
 
 void setup(CLI::App& app) {
   auto args = std::make_shared<SimulateArgs>();
@@ -56,6 +82,7 @@ void setup(CLI::App& app) {
                                                  "choose another folder");
       }
     }
+    check_room(args->opts, args->out);
     const lstfuse::sim::Simulation sim(args->opts);
     if (!args->raster.quiet)
       std::cout << fmt::format("simulate: fine {}; coarse {}; {} days, {} Landsat dates, {} truth dates\n",

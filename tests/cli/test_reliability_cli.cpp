@@ -393,6 +393,16 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(tmp / "c"));
   EXPECT_FALSE(fs::exists(tmp / "b"));
   EXPECT_FALSE(fs::exists(tmp / "f"));
+  // Within every range, but 3 889 images of 20000 x 20000 px: at least 1.6 TB. Refused before
+  // any work where the disk has less room (one with more could hold it: nothing to check there).
+  if (fs::space(tmp.path()).available < 1.5e12) {
+    const auto r = test::run_cli("simulate -o " + q(tmp / "huge") + " --size 20000 --days 3660 --truth-dates all");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("simulate: --size 20000 over --days 3660 writes 3889 fine images of 20000 x 20000 px, at least"),
+              std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "huge"));
+  }
 }
 
 TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {
