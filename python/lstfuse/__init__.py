@@ -14,6 +14,7 @@ messages.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 from typing import Any, Iterable, Sequence
@@ -37,6 +38,8 @@ def _is_dataarray(a: Any) -> bool:
 
 def _as_float32(a: Any, what: str) -> np.ndarray:
     """A float32 C-contiguous view of `a` where it already is one (no copy), NaN for masked."""
+    if a is None:
+        raise ValueError(f"{what}: no array given (None)")
     if _is_dataarray(a):
         a = a.values
     if isinstance(a, np.ma.MaskedArray):
@@ -94,8 +97,14 @@ def _options(options: dict) -> dict:
 
 
 def _pairs(pairs: Iterable) -> list[tuple]:
+    # A string is iterable too: "2024-01-07" was read as pairs of characters ("bad date '2'").
+    if isinstance(pairs, (str, bytes)) or isinstance(pairs, np.ndarray) or pairs is None:
+        raise ValueError("pairs: expected a list of (fine, coarse) or (date, fine, coarse) tuples, "
+                         f"got {type(pairs).__name__}")
     out = []
     for k, p in enumerate(pairs, 1):
+        if isinstance(p, (str, bytes)) or not hasattr(p, "__len__"):
+            raise ValueError(f"pairs: pair {k} must be (fine, coarse) or (date, fine, coarse), got {type(p).__name__}")
         p = tuple(p)
         if len(p) == 2:
             date, fine, coarse = None, p[0], p[1]
@@ -247,8 +256,17 @@ class Catalog:
         return list(self._info["transform"])
 
     def clear_fraction(self, date: str, role: str = "coarse") -> float:
-        """Share of the image's pixels that are valid (not cloud or nodata); 0 when absent."""
-        return float(self._info["valid_fraction"].get(f"{role}|{str(date)[:10]}", 0.0))
+        """Share of the image's pixels that are valid (not cloud or nodata); 0 when absent.
+        A role other than fine, coarse or truth, or a text that is no date, raises (as ``read``
+        does) instead of reading as an absent image."""
+        if role not in ("fine", "coarse", "truth"):
+            raise ValueError(f"clear_fraction: unknown role '{role}' (fine, coarse or truth)")
+        day = str(date)[:10]
+        try:
+            _dt.date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"clear_fraction: bad date '{date}' (expected YYYY-MM-DD)") from None
+        return float(self._info["valid_fraction"].get(f"{role}|{day}", 0.0))
 
     def read(self, date: str, role: str = "coarse"):
         """One image of the catalog (role fine, coarse or truth) as a DataArray."""

@@ -131,6 +131,30 @@ def test_bad_options_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="not a date|date"):
         lstfuse.Catalog.__new__(lstfuse.Catalog)  # noqa: B018 (no error: just an instance)
         lstfuse.predict("additive", [("2024-13-45", a, a)], a)
+    # What the command line refuses, Python refuses too; odd arguments are named, not misread.
+    with pytest.raises(ValueError, match="tile must be >= 0"):
+        lstfuse.predict("additive", [(a, a)], a, tile=-1)
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        lstfuse.predict("additive", [(a, a)], a, threads=-5)
+    with pytest.raises(ValueError, match="a pair on the target date 2024-01-01"):
+        lstfuse.predict("additive", [("2024-01-01", a, a)], a, date="2024-01-01")
+    with pytest.raises(ValueError, match="two pairs are dated 2024-01-01"):
+        lstfuse.predict("estarfm", [("2024-01-01", a, a), ("2024-01-01", a, a)], a, date="2024-01-05")
+    with pytest.raises(ValueError, match="pairs: expected a list"):
+        lstfuse.predict("additive", "2024-01-07", a)
+    with pytest.raises(ValueError, match="coarse: no array given"):
+        lstfuse.predict("additive", [(a, a)], None)
+
+
+def test_catalog_questions_with_bad_arguments_raise(catalog):
+    cat = lstfuse.Catalog(catalog)
+    assert 0 < cat.clear_fraction(cat.pairs[0], "fine") <= 1
+    with pytest.raises(ValueError, match="unknown role 'bogus'"):
+        cat.clear_fraction(cat.pairs[0], "bogus")
+    with pytest.raises(ValueError, match="bad date 'garbage'"):
+        cat.clear_fraction("garbage")
+    with pytest.raises(ValueError, match="tile must be >= 0"):
+        cat.predict(cat.pairs[1], "additive", tile=-3)
 
 
 def test_float32_inputs_are_not_converted_and_outputs_not_copied():

@@ -163,9 +163,10 @@ void setup(CLI::App& app) {
                   "and no --dates, else none")
       ->check(CLI::Range(-1, 366))
       ->capture_default_str();
-  cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)");
+  cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--dates", a->dates,
-                  "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)");
+                  "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)")
+      ->check(lstfuse::cli::non_empty());
   cmd->add_option("--data-range", a->data_range,
                   "SSIM/PSNR data range L in K (default: max-min of the reference)")
       ->check(lstfuse::cli::finite_range(1e-3, 1000));

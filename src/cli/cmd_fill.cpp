@@ -31,8 +31,8 @@ void setup(CLI::App& app) {
       "where they are. Keep day and night LST in separate catalogs.");
   cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
   lstfuse::cli::add_output(cmd, a->out, "Folder of the filled catalog (required)", true);
-  cmd->add_option("--from", a->from, "First day written (YYYY-MM-DD; default: first coarse date)");
-  cmd->add_option("--to", a->to, "Last day written (YYYY-MM-DD; default: last coarse date)");
+  cmd->add_option("--from", a->from, "First day written (YYYY-MM-DD; default: first coarse date)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--to", a->to, "Last day written (YYYY-MM-DD; default: last coarse date)")->check(lstfuse::cli::non_empty());
   cmd->add_flag("--overwrite", a->overwrite, "Replace an earlier 'lstfuse fill' output in that folder");
   lstfuse::cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, false);
   lstfuse::cli::add_fill_options(cmd, a->fill, "Gap filling");

@@ -77,8 +77,8 @@ void setup(CLI::App& app) {
                   "catalogs in one run (outputs in OUT/NAME, NAME the catalog folder's name)")
       ->required();
   cmd->add_option("--method", a->method, "Fusion method")->capture_default_str();
-  cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)");
-  cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)");
+  cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)")->check(lstfuse::cli::non_empty());
   lstfuse::cli::add_output(cmd, a->out, "Output folder (required)", true);
   lstfuse::cli::add_raster_output(cmd, a->raster, {"COG", "GTiff", "netCDF"}, true);
   cmd->get_option("--of")->description(

@@ -29,12 +29,17 @@ nlohmann::json catalog_info(const fs::path& dir) {
   j["kind"] = "catalog";
   j["path"] = dir.string();
   j["grid"] = grid_json(cat.grid());
-  nlohmann::json obs = nlohmann::json::array();
+  nlohmann::json obs = nlohmann::json::array(), missing = nlohmann::json::array();
   for (const auto& o : cat.observations()) {
+    // The manifest's figures describe files as ingest wrote them: a file since removed is said.
+    std::error_code ec;
+    const bool there = fs::is_regular_file(cat.absolute(o.path), ec);
     obs.push_back({{"date", o.date.iso()}, {"role", lstfuse::to_string(o.role)}, {"sensor", o.sensor},
-                   {"path", o.path}, {"valid_fraction", o.valid_fraction}, {"source", o.source}});
+                   {"path", o.path}, {"valid_fraction", o.valid_fraction}, {"source", o.source}, {"missing", !there}});
+    if (!there) missing.push_back(o.path);
   }
   j["observations"] = obs;
+  j["missing_files"] = missing;
   nlohmann::json pairs = nlohmann::json::array(), coarse_only = nlohmann::json::array();
   for (const auto& d : cat.pair_dates()) pairs.push_back(d.iso());
   for (const auto& d : cat.coarse_only_dates()) coarse_only.push_back(d.iso());
@@ -115,12 +120,16 @@ void print(const nlohmann::json& j) {
     print_grid(j["grid"]);
     std::cout << fmt::format("observations ({}):\n", j["observations"].size());
     for (const auto& o : j["observations"]) {
-      std::cout << fmt::format("  {}  {:<6}  {:<16}  valid {:5.1f} %  {}\n", o["date"].get<std::string>(),
+      std::cout << fmt::format("  {}  {:<6}  {:<16}  valid {:5.1f} %  {}{}\n", o["date"].get<std::string>(),
                                o["role"].get<std::string>(), o["sensor"].get<std::string>(),
-                               100.0 * o["valid_fraction"].get<double>(), o["path"].get<std::string>());
+                               100.0 * o["valid_fraction"].get<double>(), o["path"].get<std::string>(),
+                               o.value("missing", false) ? "  (MISSING)" : "");
     }
     std::cout << "pairs (fine + coarse): " << join_dates(j["pairs"]) << "\n";
     std::cout << "coarse-only dates: " << join_date_runs(j["coarse_only"]) << "\n";
+    if (!j["missing_files"].empty())
+      std::cout << fmt::format("warning: {} file(s) the manifest lists are missing, e.g. {}: re-run 'lstfuse ingest'\n",
+                               j["missing_files"].size(), j["missing_files"][0].get<std::string>());
     return;
   }
   std::cout << "raster " << j["path"].get<std::string>() << "\n";

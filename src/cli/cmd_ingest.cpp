@@ -36,7 +36,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--landcover", a->opts.landcover,
                   "Land-cover raster (integer classes, 0 = none) carried into the catalog to "
                   "describe errors per class (a simulation folder brings its own)");
-  cmd->add_option("--date", a->date, "Date of the inputs (YYYY-MM-DD), overriding the file names");
+  cmd->add_option("--date", a->date, "Date of the inputs (YYYY-MM-DD), overriding the file names")->check(lstfuse::cli::non_empty());
   cmd->add_option("--units", a->opts.product.units, "Units of generic GeoTIFFs")
       ->check(CLI::IsMember({"K", "C"}))->capture_default_str();
   cmd->add_option_function<double>(

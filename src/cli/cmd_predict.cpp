@@ -2,6 +2,7 @@
 // catalog, with any registered method.
 #include <limits>
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -113,6 +114,13 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   if (a.method.empty()) throw Error("predict: --method is required (see 'lstfuse methods')");
   if (a.output.empty()) throw Error("predict: -o/--output is required");
   cli::apply_raster_output(a.raster);
+  // A GeoTIFF named as a picture (x.png) misleads every program that opens it.
+  for (const std::string* out : {&a.output, &a.quality}) {
+    std::string ext = std::filesystem::path(*out).extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg")
+      throw file_error(*out, "predict writes GeoTIFF (--of GTiff or COG): name it FILE.tif (quicklook draws a PNG of it)");
+  }
   if (a.units != "K" && a.units != "C") throw Error("predict: --units must be K or C, got '" + a.units + "'");
   if (a.threads < 0) throw Error("predict: --threads must be >= 0");
   if (a.tile < 0) throw Error(fmt::format("predict: --tile must be >= 0 (0: whole scene), got {}", a.tile));
@@ -216,15 +224,15 @@ void setup(CLI::App& app) {
   cmd->add_option("--fine2", a->fine2, "Fine image of pair 2");
   cmd->add_option("--coarse2", a->coarse2, "Coarse image of pair 2 (on the fine grid)");
   cmd->add_option("--coarse0", a->coarse0, "Coarse image of the target date (on the fine grid)");
-  cmd->add_option("--date1", a->date1, "Date of pair 1 (default: from the file name)");
-  cmd->add_option("--date2", a->date2, "Date of pair 2 (default: from the file name)");
-  cmd->add_option("--date0", a->date0, "Target date (default: from the --coarse0 file name)");
+  cmd->add_option("--date1", a->date1, "Date of pair 1 (default: from the file name)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--date2", a->date2, "Date of pair 2 (default: from the file name)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--date0", a->date0, "Target date (default: from the --coarse0 file name)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--units", a->units, "Units of the input files: K or C")->capture_default_str();
   cmd->add_option_function<double>("--nodata", [a](double v) { a->nodata = v; a->has_nodata = true; },
                                    "Nodata value of the input files (default: the files' own)");
   cmd->add_option("--catalog", a->catalog, "Catalog folder (from 'lstfuse ingest')");
-  cmd->add_option("--date", a->date, "Target date with --catalog (YYYY-MM-DD)");
-  cmd->add_option("--pairs", a->pairs, "Pair dates with --catalog, D1[,D2] (default: nearest usable)");
+  cmd->add_option("--date", a->date, "Target date with --catalog (YYYY-MM-DD)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--pairs", a->pairs, "Pair dates with --catalog, D1[,D2] (default: nearest usable)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--coarse-bias", a->coarse_bias,
                   "With --catalog: correct the coarse images by the coarse sensor's bias (measured "
                   "on the catalog's pair dates, modelled in time for the target) before the method "
@@ -232,7 +240,7 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cli::add_output(cmd, a->output, "Output GeoTIFF/COG", true);
-  cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)");
+  cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)")->check(lstfuse::cli::non_empty());
   cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, true, "No informational log lines");
   cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')");
   cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")

@@ -127,9 +127,9 @@ void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a deep fusion method on catalog pairs and save the model");
   cmd->add_option("--method,-m", a->method, "Method name (see `lstfuse methods`)")->required();
   cmd->add_option("--catalog,-c", a->catalog, "Catalog folder")->required();
-  cmd->add_option("--date,-d", a->date, "Target date (per-target training on the pairs around it)");
+  cmd->add_option("--date,-d", a->date, "Target date (per-target training on the pairs around it)")->check(lstfuse::cli::non_empty());
   cmd->add_flag("--series", a->series, "Series training on all pairs of the catalog");
-  cmd->add_option("--exclude", a->exclude, "Comma-separated dates never used for training");
+  cmd->add_option("--exclude", a->exclude, "Comma-separated dates never used for training")->check(lstfuse::cli::non_empty());
   cmd->add_option("--output,-o", a->output, "Model file to write")->required();
   cmd->add_flag("--resume", a->resume, "Continue from OUTPUT.ckpt/ after an interruption");
   // Unknown flags are collected and refused by MethodFlags with our one-line error.

@@ -101,6 +101,16 @@ std::vector<Date> parse_date_list(const std::string& text, const std::string& fl
   return out;
 }
 
+CLI::Validator non_empty() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        return text.find_first_not_of(" \t") == std::string::npos
+                   ? "is empty: give a value, or leave the option out"
+                   : std::string();
+      },
+      "");
+}
+
 CLI::Validator finite_range(double lo, double hi, bool lo_open) {
   return CLI::Validator(
       [lo, hi, lo_open](std::string& text) -> std::string {

@@ -61,6 +61,9 @@ OutputFileKind model_file_kind();
 // "nan" and "1e308" through.
 CLI::Validator finite_range(double lo, double hi, bool lo_open = false);
 
+// A value that is not empty: `--pairs ''` (an unset shell variable) read as the option left out.
+CLI::Validator non_empty();
+
 std::vector<Date> parse_date_list(const std::string& text, const std::string& flag);
 
 }  // namespace lstfuse::cli

@@ -88,8 +88,8 @@ void check_inputs(const Raster& pred, const Raster& ref, const MetricsOptions& o
                   ") than the reference (" + ref.grid().describe() + ")");
     }
     if (opts.mask->bands() != 1 && opts.mask->bands() != ref.bands()) {
-      throw Error(fmt::format("metrics: mask has {} bands; expected 1 or {}",
-                              opts.mask->bands(), ref.bands()));
+      throw Error(fmt::format("metrics: mask has {} bands; expected {}", opts.mask->bands(),
+                              ref.bands() == 1 ? std::string("1") : fmt::format("1 or {}", ref.bands())));
     }
   }
   if (opts.data_range && !(*opts.data_range > 0.0 && std::isfinite(*opts.data_range))) {

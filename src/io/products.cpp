@@ -305,7 +305,10 @@ Raster ProductReader::read(int x0, int y0, int w, int h) {
       const long long px = x0 + static_cast<long long>(i % static_cast<size_t>(w));
       const long long py = y0 + static_cast<long long>(i / static_cast<size_t>(w));
       std::string hint;
-      if (kind == ProductKind::Generic) {
+      const std::string file = fs::path(s.product.path).filename().string();
+      if (kind == ProductKind::Generic && (file.find("QC_") != std::string::npos || file.find("_QA") != std::string::npos)) {
+        hint = "; the file looks like a quality (QC/QA) layer, not LST: give the LST file";
+      } else if (kind == ProductKind::Generic) {
         hint = v[i] > -100 && v[i] < 100 && o.units == "K"
                    ? "; the file looks like degrees Celsius: give --units C"
                    : "; check --units (K or C), --scale and --offset";

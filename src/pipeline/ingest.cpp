@@ -265,6 +265,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
         read_simulation(in, products, sim_grid, landcover);
         continue;
       }
+      // A catalog's files are already decoded and aligned, and its own names say nothing of the
+      // sensor: the folder is named as a catalog instead of by its first file.
+      if (is_folder_of_kind(in, catalog_kind()))
+        throw file_error(in, "is a catalog made by 'lstfuse ingest': use it with --catalog, or ingest its source "
+                             "files (or a simulation folder) to make another");
       std::vector<fs::path> files;
       for (const auto& e : fs::directory_iterator(in))
         if (e.is_regular_file() && raster_extension(e.path()) && !io::is_companion_file(e.path().string()))

@@ -405,6 +405,45 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
   }
 }
 
+// Arguments that were misread without a word: an empty value taken as the option left out, a
+// catalog given to ingest as if it were products, outputs named as another format, a manifest of
+// a later version named by a field it lacks, files a manifest lists that are gone.
+TEST(ReliabilityCli, EmptyValuesMisnamedOutputsAndStaleManifestsAreSaid) {
+  test::TempDir tmp;
+  auto r = test::run_cli("predict --method starfm --catalog " + q(yanco_catalog()) + " --date 2016-02-18 --pairs '' -o " +
+                         q(tmp / "p.tif"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--pairs: is empty: give a value, or leave the option out"), std::string::npos) << r.output;
+  r = test::run_cli("ingest " + q(yanco()) + " --date '' -o " + q(tmp / "c"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--date: is empty"), std::string::npos) << r.output;
+  r = test::run_cli("ingest " + q(yanco_catalog()) + " -o " + q(tmp / "c"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is a catalog made by 'lstfuse ingest': use it with --catalog"), std::string::npos) << r.output;
+  r = test::run_cli(predict_files() + " -o " + q(tmp / "p.png"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("predict writes GeoTIFF"), std::string::npos) << r.output;
+  r = test::run_cli("quicklook " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " -o " + q(tmp / "map.tif"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("quicklook writes a PNG: name the output FILE.png"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "p.tif") || fs::exists(tmp / "c") || fs::exists(tmp / "p.png") || fs::exists(tmp / "map.tif"));
+  // A catalog whose file was removed: info says so; one of a later version is named as such.
+  fs::copy(yanco_catalog(), tmp / "cat", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(tmp / "cat");
+  const std::string gone = cat.find(Date(2016, 2, 18), Role::Coarse)->path;
+  fs::remove(tmp / "cat" / gone);
+  r = test::run_cli("info " + q(tmp / "cat"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(gone + "  (MISSING)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("warning: 1 file(s) the manifest lists are missing"), std::string::npos) << r.output;
+  auto j = nlohmann::json::parse(slurp(tmp / "cat" / "manifest.json"));
+  j["version"] = 99;
+  std::ofstream(tmp / "cat" / "manifest.json") << j.dump();
+  r = test::run_cli("info " + q(tmp / "cat"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("catalog version 99 was written by a later lstfuse"), std::string::npos) << r.output;
+}
+
 TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {
   test::TempDir tmp;
   const auto t0 = std::chrono::steady_clock::now();
