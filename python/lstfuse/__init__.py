@@ -98,7 +98,7 @@ def _options(options: dict) -> dict:
 
 def _pairs(pairs: Iterable) -> list[tuple]:
     # A string is iterable too: "2024-01-07" was read as pairs of characters ("bad date '2'").
-    if isinstance(pairs, (str, bytes)) or isinstance(pairs, np.ndarray) or pairs is None:
+    if isinstance(pairs, (str, bytes)) or pairs is None:
         raise ValueError("pairs: expected a list of (fine, coarse) or (date, fine, coarse) tuples, "
                          f"got {type(pairs).__name__}")
     out = []

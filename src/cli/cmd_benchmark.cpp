@@ -195,8 +195,10 @@ void setup(CLI::App& app) {
       std::vector<std::string> named;
       for (size_t at = 0; at <= a->methods.size();) {
         const size_t comma = std::min(a->methods.find(',', at), a->methods.size());
-        const std::string item = a->methods.substr(at, comma - at);
-        named.push_back(item.substr(0, item.find(':')));
+        std::string item = a->methods.substr(at, comma - at);
+        item = item.substr(0, item.find(':'));
+        const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+        named.push_back(first == std::string::npos ? std::string() : item.substr(first, last - first + 1));
         at = comma + 1;
       }
       auto& reg = lstfuse::method_registry();
@@ -218,7 +220,7 @@ void setup(CLI::App& app) {
     std::optional<lstfuse::TemporaryPath> made_here;
     {
       std::error_code ec;
-      if (!std::filesystem::exists(a->out, ec)) made_here.emplace(std::filesystem::absolute(a->out), true);
+      if (!std::filesystem::exists(a->out, ec) && !ec) made_here.emplace(std::filesystem::absolute(a->out), true);
     }
     o.protocol = a->protocol;
     o.train_fraction = a->train_fraction;

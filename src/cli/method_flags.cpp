@@ -128,7 +128,7 @@ void apply_options_file(Method& method, const std::string& path) {
   const nlohmann::json j = read_options_file(path);
   const nlohmann::json& o = options_of_file(j, path);
   // A file written for another method (its "method") does not configure this one.
-  if (j.is_object() && j.contains("method") && j.at("method").get<std::string>() != method.info().name)
+  if (j.is_object() && j.contains("options") && j.contains("method") && j.at("method").get<std::string>() != method.info().name)
     throw file_error(path, fmt::format("holds options of {} (its \"method\"), but --method is {}",
                                        j.at("method").get<std::string>(), method.info().name));
   try {

@@ -22,12 +22,11 @@ inline std::string last_gdal_error() {
   return msg && *msg ? std::string(msg) : std::string("GDAL gave no reason");
 }
 
-// Why a raster read failed. GDAL's multi-threaded block decoding reports a damaged block from
-// its worker threads, not the calling one: the failures counted there since `failures_before`
-// (a worker_failure_count() taken before the read) are used when this thread has no message.
-// A read that came short of the bytes the file's header promised says the file is truncated.
-long worker_failure_count();
-std::string read_failure_reason(long failures_before);
+// Why a read of window (x0, y0, w, h) of `band` of dataset `name` failed: this thread's GDAL
+// message, or, where GDAL's worker threads decoded the block and this thread has none, the
+// message of the same read done again on this thread alone. A read that came short of the bytes
+// the file's header promised says the file is truncated or damaged.
+std::string read_failure_reason(const std::string& name, int band, int x0, int y0, int w, int h);
 
 // GDALDataset::Open(name) for reading a raster, with one guard. Debian's HDF4 library crashes on
 // some damaged files (fuzz/corpus/products/crash-hdf4-*), so a dataset the HDF4 driver would read is first

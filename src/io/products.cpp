@@ -64,12 +64,11 @@ std::vector<double> read_block(GDALDataset& ds, int x0, int y0, int w, int h, do
   if (xa >= xb || ya >= yb) return out;
   const int cw = xb - xa, ch = yb - ya;
   CPLErrorReset();
-  const long failures_before = detail::worker_failure_count();
   // Write straight into the output rows with a line stride.
   double* first = out.data() + static_cast<size_t>(ya - y0) * w + (xa - x0);
   if (ds.GetRasterBand(1)->RasterIO(GF_Read, xa, ya, cw, ch, first, cw, ch, GDT_Float64,
                                     sizeof(double), static_cast<GSpacing>(sizeof(double)) * w) != CE_None) {
-    throw file_error(shown, "read failed (" + detail::read_failure_reason(failures_before) + ")");
+    throw file_error(shown, "read failed (" + detail::read_failure_reason(ds.GetDescription(), 1, xa, ya, cw, ch) + ")");
   }
   return out;
 }

@@ -177,14 +177,23 @@ void CPL_STDCALL count_worker_errors(CPLErr type, CPLErrorNum, const char* msg) 
 
 namespace detail {
 
-long worker_failure_count() { return worker_failures.load(); }
-
-std::string read_failure_reason(long failures_before) {
+std::string read_failure_reason(const std::string& name, int band, int x0, int y0, int w, int h) {
   const char* own = CPLGetLastErrorMsg();
   std::string why = own && *own ? own : "";
-  if (why.empty() && worker_failures.load() != failures_before) {
-    std::lock_guard<std::mutex> lock(worker_message_mutex);
-    why = worker_message;
+  if (why.empty()) {
+    // GDAL's multi-threaded block decoding reports a damaged block in its worker threads, not
+    // this one: the window is read again from a fresh dataset decoded on this thread alone, so
+    // that the reason is this file's and no other read's.
+    CPLConfigOptionSetter one_thread("GDAL_NUM_THREADS", "1", true);
+    CPLErrorReset();
+    DatasetPtr again = open_dataset(name, name);
+    if (again && band >= 1 && band <= again->GetRasterCount()) {
+      std::vector<double> buf(static_cast<size_t>(w) * static_cast<size_t>(h));
+      if (again->GetRasterBand(band)->RasterIO(GF_Read, x0, y0, w, h, buf.data(), w, h, GDT_Float64, 0, 0) != CE_None) {
+        const char* msg = CPLGetLastErrorMsg();
+        why = msg && *msg ? msg : "";
+      }
+    }
   }
   if (why.empty()) return "GDAL gave no reason";
   // libtiff's "Read error ... got N bytes, expected M" (the file ends before its data does), or
@@ -192,8 +201,7 @@ std::string read_failure_reason(long failures_before) {
   bool short_read = false;
   for (const char* sign : {"Read error", "Cannot read", "IReadBlock failed", "TIFFReadEncoded"})
     short_read = short_read || why.find(sign) != std::string::npos;
-  if (short_read)
-    return "the file is truncated or damaged: " + why;
+  if (short_read) return "the file is truncated or damaged: " + why;
   return why;
 }
 
@@ -258,9 +266,8 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     const bool use_nd = opts.nodata.has_value() || has_nd;
     const double nd = opts.nodata.value_or(file_nd);
     CPLErrorReset();
-    const long failures_before = detail::worker_failure_count();
     if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
-      throw file_error(path, "read failed (" + detail::read_failure_reason(failures_before) + ")");
+      throw file_error(path, "read failed (" + detail::read_failure_reason(path, bands[i], xa, ya, cw, ch) + ")");
     }
     for (int y = 0; y < ch; ++y) {
       for (int x = 0; x < cw; ++x) {
@@ -293,10 +300,9 @@ std::vector<uint32_t> read_uint_band(const std::string& path, int band, int x0, 
   const int cw = xb - xa, ch = yb - ya;
   std::vector<uint32_t> buf(static_cast<size_t>(cw) * ch);
   CPLErrorReset();
-  const long failures_before = detail::worker_failure_count();
   if (ds->GetRasterBand(band)->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_UInt32, 0,
                                         0) != CE_None) {
-    throw file_error(path, "read failed (" + detail::read_failure_reason(failures_before) + ")");
+    throw file_error(path, "read failed (" + detail::read_failure_reason(path, band, xa, ya, cw, ch) + ")");
   }
   for (int y = 0; y < ch; ++y)
     std::copy_n(buf.begin() + static_cast<size_t>(y) * cw, cw,

@@ -240,8 +240,18 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
                               res.dates.front().iso(), res.dates.back().iso()));
 
-  // An earlier run's predictions and maps go first: this run's tables would not list them and
-  // the folder would mix two runs. Only files that carry lstfuse's mark are removed.
+  // The folder is marked as ours before the first prediction: an interrupted run leaves a
+  // folder that the same command may run into again. The marker replaces an earlier run's
+  // results, whose rows would name predictions this run is about to overwrite; results.json is
+  // complete only at the end.
+  fs::create_directories(opts.out_dir);
+  write_text_atomic(opts.out_dir / benchmark_kind().marker,
+                    nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
+                                   {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
+                            .dump(2) + "\n");
+  // Then an earlier run's predictions and maps go (after the marker says the run is incomplete):
+  // this run's tables would not list them and the folder would mix two runs. Only files that
+  // carry lstfuse's mark are removed; any other file stays.
   for (const char* sub : {"predictions", "maps"}) {
     std::error_code ec;
     if (!fs::is_directory(opts.out_dir / sub, ec)) continue;
@@ -255,14 +265,6 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   }
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
-  // The folder is marked as ours before the first prediction: an interrupted run leaves a
-  // folder that the same command may run into again. The marker replaces an earlier run's
-  // results, whose rows would name predictions this run is about to overwrite; results.json is
-  // complete only at the end.
-  write_text_atomic(opts.out_dir / benchmark_kind().marker,
-                    nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
-                                   {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
-                            .dump(2) + "\n");
   auto& reg = method_registry();
   const CoarseBiasStep bias(catalog);
 

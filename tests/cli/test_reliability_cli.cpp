@@ -442,6 +442,12 @@ TEST(ReliabilityCli, EmptyValuesMisnamedOutputsAndStaleManifestsAreSaid) {
   r = test::run_cli("info " + q(tmp / "cat"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("catalog version 99 was written by a later lstfuse"), std::string::npos) << r.output;
+  j["version"] = 1;
+  j["format"] = "lstfuse-fill";
+  std::ofstream(tmp / "cat" / "manifest.json") << j.dump();
+  r = test::run_cli("info " + q(tmp / "cat"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not a catalog manifest (format \"lstfuse-fill\")"), std::string::npos) << r.output;
 }
 
 TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {
@@ -835,6 +841,18 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
   EXPECT_NE(two.output.find("benchmark entry 'estarfm': estarfm needs 2 pairs and --single-pair gives each prediction one"),
             std::string::npos) << two.output;
   EXPECT_FALSE(fs::exists(tmp / "two"));
+  // Spelled with a blank after the comma, it is still named, and refused.
+  const auto blank = test::run_cli("benchmark --catalog " + q(yanco_catalog()) +
+                                   " --methods 'starfm, estarfm' --single-pair --no-report -q -o " + q(tmp / "two"));
+  EXPECT_EQ(blank.exit_code, 1) << blank.output;
+  EXPECT_FALSE(fs::exists(tmp / "two"));
+  // A group drops it: the default 'baseline,classic' runs without ESTARFM's rows.
+  const auto group = test::run_cli("benchmark --catalog " + q(yanco_catalog()) + " --single-pair --no-report -q -o " +
+                                   q(tmp / "group"));
+  ASSERT_EQ(group.exit_code, 0) << group.output;
+  const auto rows = nlohmann::json::parse(slurp(tmp / "group" / "results.json"))["rows"];
+  ASSERT_FALSE(rows.empty());
+  for (const auto& row : rows) EXPECT_NE(row["method"], "estarfm") << row.dump();
 }
 
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder
@@ -860,10 +878,15 @@ TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   ASSERT_TRUE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   ASSERT_TRUE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
   std::ofstream(tmp / "bench" / "predictions" / "notes.txt") << "mine";
+  // The rerun is killed once it has written its own first prediction (the earlier one removed
+  // here, so that the wait is for the new run's file): the folder stays, marked incomplete.
+  fs::remove(tmp / "bench" / "predictions" / "starfm_20160205.tif");
   r = sh(interrupted("starfm"));
   ASSERT_TRUE(fs::exists(tmp / "bench" / "results.json")) << r.output;
   const auto first = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
   EXPECT_EQ(first["format"], "lstfuse-benchmark");
+  EXPECT_EQ(first["complete"], false) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto done = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));

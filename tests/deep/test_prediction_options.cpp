@@ -103,3 +103,34 @@ TEST(PredictionOptions, FixedFamilyOptionKeepsTheModels) {
   EXPECT_TRUE(same(m->predict(in).fine, before.fine));
   EXPECT_EQ(m->halo(), 40);  // two fusion blocks, as trained (three would need 56)
 }
+
+// A fixed option given before loading a model that was trained with another value is refused
+// (it was kept and ignored); values an earlier load put into the method are not the user's, so
+// a second model of other settings loads into the same method (fuse loads one per interval).
+TEST(PredictionOptions, AFixedOptionGivenAtLoadMustBeTheModels) {
+  const auto s = deep::make_synthetic_series(40, 36, 3, 16, 8);
+  auto a = tiny_trained("stfnet", s);
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto pa = dir / "lstfuse_fixed_a.pt", pb = dir / "lstfuse_fixed_b.pt";
+  a->save(pa);
+  a->options().set("seed", "6");
+  a->options().set("patch", "20");
+  a->save(pb);
+  auto loaded = method_registry().create("stfnet");
+  loaded->load(pa);
+  EXPECT_EQ(loaded->options().get("patch"), "16");
+  EXPECT_NO_THROW(loaded->load(pb));
+  EXPECT_EQ(loaded->options().get("patch"), "20");
+  EXPECT_EQ(loaded->options().get("seed"), "6");
+  auto given = method_registry().create("stfnet");
+  given->options().set("patch", "24");
+  try {
+    given->load(pa);
+    FAIL() << "a fixed option of another value was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("patch 24 was given, but the model was trained with patch 16"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(pa);
+  std::filesystem::remove(pb);
+}

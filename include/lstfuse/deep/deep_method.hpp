@@ -51,6 +51,7 @@ class DeepMethod : public Method {
   CommonOptions common_;
   OptionSet options_;
   nlohmann::json defaults_;  // option values at construction: tells user-set ones at load()
+  nlohmann::json restored_ = nlohmann::json::object();  // values an earlier load() set: not the user's
   std::unique_ptr<DeepModel> model_;
   Normaliser norm_;
   int bands_ = 0;

@@ -183,7 +183,11 @@ void DeepMethod::load(const std::filesystem::path& path) {
   try {
     for (const auto& [k, v] : meta.at("options").items()) {
       if (!options_.has(k)) continue;  // an option a newer version dropped
-      if (current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k)) {
+      // Set by the user: off its default, and not the value an earlier load() put there (fuse
+      // loads several models into one method).
+      const bool user_set = current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k) &&
+                            !(restored_.contains(k) && restored_.at(k) == current.at(k));
+      if (user_set) {
         if (!at_prediction.count(k) && current.at(k) != v && conflict.empty())
           conflict = fmt::format("{} {} was given, but the model was trained with {} {}: only the options "
                                  "'lstfuse methods {}' marks (at prediction) act on a trained model",
@@ -199,6 +203,10 @@ void DeepMethod::load(const std::filesystem::path& path) {
     throw file_error(path.string(), std::string("damaged model file: ") + e.what());
   }
   if (!conflict.empty()) throw file_error(path.string(), conflict);
+  {
+    const auto now = options_.to_json();
+    for (const auto& [k, v] : restore.items()) restored_[k] = now.at(k);
+  }
   // Options added after models were first saved take, in files that lack them, the values those
   // models were trained with: the engine's (the relative frame came later; models before it were
   // trained in the absolute one), then the family's.
@@ -206,7 +214,10 @@ void DeepMethod::load(const std::filesystem::path& path) {
     auto legacy = family_->legacy_options();
     legacy.emplace("frame", "absolute");
     for (const auto& [k, v] : legacy)
-      if (!meta.at("options").contains(k)) options_.set(k, v);
+      if (!meta.at("options").contains(k)) {
+        options_.set(k, v);
+        restored_[k] = options_.to_json().at(k);
+      }
     norm_ = Normaliser::from_json(meta.at("normalisation"));
     bands_ = json_int(meta.at("bands"), "bands");
   } catch (const nlohmann::json::exception& e) {
