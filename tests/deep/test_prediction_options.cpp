@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/deep_method.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 #include "synthetic.hpp"
