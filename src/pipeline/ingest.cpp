@@ -335,6 +335,19 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     items.push_back(std::move(it));
   }
 
+  // The encoding options describe generic GeoTIFFs; products (MOD11A1, Landsat C2, a simulation's
+  // kelvin files) carry their own. Given with none of those, they would do nothing: said once.
+  {
+    const io::ProductOptions& po = opts.product;
+    const bool encoding_given = po.units != "K" || po.scale != 1.0 || po.offset != 0.0 || po.nodata.has_value();
+    const bool any_generic = std::any_of(products.begin(), products.end(), [](const io::ProductFile& p) {
+      return p.kind == io::ProductKind::Generic && !p.kelvin;
+    });
+    if (encoding_given && !any_generic)
+      spdlog::warn("ingest: --units, --scale, --offset and --nodata describe generic GeoTIFFs; the inputs are "
+                   "products with their own encoding, so they are not applied");
+  }
+
   // 2. The fine grid.
   Grid grid;
   const Item* first_fine = nullptr;

@@ -929,6 +929,9 @@ TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = test::run_cli("ingest " + q(tmp / "sim") + " -o " + q(tmp / "c") + " --units C --scale 2 --offset 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Not applied, and said so (they were ignored without a word).
+  EXPECT_NE(r.output.find("the inputs are products with their own encoding, so they are not applied"), std::string::npos)
+      << r.output;
   const Catalog k = Catalog::load(tmp / "k"), c = Catalog::load(tmp / "c");
   ASSERT_EQ(k.observations().size(), c.observations().size());
   for (size_t i = 0; i < k.observations().size(); ++i) {

@@ -195,7 +195,10 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
       elapsed_fn ? elapsed_fn : [t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   const auto out_of_budget = [&] { return opt.time_budget > 0 && elapsed() > opt.time_budget; };
   std::vector<PatchRef> all = data.patches();
-  if (all.empty()) throw Error("no training patch has enough valid pixels (see --min-valid, --patch)");
+  if (all.empty())
+    throw Error(fmt::format("no training patch of {} x {} px has enough valid pixels in all four images of a pair "
+                            "({} patch(es) tried, a patch as large as the images at most; see --min-valid, --patch)",
+                            data.patch(), data.patch(), data.skipped()));
   std::mt19937_64 split_rng(static_cast<uint64_t>(opt.seed));
   std::vector<PatchRef> tr, val;
   split_validation(all, data.samples(), opt.val_fraction, split_rng, tr, val);
