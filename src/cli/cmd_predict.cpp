@@ -2,7 +2,6 @@
 // catalog, with any registered method.
 #include <limits>
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -116,8 +115,7 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   cli::apply_raster_output(a.raster);
   // A GeoTIFF named as a picture (x.png) misleads every program that opens it.
   for (const std::string* out : {&a.output, &a.quality}) {
-    std::string ext = std::filesystem::path(*out).extension().string();
-    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string ext = cli::lower_extension(*out);
     if (ext == ".png" || ext == ".jpg" || ext == ".jpeg")
       throw file_error(*out, "predict writes GeoTIFF (--of GTiff or COG): name it FILE.tif (quicklook draws a PNG of it)");
   }

@@ -1,5 +1,4 @@
 // `lstfuse quicklook RASTER -o PNG`: an LST map, or with --diff an error map, as a PNG.
-#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -31,11 +30,8 @@ void run(const QuicklookArgs& a) {
   lstfuse::check_output_file(a.output, "-o", {a.raster, a.diff}, lstfuse::cli::png_file_kind());
   // The file is a PNG whatever its name: a name that says otherwise (map.tif) misleads every
   // program that opens it.
-  {
-    std::string ext = std::filesystem::path(a.output).extension().string();
-    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (ext != ".png") throw lstfuse::file_error(a.output, "quicklook writes a PNG: name the output FILE.png");
-  }
+  if (lstfuse::cli::lower_extension(a.output) != ".png")
+    throw lstfuse::file_error(a.output, "quicklook writes a PNG: name the output FILE.png");
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;

@@ -1,6 +1,8 @@
 #include "common_flags.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <cmath>
 #include <iostream>
 #include <mutex>
@@ -99,6 +101,12 @@ std::vector<Date> parse_date_list(const std::string& text, const std::string& fl
   if (out.empty() && text.find_first_not_of(" \t") != std::string::npos)
     throw Error(flag + ": '" + text + "' names no date");
   return out;
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
 }
 
 CLI::Validator non_empty() {

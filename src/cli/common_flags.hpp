@@ -61,6 +61,9 @@ OutputFileKind model_file_kind();
 // "nan" and "1e308" through.
 CLI::Validator finite_range(double lo, double hi, bool lo_open = false);
 
+// The extension of a file name in lower case (".tif" for "A.TIF"), to tell what a name says it is.
+std::string lower_extension(const std::string& path);
+
 // A value that is not empty: `--pairs ''` (an unset shell variable) read as the option left out.
 CLI::Validator non_empty();
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <regex>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -250,16 +251,21 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
                                    {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
                             .dump(2) + "\n");
   // Then an earlier run's predictions and maps go (after the marker says the run is incomplete):
-  // this run's tables would not list them and the folder would mix two runs. Only files that
-  // carry lstfuse's mark are removed; any other file stays.
+  // this run's tables would not list them and the folder would mix two runs. Only files named as
+  // a benchmark names them (METHOD_YYYYMMDD.tif, METHOD_YYYYMMDD[_error].png) that carry
+  // lstfuse's mark are removed; any other file stays.
+  static const std::regex prediction_name(R"(.+_\d{8}\.tif)"), map_name(R"(.+_\d{8}(_error)?\.png)");
   for (const char* sub : {"predictions", "maps"}) {
     std::error_code ec;
     if (!fs::is_directory(opts.out_dir / sub, ec)) continue;
+    const bool maps = std::string(sub) == "maps";
     std::vector<fs::path> earlier;
     for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {
       if (!f.is_regular_file(ec) || f.is_symlink(ec)) continue;
-      const std::string p = f.path().string();
-      if (f.path().extension() == ".png" ? eval::is_lstfuse_png(p) : io::is_lstfuse_raster(p)) earlier.push_back(f.path());
+      const std::string p = f.path().string(), name = f.path().filename().string();
+      if (maps ? std::regex_match(name, map_name) && eval::is_lstfuse_png(p)
+               : std::regex_match(name, prediction_name) && io::is_lstfuse_raster(p))
+        earlier.push_back(f.path());
     }
     for (const auto& f : earlier) fs::remove(f, ec);
   }
