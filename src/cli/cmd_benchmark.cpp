@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
@@ -204,8 +205,9 @@ void setup(CLI::App& app) {
       auto& reg = lstfuse::method_registry();
       o.entries.erase(std::remove_if(o.entries.begin(), o.entries.end(),
                                      [&](const lstfuse::pipeline::MethodEntry& e) {
-                                       return reg.create(e.method)->info().min_pairs > 1 &&
-                                              std::find(named.begin(), named.end(), e.method) == named.end();
+                                       const auto& info = reg.create(e.method)->info();
+                                       const bool two = info.min_pairs > 1 || (info.trainable && a->training != "series");
+                                       return two && std::find(named.begin(), named.end(), e.method) == named.end();
                                      }),
                       o.entries.end());
       if (o.entries.empty()) throw lstfuse::Error("benchmark: no method of --methods " + a->methods + " runs on one pair (--single-pair)");
@@ -215,12 +217,26 @@ void setup(CLI::App& app) {
     lstfuse::check_output_folder(a->out, "-o", {a->catalog}, lstfuse::benchmark_kind(), lstfuse::FolderUse::Reuse,
                                  false);
     const auto catalog = lstfuse::Catalog::load(a->catalog);
-    // A folder this run makes is removed again if the run fails or is interrupted before its
-    // tables are written: no half-made benchmark is left (an earlier run's folder is kept).
-    std::optional<lstfuse::TemporaryPath> made_here;
+    // What this run makes is removed again if it fails or is interrupted before its tables are
+    // written: a new folder (with the parents it needed), or what it put into an empty folder of
+    // the user's. An earlier run's folder is kept.
+    std::vector<std::unique_ptr<lstfuse::TemporaryPath>> made_here;
     {
+      namespace fs = std::filesystem;
       std::error_code ec;
-      if (!std::filesystem::exists(a->out, ec) && !ec) made_here.emplace(std::filesystem::absolute(a->out), true);
+      const fs::path out = fs::absolute(a->out).lexically_normal();
+      const fs::path dir = out.has_filename() ? out : out.parent_path();
+      if (fs::is_symlink(fs::symlink_status(dir, ec)))
+        throw lstfuse::file_error(a->out, "is a symbolic link: give the folder itself");
+      if (!fs::exists(fs::symlink_status(dir, ec))) {
+        fs::path top = dir;
+        while (top.has_parent_path() && top.parent_path() != top && !fs::exists(fs::symlink_status(top.parent_path(), ec)))
+          top = top.parent_path();
+        made_here.push_back(std::make_unique<lstfuse::TemporaryPath>(top, true));
+      } else if (fs::is_directory(dir, ec) && fs::is_empty(dir, ec)) {
+        for (const char* entry : {"maps", "predictions", "results.json", "results.csv", "summary.md", "report.html"})
+          made_here.push_back(std::make_unique<lstfuse::TemporaryPath>(dir / entry, true));
+      }
     }
     o.protocol = a->protocol;
     o.train_fraction = a->train_fraction;
@@ -239,10 +255,8 @@ void setup(CLI::App& app) {
     o.only_dates = lstfuse::cli::parse_date_list(a->dates, "--dates");
     const auto res = lstfuse::pipeline::run_benchmark(catalog, o);
     lstfuse::pipeline::write_benchmark_tables(res, a->out);
-    if (made_here) {
-      made_here->release();
-      made_here.reset();  // and off the list an interruption empties
-    }
+    for (auto& path : made_here) path->release();
+    made_here.clear();  // and off the list an interruption empties
     std::cout << fmt::format("benchmark: {} method(s) x {} date(s); tables in {}\n",
                              res.entries.size(), res.dates.size(), a->out);
     if (res.ranking) std::cout << lstfuse::pipeline::ranking_text(*res.ranking);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -161,6 +162,11 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         throw Error(fmt::format("benchmark entry '{}': {} needs {} pairs and --single-pair gives each prediction one",
                                 e.label, m->info().name, m->info().min_pairs));
       }
+      if (opts.single_pair && m->info().trainable && opts.training != "series") {
+        throw Error(fmt::format("benchmark entry '{}': {} trains per target on the two pairs around it and "
+                                "--single-pair gives each prediction one (--training series trains on the others)",
+                                e.label, m->info().name));
+      }
     }
   }
   BenchmarkResult res;
@@ -241,6 +247,28 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
                               res.dates.front().iso(), res.dates.back().iso()));
 
+  // Every file this run will write that is already there must be lstfuse's (an earlier run's):
+  // another program's file of such a name is refused before any work, not written over.
+  {
+    std::vector<std::string> planned;
+    for (const auto& entry : opts.entries) {
+      for (const auto* dates : {&res.dates, &res.coarse_only_dates})
+        for (const Date& d : *dates) planned.push_back("predictions/" + file_stem(entry.label) + "_" + d.compact() + ".tif");
+      for (const Date& d : map_dates)
+        for (const char* tail : {".png", "_error.png"}) planned.push_back("maps/" + file_stem(entry.label) + "_" + d.compact() + tail);
+    }
+    for (const Date& d : map_dates) planned.push_back("maps/reference_" + d.compact() + ".png");
+    for (const auto& rel : planned) {
+      const fs::path f = opts.out_dir / rel;
+      std::error_code ec;
+      if (!fs::exists(fs::symlink_status(f, ec))) continue;
+      const bool ours = !fs::is_symlink(fs::symlink_status(f, ec)) && fs::is_regular_file(f, ec) &&
+                        (f.extension() == ".png" ? eval::is_lstfuse_png(f.string()) : io::is_lstfuse_raster(f.string()));
+      if (!ours)
+        throw file_error(f.string(), "exists and is not a file lstfuse wrote; the benchmark would write over it: move "
+                                     "it out or choose another folder");
+    }
+  }
   // The folder is marked as ours before the first prediction: an interrupted run leaves a
   // folder that the same command may run into again. The marker replaces an earlier run's
   // results, whose rows would name predictions this run is about to overwrite; results.json is
@@ -250,25 +278,6 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
                     nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
                                    {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
                             .dump(2) + "\n");
-  // Then an earlier run's predictions and maps go (after the marker says the run is incomplete):
-  // this run's tables would not list them and the folder would mix two runs. Only files named as
-  // a benchmark names them (METHOD_YYYYMMDD.tif, METHOD_YYYYMMDD[_error].png) that carry
-  // lstfuse's mark are removed; any other file stays.
-  static const std::regex prediction_name(R"(.+_\d{8}\.tif)"), map_name(R"(.+_\d{8}(_error)?\.png)");
-  for (const char* sub : {"predictions", "maps"}) {
-    std::error_code ec;
-    if (!fs::is_directory(opts.out_dir / sub, ec)) continue;
-    const bool maps = std::string(sub) == "maps";
-    std::vector<fs::path> earlier;
-    for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {
-      if (!f.is_regular_file(ec) || f.is_symlink(ec)) continue;
-      const std::string p = f.path().string(), name = f.path().filename().string();
-      if (maps ? std::regex_match(name, map_name) && eval::is_lstfuse_png(p)
-               : std::regex_match(name, prediction_name) && io::is_lstfuse_raster(p))
-        earlier.push_back(f.path());
-    }
-    for (const auto& f : earlier) fs::remove(f, ec);
-  }
   fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   auto& reg = method_registry();
@@ -432,6 +441,30 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   }
   // Truth-free score of every prediction, and how it ranks against the truth.
   score_consistency(catalog, res, opts.out_dir);
+  // An earlier run's predictions and maps that this run did not write again go now that it has
+  // succeeded (a failed rerun leaves them): the tables would not list them and the folder would
+  // mix two runs. Only files named as a benchmark names them and carrying lstfuse's mark.
+  {
+    std::set<fs::path> written;
+    for (const auto* rows : {&res.rows, &res.coarse_only_rows})
+      for (const auto& row : *rows)
+        if (!row.prediction.empty()) written.insert((opts.out_dir / row.prediction).lexically_normal());
+    for (const auto& [key, rel] : res.maps) written.insert((opts.out_dir / rel).lexically_normal());
+    static const std::regex prediction_name(R"(.+_\d{8}\.tif)"), map_name(R"(.+_\d{8}(_error)?\.png)");
+    for (const char* sub : {"predictions", "maps"}) {
+      const bool maps = std::string(sub) == "maps";
+      std::vector<fs::path> stale;
+      std::error_code ec;
+      for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {
+        if (!f.is_regular_file(ec) || f.is_symlink(ec) || written.count(f.path().lexically_normal())) continue;
+        const std::string p = f.path().string(), name = f.path().filename().string();
+        if (maps ? std::regex_match(name, map_name) && eval::is_lstfuse_png(p)
+                 : std::regex_match(name, prediction_name) && io::is_lstfuse_raster(p))
+          stale.push_back(f.path());
+      }
+      for (const auto& f : stale) fs::remove(f, ec);
+    }
+  }
   return res;
 }
 

@@ -886,7 +886,8 @@ TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   const auto first = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
   EXPECT_EQ(first["format"], "lstfuse-benchmark");
   EXPECT_EQ(first["complete"], false) << r.output;
-  EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
+  // The earlier run's other files stay until a rerun succeeds.
+  EXPECT_TRUE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto done = nlohmann::json::parse(slurp(tmp / "bench" / "results.json"));
@@ -896,6 +897,30 @@ TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   EXPECT_FALSE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
   EXPECT_EQ(slurp(tmp / "bench" / "predictions" / "notes.txt"), "mine");
+  // A file of another program where the run would write is refused before any work, kept.
+  std::ofstream(tmp / "bench" / "predictions" / "starfm_20160205.tif") << "user";
+  r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("starfm_20160205.tif: exists and is not a file lstfuse wrote"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "bench" / "predictions" / "starfm_20160205.tif"), "user");
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp / "bench" / "results.json"))["complete"], true);
+  // -o a symbolic link (even one to nowhere) is refused and left as it is; a failure into an
+  // empty folder of the user's leaves it empty, and one into a new nested path leaves no parent.
+  fs::create_symlink(tmp / "nowhere", tmp / "link");
+  r = sh("cd " + q(tmp.path()) + " && $L benchmark --catalog " + q(yanco_catalog()) + " --methods starfm --single-pair -o link");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("link: is a symbolic link"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::is_symlink(tmp / "link"));
+  fs::create_directory(tmp / "empty");
+  for (const std::string out : {"empty", "new/deeper/b"}) {
+    r = sh("cd " + q(tmp.path()) + " && { $L benchmark --catalog " + q(yanco_catalog()) +
+           " --methods starfm,additive,series --single-pair -o " + out + " > log 2>&1 & pid=$!; "
+           "for i in $(seq 1 1200); do [ -f " + out + "/predictions/starfm_20160205.tif ] && break; sleep 0.02; done; "
+           "kill -TERM $pid; wait $pid; echo $? > rc; cat log; }");
+    EXPECT_EQ(slurp(tmp / "rc"), "143\n") << out << "\n" << r.output;
+  }
+  EXPECT_TRUE(fs::is_directory(tmp / "empty") && fs::is_empty(tmp / "empty"));
+  EXPECT_FALSE(fs::exists(tmp / "new"));
 }
 
 // demo checks its method names before the simulation (minutes of work), and makes no folder.
