@@ -131,7 +131,7 @@ void setup(CLI::App& app) {
       "results.json, summary.md and report.html with maps and charts. A method option given as "
       "--NAME VALUE goes to every benchmarked method that has it (e.g. --epochs 5 for the deep "
       "methods), as --METHOD.NAME VALUE to every entry of that method.");
-  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
+  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->check(lstfuse::cli::non_empty())->required();
   cmd->add_option("--methods", a->methods,
                   "Comma-separated methods; 'all', 'baseline', 'classic', 'deep' expand; a "
                   "variant is NAME:option=value[:option=value], e.g. sttfn:weighting=tc")

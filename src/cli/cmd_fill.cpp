@@ -29,7 +29,7 @@ void setup(CLI::App& app) {
       "docs/gap-filling.md). Writes a new catalog: every day of the period gets a coarse image "
       "(observed pixels unchanged) and a 0/1 coarse_filled layer; fine and truth images stay "
       "where they are. Keep day and night LST in separate catalogs.");
-  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->required();
+  cmd->add_option("--catalog", a->catalog, "Catalog folder made by 'lstfuse ingest'")->check(lstfuse::cli::non_empty())->required();
   lstfuse::cli::add_output(cmd, a->out, "Folder of the filled catalog (required)", true);
   cmd->add_option("--from", a->from, "First day written (YYYY-MM-DD; default: first coarse date)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--to", a->to, "Last day written (YYYY-MM-DD; default: last coarse date)")->check(lstfuse::cli::non_empty());

@@ -75,7 +75,8 @@ void setup(CLI::App& app) {
   cmd->add_option("--catalog", a->catalogs,
                   "Catalog folder made by 'lstfuse ingest'; give it more than once to fuse several "
                   "catalogs in one run (outputs in OUT/NAME, NAME the catalog folder's name)")
-      ->required();
+      ->required()
+      ->check(lstfuse::cli::non_empty());
   cmd->add_option("--method", a->method, "Fusion method")->capture_default_str();
   cmd->add_option("--from", a->from, "First date (YYYY-MM-DD; default: first coarse date)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--to", a->to, "Last date (YYYY-MM-DD; default: last coarse date)")->check(lstfuse::cli::non_empty());
@@ -96,7 +97,7 @@ void setup(CLI::App& app) {
   cmd->add_flag("--series", a->series,
                 "Deep methods: train one model on all pairs of the catalog instead of one per "
                 "pair interval");
-  cmd->add_option("--model", a->model, "Use this trained model instead of training");
+  cmd->add_option("--model", a->model, "Use this trained model instead of training")->check(lstfuse::cli::non_empty());
   cmd->add_option("--coarse-bias", a->coarse_bias,
                   "Correct the coarse images by the coarse sensor's bias (measured on pair dates, "
                   "modelled in time for the target) before the method sees them: auto (the "
@@ -122,7 +123,8 @@ void setup(CLI::App& app) {
                 "'lstfuse fuse' is ever reused)");
   cmd->add_option("--shard", a->shard,
                   "Do only the K-th of N disjoint parts of the run's dates (K/N, for job arrays); "
-                  "then 'fuse --assemble' with the same options writes the index (docs/cluster.md)");
+                  "then 'fuse --assemble' with the same options writes the index (docs/cluster.md)")
+      ->check(lstfuse::cli::non_empty());
   cmd->add_flag("--assemble", a->assemble,
                 "Predict nothing: build the index (and the netCDF cube) from the dates that "
                 "--shard runs finished; fails naming what is still missing");

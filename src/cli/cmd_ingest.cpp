@@ -35,7 +35,8 @@ void setup(CLI::App& app) {
   cmd->add_option("--coarse", a->opts.coarse_files, "Treat this file as a coarse observation (repeatable)");
   cmd->add_option("--landcover", a->opts.landcover,
                   "Land-cover raster (integer classes, 0 = none) carried into the catalog to "
-                  "describe errors per class (a simulation folder brings its own)");
+                  "describe errors per class (a simulation folder brings its own)")
+      ->check(lstfuse::cli::non_empty());
   cmd->add_option("--date", a->date, "Date of the inputs (YYYY-MM-DD), overriding the file names")->check(lstfuse::cli::non_empty());
   cmd->add_option("--units", a->opts.product.units, "Units of generic GeoTIFFs")
       ->check(CLI::IsMember({"K", "C"}))->capture_default_str();

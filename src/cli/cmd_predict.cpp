@@ -228,7 +228,7 @@ void setup(CLI::App& app) {
   cmd->add_option("--units", a->units, "Units of the input files: K or C")->capture_default_str();
   cmd->add_option_function<double>("--nodata", [a](double v) { a->nodata = v; a->has_nodata = true; },
                                    "Nodata value of the input files (default: the files' own)");
-  cmd->add_option("--catalog", a->catalog, "Catalog folder (from 'lstfuse ingest')");
+  cmd->add_option("--catalog", a->catalog, "Catalog folder (from 'lstfuse ingest')")->check(lstfuse::cli::non_empty());
   cmd->add_option("--date", a->date, "Target date with --catalog (YYYY-MM-DD)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--pairs", a->pairs, "Pair dates with --catalog, D1[,D2] (default: nearest usable)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--coarse-bias", a->coarse_bias,
@@ -240,7 +240,7 @@ void setup(CLI::App& app) {
   cli::add_output(cmd, a->output, "Output GeoTIFF/COG", true);
   cmd->add_option("--quality", a->quality, "Quality layer path (default: OUT_quality.tif)")->check(lstfuse::cli::non_empty());
   cli::add_raster_output(cmd, a->raster, {"GTiff", "COG"}, true, "No informational log lines");
-  cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')");
+  cmd->add_option("--model", a->model, "Trained model (for trainable methods; see 'lstfuse train')")->check(lstfuse::cli::non_empty());
   cmd->add_option("--tile", a->tile, "Tile size in pixels (0: whole scene)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--threads", a->threads, "Threads (0: all cores; more than the machine has are capped)")

@@ -38,19 +38,27 @@ void run(const QuicklookArgs& a) {
   // LST is drawn in kelvin: a file in Celsius (or with --units C on kelvin) would be drawn as
   // 27 K or 573 K. The same plausibility rule as every other reader; a quality layer (flags,
   // weights, uncertainty in K) is not LST and is drawn as it is.
-  auto check_lst = [](const lstfuse::Raster& r, const std::string& path) {
-    // Quality layers name their bands: QUALITY_BANDS (predict), LSTFUSE_QUALITY_BANDS (fuse).
-    if (lstfuse::io::raster_metadata_item(path, "QUALITY_BANDS").empty() &&
-        lstfuse::io::raster_metadata_item(path, "LSTFUSE_QUALITY_BANDS").empty())
-      lstfuse::io::check_plausible_lst(r, path);
+  // Quality layers name their bands: QUALITY_BANDS (predict), LSTFUSE_QUALITY_BANDS (fuse).
+  auto is_quality = [](const std::string& path) {
+    return !lstfuse::io::raster_metadata_item(path, "QUALITY_BANDS").empty() ||
+           !lstfuse::io::raster_metadata_item(path, "LSTFUSE_QUALITY_BANDS").empty();
+  };
+  auto check_lst = [&](const lstfuse::Raster& r, const std::string& path) {
+    if (!is_quality(path)) lstfuse::io::check_plausible_lst(r, path);
   };
   const auto r = lstfuse::io::read_raster(a.raster, ro);
   check_lst(r, a.raster);
+  const bool quality = is_quality(a.raster);
   if (a.band < 1 || a.band > r.bands()) {
     throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", r.bands(), a.band));
   }
   lstfuse::eval::QuicklookOptions opts;
   opts.band = a.band - 1;
+  // A quality band is labelled by its name (n_candidates, uncertainty), not as LST in kelvin.
+  if (quality) {
+    const size_t b = static_cast<size_t>(a.band - 1);
+    opts.label = b < r.band_names.size() && !r.band_names[b].empty() ? r.band_names[b] : fmt::format("band {}", a.band);
+  }
   opts.title = a.title;
   opts.max_side = a.max_side;
   if (a.range.size() == 2) {
@@ -76,9 +84,9 @@ void run(const QuicklookArgs& a) {
     if (opts.title.empty()) opts.title = base(a.raster);
     info = lstfuse::eval::render_png(r, a.output, opts);
   }
-  std::cout << fmt::format("{}: {} x {} px, colour range {:.3f} .. {:.3f} K ({})\n", a.output,
+  std::cout << fmt::format("{}: {} x {} px, colour range {:.3f} .. {:.3f}{} ({})\n", a.output,
                            info.image_width, info.image_height, info.vmin, info.vmax,
-                           info.range_source);
+                           quality && a.diff.empty() ? "" : " K", info.range_source);
 }
 
 void setup(CLI::App& app) {

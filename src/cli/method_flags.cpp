@@ -89,6 +89,7 @@ CLI::Option* add_option_flag(CLI::App* cmd, const std::string& flag, const Optio
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->group(group);
   if (o.type == "bool") opt->expected(0, 1);
+  else opt->check(non_empty());  // "--start ''" was read as a bare flag, "true"
   return opt;
 }
 
@@ -112,23 +113,27 @@ nlohmann::json read_options_file(const std::string& path) {
 
 // The options of a file in either form: a plain object of options, or 'lstfuse methods NAME
 // --json''s {"method": NAME, "options": {...}}. In the second form any other key is refused (it
-// was dropped without a word), as is a "method" that is not a name.
-const nlohmann::json& options_of_file(const nlohmann::json& j, const std::string& path) {
-  if (!(j.is_object() && j.contains("options"))) return j;
+// was dropped without a word); in either, "method" must be a method's name and is not an option.
+nlohmann::json options_of_file(const nlohmann::json& j, const std::string& path) {
+  if (j.is_object() && j.contains("method") && !j.at("method").is_string())
+    throw file_error(path, "\"method\" must be a method's name");
+  if (!(j.is_object() && j.contains("options"))) {
+    nlohmann::json plain = j;
+    if (plain.is_object()) plain.erase("method");
+    return plain;
+  }
   for (const auto& [key, value] : j.items())
     if (key != "options" && key != "method")
       throw file_error(path, fmt::format("\"{}\" stands beside \"options\": put every option inside \"options\"", key));
-  if (j.contains("method") && !j.at("method").is_string())
-    throw file_error(path, "\"method\" must be a method's name");
   return j.at("options");
 }
 
 void apply_options_file(Method& method, const std::string& path) {
   if (path.empty()) return;
   const nlohmann::json j = read_options_file(path);
-  const nlohmann::json& o = options_of_file(j, path);
+  const nlohmann::json o = options_of_file(j, path);
   // A file written for another method (its "method") does not configure this one.
-  if (j.is_object() && j.contains("options") && j.contains("method") && j.at("method").get<std::string>() != method.info().name)
+  if (j.is_object() && j.contains("method") && j.at("method").get<std::string>() != method.info().name)
     throw file_error(path, fmt::format("holds options of {} (its \"method\"), but --method is {}",
                                        j.at("method").get<std::string>(), method.info().name));
   try {
@@ -146,7 +151,8 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
   cmd->add_option("--options", *mf->file_,
                   "JSON file of method options: {\"name\": value, ...} or {\"options\": {...}} as "
                   "'lstfuse methods NAME --json' prints it; flags given as well win")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check(non_empty());
   if (old_config) add_deprecated(cmd, "--config", *mf->file_, "--options");
 
   std::set<std::string> own;
@@ -177,10 +183,11 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
     }
     const auto& uses = by_name[name];
     std::vector<std::string> methods;
-    bool all_bool = true, one_type = true;
+    bool all_bool = true, any_bool = false, one_type = true;
     for (const auto& u : uses) {
       methods.push_back(u.method);
       all_bool = all_bool && u.option->type == "bool";
+      any_bool = any_bool || u.option->type == "bool";
       one_type = one_type && type_name(*u.option) == type_name(*uses.front().option);
     }
     auto* opt = cmd->add_option("--" + name)->description(uses.front().option->help + " (" + join(methods, ", ") + ")");
@@ -188,6 +195,7 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->group("Method options, for " + plain_for + " (type, default and range in the method's group above)");
     if (all_bool) opt->expected(0, 1);
+    if (!any_bool) opt->check(non_empty());
     mf->flags_.push_back({"", name, opt});
   }
   std::string footer =
@@ -207,10 +215,10 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
 std::optional<MethodFlags::FileValues> MethodFlags::file_values() const {
   if (file_->empty()) return std::nullopt;
   const nlohmann::json j = read_options_file(*file_);
-  const nlohmann::json& o = options_of_file(j, *file_);
+  const nlohmann::json o = options_of_file(j, *file_);
   if (!o.is_object()) throw file_error(*file_, "the options file must hold a JSON object of options");
   FileValues out;
-  if (j.is_object() && j.contains("options")) out.method = j.value("method", "");
+  if (j.is_object()) out.method = j.value("method", "");
   for (const auto& [name, value] : o.items())
     out.values.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
   return out;

@@ -109,9 +109,13 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
   // this version misses ("missing field 'width'").
   if (j.is_object() && j.contains("format") && j.at("format") != "lstfuse-catalog")
     throw Error(fmt::format("not a catalog manifest (format {})", j.at("format").dump()));
-  if (j.is_object() && j.contains("version") && j.at("version").is_number() && j.at("version").get<double>() > 1)
-    throw Error(fmt::format("catalog version {} was written by a later lstfuse; this one reads version 1",
-                            j.at("version").dump()));
+  if (j.is_object() && j.contains("version")) {
+    const auto& v = j.at("version");
+    if (v.is_number() && v.get<double>() > 1)
+      throw Error(fmt::format("catalog version {} was written by a later lstfuse; this one reads version 1", v.dump()));
+    if (!v.is_number_integer() || v.get<long long>() != 1)
+      throw Error(fmt::format("catalog version {} is not one lstfuse writes (1)", v.dump()));
+  }
   const auto& g = j.at("grid");
   const long long w = json_whole_number(g.at("width"), "grid.width"), h = json_whole_number(g.at("height"), "grid.height");
   check_grid_size(w, h, "the catalog grid");

@@ -115,10 +115,13 @@ std::optional<Date> Date::from_filename(const std::string& name) {
     if (y >= 1900 && y <= 2200 && doy >= 1 && doy <= (is_leap_year(y) ? 366 : 365)) return from_year_doy(y, doy);
   }
   // Landsat C2: LC08_L2SP_PPPRRR_YYYYMMDD_YYYYMMDD_02_T1_...: the first date is acquisition.
-  static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_)");
+  static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_([^_]*)_)");
   if (std::regex_search(name, m, landsat)) {
-    // Never the processing date that follows: a name with a bad acquisition date has no date.
-    return try_parse(m[1]);
+    // Never the processing date that follows: a name whose acquisition field is not a date of
+    // 8 digits (20241399, 2024017, 20240107x) has no date.
+    static const std::regex eight(R"(\d{8})");
+    const std::string field = m[1].str();
+    return std::regex_match(field, eight) ? try_parse(field) : std::nullopt;
   }
   // Any 8 digits that form a valid date and are not part of a longer number.
   static const std::regex any8(R"((?:^|\D)(\d{8})(?=\D|$))");
@@ -131,7 +134,7 @@ std::optional<Date> Date::from_filename(const std::string& name) {
 
 std::string Date::filename_date_problem(const std::string& name) {
   std::smatch m;
-  static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_(\d{8})_)");
+  static const std::regex landsat(R"(L[COTEM]0\d_L\w{3}_\d{6}_([^_]*)_)");
   if (std::regex_search(name, m, landsat)) {
     return "the Landsat file name's acquisition date " + m[1].str() + " is not a valid date (YYYYMMDD)";
   }

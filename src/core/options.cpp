@@ -172,6 +172,7 @@ void OptionSet::set(const std::string& name, const std::string& value) {
                             all.empty() ? "none" : all));
   }
   o->set(value);
+  given_.insert(o->name);
 }
 
 std::string OptionSet::get(const std::string& name) const {

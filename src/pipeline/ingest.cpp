@@ -262,6 +262,8 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     if (!fs::exists(in)) throw file_error(in, "no such file or folder");
     if (fs::is_directory(in)) {
       if (fs::exists(fs::path(in) / kSimulationManifest)) {
+        if (opts.product.night)
+          throw file_error(in, "is a simulation, which holds day LST only: drop --night");
         read_simulation(in, products, sim_grid, landcover);
         continue;
       }
@@ -346,6 +348,11 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     if (encoding_given && !any_generic)
       spdlog::warn("ingest: --units, --scale, --offset and --nodata describe generic GeoTIFFs; the inputs are "
                    "products with their own encoding, so they are not applied");
+    const bool any_hdf = std::any_of(products.begin(), products.end(),
+                                     [](const io::ProductFile& p) { return p.kind == io::ProductKind::Modis11A1Hdf; });
+    if (po.night && !any_hdf)
+      spdlog::warn("ingest: --night picks the night layer of MOD11A1/MYD11A1 HDF granules; no input is one, so "
+                   "it changes nothing");
   }
 
   // 2. The fine grid.

@@ -97,6 +97,13 @@ TEST(DeepCli, TrainThenPredictWithTheModel) {
   EXPECT_NE(fixed.output.find(model.string() + ": normalise \"none\" was given, but the model was trained with normalise"),
             std::string::npos) << fixed.output;
   EXPECT_FALSE(fs::exists(tmp / "n.tif"));
+  // Also when the value given is the option's default (the model was trained with --patch 24).
+  const auto same_as_default = test::run_cli("predict --method sttfn --model " + model.string() + " --catalog " +
+                                             series().string() + " --date " + target.iso() + " --sttfn.patch 40 -o " +
+                                             (tmp / "n.tif").string());
+  EXPECT_EQ(same_as_default.exit_code, 1) << same_as_default.output;
+  EXPECT_NE(same_as_default.output.find("patch 40 was given, but the model was trained with patch 24"), std::string::npos)
+      << same_as_default.output;
 }
 
 TEST(DeepCli, StreamedPredictionEqualsInMemory) {

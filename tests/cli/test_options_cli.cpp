@@ -255,6 +255,14 @@ TEST(OptionsCli, PlainAndMethodSpellingsAndOptionFilesGiveTheSameResult) {
   };
   refused({{"options", {{"window", 5}}}, {"window", 9}}, "\"window\" stands beside \"options\"");
   refused({{"method", "estarfm"}, {"options", {{"classes", 4}}}}, "holds options of estarfm (its \"method\"), but --method is starfm");
+  refused({{"method", 5}, {"window", 5}}, "\"method\" must be a method's name");
+  // The plain form may name its method too: it is not taken for an option.
+  std::ofstream(f.dir / "plain.json") << nlohmann::json{{"method", "starfm"}, {"window", 5}, {"classes", 2}}.dump();
+  const Raster named = predict("e.tif", " --options " + (f.dir / "plain.json").string());
+  double diff_named = 0;
+  for (int y = 0; y < plain.height(); ++y)
+    for (int x = 0; x < plain.width(); ++x) diff_named = std::max(diff_named, std::abs(double(plain.at(y, x)) - named.at(y, x)));
+  EXPECT_EQ(diff_named, 0.0);
 }
 
 TEST(OptionsCli, CreationOptionsReachTheFile) {

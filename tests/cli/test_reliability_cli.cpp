@@ -417,6 +417,16 @@ TEST(ReliabilityCli, EmptyValuesMisnamedOutputsAndStaleManifestsAreSaid) {
   r = test::run_cli("ingest " + q(yanco()) + " --date '' -o " + q(tmp / "c"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--date: is empty"), std::string::npos) << r.output;
+  // The options every method and the simulation declare, and the folders and files of a run.
+  for (const std::string& args : {"simulate -o " + q(tmp / "sim") + " --size 32 --days 3 --coarse-factor 4 --start ''",
+                                  predict_files() + " -o " + q(tmp / "p.tif") + " --window ''",
+                                  std::string("fuse --catalog '' -o ") + q(tmp / "f"),
+                                  predict_files() + " -o " + q(tmp / "p.tif") + " --options ''"}) {
+    r = test::run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_NE(r.output.find(": is empty"), std::string::npos) << args << "\n" << r.output;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "sim") || fs::exists(tmp / "f"));
   r = test::run_cli("ingest " + q(yanco_catalog()) + " -o " + q(tmp / "c"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("is a catalog made by 'lstfuse ingest': use it with --catalog"), std::string::npos) << r.output;
@@ -448,6 +458,14 @@ TEST(ReliabilityCli, EmptyValuesMisnamedOutputsAndStaleManifestsAreSaid) {
   r = test::run_cli("info " + q(tmp / "cat"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("not a catalog manifest (format \"lstfuse-fill\")"), std::string::npos) << r.output;
+  j["format"] = "lstfuse-catalog";
+  for (const nlohmann::json& v : {nlohmann::json(0), nlohmann::json("1"), nlohmann::json(nullptr)}) {
+    j["version"] = v;
+    std::ofstream(tmp / "cat" / "manifest.json") << j.dump();
+    r = test::run_cli("info " + q(tmp / "cat"));
+    EXPECT_EQ(r.exit_code, 1) << v.dump();
+    EXPECT_NE(r.output.find("catalog version " + v.dump() + " is not one lstfuse writes (1)"), std::string::npos) << r.output;
+  }
 }
 
 TEST(ReliabilityCli, AStarfmWindowLargerThanTheImageIsRefusedAtOnce) {
@@ -957,6 +975,11 @@ TEST(ReliabilityCli, UnitsApplyOnlyToGenericGeoTiffs) {
   // Not applied, and said so (they were ignored without a word).
   EXPECT_NE(r.output.find("the inputs are products with their own encoding, so they are not applied"), std::string::npos)
       << r.output;
+  // A simulation holds day LST only: --night is refused, not ignored.
+  r = test::run_cli("ingest " + q(tmp / "sim") + " --night -o " + q(tmp / "n"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is a simulation, which holds day LST only: drop --night"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "n"));
   const Catalog k = Catalog::load(tmp / "k"), c = Catalog::load(tmp / "c");
   ASSERT_EQ(k.observations().size(), c.observations().size());
   for (size_t i = 0; i < k.observations().size(); ++i) {

@@ -36,4 +36,6 @@ TEST(Date, FindsDatesInProductNames) {
   const std::string bad = "LC08_L2SP_092084_20241399_20240415_02_T1_ST_B10.TIF";
   EXPECT_FALSE(Date::from_filename(bad).has_value());
   EXPECT_EQ(Date::filename_date_problem(bad), "the Landsat file name's acquisition date 20241399 is not a valid date (YYYYMMDD)");
+  for (const char* odd : {"LC08_L2SP_092084_2024017_20240215_02_T1_ST_B10.TIF", "LC08_L2SP_092084_20240107x_20240215_02_T1_ST_B10.TIF"})
+    EXPECT_FALSE(Date::from_filename(odd).has_value()) << odd;
 }

@@ -5,6 +5,7 @@
 // methods` listings and checkpoints.
 #include <functional>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,11 @@ class OptionSet {
   // listing the known options when the name is unknown, or when the value does not parse.
   void set(const std::string& name, const std::string& value);
   std::string get(const std::string& name) const;
+  // Whether set() was called for an option since construction or forget_given(), whatever the
+  // value (a value equal to the default given on purpose counts): a trained model's fixed
+  // options are compared with what was given, not with what differs from the default.
+  bool was_given(const std::string& name) const { return given_.count(normalise(name)) > 0; }
+  void forget_given() { given_.clear(); }
   const std::vector<Option>& list() const { return options_; }
   const std::string& owner() const { return owner_; }
 
@@ -75,6 +81,7 @@ class OptionSet {
   static std::string normalise(const std::string& name);
 
  private:
+  std::set<std::string> given_;
   const Option* find(const std::string& name) const;
   Option* find_mutable(const std::string& name);
   void check_range(const Option& o, double x, const std::string& text) const;

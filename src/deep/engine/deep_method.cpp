@@ -27,6 +27,7 @@ DeepMethod::DeepMethod(std::unique_ptr<DeepFamily> family)
   common_.bind(options_);
   family_->bind(options_);
   defaults_ = options_.to_json();
+  options_.forget_given();  // the family's defaults are not the user's
 }
 
 int DeepMethod::halo() const {
@@ -185,7 +186,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
       if (!options_.has(k)) continue;  // an option a newer version dropped
       // Set by the user: off its default, and not the value an earlier load() put there (fuse
       // loads several models into one method).
-      const bool user_set = current.contains(k) && defaults_.contains(k) && current.at(k) != defaults_.at(k) &&
+      const bool user_set = current.contains(k) && options_.was_given(k) &&
                             !(restored_.contains(k) && restored_.at(k) == current.at(k));
       if (user_set) {
         if (!at_prediction.count(k) && current.at(k) != v && conflict.empty())
