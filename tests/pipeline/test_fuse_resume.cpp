@@ -71,6 +71,14 @@ std::unique_ptr<Method> starfm(const std::string& window) {
   return m;
 }
 
+// A run into `out` without a progress bar: the options every test here starts from.
+pipeline::FuseOptions quiet_run(const fs::path& out) {
+  pipeline::FuseOptions o;
+  o.out_dir = out;
+  o.show_progress = false;
+  return o;
+}
+
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
@@ -85,9 +93,7 @@ std::string error_of(const std::function<void()>& f) {
 TEST(FuseResume, OtherOptionsAreRefusedOrRedoneWithOverwrite) {
   test::TempDir tmp;
   const Catalog cat = make_catalog(tmp / "cat");
-  pipeline::FuseOptions o;
-  o.out_dir = tmp / "out";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(tmp / "out");
   auto m3 = starfm("3");
   EXPECT_EQ(pipeline::fuse(cat, *m3, o).done, 3);
   const auto w3 = slurp(tmp / "out" / "lst_starfm_20240105.tif");
@@ -124,9 +130,7 @@ TEST(FuseResume, OtherOptionsAreRefusedOrRedoneWithOverwrite) {
 TEST(FuseResume, AFinishedRunResumedWritesNothing) {
   test::TempDir tmp;
   const Catalog cat = make_catalog(tmp / "cat");
-  pipeline::FuseOptions o;
-  o.out_dir = tmp / "out";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(tmp / "out");
   auto m = starfm("3");
   EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 3);
   std::map<std::string, fs::file_time_type> before;
@@ -146,9 +150,7 @@ TEST(FuseResume, AFinishedRunResumedWritesNothing) {
 TEST(FuseResume, DamagedDoneFilesAreRedone) {
   test::TempDir tmp;
   const Catalog cat = make_catalog(tmp / "cat");
-  pipeline::FuseOptions o;
-  o.out_dir = tmp / "out";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(tmp / "out");
   auto m = starfm("3");
   pipeline::fuse(cat, *m, o);
   const auto good1 = slurp(tmp / "out" / "lst_starfm_20240105.tif");
@@ -225,9 +227,7 @@ TEST(FuseResume, OtherCreationOptionsAreRefusedOrRedoneWithOverwrite) {
 TEST(FuseResume, AnotherCatalogOrOtherUncertaintySettingsAreRefused) {
   test::TempDir tmp;
   const Catalog cat = make_catalog(tmp / "cat");
-  pipeline::FuseOptions o;
-  o.out_dir = tmp / "out";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(tmp / "out");
   o.uncertainty = false;
   auto m = starfm("3");
   EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 3);
@@ -278,9 +278,7 @@ TEST(FuseResume, AnotherCatalogOrOtherUncertaintySettingsAreRefused) {
 TEST(FuseResume, AUsersFileOfADatesNameIsKept) {
   test::TempDir tmp;
   const Catalog cat = make_catalog(tmp / "cat");
-  pipeline::FuseOptions o;
-  o.out_dir = tmp / "out";
-  o.show_progress = false;
+  pipeline::FuseOptions o = quiet_run(tmp / "out");
   o.to = Date(2024, 1, 5);
   auto m = starfm("3");
   EXPECT_EQ(pipeline::fuse(cat, *m, o).done, 1);
