@@ -104,11 +104,27 @@ nlohmann::json read_options_file(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) throw file_error(path, "the options file is not a regular file");
   std::ifstream in(path);
   if (!in) throw file_error(path, "cannot open the options file");
+  // A key written twice in one object (an option set twice while editing) would silently keep
+  // the last value: refused, naming it. One set of keys per open object.
+  std::vector<std::set<std::string>> keys;
+  std::string twice;
+  const auto watch = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    else if (event == E::object_end && !keys.empty()) keys.pop_back();
+    else if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+             twice.empty())
+      twice = parsed.get<std::string>();
+    return true;
+  };
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(in);
+    j = nlohmann::json::parse(in, watch);
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path, json_problem(e));
   }
+  if (!twice.empty()) throw file_error(path, fmt::format("\"{}\" is given twice in one object", twice));
+  return j;
 }
 
 // The options of a file in either form: a plain object of options, or 'lstfuse methods NAME

@@ -263,6 +263,17 @@ TEST(OptionsCli, PlainAndMethodSpellingsAndOptionFilesGiveTheSameResult) {
   for (int y = 0; y < plain.height(); ++y)
     for (int x = 0; x < plain.width(); ++x) diff_named = std::max(diff_named, std::abs(double(plain.at(y, x)) - named.at(y, x)));
   EXPECT_EQ(diff_named, 0.0);
+  // A key given twice kept its last value without a word; now refused, at any depth.
+  for (const std::string text : {R"({"window": 5, "classes": 2, "window": 9})",
+                                 R"({"method": "starfm", "options": {"window": 5, "window": 9}})"}) {
+    std::ofstream(f.dir / "twice.json") << text;
+    const std::string out = (f.dir / "twice.tif").string();
+    const auto r = test::run_cli(f.args("starfm") + " -o " + out + " --options " + (f.dir / "twice.json").string());
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find((f.dir / "twice.json").string() + ": \"window\" is given twice in one object"),
+              std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
 }
 
 TEST(OptionsCli, CreationOptionsReachTheFile) {
