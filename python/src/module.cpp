@@ -213,7 +213,7 @@ class PyMethod {
       const Date target = Date::parse(date);
       std::vector<Date> dates;
       for (const auto& d : pair_dates) dates.push_back(Date::parse(d));
-      files = pipeline::catalog_files(cat, target, dates, info);
+      files = pipeline::catalog_files(cat, target, dates, info, "Catalog.predict: pairs");
       FusionInput in = pipeline::read_files(files);
       if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in, {in.date});
       grid = in.coarse.grid();

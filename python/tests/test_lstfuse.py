@@ -155,6 +155,9 @@ def test_catalog_questions_with_bad_arguments_raise(catalog):
         cat.clear_fraction("garbage")
     with pytest.raises(ValueError, match="tile must be >= 0"):
         cat.predict(cat.pairs[1], "additive", tile=-3)
+    # Named as the Python argument, not as the command line's flag.
+    with pytest.raises(ValueError, match="Catalog.predict: pairs: a pair on the target date"):
+        cat.predict(cat.pairs[1], "additive", pairs=[cat.pairs[1]])
 
 
 def test_float32_inputs_are_not_converted_and_outputs_not_copied():

@@ -160,7 +160,7 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
 }
 
 StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vector<Date> pairs,
-                          const MethodInfo& info) {
+                          const MethodInfo& info, const std::string& what) {
   if (pairs.empty() && info.min_pairs > 0) {
     const auto choice = choose_pairs(catalog, target, info);
     pairs = choice.dates;
@@ -168,7 +168,7 @@ StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vecto
     for (const Date& d : pairs) list += (list.empty() ? "" : ", ") + d.iso();
     spdlog::info("pairs {} ({})", list, choice.note);
   }
-  check_pair_dates(target, pairs, "--pairs");
+  check_pair_dates(target, pairs, what);
   StreamInput in;
   in.date = target;
   const auto c0 = catalog.find(target, Role::Coarse);

@@ -40,9 +40,10 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
 // The files of one prediction from a catalog, as `lstfuse predict --catalog` and the Python
 // module's Catalog.predict take them: the target date's coarse image and the pairs `pairs` (any
 // order), or when none are given those choose_pairs picks for the method (logged with why).
-// Throws Error naming the catalog when the target has no coarse image or a date is not a pair.
+// Throws Error naming the catalog when the target has no coarse image or a date is not a pair;
+// `what` names the pairs' argument in messages (the command line's flag by default).
 StreamInput catalog_files(const Catalog& catalog, const Date& target, std::vector<Date> pairs,
-                          const MethodInfo& info);
+                          const MethodInfo& info, const std::string& what = "--pairs");
 
 // Pairs are dated apart from the target and from each other: a pair on the target date hands the
 // method the answer it is asked for (its fine image is the truth), and two pairs of one date are
