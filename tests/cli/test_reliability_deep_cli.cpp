@@ -201,4 +201,17 @@ TEST(ReliabilityDeepCli, AFullDiskDuringFuseLeavesNoPartFileAndKeepsDoneDates) {
   EXPECT_NE(r2.output.find("2 already done"), std::string::npos) << r2.output;
 }
 
+TEST(ReliabilityDeepCli, APatchLargerThanTheImagesIsClippedAndSaid) {
+  // The patch was clipped to the image without a word: the model then trained on other patches
+  // than the command asked for.
+  test::TempDir tmp;
+  const auto r = test::run_cli(train_cmd(tmp / "m.lstmodel") + " --patch 100");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training patches are 64 x 64 px: --patch 100 is larger than the 64 x 64 px images"),
+            std::string::npos) << r.output;
+  const auto small = test::run_cli(train_cmd(tmp / "n.lstmodel"));
+  ASSERT_EQ(small.exit_code, 0) << small.output;
+  EXPECT_EQ(small.output.find("training patches are"), std::string::npos) << small.output;
+}
+
 }  // namespace test_reliability_deep_cli

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/threads.hpp"
@@ -239,6 +240,10 @@ PatchSet::PatchSet(const std::vector<ImagePair>& pairs, const Normaliser& norm, 
   }
   const int H = g.height, W = g.width;
   patch_ = std::min({patch, H, W});
+  // Said once: the model's training then differs from what --patch asked for.
+  if (patch_ < patch)
+    spdlog::warn("training patches are {} x {} px: --patch {} is larger than the {} x {} px images", patch_, patch_,
+                 patch, W, H);
   stride = std::max(1, stride);
   auto positions = [&](int size) {
     std::vector<int> pos;
