@@ -1,5 +1,7 @@
 #include "lstfuse/io/catalog_io.hpp"
 
+#include <fmt/format.h>
+
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -24,6 +26,13 @@ Raster load_observation(const Catalog& catalog, const Observation& obs) {
   // Ingest checked the values; a file edited since (converted to Celsius, nodata changed) is not
   // LST in kelvin any more.
   check_plausible_lst(r, path);
+  // A file replaced since by one without a valid pixel would reach a method as a pair the
+  // catalog calls clear, and fail there without saying why.
+  if (obs.valid_fraction > 0 && r.bands() > 0 && r.valid_count(0) == 0) {
+    throw file_error(path, fmt::format("has no valid pixel, but the catalog recorded {:.1f} % valid pixels when it "
+                                       "was made: the file was changed since; re-run 'lstfuse ingest'",
+                                       100.0 * obs.valid_fraction));
+  }
   r.grid() = catalog.grid();  // identical geometry; keep the catalog's CRS text
   return r;
 }

@@ -3,11 +3,14 @@
 // full disks (a file-size limit) and one-line messages. docs/reliability.md lists each case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include <sys/wait.h>
 
@@ -667,6 +670,31 @@ TEST(ReliabilityCli, FuseReadsEveryCatalogAndDateBeforeTheFirstCatalogsWork) {
                           q(tmp / "p.tif")).exit_code, 0);
   r = test::run_cli("quicklook " + q(tmp / "p_quality.tif") + " --band 2 -o " + q(tmp / "q.png"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(ReliabilityCli, ACatalogImageEmptiedSinceIngestIsNamedAsChanged) {
+  // A pair's fine image replaced after ingest by one without a valid pixel: the catalog still
+  // calls the pair clear, so it was chosen and the method failed with "the pair has no valid
+  // pixel", not naming the file or the cause.
+  test::TempDir tmp;
+  fs::copy(yanco_catalog(), tmp / "cat", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(tmp / "cat");
+  const auto fine = cat.find(cat.pair_dates().front(), Role::Fine);
+  ASSERT_TRUE(fine);
+  ASSERT_GT(fine->valid_fraction, 0.0);
+  const fs::path file = tmp / "cat" / fine->path;
+  Raster img = io::read_raster(file.string());
+  std::fill(img.mask_data().begin(), img.mask_data().end(), uint8_t{0});
+  fs::remove(file);
+  io::write_raster(file.string(), img);
+  const auto r = test::run_cli("predict --method starfm --catalog " + q(tmp / "cat") + " --date 2016-02-18 -o " +
+                               q(tmp / "p.tif"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(file.string() + ": has no valid pixel, but the catalog recorded " +
+                          fmt::format("{:.1f}", 100.0 * fine->valid_fraction) + " % valid pixels"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("re-run 'lstfuse ingest'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
 }
 
 TEST(ReliabilityCli, AllCloudyPairsAreReportedAsCloudy) {
