@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include <cpl_conv.h>
@@ -31,6 +32,17 @@ namespace {
 using detail::DatasetPtr;
 using detail::last_gdal_error;
 
+// True when the file starts as a TIFF or BigTIFF does: one that GDAL then cannot open was cut
+// short or damaged, which says more than GDAL's "failed to read directory".
+bool starts_as_tiff(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char m[4] = {0, 0, 0, 0};
+  if (!in.read(m, 4)) return false;
+  const std::string s(m, 4);
+  return s == std::string("II*\0", 4) || s == std::string("MM\0*", 4) || s == std::string("II+\0", 4) ||
+         s == std::string("MM\0+", 4);
+}
+
 DatasetPtr open_raster(const std::string& path) {
   init_gdal();
   if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
@@ -41,7 +53,11 @@ DatasetPtr open_raster(const std::string& path) {
   const std::string threads = std::to_string(usable_threads(omp_get_max_threads()));
   CPLConfigOptionSetter decode_threads("GDAL_NUM_THREADS", threads.c_str(), true);
   DatasetPtr ds = detail::open_dataset(path, path);
-  if (!ds) throw file_error(path, "not a readable raster (" + last_gdal_error() + ")");
+  if (!ds) {
+    const std::string why = last_gdal_error();
+    if (starts_as_tiff(path)) throw file_error(path, "not a readable raster (the TIFF file is truncated or damaged: " + why + ")");
+    throw file_error(path, "not a readable raster (" + why + ")");
+  }
   if (ds->GetRasterCount() < 1) {
     throw file_error(path, "has no raster band (a container? open one of its subdatasets)");
   }

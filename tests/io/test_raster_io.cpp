@@ -150,6 +150,17 @@ TEST(RasterIo, ATruncatedFileIsNamedAsSuch) {
       EXPECT_EQ(what.rfind(cut + ": read failed (the file is truncated or damaged: ", 0), 0u) << what;
       EXPECT_EQ(what.find("GDAL gave no reason"), std::string::npos) << what;
     }
+    // Cut inside its header, the file does not open at all: said the same way.
+    const auto stub = (tmp / ("stub_" + fmt + ".tif")).string();
+    std::filesystem::copy_file(whole, stub);
+    std::filesystem::resize_file(stub, 100);
+    try {
+      io::read_raster(stub);
+      FAIL() << fmt;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind(stub + ": not a readable raster (the TIFF file is truncated or damaged: ", 0), 0u) << what;
+    }
   }
 }
 
