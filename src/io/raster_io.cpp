@@ -43,6 +43,13 @@ bool starts_as_tiff(const std::string& path) {
          s == std::string("MM\0+", 4);
 }
 
+// libtiff warns, and goes on without the tag, when a tag's data lies past the end of the file:
+// a GeoTIFF cut inside its header then opens without its georeferencing or nodata.
+void CPL_STDCALL note_tag_read_error(CPLErr cls, CPLErrorNum, const char* msg) {
+  auto* first = static_cast<std::string*>(CPLGetErrorHandlerUserData());
+  if (first && first->empty() && cls == CE_Warning && msg && std::strstr(msg, "IO error during reading")) *first = msg;
+}
+
 DatasetPtr open_raster(const std::string& path) {
   init_gdal();
   if (!std::filesystem::exists(path)) throw file_error(path, "no such file");
@@ -52,7 +59,12 @@ DatasetPtr open_raster(const std::string& path) {
   // GDAL_NUM_THREADS when the file is opened), unless the user set GDAL_NUM_THREADS.
   const std::string threads = std::to_string(usable_threads(omp_get_max_threads()));
   CPLConfigOptionSetter decode_threads("GDAL_NUM_THREADS", threads.c_str(), true);
+  std::string tag_error;
+  CPLPushErrorHandlerEx(note_tag_read_error, &tag_error);
   DatasetPtr ds = detail::open_dataset(path, path);
+  CPLPopErrorHandler();
+  if (ds && !tag_error.empty())
+    throw file_error(path, "not a readable raster (the TIFF file is truncated or damaged: " + tag_error + ")");
   if (!ds) {
     const std::string why = last_gdal_error();
     if (starts_as_tiff(path)) throw file_error(path, "not a readable raster (the TIFF file is truncated or damaged: " + why + ")");

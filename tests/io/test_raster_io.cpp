@@ -161,6 +161,20 @@ TEST(RasterIo, ATruncatedFileIsNamedAsSuch) {
       const std::string what = e.what();
       EXPECT_EQ(what.rfind(stub + ": not a readable raster (the TIFF file is truncated or damaged: ", 0), 0u) << what;
     }
+    // Wherever it is cut, reading it fails and says so: a cut among the tags' data opened the
+    // file without its georeferencing (a 1 x 1 m grid at the origin) or its nodata.
+    const auto any = (tmp / ("any_" + fmt + ".tif")).string();
+    for (uintmax_t n = 8; n < size; n += n < 2048 ? 5 : 997) {
+      std::filesystem::copy_file(whole, any, std::filesystem::copy_options::overwrite_existing);
+      std::filesystem::resize_file(any, n);
+      try {
+        io::read_raster(any);
+        ADD_FAILURE() << fmt << " cut at " << n << " bytes of " << size << " was read";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated or damaged"), std::string::npos)
+            << fmt << " cut at " << n << ": " << e.what();
+      }
+    }
   }
 }
 
