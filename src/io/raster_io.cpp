@@ -60,9 +60,11 @@ DatasetPtr open_raster(const std::string& path) {
   const std::string threads = std::to_string(usable_threads(omp_get_max_threads()));
   CPLConfigOptionSetter decode_threads("GDAL_NUM_THREADS", threads.c_str(), true);
   std::string tag_error;
-  CPLPushErrorHandlerEx(note_tag_read_error, &tag_error);
-  DatasetPtr ds = detail::open_dataset(path, path);
-  CPLPopErrorHandler();
+  DatasetPtr ds;
+  {
+    CPLErrorHandlerPusher watch(note_tag_read_error, &tag_error);
+    ds = detail::open_dataset(path, path);
+  }
   if (ds && !tag_error.empty())
     throw file_error(path, "not a readable raster (the TIFF file is truncated or damaged: " + tag_error + ")");
   if (!ds) {
