@@ -109,6 +109,30 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+namespace {
+std::set<std::string>& empty_values() {
+  static std::set<std::string> names;
+  return names;
+}
+bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
+}  // namespace
+
+void note_empty_values(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || a.size() < 3) continue;
+    const size_t eq = a.find('=');
+    if (eq != std::string::npos ? blank(a.substr(eq + 1)) : i + 1 < argc && blank(argv[i + 1]))
+      empty_values().insert(a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2));
+  }
+}
+
+bool given_empty(const CLI::Option& flag) {
+  for (const auto& name : flag.get_lnames())
+    if (empty_values().count(name)) return true;
+  return false;
+}
+
 CLI::Validator non_empty() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

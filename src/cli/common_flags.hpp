@@ -67,6 +67,12 @@ std::string lower_extension(const std::string& path);
 // A value that is not empty: `--pairs ''` (an unset shell variable) read as the option left out.
 CLI::Validator non_empty();
 
+// Options given an explicitly empty value on the command line (`--gain ''`, `--gain=`), by long
+// name without dashes. CLI11 gives an optional-value flag the same empty result for those as for
+// the bare flag, so the command line is read for them before parsing.
+void note_empty_values(int argc, char** argv);
+bool given_empty(const CLI::Option& flag);
+
 std::vector<Date> parse_date_list(const std::string& text, const std::string& flag);
 
 }  // namespace lstfuse::cli

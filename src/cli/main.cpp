@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "command.hpp"
+#include "common_flags.hpp"
 #include "deep_plugin.hpp"
 #include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   }
 
   lstfuse::cli::note_command_line(argc, argv);  // before setup: which methods' flags to declare
+  lstfuse::cli::note_empty_values(argc, argv);
   auto entries = lstfuse::cli::command_entries();
   std::stable_sort(entries.begin(), entries.end(),
                    [](const auto& a, const auto& b) { return a.order < b.order; });

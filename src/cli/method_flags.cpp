@@ -96,8 +96,14 @@ CLI::Option* add_option_flag(CLI::App* cmd, const std::string& flag, const Optio
 std::optional<std::string> option_flag_value(const CLI::Option& flag) {
   if (flag.count() == 0) return std::nullopt;
   const auto& r = flag.results();
-  // A bare boolean flag ("--zero-bias") means true.
-  return r.empty() || r.back().empty() ? std::string("true") : r.back();
+  // A bare boolean flag ("--zero-bias") means true; an empty value given to it (an unset shell
+  // variable: `--zero-bias "$Z"`) was read the same way.
+  if (r.empty() || r.back().empty()) {
+    if (given_empty(flag))
+      throw Error(fmt::format("--{}: is empty: give true or false, or leave the value out", flag.get_lnames().front()));
+    return std::string("true");
+  }
+  return r.back();
 }
 
 nlohmann::json read_options_file(const std::string& path) {

@@ -430,6 +430,21 @@ TEST(ReliabilityCli, EmptyValuesMisnamedOutputsAndStaleManifestsAreSaid) {
     EXPECT_NE(r.output.find(": is empty"), std::string::npos) << args << "\n" << r.output;
   }
   EXPECT_FALSE(fs::exists(tmp / "sim") || fs::exists(tmp / "f"));
+  // A boolean option given an empty value was read as the bare flag, "true"; the bare flag still
+  // means true, and a value still counts.
+  for (const std::string empty : {" --gain ''", " --gain=", " --series.gain ''"}) {
+    r = test::run_cli(predict_files("series") + " -o " + q(tmp / "g.tif") + empty);
+    EXPECT_EQ(r.exit_code, 1) << empty << "\n" << r.output;
+    EXPECT_NE(r.output.find("gain: is empty: give true or false, or leave the value out"), std::string::npos)
+        << empty << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "g.tif")) << empty;
+  }
+  for (const std::string given : {" --gain", " --gain false"}) {
+    r = test::run_cli(predict_files("series") + " -q -o " + q(tmp / "g.tif") + given);
+    EXPECT_EQ(r.exit_code, 0) << given << "\n" << r.output;
+    fs::remove(tmp / "g.tif");
+    fs::remove(tmp / "g_quality.tif");
+  }
   r = test::run_cli("ingest " + q(yanco_catalog()) + " -o " + q(tmp / "c"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("is a catalog made by 'lstfuse ingest': use it with --catalog"), std::string::npos) << r.output;
