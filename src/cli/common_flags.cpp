@@ -136,9 +136,7 @@ bool given_empty(const CLI::Option& flag) {
 CLI::Validator non_empty() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        return text.find_first_not_of(" \t") == std::string::npos
-                   ? "is empty: give a value, or leave the option out"
-                   : std::string();
+        return blank(text) ? "is empty: give a value, or leave the option out" : std::string();
       },
       "");
 }
