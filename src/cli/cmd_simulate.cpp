@@ -14,6 +14,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
+#include "lstfuse/io/raster_io.hpp"
 #include "method_flags.hpp"
 #include "lstfuse/sim/simulate.hpp"
 
@@ -76,7 +77,9 @@ void setup(CLI::App& app) {
     // with it, so they are named instead.
     std::error_code ec;
     if (std::filesystem::is_directory(args->out, ec)) {
-      if (const auto f = lstfuse::foreign_entry(args->out, lstfuse::simulation_own_files(args->out),
+      const auto own = lstfuse::io::marked_own_files(args->out, lstfuse::simulation_own_files(args->out),
+                                                     {"simulation.json"});
+      if (const auto f = lstfuse::foreign_entry(args->out, own,
                                                 {"landsat", "modis", "truth"})) {
         throw lstfuse::file_error(args->out, "holds " + f->string() +
                                                  ", which 'lstfuse simulate' did not write; move it out, or "

@@ -179,6 +179,19 @@ bool is_lstfuse_raster(const std::string& path) {
   return sw && std::strncmp(sw, "lstfuse", 7) == 0;
 }
 
+std::vector<std::string> marked_own_files(const std::filesystem::path& dir, const std::vector<std::string>& own,
+                                          const std::vector<std::string>& keep) {
+  std::vector<std::string> out;
+  for (const auto& o : own) {
+    std::error_code ec;
+    const std::filesystem::path p = dir / o;
+    if (std::find(keep.begin(), keep.end(), o) != keep.end() || !std::filesystem::exists(p, ec) ||
+        (std::filesystem::is_regular_file(p, ec) && is_lstfuse_raster(p.string())))
+      out.push_back(o);
+  }
+  return out;
+}
+
 std::string raster_metadata_item(const std::string& path, const std::string& key) {
   init_gdal();
   DatasetPtr ds = detail::open_dataset(path, path);

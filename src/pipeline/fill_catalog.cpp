@@ -126,7 +126,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   }
   // --overwrite replaces the filled catalog, not what the user put beside its files.
   if (fs::is_directory(out) && !fs::is_empty(out)) {
-    std::vector<std::string> own = catalog_own_files(out);
+    std::vector<std::string> own = io::marked_own_files(out, catalog_own_files(out), {Catalog::kManifest});
     own.push_back(kFillJson);
     if (const auto f = foreign_entry(out, own)) {
       throw file_error(out.string(), "holds " + f->string() + ", which 'lstfuse fill' did not make; --overwrite "

@@ -232,7 +232,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     // --overwrite replaces the catalog, not what the user put beside its files.
     std::error_code ec;
     if (fs::is_directory(out, ec) && !fs::is_empty(out, ec)) {
-      if (const auto f = foreign_entry(out, catalog_own_files(out))) {
+      if (const auto f = foreign_entry(out, io::marked_own_files(out, catalog_own_files(out), {Catalog::kManifest}))) {
         throw file_error(out_dir, "holds " + f->string() + ", which the catalog did not make; --overwrite "
                                   "replaces only a catalog's own files: move it out or choose another folder");
       }

@@ -291,6 +291,18 @@ TEST(ReliabilityCli, IngestOverwriteReplacesOnlyTheCatalogsOwnFiles) {
   // Its own files only: replaced.
   r = test::run_cli(ingest + q(cat));
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A manifest written by hand that lists the user's file: the file carries no lstfuse mark, so
+  // it is still the user's (it was deleted with the catalog it claimed to belong to).
+  const fs::path forged = tmp / "forged";
+  fs::create_directory(forged);
+  std::ofstream(forged / "keep.txt") << "mine";
+  std::ofstream(forged / "manifest.json")
+      << R"({"format": "lstfuse-catalog", "observations": [{"path": "keep.txt", "role": "fine", "date": "2024-01-01"}]})";
+  r = test::run_cli(ingest + q(forged));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("keep.txt"), std::string::npos) << r.output;
+  EXPECT_TRUE(one_line(r.output)) << r.output;
+  EXPECT_EQ(slurp(forged / "keep.txt"), "mine");
 }
 
 // ------------------------------------------------------------------ plausible temperatures
@@ -824,6 +836,15 @@ TEST(ReliabilityCli, SigtermDuringSimulateLeavesTheEarlierSimulationWhole) {
   EXPECT_NE(r.output.find("notes.txt"), std::string::npos) << r.output;
   EXPECT_EQ(slurp(tmp / "sim" / "notes.txt"), "mine");
   EXPECT_EQ(slurp(tmp / "sim" / "simulation.json"), manifest);
+  // Nor when a hand-written simulation.json lists it: it carries no lstfuse mark.
+  fs::create_directory(tmp / "forged");
+  std::ofstream(tmp / "forged" / "notes.txt") << "mine";
+  std::ofstream(tmp / "forged" / "simulation.json")
+      << R"({"format": "lstfuse-simulation", "truth": [{"date": "2024-01-01", "path": "notes.txt"}]})";
+  r = test::run_cli("simulate -q --size 48 --days 60 -o " + q(tmp / "forged"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("notes.txt"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(tmp / "forged" / "notes.txt"), "mine");
   // A simulation without a Landsat date has an empty landsat/ of its own: run again, it is
   // replaced, not refused as someone else's folder.
   const std::string none = "simulate -q --size 16 --coarse-factor 4 --days 20 --landsat-first-day 100 -o " + q(tmp / "none");

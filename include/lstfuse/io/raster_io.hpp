@@ -2,6 +2,7 @@
 // GDAL in and out. Every raster comes in as Kelvin float32 with a mask; every raster goes out
 // with its CRS, geotransform and nodata, written under a temporary name and renamed when
 // complete, so a failure never leaves a partial file behind.
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -103,6 +104,13 @@ inline constexpr const char* kRasterMarkerItem = "LSTFUSE_VERSION";
 // True when `path` opens as a raster carrying an LSTFUSE_* metadata item or an lstfuse
 // TIFFTAG_SOFTWARE; false for anything else (not a raster, another program's raster).
 bool is_lstfuse_raster(const std::string& path);
+// The entries of `own` (paths relative to `dir`, as a folder's manifest lists its files) that
+// lstfuse may replace: the names in `keep` (the manifest itself), entries absent from the disk,
+// and rasters carrying its mark. A listed file without the mark is not lstfuse's, whatever the
+// manifest says (one written or edited by hand), so it is left out: the folder then counts as
+// holding someone else's file (foreign_entry), and --overwrite refuses it.
+std::vector<std::string> marked_own_files(const std::filesystem::path& dir, const std::vector<std::string>& own,
+                                          const std::vector<std::string>& keep);
 // A dataset metadata item of the raster at `path`; empty when it has none or does not open.
 std::string raster_metadata_item(const std::string& path, const std::string& key);
 
