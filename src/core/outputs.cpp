@@ -118,6 +118,12 @@ void check_output_file(const fs::path& file, const std::string& option, const st
     throw file_error(shown, option + ": the output folder " + parent.string() + " does not exist");
   check_not_an_input(shown, option, inputs);
   refuse_inside_an_output_folder(file, shown, option);
+  // A pipe, device or socket: telling whether it is an lstfuse output would open it, and a pipe
+  // blocks there until someone writes to it.
+  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec)) {
+    throw file_error(shown, option + " exists and is not a regular file (a pipe, device or socket); lstfuse "
+                                     "writes its outputs as files: choose another name");
+  }
   if (fs::exists(file, ec) && !kind.made_by_lstfuse(file)) {
     throw file_error(shown, "exists and is not a " + kind.what +
                                 "; lstfuse only replaces its own outputs: choose another name or remove it");

@@ -560,6 +560,14 @@ TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
   EXPECT_NE(o.exit_code, 0) << o.output;
   EXPECT_NE(o.output.find("opts.json: the options file is not a regular file"), std::string::npos) << o.output;
   EXPECT_TRUE(one_line(o.output)) << o.output;
+  // A pipe as an output: the check whether it is an lstfuse output opened it and waited.
+  const auto w = sh("cd " + q(tmp.path()) + " && mkfifo out.tif && timeout 60 $L " + predict_files("additive") +
+                    " -o out.tif 2>&1; echo rc=$?; timeout 60 $L " + predict_files("additive") +
+                    " -o p.tif --quality out.tif 2>&1; echo rc=$?");
+  EXPECT_NE(w.output.find("out.tif: -o exists and is not a regular file"), std::string::npos) << w.output;
+  EXPECT_NE(w.output.find("out.tif: --quality exists and is not a regular file"), std::string::npos) << w.output;
+  EXPECT_EQ(w.output.find("rc=124"), std::string::npos) << w.output;
+  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
 }
 
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
