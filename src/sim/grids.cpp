@@ -48,10 +48,27 @@ void Simulation::World::build_grids() {
     const io::CrsTransform to_sinu(fine.crs, sinu_proj, no_transform);
     const io::CrsTransform to_utm(sinu_proj, fine.crs, no_transform);
     const auto sb =
-        to_sinu.outline_bounds(fine, "simulate: cannot transform the fine grid to MODIS sinusoidal");
+        to_sinu.outline_bounds(fine, fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, "
+                                                 "--origin-y {}, --pixel-size {}) has no position on Earth in its "
+                                                 "UTM zone (EPSG:{}); give an origin within the zone, or "
+                                                 "--modis-grid utm",
+                                                 opts.origin_x, opts.origin_y, px, opts.epsg));
     const double cell = 926.625433055833, gx0 = -20015109.354, gy0 = 10007554.677;
     const double x0 = gx0 + (std::floor((sb[0] - gx0) / cell) - 1) * cell;
     const double y0 = gy0 - (std::floor((gy0 - sb[3]) / cell) - 1) * cell;
+    // The scene spans about W px / cell cells each way (3 more with the margins), up to about
+    // four times that along x where the sinusoidal grid shears it (far from longitude 0, at high
+    // latitude). Far outside its UTM zone (a huge origin or pixel size) the projection stretches
+    // it over many times more, and the cell loops below would run for hours over gigabytes.
+    const double side = static_cast<double>(W) * px / cell + 4.0;
+    const double span_x = (sb[2] - x0) / cell, span_y = (y0 - sb[1]) / cell;
+    if (!(span_x <= 8.0 * side && span_y <= 8.0 * side)) {
+      throw Error(fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, --origin-y {}, "
+                              "--pixel-size {}) maps onto {:.3g} x {:.3g} MODIS cells instead of about {:.0f} x "
+                              "{:.0f}: it lies far outside its UTM zone (EPSG:{}); give an origin and size "
+                              "within the zone, or --modis-grid utm",
+                              opts.origin_x, opts.origin_y, px, span_x, span_y, side, side, opts.epsg));
+    }
     coarse.width = static_cast<int>(std::ceil((sb[2] - x0) / cell)) + 1;
     coarse.height = static_cast<int>(std::ceil((y0 - sb[1]) / cell)) + 1;
     coarse.transform = {x0, cell, 0.0, y0, 0.0, -cell};
@@ -69,6 +86,18 @@ void Simulation::World::build_grids() {
     bx1 = (ub[2] - fine.transform[0]) / px;
     by0 = (fine.transform[3] - ub[3]) / px;
     by1 = (fine.transform[3] - ub[1]) / px;
+    // Back in the fine CRS the MODIS cells surround the scene by a few scene widths at most (the
+    // shear above); where the projection does not come back to where it started (no UTM
+    // position there), the world simulated around the scene would take gigabytes.
+    const double reach_px = 8.0 * W + 4.0 * cell / px;
+    if (!(bx0 > -reach_px && by0 > -reach_px && bx1 < W + reach_px && by1 < W + reach_px)) {
+      throw Error(fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, --origin-y {}, "
+                              "--pixel-size {}, {:.0f} km across) does not map back onto itself through the "
+                              "MODIS sinusoidal grid: it lies outside its UTM zone (EPSG:{}) or spans too much of "
+                              "it; give an origin within the zone and a scene of at most a few hundred km, or "
+                              "--modis-grid utm",
+                              opts.origin_x, opts.origin_y, px, W * px / 1000.0, opts.epsg));
+    }
   }
   // The world: the coarse grid's span plus the PSF's reach (its taps around a centre), so
   // every coarse pixel sees its whole kernel.

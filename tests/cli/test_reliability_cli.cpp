@@ -385,6 +385,14 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --days 20 --landsat-first-day 10000",
        "--landsat-first-day"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --truth-dates ,,", "--truth-dates"},
+      // Within their ranges, but the MODIS sinusoidal grid around such a scene took gigabytes and
+      // ran for hours.
+      {"simulate -o " + q(tmp / "sim") + " --size 32 --days 1 --coarse-factor 4 --modis-grid sinusoidal --origin-y 1e8",
+       "--origin-y"},
+      {"simulate -o " + q(tmp / "sim") + " --size 32 --days 1 --coarse-factor 4 --modis-grid sinusoidal --origin-y -1e8",
+       "--origin-y"},
+      {"simulate -o " + q(tmp / "sim") + " --size 32 --days 1 --coarse-factor 4 --modis-grid sinusoidal --origin-x 1e8",
+       "--origin-x"},
       {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
            " --data-range 1e-300", "--data-range"},
       {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
