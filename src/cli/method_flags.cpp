@@ -86,7 +86,7 @@ CLI::Option* add_option_flag(CLI::App* cmd, const std::string& flag, const Optio
   auto* opt = cmd->add_option(flag)->description(o.help + (range.empty() ? "" : " [" + range + "]"));
   opt->type_name(type_name(o))
       ->default_str(o.default_value)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->multi_option_policy(CLI::MultiOptionPolicy::Throw)  // given twice: which one was meant?
       ->group(group);
   if (o.type == "bool") opt->expected(0, 1);
   else opt->check(non_empty());  // "--start ''" was read as a bare flag, "true"
@@ -214,7 +214,7 @@ std::shared_ptr<MethodFlags> MethodFlags::bind(CLI::App* cmd, bool old_config,
     }
     auto* opt = cmd->add_option("--" + name)->description(uses.front().option->help + " (" + join(methods, ", ") + ")");
     opt->type_name(one_type ? type_name(*uses.front().option) : "VALUE")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->multi_option_policy(CLI::MultiOptionPolicy::Throw)
         ->group("Method options, for " + plain_for + " (type, default and range in the method's group above)");
     if (all_bool) opt->expected(0, 1);
     if (!any_bool) opt->check(non_empty());
@@ -267,10 +267,18 @@ void MethodFlags::apply(Method& method) const {
   refuse_unknown();
   const std::string& name = method.info().name;
   apply_options_file(method, *file_);
+  // Each option once on the command line: --window 7 --starfm.window 5 kept the last spelling's.
+  std::map<std::string, std::string> given;  // normalised option -> the flag that set it
   for (const bool prefixed : {false, true}) {
     for (const auto& f : flags_) {
       if (f.method.empty() == prefixed) continue;
       for (const auto& [option, value] : values_of(f)) {
+        const std::string flag = prefixed ? "--" + f.method + "." + option : "--" + option;
+        const auto [it, fresh] = given.emplace(OptionSet::normalise(option), flag);
+        if (!fresh && (!prefixed || f.method == name)) {
+          throw Error(fmt::format("{}: {} and {} both set option {} of {}: give it once", cmd_->get_name(),
+                                  it->second, flag, OptionSet::normalise(option), name));
+        }
         if (prefixed && f.method != name) {
           throw Error(fmt::format("{}: --{}.{} is an option of {}, but --method is {}", cmd_->get_name(),
                                   f.method, option, f.method, name));

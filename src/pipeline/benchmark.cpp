@@ -106,11 +106,17 @@ std::vector<MethodEntry> parse_method_list(const std::string& text) {
     e.label = item;
     e.method = parts[0];
     auto probe = reg.create(e.method);  // throws with the known names
+    std::vector<std::string> seen;
     for (size_t i = 1; i < parts.size(); ++i) {
       const auto eq = parts[i].find('=');
       if (eq == std::string::npos) {
         throw Error(fmt::format("benchmark entry '{}': '{}' is not name=value", item, parts[i]));
       }
+      // "window=5:window=7" kept the last value without a word.
+      const std::string key = OptionSet::normalise(parts[i].substr(0, eq));
+      if (std::find(seen.begin(), seen.end(), key) != seen.end())
+        throw Error(fmt::format("benchmark entry '{}': option '{}' is given twice", item, key));
+      seen.push_back(key);
       if (OptionSet::normalise(parts[i].substr(0, eq)) == "coarse-bias" && !probe->options().has("coarse-bias")) {
         // The drivers' bias step (series methods have their own option of that name).
         e.coarse_bias = parts[i].substr(eq + 1);

@@ -274,6 +274,17 @@ TEST(OptionsCli, PlainAndMethodSpellingsAndOptionFilesGiveTheSameResult) {
               std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out));
   }
+  // So on the command line: one spelling twice, or both spellings, kept the last value given.
+  for (const auto& [extra, words] : std::vector<std::pair<std::string, std::string>>{
+           {" --starfm.window 5 --starfm.window 7", "--starfm.window: At Most 1 required but received 2"},
+           {" --window 5 --window 7", "--window: At Most 1 required but received 2"},
+           {" --window 7 --starfm.window 5", "--window and --starfm.window both set option window of starfm: give it once"}}) {
+    const std::string out = (f.dir / "twice.tif").string();
+    const auto r = test::run_cli(f.args("starfm") + " -o " + out + extra);
+    EXPECT_NE(r.exit_code, 0) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(words), std::string::npos) << extra << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
 }
 
 TEST(OptionsCli, CreationOptionsReachTheFile) {

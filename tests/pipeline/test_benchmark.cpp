@@ -62,6 +62,9 @@ TEST(Benchmark, MethodListExpandsFamiliesAndValidatesVariants) {
   EXPECT_THROW(pipeline::parse_method_list("estarfm:half-widow=10"), Error);
   EXPECT_THROW(pipeline::parse_method_list("nosuch"), Error);
   EXPECT_THROW(pipeline::parse_method_list("additive,additive"), Error);
+  // One option twice in an entry kept the last value.
+  EXPECT_THROW(pipeline::parse_method_list("starfm:window=5:window=7"), Error);
+  EXPECT_THROW(pipeline::parse_method_list("estarfm:half_window=5:half-window=7"), Error);
 }
 
 // Yanco has two pairs: the single-pair protocol predicts each from the other. Bilinear and
