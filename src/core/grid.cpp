@@ -30,8 +30,13 @@ bool Grid::same_geometry(const Grid& o, double tol_pixels) const {
 }
 
 std::string Grid::describe() const {
-  return fmt::format("{} x {} pixels, pixel {:.6g} x {:.6g}, origin ({:.10g}, {:.10g}){}", width,
-                     height, res_x(), res_y(), transform[0], transform[3],
+  // Rotation terms only where there are any: two grids that differ only there were described
+  // alike and their difference put down to the CRS.
+  const std::string rotation = transform[2] != 0.0 || transform[4] != 0.0
+                                   ? fmt::format(", rotation {:.6g}, {:.6g}", transform[2], transform[4])
+                                   : std::string();
+  return fmt::format("{} x {} pixels, pixel {:.6g} x {:.6g}{}, origin ({:.10g}, {:.10g}){}", width,
+                     height, res_x(), res_y(), rotation, transform[0], transform[3],
                      has_crs() ? "" : ", no CRS");
 }
 

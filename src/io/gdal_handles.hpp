@@ -34,4 +34,8 @@ std::string read_failure_reason(const std::string& name, int band, int x0, int y
 // of the crash ending lstfuse. Null where GDAL cannot open it (last_gdal_error() says why).
 DatasetPtr open_dataset(const std::string& name, const std::string& shown);
 
+// Refuses a geotransform that is not a number, or whose pixel has no area (every pixel on one
+// point), naming `shown`: said here rather than later as a grid that overlaps nothing.
+void check_geotransform(const double t[6], const std::string& shown);
+
 }  // namespace lstfuse::io::detail

@@ -40,6 +40,7 @@ Grid grid_of(GDALDataset& ds, const std::string& shown) {
   g.height = ds.GetRasterYSize();
   double t[6];
   if (ds.GetGeoTransform(t) != CE_None) throw file_error(shown, "has no geotransform (not georeferenced)");
+  detail::check_geotransform(t, shown);
   std::copy(t, t + 6, g.transform.begin());
   const OGRSpatialReference* srs = ds.GetSpatialRef();
   if (srs && !srs->IsEmpty()) {

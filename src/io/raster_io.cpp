@@ -88,13 +88,7 @@ Grid grid_of(GDALDataset& ds, const std::string& path, bool require_crs) {
     t[0] = 0; t[1] = 1; t[2] = 0; t[3] = 0; t[4] = 0; t[5] = -1;
   }
   for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
-  // A pixel of no size (or a transform that is not a number) places every pixel on one point:
-  // said here, rather than as a grid that overlaps nothing.
-  const double det = t[1] * t[5] - t[2] * t[4];
-  for (int i = 0; i < 6; ++i)
-    if (!std::isfinite(t[i])) throw file_error(path, "has a geotransform that is not a number");
-  if (!(std::abs(det) > 0))
-    throw file_error(path, fmt::format("has an invalid geotransform (pixel size {:g} x {:g})", t[1], t[5]));
+  detail::check_geotransform(t, path);
   const OGRSpatialReference* srs = ds.GetSpatialRef();
   if (srs && !srs->IsEmpty()) {
     char* wkt = nullptr;
@@ -219,6 +213,13 @@ void CPL_STDCALL count_worker_errors(CPLErr type, CPLErrorNum, const char* msg) 
 }  // namespace
 
 namespace detail {
+
+void check_geotransform(const double t[6], const std::string& shown) {
+  for (int i = 0; i < 6; ++i)
+    if (!std::isfinite(t[i])) throw file_error(shown, "has a geotransform that is not a number");
+  if (!(std::abs(t[1] * t[5] - t[2] * t[4]) > 0))
+    throw file_error(shown, fmt::format("has an invalid geotransform (pixel size {:g} x {:g})", t[1], t[5]));
+}
 
 std::string read_failure_reason(const std::string& name, int band, int x0, int y0, int w, int h) {
   const char* own = CPLGetLastErrorMsg();

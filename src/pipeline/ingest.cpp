@@ -398,6 +398,15 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     grid = *sim_grid;
   } else if (first_fine) {
     grid = first_fine->grid;
+    // Every other image is warped onto this grid and every output written on it: a mirrored or
+    // rotated one would carry over (bounds with xmin > xmax; the coarse images then "do not
+    // overlap" it, blamed on them).
+    if (!grid.north_up() || !(grid.transform[1] > 0)) {
+      throw file_error(first_fine->product.path,
+                       fmt::format("its grid is not north-up (pixel {:g} x {:g}, rotation {:g}, {:g}), and the catalog "
+                                   "grid is taken from the first fine image: give --crs and --res for a north-up one",
+                                   grid.transform[1], grid.transform[5], grid.transform[2], grid.transform[4]));
+    }
   } else {
     throw Error("no fine image to take the grid from: add one, or give --crs and --res (and --extent)");
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <gdal_priv.h>
 #include <sys/wait.h>
 
 #include "lstfuse/core/catalog.hpp"
@@ -576,6 +578,57 @@ TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
   EXPECT_NE(w.output.find("out.tif: --quality exists and is not a regular file"), std::string::npos) << w.output;
   EXPECT_EQ(w.output.find("rc=124"), std::string::npos) << w.output;
   EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+}
+
+// A fine image whose grid is mirrored (pixel -30 x 30) became the catalog grid, and the good
+// coarse image was then blamed for not overlapping it; a pixel of no size was "does not overlap"
+// in ingest but "invalid geotransform" elsewhere; two grids that differ only in their rotation
+// terms were said to differ in their CRS.
+TEST(ReliabilityCli, AGridThatIsNotNorthUpIsNamedForWhatItIs) {
+  test::TempDir tmp;
+  Grid g;
+  g.width = g.height = 40;
+  g.transform = {400000.0, 30.0, 0.0, 6160000.0, 0.0, -30.0};
+  g.crs = io::crs_to_wkt("EPSG:32755");
+  Raster r(g, 1, 300.0f);
+  const auto plain = (tmp / "Landsat_20240101.tif").string();
+  io::write_raster(plain, r);
+  Grid c = g;
+  c.width = c.height = 4;
+  c.transform = {400000.0, 300.0, 0.0, 6160000.0, 0.0, -300.0};
+  const auto coarse = (tmp / "MODIS_20240101.tif").string();
+  io::write_raster(coarse, Raster(c, 1, 301.0f));
+  auto with_transform = [&](const std::string& name, std::array<double, 6> t) {
+    const auto path = (tmp / name).string();
+    io::write_raster(path, r);
+    GDALDataset* ds = static_cast<GDALDataset*>(GDALOpen(path.c_str(), GA_Update));
+    EXPECT_NE(ds, nullptr);
+    if (ds) {
+      ds->SetGeoTransform(t.data());
+      GDALClose(ds);
+    }
+    return path;
+  };
+  const auto mirrored = with_transform("mirrored_20240101.tif", {401200.0, -30.0, 0.0, 6160000.0, 0.0, -30.0});
+  const auto zero = with_transform("zero_20240101.tif", {400000.0, 0.0, 0.0, 6160000.0, 0.0, 0.0});
+  const auto rotated = with_transform("rotated_20240101.tif", {400000.0, 30.0, 5.0, 6160000.0, 5.0, -30.0});
+  auto r1 = test::run_cli("ingest --fine " + q(mirrored) + " --coarse " + q(coarse) + " --date 2024-01-01 -o " +
+                          q(tmp / "c1"));
+  EXPECT_NE(r1.exit_code, 0) << r1.output;
+  EXPECT_NE(r1.output.find(mirrored + ": its grid is not north-up (pixel -30 x -30"), std::string::npos) << r1.output;
+  EXPECT_TRUE(one_line(r1.output)) << r1.output;
+  EXPECT_FALSE(fs::exists(tmp / "c1"));
+  r1 = test::run_cli("ingest --fine " + q(mirrored) + " --coarse " + q(coarse) + " --date 2024-01-01 -o " +
+                     q(tmp / "c1") + " --crs EPSG:32755 --res 30");
+  EXPECT_EQ(r1.exit_code, 0) << r1.output;
+  const auto r2 = test::run_cli("ingest --fine " + q(zero) + " --date 2024-01-01 -o " + q(tmp / "c2"));
+  EXPECT_NE(r2.exit_code, 0) << r2.output;
+  EXPECT_NE(r2.output.find(zero + ": has an invalid geotransform (pixel size 0 x 0)"), std::string::npos) << r2.output;
+  EXPECT_FALSE(fs::exists(tmp / "c2"));
+  const auto r3 = test::run_cli("metrics " + q(plain) + " " + q(rotated));
+  EXPECT_NE(r3.exit_code, 0) << r3.output;
+  EXPECT_NE(r3.output.find("pixel 30 x 30, rotation 5, 5, origin"), std::string::npos) << r3.output;
+  EXPECT_EQ(r3.output.find("CRS"), std::string::npos) << r3.output;
 }
 
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
