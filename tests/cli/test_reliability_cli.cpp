@@ -835,12 +835,12 @@ TEST(ReliabilityCli, AFullDiskDuringIngestAndPredictLeavesNothingAndKeepsEarlier
   EXPECT_TRUE(leftovers(tmp.path(), ".ingest-").empty());
 
   // An earlier prediction stays as it was when a new one cannot be written over it.
-  const std::string pred = predict_files() + " --window 11 -o " + q(tmp / "p.tif");
-  ASSERT_EQ(test::run_cli(pred).exit_code, 0);
+  const std::string to_p = predict_files() + " -o " + q(tmp / "p.tif");
+  ASSERT_EQ(test::run_cli(to_p + " --window 11").exit_code, 0);
   const auto before = slurp(tmp / "p.tif");
   ASSERT_GT(before.size(), 20u * 1024);
   for (const std::string extra : {"", " --stream"}) {
-    r = sh("ulimit -f 20 && $L " + pred + " --of GTiff --window 13" + extra);
+    r = sh("ulimit -f 20 && $L " + to_p + " --of GTiff --window 13" + extra);
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find("p.tif"), std::string::npos) << r.output;
     EXPECT_TRUE(one_line(r.output)) << r.output;

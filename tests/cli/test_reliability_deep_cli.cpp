@@ -57,8 +57,10 @@ const fs::path& series() {
 
 const char* kTiny = " --epochs 1 --patches-per-epoch 16 --patch 24 --stride 12 --threads 2";
 
-std::string train_cmd(const fs::path& out) {
-  return "train --method sttfn --catalog " + q(series()) + " --series -o " + q(out) + kTiny;
+std::string train_cmd(const fs::path& out, int patch = 24) {
+  std::string tiny = kTiny;
+  if (patch != 24) tiny.replace(tiny.find("--patch 24"), 10, "--patch " + std::to_string(patch));
+  return "train --method sttfn --catalog " + q(series()) + " --series -o " + q(out) + tiny;
 }
 
 }  // namespace
@@ -205,7 +207,7 @@ TEST(ReliabilityDeepCli, APatchLargerThanTheImagesIsClippedAndSaid) {
   // The patch was clipped to the image without a word: the model then trained on other patches
   // than the command asked for.
   test::TempDir tmp;
-  const auto r = test::run_cli(train_cmd(tmp / "m.lstmodel") + " --patch 100");
+  const auto r = test::run_cli(train_cmd(tmp / "m.lstmodel", 100));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("training patches are 64 x 64 px: --patch 100 is larger than the 64 x 64 px images"),
             std::string::npos) << r.output;
