@@ -52,6 +52,17 @@ void run(const MetricsArgs& a) {
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;
+  // The grids first: two rasters that cannot be compared are refused before either is read
+  // (a large one ran out of memory before its grid was looked at).
+  {
+    const auto pg = lstfuse::io::read_grid(a.pred, false), rg = lstfuse::io::read_grid(a.ref, false);
+    if (!lstfuse::io::same_grid(pg, rg)) {
+      throw lstfuse::file_error(a.pred, "grid differs from the reference " + a.ref + " (" + pg.describe_vs(rg) +
+                                            "); metrics never resample");
+    }
+    if (!a.mask.empty() && !lstfuse::io::same_grid(lstfuse::io::read_grid(a.mask, false), rg))
+      throw lstfuse::file_error(a.mask, "mask grid differs from the reference " + a.ref);
+  }
   const auto pred = lstfuse::io::read_raster(a.pred, ro);
   const auto ref = lstfuse::io::read_raster(a.ref, ro);
   lstfuse::io::check_plausible_lst(pred, a.pred);

@@ -43,8 +43,9 @@ std::string user_message(const std::exception& e, std::string* detail) {
   const std::string what = e.what();
   if (detail) *detail = what;
   if (dynamic_cast<const std::bad_alloc*>(&e)) {
-    return "out of memory (the scene, tile or window is too large for this machine; a smaller "
-           "--tile or a coarser grid needs less)";
+    // Every command ends here, and not all of them have --tile or --stream.
+    return "out of memory: the rasters are too large for this machine (a coarser grid needs less; so do a "
+           "smaller --tile and --stream, where the command has them)";
   }
   if (const auto* fe = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
     std::string msg = fe->path1().empty() ? std::string("file system") : fe->path1().string();

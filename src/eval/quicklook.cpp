@@ -49,6 +49,12 @@ void choose_range(const Raster& r, const QuicklookOptions& opts, QuicklookInfo& 
     throw Error("quicklook: give both ends of the colour range or neither");
   }
   if (opts.vmin) {
+    // inf drew every pixel in one colour under a legend of "-inf .. inf"; 1e308 printed a
+    // 309-digit number.
+    for (const double v : {*opts.vmin, *opts.vmax})
+      if (!(std::abs(v) <= 1e6))
+        throw Error(fmt::format("quicklook: --range {} {}: both ends must be finite numbers within +-1e6",
+                                *opts.vmin, *opts.vmax));
     if (!(*opts.vmax > *opts.vmin)) {
       throw Error(fmt::format("quicklook: colour range max ({}) must exceed min ({})",
                               *opts.vmax, *opts.vmin));

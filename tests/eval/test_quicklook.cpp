@@ -2,7 +2,10 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <cairo.h>
 #include <gtest/gtest.h>
@@ -96,6 +99,15 @@ TEST(Quicklook, MapColoursAndGreyNoData) {
   EXPECT_EQ(at(30, 5), rgb(ev::colour_at(ev::ColourMap::Sequential, 1.0)));  // 310 > max
   EXPECT_EQ(at(45, 20), rgb(ev::colour_at(ev::ColourMap::Sequential, 0.0))); // 290 < min
   EXPECT_FALSE(std::filesystem::exists(lstfuse::temporary_name(path)));
+  // A range that is no range: infinite (one colour under "-inf .. inf") or absurd.
+  for (const auto& [lo, hi] : std::vector<std::pair<double, double>>{
+           {-std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()}, {0.0, 1e308}}) {
+    o.vmin = lo;
+    o.vmax = hi;
+    const auto bad = (tmp / "bad.png").string();
+    EXPECT_THROW(ev::render_png(r, bad, o), lstfuse::Error);
+    EXPECT_FALSE(std::filesystem::exists(bad));
+  }
 }
 
 TEST(Quicklook, RobustRangeAndDownsampling) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <cpl_string.h>
 #include <gdal_priv.h>
 
 #include "lstfuse/core/error.hpp"
@@ -124,6 +125,46 @@ TEST(RasterIo, BadInputsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find(zero + ": has an invalid geotransform (pixel size 0 x 0)"), std::string::npos)
         << e.what();
   }
+}
+
+// A raster too large to read whole (a sparse file of 100 000 x 20 000 px: a few MB on disk)
+// gave "out of memory ... a smaller --tile", in commands that have no --tile; a window of it
+// still reads.
+TEST(RasterIo, ARasterTooLargeToReadWholeIsNamed) {
+  test::TempDir tmp;
+  const auto path = (tmp / "huge.tif").string();
+  {
+    io::init_gdal();
+    GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
+    char** co = nullptr;
+    co = CSLSetNameValue(co, "SPARSE_OK", "TRUE");
+    co = CSLSetNameValue(co, "TILED", "YES");
+    co = CSLSetNameValue(co, "BLOCKXSIZE", "512");
+    co = CSLSetNameValue(co, "BLOCKYSIZE", "512");
+    GDALDataset* ds = drv->Create(path.c_str(), 100000, 20000, 1, GDT_Float32, co);
+    CSLDestroy(co);
+    ASSERT_NE(ds, nullptr);
+    double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+    ds->SetGeoTransform(t);
+    ds->SetProjection(io::crs_to_wkt("EPSG:32755").c_str());
+    GDALClose(ds);
+  }
+  try {
+    io::read_raster(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": a read of 100000 x 20000 pixels x 1 band(s) is beyond lstfuse's limit"),
+              std::string::npos) << e.what();
+  }
+  const Raster w = io::read_window(path, 50000, 10000, 64, 32);
+  EXPECT_EQ(w.width(), 64);
+  EXPECT_EQ(w.height(), 32);
+  // metrics compares the grids before it reads either raster.
+  const auto small = (tmp / "small.tif").string();
+  io::write_raster(small, Raster(utm_grid(8, 8), 1, 300.0f));
+  const auto r = test::run_cli("metrics " + small + " " + path);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("grid differs from the reference"), std::string::npos) << r.output;
 }
 
 // A file cut short (an interrupted copy or download) is named as truncated, with libtiff's
