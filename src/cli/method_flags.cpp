@@ -107,6 +107,8 @@ std::optional<std::string> option_flag_value(const CLI::Option& flag) {
 }
 
 nlohmann::json read_options_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw file_error(path, "the options file does not exist");
   if (!std::filesystem::is_regular_file(path)) throw file_error(path, "the options file is not a regular file");
   std::ifstream in(path);
   if (!in) throw file_error(path, "cannot open the options file");

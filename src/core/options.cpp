@@ -198,7 +198,9 @@ void OptionSet::from_json(const nlohmann::json& object) {
   for (const auto& [key, value] : object.items()) {
     if (value.is_string()) set(key, value.get<std::string>());
     else if (value.is_boolean()) set(key, value.get<bool>() ? "true" : "false");
-    else if (value.is_number_integer()) set(key, std::to_string(value.get<long>()));
+    // Unsigned beyond 2^63 - 1 must not wrap negative on the way: its own text goes to the range check.
+    else if (value.is_number_unsigned()) set(key, std::to_string(value.get<unsigned long long>()));
+    else if (value.is_number_integer()) set(key, std::to_string(value.get<long long>()));
     else if (value.is_number()) set(key, format_double(value.get<double>()));
     else throw Error(fmt::format("{}: option {} has an unsupported JSON value", owner_, key));
   }

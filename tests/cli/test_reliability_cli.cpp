@@ -570,6 +570,9 @@ TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
   EXPECT_NE(o.exit_code, 0) << o.output;
   EXPECT_NE(o.output.find("opts.json: the options file is not a regular file"), std::string::npos) << o.output;
   EXPECT_TRUE(one_line(o.output)) << o.output;
+  // A missing one was "not a regular file" too.
+  const auto m = test::run_cli(predict_files("additive") + " -o " + q(tmp / "p.tif") + " --options " + q(tmp / "no.json"));
+  EXPECT_NE(m.output.find("no.json: the options file does not exist"), std::string::npos) << m.output;
   // A pipe as an output: the check whether it is an lstfuse output opened it and waited.
   const auto w = sh("cd " + q(tmp.path()) + " && mkfifo out.tif && timeout 60 $L " + predict_files("additive") +
                     " -o out.tif 2>&1; echo rc=$?; timeout 60 $L " + predict_files("additive") +

@@ -47,6 +47,12 @@ TEST(OptionRanges, IntegersThatDoNotFitAreRefusedNotWrapped) {
   EXPECT_EQ(window, 31);
   o.set("window", "-2147483648");
   EXPECT_EQ(window, -2147483648LL);
+  // From an options file: 2^63 was read as a signed integer and named as -9223372036854775808.
+  EXPECT_NE(error_of([&] { o.from_json(nlohmann::json::parse(R"({"window": 9223372036854775808})")); })
+                .find("out of range: '9223372036854775808'"),
+            std::string::npos);
+  o.from_json(nlohmann::json::parse(R"({"window": 7})"));
+  EXPECT_EQ(window, 7);
 }
 
 TEST(OptionRanges, LimitsAreCheckedWhenSetAndNameTheRange) {
