@@ -252,6 +252,10 @@ void setup(CLI::App& app) {
     o.coarse_bias = a->coarse_bias;
     if (a->data_range > 0) o.data_range = a->data_range;
     o.map_dates = lstfuse::cli::parse_date_list(a->map_dates, "--map-dates");
+    // Tables only: the maps are the report's (they were drawn all the same).
+    if (a->no_report && !o.map_dates.empty())
+      throw lstfuse::Error("benchmark: --map-dates draws maps for the report, and --no-report leaves it out: give one");
+    o.maps = !a->no_report;
     o.only_dates = lstfuse::cli::parse_date_list(a->dates, "--dates");
     const auto res = lstfuse::pipeline::run_benchmark(catalog, o);
     lstfuse::pipeline::write_benchmark_tables(res, a->out);

@@ -244,7 +244,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     res.coarse_only_dates = pick_coarse_only_dates(catalog, n);
   }
   std::vector<Date> map_dates = opts.map_dates;
-  if (map_dates.empty()) {
+  if (map_dates.empty() && opts.maps) {
     map_dates.push_back(res.dates[res.dates.size() / 2]);
   }
   // Maps are drawn of predicted dates only: another date would silently give no map.
@@ -284,7 +284,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
                     nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
                                    {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
                             .dump(2) + "\n");
-  fs::create_directories(opts.out_dir / "maps");
+  if (opts.maps) fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   auto& reg = method_registry();
   const CoarseBiasStep bias(catalog);

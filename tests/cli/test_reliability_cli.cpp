@@ -951,6 +951,8 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
     ASSERT_EQ(r.exit_code, 0) << extra << "\n" << r.output;
   }
   ASSERT_EQ(starfm_rmse("flag").size(), 2u);
+  // Tables only: no maps either (they were drawn all the same).
+  EXPECT_FALSE(fs::exists(tmp / "flag" / "maps"));
   EXPECT_EQ(starfm_rmse("file"), starfm_rmse("flag"));
   EXPECT_EQ(starfm_rmse("tagged"), starfm_rmse("flag"));
   EXPECT_NE(starfm_rmse("default"), starfm_rmse("flag"));
@@ -972,9 +974,16 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
     EXPECT_FALSE(fs::exists(tmp / "bad"));
   }
   // A map asked of a date that is not predicted would silently be missing from the report.
-  const auto map = test::run_cli(base + q(tmp / "map") + " --map-dates 2030-01-01");
+  std::string with_report = base;
+  with_report.replace(with_report.find(" --no-report"), 12, "");
+  const auto map = test::run_cli(with_report + q(tmp / "map") + " --map-dates 2030-01-01");
   EXPECT_EQ(map.exit_code, 1) << map.output;
   EXPECT_NE(map.output.find("--map-dates 2030-01-01 is not one of the dates predicted"), std::string::npos) << map.output;
+  EXPECT_FALSE(fs::exists(tmp / "map"));
+  const auto both = test::run_cli(base + q(tmp / "map") + " --map-dates 2016-02-18");
+  EXPECT_EQ(both.exit_code, 1) << both.output;
+  EXPECT_NE(both.output.find("--map-dates draws maps for the report, and --no-report leaves it out"), std::string::npos)
+      << both.output;
   EXPECT_FALSE(fs::exists(tmp / "map"));
   // The first pair's fine image cut short: the second date is predicted from it, so each of its
   // predictions fails, and the run says so with exit status 1 (the tables list the failures).

@@ -42,6 +42,7 @@ struct BenchmarkOptions {
   std::vector<std::string> shared_args;
   std::filesystem::path out_dir;
   std::vector<Date> map_dates;     // dates whose maps go into the report (default: the middle one)
+  bool maps = true;                // draw them at all (false: tables only, no report)
   std::vector<Date> only_dates;    // restrict the protocol's dates to these (empty: all)
   std::optional<double> data_range;
   bool show_progress = true;
