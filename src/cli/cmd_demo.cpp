@@ -27,7 +27,8 @@ void setup(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.9))
       ->capture_default_str();
   cmd->add_option("--methods", o->methods,
-                  "Methods to benchmark (default: all, plus sttfn:weighting=tc, sttfn:stc-window=33, sttfn:loss=mse)");
+                  "Methods to benchmark (default: all, plus sttfn:weighting=tc, sttfn:stc-window=33, sttfn:loss=mse)")
+      ->check(lstfuse::cli::non_empty());  // '' ran every method, as if it had not been given
   cmd->add_option("--epochs", o->epochs, "Training epochs of each deep method")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();

@@ -212,6 +212,20 @@ fs::path run_demo(const DemoOptions& o) {
                            cat.pair_dates().size(), cat.coarse_only_dates().size(), since(t0),
                            cat_dir.string()));
 
+  // The benchmark needs a pair date with usable pairs on both sides. A short or small cloudy
+  // scene may not have three (on a 64 px scene a cloud covers the whole of it): said in the
+  // demo's own terms rather than as the benchmark's protocol.
+  {
+    int usable = 0;
+    for (const Date& d : cat.pair_dates()) usable += usable_pair(cat, d);
+    if (usable < 3) {
+      throw Error(fmt::format("demo: the simulated {} days of {} x {} px with --cloud-cover {} gave {} usable Landsat "
+                              "date(s); the benchmark needs at least 3: give more --days, a larger --size or a "
+                              "lower --cloud-cover (or another --seed)",
+                              o.days, o.size, o.size, o.cloud_cover, usable));
+    }
+  }
+
   // 3. Benchmark.
   t0 = std::chrono::steady_clock::now();
   BenchmarkOptions bo;
