@@ -38,4 +38,8 @@ DatasetPtr open_dataset(const std::string& name, const std::string& shown);
 // point), naming `shown`: said here rather than later as a grid that overlaps nothing.
 void check_geotransform(const double t[6], const std::string& shown);
 
+// Refuses a band of complex numbers, naming `shown`: read as real, its imaginary part was
+// dropped without a word.
+void check_real_band(GDALRasterBand& band, const std::string& shown);
+
 }  // namespace lstfuse::io::detail

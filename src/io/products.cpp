@@ -31,6 +31,7 @@ DatasetPtr open_layer(const std::string& name, const std::string& shown) {
   DatasetPtr ds = detail::open_dataset(name, shown);
   if (!ds) throw file_error(shown, "not a readable raster (" + last_gdal_error() + ")");
   if (ds->GetRasterCount() < 1) throw file_error(shown, "has no raster band");
+  detail::check_real_band(*ds->GetRasterBand(1), shown);
   return ds;
 }
 

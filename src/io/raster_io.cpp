@@ -221,6 +221,13 @@ void check_geotransform(const double t[6], const std::string& shown) {
     throw file_error(shown, fmt::format("has an invalid geotransform (pixel size {:g} x {:g})", t[1], t[5]));
 }
 
+void check_real_band(GDALRasterBand& band, const std::string& shown) {
+  const GDALDataType t = band.GetRasterDataType();
+  if (GDALDataTypeIsComplex(t))
+    throw file_error(shown, fmt::format("band {} holds complex numbers ({}), not temperatures", band.GetBand(),
+                                        GDALGetDataTypeName(t)));
+}
+
 std::string read_failure_reason(const std::string& name, int band, int x0, int y0, int w, int h) {
   const char* own = CPLGetLastErrorMsg();
   std::string why = own && *own ? own : "";
@@ -295,6 +302,7 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
                                        "once); cut the raster into smaller ones or give a coarser one",
                                        w, h, bands.size(), kMaxGridPixels));
   }
+  for (int b : bands) detail::check_real_band(*ds->GetRasterBand(b), path);
   Raster out(full.window(x0, y0, w, h), static_cast<int>(bands.size()), NAN, false);
   for (size_t i = 0; i < bands.size(); ++i) {
     // Band descriptions (quality band names) come back as band_names.
@@ -589,6 +597,21 @@ std::string crs_to_wkt(const std::string& user_crs, bool from_a_file) {
 }  // namespace lstfuse::io
 
 namespace lstfuse::io {
+
+CrsScope crs_scope(const std::string& user_crs) {
+  init_gdal();
+  OGRSpatialReference srs;
+  if (srs.SetFromUserInput(user_crs.c_str()) != OGRERR_NONE)
+    throw Error("unknown CRS '" + user_crs + "' (use e.g. EPSG:32755, a PROJ string or WKT)");
+  CrsScope s;
+  s.horizontal = (srs.IsProjected() || srs.IsGeographic()) && !srs.IsCompound() && !srs.IsGeocentric();
+  s.geographic = srs.IsGeographic() && !srs.IsProjected();
+  double w = 0, south = 0, e = 0, n = 0;
+  const char* name = nullptr;
+  if (srs.GetAreaOfUse(&w, &south, &e, &n, &name) && w >= -180.0 && e <= 180.0 && south >= -90.0 && n <= 90.0)
+    s.area = std::array<double, 4>{w, south, e, n};
+  return s;
+}
 
 bool crs_is_projected(const std::string& wkt) {
   init_gdal();

@@ -16,6 +16,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/outputs.hpp"
+#include "lstfuse/io/crs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
 namespace fs = std::filesystem;
@@ -200,6 +201,38 @@ std::optional<std::pair<std::string, bool>> lst_subdataset(const std::string& in
   return std::make_pair(file, layer == "LST_Night_1km");
 }
 
+std::string degrees(double v, char pos, char neg) { return fmt::format("{:.1f} {}", std::abs(v), v < 0 ? neg : pos); }
+
+// --crs must place points on a map, and be meant for where the data are: a UTM zone half the
+// globe away gave a catalog at coordinates no map of the area uses, without a word. A zone or
+// two off (data across a zone boundary) is common and fine: 20 degrees of longitude and 10 of
+// latitude beyond the CRS's area of use are accepted.
+void check_crs_fits(const std::string& user_crs, const Item& ref) {
+  const io::CrsScope scope = io::crs_scope(user_crs);
+  if (!scope.horizontal) {
+    throw Error(fmt::format("--crs {} ({}) is not a map CRS (it is geocentric, vertical or compound): give a projected "
+                            "CRS such as the data's UTM zone", user_crs, io::crs_name(io::crs_to_wkt(user_crs))));
+  }
+  if (!scope.area) return;
+  const auto b = prep::bounds_in(ref.grid, io::crs_to_wkt("EPSG:4326"));
+  if (!b) return;
+  const double lon = 0.5 * ((*b)[0] + (*b)[2]), lat = 0.5 * ((*b)[1] + (*b)[3]);
+  const auto [w, s, e, n] = *scope.area;
+  // Degrees of longitude from the area (which may cross the antimeridian: w > e).
+  auto east_of = [](double from, double to) { return std::fmod(std::fmod(to - from, 360.0) + 360.0, 360.0); };
+  const double span = e >= w ? e - w : east_of(w, e);
+  const double off = east_of(w, lon) <= span ? 0.0 : std::min(east_of(lon, w), east_of(e, lon));
+  const double off_lat = lat < s ? s - lat : lat > n ? lat - n : 0.0;
+  if (off > 20.0 || off_lat > 10.0) {
+    throw file_error(ref.product.path,
+                     fmt::format("lies at {}, {}, but --crs {} ({}) is meant for {}..{}, {}..{}: give the CRS of the "
+                                 "data's area (e.g. its UTM zone)",
+                                 degrees(lon, 'E', 'W'), degrees(lat, 'N', 'S'), user_crs,
+                                 io::crs_name(io::crs_to_wkt(user_crs)), degrees(w, 'E', 'W'), degrees(e, 'E', 'W'),
+                                 degrees(s, 'N', 'S'), degrees(n, 'N', 'S')));
+  }
+}
+
 OutputFolderKind catalog_folder_kind() {
   return {Catalog::kManifest, "lstfuse-catalog", "catalog made by 'lstfuse ingest'"};
 }
@@ -365,6 +398,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       throw Error("an explicit grid needs both --crs and --res");
     }
     const std::string wkt = io::crs_to_wkt(opts.crs);
+    check_crs_fits(opts.crs, first_fine ? *first_fine : items.front());
     prep::Bounds ext;
     if (opts.extent) {
       ext = *opts.extent;
@@ -382,6 +416,10 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
         throw Error(fmt::format("--extent {} {} {} {}: coordinates must be finite and within +-1e9", ext[0], ext[1],
                                 ext[2], ext[3]));
       }
+    if (io::crs_scope(opts.crs).geographic && !(ext[0] >= -360 && ext[2] <= 360 && ext[1] >= -90 && ext[3] <= 90)) {
+      throw Error(fmt::format("--extent {} {} {} {}: --crs {} is in degrees; give longitudes within +-360 and latitudes "
+                              "within +-90", ext[0], ext[1], ext[2], ext[3], opts.crs));
+    }
     if (!(ext[2] > ext[0]) || !(ext[3] > ext[1])) {
       throw Error(fmt::format("--extent {} {} {} {} is empty (needs xmin < xmax and ymin < ymax)", ext[0], ext[1],
                               ext[2], ext[3]));
@@ -468,6 +506,13 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       lc.units = "class";
       io::write_raster((tmp / "landcover.tif").string(), lc, wo);
       cat.set_landcover({"landcover.tif", landcover->classes});
+    }
+    // Not one valid pixel anywhere: the grid misses the data (a --res as large as the scene, an
+    // --extent elsewhere) or nothing decodes; a catalog of nothing was written with a warning.
+    if (!items.empty() && empty_images.size() == items.size()) {
+      throw Error(fmt::format("ingest: none of the {} image(s) has a valid pixel on the catalog grid ({}), e.g. {}: check "
+                              "--crs, --res and --extent, and the images' nodata, units and scale",
+                              items.size(), grid.describe(), empty_images.front()));
     }
     cat.save();
   });

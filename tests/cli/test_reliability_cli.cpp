@@ -634,6 +634,39 @@ TEST(ReliabilityCli, AGridThatIsNotNorthUpIsNamedForWhatItIs) {
   EXPECT_EQ(r3.output.find("CRS"), std::string::npos) << r3.output;
 }
 
+// A grid CRS that does not fit the data: a UTM zone half the globe away gave a catalog at
+// coordinates no map of the area uses; a geocentric CRS was "does not overlap"; a --res as large
+// as the scene, or degrees beyond the globe, gave a catalog of nothing with a warning.
+TEST(ReliabilityCli, AGridCrsThatDoesNotFitTheDataIsRefused) {
+  test::TempDir tmp;
+  const std::string fine = q(yanco() / "Landsat_LST_cloudrm_20160205.tif");
+  const std::string base = "ingest --fine " + fine + " -o " + q(tmp / "c");
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {" --crs EPSG:32724 --res 100", "Landsat_LST_cloudrm_20160205.tif: lies at 146.2 E, 35.0 S, but --crs EPSG:32724"},
+           {" --crs EPSG:4978 --res 30", "--crs EPSG:4978 (WGS 84 (EPSG:4978)) is not a map CRS"},
+           {" --crs EPSG:32755 --res 1e9", "does not overlap the catalog grid (1 x 1 pixels, pixel 1e+09 x 1e+09"},
+           {" --crs EPSG:4326 --res 0.1 --extent -400 -100 400 100", "--crs EPSG:4326 is in degrees"}}) {
+    const auto r = test::run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << args << "\n" << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "c"));
+  }
+  // The next zone (data across a zone boundary) and a continental grid fit.
+  for (const std::string crs : {"EPSG:32756", "EPSG:3577"}) {
+    const auto r = test::run_cli(base + " --crs " + crs + " --res 100 --overwrite");
+    EXPECT_EQ(r.exit_code, 0) << crs << "\n" << r.output;
+  }
+  // Images of which not one pixel is valid on the grid: a catalog of nothing.
+  Raster none = io::read_raster((yanco() / "Landsat_LST_cloudrm_20160205.tif").string());
+  std::fill(none.mask_data().begin(), none.mask_data().end(), 0);
+  io::write_raster((tmp / "Landsat_empty_20160205.tif").string(), none);
+  const auto r = test::run_cli("ingest --fine " + q(tmp / "Landsat_empty_20160205.tif") + " -o " + q(tmp / "e"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("none of the 1 image(s) has a valid pixel on the catalog grid"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "e"));
+}
+
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
   // OMP_NUM_THREADS=100000 used to start that many threads in the first parallel loop and
   // crash inside the OpenMP runtime; the machine's thread count caps it.

@@ -125,6 +125,23 @@ TEST(RasterIo, BadInputsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find(zero + ": has an invalid geotransform (pixel size 0 x 0)"), std::string::npos)
         << e.what();
   }
+  // Complex numbers were read as their real part, the imaginary one dropped without a word.
+  const auto cplx = (tmp / "cplx.tif").string();
+  {
+    GDALDataset* ds = GetGDALDriverManager()->GetDriverByName("GTiff")->Create(cplx.c_str(), 4, 4, 1, GDT_CFloat32, nullptr);
+    ASSERT_NE(ds, nullptr);
+    double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+    ds->SetGeoTransform(t);
+    ds->SetProjection(io::crs_to_wkt("EPSG:32755").c_str());
+    GDALClose(ds);
+  }
+  try {
+    io::read_raster(cplx);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(cplx + ": band 1 holds complex numbers (CFloat32)"), std::string::npos)
+        << e.what();
+  }
 }
 
 // A raster too large to read whole (a sparse file of 100 000 x 20 000 px: a few MB on disk)

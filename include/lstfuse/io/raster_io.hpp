@@ -2,6 +2,7 @@
 // GDAL in and out. Every raster comes in as Kelvin float32 with a mask; every raster goes out
 // with its CRS, geotransform and nodata, written under a temporary name and renamed when
 // complete, so a failure never leaves a partial file behind.
+#include <array>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -97,6 +98,16 @@ bool same_grid(const Grid& a, const Grid& b);
 std::string crs_to_wkt(const std::string& user_crs, bool from_a_file = false);
 // A projected CRS whose linear unit is the metre (UTM and the like; not geographic degrees).
 bool crs_is_projected(const std::string& wkt);
+// What a CRS given by the user (as crs_to_wkt reads it) is for: whether it places points on a
+// map (projected or geographic, not geocentric, vertical or compound), and the area it is meant
+// for in degrees (west, south, east, north; west > east across the antimeridian), where its
+// definition gives one (the EPSG registry's do).
+struct CrsScope {
+  bool horizontal = true;
+  bool geographic = false;
+  std::optional<std::array<double, 4>> area;
+};
+CrsScope crs_scope(const std::string& user_crs);
 
 // Dataset metadata item that every raster lstfuse writes carries (its version): the mark by which
 // an existing file is known as an lstfuse output that may be replaced.
