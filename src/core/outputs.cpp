@@ -62,6 +62,9 @@ void check_not_an_input(const std::string& output, const std::string& option,
 }
 
 bool is_folder_of_kind(const fs::path& dir, const OutputFolderKind& kind) {
+  // Never open anything but a file: a pipe of the marker's name would wait for a writer.
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kind.marker, ec)) return false;
   std::ifstream in(dir / kind.marker);
   if (!in) return false;
   try {
@@ -181,6 +184,8 @@ std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std
 
 std::vector<std::string> catalog_own_files(const fs::path& dir) {
   std::vector<std::string> own{"manifest.json"};
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "manifest.json", ec)) return own;  // a pipe would wait for a writer
   std::ifstream in(dir / "manifest.json");
   try {
     const auto j = nlohmann::json::parse(in);
@@ -202,6 +207,8 @@ std::vector<std::string> catalog_own_files(const fs::path& dir) {
 
 std::vector<std::string> simulation_own_files(const fs::path& dir) {
   std::vector<std::string> own{"simulation.json"};
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "simulation.json", ec)) return own;  // a pipe would wait for a writer
   std::ifstream in(dir / "simulation.json");
   try {
     const auto j = nlohmann::json::parse(in);

@@ -297,10 +297,10 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
   }
   // The same bound as a catalog grid's: beyond it the allocation below fails (or takes all of
   // the machine's memory) for a raster no command can use whole.
-  if (static_cast<double>(w) * h * static_cast<double>(bands.size()) > static_cast<double>(kMaxGridPixels)) {
-    throw file_error(path, fmt::format("a read of {} x {} pixels x {} band(s) is beyond lstfuse's limit ({} values at "
-                                       "once); cut the raster into smaller ones or give a coarser one",
-                                       w, h, bands.size(), kMaxGridPixels));
+  if (static_cast<double>(w) * h > static_cast<double>(kMaxGridPixels)) {
+    throw file_error(path, fmt::format("a read of {} x {} pixels is beyond lstfuse's limit ({} pixels at once); cut "
+                                       "the raster into smaller ones or give a coarser one",
+                                       w, h, kMaxGridPixels));
   }
   for (int b : bands) detail::check_real_band(*ds->GetRasterBand(b), path);
   Raster out(full.window(x0, y0, w, h), static_cast<int>(bands.size()), NAN, false);

@@ -459,6 +459,8 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     static const std::regex prediction_name(R"(.+_\d{8}\.tif)"), map_name(R"(.+_\d{8}(_error)?\.png)");
     for (const char* sub : {"predictions", "maps"}) {
       const bool maps = std::string(sub) == "maps";
+      // Without maps (--no-report) an earlier run's maps stay with the earlier report they belong to.
+      if (maps && !opts.maps) continue;
       std::vector<fs::path> stale;
       std::error_code ec;
       for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {

@@ -363,12 +363,24 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
                    {"UNITS", "K"}};
     // Only a file fuse wrote for this date and method (or one its index lists) is written over;
     // any other of that name (a user's, in this folder) is kept.
+    // A file the index lists is redone when damaged (it does not open), but one that opens as a
+    // raster without lstfuse's mark is someone else's, whatever a hand-edited index says.
+    auto foreign_raster = [](const fs::path& p) {
+      if (io::is_lstfuse_raster(p.string())) return false;
+      try {
+        io::read_grid(p.string(), false);
+        return true;
+      } catch (const Error&) {
+        return false;
+      }
+    };
     for (const std::string& name : {e.output, res.quality.empty() ? std::string() : e.quality}) {
       const fs::path p = opts.out_dir / name;
       std::error_code ec;
-      if (!name.empty() && !listed.count(name) && fs::exists(p, ec) &&
-          (io::raster_metadata_item(p.string(), "LSTFUSE_DATE") != e.date.iso() ||
-           io::raster_metadata_item(p.string(), "LSTFUSE_METHOD") != info.name)) {
+      if (!name.empty() && fs::exists(p, ec) &&
+          (listed.count(name) ? foreign_raster(p)
+                              : (io::raster_metadata_item(p.string(), "LSTFUSE_DATE") != e.date.iso() ||
+                                 io::raster_metadata_item(p.string(), "LSTFUSE_METHOD") != info.name))) {
         throw file_error(p.string(), fmt::format("exists and is not what lstfuse fuse wrote for {} with {}; "
                                                  "lstfuse does not write over it (move it away)",
                                                  e.date.iso(), info.name));

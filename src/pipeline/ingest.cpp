@@ -201,12 +201,17 @@ std::optional<std::pair<std::string, bool>> lst_subdataset(const std::string& in
   return std::make_pair(file, layer == "LST_Night_1km");
 }
 
-std::string degrees(double v, char pos, char neg) { return fmt::format("{:.1f} {}", std::abs(v), v < 0 ? neg : pos); }
+std::string degrees(double v, char pos, char neg) {
+  const double r = std::round(v * 10.0) / 10.0;  // -1e-13 is "0.0 E", not "0.0 W"
+  return fmt::format("{:.1f} {}", std::abs(r), r < 0 ? neg : pos);
+}
 
 // --crs must place points on a map, and be meant for where the data are: a UTM zone half the
 // globe away gave a catalog at coordinates no map of the area uses, without a word. A zone or
-// two off (data across a zone boundary) is common and fine: 20 degrees of longitude and 10 of
-// latitude beyond the CRS's area of use are accepted.
+// two off (data across a zone boundary) is common and fine: 20 degrees of longitude beyond the
+// CRS's area of use are accepted. Latitude counts only for an area that stays on one side of
+// the equator without reaching it (10 degrees beyond it accepted): UTM zones are defined per
+// hemisphere, and southern Landsat scenes come in the northern zones (negative northings).
 void check_crs_fits(const std::string& user_crs, const Item& ref) {
   const io::CrsScope scope = io::crs_scope(user_crs);
   if (!scope.horizontal) {
@@ -214,15 +219,25 @@ void check_crs_fits(const std::string& user_crs, const Item& ref) {
                             "CRS such as the data's UTM zone", user_crs, io::crs_name(io::crs_to_wkt(user_crs))));
   }
   if (!scope.area) return;
-  const auto b = prep::bounds_in(ref.grid, io::crs_to_wkt("EPSG:4326"));
-  if (!b) return;
-  const double lon = 0.5 * ((*b)[0] + (*b)[2]), lat = 0.5 * ((*b)[1] + (*b)[3]);
+  // The centre pixel, not the middle of the bounds: a scene across the antimeridian has corners
+  // at -179 and +179 degrees.
+  double lon = ref.grid.transform[0] + 0.5 * ref.grid.width * ref.grid.transform[1] +
+               0.5 * ref.grid.height * ref.grid.transform[2];
+  double lat = ref.grid.transform[3] + 0.5 * ref.grid.width * ref.grid.transform[4] +
+               0.5 * ref.grid.height * ref.grid.transform[5];
+  try {
+    const io::CrsTransform to_degrees(ref.grid.crs, io::crs_to_wkt("EPSG:4326"), "");
+    if (!to_degrees.apply(lon, lat)) return;
+  } catch (const Error&) {
+    return;  // no way to degrees: nothing to compare (the alignment says what is wrong)
+  }
   const auto [w, s, e, n] = *scope.area;
   // Degrees of longitude from the area (which may cross the antimeridian: w > e).
   auto east_of = [](double from, double to) { return std::fmod(std::fmod(to - from, 360.0) + 360.0, 360.0); };
   const double span = e >= w ? e - w : east_of(w, e);
   const double off = east_of(w, lon) <= span ? 0.0 : std::min(east_of(lon, w), east_of(e, lon));
-  const double off_lat = lat < s ? s - lat : lat > n ? lat - n : 0.0;
+  const bool one_side = s > 0.0 || n < 0.0;
+  const double off_lat = !one_side ? 0.0 : lat < s ? s - lat : lat > n ? lat - n : 0.0;
   if (off > 20.0 || off_lat > 10.0) {
     throw file_error(ref.product.path,
                      fmt::format("lies at {}, {}, but --crs {} ({}) is meant for {}..{}, {}..{}: give the CRS of the "
@@ -341,6 +356,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
     landcover = LandCoverLayer{opts.landcover, {}};
   }
 
+  if (products.empty()) throw Error("nothing to ingest: the inputs hold no product image");
   std::vector<Item> items;
   Catalog plan;  // catches two images of one role on one date before any pixel is processed
   for (auto& p : products) {

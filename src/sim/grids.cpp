@@ -50,7 +50,7 @@ void Simulation::World::build_grids() {
     const auto sb =
         to_sinu.outline_bounds(fine, fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, "
                                                  "--origin-y {}, --pixel-size {}) has no position on Earth in its "
-                                                 "UTM zone (EPSG:{}); give an origin within the zone, or "
+                                                 "CRS (EPSG:{}); give an origin within its area, or "
                                                  "--modis-grid utm",
                                                  opts.origin_x, opts.origin_y, px, opts.epsg));
     const double cell = 926.625433055833, gx0 = -20015109.354, gy0 = 10007554.677;
@@ -65,8 +65,8 @@ void Simulation::World::build_grids() {
     if (!(span_x <= 8.0 * side && span_y <= 8.0 * side)) {
       throw Error(fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, --origin-y {}, "
                               "--pixel-size {}) maps onto {:.3g} x {:.3g} MODIS cells instead of about {:.0f} x "
-                              "{:.0f}: it lies far outside its UTM zone (EPSG:{}); give an origin and size "
-                              "within the zone, or --modis-grid utm",
+                              "{:.0f}: it lies far outside the area of its CRS (EPSG:{}); give an origin and "
+                              "size within it, or --modis-grid utm",
                               opts.origin_x, opts.origin_y, px, span_x, span_y, side, side, opts.epsg));
     }
     coarse.width = static_cast<int>(std::ceil((sb[2] - x0) / cell)) + 1;
@@ -93,8 +93,8 @@ void Simulation::World::build_grids() {
     if (!(bx0 > -reach_px && by0 > -reach_px && bx1 < W + reach_px && by1 < W + reach_px)) {
       throw Error(fmt::format("simulate: --modis-grid sinusoidal: the fine grid (--origin-x {}, --origin-y {}, "
                               "--pixel-size {}, {:.0f} km across) does not map back onto itself through the "
-                              "MODIS sinusoidal grid: it lies outside its UTM zone (EPSG:{}) or spans too much of "
-                              "it; give an origin within the zone and a scene of at most a few hundred km, or "
+                              "MODIS sinusoidal grid: it lies outside the area of its CRS (EPSG:{}) or spans too "
+                              "much of it; give an origin within it and a scene of at most a few hundred km, or "
                               "--modis-grid utm",
                               opts.origin_x, opts.origin_y, px, W * px / 1000.0, opts.epsg));
     }

@@ -581,6 +581,11 @@ TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
   EXPECT_NE(w.output.find("out.tif: --quality exists and is not a regular file"), std::string::npos) << w.output;
   EXPECT_EQ(w.output.find("rc=124"), std::string::npos) << w.output;
   EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  // Nor a pipe in an output folder's place of its marker file: reading it waited for a writer.
+  const auto f = sh("cd " + q(tmp.path()) + " && mkdir d && mkfifo d/simulation.json && timeout 60 $L simulate -q "
+                    "--size 32 --days 5 --coarse-factor 4 -o d 2>&1; echo rc=$?");
+  EXPECT_NE(f.output.find("d: exists and is not a simulation made by 'lstfuse simulate'"), std::string::npos) << f.output;
+  EXPECT_EQ(f.output.find("rc=124"), std::string::npos) << f.output;
 }
 
 // A fine image whose grid is mirrored (pixel -30 x 30) became the catalog grid, and the good
@@ -652,8 +657,9 @@ TEST(ReliabilityCli, AGridCrsThatDoesNotFitTheDataIsRefused) {
     EXPECT_TRUE(one_line(r.output)) << r.output;
     EXPECT_FALSE(fs::exists(tmp / "c"));
   }
-  // The next zone (data across a zone boundary) and a continental grid fit.
-  for (const std::string crs : {"EPSG:32756", "EPSG:3577"}) {
+  // The next zone (data across a zone boundary), a continental grid, and the northern zone of
+  // the same longitudes (southern Landsat scenes come in those, with negative northings) fit.
+  for (const std::string crs : {"EPSG:32756", "EPSG:3577", "EPSG:32655"}) {
     const auto r = test::run_cli(base + " --crs " + crs + " --res 100 --overwrite");
     EXPECT_EQ(r.exit_code, 0) << crs << "\n" << r.output;
   }
@@ -665,6 +671,22 @@ TEST(ReliabilityCli, AGridCrsThatDoesNotFitTheDataIsRefused) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("none of the 1 image(s) has a valid pixel on the catalog grid"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp / "e"));
+  // A scene across the antimeridian (UTM zone 1 at 60 N): the middle of its bounds in degrees
+  // is 0 E; its centre is at 180 E, in the zone.
+  auto s = test::run_cli("simulate -q -o " + q(tmp / "am") +
+                         " --epsg 32601 --origin-x 331800 --origin-y 6660000 --size 64 --days 20 --coarse-factor 4");
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  s = test::run_cli("ingest -q " + q(tmp / "am") + " -o " + q(tmp / "amc") + " --crs EPSG:32601 --res 30");
+  EXPECT_EQ(s.exit_code, 0) << s.output;
+  // A simulation that lists no image at all reached the check with nothing to check (a crash).
+  auto sim = nlohmann::json::parse(slurp(tmp / "am" / "simulation.json"));
+  sim["observations"] = nlohmann::json::array();
+  sim["truth"] = nlohmann::json::array();
+  std::ofstream(tmp / "am" / "simulation.json") << sim.dump();
+  s = test::run_cli("ingest " + q(tmp / "am") + " -o " + q(tmp / "amd") + " --crs EPSG:32601 --res 30");
+  EXPECT_EQ(s.exit_code, 1) << s.output;
+  EXPECT_NE(s.output.find("nothing to ingest"), std::string::npos) << s.output;
+  EXPECT_FALSE(fs::exists(tmp / "amd"));
 }
 
 TEST(ReliabilityCli, AHugeOmpNumThreadsIsCapped) {
@@ -986,6 +1008,19 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
   ASSERT_EQ(starfm_rmse("flag").size(), 2u);
   // Tables only: no maps either (they were drawn all the same).
   EXPECT_FALSE(fs::exists(tmp / "flag" / "maps"));
+  // ... and an earlier report's maps in the same folder stay with it.
+  std::string reported = base;
+  reported.replace(reported.find(" --no-report"), 12, "");
+  ASSERT_EQ(test::run_cli(reported + q(tmp / "rep")).exit_code, 0);
+  const auto maps_of = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(tmp / "rep" / "maps")) out.push_back(e.path().filename().string());
+    return out;
+  };
+  const auto drawn = maps_of();
+  ASSERT_FALSE(drawn.empty());
+  ASSERT_EQ(test::run_cli(base + q(tmp / "rep")).exit_code, 0);
+  EXPECT_EQ(maps_of().size(), drawn.size());
   EXPECT_EQ(starfm_rmse("file"), starfm_rmse("flag"));
   EXPECT_EQ(starfm_rmse("tagged"), starfm_rmse("flag"));
   EXPECT_NE(starfm_rmse("default"), starfm_rmse("flag"));

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <map>
 
+#include <gdal_priv.h>
 #include <nlohmann/json.hpp>
 
 #include "lstfuse/core/error.hpp"
@@ -296,6 +297,26 @@ TEST(FuseResume, AUsersFileOfADatesNameIsKept) {
       named = e.note.find("lst_starfm_20240109.tif: exists and is not what lstfuse fuse wrote for 2024-01-09 with "
                           "starfm") != std::string::npos;
   EXPECT_TRUE(named);
+  // A file the index lists (done before), replaced by a raster of someone else's: redone as if
+  // damaged, it was written over. A damaged file does not open; this one opens without
+  // lstfuse's mark.
+  const fs::path listed = tmp / "out" / "lst_starfm_20240105.tif";
+  fs::remove(listed);
+  {
+    io::init_gdal();
+    GDALDataset* ds = GetGDALDriverManager()->GetDriverByName("GTiff")->Create(listed.c_str(), 4, 4, 1, GDT_Float32, nullptr);
+    ASSERT_NE(ds, nullptr);
+    double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+    ds->SetGeoTransform(t);
+    GDALClose(ds);
+  }
+  const std::string theirs = slurp(listed);
+  const auto again = pipeline::fuse(cat, *m, o);
+  EXPECT_EQ(slurp(listed), theirs);
+  bool said = false;
+  for (const auto& e : again.entries)
+    if (e.date == Date(2024, 1, 5)) said = e.note.find("lst_starfm_20240105.tif: exists and is not what") != std::string::npos;
+  EXPECT_TRUE(said);
 }
 
 }  // namespace test_fuse_resume
