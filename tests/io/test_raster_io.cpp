@@ -3,6 +3,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <cpl_string.h>
 #include <gdal_priv.h>
@@ -22,6 +24,31 @@ Grid utm_grid(int w, int h) {
   g.transform = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
   g.crs = io::crs_to_wkt("EPSG:32755");
   return g;
+}
+
+// A GeoTIFF on utm_grid's geotransform written by GDAL itself (no lstfuse mark), with creation
+// options NAME=VALUE.
+void gdal_geotiff(const std::string& path, int w, int h, GDALDataType type, const std::vector<std::string>& options = {}) {
+  io::init_gdal();
+  char** co = nullptr;
+  for (const auto& o : options) co = CSLAddString(co, o.c_str());
+  GDALDataset* ds = GetGDALDriverManager()->GetDriverByName("GTiff")->Create(path.c_str(), w, h, 1, type, co);
+  CSLDestroy(co);
+  ASSERT_NE(ds, nullptr);
+  double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
+  ds->SetGeoTransform(t);
+  ds->SetProjection(io::crs_to_wkt("EPSG:32755").c_str());
+  GDALClose(ds);
+}
+
+// The message read_raster(path) fails with ("" when it reads).
+std::string read_error(const std::string& path) {
+  try {
+    io::read_raster(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 }  // namespace
 
@@ -127,21 +154,9 @@ TEST(RasterIo, BadInputsNameTheFile) {
   }
   // Complex numbers were read as their real part, the imaginary one dropped without a word.
   const auto cplx = (tmp / "cplx.tif").string();
-  {
-    GDALDataset* ds = GetGDALDriverManager()->GetDriverByName("GTiff")->Create(cplx.c_str(), 4, 4, 1, GDT_CFloat32, nullptr);
-    ASSERT_NE(ds, nullptr);
-    double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
-    ds->SetGeoTransform(t);
-    ds->SetProjection(io::crs_to_wkt("EPSG:32755").c_str());
-    GDALClose(ds);
-  }
-  try {
-    io::read_raster(cplx);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(cplx + ": band 1 holds complex numbers (CFloat32)"), std::string::npos)
-        << e.what();
-  }
+  gdal_geotiff(cplx, 4, 4, GDT_CFloat32);
+  const std::string why = read_error(cplx);
+  EXPECT_NE(why.find(cplx + ": band 1 holds complex numbers (CFloat32)"), std::string::npos) << why;
 }
 
 // A raster too large to read whole (a sparse file of 100 000 x 20 000 px: a few MB on disk)
@@ -150,29 +165,9 @@ TEST(RasterIo, BadInputsNameTheFile) {
 TEST(RasterIo, ARasterTooLargeToReadWholeIsNamed) {
   test::TempDir tmp;
   const auto path = (tmp / "huge.tif").string();
-  {
-    io::init_gdal();
-    GDALDriver* drv = GetGDALDriverManager()->GetDriverByName("GTiff");
-    char** co = nullptr;
-    co = CSLSetNameValue(co, "SPARSE_OK", "TRUE");
-    co = CSLSetNameValue(co, "TILED", "YES");
-    co = CSLSetNameValue(co, "BLOCKXSIZE", "512");
-    co = CSLSetNameValue(co, "BLOCKYSIZE", "512");
-    GDALDataset* ds = drv->Create(path.c_str(), 100000, 20000, 1, GDT_Float32, co);
-    CSLDestroy(co);
-    ASSERT_NE(ds, nullptr);
-    double t[6] = {400000.0, 30.0, 0.0, 6200000.0, 0.0, -30.0};
-    ds->SetGeoTransform(t);
-    ds->SetProjection(io::crs_to_wkt("EPSG:32755").c_str());
-    GDALClose(ds);
-  }
-  try {
-    io::read_raster(path);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(path + ": a read of 100000 x 20000 pixels is beyond lstfuse's limit"),
-              std::string::npos) << e.what();
-  }
+  gdal_geotiff(path, 100000, 20000, GDT_Float32, {"SPARSE_OK=TRUE", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512"});
+  const std::string why = read_error(path);
+  EXPECT_NE(why.find(path + ": a read of 100000 x 20000 pixels is beyond lstfuse's limit"), std::string::npos) << why;
   const Raster w = io::read_window(path, 50000, 10000, 64, 32);
   EXPECT_EQ(w.width(), 64);
   EXPECT_EQ(w.height(), 32);
