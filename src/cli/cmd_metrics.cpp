@@ -67,20 +67,12 @@ void run(const MetricsArgs& a) {
   const auto ref = lstfuse::io::read_raster(a.ref, ro);
   lstfuse::io::check_plausible_lst(pred, a.pred);
   lstfuse::io::check_plausible_lst(ref, a.ref);
-  if (!lstfuse::io::same_grid(pred.grid(), ref.grid())) {
-    throw lstfuse::file_error(a.pred, "grid differs from the reference " + a.ref + " (" +
-                                          pred.grid().describe_vs(ref.grid()) +
-                                          "); metrics never resample");
-  }
   lstfuse::eval::MetricsOptions opts;
   std::unique_ptr<lstfuse::Raster> mask;
   if (!a.mask.empty()) {
     lstfuse::io::ReadOptions mo;
     mo.require_crs = false;
     mask = std::make_unique<lstfuse::Raster>(lstfuse::io::read_raster(a.mask, mo));
-    if (!lstfuse::io::same_grid(mask->grid(), ref.grid())) {
-      throw lstfuse::file_error(a.mask, "mask grid differs from the reference " + a.ref);
-    }
     opts.mask = mask.get();
   }
   if (a.has_data_range) opts.data_range = a.data_range;
