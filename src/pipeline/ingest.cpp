@@ -212,11 +212,10 @@ std::string degrees(double v, char pos, char neg) {
 // CRS's area of use are accepted. Latitude counts only for an area that stays on one side of
 // the equator without reaching it (10 degrees beyond it accepted): UTM zones are defined per
 // hemisphere, and southern Landsat scenes come in the northern zones (negative northings).
-void check_crs_fits(const std::string& user_crs, const Item& ref) {
-  const io::CrsScope scope = io::crs_scope(user_crs);
+void check_crs_fits(const std::string& user_crs, const std::string& wkt, const io::CrsScope& scope, const Item& ref) {
   if (!scope.horizontal) {
     throw Error(fmt::format("--crs {} ({}) is not a map CRS (it is geocentric, vertical or compound): give a projected "
-                            "CRS such as the data's UTM zone", user_crs, io::crs_name(io::crs_to_wkt(user_crs))));
+                            "CRS such as the data's UTM zone", user_crs, io::crs_name(wkt)));
   }
   if (!scope.area) return;
   // The centre pixel, not the middle of the bounds: a scene across the antimeridian has corners
@@ -242,8 +241,8 @@ void check_crs_fits(const std::string& user_crs, const Item& ref) {
     throw file_error(ref.product.path,
                      fmt::format("lies at {}, {}, but --crs {} ({}) is meant for {}..{}, {}..{}: give the CRS of the "
                                  "data's area (e.g. its UTM zone)",
-                                 degrees(lon, 'E', 'W'), degrees(lat, 'N', 'S'), user_crs,
-                                 io::crs_name(io::crs_to_wkt(user_crs)), degrees(w, 'E', 'W'), degrees(e, 'E', 'W'),
+                                 degrees(lon, 'E', 'W'), degrees(lat, 'N', 'S'), user_crs, io::crs_name(wkt),
+                                 degrees(w, 'E', 'W'), degrees(e, 'E', 'W'),
                                  degrees(s, 'N', 'S'), degrees(n, 'N', 'S')));
   }
 }
@@ -414,7 +413,8 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       throw Error("an explicit grid needs both --crs and --res");
     }
     const std::string wkt = io::crs_to_wkt(opts.crs);
-    check_crs_fits(opts.crs, first_fine ? *first_fine : items.front());
+    const io::CrsScope scope = io::crs_scope(opts.crs);
+    check_crs_fits(opts.crs, wkt, scope, first_fine ? *first_fine : items.front());
     prep::Bounds ext;
     if (opts.extent) {
       ext = *opts.extent;
@@ -432,7 +432,7 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
         throw Error(fmt::format("--extent {} {} {} {}: coordinates must be finite and within +-1e9", ext[0], ext[1],
                                 ext[2], ext[3]));
       }
-    if (io::crs_scope(opts.crs).geographic && !(ext[0] >= -360 && ext[2] <= 360 && ext[1] >= -90 && ext[3] <= 90)) {
+    if (scope.geographic && !(ext[0] >= -360 && ext[2] <= 360 && ext[1] >= -90 && ext[3] <= 90)) {
       throw Error(fmt::format("--extent {} {} {} {}: --crs {} is in degrees; give longitudes within +-360 and latitudes "
                               "within +-90", ext[0], ext[1], ext[2], ext[3], opts.crs));
     }
