@@ -1,5 +1,6 @@
 // `lstfuse info PATH`: what a catalog holds (grid, dates, pairs, coarse-only dates, valid
 // fractions) or what a raster file is (grid, CRS, bands, nodata, statistics). Text or --json.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -55,17 +56,23 @@ nlohmann::json raster_info(const std::string& path) {
   j["path"] = path;
   j["grid"] = grid_json(g);
   const std::vector<lstfuse::io::BandInfo> info = lstfuse::io::read_band_info(path);
-  const lstfuse::Raster r = lstfuse::io::read_raster(path, [] {
-    lstfuse::io::ReadOptions o;
-    o.require_crs = false;
-    return o;
-  }());
+  // Each band is read in strips of about kStripPixels, so that a full scene or a mosaic is
+  // described in bounded memory (its quality layer has several bands of the scene's size).
+  constexpr long long kStripPixels = 1 << 24;
+  const int rows = static_cast<int>(std::clamp<long long>(kStripPixels / std::max(1, g.width), 1, std::max(1, g.height)));
+  const double pixels = static_cast<double>(g.width) * g.height;
   nlohmann::json bands = nlohmann::json::array();
   for (int b = 1; b <= static_cast<int>(info.size()); ++b) {
     const lstfuse::io::BandInfo& band = info[static_cast<size_t>(b - 1)];
-    const auto s = lstfuse::band_stats(r, b - 1);
+    lstfuse::io::ReadOptions ro;
+    ro.require_crs = false;
+    ro.bands = {b};
+    lstfuse::BandStatsSum sum;
+    for (int y = 0; y < g.height; y += rows)
+      sum.add(lstfuse::io::read_window(path, 0, y, g.width, std::min(rows, g.height - y), ro));
+    const lstfuse::BandStats s = sum.result();
     nlohmann::json bj = {{"band", b}, {"type", band.type},
-                         {"valid_fraction", r.valid_fraction(b - 1)}, {"count", s.count}};
+                         {"valid_fraction", pixels > 0 ? static_cast<double>(s.count) / pixels : 0.0}, {"count", s.count}};
     bj["nodata"] = band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json(nullptr);
     if (s.count > 0) {
       bj["min"] = s.min;

@@ -46,18 +46,22 @@ void run(const QuicklookArgs& a) {
   auto check_lst = [&](const lstfuse::Raster& r, const std::string& path) {
     if (!is_quality(path)) lstfuse::io::check_plausible_lst(r, path);
   };
+  const int bands = lstfuse::io::read_band_count(a.raster);
+  if (a.band < 1 || a.band > bands) {
+    throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", bands, a.band));
+  }
+  // Only the band shown is read: a quality layer holds several bands of the scene's size.
+  ro.bands = {a.band};
   const auto r = lstfuse::io::read_raster(a.raster, ro);
   check_lst(r, a.raster);
   const bool quality = is_quality(a.raster);
-  if (a.band < 1 || a.band > r.bands()) {
-    throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", r.bands(), a.band));
-  }
   lstfuse::eval::QuicklookOptions opts;
-  opts.band = a.band - 1;
+  opts.band = 0;
   // A quality band is labelled by its name (n_candidates, uncertainty), not as LST in kelvin.
   if (quality) {
-    const size_t b = static_cast<size_t>(a.band - 1);
-    opts.label = b < r.band_names.size() && !r.band_names[b].empty() ? r.band_names[b] : fmt::format("band {}", a.band);
+    opts.label = !r.band_names.empty() && !r.band_names[0].empty() ? r.band_names[0] : fmt::format("band {}", a.band);
+    // Of the quality bands only the uncertainty is in kelvin; counts, flags and weights have no unit.
+    opts.units = opts.label == "uncertainty" ? "K" : "";
   }
   opts.title = a.title;
   opts.max_side = a.max_side;
@@ -67,18 +71,20 @@ void run(const QuicklookArgs& a) {
   }
   lstfuse::eval::QuicklookInfo info;
   if (!a.diff.empty()) {
+    const lstfuse::Grid og = lstfuse::io::read_grid(a.diff, false);
+    if (!lstfuse::io::same_grid(r.grid(), og)) {
+      throw lstfuse::file_error(a.diff, "grid differs from " + a.raster + " (" + og.describe_vs(r.grid()) +
+                                            "); nothing is resampled");
+    }
+    const int other_bands = lstfuse::io::read_band_count(a.diff);
+    if (other_bands != bands) {
+      throw lstfuse::file_error(a.diff, fmt::format("has {} bands, {} has {}", other_bands, a.raster, bands));
+    }
     const auto other = lstfuse::io::read_raster(a.diff, ro);
     check_lst(other, a.diff);
-    if (!lstfuse::io::same_grid(r.grid(), other.grid())) {
-      throw lstfuse::file_error(a.diff, "grid differs from " + a.raster + " (" +
-                                            other.grid().describe_vs(r.grid()) + "); nothing is resampled");
-    }
-    if (other.bands() != r.bands()) {
-      throw lstfuse::file_error(a.diff, fmt::format("has {} bands, {} has {}", other.bands(),
-                                                    a.raster, r.bands()));
-    }
     if (opts.title.empty()) opts.title = base(a.raster) + " - " + base(a.diff);
     opts.label = "difference (K)";
+    opts.units = "K";
     info = lstfuse::eval::render_diff_png(r, other, a.output, opts);
   } else {
     if (opts.title.empty()) opts.title = base(a.raster);
@@ -86,7 +92,7 @@ void run(const QuicklookArgs& a) {
   }
   std::cout << fmt::format("{}: {} x {} px, colour range {:.3f} .. {:.3f}{} ({})\n", a.output,
                            info.image_width, info.image_height, info.vmin, info.vmax,
-                           quality && a.diff.empty() ? "" : " K", info.range_source);
+                           opts.units.empty() ? "" : " " + opts.units, info.range_source);
 }
 
 void setup(CLI::App& app) {

@@ -87,35 +87,43 @@ Raster Raster::band_raster(int b) const {
   return out;
 }
 
-BandStats band_stats(const Raster& r, int b) {
-  BandStats s;
+void BandStatsSum::add(const Raster& r, int b) {
   const float* v = r.band(b);
   const uint8_t* m = r.mask(b);
-  double sum = 0.0, sum2 = 0.0;
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  // Shift by the first valid value for numerical stability of the variance.
-  double shift = 0.0;
-  bool have_shift = false;
   for (size_t i = 0; i < r.band_size(); ++i) {
     if (!m[i]) continue;
-    if (!have_shift) { shift = v[i]; have_shift = true; }
-    const double d = v[i] - shift;
-    sum += d;
-    sum2 += d * d;
-    lo = std::min(lo, static_cast<double>(v[i]));
-    hi = std::max(hi, static_cast<double>(v[i]));
-    ++s.count;
+    if (!have_shift_) {
+      shift_ = v[i];
+      have_shift_ = true;
+    }
+    const double d = v[i] - shift_;
+    sum_ += d;
+    sum2_ += d * d;
+    lo_ = std::min(lo_, static_cast<double>(v[i]));
+    hi_ = std::max(hi_, static_cast<double>(v[i]));
+    ++count_;
   }
+}
+
+BandStats BandStatsSum::result() const {
+  BandStats s;
+  s.count = count_;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  if (s.count == 0) {
+  if (count_ == 0) {
     s.mean = s.stddev = s.min = s.max = nan;
     return s;
   }
-  s.mean = shift + sum / s.count;
-  s.min = lo;
-  s.max = hi;
-  s.stddev = s.count > 1 ? std::sqrt(std::max(0.0, (sum2 - sum * sum / s.count) / (s.count - 1))) : nan;
+  s.mean = shift_ + sum_ / count_;
+  s.min = lo_;
+  s.max = hi_;
+  s.stddev = count_ > 1 ? std::sqrt(std::max(0.0, (sum2_ - sum_ * sum_ / count_) / (count_ - 1))) : nan;
   return s;
+}
+
+BandStats band_stats(const Raster& r, int b) {
+  BandStatsSum s;
+  s.add(r, b);
+  return s.result();
 }
 
 }  // namespace lstfuse

@@ -250,8 +250,8 @@ SurfacePtr draw_figure(const Raster& r, const QuicklookOptions& opts, QuicklookI
   // Footer: how the range was chosen and what grey means.
   {
     cairo_set_source_rgb(c, 0.25, 0.25, 0.25);
-    std::string foot = fmt::format("colour range {:.4g} .. {:.4g} K ({}); grey: no data",
-                                   info.vmin, info.vmax, info.range_source);
+    std::string foot = fmt::format("colour range {:.4g} .. {:.4g}{} ({}); grey: no data", info.vmin, info.vmax,
+                                   opts.units.empty() ? "" : " " + opts.units, info.range_source);
     if (info.downsample > 1) foot += fmt::format("; {}x{} block means", info.downsample, info.downsample);
     double size = 11.0;
     cairo_text_extents_t te;

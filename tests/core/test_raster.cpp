@@ -53,6 +53,27 @@ TEST(Raster, StatsUseValidPixelsOnly) {
   EXPECT_DOUBLE_EQ(r.valid_fraction(), 0.75);
 }
 
+// Statistics gathered strip by strip (how `info` reads a band) are those of the whole band:
+// 1, 2, 3 and 6 in three pieces, one of them without a valid pixel.
+TEST(Raster, StatsGatheredPieceByPieceAreThoseOfTheWhole) {
+  Raster whole(grid(2, 3), 1);
+  whole.at(0, 0) = 1; whole.at(0, 1) = 2; whole.at(1, 0) = 500; whole.at(1, 1) = 500;
+  whole.at(2, 0) = 3; whole.at(2, 1) = 6;
+  whole.set_valid(0, 1, 0, false);
+  whole.set_valid(0, 1, 1, false);
+  BandStatsSum sum;
+  for (int y = 0; y < 3; ++y) sum.add(whole.crop(0, y, 2, 1));
+  const BandStats s = sum.result(), w = band_stats(whole);
+  EXPECT_EQ(s.count, 4);
+  EXPECT_DOUBLE_EQ(s.mean, 3.0);
+  EXPECT_DOUBLE_EQ(s.stddev, std::sqrt(14.0 / 3.0));  // (4 + 1 + 0 + 9) / 3
+  EXPECT_DOUBLE_EQ(s.min, 1.0);
+  EXPECT_DOUBLE_EQ(s.max, 6.0);
+  EXPECT_DOUBLE_EQ(s.mean, w.mean);
+  EXPECT_DOUBLE_EQ(s.stddev, w.stddev);
+  EXPECT_TRUE(std::isnan(BandStatsSum().result().mean));
+}
+
 // A borrowed raster reads the lender's floats in place, shares them with its copies, and takes
 // its own copy at the first write, leaving the lender's memory as it was.
 TEST(Raster, BorrowedValuesAreReadInPlaceAndCopiedOnWrite) {

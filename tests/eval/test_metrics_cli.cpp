@@ -1,4 +1,5 @@
 // `lstfuse metrics` and `lstfuse quicklook` end to end on small GeoTIFFs.
+#include <cmath>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -103,4 +104,72 @@ TEST(QuicklookCli, WritesPngAndDiff) {
   res = lstfuse::test::run_cli("quicklook \"" + a + "\" --diff \"" + b + "\" -o \"" + dpng + "\"");
   EXPECT_EQ(res.exit_code, 1);
   EXPECT_NE(res.output.find("grid"), std::string::npos) << res.output;
+}
+
+// Only the band shown is read and checked: a two-band file whose first band is in Celsius draws
+// its second band, and the first is refused by name. A quality band's range is in kelvin only
+// for the uncertainty; counts and flags have no unit.
+TEST(QuicklookCli, ReadsAndLabelsOnlyTheBandShown) {
+  lstfuse::test::TempDir tmp;
+  Raster two(utm_field(32, 24, 0.0f).grid(), 2);
+  const Raster k = utm_field(32, 24, 0.0f);
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 32; ++x) {
+      two.at(0, y, x) = k.at(y, x) - 273.15f;
+      two.at(1, y, x) = k.at(y, x);
+    }
+  const auto lst = (tmp / "two.tif").string(), png = (tmp / "b.png").string();
+  lstfuse::io::write_raster(lst, two);
+  auto res = lstfuse::test::run_cli("quicklook \"" + lst + "\" --band 2 -o \"" + png + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find(" K (robust"), std::string::npos) << res.output;
+  res = lstfuse::test::run_cli("quicklook \"" + lst + "\" --band 1 -o \"" + png + "\"");
+  EXPECT_EQ(res.exit_code, 1);
+  EXPECT_NE(res.output.find("degrees Celsius"), std::string::npos) << res.output;
+
+  Raster q(k.grid(), 2);
+  q.band_names = {"n_similar", "uncertainty"};
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 32; ++x) {
+      q.at(0, y, x) = static_cast<float>(x % 7);
+      q.at(1, y, x) = 1.0f + 0.1f * static_cast<float>(y);
+    }
+  lstfuse::io::WriteOptions wo;
+  wo.metadata = {{"LSTFUSE_QUALITY_BANDS", "n_similar,uncertainty"}};
+  const auto qf = (tmp / "q.tif").string();
+  lstfuse::io::write_raster(qf, q, wo);
+  res = lstfuse::test::run_cli("quicklook \"" + qf + "\" --band 1 -o \"" + png + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("0.000 .. 6.000 (robust"), std::string::npos) << res.output;
+  res = lstfuse::test::run_cli("quicklook \"" + qf + "\" --band 2 -o \"" + png + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find(" K (robust"), std::string::npos) << res.output;
+}
+
+// `info` reads a band in strips of about 2^24 pixels: a band of two strips (1024 rows of 16384
+// px, then one more row) gives the statistics counted by hand. Values: 300 K on even rows,
+// 302 K on odd rows, the last row invalid.
+TEST(InfoCli, StatisticsOfABandReadInStrips) {
+  lstfuse::test::TempDir tmp;
+  Grid g;
+  g.width = 16384;
+  g.height = 1025;
+  g.transform = {500000, 30, 0, 6100000, 0, -30};
+  g.crs = lstfuse::io::crs_to_wkt("EPSG:32755");
+  Raster r(g, 1);
+  for (int y = 0; y < g.height; ++y)
+    for (int x = 0; x < g.width; ++x) r.at(y, x) = y % 2 ? 302.0f : 300.0f;
+  for (int x = 0; x < g.width; ++x) r.set_valid(0, 1024, x, false);
+  const auto f = (tmp / "wide.tif").string();
+  lstfuse::io::write_raster(f, r);
+  const auto res = lstfuse::test::run_cli("info --json \"" + f + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  const auto b = nlohmann::json::parse(res.output)["bands"][0];
+  const double n = 1024.0 * 16384.0;
+  EXPECT_EQ(b["count"].get<long long>(), 1024LL * 16384LL);
+  EXPECT_DOUBLE_EQ(b["valid_fraction"].get<double>(), 1024.0 / 1025.0);
+  EXPECT_DOUBLE_EQ(b["min"].get<double>(), 300.0);
+  EXPECT_DOUBLE_EQ(b["max"].get<double>(), 302.0);
+  EXPECT_DOUBLE_EQ(b["mean"].get<double>(), 301.0);
+  EXPECT_NEAR(b["stddev"].get<double>(), std::sqrt(n / (n - 1.0)), 1e-12);  // deviations of +-1 K
 }

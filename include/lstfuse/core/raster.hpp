@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -137,5 +138,20 @@ struct BandStats {
   double max = 0.0;
 };
 BandStats band_stats(const Raster& r, int b = 0);
+
+// The same statistics gathered piece by piece (windows of a band read one after another), so that
+// a band of any size is described without holding it whole: add() each piece, then result().
+class BandStatsSum {
+ public:
+  void add(const Raster& r, int b = 0);
+  BandStats result() const;
+
+ private:
+  long long count_ = 0;
+  bool have_shift_ = false;
+  double shift_ = 0.0;  // the first valid value: sums of deviations from it keep the variance exact
+  double sum_ = 0.0, sum2_ = 0.0;
+  double lo_ = std::numeric_limits<double>::infinity(), hi_ = -std::numeric_limits<double>::infinity();
+};
 
 }  // namespace lstfuse

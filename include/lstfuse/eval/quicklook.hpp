@@ -27,6 +27,7 @@ struct QuicklookOptions {
   ColourMap colour_map = ColourMap::Sequential;
   std::string title;
   std::string label = "LST (K)";  // colour bar label
+  std::string units = "K";        // of the colour range in the footer; empty for unitless bands
   int max_side = 1200;            // display map size limits in pixels
   int min_side = 800;
 };
