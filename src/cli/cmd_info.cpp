@@ -10,6 +10,7 @@
 #include "command.hpp"
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/grid.hpp"
 #include "lstfuse/io/crs.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
@@ -61,9 +62,19 @@ nlohmann::json raster_info(const std::string& path) {
   constexpr long long kStripPixels = 1 << 24;
   const int rows = static_cast<int>(std::clamp<long long>(kStripPixels / std::max(1, g.width), 1, std::max(1, g.height)));
   const double pixels = static_cast<double>(g.width) * g.height;
+  // Beyond lstfuse's read limit the statistics would take a scan of billions of pixels: the
+  // bands are described without them, and the limit is said.
+  const bool scan = pixels <= static_cast<double>(lstfuse::kMaxGridPixels);
   nlohmann::json bands = nlohmann::json::array();
   for (int b = 1; b <= static_cast<int>(info.size()); ++b) {
     const lstfuse::io::BandInfo& band = info[static_cast<size_t>(b - 1)];
+    if (!scan) {
+      bands.push_back({{"band", b}, {"type", band.type},
+                       {"nodata", band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json(nullptr)},
+                       {"statistics", fmt::format("not computed: {:.0f} pixels, beyond lstfuse's limit of {}", pixels,
+                                                  lstfuse::kMaxGridPixels)}});
+      continue;
+    }
     lstfuse::io::ReadOptions ro;
     ro.require_crs = false;
     ro.bands = {b};
@@ -142,9 +153,13 @@ void print(const nlohmann::json& j) {
   std::cout << "raster " << j["path"].get<std::string>() << "\n";
   print_grid(j["grid"]);
   for (const auto& b : j["bands"]) {
-    std::cout << fmt::format("band {}: {}, nodata {}, valid {:.1f} %", b["band"].get<int>(),
-                             b["type"].get<std::string>(), b["nodata"].is_null() ? "none" : b["nodata"].dump(),
-                             100.0 * b["valid_fraction"].get<double>());
+    std::cout << fmt::format("band {}: {}, nodata {}", b["band"].get<int>(), b["type"].get<std::string>(),
+                             b["nodata"].is_null() ? "none" : b["nodata"].dump());
+    if (b.contains("statistics")) {
+      std::cout << ", statistics " << b["statistics"].get<std::string>() << "\n";
+      continue;
+    }
+    std::cout << fmt::format(", valid {:.1f} %", 100.0 * b["valid_fraction"].get<double>());
     if (b.contains("min")) {
       std::cout << fmt::format(", min {:.4g} max {:.4g} mean {:.4g}", b["min"].get<double>(),
                                b["max"].get<double>(), b["mean"].get<double>());

@@ -177,6 +177,15 @@ TEST(RasterIo, ARasterTooLargeToReadWholeIsNamed) {
   const auto r = test::run_cli("metrics " + small + " " + path);
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("grid differs from the reference"), std::string::npos) << r.output;
+  // info describes it at once, its statistics left out with the reason (a scan of 2 x 10^9
+  // pixels would take minutes).
+  const auto i = test::run_cli("info " + path);
+  EXPECT_EQ(i.exit_code, 0) << i.output;
+  EXPECT_NE(i.output.find("grid: 100000 x 20000 pixels"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("band 1: Float32, nodata none, statistics not computed: 2000000000 pixels, beyond lstfuse's "
+                          "limit of 1000000000"),
+            std::string::npos)
+      << i.output;
 }
 
 // A file cut short (an interrupted copy or download) is named as truncated, with libtiff's
