@@ -57,16 +57,30 @@ nlohmann::json raster_info(const std::string& path) {
   j["path"] = path;
   j["grid"] = grid_json(g);
   const std::vector<lstfuse::io::BandInfo> info = lstfuse::io::read_band_info(path);
-  // Each band is read in strips of about kStripPixels, so that a full scene or a mosaic is
-  // described in bounded memory (its quality layer has several bands of the scene's size).
+  // The bands are read together in strips of about kStripPixels values, whole blocks of rows (a
+  // file's bands usually share its blocks: one read decodes each block once), so that a full
+  // scene or a mosaic is described in bounded memory.
   constexpr long long kStripPixels = 1 << 24;
-  const int rows = static_cast<int>(std::clamp<long long>(kStripPixels / std::max(1, g.width), 1, std::max(1, g.height)));
+  const int nb = static_cast<int>(info.size());
   const double pixels = static_cast<double>(g.width) * g.height;
   // Beyond lstfuse's read limit the statistics would take a scan of billions of pixels: the
   // bands are described without them, and the limit is said.
   const bool scan = pixels <= static_cast<double>(lstfuse::kMaxGridPixels);
+  std::vector<lstfuse::BandStatsSum> sums(static_cast<size_t>(nb));
+  if (scan && nb > 0) {
+    long long rows = kStripPixels / (static_cast<long long>(std::max(1, g.width)) * nb);
+    if (rows >= 256) rows -= rows % 256;
+    rows = std::clamp<long long>(rows, 1, std::max(1, g.height));
+    lstfuse::io::ReadOptions ro;
+    ro.require_crs = false;
+    for (int y = 0; y < g.height; y += static_cast<int>(rows)) {
+      const lstfuse::Raster strip =
+          lstfuse::io::read_window(path, 0, y, g.width, static_cast<int>(std::min<long long>(rows, g.height - y)), ro);
+      for (int b = 0; b < nb; ++b) sums[static_cast<size_t>(b)].add(strip, b);
+    }
+  }
   nlohmann::json bands = nlohmann::json::array();
-  for (int b = 1; b <= static_cast<int>(info.size()); ++b) {
+  for (int b = 1; b <= nb; ++b) {
     const lstfuse::io::BandInfo& band = info[static_cast<size_t>(b - 1)];
     if (!scan) {
       bands.push_back({{"band", b}, {"type", band.type},
@@ -75,13 +89,7 @@ nlohmann::json raster_info(const std::string& path) {
                                                   lstfuse::kMaxGridPixels)}});
       continue;
     }
-    lstfuse::io::ReadOptions ro;
-    ro.require_crs = false;
-    ro.bands = {b};
-    lstfuse::BandStatsSum sum;
-    for (int y = 0; y < g.height; y += rows)
-      sum.add(lstfuse::io::read_window(path, 0, y, g.width, std::min(rows, g.height - y), ro));
-    const lstfuse::BandStats s = sum.result();
+    const lstfuse::BandStats s = sums[static_cast<size_t>(b - 1)].result();
     nlohmann::json bj = {{"band", b}, {"type", band.type},
                          {"valid_fraction", pixels > 0 ? static_cast<double>(s.count) / pixels : 0.0}, {"count", s.count}};
     bj["nodata"] = band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json(nullptr);

@@ -10,6 +10,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/eval/quicklook.hpp"
+#include "lstfuse/io/band_names.hpp"
 #include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 
@@ -59,7 +60,10 @@ void run(const QuicklookArgs& a) {
   opts.band = 0;
   // A quality band is labelled by its name (n_candidates, uncertainty), not as LST in kelvin.
   if (quality) {
-    opts.label = !r.band_names.empty() && !r.band_names[0].empty() ? r.band_names[0] : fmt::format("band {}", a.band);
+    // The band's description, else the quality layer's band list (read_band_names).
+    const std::vector<std::string> names = lstfuse::io::read_band_names(a.raster);
+    const size_t b = static_cast<size_t>(a.band - 1);
+    opts.label = b < names.size() && !names[b].empty() ? names[b] : fmt::format("band {}", a.band);
     // Of the quality bands only the uncertainty is in kelvin; counts, flags and weights have no unit.
     opts.units = opts.label == "uncertainty" ? "K" : "";
   }
