@@ -303,10 +303,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
 
   const bool bias_step = coarse_bias_enabled(opts.coarse_bias, info);
   const CoarseBiasStep bias(catalog);
-  // A day's input as the method sees it (after the bias step).
+  // A day's input as the method sees it (after the bias step). The pairs are read once for the
+  // run of days that uses them.
+  PairCache pair_cache(catalog);
   auto load_date = [&](const Date& date, const std::vector<Date>& pair_dates) {
     DatePrediction dp;
-    dp.input = load_input(catalog, date, pair_dates);
+    dp.input = pair_cache.load_input(date, pair_dates);
     if (bias_step) dp.coarse_bias = bias.apply(dp.input, {date}).value;
     return dp;
   };

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <map>
+#include <memory>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -156,6 +158,51 @@ FusionInput load_input(const Catalog& catalog, const Date& target, const std::ve
   std::vector<Date> sorted = pairs;
   std::sort(sorted.begin(), sorted.end());
   in.pairs = load_pairs(catalog, sorted);
+  return in;
+}
+
+namespace {
+
+// The same raster with its values held behind a shared pointer, so that copies share them
+// until one of them is written to.
+Raster shared_values(Raster r) {
+  auto values = std::make_shared<std::vector<float>>(std::move(r.data()));
+  Raster s = Raster::borrowing(r.grid(), r.bands(), std::shared_ptr<const float>(values, values->data()));
+  s.mask_data() = std::move(r.mask_data());
+  s.units = std::move(r.units);
+  s.band_names = std::move(r.band_names);
+  return s;
+}
+
+}  // namespace
+
+FusionInput PairCache::load_input(const Date& target, const std::vector<Date>& pairs) {
+  FusionInput in;
+  in.date = target;
+  const auto c = catalog_.find(target, Role::Coarse);
+  if (!c) {
+    throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog_.root().string(), target.iso()));
+  }
+  in.coarse = io::load_observation(catalog_, *c);
+  std::vector<Date> sorted = pairs;
+  std::sort(sorted.begin(), sorted.end());
+  std::map<long, ImagePair> keep;
+  for (const Date& d : sorted) {
+    auto it = kept_.find(d.days());
+    if (it != kept_.end()) {
+      keep.emplace(d.days(), std::move(it->second));
+      kept_.erase(it);
+    }
+  }
+  kept_.clear();  // pairs this date does not use: their memory before any new one is read
+  for (const Date& d : sorted) {
+    if (keep.count(d.days())) continue;
+    ImagePair p = std::move(load_pairs(catalog_, {d}).front());
+    ++reads_;
+    keep.emplace(d.days(), ImagePair{p.date, shared_values(std::move(p.fine)), shared_values(std::move(p.coarse))});
+  }
+  for (const Date& d : sorted) in.pairs.push_back(keep.at(d.days()));
+  kept_ = std::move(keep);
   return in;
 }
 

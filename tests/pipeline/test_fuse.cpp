@@ -6,6 +6,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
+#include "lstfuse/pipeline/inputs.hpp"
 #include "test_support.hpp"
 
 using namespace lstfuse;
@@ -199,6 +200,47 @@ TEST(Fuse, TooFewUsablePairsIsOneErrorBeforeAnythingIsWritten) {
   const auto s = pipeline::fuse(cat, one, o);
   EXPECT_EQ(s.done, 6);
   EXPECT_EQ(s.failed, 0);
+}
+
+}  // namespace test_fuse
+
+namespace test_fuse {
+
+// The pairs fuse keeps from one date to the next: each input equals the one load_input reads;
+// a pair is read from its file once for a run of dates that uses it; a write to one input (the
+// bias step shifts the coarse pairs) does not reach the next; pairs no longer used are dropped.
+TEST(PairCache, InputsAreThoseReadFromTheFilesAndEachPairIsReadOnce) {
+  test::TempDir tmp;
+  const Catalog cat = make_catalog(tmp / "cat");
+  const Date d0(2024, 1, 1), d16 = d0 + 16, d32 = d0 + 32;
+  pipeline::PairCache cache(cat);
+  auto same = [&](const FusionInput& got, const Date& target, const std::vector<Date>& pairs) {
+    const FusionInput want = pipeline::load_input(cat, target, pairs);
+    ASSERT_EQ(got.pairs.size(), want.pairs.size());
+    EXPECT_EQ(got.coarse.data(), want.coarse.data());
+    for (size_t k = 0; k < want.pairs.size(); ++k) {
+      EXPECT_EQ(got.pairs[k].date, want.pairs[k].date);
+      EXPECT_EQ(got.pairs[k].fine.data(), want.pairs[k].fine.data());
+      EXPECT_EQ(got.pairs[k].fine.mask_data(), want.pairs[k].fine.mask_data());
+      EXPECT_EQ(got.pairs[k].coarse.data(), want.pairs[k].coarse.data());
+      EXPECT_DOUBLE_EQ(got.pairs[k].fine.grid().transform[0], want.pairs[k].fine.grid().transform[0]);
+    }
+  };
+  FusionInput a = cache.load_input(d0 + 4, {d16, d0});
+  same(a, d0 + 4, {d0, d16});
+  EXPECT_EQ(cache.reads(), 2);
+  for (float& v : a.pairs[0].coarse.data()) v -= 100.0f;  // as the bias step writes
+  const FusionInput b = cache.load_input(d0 + 8, {d0, d16});
+  same(b, d0 + 8, {d0, d16});
+  EXPECT_EQ(cache.reads(), 2);  // nothing read again
+  EXPECT_FLOAT_EQ(b.pairs[0].coarse.band(0)[0], 290.0f);
+  EXPECT_FLOAT_EQ(a.pairs[0].coarse.band(0)[0], 190.0f);
+  const FusionInput c = cache.load_input(d0 + 20, {d16, d32});
+  same(c, d0 + 20, {d16, d32});
+  EXPECT_EQ(cache.reads(), 3);  // day 32 only
+  const FusionInput d = cache.load_input(d0 + 12, {d0, d16});
+  same(d, d0 + 12, {d0, d16});
+  EXPECT_EQ(cache.reads(), 4);  // day 0 was dropped with the run that no longer used it
 }
 
 }  // namespace test_fuse

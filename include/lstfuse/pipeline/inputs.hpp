@@ -37,6 +37,23 @@ std::optional<std::string> too_few_pairs(const Catalog& catalog, const MethodInf
 // Loads the pairs and the target coarse image. `pairs` may be given explicitly (--pairs).
 FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs);
 
+// Pairs kept from one date of a run to the next. Consecutive days mostly use the same pairs
+// (every day between two revisits; every pair of the catalog for `series`), and reading and
+// decoding them was most of a day's time. Only the pairs of the last call are kept, so memory
+// stays that of one day's input; the inputs handed out share the kept values (a write, such as
+// the bias step's, copies that raster first), and each pair is read as load_input reads it.
+class PairCache {
+ public:
+  explicit PairCache(const Catalog& catalog) : catalog_(catalog) {}
+  FusionInput load_input(const Date& target, const std::vector<Date>& pairs);
+  long long reads() const { return reads_; }  // pairs read from files so far
+
+ private:
+  const Catalog& catalog_;
+  std::map<long, ImagePair> kept_;  // by day
+  long long reads_ = 0;
+};
+
 // The files of one prediction from a catalog, as `lstfuse predict --catalog` and the Python
 // module's Catalog.predict take them: the target date's coarse image and the pairs `pairs` (any
 // order), or when none are given those choose_pairs picks for the method (logged with why).
