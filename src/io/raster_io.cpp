@@ -317,6 +317,7 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
   if (xa >= xb || ya >= yb) return out;
   const int cw = xb - xa, ch = yb - ya;
   std::vector<double> buf(static_cast<size_t>(cw) * ch);
+  std::vector<uint8_t> mask_buf;
   const double to_k = opts.units == "C" ? 273.15 : 0.0;
   for (size_t i = 0; i < bands.size(); ++i) {
     GDALRasterBand* band = ds->GetRasterBand(bands[i]);
@@ -328,16 +329,29 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
       throw file_error(path, "read failed (" + detail::read_failure_reason(path, bands[i], xa, ya, cw, ch) + ")");
     }
+    // A mask of the file's own (a .msk sidecar, an internal mask, an alpha band) marks pixels
+    // invalid as nodata does; GDAL's implied masks (all valid, or from the nodata value) say
+    // nothing the test below does not.
+    const int mask_flags = band->GetMaskFlags();
+    if (!(mask_flags & (GMF_ALL_VALID | GMF_NODATA))) {
+      mask_buf.resize(static_cast<size_t>(cw) * ch);
+      if (band->GetMaskBand()->RasterIO(GF_Read, xa, ya, cw, ch, mask_buf.data(), cw, ch, GDT_Byte, 0, 0) != CE_None) {
+        throw file_error(path, fmt::format("the mask of band {} could not be read ({})", bands[i], CPLGetLastErrorMsg()));
+      }
+    } else {
+      mask_buf.clear();
+    }
     for (int y = 0; y < ch; ++y) {
       for (int x = 0; x < cw; ++x) {
         const double dn = buf[static_cast<size_t>(y) * cw + x];
+        const bool masked = !mask_buf.empty() && mask_buf[static_cast<size_t>(y) * cw + x] == 0;
         const int ox = xa - x0 + x, oy = ya - y0 + y;
         // Nodata sentinels like -3.4e38 are compared with a relative tolerance because some
         // writers round them through float32.
         const bool is_nd = use_nd && (dn == nd || (std::isfinite(nd) && std::abs(nd) > 1e30 &&
                                                    std::abs(dn - nd) <= 1e-6 * std::abs(nd)));
         const double v = dn * opts.scale + opts.offset + to_k;
-        const bool ok = !is_nd && std::isfinite(v) && v >= opts.valid_min && v <= opts.valid_max;
+        const bool ok = !is_nd && !masked && std::isfinite(v) && v >= opts.valid_min && v <= opts.valid_max;
         out.at(static_cast<int>(i), oy, ox) = ok ? static_cast<float>(v) : NAN;
         out.set_valid(static_cast<int>(i), oy, ox, ok);
       }

@@ -159,6 +159,39 @@ TEST(RasterIo, BadInputsNameTheFile) {
   EXPECT_NE(why.find(cplx + ": band 1 holds complex numbers (CFloat32)"), std::string::npos) << why;
 }
 
+// A mask of the file's own marks pixels invalid as nodata does: an internal mask band (as some
+// Landsat-derived COGs carry) and a .msk sidecar; values under the mask are not read as LST.
+TEST(RasterIo, AFilesOwnMaskMarksItsPixelsInvalid) {
+  test::TempDir tmp;
+  for (const bool internal : {true, false}) {
+    const auto path = (tmp / (internal ? "internal.tif" : "sidecar.tif")).string();
+    CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", internal ? "YES" : "NO");
+    gdal_geotiff(path, 4, 3, GDT_Float32);
+    GDALDataset* ds = static_cast<GDALDataset*>(GDALOpen(path.c_str(), GA_Update));
+    ASSERT_NE(ds, nullptr);
+    std::vector<float> v(12, 300.0f);
+    v[5] = -50.0f;  // under the mask: no LST
+    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 3, v.data(), 4, 3, GDT_Float32, 0, 0), CE_None);
+    ASSERT_EQ(ds->CreateMaskBand(GMF_PER_DATASET), CE_None);
+    std::vector<uint8_t> m(12, 255);
+    m[5] = 0;
+    m[0] = 0;
+    ASSERT_EQ(ds->GetRasterBand(1)->GetMaskBand()->RasterIO(GF_Write, 0, 0, 4, 3, m.data(), 4, 3, GDT_Byte, 0, 0), CE_None);
+    GDALClose(ds);
+    CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", nullptr);
+    EXPECT_EQ(std::filesystem::exists(path + ".msk"), !internal);
+    const Raster r = io::read_raster(path);
+    EXPECT_EQ(r.valid_count(0), 10) << path;
+    EXPECT_FALSE(r.valid(0, 0, 0));
+    EXPECT_FALSE(r.valid(0, 1, 1));
+    EXPECT_TRUE(r.valid(0, 2, 3));
+    EXPECT_FLOAT_EQ(r.at(0, 2, 3), 300.0f);
+    const Raster w = io::read_window(path, 1, 1, 2, 2);  // the window's own part of the mask
+    EXPECT_FALSE(w.valid(0, 0, 0));
+    EXPECT_EQ(w.valid_count(0), 3);
+  }
+}
+
 // A raster too large to read whole (a sparse file of 100 000 x 20 000 px: a few MB on disk)
 // gave "out of memory ... a smaller --tile", in commands that have no --tile; a window of it
 // still reads.
