@@ -16,49 +16,11 @@ namespace {
 // Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
 int aligned_tile(int tile, const Method& method) { return align_tile(tile, method.tile_alignment()); }
 
-// Mirrors band_stats() (shift by the first valid value, sums in row-major order), so that
-// streamed statistics equal the in-memory ones bit for bit.
-struct StatsAccumulator {
-  long long count = 0;
-  double sum = 0, sum2 = 0, shift = 0;
-  bool have_shift = false;
-  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
-  void add(const Raster& r, int b) {
-    const float* v = r.band(b);
-    const uint8_t* m = r.mask(b);
-    for (size_t i = 0; i < r.band_size(); ++i) {
-      if (!m[i]) continue;
-      if (!have_shift) {
-        shift = v[i];
-        have_shift = true;
-      }
-      const double d = v[i] - shift;
-      sum += d;
-      sum2 += d * d;
-      lo = std::min(lo, static_cast<double>(v[i]));
-      hi = std::max(hi, static_cast<double>(v[i]));
-      ++count;
-    }
-  }
-  BandStats result() const {
-    BandStats s;
-    s.count = count;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    if (count == 0) {
-      s.mean = s.stddev = s.min = s.max = nan;
-      return s;
-    }
-    s.mean = shift + sum / count;
-    s.min = lo;
-    s.max = hi;
-    s.stddev = count > 1 ? std::sqrt(std::max(0.0, (sum2 - sum * sum / count) / (count - 1))) : nan;
-    return s;
-  }
-};
-
 std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int bands,
                                   const io::ReadOptions& read, int strip_rows) {
-  std::vector<StatsAccumulator> acc(bands);
+  // BandStatsSum adds as band_stats() does, so streamed statistics equal the in-memory ones bit
+  // for bit.
+  std::vector<BandStatsSum> acc(bands);
   for (int y = 0; y < grid.height; y += strip_rows) {
     const Raster strip = io::read_window(path, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
     for (int b = 0; b < bands; ++b) acc[b].add(strip, b);
