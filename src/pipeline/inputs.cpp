@@ -146,15 +146,24 @@ std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date
   return pairs;
 }
 
-FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs) {
-  FusionInput in;
-  in.date = target;
+namespace {
+
+// The target date's coarse image, the part of an input no other date shares.
+Raster load_target_coarse(const Catalog& catalog, const Date& target) {
   const auto c = catalog.find(target, Role::Coarse);
   if (!c) {
     throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog.root().string(),
                             target.iso()));
   }
-  in.coarse = io::load_observation(catalog, *c);
+  return io::load_observation(catalog, *c);
+}
+
+}  // namespace
+
+FusionInput load_input(const Catalog& catalog, const Date& target, const std::vector<Date>& pairs) {
+  FusionInput in;
+  in.date = target;
+  in.coarse = load_target_coarse(catalog, target);
   std::vector<Date> sorted = pairs;
   std::sort(sorted.begin(), sorted.end());
   in.pairs = load_pairs(catalog, sorted);
@@ -179,11 +188,7 @@ Raster shared_values(Raster r) {
 FusionInput PairCache::load_input(const Date& target, const std::vector<Date>& pairs) {
   FusionInput in;
   in.date = target;
-  const auto c = catalog_.find(target, Role::Coarse);
-  if (!c) {
-    throw Error(fmt::format("{}: no coarse image on {} in the catalog", catalog_.root().string(), target.iso()));
-  }
-  in.coarse = io::load_observation(catalog_, *c);
+  in.coarse = load_target_coarse(catalog_, target);
   std::vector<Date> sorted = pairs;
   std::sort(sorted.begin(), sorted.end());
   std::map<long, ImagePair> keep;
