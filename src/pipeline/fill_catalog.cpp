@@ -1,6 +1,7 @@
 #include "lstfuse/pipeline/fill_catalog.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -73,6 +74,20 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
             {"window", f.window},
             {"min_clear_fraction", f.min_clear_fraction}}},
           {"days", days}};
+}
+
+std::optional<double> whole_day_fill_mean_square_error(const Catalog& catalog) {
+  std::ifstream in(catalog.root() / kFillJson);
+  if (!in) return std::nullopt;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    if (!j.contains("whole_day_check")) return std::nullopt;
+    const double v = j.at("whole_day_check").at("mean_square_error").get<double>();
+    if (!(std::isfinite(v) && v >= 0)) throw Error("not a variance");
+    return v;
+  } catch (const std::exception& e) {
+    throw file_error((catalog.root() / kFillJson).string(), std::string("unreadable whole_day_check: ") + e.what());
+  }
 }
 
 std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::path& out_dir,
@@ -283,6 +298,14 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
                       {"observed_fraction", r.observed_fraction}, {"filled_fraction", r.filled_fraction}});
     }
     j["days"] = recs;
+    // How well a day without any clear pixel is filled, checked on the days that had some: the
+    // uncertainty of a fused day filled whole is built on it (docs/uncertainty.md).
+    const double wd = filler.whole_day_mean_square_error();
+    if (std::isfinite(wd)) {
+      j["whole_day_check"] = {{"days", filler.whole_day_checks().size()}, {"mean_square_error", wd}};
+      spdlog::info("fill: a day filled whole misses its scene mean by {:.2f} K rms (checked on {} days with clear "
+                   "pixels)", std::sqrt(wd), filler.whole_day_checks().size());
+    }
     write_text_atomic(tmp / kFillJson, j.dump(2) + "\n");
   });
   if (summary_out) *summary_out = summary;

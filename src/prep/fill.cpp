@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -316,6 +317,21 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
       }
     }
   }
+
+  // Each day with a field filled again as if clouded whole: the temporal field from the other
+  // days, against the day's own clear residuals, weighted by their counts per cell.
+  for (size_t i = 0; i < D; ++i) {
+    if (spatial_[i].kind != ResidualKind::Spatial) continue;
+    const Field t = temporal_field(days_[i], i, i);
+    if (t.kind == ResidualKind::None) continue;
+    double s = 0.0;
+    long long n = 0;
+    for (size_t c = 0; c < ncells; ++c) {
+      s += static_cast<double>(t.values[c]) * resN[i * ncells + c] - resS[i * ncells + c];
+      n += resN[i * ncells + c];
+    }
+    whole_day_checks_.push_back({src.dates[i], s / static_cast<double>(n), n});
+  }
 }
 
 GapFiller::Field GapFiller::field_for(const Date& d) const {
@@ -323,18 +339,22 @@ GapFiller::Field GapFiller::field_for(const Date& d) const {
   const auto it = std::lower_bound(days_.begin(), days_.end(), day);
   const size_t at = static_cast<size_t>(it - days_.begin());
   if (it != days_.end() && *it == day && spatial_[at].kind == ResidualKind::Spatial) return spatial_[at];
+  return temporal_field(day, at, SIZE_MAX);
+}
+
+GapFiller::Field GapFiller::temporal_field(long day, size_t at, size_t skip) const {
   // Nearest spatial fields on either side within the window.
   long before = -1, after = -1;
   for (size_t k = at; k-- > 0;) {
     if (day - days_[k] > opts_.window) break;
-    if (days_[k] < day && spatial_[k].kind == ResidualKind::Spatial) {
+    if (k != skip && days_[k] < day && spatial_[k].kind == ResidualKind::Spatial) {
       before = static_cast<long>(k);
       break;
     }
   }
   for (size_t k = at; k < days_.size(); ++k) {
     if (days_[k] - day > opts_.window) break;
-    if (days_[k] > day && spatial_[k].kind == ResidualKind::Spatial) {
+    if (k != skip && days_[k] > day && spatial_[k].kind == ResidualKind::Spatial) {
       after = static_cast<long>(k);
       break;
     }
@@ -352,6 +372,13 @@ GapFiller::Field GapFiller::field_for(const Date& d) const {
   f.values.resize(a.size());
   for (size_t c = 0; c < a.size(); ++c) f.values[c] = static_cast<float>((1.0 - w) * a[c] + w * b[c]);
   return f;
+}
+
+double GapFiller::whole_day_mean_square_error() const {
+  if (whole_day_checks_.empty()) return NAN;
+  double s = 0.0;
+  for (const auto& c : whole_day_checks_) s += c.error * c.error;
+  return s / static_cast<double>(whole_day_checks_.size());
 }
 
 double GapFiller::field_at(const Field& f, int x, int y) const {

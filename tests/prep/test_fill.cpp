@@ -150,6 +150,50 @@ TEST(GapFill, DaysWithoutAnImageTakeTheResidualInterpolatedInTime) {
   EXPECT_EQ(f.fill(far, nullptr).lst.valid_count(0), 0);
 }
 
+TEST(GapFill, DaysFilledWholeAreCheckedOnTheDaysWithClearPixels) {
+  // No cloud, no noise, a scene-wide anomaly: every pixel's residual on a day is the same, r(d)
+  // = observed - fitted cycle, and so is every cell of the day's field. A day filled again from
+  // its neighbours then misses by the linear interpolation of their r less its own. Days 100 and
+  // 101 are not in the series, day 200 is clouded whole (no field of its own), so day 99 is
+  // checked against days 98 and 102 (weights 3/4, 1/4), day 199 against 198 and 201 (2/3, 1/3).
+  Series s(16, 16, 0.0, 0.0, 1.0, 5);
+  std::vector<Date> dates;
+  std::vector<Raster> images;
+  for (size_t i = 0; i < s.dates.size(); ++i) {
+    if (i == 100 || i == 101) continue;
+    dates.push_back(s.dates[i]);
+    images.push_back(i == 200 ? Raster(s.g, 1, NAN, false) : s.images[i]);
+  }
+  s.dates = dates;
+  s.images = images;
+  const prep::GapFiller f(s.source(), options(8, 256));
+  const Date start(2024, 1, 1);
+  const auto r = [&](int k) {
+    const Date d = start + k;
+    return Series::cycle_of(3, 5, d) + Series::anomaly(d) - f.cycle(3, 5, d);
+  };
+  const auto& checks = f.whole_day_checks();
+  ASSERT_EQ(checks.size(), 366u - 3u);  // every day with a field; each has a neighbour in the window
+  double sum_sq = 0.0;
+  for (const auto& c : checks) {
+    const int k = static_cast<int>(c.date.days() - start.days());
+    double expected = 0.0;
+    if (k == 0) expected = r(1) - r(0);
+    else if (k == 365) expected = r(364) - r(365);
+    else if (k == 99) expected = 0.75 * r(98) + 0.25 * r(102) - r(99);
+    else if (k == 102) expected = 0.25 * r(99) + 0.75 * r(103) - r(102);
+    else if (k == 199) expected = (2.0 * r(198) + r(201)) / 3.0 - r(199);
+    else if (k == 201) expected = (r(199) + 2.0 * r(202)) / 3.0 - r(201);
+    else expected = 0.5 * (r(k - 1) + r(k + 1)) - r(k);
+    EXPECT_NEAR(c.error, expected, 2e-4) << c.date.iso();
+    EXPECT_EQ(c.clear, 256) << c.date.iso();
+    sum_sq += expected * expected;
+  }
+  // The anomaly's curvature over a day: about 2 / 81 K, so the check is far from trivial zeros.
+  EXPECT_GT(sum_sq / static_cast<double>(checks.size()), 1e-5);
+  EXPECT_NEAR(f.whole_day_mean_square_error(), sum_sq / static_cast<double>(checks.size()), 1e-6);
+}
+
 TEST(GapFill, TiledAndWholeSceneFillingAgreeBitForBit) {
   Series s(40, 28, 0.35, 0.4, 1.0, 11);
   // A few pixels with too few clear days exercise the pooled cycles.

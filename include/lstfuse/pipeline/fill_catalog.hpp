@@ -59,6 +59,10 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
 Catalog fill_catalog(const Catalog& source, const std::filesystem::path& out_dir,
                      const FillCatalogOptions& opts, FillSummary* summary = nullptr);
 
+// The filler's check of days filled whole (mean squared error of their scene mean, K^2, from
+// fill.json) when `catalog` is a filled catalog that has one; nullopt otherwise.
+std::optional<double> whole_day_fill_mean_square_error(const Catalog& catalog);
+
 // The filled catalog in `out_dir` when its fill.json has these settings; nullopt when the folder
 // does not exist. Throws Error when the folder holds something else.
 std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const std::filesystem::path& out_dir,

@@ -94,12 +94,29 @@ class GapFiller {
   // The interpolated residual at a pixel on day d (NaN when the day has no field).
   double residual(int x, int y, const Date& d) const;
 
+  // How well a day without any clear pixel is filled, checked on the days that had some: each
+  // day with a spatial residual field is filled again from the fields of the days around it
+  // only (as if it had been clouded whole), and the scene mean of the temporal field over its
+  // clear pixels is compared with the mean of their observed residuals. One entry per such day
+  // that has a field on another day within the window (docs/gap-filling.md).
+  struct WholeDayCheck {
+    Date date;
+    double error = 0.0;  // K: the temporal field's mean minus the observed mean residual
+    long long clear = 0;  // clear pixels it was measured on
+  };
+  const std::vector<WholeDayCheck>& whole_day_checks() const { return whole_day_checks_; }
+  // Mean of the squared errors of whole_day_checks() (K^2); NaN without any.
+  double whole_day_mean_square_error() const;
+
  private:
   struct Field {
     ResidualKind kind = ResidualKind::None;
     std::vector<float> values;  // per cell
   };
   Field field_for(const Date& d) const;
+  // The temporal field of day index `at` from the nearest spatial fields around it, skipping
+  // index `skip` (SIZE_MAX: none); kind None when there is none within the window.
+  Field temporal_field(long day, size_t at, size_t skip) const;
   double field_at(const Field& f, int x, int y) const;
 
   FillOptions opts_;
@@ -111,6 +128,7 @@ class GapFiller {
   std::vector<uint8_t> source_;  // per pixel, see cycle_source
   std::vector<long> days_;       // day numbers of the series' dates
   std::vector<Field> spatial_;   // per series date: spatial field or None
+  std::vector<WholeDayCheck> whole_day_checks_;
 };
 
 }  // namespace lstfuse::prep
