@@ -131,8 +131,10 @@ int day_group(const FeatureRows& all, size_t i, bool whole_days) {
   return (cf ? kCoarseFilledGroup : kObserved) + (rf ? kReferenceFilledGroup : 0);
 }
 
+// `whole_apart`: the days filled whole are a group of their own however few (their variance comes
+// from elsewhere), so that they do not set the coarse-filled group's.
 DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, const std::vector<size_t>& keep,
-                    int min_days, long long min_group_rows) {
+                    int min_days, long long min_group_rows, bool whole_apart) {
   DaySplit s;
   s.mean.assign(keep.size(), 0.0);
   s.weight.assign(keep.size(), 1.0);
@@ -159,7 +161,7 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
     if (whole_day_filled(all.x.data() + i * all.dims, all.dims)) ++whole_rows[all.day[i]];
   int whole_days = 0;
   for (const auto& [day, n] : whole_rows) whole_days += n >= min_group_rows;
-  const bool whole = whole_days >= min_days;
+  const bool whole = whole_days >= (whole_apart ? 1 : min_days);
   // Index 0: all rows of the day; 1 + g: day group g.
   std::map<int, std::array<Sum, 1 + kDayGroups>> sums;
   for (size_t i : keep) {
@@ -191,6 +193,7 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   int owners = 0;
   for (int g = 1; g <= kDayGroups; ++g) owners += own[g] = n[g] >= min_days;
   if (owners < 2) own.fill(false);
+  if (whole && whole_apart) own[1 + kWholeDayFilled] = true;
   spdlog::debug("uncertainty: day groups (all, observed, coarse filled, reference filled, both, whole day): days "
                 "{} {} {} {} {} {}", n[0], n[1], n[2], n[3], n[4], n[5]);
   if (own[1 + kObserved]) s.variance = std::max(0.0, sq[1 + kObserved] / n[1 + kObserved]);
@@ -444,12 +447,20 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // variance over days is the day component, and the pixel model describes the deviations
   // from the day's mean. Each day weighs the same, however many clear pixels it had, so that
   // one large clear scene does not set the model of all.
-  const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_day_group_rows);
+  const bool fill_check = opts.whole_day_fill_variance >= 0 && dims > kDayClear;
+  const DaySplit split = split_days(all, errors, keep, opts.min_days, opts.min_day_group_rows, fill_check);
   m.day_variance = split.variance;
   m.day_variance_filled = split.group_variance[kCoarseFilledGroup];
   m.day_variance_reference_filled = split.group_variance[kReferenceFilledGroup];
   m.day_variance_both_filled = split.group_variance[kBothFilled];
   m.day_variance_whole_day_filled = split.group_variance[kWholeDayFilled];
+  if (fill_check) {
+    // A day filled whole shares what an observed day shares (the bias step, the references) and
+    // the miss of its filled scene mean, which the filler measured on every day with clear
+    // pixels: a few hundred samples where the hidden dates filled whole are a handful.
+    m.whole_day_fill_variance = opts.whole_day_fill_variance;
+    m.day_variance_whole_day_filled = m.day_variance + opts.whole_day_fill_variance;
+  }
   m.days = split.days;
   const std::vector<double>& w = split.weight;
   // The error level of the other hidden dates nearest in time, for the pixel's class: errors
@@ -582,15 +593,23 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // for each lambda; f_r is 1 for the scale, the row's class factor once those are known.
   std::vector<double> eps(keep.size());
   for (auto& e : eps) e = normal(rng);
+  // With the filler's check, the hidden dates filled whole do not calibrate: their band rests on
+  // that check, and a handful of such dates would otherwise set the scale of every pixel.
+  std::vector<uint8_t> calibrates(keep.size(), 1);
+  if (fill_check)
+    for (size_t r = 0; r < keep.size(); ++r) calibrates[r] = !whole_day_filled(x.data() + keep[r] * dims, dims);
   std::vector<std::vector<double>> sorted, cumw;
   auto sort_ratios = [&](const std::vector<double>& factor) {
     sorted.assign(lambdas.size(), {});
     cumw.assign(lambdas.size(), {});
-    std::vector<std::pair<double, double>> rw(keep.size());
+    std::vector<std::pair<double, double>> rw;
     for (size_t l = 0; l < lambdas.size(); ++l) {
+      rw.clear();
       for (size_t r = 0; r < keep.size(); ++r)
-        rw[r] = {std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps[r]) / (sig[r] * factor[r]),
-                 w[r]};
+        if (calibrates[r])
+          rw.emplace_back(
+              std::abs(errors[keep[r]] + std::sqrt(lambdas[l] * m.noise_variance) * eps[r]) / (sig[r] * factor[r]),
+              w[r]);
       std::sort(rw.begin(), rw.end());
       double c = 0;
       for (const auto& [ratio, weight] : rw) {
@@ -629,8 +648,12 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // Of equal losses (shares are steps) the first is kept, or with `near_one` the one closest to 1.
   auto best_factor = [&](auto&& share, double t1, double t2, double lo, double hi, bool near_one) {
     double best_loss = std::numeric_limits<double>::infinity(), chosen = 1.0;
-    for (int i = 0; lo + 0.002 * i <= hi + 1e-9; ++i) {
-      const double s = lo + 0.002 * i;
+    // The multiples of 0.002 within [lo, hi] (1 among them), and the bounds themselves.
+    std::vector<double> grid{lo};
+    for (long i = static_cast<long>(std::ceil(lo / 0.002 - 1e-9)); 0.002 * i <= hi + 1e-9; ++i)
+      if (0.002 * i > grid.back() + 1e-12) grid.push_back(0.002 * i);
+    if (hi > grid.back() + 1e-12) grid.push_back(hi);
+    for (const double s : grid) {
       const double e1 = (share(s) - t1) / opts.tolerance1;
       const double e2 = (share(2 * s) - t2) / opts.tolerance2;
       const double loss = std::max(std::abs(e1), std::abs(e2));
@@ -666,7 +689,7 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   std::map<int, std::set<int>> class_days;
   for (size_t r = 0; r < keep.size(); ++r) {
     const uint8_t c = all.cls[keep[r]];
-    if (c == 0) continue;
+    if (c == 0 || !calibrates[r]) continue;
     by_class[c].emplace_back(std::abs(errors[keep[r]]) / sig[r], w[r]);
     if (!all.day.empty()) class_days[c].insert(all.day[keep[r]]);
   }
@@ -736,6 +759,7 @@ nlohmann::json UncertaintyModel::to_json() const {
   if (day_variance_reference_filled >= 0) j["day_variance_reference_filled"] = day_variance_reference_filled;
   if (day_variance_both_filled >= 0) j["day_variance_coarse_and_reference_filled"] = day_variance_both_filled;
   if (day_variance_whole_day_filled >= 0) j["day_variance_whole_day_filled"] = day_variance_whole_day_filled;
+  if (whole_day_fill_variance >= 0) j["whole_day_fill_variance"] = whole_day_fill_variance;
   j["days"] = days;
   j["nearby"] = {{"dates", nlohmann::json::array()}, {"log_mse", nlohmann::json::array()}};
   for (size_t k = 0; k < nearby.dates.size(); ++k) {
@@ -796,7 +820,8 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   for (auto [key, field] : {std::pair<const char*, double*>{"day_variance_coarse_filled", &m.day_variance_filled},
                             {"day_variance_reference_filled", &m.day_variance_reference_filled},
                             {"day_variance_coarse_and_reference_filled", &m.day_variance_both_filled},
-                            {"day_variance_whole_day_filled", &m.day_variance_whole_day_filled}}) {
+                            {"day_variance_whole_day_filled", &m.day_variance_whole_day_filled},
+                            {"whole_day_fill_variance", &m.whole_day_fill_variance}}) {
     if (!j.contains(key)) continue;
     if (!j[key].is_number()) throw Error(fmt::format("uncertainty model: {} is not a number", key));
     *field = j[key].get<double>();

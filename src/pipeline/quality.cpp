@@ -14,6 +14,7 @@
 #include "lstfuse/io/band_names.hpp"
 #include "lstfuse/io/catalog_io.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fill_catalog.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
 
 namespace lstfuse::pipeline {
@@ -176,7 +177,9 @@ eval::UncertaintyModel learn_uncertainty(const Catalog& catalog, const MethodInf
   }
   // The median over dates: one hazy or badly masked scene should not set the noise of all.
   const double noise = opts.fine_noise_sd ? *opts.fine_noise_sd * *opts.fine_noise_sd : median(nuggets);
-  eval::UncertaintyModel m = eval::fit_uncertainty(all, errors, std::isfinite(noise) ? noise : 0.0, opts.fit);
+  eval::UncertaintyFit fit = opts.fit;
+  if (const auto wd = whole_day_fill_mean_square_error(catalog)) fit.whole_day_fill_variance = *wd;
+  eval::UncertaintyModel m = eval::fit_uncertainty(all, errors, std::isfinite(noise) ? noise : 0.0, fit);
   m.dates = used;
   m.method = info.name;
   return m;

@@ -223,7 +223,7 @@ TEST(Uncertainty, ClassFactorOfEqualLossesIsTheOneNearestOne) {
   const auto m = eval::fit_uncertainty(rows, err, 0.0);
   ASSERT_EQ(m.class_scale.size(), 2u);
   // All of class 1 is within 1 sigma and within 2 sigma (share 1 at both): the loss is flat for
-  // every factor that keeps sigma >= 1 K, and the search starts at 0.5; the factor nearest 1
+  // every factor that keeps sigma >= 1 K, and the search starts at 2/3; the factor nearest 1
   // among them leaves sigma at or above 1 K.
   const double with_one = m.sigma(rows.x.data(), 1) / m.class_factor(1);  // sigma at factor 1
   if (with_one >= 1.0) {
@@ -232,6 +232,29 @@ TEST(Uncertainty, ClassFactorOfEqualLossesIsTheOneNearestOne) {
     EXPECT_GE(m.sigma(rows.x.data(), 1), 1.0);  // the plateau's first step, one grid step wide
     EXPECT_LT(m.sigma(rows.x.data(), 1), 1.0 + 0.002 * with_one + 1e-9);
   }
+}
+
+TEST(Uncertainty, AClassOfRareLargeMissesKeepsAtLeastTwoThirdsOfItsBand) {
+  // Class 2 has about the variance of class 1 (Gaussian, 1 K), mostly in rare large misses: 90 %
+  // of its errors have sd 0.4 K, 10 % sd 3 K (variance 0.144 + 0.9). Within 1 sigma its shares
+  // want a band of about half (at 0.45 sigma: 0.9 x 73.9 % + 0.1 x 11.9 % = 67.7 %): without the
+  // bound the factor goes below 2/3; with it, it stops at 2/3.
+  std::mt19937_64 rng(29);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  auto rows = rows_with_change(40000, rng);
+  std::vector<float> err;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    for (int d = 0; d < rows.dims; ++d) rows.x[i * rows.dims + d] = 0.5f;
+    rows.cls[i] = static_cast<uint8_t>(1 + i % 2);
+    err.push_back(static_cast<float>(rows.cls[i] == 1 ? z(rng) : (u(rng) < 0.1 ? 3.0 : 0.4) * z(rng)));
+  }
+  const auto m = eval::fit_uncertainty(rows, err, 0.0);
+  ASSERT_EQ(m.class_scale.size(), 2u);
+  EXPECT_NEAR(m.class_factor(2), 2.0 / 3.0, 1e-12);
+  eval::UncertaintyFit wide;
+  wide.min_class_factor = 0.25;
+  EXPECT_LT(eval::fit_uncertainty(rows, err, 0.0, wide).class_factor(2), 2.0 / 3.0 - 0.02);
 }
 
 TEST(Uncertainty, TooFewRowsIsAnError) {
@@ -500,6 +523,46 @@ TEST(Uncertainty, DaysFilledWholeHaveTheirOwnDayVarianceWhenThereAreEnough) {
   EXPECT_LT(two.day_variance_whole_day_filled, 0.0);
   EXPECT_NEAR(two.day_variance_filled, (2 * 9.0 + 28 * 0.64) / 30, 0.05);
   EXPECT_EQ(two.to_json().count("day_variance_whole_day_filled"), 0u);
+}
+
+TEST(Uncertainty, DaysFilledWholeTakeTheFillersCheckAndDoNotCalibrate) {
+  // As above, with two days filled whole, and the gap filler's check of such days (4 K^2). They
+  // get the observed pixels' day variance plus the check, stay apart from the filled pixels of the
+  // other days, and do not set the scale: whether they miss by 3 K or by 30 K (the same deviations
+  // from their day's mean), the model is the same.
+  auto make = [](double whole_miss) {
+    auto rows = rows_in_days(30, 2000);
+    std::mt19937_64 rng(53);
+    std::normal_distribution<double> z(0.0, 1.0);
+    std::vector<float> err;
+    for (size_t i = 0; i < rows.rows(); ++i) {
+      const bool whole = rows.day[i] < 2;
+      const bool filled = whole || (i % 2000) % 2 == 1;
+      rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;
+      rows.x[i * rows.dims + 5] = 0.0f;
+      rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;
+      const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
+      err.push_back(static_cast<float>((whole ? whole_miss : filled ? 0.8 : 0.3) * sign + 0.5 * z(rng)));
+    }
+    eval::UncertaintyFit fit;
+    fit.nearby = false;
+    fit.whole_day_fill_variance = 4.0;
+    return std::make_pair(rows, eval::fit_uncertainty(rows, err, 0.0, fit));
+  };
+  const auto [rows, m] = make(3.0);
+  EXPECT_NEAR(m.day_variance, 0.09, 0.01);
+  EXPECT_NEAR(m.day_variance_filled, 0.64, 0.02);  // the two days filled whole are not in it
+  EXPECT_DOUBLE_EQ(m.whole_day_fill_variance, 4.0);
+  EXPECT_DOUBLE_EQ(m.day_variance_whole_day_filled, m.day_variance + 4.0);
+  const float* whole_row = rows.x.data();
+  EXPECT_NEAR(std::pow(m.sigma(whole_row, 0) / m.scale, 2) - m.day_variance - 4.0, 0.25, 0.03);
+  const auto far = make(30.0).second;
+  EXPECT_DOUBLE_EQ(far.scale, m.scale);
+  // The errors are floats: 30 K and 3 K plus the same deviation round differently.
+  EXPECT_NEAR(far.sigma(whole_row, 0), m.sigma(whole_row, 0), 1e-6);
+  const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  EXPECT_DOUBLE_EQ(back.whole_day_fill_variance, 4.0);
+  EXPECT_DOUBLE_EQ(back.sigma(whole_row, 0), m.sigma(whole_row, 0));
 }
 
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {

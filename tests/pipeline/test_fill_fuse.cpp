@@ -209,6 +209,21 @@ TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
   }
   // The simulated Landsat clouds leave holes under the nearest pairs that farther ones fill.
   EXPECT_GT(ref_filled, 0);
+  // The filler's check of days filled whole, kept with the filled catalog, is what the
+  // uncertainty of such days is built on.
+  std::ifstream fj(out / "fused" / "filled-coarse" / "fill.json");
+  const auto fill = nlohmann::json::parse(fj);
+  ASSERT_TRUE(fill.contains("whole_day_check"));
+  EXPECT_GT(fill["whole_day_check"]["days"].get<int>(), 50);
+  const double mse = fill["whole_day_check"]["mean_square_error"].get<double>();
+  EXPECT_GT(mse, 0.0);
+  EXPECT_DOUBLE_EQ(*pipeline::whole_day_fill_mean_square_error(filled), mse);
+  std::ifstream mj(out / "fused" / "uncertainty_model.json");
+  ASSERT_TRUE(mj.good());
+  const auto model = nlohmann::json::parse(mj);
+  EXPECT_DOUBLE_EQ(model["whole_day_fill_variance"].get<double>(), mse);
+  EXPECT_DOUBLE_EQ(model["day_variance_whole_day_filled"].get<double>(), model["day_variance"].get<double>() + mse);
+  EXPECT_FALSE(pipeline::whole_day_fill_mean_square_error(s.holed));  // not a filled catalog
 }
 
 TEST(FuseFill, WithoutReferenceStepsHolesStayAndAreNotFlagged) {

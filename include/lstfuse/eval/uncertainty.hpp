@@ -80,7 +80,16 @@ struct UncertaintyFit {
   // A land-cover class with at least this many rows (on at least min_days days when the rows
   // are grouped by day) gets its own calibration factor.
   long long min_class_calibration_rows = 500;
-  double min_class_factor = 0.5;  // class factors are kept within [this, 1 / this]
+  // Class factors are kept within [this, 1 / this]. A factor is learned on the hidden dates, 16
+  // days and more from a reference, and carries only in part to fused days closer to theirs;
+  // below 2/3 it was the mark of a class with rare large misses (water), whose band it shrank
+  // where the fused days miss more (docs/uncertainty.md).
+  double min_class_factor = 2.0 / 3.0;
+  // K^2, the gap filler's check of days filled whole (mean squared error of a day's scene mean
+  // when it is filled from the days around it, over every day with clear pixels), < 0: none.
+  // With one, the days filled whole get the day variance of the observed pixels plus this, and
+  // the few hidden dates filled whole neither set it nor the calibration (docs/uncertainty.md).
+  double whole_day_fill_variance = -1.0;
 };
 
 // Error level of the hidden dates: per date, the log mean squared deviation of the error from
@@ -117,6 +126,9 @@ struct UncertaintyModel {
   double day_variance_reference_filled = -1.0;  // K^2, coarse observed, reference from a farther pair
   double day_variance_both_filled = -1.0;       // K^2, both
   double day_variance_whole_day_filled = -1.0;  // K^2, coarse filled on a day filled whole (< 2 % observed)
+  // K^2, the filler's check it was built on (UncertaintyFit::whole_day_fill_variance); < 0: it
+  // was learned from the hidden dates filled whole.
+  double whole_day_fill_variance = -1.0;
   double day_variance_for(bool coarse_filled, bool reference_filled, bool whole_day = false) const;
   int days = 0;                       // days the day component was learned from (0: none)
   NearbyErrors nearby;                // the error level of the hidden dates, in time
