@@ -178,20 +178,28 @@ DaySplit split_days(const FeatureRows& all, const std::vector<float>& errors, co
   const double per_day = static_cast<double>(keep.size()) / s.days;
   // Per group, the mean shared square over the days it has enough rows on (each day the same
   // weight; a day where a group has too few rows does not count for it).
+  // With `whole_apart` the days filled whole do not count for the whole days' variance either:
+  // it is what the other days share, and theirs comes from elsewhere.
   std::array<double, 1 + kDayGroups> sq{};
   std::array<int, 1 + kDayGroups> n{};
-  for (const auto& [day, t] : sums)
+  for (const auto& [day, t] : sums) {
+    const bool apart = whole && whole_apart && t[1 + kWholeDayFilled].n > 0;
     for (int g = 0; g <= kDayGroups; ++g)
-      if (t[g].n >= (g == 0 ? 1 : min_group_rows)) {
+      if (t[g].n >= (g == 0 ? 1 : min_group_rows) && !(g == 0 && apart)) {
         sq[g] += t[g].shared_square();
         ++n[g];
       }
-  s.variance = std::max(0.0, sq[0] / n[0]);
+  }
+  s.variance = n[0] ? std::max(0.0, sq[0] / n[0]) : 0.0;
   // Groups of their own: those on enough days, when at least two groups are (else one day
-  // component for all, as with a single kind of pixel).
+  // component for all, as with a single kind of pixel). The days filled whole kept apart are
+  // not among those counted.
   std::array<bool, 1 + kDayGroups> own{};
   int owners = 0;
-  for (int g = 1; g <= kDayGroups; ++g) owners += own[g] = n[g] >= min_days;
+  for (int g = 1; g <= kDayGroups; ++g) {
+    own[g] = n[g] >= min_days;
+    if (!(whole_apart && g == 1 + kWholeDayFilled)) owners += own[g];
+  }
   if (owners < 2) own.fill(false);
   if (whole && whole_apart) own[1 + kWholeDayFilled] = true;
   spdlog::debug("uncertainty: day groups (all, observed, coarse filled, reference filled, both, whole day): days "
@@ -596,8 +604,15 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   // With the filler's check, the hidden dates filled whole do not calibrate: their band rests on
   // that check, and a handful of such dates would otherwise set the scale of every pixel.
   std::vector<uint8_t> calibrates(keep.size(), 1);
-  if (fill_check)
-    for (size_t r = 0; r < keep.size(); ++r) calibrates[r] = !whole_day_filled(x.data() + keep[r] * dims, dims);
+  if (fill_check) {
+    size_t n_cal = 0;
+    for (size_t r = 0; r < keep.size(); ++r) n_cal += calibrates[r] = !whole_day_filled(x.data() + keep[r] * dims, dims);
+    if (n_cal < 200) {  // too few other rows to calibrate on: all of them, as without the check
+      spdlog::warn("uncertainty: {} leave-one-out pixels outside days filled whole; the calibration uses all {}",
+                   n_cal, keep.size());
+      std::fill(calibrates.begin(), calibrates.end(), 1);
+    }
+  }
   std::vector<std::vector<double>> sorted, cumw;
   auto sort_ratios = [&](const std::vector<double>& factor) {
     sorted.assign(lambdas.size(), {});
@@ -843,7 +858,8 @@ UncertaintyModel UncertaintyModel::from_json(const nlohmann::json& j) {
   if (j.contains("class_scale")) {  // absent in models written before per-class calibration
     for (const auto& [c, f] : j["class_scale"].items()) {
       const double v = f.get<double>();
-      // The fit keeps factors within [0.5, 2]; anything far outside is not a model it wrote.
+      // The fit keeps factors within [2/3, 3/2] (earlier versions [0.5, 2]); anything far outside
+      // is not a model it wrote.
       if (!(v >= 1e-3 && v <= 1e3)) throw Error("uncertainty model: class factor of class " + c + " out of range");
       const auto cls = static_cast<uint8_t>(class_key(c, 1, "class factor"));
       for (const auto& e : m.class_scale)

@@ -110,6 +110,10 @@ void append_quality_band(Raster& quality, const Raster& band, const std::string&
 
 eval::UncertaintyModel learn_uncertainty(const Catalog& catalog, const MethodInfo& info,
                                          const PredictDate& predict, const UncertaintyOptions& opts) {
+  // A filled catalog's check of days filled whole, read first: a damaged fill.json is named
+  // before minutes of leave-one-out predictions, not after.
+  eval::UncertaintyFit fit = opts.fit;
+  if (const auto wd = whole_day_fill_mean_square_error(catalog)) fit.whole_day_fill_variance = *wd;
   std::vector<Date> dates = loo_dates(catalog, info);
   if (static_cast<int>(dates.size()) < opts.min_dates) {
     throw Error(fmt::format("{}: {} pair date(s) can be predicted leave-one-out with {}; the "
@@ -177,8 +181,6 @@ eval::UncertaintyModel learn_uncertainty(const Catalog& catalog, const MethodInf
   }
   // The median over dates: one hazy or badly masked scene should not set the noise of all.
   const double noise = opts.fine_noise_sd ? *opts.fine_noise_sd * *opts.fine_noise_sd : median(nuggets);
-  eval::UncertaintyFit fit = opts.fit;
-  if (const auto wd = whole_day_fill_mean_square_error(catalog)) fit.whole_day_fill_variance = *wd;
   eval::UncertaintyModel m = eval::fit_uncertainty(all, errors, std::isfinite(noise) ? noise : 0.0, fit);
   m.dates = used;
   m.method = info.name;

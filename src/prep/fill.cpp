@@ -330,6 +330,7 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
       s += static_cast<double>(t.values[c]) * resN[i * ncells + c] - resS[i * ncells + c];
       n += resN[i * ncells + c];
     }
+    if (n == 0) continue;  // a spatial field has clear pixels; kept safe should that rule change
     whole_day_checks_.push_back({src.dates[i], s / static_cast<double>(n), n});
   }
 }

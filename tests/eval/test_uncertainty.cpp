@@ -530,14 +530,14 @@ TEST(Uncertainty, DaysFilledWholeTakeTheFillersCheckAndDoNotCalibrate) {
   // get the observed pixels' day variance plus the check, stay apart from the filled pixels of the
   // other days, and do not set the scale: whether they miss by 3 K or by 30 K (the same deviations
   // from their day's mean), the model is the same.
-  auto make = [](double whole_miss) {
+  auto make = [](double whole_miss, int whole_days = 2, bool others_filled = true) {
     auto rows = rows_in_days(30, 2000);
     std::mt19937_64 rng(53);
     std::normal_distribution<double> z(0.0, 1.0);
     std::vector<float> err;
     for (size_t i = 0; i < rows.rows(); ++i) {
-      const bool whole = rows.day[i] < 2;
-      const bool filled = whole || (i % 2000) % 2 == 1;
+      const bool whole = rows.day[i] < whole_days;
+      const bool filled = whole || (others_filled && (i % 2000) % 2 == 1);
       rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;
       rows.x[i * rows.dims + 5] = 0.0f;
       rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;
@@ -563,6 +563,17 @@ TEST(Uncertainty, DaysFilledWholeTakeTheFillersCheckAndDoNotCalibrate) {
   const auto back = eval::UncertaintyModel::from_json(nlohmann::json::parse(m.to_json().dump()));
   EXPECT_DOUBLE_EQ(back.whole_day_fill_variance, 4.0);
   EXPECT_DOUBLE_EQ(back.sigma(whole_row, 0), m.sigma(whole_row, 0));
+  // No filled pixel outside the days filled whole: one day variance for the other days, of
+  // their own means only (0.09), not of all 30 days ((2 x 9 + 28 x 0.09) / 30 = 0.68).
+  const auto observed_only = make(3.0, 2, false).second;
+  EXPECT_NEAR(observed_only.day_variance, 0.09, 0.01);
+  EXPECT_DOUBLE_EQ(observed_only.day_variance_whole_day_filled, observed_only.day_variance + 4.0);
+  // Every day filled whole: nothing else to calibrate on, so all rows calibrate (a scale from no
+  // rows at all would be the search's first value, 0.3). The errors are 3 K +- 0.5 K against a
+  // band of sqrt(0 + 4 + 0.25) = 2.06 K: the scale stretches it to about 3 / 2.06 = 1.46 (the
+  // loss, balancing 1 and 2 sigma, settles at 1.52: 60 % within 1 sigma, all within 2).
+  const auto all_whole = make(3.0, 30).second;
+  EXPECT_NEAR(all_whole.scale, 1.5, 0.1);
 }
 
 TEST(Uncertainty, DaysWeighEquallyWhateverTheirPixels) {
