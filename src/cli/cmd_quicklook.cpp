@@ -49,7 +49,7 @@ void run(const QuicklookArgs& a) {
   };
   const int bands = lstfuse::io::read_band_count(a.raster);
   if (a.band < 1 || a.band > bands) {
-    throw lstfuse::file_error(a.raster, fmt::format("has {} bands; --band {} asked", bands, a.band));
+    throw lstfuse::file_error(a.raster, fmt::format("has {} band{}; --band {} asked", bands, bands == 1 ? "" : "s", a.band));
   }
   // Only the band shown is read: a quality layer holds several bands of the scene's size.
   ro.bands = {a.band};
@@ -87,8 +87,10 @@ void run(const QuicklookArgs& a) {
     const auto other = lstfuse::io::read_raster(a.diff, ro);
     check_lst(other, a.diff);
     if (opts.title.empty()) opts.title = base(a.raster) + " - " + base(a.diff);
-    opts.label = "difference (K)";
-    opts.units = "K";
+    // A difference has the unit of its bands: K for LST and the uncertainty, none for counts,
+    // flags and weights.
+    opts.label = opts.units.empty() && quality ? "difference of " + opts.label : "difference (K)";
+    opts.units = quality ? opts.units : "K";
     info = lstfuse::eval::render_diff_png(r, other, a.output, opts);
   } else {
     if (opts.title.empty()) opts.title = base(a.raster);

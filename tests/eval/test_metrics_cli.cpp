@@ -144,6 +144,24 @@ TEST(QuicklookCli, ReadsAndLabelsOnlyTheBandShown) {
   res = lstfuse::test::run_cli("quicklook \"" + qf + "\" --band 2 -o \"" + png + "\"");
   ASSERT_EQ(res.exit_code, 0) << res.output;
   EXPECT_NE(res.output.find(" K (robust"), std::string::npos) << res.output;
+  // A difference has the unit of its bands: none for counts, K for the uncertainty.
+  for (int y = 0; y < 24; ++y)
+    for (int x = 0; x < 32; ++x) q.at(0, y, x) += 1.0f;
+  const auto qf2 = (tmp / "q2.tif").string();
+  lstfuse::io::write_raster(qf2, q, wo);
+  res = lstfuse::test::run_cli("quicklook \"" + qf + "\" --band 1 --diff \"" + qf2 + "\" -o \"" + png + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find("1.000 ("), std::string::npos) << res.output;
+  EXPECT_EQ(res.output.find(" K ("), std::string::npos) << res.output;
+  res = lstfuse::test::run_cli("quicklook \"" + qf + "\" --band 2 --diff \"" + qf2 + "\" -o \"" + png + "\"");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  EXPECT_NE(res.output.find(" K ("), std::string::npos) << res.output;
+  // One band: the count is said as such.
+  const auto one = (tmp / "one.tif").string();
+  lstfuse::io::write_raster(one, k);
+  res = lstfuse::test::run_cli("quicklook \"" + one + "\" --band 2 -o \"" + png + "\"");
+  EXPECT_EQ(res.exit_code, 1);
+  EXPECT_NE(res.output.find("has 1 band; --band 2 asked"), std::string::npos) << res.output;
 }
 
 // `info` reads a band in strips of about 2^24 pixels: a band of two strips (1024 rows of 16384
