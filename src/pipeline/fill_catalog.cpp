@@ -302,9 +302,17 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     // uncertainty of a fused day filled whole is built on it (docs/uncertainty.md).
     const double wd = filler.whole_day_mean_square_error();
     if (std::isfinite(wd)) {
-      j["whole_day_check"] = {{"days", filler.whole_day_checks().size()}, {"mean_square_error", wd}};
-      spdlog::info("fill: a day filled whole misses its scene mean by {:.2f} K rms (checked on {} days with clear "
-                   "pixels)", std::sqrt(wd), filler.whole_day_checks().size());
+      j["whole_day_check"] = {{"checks", filler.whole_day_checks().size()},
+                              {"whole_days", filler.whole_days_checked()},
+                              {"mean_square_error", wd}};
+      if (filler.whole_days_checked()) {
+        spdlog::info("fill: a day filled whole misses its scene mean by {:.2f} K rms ({} checks on days with clear "
+                     "pixels, at the gaps of the {} days the series leaves without one)",
+                     std::sqrt(wd), filler.whole_day_checks().size(), filler.whole_days_checked());
+      } else {
+        spdlog::info("fill: a day filled whole would miss its scene mean by {:.2f} K rms ({} days with clear pixels "
+                     "filled again from their neighbours)", std::sqrt(wd), filler.whole_day_checks().size());
+      }
     }
     write_text_atomic(tmp / kFillJson, j.dump(2) + "\n");
   });

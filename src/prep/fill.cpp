@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -318,21 +319,102 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
     }
   }
 
-  // Each day with a field filled again as if clouded whole: the temporal field from the other
-  // days, against the day's own clear residuals, weighted by their counts per cell.
-  for (size_t i = 0; i < D; ++i) {
-    if (spatial_[i].kind != ResidualKind::Spatial) continue;
-    const Field t = temporal_field(days_[i], i, i);
-    if (t.kind == ResidualKind::None) continue;
+  check_whole_days(src.dates, resS, resN);
+}
+
+void GapFiller::check_whole_days(const std::vector<Date>& dates, const std::vector<double>& resS,
+                                 const std::vector<int>& resN) {
+  const size_t ncells = static_cast<size_t>(ncx_) * ncy_;
+  const int window = opts_.window;
+  auto spatial_at = [&](long day) -> long {
+    const auto it = std::lower_bound(days_.begin(), days_.end(), day);
+    if (it == days_.end() || *it != day) return -1;
+    const size_t k = static_cast<size_t>(it - days_.begin());
+    return spatial_[k].kind == ResidualKind::Spatial ? static_cast<long>(k) : -1;
+  };
+  // Day i filled from the fields at indices b (before) and a (after), either -1 for none, with
+  // weight w on the later one: the clear-count-weighted mean of that field less the observed.
+  auto check = [&](size_t i, long b, long a, double w, int before, int after) {
     double s = 0.0;
     long long n = 0;
     for (size_t c = 0; c < ncells; ++c) {
-      s += static_cast<double>(t.values[c]) * resN[i * ncells + c] - resS[i * ncells + c];
+      const double t = b < 0   ? spatial_[static_cast<size_t>(a)].values[c]
+                       : a < 0 ? spatial_[static_cast<size_t>(b)].values[c]
+                               : (1.0 - w) * spatial_[static_cast<size_t>(b)].values[c] +
+                                     w * spatial_[static_cast<size_t>(a)].values[c];
+      s += t * resN[i * ncells + c] - resS[i * ncells + c];
       n += resN[i * ncells + c];
     }
-    if (n == 0) continue;  // a spatial field has clear pixels; kept safe should that rule change
-    whole_day_checks_.push_back({src.dates[i], s / static_cast<double>(n), n});
+    // A spatial field has clear pixels; kept safe should that rule change.
+    return n ? std::optional<WholeDayCheck>(WholeDayCheck{dates[i], before, after, s / static_cast<double>(n), n})
+             : std::nullopt;
+  };
+  // The gaps of the days within the series' span without a field of their own, as field_for
+  // fills them (days beyond the span are filled only when a period asks for them).
+  std::map<std::pair<int, int>, int> gaps;
+  for (long day = days_.front(); day <= days_.back(); ++day) {
+    if (spatial_at(day) >= 0) continue;
+    int before = 0, after = 0;
+    for (int k = 1; k <= window && !before; ++k)
+      if (spatial_at(day - k) >= 0) before = k;
+    for (int k = 1; k <= window && !after; ++k)
+      if (spatial_at(day + k) >= 0) after = k;
+    if (before || after) ++gaps[{before, after}];
   }
+  double weighted = 0.0;
+  for (const auto& [gap, count] : gaps) {
+    const int before = gap.first, after = gap.second;
+    const double w = before && after ? static_cast<double>(before) / (before + after) : 0.0;
+    std::vector<std::optional<WholeDayCheck>> found(days_.size());
+#pragma omp parallel for schedule(dynamic)
+    for (long long i = 0; i < static_cast<long long>(days_.size()); ++i) {
+      if (spatial_[static_cast<size_t>(i)].kind != ResidualKind::Spatial) continue;
+      const long b = before ? spatial_at(days_[static_cast<size_t>(i)] - before) : -1;
+      const long a = after ? spatial_at(days_[static_cast<size_t>(i)] + after) : -1;
+      if ((before && b < 0) || (after && a < 0)) continue;
+      found[static_cast<size_t>(i)] = check(static_cast<size_t>(i), b, a, w, before, after);
+    }
+    double sq = 0.0;
+    int n = 0;
+    for (const auto& c : found) {
+      if (!c) continue;
+      sq += c->error * c->error;
+      ++n;
+      whole_day_checks_.push_back(*c);
+    }
+    if (!n) continue;
+    weighted += count * (sq / n);
+    whole_days_checked_ += count;
+  }
+  if (whole_days_checked_) {
+    whole_day_mse_ = weighted / whole_days_checked_;
+    return;
+  }
+  // No day filled whole to match: each day with a field against its nearest other fields.
+  double sq = 0.0;
+  for (size_t i = 0; i < days_.size(); ++i) {
+    if (spatial_[i].kind != ResidualKind::Spatial) continue;
+    long b = -1, a = -1;
+    for (size_t k = i; k-- > 0 && days_[i] - days_[k] <= window;)
+      if (spatial_[k].kind == ResidualKind::Spatial) {
+        b = static_cast<long>(k);
+        break;
+      }
+    for (size_t k = i + 1; k < days_.size() && days_[k] - days_[i] <= window; ++k)
+      if (spatial_[k].kind == ResidualKind::Spatial) {
+        a = static_cast<long>(k);
+        break;
+      }
+    if (b < 0 && a < 0) continue;
+    const int before = b < 0 ? 0 : static_cast<int>(days_[i] - days_[static_cast<size_t>(b)]);
+    const int after = a < 0 ? 0 : static_cast<int>(days_[static_cast<size_t>(a)] - days_[i]);
+    const double w = b >= 0 && a >= 0 ? static_cast<double>(before) / (before + after) : 0.0;
+    if (const auto c = check(i, b, a, w, before, after)) {
+      sq += c->error * c->error;
+      whole_day_checks_.push_back(*c);
+    }
+  }
+  if (!whole_day_checks_.empty()) whole_day_mse_ = sq / static_cast<double>(whole_day_checks_.size());
 }
 
 GapFiller::Field GapFiller::field_for(const Date& d) const {
@@ -340,22 +422,22 @@ GapFiller::Field GapFiller::field_for(const Date& d) const {
   const auto it = std::lower_bound(days_.begin(), days_.end(), day);
   const size_t at = static_cast<size_t>(it - days_.begin());
   if (it != days_.end() && *it == day && spatial_[at].kind == ResidualKind::Spatial) return spatial_[at];
-  return temporal_field(day, at, SIZE_MAX);
+  return temporal_field(day, at);
 }
 
-GapFiller::Field GapFiller::temporal_field(long day, size_t at, size_t skip) const {
+GapFiller::Field GapFiller::temporal_field(long day, size_t at) const {
   // Nearest spatial fields on either side within the window.
   long before = -1, after = -1;
   for (size_t k = at; k-- > 0;) {
     if (day - days_[k] > opts_.window) break;
-    if (k != skip && days_[k] < day && spatial_[k].kind == ResidualKind::Spatial) {
+    if (days_[k] < day && spatial_[k].kind == ResidualKind::Spatial) {
       before = static_cast<long>(k);
       break;
     }
   }
   for (size_t k = at; k < days_.size(); ++k) {
     if (days_[k] - day > opts_.window) break;
-    if (k != skip && days_[k] > day && spatial_[k].kind == ResidualKind::Spatial) {
+    if (days_[k] > day && spatial_[k].kind == ResidualKind::Spatial) {
       after = static_cast<long>(k);
       break;
     }
@@ -373,13 +455,6 @@ GapFiller::Field GapFiller::temporal_field(long day, size_t at, size_t skip) con
   f.values.resize(a.size());
   for (size_t c = 0; c < a.size(); ++c) f.values[c] = static_cast<float>((1.0 - w) * a[c] + w * b[c]);
   return f;
-}
-
-double GapFiller::whole_day_mean_square_error() const {
-  if (whole_day_checks_.empty()) return NAN;
-  double s = 0.0;
-  for (const auto& c : whole_day_checks_) s += c.error * c.error;
-  return s / static_cast<double>(whole_day_checks_.size());
 }
 
 double GapFiller::field_at(const Field& f, int x, int y) const {

@@ -214,7 +214,7 @@ TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
   std::ifstream fj(out / "fused" / "filled-coarse" / "fill.json");
   const auto fill = nlohmann::json::parse(fj);
   ASSERT_TRUE(fill.contains("whole_day_check"));
-  EXPECT_GT(fill["whole_day_check"]["days"].get<int>(), 50);
+  EXPECT_GT(fill["whole_day_check"]["checks"].get<int>(), 50);
   const double mse = fill["whole_day_check"]["mean_square_error"].get<double>();
   EXPECT_GT(mse, 0.0);
   EXPECT_DOUBLE_EQ(*pipeline::whole_day_fill_mean_square_error(filled), mse);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -150,12 +151,13 @@ TEST(GapFill, DaysWithoutAnImageTakeTheResidualInterpolatedInTime) {
   EXPECT_EQ(f.fill(far, nullptr).lst.valid_count(0), 0);
 }
 
-TEST(GapFill, DaysFilledWholeAreCheckedOnTheDaysWithClearPixels) {
+TEST(GapFill, DaysFilledWholeAreCheckedAtTheirGapsOnTheDaysWithClearPixels) {
   // No cloud, no noise, a scene-wide anomaly: every pixel's residual on a day is the same, r(d)
-  // = observed - fitted cycle, and so is every cell of the day's field. A day filled again from
-  // its neighbours then misses by the linear interpolation of their r less its own. Days 100 and
-  // 101 are not in the series, day 200 is clouded whole (no field of its own), so day 99 is
-  // checked against days 98 and 102 (weights 3/4, 1/4), day 199 against 198 and 201 (2/3, 1/3).
+  // = observed - fitted cycle, and so is every cell of the day's field. Days 100 and 101 are not
+  // in the series and day 200 is clouded whole: the days filled whole have the gaps (1, 2),
+  // (2, 1) and (1, 1) (days back to a field, days ahead). For each gap, every day k with a field
+  // whose days k - before and k + after have one too is filled again from those two, and misses
+  // by their interpolation of r less its own.
   Series s(16, 16, 0.0, 0.0, 1.0, 5);
   std::vector<Date> dates;
   std::vector<Raster> images;
@@ -172,26 +174,53 @@ TEST(GapFill, DaysFilledWholeAreCheckedOnTheDaysWithClearPixels) {
     const Date d = start + k;
     return Series::cycle_of(3, 5, d) + Series::anomaly(d) - f.cycle(3, 5, d);
   };
-  const auto& checks = f.whole_day_checks();
-  ASSERT_EQ(checks.size(), 366u - 3u);  // every day with a field; each has a neighbour in the window
-  double sum_sq = 0.0;
-  for (const auto& c : checks) {
-    const int k = static_cast<int>(c.date.days() - start.days());
-    double expected = 0.0;
-    if (k == 0) expected = r(1) - r(0);
-    else if (k == 365) expected = r(364) - r(365);
-    else if (k == 99) expected = 0.75 * r(98) + 0.25 * r(102) - r(99);
-    else if (k == 102) expected = 0.25 * r(99) + 0.75 * r(103) - r(102);
-    else if (k == 199) expected = (2.0 * r(198) + r(201)) / 3.0 - r(199);
-    else if (k == 201) expected = (r(199) + 2.0 * r(202)) / 3.0 - r(201);
-    else expected = 0.5 * (r(k - 1) + r(k + 1)) - r(k);
-    EXPECT_NEAR(c.error, expected, 2e-4) << c.date.iso();
-    EXPECT_EQ(c.clear, 256) << c.date.iso();
-    sum_sq += expected * expected;
+  const auto has_field = [](int k) { return k >= 0 && k <= 365 && k != 100 && k != 101 && k != 200; };
+  double mse = 0.0;
+  size_t expected_checks = 0;
+  for (const auto& gap : {std::pair{1, 2}, std::pair{2, 1}, std::pair{1, 1}}) {
+    const int before = gap.first, after = gap.second;
+    const double w = static_cast<double>(before) / (before + after);
+    double sq = 0.0;
+    int n = 0;
+    for (int k = 0; k <= 365; ++k) {
+      if (!has_field(k) || !has_field(k - before) || !has_field(k + after)) continue;
+      const double e = (1 - w) * r(k - before) + w * r(k + after) - r(k);
+      sq += e * e;
+      ++n;
+      const auto& checks = f.whole_day_checks();
+      const auto it = std::find_if(checks.begin(), checks.end(), [&](const auto& c) {
+        return c.date == start + k && c.before == before && c.after == after;
+      });
+      ASSERT_NE(it, checks.end()) << k << " " << before << " " << after;
+      EXPECT_NEAR(it->error, e, 2e-4) << k << " " << before << " " << after;
+      EXPECT_EQ(it->clear, 256);
+    }
+    mse += sq / n / 3.0;  // each gap is one day's
+    expected_checks += static_cast<size_t>(n);
   }
+  EXPECT_EQ(f.whole_days_checked(), 3);
+  EXPECT_EQ(f.whole_day_checks().size(), expected_checks);
   // The anomaly's curvature over a day: about 2 / 81 K, so the check is far from trivial zeros.
-  EXPECT_GT(sum_sq / static_cast<double>(checks.size()), 1e-5);
-  EXPECT_NEAR(f.whole_day_mean_square_error(), sum_sq / static_cast<double>(checks.size()), 1e-6);
+  EXPECT_GT(mse, 1e-5);
+  EXPECT_NEAR(f.whole_day_mean_square_error(), mse, 1e-6);
+
+  // A series without such a day: each day against its nearest fields (one side at the ends).
+  const Series full(16, 16, 0.0, 0.0, 1.0, 5);
+  const prep::GapFiller g(full.source(), options(8, 256));
+  const auto rg = [&](int k) {
+    const Date d = start + k;
+    return Series::cycle_of(3, 5, d) + Series::anomaly(d) - g.cycle(3, 5, d);
+  };
+  EXPECT_EQ(g.whole_days_checked(), 0);
+  ASSERT_EQ(g.whole_day_checks().size(), 366u);
+  double sq = 0.0;
+  for (const auto& c : g.whole_day_checks()) {
+    const int k = static_cast<int>(c.date.days() - start.days());
+    const double e = k == 0 ? rg(1) - rg(0) : k == 365 ? rg(364) - rg(365) : 0.5 * (rg(k - 1) + rg(k + 1)) - rg(k);
+    EXPECT_NEAR(c.error, e, 2e-4) << k;
+    sq += e * e;
+  }
+  EXPECT_NEAR(g.whole_day_mean_square_error(), sq / 366.0, 1e-6);
 }
 
 TEST(GapFill, TiledAndWholeSceneFillingAgreeBitForBit) {

@@ -16,6 +16,7 @@
 // every sum has the same terms in the same order whatever the tile size), and the result does
 // not depend on tile size or thread count.
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -94,19 +95,28 @@ class GapFiller {
   // The interpolated residual at a pixel on day d (NaN when the day has no field).
   double residual(int x, int y, const Date& d) const;
 
-  // How well a day without any clear pixel is filled, checked on the days that had some: each
-  // day with a spatial residual field is filled again from the fields of the days around it
-  // only (as if it had been clouded whole), and the scene mean of the temporal field over its
-  // clear pixels is compared with the mean of their observed residuals. One entry per such day
-  // that has a field on another day within the window (docs/gap-filling.md).
+  // How well a day without any clear pixel is filled, checked on the days that had some. The
+  // days the series leaves without a field of their own (clouded whole, or without an image,
+  // within its span) are filled from the fields at some distance before
+  // and after them (their gap). For each such gap, every day with a spatial field whose own
+  // neighbours at those distances have one too is filled again from them alone, and the
+  // clear-count-weighted mean of that field over the day's cells is compared with the mean of
+  // its observed residuals. A series without such days checks each day against its nearest
+  // fields instead (docs/gap-filling.md).
   struct WholeDayCheck {
-    Date date;
-    double error = 0.0;  // K: the temporal field's mean minus the observed mean residual
+    Date date;            // the clear day filled again
+    int before = 0;       // days back to the field it was filled from (0: none on that side)
+    int after = 0;        // days ahead to the other one (0: none)
+    double error = 0.0;   // K: the temporal field's mean minus the observed mean residual
     long long clear = 0;  // clear pixels it was measured on
   };
   const std::vector<WholeDayCheck>& whole_day_checks() const { return whole_day_checks_; }
-  // Mean of the squared errors of whole_day_checks() (K^2); NaN without any.
-  double whole_day_mean_square_error() const;
+  // Mean squared error of the checks (K^2), each gap weighing as many times as days filled
+  // whole have it (the checks of a gap averaged first); NaN without any check.
+  double whole_day_mean_square_error() const { return whole_day_mse_; }
+  // Days filled whole whose gap has checks (0: the series has none, and the nearest fields
+  // were checked instead).
+  int whole_days_checked() const { return whole_days_checked_; }
 
  private:
   struct Field {
@@ -114,10 +124,13 @@ class GapFiller {
     std::vector<float> values;  // per cell
   };
   Field field_for(const Date& d) const;
-  // The temporal field of day index `at` from the nearest spatial fields around it, skipping
-  // index `skip` (SIZE_MAX: none); kind None when there is none within the window.
-  Field temporal_field(long day, size_t at, size_t skip) const;
+  // The temporal field of `day` (index `at` in the series, or where it would be) from the nearest
+  // spatial fields around it; kind None when there is none within the window.
+  Field temporal_field(long day, size_t at) const;
   double field_at(const Field& f, int x, int y) const;
+  // Fills whole_day_checks_ and its mean squared error from the per-day, per-cell clear
+  // residual sums and counts of the fit.
+  void check_whole_days(const std::vector<Date>& dates, const std::vector<double>& resS, const std::vector<int>& resN);
 
   FillOptions opts_;
   Grid grid_;
@@ -129,6 +142,8 @@ class GapFiller {
   std::vector<long> days_;       // day numbers of the series' dates
   std::vector<Field> spatial_;   // per series date: spatial field or None
   std::vector<WholeDayCheck> whole_day_checks_;
+  double whole_day_mse_ = std::numeric_limits<double>::quiet_NaN();
+  int whole_days_checked_ = 0;
 };
 
 }  // namespace lstfuse::prep
