@@ -483,25 +483,40 @@ TEST(Uncertainty, EachFillStatusHasItsOwnDayVariance) {
   EXPECT_ANY_THROW(eval::UncertaintyModel::from_json(bad));
 }
 
+namespace {
+
+// 30 days x 2000 rows, the first `whole_days` of them filled whole (every row coarse filled,
+// day_coarse_observed_fraction 0), missing by +-whole_miss K (the sign alternating by day); on
+// the others half the rows observed (+-0.3 K) and, with `others_filled`, half filled (+-0.8 K),
+// 50 % observed. Pixel noise 0.5 K. The errors go to `err`.
+eval::FeatureRows whole_day_rows(int whole_days, double whole_miss, bool others_filled, unsigned seed,
+                                 std::vector<float>& err) {
+  auto rows = rows_in_days(30, 2000);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> z(0.0, 1.0);
+  err.clear();
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    const bool whole = rows.day[i] < whole_days;
+    const bool filled = whole || (others_filled && (i % 2000) % 2 == 1);
+    rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;  // coarse_filled
+    rows.x[i * rows.dims + 5] = 0.0f;                 // reference clear
+    rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;  // day_coarse_observed_fraction
+    const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
+    err.push_back(static_cast<float>((whole ? whole_miss : filled ? 0.8 : 0.3) * sign + 0.5 * z(rng)));
+  }
+  return rows;
+}
+
+}  // namespace
+
 TEST(Uncertainty, DaysFilledWholeHaveTheirOwnDayVarianceWhenThereAreEnough) {
   // 30 days x 2000 rows. On the days filled whole (no coarse pixel observed: every row coarse
   // filled, day_coarse_observed_fraction 0) the day misses by +-3 K (variance 9); on the others
   // half the rows are observed (+-0.3 K, 0.09) and half filled (+-0.8 K, 0.64), with 50 %
   // observed. Pixel noise 0.5 K.
   auto make = [](int whole_days) {
-    auto rows = rows_in_days(30, 2000);
-    std::mt19937_64 rng(47);
-    std::normal_distribution<double> z(0.0, 1.0);
     std::vector<float> err;
-    for (size_t i = 0; i < rows.rows(); ++i) {
-      const bool whole = rows.day[i] < whole_days;
-      const bool filled = whole || (i % 2000) % 2 == 1;
-      rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;  // coarse_filled
-      rows.x[i * rows.dims + 5] = 0.0f;                 // reference clear
-      rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;  // day_coarse_observed_fraction
-      const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
-      err.push_back(static_cast<float>((whole ? 3.0 : filled ? 0.8 : 0.3) * sign + 0.5 * z(rng)));
-    }
+    const auto rows = whole_day_rows(whole_days, 3.0, true, 47, err);
     eval::UncertaintyFit fit;
     fit.nearby = false;
     return std::make_pair(rows, eval::fit_uncertainty(rows, err, 0.0, fit));
@@ -531,19 +546,8 @@ TEST(Uncertainty, DaysFilledWholeTakeTheFillersCheckAndDoNotCalibrate) {
   // other days, and do not set the scale: whether they miss by 3 K or by 30 K (the same deviations
   // from their day's mean), the model is the same.
   auto make = [](double whole_miss, int whole_days = 2, bool others_filled = true) {
-    auto rows = rows_in_days(30, 2000);
-    std::mt19937_64 rng(53);
-    std::normal_distribution<double> z(0.0, 1.0);
     std::vector<float> err;
-    for (size_t i = 0; i < rows.rows(); ++i) {
-      const bool whole = rows.day[i] < whole_days;
-      const bool filled = whole || (others_filled && (i % 2000) % 2 == 1);
-      rows.x[i * rows.dims + 4] = filled ? 1.0f : 0.0f;
-      rows.x[i * rows.dims + 5] = 0.0f;
-      rows.x[i * rows.dims + 8] = whole ? 0.0f : 0.5f;
-      const double sign = rows.day[i] % 2 ? 1.0 : -1.0;
-      err.push_back(static_cast<float>((whole ? whole_miss : filled ? 0.8 : 0.3) * sign + 0.5 * z(rng)));
-    }
+    const auto rows = whole_day_rows(whole_days, whole_miss, others_filled, 53, err);
     eval::UncertaintyFit fit;
     fit.nearby = false;
     fit.whole_day_fill_variance = 4.0;
