@@ -113,6 +113,10 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
                                      "options or dates; use another output folder or --overwrite";
     throw FilledCatalogMismatch(out_dir.string() + ": " + why);
   }
+  if (!j.contains("whole_day_check")) {
+    spdlog::info("{}: filled by an earlier lstfuse, without the check of days filled whole; their uncertainty "
+                 "follows the older rule (--overwrite fills it again with the check)", out_dir.string());
+  }
   return Catalog::load(out_dir);
 }
 
