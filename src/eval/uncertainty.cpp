@@ -464,8 +464,8 @@ UncertaintyModel fit_uncertainty(const FeatureRows& all, const std::vector<float
   m.day_variance_whole_day_filled = split.group_variance[kWholeDayFilled];
   if (fill_check) {
     // A day filled whole shares what an observed day shares (the bias step, the references) and
-    // the miss of its filled scene mean, which the filler measured on every day with clear
-    // pixels: a few hundred samples where the hidden dates filled whole are a handful.
+    // the miss of its filled scene mean, which the filler measured on the days with clear
+    // pixels: hundreds of checks where the hidden dates filled whole are a handful.
     m.whole_day_fill_variance = opts.whole_day_fill_variance;
     m.day_variance_whole_day_filled = m.day_variance + opts.whole_day_fill_variance;
   }

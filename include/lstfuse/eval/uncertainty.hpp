@@ -86,7 +86,8 @@ struct UncertaintyFit {
   // where the fused days miss more (docs/uncertainty.md).
   double min_class_factor = 2.0 / 3.0;
   // K^2, the gap filler's check of days filled whole (mean squared error of a day's scene mean
-  // when it is filled from the days around it, over every day with clear pixels), < 0: none.
+  // when it is filled from the days around it, checked on the days with clear pixels at the
+  // gaps the series' days filled whole have: prep::GapFiller::whole_day_checks), < 0: none.
   // With one, the days filled whole get the day variance of the observed pixels plus this, and
   // the few hidden dates filled whole neither set it nor the calibration (docs/uncertainty.md).
   double whole_day_fill_variance = -1.0;
