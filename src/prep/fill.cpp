@@ -325,7 +325,6 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
 void GapFiller::check_whole_days(const std::vector<Date>& dates, const std::vector<double>& resS,
                                  const std::vector<int>& resN) {
   const size_t ncells = static_cast<size_t>(ncx_) * ncy_;
-  const int window = opts_.window;
   auto spatial_at = [&](long day) -> long {
     const auto it = std::lower_bound(days_.begin(), days_.end(), day);
     if (it == days_.end() || *it != day) return -1;
@@ -354,11 +353,9 @@ void GapFiller::check_whole_days(const std::vector<Date>& dates, const std::vect
   std::map<std::pair<int, int>, int> gaps;
   for (long day = days_.front(); day <= days_.back(); ++day) {
     if (spatial_at(day) >= 0) continue;
-    int before = 0, after = 0;
-    for (int k = 1; k <= window && !before; ++k)
-      if (spatial_at(day - k) >= 0) before = k;
-    for (int k = 1; k <= window && !after; ++k)
-      if (spatial_at(day + k) >= 0) after = k;
+    const auto [b, a] = nearest_fields(day);
+    const int before = b < 0 ? 0 : static_cast<int>(day - days_[static_cast<size_t>(b)]);
+    const int after = a < 0 ? 0 : static_cast<int>(days_[static_cast<size_t>(a)] - day);
     if (before || after) ++gaps[{before, after}];
   }
   double weighted = 0.0;
@@ -394,17 +391,7 @@ void GapFiller::check_whole_days(const std::vector<Date>& dates, const std::vect
   double sq = 0.0;
   for (size_t i = 0; i < days_.size(); ++i) {
     if (spatial_[i].kind != ResidualKind::Spatial) continue;
-    long b = -1, a = -1;
-    for (size_t k = i; k-- > 0 && days_[i] - days_[k] <= window;)
-      if (spatial_[k].kind == ResidualKind::Spatial) {
-        b = static_cast<long>(k);
-        break;
-      }
-    for (size_t k = i + 1; k < days_.size() && days_[k] - days_[i] <= window; ++k)
-      if (spatial_[k].kind == ResidualKind::Spatial) {
-        a = static_cast<long>(k);
-        break;
-      }
+    const auto [b, a] = nearest_fields(days_[i]);
     if (b < 0 && a < 0) continue;
     const int before = b < 0 ? 0 : static_cast<int>(days_[i] - days_[static_cast<size_t>(b)]);
     const int after = a < 0 ? 0 : static_cast<int>(days_[static_cast<size_t>(a)] - days_[i]);
@@ -422,26 +409,27 @@ GapFiller::Field GapFiller::field_for(const Date& d) const {
   const auto it = std::lower_bound(days_.begin(), days_.end(), day);
   const size_t at = static_cast<size_t>(it - days_.begin());
   if (it != days_.end() && *it == day && spatial_[at].kind == ResidualKind::Spatial) return spatial_[at];
-  return temporal_field(day, at);
+  return temporal_field(day);
 }
 
-GapFiller::Field GapFiller::temporal_field(long day, size_t at) const {
-  // Nearest spatial fields on either side within the window.
+std::pair<long, long> GapFiller::nearest_fields(long day) const {
+  const size_t at = static_cast<size_t>(std::lower_bound(days_.begin(), days_.end(), day) - days_.begin());
   long before = -1, after = -1;
-  for (size_t k = at; k-- > 0;) {
-    if (day - days_[k] > opts_.window) break;
-    if (days_[k] < day && spatial_[k].kind == ResidualKind::Spatial) {
+  for (size_t k = at; k-- > 0 && day - days_[k] <= opts_.window;)
+    if (spatial_[k].kind == ResidualKind::Spatial) {
       before = static_cast<long>(k);
       break;
     }
-  }
-  for (size_t k = at; k < days_.size(); ++k) {
-    if (days_[k] - day > opts_.window) break;
+  for (size_t k = at; k < days_.size() && days_[k] - day <= opts_.window; ++k)
     if (days_[k] > day && spatial_[k].kind == ResidualKind::Spatial) {
       after = static_cast<long>(k);
       break;
     }
-  }
+  return {before, after};
+}
+
+GapFiller::Field GapFiller::temporal_field(long day) const {
+  const auto [before, after] = nearest_fields(day);
   Field f;
   if (before < 0 && after < 0) return f;
   f.kind = ResidualKind::Temporal;

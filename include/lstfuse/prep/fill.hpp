@@ -18,6 +18,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lstfuse/core/date.hpp"
@@ -124,9 +125,11 @@ class GapFiller {
     std::vector<float> values;  // per cell
   };
   Field field_for(const Date& d) const;
-  // The temporal field of `day` (index `at` in the series, or where it would be) from the nearest
-  // spatial fields around it; kind None when there is none within the window.
-  Field temporal_field(long day, size_t at) const;
+  // Indices of the nearest spatial fields strictly before and after `day` within the window
+  // (-1: none on that side).
+  std::pair<long, long> nearest_fields(long day) const;
+  // The temporal field of `day` from those fields; kind None when there is none.
+  Field temporal_field(long day) const;
   double field_at(const Field& f, int x, int y) const;
   // Fills whole_day_checks_ and its mean squared error from the per-day, per-cell clear
   // residual sums and counts of the fit.
