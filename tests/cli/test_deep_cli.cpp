@@ -4,6 +4,9 @@
 
 #include <fstream>
 #include <iterator>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/eval/metrics.hpp"
@@ -173,6 +176,37 @@ TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
     EXPECT_NE(html.find(m), std::string::npos) << m;
   EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
   EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));
+}
+
+// `fuse` without --method predicts with `series` (the most accurate classic method on the
+// README's benchmarks): the same rasters as --method series, and the index names it.
+TEST(FuseCli, SeriesIsTheDefaultMethod) {
+  const Catalog cat = Catalog::load(series());
+  test::TempDir tmp;
+  const Date from = cat.pair_dates()[0] + 1;
+  const std::string span = " --from " + from.iso() + " --to " + (from + 2).iso() + " --no-uncertainty -q -o ";
+  const auto plain = test::run_cli("fuse --catalog " + series().string() + span + (tmp / "plain").string());
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  const auto named =
+      test::run_cli("fuse --catalog " + series().string() + " --method series" + span + (tmp / "named").string());
+  ASSERT_EQ(named.exit_code, 0) << named.output;
+  std::ifstream in(tmp / "plain" / "index.json");
+  EXPECT_EQ(nlohmann::json::parse(in).at("method"), "series");
+  auto rasters = [](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".tif") names.insert(e.path().filename().string());
+    return names;
+  };
+  const auto names = rasters(tmp / "named");
+  ASSERT_EQ(rasters(tmp / "plain"), names);
+  ASSERT_GE(names.size(), 2u);  // a day with coarse data: its LST file and its quality layer
+  for (const auto& name : names) {
+    const Raster a = io::read_raster((tmp / "named" / name).string());
+    const Raster b = io::read_raster((tmp / "plain" / name).string());
+    EXPECT_EQ(a.data(), b.data()) << name;
+    EXPECT_EQ(a.mask_data(), b.mask_data()) << name;
+  }
 }
 
 // A daily series lists hundreds of coarse-only dates: `info` writes consecutive days as runs.

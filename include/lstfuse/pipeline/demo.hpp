@@ -21,7 +21,7 @@ struct DemoOptions {
   int patches_per_epoch = 512;
   std::string protocol = "loo";  // loo: predict max_dates pair dates, deep models trained once
   int max_dates = 6;             // on every other pair (series); split: survey protocol
-  std::string fuse_method = "estarfm";
+  std::string fuse_method = "series";
   int fuse_days = 30;
   std::string fuse_format = "COG";  // the daily fusion's files: GTiff, COG or netCDF (+ COG per day)
   std::vector<std::string> fuse_creation_options;  // --co NAME=VALUE of those files
