@@ -207,6 +207,18 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
     EXPECT_EQ(a.data(), b.data()) << name;
     EXPECT_EQ(a.mask_data(), b.mask_data()) << name;
   }
+  // A folder of another method's run (one made before the default changed, say) is refused with
+  // the flag that goes on with it; nothing in it changes.
+  const auto before = fs::last_write_time(tmp / "plain" / "index.json");
+  const auto other =
+      test::run_cli("fuse --catalog " + series().string() + " --method additive" + span + (tmp / "plain").string());
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("this folder holds a fuse run of method 'series', not 'additive'; give --method "
+                              "series to go on with it, or use another output folder"),
+            std::string::npos)
+      << other.output;
+  EXPECT_EQ(fs::last_write_time(tmp / "plain" / "index.json"), before);
+  EXPECT_EQ(rasters(tmp / "plain"), names);
 }
 
 // A daily series lists hundreds of coarse-only dates: `info` writes consecutive days as runs.
