@@ -36,7 +36,8 @@ def outputs(fuse_dir):
             index = json.load(f)
     except (OSError, ValueError) as e:
         sys.exit(f"{path}: {e}")
-    return {e["date"]: os.path.join(fuse_dir, e["output"]) for e in index["entries"] if e.get("output")}
+    return {e["date"]: os.path.join(fuse_dir, e["output"])
+            for e in index["entries"] if e.get("status") == "done" and e.get("output")}
 
 
 def truths(catalog_dir):
@@ -58,6 +59,8 @@ def main():
     n = days = 0
     for date in sorted(set(a) & set(b) & set(truth)):
         pa, pb, t = read(a[date]), read(b[date]), read(truth[date])
+        if not pa.shape == pb.shape == t.shape:
+            sys.exit(f"{date}: the two runs and the truth differ in size ({pa.shape}, {pb.shape}, {t.shape})")
         ok = np.isfinite(pa) & np.isfinite(pb) & np.isfinite(t)
         k = int(ok.sum())
         if k == 0:

@@ -1,6 +1,7 @@
 #include "lstfuse/pipeline/demo.hpp"
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "lstfuse/pipeline/benchmark.hpp"
 #include "lstfuse/pipeline/fuse.hpp"
 #include "lstfuse/pipeline/fuse_report.hpp"
+#include "lstfuse/pipeline/fuse_resume.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/ingest.hpp"
 #include "lstfuse/pipeline/inputs.hpp"
@@ -106,6 +108,8 @@ std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs
     rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.4f}</td><td>{:.3f}</td>"
                         "<td>{:.3f}</td><td>{:.1f} %</td></tr>",
                         e.date.iso(), html_escape([&] {
+                          // A method of every pair (series) says so in its note, not in 20 dates.
+                          if (e.pairs.size() > 2 && !e.note.empty()) return e.note.substr(0, e.note.find(';'));
                           std::string s;
                           for (const auto& d : e.pairs) s += (s.empty() ? "" : ", ") + d.iso();
                           return s;
@@ -144,6 +148,20 @@ std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs
          "</th><th>MODIS-only RMSE (K)</th><th>predicted pixels</th></tr>" + rows + "</table>";
   }
   return h + maps;
+}
+
+// The daily folder of an earlier demo that fused with another method (another --fuse-method, or
+// the default of an earlier version): fuse refuses to mix two methods' files in one folder, and
+// this one is the demo's own, so it is made again. A folder that is not a fuse run is left for
+// fuse to refuse.
+void drop_other_methods_fusion(const fs::path& dir, const std::string& method) {
+  std::ifstream in(dir / "index.json");
+  if (!in) return;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFuseIndexFormat) return;
+  if (j.value("method", method) == method) return;
+  in.close();
+  fs::remove_all(dir);
 }
 
 }  // namespace
@@ -271,6 +289,7 @@ fs::path run_demo(const DemoOptions& o) {
   }
   say(fmt::format("[4/5] fusing daily LST {} .. {} with {} ...\n", fo.from->iso(),
                            fo.to->iso(), o.fuse_method));
+  drop_other_methods_fusion(fuse_dir, fuse_method->info().name);
   const FuseSummary fs_sum = fuse(cat, *fuse_method, fo);
   say(fmt::format("      {} days in {:.1f} s -> {}\n", fs_sum.done + fs_sum.skipped,
                            since(t0), fuse_dir.string()));

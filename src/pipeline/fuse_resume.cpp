@@ -158,11 +158,11 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
   const std::string name = method.info().name;
   try {
     const auto j = nlohmann::json::parse(in);
-    if (j.value("method", "") != name) {
-      throw file_error(index.string(),
-                       fmt::format("this folder holds a fuse run of method '{}', not '{}'; give --method {} to "
-                                   "go on with it, or use another output folder",
-                                   j.value("method", ""), name, j.value("method", "")));
+    const std::string earlier = j.value("method", "");
+    if (earlier != name) {
+      const std::string hint = earlier.empty() ? "" : fmt::format("give --method {} to go on with it, or ", earlier);
+      throw file_error(index.string(), fmt::format("this folder holds a fuse run of method '{}', not '{}'; {}use "
+                                                   "another output folder", earlier, name, hint));
     }
     std::string diff = differences(comparable_options(j.value("options", nlohmann::json::object())),
                                    comparable_options(method.options().to_json()));

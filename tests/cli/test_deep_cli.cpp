@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -172,7 +173,7 @@ TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
   ASSERT_TRUE(fs::exists(report)) << r.output;
   EXPECT_NE(r.output.find(report.string()), std::string::npos);
   const std::string html = slurp(report);
-  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion", "Coarse-only dates"})
+  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion of a month (series)", "Coarse-only dates"})
     EXPECT_NE(html.find(m), std::string::npos) << m;
   EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
   EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));
@@ -200,7 +201,7 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
   };
   const auto names = rasters(tmp / "named");
   ASSERT_EQ(rasters(tmp / "plain"), names);
-  ASSERT_GE(names.size(), 2u);  // a day with coarse data: its LST file and its quality layer
+  ASSERT_GE(names.size(), 2u);  // at least one day with coarse data: its LST file and quality layer
   for (const auto& name : names) {
     const Raster a = io::read_raster((tmp / "named" / name).string());
     const Raster b = io::read_raster((tmp / "plain" / name).string());
@@ -209,7 +210,9 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
   }
   // A folder of another method's run (one made before the default changed, say) is refused with
   // the flag that goes on with it; nothing in it changes.
-  const auto before = fs::last_write_time(tmp / "plain" / "index.json");
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::directory_iterator(tmp / "plain"))
+    if (e.is_regular_file()) before[e.path().filename().string()] = slurp(e.path());
   const auto other =
       test::run_cli("fuse --catalog " + series().string() + " --method additive" + span + (tmp / "plain").string());
   EXPECT_EQ(other.exit_code, 1) << other.output;
@@ -217,8 +220,30 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
                               "series to go on with it, or use another output folder"),
             std::string::npos)
       << other.output;
-  EXPECT_EQ(fs::last_write_time(tmp / "plain" / "index.json"), before);
-  EXPECT_EQ(rasters(tmp / "plain"), names);
+  std::map<std::string, std::string> after;
+  for (const auto& e : fs::directory_iterator(tmp / "plain"))
+    if (e.is_regular_file()) after[e.path().filename().string()] = slurp(e.path());
+  EXPECT_TRUE(after == before) << "a file of the folder changed or went";
+}
+
+// A demo run again over an earlier demo that fused with another method (another --fuse-method,
+// or an earlier version's default) makes its daily folder again instead of stopping at step 4.
+TEST(DemoCli, RunAgainWithAnotherFuseMethodRedoesItsDailyFolder) {
+  test::TempDir tmp;
+  const std::string cmd = "demo -q -o " + (tmp / "demo").string() +
+                          " --size 96 --days 100 --cloud-cover 0.1 --fuse-days 3 --methods additive --fuse-method ";
+  const auto first = test::run_cli(cmd + "additive");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = test::run_cli(cmd + "series");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  std::ifstream in(tmp / "demo" / "fused" / "index.json");
+  EXPECT_EQ(nlohmann::json::parse(in).at("method"), "series");
+  int series_files = 0;
+  for (const auto& e : fs::directory_iterator(tmp / "demo" / "fused")) {
+    EXPECT_EQ(e.path().filename().string().find("lst_additive"), std::string::npos) << e.path();
+    series_files += e.path().filename().string().rfind("lst_series_", 0) == 0;
+  }
+  EXPECT_GT(series_files, 0);
 }
 
 // A daily series lists hundreds of coarse-only dates: `info` writes consecutive days as runs.
