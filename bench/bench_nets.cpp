@@ -6,12 +6,19 @@
 // it (DeepMethod::predict: two references, one with a cloud, the engine's tiles), per family and
 // for STTFN with stc-window=33, with each time per pixel against plain STTFN's.
 //   bench_nets --engine       (default: sttfn sttfn:stc-window=33 stfnet edcstfn mlffgan dlstfm)
+// --engine --macs: also counts the convolutions' multiply-adds of a third call per scene pixel
+// (halos and single-reference decoding included), and the rate against STTFN's. STTFN's CPU path
+// is a frozen TorchScript graph whose fused convolutions no observer sees: its count comes from
+// its layer list (docs/performance.md).
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include "bench_support.hpp"
@@ -21,8 +28,10 @@
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/deep/dlstfm.hpp"
 #include "lstfuse/deep/edcstfn.hpp"
+#include "lstfuse/deep/engine.hpp"
 #include "lstfuse/deep/mlffgan.hpp"
 #include "lstfuse/deep/stfnet.hpp"
+#include "lstfuse/deep/sttfn.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 
 using namespace lstfuse;
@@ -97,9 +106,56 @@ void run(const std::string& name, const deep::DeepFamily& family, bool cl) {
   std::fflush(stdout);
 }
 
+// Multiply-adds of every aten::convolution while `run` runs: batch x weight elements x output
+// pixels (a transposed convolution: x input pixels). Grouped weights already hold in/groups.
+double count_multiply_adds(const std::function<void()>& run) {
+  static std::atomic<double> total{0};
+  total = 0;
+  const auto handle = at::addGlobalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) != "aten::convolution") return nullptr;
+        const auto in = fn.inputs();
+        const auto x = in[0].toTensor(), w = in[1].toTensor();
+        auto pair = [](const c10::IValue& v) {
+          std::vector<int64_t> r;
+          for (const auto& e : v.toListRef()) r.push_back(e.toInt());
+          while (r.size() < 2) r.push_back(r.empty() ? 1 : r[0]);
+          return r;
+        };
+        const auto stride = pair(in[3]), pad = pair(in[4]), dil = pair(in[5]);
+        double pixels = double(x.size(2)) * double(x.size(3));
+        if (!in[6].toBool()) {
+          double out = 1;
+          for (int d = 0; d < 2; ++d)
+            out *= double((x.size(2 + d) + 2 * pad[d] - dil[d] * (w.size(2 + d) - 1) - 1) / stride[d] + 1);
+          pixels = out;
+        }
+        total = total.load() + double(x.size(0)) * double(w.numel()) * pixels;
+        return nullptr;
+      }).needsInputs(true));
+  run();
+  at::removeCallback(handle);
+  return total.load();
+}
+
+// STTFN's multiply-adds per scene pixel: both nets' convolutions (all stride 1, so each weight
+// element meets every window pixel once) over the engine's windows (default tile, the model's
+// halo), counted from the network's layers.
+double sttfn_multiply_adds(int size, int halo) {
+  deep::SttfnNet net(1);
+  double per_window_pixel = 0;
+  for (const auto& m : net->modules(false))
+    if (const auto* c = m->as<torch::nn::Conv2d>()) per_window_pixel += double(c->weight.numel());
+  per_window_pixel *= 2;  // the forward and the backward net
+  const int tile = deep::prediction_tile(deep::CommonOptions{}.tile, 1, halo, size);
+  double side = 0;
+  for (int x = 0; x < size; x += tile) side += std::min(size, x + tile + halo) - std::max(0, x - halo);
+  return per_window_pixel * side * side / (double(size) * size);
+}
+
 // Seconds DeepMethod::predict takes for a two-reference `size` x `size` scene with a cloud over
 // a sixth of the first reference (the engine's single-reference fallback then runs).
-double engine_predict_seconds(const std::string& entry, int size) {
+double engine_predict_seconds(const std::string& entry, int size, double* macs = nullptr) {
   const std::string name = entry.substr(0, entry.find(':'));
   auto m = method_registry().create(name);
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
@@ -126,18 +182,29 @@ double engine_predict_seconds(const std::string& entry, int size) {
   sw.reset();
   m->predict(in);
   std::printf("  (%s: first call %.2f s, second %.2f s)\n", entry.c_str(), first, sw.seconds());
+  if (macs) {
+    const auto* deep_method = dynamic_cast<const deep::DeepMethod*>(m.get());
+    *macs = name == "sttfn" && deep_method ? sttfn_multiply_adds(size, deep_method->halo())
+                                           : count_multiply_adds([&] { m->predict(in); }) / (double(size) * size);
+  }
   return first;
 }
 
-int engine_main(std::vector<std::string> names, int size) {
+int engine_main(std::vector<std::string> names, int size, bool count_macs) {
   if (names.empty()) names = {"sttfn", "sttfn:stc-window=33", "stfnet", "edcstfn", "mlffgan", "dlstfm"};
   std::printf("engine prediction, %d x %d, two references (one with a cloud over 1/6), torch threads %d\n", size,
               size, torch::get_num_threads());
-  double plain = 0;
-  if (names.front() != "sttfn") plain = engine_predict_seconds("sttfn", size);
+  double plain = 0, plain_macs = 0, macs = 0;
+  if (names.front() != "sttfn") plain = engine_predict_seconds("sttfn", size, &plain_macs);
   for (const auto& n : names) {
-    const double s = engine_predict_seconds(n, size);
-    if (n == "sttfn") plain = s;
+    const double s = engine_predict_seconds(n, size, count_macs || n == "sttfn" ? &macs : nullptr);
+    if (n == "sttfn") {
+      plain = s;
+      plain_macs = macs;
+    }
+    if (count_macs)
+      std::printf("  (%s: %.0f multiply-adds per scene pixel, %.2f x STTFN's; per second %.2f x STTFN's)\n", n.c_str(),
+                  macs, macs / plain_macs, (macs / plain_macs) / (s / plain));
     const auto bc = deep::block_cache_stats();
     std::printf("%-22s %7.2f s  %6.3f us/px  %5.2f x sttfn   peak RSS %.0f MiB   block cache %lld hits, %lld misses, %.0f MiB peak in use\n",
                 n.c_str(), s, 1e6 * s / (double(size) * size), s / plain, bench::peak_rss_mib(),
@@ -153,12 +220,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> names(argv + 1, argv + argc);
   if (!names.empty() && names.front() == "--engine") {
     int size = 1300;
+    bool count_macs = false;
     std::vector<std::string> rest;
     for (size_t i = 1; i < names.size(); ++i) {
       if (names[i] == "--size" && i + 1 < names.size()) size = std::stoi(names[++i]);
+      else if (names[i] == "--macs") count_macs = true;
       else rest.push_back(names[i]);
     }
-    return engine_main(rest, size);
+    return engine_main(rest, size, count_macs);
   }
   const bool cl = std::find(names.begin(), names.end(), "--channels-last") != names.end();
   names.erase(std::remove(names.begin(), names.end(), "--channels-last"), names.end());
