@@ -29,24 +29,22 @@ def read(path):
     return x
 
 
-def outputs(fuse_dir):
-    path = os.path.join(fuse_dir, "index.json")
+def load_json(path):
     try:
         with open(path) as f:
-            index = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as e:
         sys.exit(f"{path}: {e}")
+
+
+def outputs(fuse_dir):
+    index = load_json(os.path.join(fuse_dir, "index.json"))
     return {e["date"]: os.path.join(fuse_dir, e["output"])
             for e in index["entries"] if e.get("status") == "done" and e.get("output")}
 
 
 def truths(catalog_dir):
-    path = os.path.join(catalog_dir, "manifest.json")
-    try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"{path}: {e}")
+    manifest = load_json(os.path.join(catalog_dir, "manifest.json"))
     return {o["date"]: os.path.join(catalog_dir, o["path"]) for o in manifest["observations"] if o["role"] == "truth"}
 
 
