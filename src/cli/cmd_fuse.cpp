@@ -149,7 +149,14 @@ void setup(CLI::App& app) {
     lstfuse::cli::require_output(a->out);
     // Options checked before anything else runs: a bad value must not cost a run's first dates.
     lstfuse::cli::apply_raster_output(a->raster);
-    flags->apply(*lstfuse::method_registry().create(a->method));
+    const auto checked = lstfuse::method_registry().create(a->method);
+    flags->apply(*checked);
+    // Training flags mean nothing to a method that does not train; `--series` in particular reads
+    // like the `series` method, which is the default anyway.
+    if (!checked->info().trainable && (a->series || !a->model.empty())) {
+      throw lstfuse::Error(fmt::format("{}: {} does not train (it is for the deep methods); leave it out",
+                                       a->series ? "--series" : "--model", a->method));
+    }
     if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
     const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
     const auto outs = fuse_output_folders(a->catalogs, a->out);

@@ -226,6 +226,22 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
   EXPECT_TRUE(after == before) << "a file of the folder changed or went";
 }
 
+// --series (one model for the whole series) and --model are the deep methods' flags: with a
+// method that does not train, the default `series` above all, they are refused before any work.
+TEST(FuseCli, TrainingFlagsOfAMethodThatDoesNotTrainAreRefused) {
+  test::TempDir tmp;
+  const std::string base = "fuse --catalog " + series().string() + " -o " + (tmp / "f").string();
+  for (const auto& [extra, message] : std::vector<std::pair<std::string, std::string>>{
+           {" --series", "--series: series does not train (it is for the deep methods); leave it out"},
+           {" --method estarfm --series", "--series: estarfm does not train (it is for the deep methods); leave it out"},
+           {" --method additive --model m.lstmodel", "--model: additive does not train (it is for the deep methods); leave it out"}}) {
+    const auto r = test::run_cli(base + extra);
+    EXPECT_EQ(r.exit_code, 1) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << extra << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "f")) << extra;
+  }
+}
+
 // A demo run again over an earlier demo that fused with another method (another --fuse-method,
 // or an earlier version's default) makes its daily folder again instead of stopping at step 4.
 TEST(DemoCli, RunAgainWithAnotherFuseMethodRedoesItsDailyFolder) {
