@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/files.hpp"
+#include "lstfuse/io/products.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "test_support.hpp"
 
@@ -161,6 +163,47 @@ TEST(RasterIo, BadInputsNameTheFile) {
 
 // A mask of the file's own marks pixels invalid as nodata does: an internal mask band (as some
 // Landsat-derived COGs carry) and a .msk sidecar; values under the mask are not read as LST.
+// Values that are not numbers (NaN, +-inf) are no LST: read as nodata, as many products write
+// NaN for it. A number far outside any LST (3e38, a sentinel the file does not declare) is not
+// dropped in silence: the LST check refuses the file by name.
+TEST(RasterIo, NonNumbersAreNodataAndAbsurdNumbersAreRefusedAsLst) {
+  test::TempDir tmp;
+  const std::string path = (tmp / "lst.tif").string();
+  gdal_geotiff(path, 4, 3, GDT_Float32);
+  std::vector<float> v(12, 300.0f);
+  v[1] = std::numeric_limits<float>::quiet_NaN();
+  v[5] = std::numeric_limits<float>::infinity();
+  v[10] = -std::numeric_limits<float>::infinity();
+  {
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+    ASSERT_NE(ds, nullptr);
+    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 3, v.data(), 4, 3, GDT_Float32, 0, 0), CE_None);
+  }
+  const Raster r = io::read_raster(path);
+  for (int i = 0; i < 12; ++i) {
+    const bool number = i != 1 && i != 5 && i != 10;
+    EXPECT_EQ(r.valid(i / 4, i % 4), number) << i;
+    if (number) {
+      EXPECT_EQ(r.at(i / 4, i % 4), 300.0f) << i;
+    }
+  }
+  EXPECT_NO_THROW(io::check_plausible_lst(r, path));
+  v[5] = 3e38f;
+  {
+    GDALDatasetUniquePtr ds(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+    ASSERT_NE(ds, nullptr);
+    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, 4, 3, v.data(), 4, 3, GDT_Float32, 0, 0), CE_None);
+  }
+  try {
+    io::check_plausible_lst(io::read_raster(path), path);
+    ADD_FAILURE() << "3e38 K accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at pixel (1, 1) is outside the plausible 150-380 K"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(RasterIo, AFilesOwnMaskMarksItsPixelsInvalid) {
   test::TempDir tmp;
   for (const bool internal : {true, false}) {
