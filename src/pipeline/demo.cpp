@@ -84,6 +84,8 @@ Date clearest_window(const Catalog& cat, int days) {
 std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs::path& fuse_dir,
                          const fs::path& report_dir, const std::string& method) {
   std::vector<std::string> dates;
+  // A method of every pair (series) is said so, as its note does, not with 20 dates a row.
+  const bool every_pair = method_registry().create(method)->info().uses_series;
   ChartSeries rmse{method + " (fused)", {}}, base{"bilinear (MODIS only)", {}};
   std::string rows;
   std::string maps;
@@ -108,8 +110,7 @@ std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs
     rows += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.4f}</td><td>{:.3f}</td>"
                         "<td>{:.3f}</td><td>{:.1f} %</td></tr>",
                         e.date.iso(), html_escape([&] {
-                          // A method of every pair (series) says so in its note, not in 20 dates.
-                          if (e.pairs.size() > 2 && !e.note.empty()) return e.note.substr(0, e.note.find(';'));
+                          if (every_pair) return fmt::format("every pair of the series ({})", e.pairs.size());
                           std::string s;
                           for (const auto& d : e.pairs) s += (s.empty() ? "" : ", ") + d.iso();
                           return s;
@@ -158,8 +159,10 @@ void drop_other_methods_fusion(const fs::path& dir, const std::string& method) {
   std::ifstream in(dir / "index.json");
   if (!in) return;
   const auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFuseIndexFormat) return;
-  if (j.value("method", method) == method) return;
+  const auto is = [&](const char* key, const std::string& value) {
+    return j.is_object() && j.contains(key) && j[key].is_string() && j[key].get<std::string>() == value;
+  };
+  if (!is("format", kFuseIndexFormat) || !j.contains("method") || is("method", method)) return;
   in.close();
   fs::remove_all(dir);
 }

@@ -173,7 +173,8 @@ TEST(DemoCli, TinyDemoWritesAReportWithItsMaps) {
   ASSERT_TRUE(fs::exists(report)) << r.output;
   EXPECT_NE(r.output.find(report.string()), std::string::npos);
   const std::string html = slurp(report);
-  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion of a month (series)", "Coarse-only dates"})
+  for (const char* m : {"estarfm", "sttfn", "dlstfm", "Daily fusion of a month (series)", "every pair of the series (",
+                        "Coarse-only dates"})
     EXPECT_NE(html.find(m), std::string::npos) << m;
   EXPECT_TRUE(fs::exists(tmp / "demo" / "report" / "results.csv"));
   EXPECT_TRUE(fs::exists(tmp / "demo" / "fused" / "index.json"));
