@@ -82,10 +82,11 @@ Date clearest_window(const Catalog& cat, int days) {
 
 // The fuse section: every fused day scored against the simulated truth.
 std::string fuse_section(const Catalog& cat, const FuseSummary& fs_sum, const fs::path& fuse_dir,
-                         const fs::path& report_dir, const std::string& method) {
+                         const fs::path& report_dir, const MethodInfo& info) {
+  const std::string& method = info.name;
   std::vector<std::string> dates;
   // A method of every pair (series) is said so, as its note does, not with 20 dates a row.
-  const bool every_pair = method_registry().create(method)->info().uses_series;
+  const bool every_pair = info.uses_series;
   ChartSeries rmse{method + " (fused)", {}}, base{"bilinear (MODIS only)", {}};
   std::string rows;
   std::string maps;
@@ -308,7 +309,7 @@ fs::path run_demo(const DemoOptions& o) {
       "patches each on CPU: a small budget, so their figures show the pipeline rather than their "
       "best accuracy. Seed {}; simulation in {}.</p>",
       o.size, o.size, o.epochs, o.patches_per_epoch, o.seed, html_escape(sim_dir.string()));
-  ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, o.fuse_method) +
+  ex.extra_html = fuse_section(cat, fs_sum, fuse_dir, bench_dir, fuse_method->info()) +
                   fuse_quality_html(cat, fs_sum, fuse_dir);
   const fs::path report = write_html_report(res, bench_dir, ex);
   undo.armed = false;
