@@ -1,10 +1,14 @@
 // `lstfuse methods`: every registered method with its options and defaults.
+#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "command.hpp"
+#include "deep_plugin.hpp"
 #include "lstfuse/methods/method.hpp"
 #include "lstfuse/pipeline/registry.hpp"
 
@@ -25,6 +29,14 @@ void setup(CLI::App& app) {
                 "with one NAME, a file to edit and pass with --options");
   cmd->callback([name, json] {
     auto& reg = lstfuse::method_registry();
+    // The whole list without the deep methods' module: the others, and why those are missing.
+    std::vector<std::string> names = reg.names();
+    if (name->empty()) {
+      if (const std::string why = lstfuse::cli::deep_methods_unavailable(); !why.empty()) {
+        spdlog::warn("the deep methods ({}) are left out: {}", fmt::join(lstfuse::cli::deep_method_names(), ", "), why);
+        names.erase(std::remove_if(names.begin(), names.end(), lstfuse::cli::is_deep_method), names.end());
+      }
+    }
     if (*json) {
       if (!name->empty()) {
         auto m = reg.create(*name);  // throws with the known names
@@ -32,11 +44,11 @@ void setup(CLI::App& app) {
         return;
       }
       nlohmann::json all = nlohmann::json::array();
-      for (const auto& n : reg.names()) all.push_back({{"method", n}, {"options", reg.create(n)->options().to_json()}});
+      for (const auto& n : names) all.push_back({{"method", n}, {"options", reg.create(n)->options().to_json()}});
       std::cout << all.dump(2) << "\n";
       return;
     }
-    for (const auto& n : reg.names()) {
+    for (const auto& n : names) {
       if (!name->empty() && n != *name) continue;
       auto m = reg.create(n);
       const auto& info = m->info();

@@ -10,6 +10,11 @@ bool& wanted() {
   return w;
 }
 
+bool& named() {
+  static bool n = false;
+  return n;
+}
+
 }  // namespace
 
 const std::vector<std::string>& deep_method_names() {
@@ -23,16 +28,17 @@ bool is_deep_method(const std::string& name) {
 }
 
 void note_command_line(int argc, char** argv) {
-  bool w = false;
-  for (int i = 1; i < argc && !w; ++i) {
+  bool w = false, n = false;
+  for (int i = 1; i < argc && !n; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") w = true;
     // Tokens of "--method sttfn", "--methods all,sttfn:lr=1e-3", "--sttfn.tile 128".
     std::string token;
-    for (size_t k = 0; k <= a.size() && !w; ++k) {
+    for (size_t k = 0; k <= a.size() && !n; ++k) {
       const char c = k < a.size() ? a[k] : ',';
       if (c == ',' || c == ':' || c == '=' || c == '.' || c == '-') {
-        w = is_deep_method(token) || token == "all" || token == "deep";
+        n = is_deep_method(token);
+        w = w || n || token == "all" || token == "deep";
         token.clear();
       } else {
         token += c;
@@ -40,7 +46,10 @@ void note_command_line(int argc, char** argv) {
     }
   }
   wanted() = w;
+  named() = n;
 }
+
+bool deep_method_named() { return named(); }
 
 bool deep_methods_wanted() { return wanted(); }
 

@@ -58,6 +58,19 @@ const MethodRegistry& deep_registry() {
 
 }  // namespace
 
+namespace cli {
+
+std::string deep_methods_unavailable() {
+  try {
+    deep_registry();
+    return {};
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+}  // namespace cli
+
 void register_deep_methods(MethodRegistry& registry) {
   for (const std::string& name : cli::deep_method_names()) {
     registry.add(name, [name] { return deep_registry().create(name); });

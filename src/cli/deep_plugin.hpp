@@ -17,5 +17,11 @@ bool is_deep_method(const std::string& name);
 // keyword that includes them (all, deep) or asks for --help. Other runs skip torch's start-up.
 void note_command_line(int argc, char** argv);
 bool deep_methods_wanted();
+// True when the command line names a deep method itself (not only --help, all or deep).
+bool deep_method_named();
+
+// Empty when the deep methods' module loads (it is then loaded), else why it does not: the
+// library named, one line. A run that does not name a deep method goes on without them.
+std::string deep_methods_unavailable();
 
 }  // namespace lstfuse::cli

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <omp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "command.hpp"
@@ -25,6 +26,10 @@ std::vector<CommandEntry>& command_entries() {
 int main(int argc, char** argv) {
   // Ctrl-C and SIGTERM remove temporary files (see cleanup.hpp).
   lstfuse::install_interrupt_handling();
+  // Log lines go to stderr with the progress bars, so that what a command prints on stdout (a
+  // JSON document of `methods --json` or `info --json`, a table) stays clean when redirected.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("lstfuse"));
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
   // OMP_NUM_THREADS is obeyed up to the machine's threads: a huge value would otherwise start
   // that many threads at the first parallel loop (and crash the OpenMP runtime).
   omp_set_num_threads(lstfuse::usable_threads(omp_get_max_threads()));
@@ -49,7 +54,13 @@ int main(int argc, char** argv) {
   auto entries = lstfuse::cli::command_entries();
   std::stable_sort(entries.begin(), entries.end(),
                    [](const auto& a, const auto& b) { return a.order < b.order; });
-  for (const auto& e : entries) e.setup(app);
+  try {
+    for (const auto& e : entries) e.setup(app);
+  } catch (const std::exception& e) {
+    // Setting up the flags loads the deep methods' module when the command line names one.
+    std::cerr << "lstfuse: error: " << lstfuse::user_message(e, nullptr) << "\n";
+    return 1;
+  }
 
   try {
     app.parse(argc, argv);

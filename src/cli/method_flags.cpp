@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "common_flags.hpp"
 #include "deep_plugin.hpp"
@@ -21,10 +22,20 @@ namespace {
 const std::vector<std::unique_ptr<Method>>& declarations() {
   static const auto all = [] {
     std::vector<std::unique_ptr<Method>> v;
+    // The deep methods only when the command line may use them: creating one loads their
+    // module and torch (0.35 s), which a classic run does not need (deep_plugin.hpp). Without
+    // the module, --help and the classic methods go on; a command naming a deep method stops
+    // with the reason (main prints it as one line).
+    bool deep = deep_methods_wanted();
+    if (deep) {
+      if (const std::string why = deep_methods_unavailable(); !why.empty()) {
+        if (deep_method_named()) throw Error(why);
+        spdlog::warn("the deep methods are left out: {}", why);
+        deep = false;
+      }
+    }
     for (const auto& n : method_registry().names()) {
-      // The deep methods only when the command line may use them: creating one loads their
-      // module and torch (0.35 s), which a classic run does not need (deep_plugin.hpp).
-      if (is_deep_method(n) && !deep_methods_wanted()) continue;
+      if (is_deep_method(n) && !deep) continue;
       v.push_back(method_registry().create(n));
     }
     return v;
