@@ -55,6 +55,30 @@ void configure(Method& m, const MethodEntry& e, const std::vector<std::string>& 
   for (const auto& [k, v] : e.options) m.options().set(k, v);
 }
 
+// The files an earlier run in this folder listed in its results.json (its rows' predictions
+// and, since they are listed, its maps and an interrupted run's planned files), as relative
+// paths within the folder. A missing or damaged file lists none.
+std::vector<std::string> files_of_earlier_run(const fs::path& results) {
+  std::vector<std::string> out;
+  std::ifstream in(results);
+  if (!in) return out;
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object() || j.value("format", std::string()) != benchmark_kind().format) return out;
+  auto add = [&](const nlohmann::json& v) {
+    if (!v.is_string()) return;
+    const fs::path rel = fs::path(v.get<std::string>()).lexically_normal();
+    if (rel.empty() || rel.is_absolute() || *rel.begin() == "..") return;
+    out.push_back(rel.generic_string());
+  };
+  if (j.contains("files") && j["files"].is_array())
+    for (const auto& v : j["files"]) add(v);
+  for (const char* key : {"rows", "coarse_only_rows"})
+    if (j.contains(key) && j[key].is_array())
+      for (const auto& row : j[key])
+        if (row.is_object() && row.contains("prediction")) add(row["prediction"]);
+  return out;
+}
+
 std::string file_stem(const std::string& label) {
   std::string s = label;
   for (char& c : s)
@@ -253,6 +277,7 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
                               res.dates.front().iso(), res.dates.back().iso()));
 
+  std::vector<std::string> planned_files, previous_files;
   // Every file this run will write that is already there must be lstfuse's (an earlier run's):
   // another program's file of such a name is refused before any work, not written over.
   {
@@ -264,6 +289,19 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
         for (const char* tail : {".png", "_error.png"}) planned.push_back("maps/" + file_stem(entry.label) + "_" + d.compact() + tail);
     }
     for (const Date& d : map_dates) planned.push_back("maps/reference_" + d.compact() + ".png");
+    // The subfolders are the benchmark's own: a link there would send its files, and the
+    // removal of an earlier run's files, into a folder of the user's.
+    for (const char* sub : {"predictions", "maps"}) {
+      const fs::path f = opts.out_dir / sub;
+      std::error_code ec;
+      const auto st = fs::symlink_status(f, ec);
+      if (!fs::exists(st)) continue;
+      if (fs::is_symlink(st) || !fs::is_directory(st))
+        throw file_error(f.string(), std::string(fs::is_symlink(st) ? "is a symbolic link" : "is not a folder") +
+                                         "; the benchmark keeps its own " + sub + " there: move it out or choose another folder");
+    }
+    planned_files = planned;
+    previous_files = files_of_earlier_run(opts.out_dir / benchmark_kind().marker);
     for (const auto& rel : planned) {
       const fs::path f = opts.out_dir / rel;
       std::error_code ec;
@@ -280,10 +318,17 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   // results, whose rows would name predictions this run is about to overwrite; results.json is
   // complete only at the end.
   fs::create_directories(opts.out_dir);
-  write_text_atomic(opts.out_dir / benchmark_kind().marker,
-                    nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
-                                   {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()}}
-                            .dump(2) + "\n");
+  // It lists the files this run may write, and those of the run before that are still there: an
+  // interrupted run leaves them to the next, which removes only files a run of its own listed.
+  {
+    std::set<std::string> files(planned_files.begin(), planned_files.end());
+    files.insert(previous_files.begin(), previous_files.end());
+    write_text_atomic(opts.out_dir / benchmark_kind().marker,
+                      nlohmann::json{{"format", benchmark_kind().format}, {"complete", false},
+                                     {"lstfuse_version", LSTFUSE_VERSION}, {"rows", nlohmann::json::array()},
+                                     {"files", files}}
+                              .dump(2) + "\n");
+  }
   if (opts.maps) fs::create_directories(opts.out_dir / "maps");
   fs::create_directories(opts.out_dir / "predictions");
   auto& reg = method_registry();
@@ -449,28 +494,26 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   score_consistency(catalog, res, opts.out_dir);
   // An earlier run's predictions and maps that this run did not write again go now that it has
   // succeeded (a failed rerun leaves them): the tables would not list them and the folder would
-  // mix two runs. Only files named as a benchmark names them and carrying lstfuse's mark.
+  // mix two runs. Only files an earlier run's results.json listed, named as a benchmark names
+  // them and carrying lstfuse's mark: a file the user put there stays.
   {
-    std::set<fs::path> written;
+    std::set<std::string> written;
     for (const auto* rows : {&res.rows, &res.coarse_only_rows})
       for (const auto& row : *rows)
-        if (!row.prediction.empty()) written.insert((opts.out_dir / row.prediction).lexically_normal());
-    for (const auto& [key, rel] : res.maps) written.insert((opts.out_dir / rel).lexically_normal());
-    static const std::regex prediction_name(R"(.+_\d{8}\.tif)"), map_name(R"(.+_\d{8}(_error)?\.png)");
-    for (const char* sub : {"predictions", "maps"}) {
-      const bool maps = std::string(sub) == "maps";
+        if (!row.prediction.empty()) written.insert(row.prediction);
+    for (const auto& [key, rel] : res.maps) written.insert(rel);
+    static const std::regex prediction_name(R"(predictions/[^/]+_\d{8}\.tif)"),
+        map_name(R"(maps/[^/]+_\d{8}(_error)?\.png)");
+    std::error_code ec;
+    for (const std::string& rel : previous_files) {
+      if (written.count(rel)) continue;
+      const bool map = std::regex_match(rel, map_name);
       // Without maps (--no-report) an earlier run's maps stay with the earlier report they belong to.
-      if (maps && !opts.maps) continue;
-      std::vector<fs::path> stale;
-      std::error_code ec;
-      for (const auto& f : fs::directory_iterator(opts.out_dir / sub, ec)) {
-        if (!f.is_regular_file(ec) || f.is_symlink(ec) || written.count(f.path().lexically_normal())) continue;
-        const std::string p = f.path().string(), name = f.path().filename().string();
-        if (maps ? std::regex_match(name, map_name) && eval::is_lstfuse_png(p)
-                 : std::regex_match(name, prediction_name) && io::is_lstfuse_raster(p))
-          stale.push_back(f.path());
-      }
-      for (const auto& f : stale) fs::remove(f, ec);
+      if (map ? !opts.maps : !std::regex_match(rel, prediction_name)) continue;
+      const fs::path f = opts.out_dir / rel;
+      const auto st = fs::symlink_status(f, ec);
+      if (!fs::is_regular_file(st) || fs::is_symlink(st)) continue;
+      if (map ? eval::is_lstfuse_png(f.string()) : io::is_lstfuse_raster(f.string())) fs::remove(f, ec);
     }
   }
   return res;
@@ -544,6 +587,13 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     csv_coarse += csv_row(row);
     j["coarse_only_rows"].push_back(json_row(row));
   }
+  // Every file of this run, for the next run's removal of what it does not write again.
+  std::set<std::string> files;
+  for (const auto* rows : {&r.rows, &r.coarse_only_rows})
+    for (const auto& row : *rows)
+      if (!row.prediction.empty()) files.insert(row.prediction);
+  for (const auto& [key, rel] : r.maps) files.insert(rel);
+  j["files"] = files;
   j["train_seconds"] = r.train_seconds;
   if (r.ranking) j["score_ranking"] = ranking_json(*r.ranking);
   j["fit_notes"] = r.fit_notes;

@@ -1086,6 +1086,30 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
   for (const auto& row : rows) EXPECT_NE(row["method"], "estarfm") << row.dump();
 }
 
+// A benchmark folder whose predictions/ (or maps/) is a link into a folder of the user's: the
+// rerun wrote there and removed the user's lstfuse rasters named like predictions.
+TEST(ReliabilityCli, ABenchmarksSubfolderThatIsALinkIsRefused) {
+  test::TempDir tmp;
+  const std::string cmd = "cd " + q(tmp.path()) + " && $L benchmark --catalog " + q(yanco_catalog()) +
+                          " --methods additive --single-pair --no-report -o bench";
+  auto r = sh(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::create_directory(tmp / "mine");
+  fs::copy_file(tmp / "bench" / "predictions" / "additive_20160205.tif", tmp / "mine" / "starfm_20160301.tif");
+  fs::rename(tmp / "bench" / "predictions", tmp / "old");
+  fs::create_directory_symlink(tmp / "mine", tmp / "bench" / "predictions");
+  const std::string before = slurp(tmp / "bench" / "results.json");
+  r = sh(cmd);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("predictions: is a symbolic link; the benchmark keeps its own predictions there"),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "mine" / "starfm_20160301.tif"));
+  EXPECT_FALSE(fs::exists(tmp / "mine" / "additive_20160205.tif"));
+  EXPECT_TRUE(fs::is_symlink(tmp / "bench" / "predictions"));
+  EXPECT_EQ(slurp(tmp / "bench" / "results.json"), before);  // refused before the folder is marked
+}
+
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder
 // that the same command resumes into, not one that lstfuse then refuses as foreign.
 // An interrupted benchmark leaves no folder it made; an earlier run's folder, interrupted on
@@ -1109,6 +1133,8 @@ TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   ASSERT_TRUE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   ASSERT_TRUE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
   std::ofstream(tmp / "bench" / "predictions" / "notes.txt") << "mine";
+  // A raster of the user's, written by lstfuse and named like a prediction, that no run listed.
+  fs::copy_file(tmp / "bench" / "predictions" / "additive_20160205.tif", tmp / "bench" / "predictions" / "mine_20160101.tif");
   // The rerun is killed once it has written its own first prediction (the earlier one removed
   // here, so that the wait is for the new run's file): the folder stays, marked incomplete.
   fs::remove(tmp / "bench" / "predictions" / "starfm_20160205.tif");
@@ -1128,6 +1154,7 @@ TEST(ReliabilityCli, AnInterruptedBenchmarkCanBeRunAgainIntoItsFolder) {
   EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160205.tif"));
   EXPECT_FALSE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
   EXPECT_EQ(slurp(tmp / "bench" / "predictions" / "notes.txt"), "mine");
+  EXPECT_TRUE(fs::exists(tmp / "bench" / "predictions" / "mine_20160101.tif"));
   // A file of another program where the run would write is refused before any work, kept.
   std::ofstream(tmp / "bench" / "predictions" / "starfm_20160205.tif") << "user";
   r = sh("cd " + q(tmp.path()) + " && " + cmd("starfm"));
