@@ -192,8 +192,21 @@ class FreshFolderGuard {
 
 }  // namespace
 
-std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts) {
+std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog& source) {
   std::vector<Date> out;
+  if (opts.fill) {
+    // Every day of the catalog's span without a fine image: the filled catalog lacks the days
+    // the filler could not fill, and those are listed (no data) rather than left out.
+    std::vector<Date> all = source.dates(Role::Coarse);
+    const std::vector<Date> fine = source.dates(Role::Fine);
+    all.insert(all.end(), fine.begin(), fine.end());
+    if (all.empty()) return out;
+    const auto [lo, hi] = std::minmax_element(all.begin(), all.end());
+    for (Date d = opts.from && *opts.from > *lo ? *opts.from : *lo; !(d > (opts.to && *opts.to < *hi ? *opts.to : *hi));
+         d = d + 1)
+      if (!catalog.find(d, Role::Fine)) out.push_back(d);
+    return out;
+  }
   for (const Date& d : catalog.coarse_only_dates()) {
     if (opts.from && d < *opts.from) continue;
     if (opts.to && d > *opts.to) continue;
@@ -233,7 +246,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
   const Catalog catalog = working_catalog(source, opts, refilled);
-  const auto targets = fuse_targets(catalog, opts);
+  const auto targets = fuse_targets(catalog, opts, source);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "
                             "image are observed, not predicted)",
@@ -571,14 +584,17 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
       bar.update(++n, date.iso() + " (already done)");
       continue;
     }
-    if (catalog.find(date, Role::Coarse)->valid_fraction <= 0.0) {
-      // A fully cloudy coarse day: nothing to fuse, and not an error.
+    const auto coarse_obs = catalog.find(date, Role::Coarse);
+    if (!coarse_obs || coarse_obs->valid_fraction <= 0.0) {
+      // A fully cloudy coarse day, or with --fill one the filler could not fill: nothing to
+      // fuse, and not an error.
       if (tile == 0) {
         FuseEntry e = new_entry(date);
         e.status = "no-data";
         e.output.clear();
         e.quality.clear();
-        e.note = "the coarse image has no valid pixel (cloud or fill)";
+        e.note = coarse_obs ? "the coarse image has no valid pixel (cloud or fill)"
+                            : "not filled: no clear coarse data within --fill-window days";
         summary.entries.push_back(e);
         record(e);
         ++summary.no_data;

@@ -227,6 +227,7 @@ void pretrain_models(const Catalog& catalog, const MethodInfo& info, const std::
   for (const Date& d : targets) {
     const auto p = previous.find(d.days());
     if (p != previous.end() && p->second.status == "done") continue;
+    if (!catalog.find(d, Role::Coarse)) continue;  // a day the filler could not fill: no data
     try {
       ensure_model(choose_pairs(catalog, d, info).dates);
     } catch (const Error&) {

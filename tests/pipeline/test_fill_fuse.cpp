@@ -226,6 +226,40 @@ TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
   EXPECT_FALSE(pipeline::whole_day_fill_mean_square_error(s.holed));  // not a filled catalog
 }
 
+TEST(FuseFill, DaysTheFillerCannotFillAreListedAsNoData) {
+  // With a window of 0 days the day without a coarse image has nothing to be filled from: it
+  // was left out of the index and the summary; it is listed, without data, and counted.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o;
+  o.out_dir = out / "fused";
+  o.fill = true;
+  o.fill_options.window = 0;
+  o.show_progress = false;
+  o.format = "GTiff";
+  o.uncertainty = false;
+  o.from = s.removed + (-2);
+  o.to = s.removed + 2;
+  const auto sum = pipeline::fuse(s.holed, *method, o);
+  int expected = 0;
+  for (Date d = *o.from; d <= *o.to; d = d + 1) expected += !s.holed.find(d, Role::Fine);
+  ASSERT_EQ(static_cast<int>(sum.entries.size()), expected);
+  EXPECT_EQ(sum.done + sum.no_data, expected);
+  bool listed = false;
+  for (const auto& e : sum.entries) {
+    if (e.date != s.removed) continue;
+    listed = true;
+    EXPECT_EQ(e.status, "no-data");
+    EXPECT_EQ(e.note, "not filled: no clear coarse data within --fill-window days");
+    EXPECT_TRUE(e.output.empty());
+  }
+  EXPECT_TRUE(listed);
+  std::ifstream in(out / "fused" / "index.json");
+  const auto index = nlohmann::json::parse(in);
+  EXPECT_EQ(static_cast<int>(index["entries"].size()), expected);
+}
+
 TEST(FuseFill, WithoutReferenceStepsHolesStayAndAreNotFlagged) {
   const auto& s = sim_catalog();
   test::TempDir out;

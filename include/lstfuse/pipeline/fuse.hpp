@@ -89,8 +89,10 @@ struct FuseSummary {
   std::string uncertainty_note;  // why there is no uncertainty band, when there is none
 };
 
-// Dates fuse would predict: coarse dates within [from, to] without a fine image.
-std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts);
+// Dates fuse would predict: coarse dates within [from, to] without a fine image; with
+// opts.fill, every day within [from, to] and the span of `source` (the catalog before filling)
+// without a fine image.
+std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog& source);
 
 // `method` comes configured (options set). The index (index.json, index.csv) is rewritten after
 // every date. Errors on one date are recorded in the index and the run continues; the run
