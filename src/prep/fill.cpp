@@ -239,6 +239,19 @@ GapFiller::GapFiller(const FillSource& src, const FillOptions& opts) : opts_(opt
     for (int k = 0; k < nt; ++k) sceneB[k] += cellB[c * nt + k];
   }
   if (!(sceneA[0] > 0.0)) throw Error("gap filling: the coarse series has no clear pixel");
+  // The days' residual fields come from pixels with a cycle of their own: without one, no day
+  // could be filled, and the result would be a copy that only looks filled.
+  if (std::find(source_.begin(), source_.end(), 1) == source_.end()) {
+    float most = 0.0f;
+    for (size_t g = 0; g < npix; ++g) most = std::max(most, sx[g]);
+    if (most < static_cast<float>(opts_.min_clear_days))
+      throw Error(fmt::format("gap filling: no pixel is clear on --fill-min-clear-days ({}) days (the most any pixel "
+                              "has is {:.0f}), so no day can be filled; lower --fill-min-clear-days or fill a longer "
+                              "series", opts_.min_clear_days, most));
+    throw Error(fmt::format("gap filling: no pixel's annual temperature cycle can be fitted from its clear days "
+                            "(the series spans {} .. {}), so no day can be filled; fill a longer series",
+                            Date::from_days(days_.front()).iso(), Date::from_days(days_.back()).iso()));
+  }
   double scene_beta[kMaxTerms];
   const bool scene_ok = sceneA[0] >= opts_.min_clear_days && solve(sceneA.data(), sceneB.data(), nt, scene_beta);
   std::vector<double> cell_beta(ncells * nt, NAN);

@@ -260,6 +260,36 @@ TEST(GapFill, PixelsWithFewClearDaysTakeThePooledCycleShiftedToTheirLevel) {
     EXPECT_NEAR(f.cycle(6, 4, d), Series::cycle_of(6, 4, d), 0.4);
 }
 
+TEST(GapFill, NoPixelWithEnoughClearDaysIsAnErrorNamingTheOption) {
+  // Every pixel clear on 20 days: none has a cycle of its own, so no day gets a residual field
+  // and nothing could be filled (the copy looked filled, with 0 % of its pixels filled).
+  Series s(16, 16, 0.0, 0.3, 0.0, 3);
+  for (size_t i = 20; i < s.images.size(); ++i) s.images[i] = Raster(s.g, 1, NAN, false);
+  try {
+    const prep::GapFiller f(s.source(), options(8, 256));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "gap filling: no pixel is clear on --fill-min-clear-days (30) days (the most any pixel "
+                           "has is 20), so no day can be filled; lower --fill-min-clear-days or fill a longer series");
+  }
+  // Enough clear days, all in three weeks of January: they do not determine an annual cycle.
+  prep::FillOptions o = options(8, 256);
+  o.min_clear_days = 20;
+  try {
+    const prep::GapFiller f(s.source(), o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "gap filling: no pixel's annual temperature cycle can be fitted from its clear days (the "
+                           "series spans 2024-01-01 .. 2024-12-31), so no day can be filled; fill a longer series");
+  }
+  // The same number of clear days spread over the year: each pixel has its cycle.
+  Series spread(16, 16, 0.0, 0.3, 0.0, 3);
+  for (size_t i = 0; i < spread.images.size(); ++i)
+    if (i % 18 != 0) spread.images[i] = Raster(spread.g, 1, NAN, false);
+  const prep::GapFiller f(spread.source(), o);
+  EXPECT_EQ(f.cycle_source(5, 5), 1);
+}
+
 TEST(GapFill, RejectsBadOptions) {
   const Series s(8, 8, 0.0, 0.0, 0.0, 1);
   prep::FillOptions o = options(8, 64);
