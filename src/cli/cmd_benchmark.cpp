@@ -152,7 +152,7 @@ void setup(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   cmd->add_option("--train-fraction", a->train_fraction, "split: share of pair dates that train")
-      ->check(CLI::Range(0.05, 0.95))
+      ->check(lstfuse::cli::finite_range(0.05, 0.95))
       ->capture_default_str();
   cmd->add_option("--reference", a->reference,
                   "Score against the observed fine image or the simulated truth")

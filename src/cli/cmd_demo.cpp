@@ -24,7 +24,7 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--days", o->days, "Days simulated")->check(CLI::Range(60, 1500))->capture_default_str();
   cmd->add_option("--cloud-cover", o->cloud_cover, "Mean cloud fraction of the simulated scenes")
-      ->check(CLI::Range(0.0, 0.9))
+      ->check(lstfuse::cli::finite_range(0.0, 0.9))
       ->capture_default_str();
   cmd->add_option("--methods", o->methods,
                   "Methods to benchmark (default: all, plus sttfn:weighting=tc, sttfn:stc-window=33, sttfn:loss=mse)")

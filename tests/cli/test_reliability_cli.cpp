@@ -387,6 +387,10 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --days 20 --landsat-first-day 10000",
        "--landsat-first-day"},
       {"simulate -o " + q(tmp / "sim") + " --size 16 --coarse-factor 4 --truth-dates ,,", "--truth-dates"},
+      // CLI11's range check lets NaN through: the demo simulated a year without clouds.
+      {"demo -o " + q(tmp / "demo") + " --size 64 --days 60 --cloud-cover nan", "--cloud-cover"},
+      {"benchmark --catalog " + q(yanco_catalog()) + " -o " + q(tmp / "b") + " --protocol split --train-fraction nan",
+       "--train-fraction"},
       // Within their ranges, but the MODIS sinusoidal grid around such a scene took gigabytes and
       // ran for hours.
       {"simulate -o " + q(tmp / "sim") + " --size 32 --days 1 --coarse-factor 4 --modis-grid sinusoidal --origin-y 1e8",
@@ -418,6 +422,7 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(tmp / "c"));
   EXPECT_FALSE(fs::exists(tmp / "b"));
   EXPECT_FALSE(fs::exists(tmp / "f"));
+  EXPECT_FALSE(fs::exists(tmp / "demo"));
   // Within every range, but 3 889 images of 20000 x 20000 px: at least 1.6 TB. Refused before
   // any work where the disk has less room (one with more could hold it: nothing to check there).
   if (fs::space(tmp.path()).available < 1.5e12) {
