@@ -42,11 +42,11 @@ void setup(CLI::App& app) {
     // Never the catalog or a folder holding it, inside a catalog, nor someone else's folder.
     lstfuse::check_output_folder(a->out, "-o", {a->catalog}, {"fill.json", "lstfuse-fill", "catalog made by 'lstfuse fill'"},
                                  lstfuse::FolderUse::Replace, a->overwrite);
-    const auto catalog = lstfuse::Catalog::load(a->catalog);
     lstfuse::pipeline::FillCatalogOptions o;
+    if (!a->from.empty()) o.from = lstfuse::cli::parse_date_flag(a->from, "--from");
+    if (!a->to.empty()) o.to = lstfuse::cli::parse_date_flag(a->to, "--to");
+    const auto catalog = lstfuse::Catalog::load(a->catalog);
     o.fill = a->fill;
-    if (!a->from.empty()) o.from = lstfuse::Date::parse(a->from);
-    if (!a->to.empty()) o.to = lstfuse::Date::parse(a->to);
     o.overwrite = a->overwrite;
     o.show_progress = !a->raster.quiet;
     o.format = a->raster.format;

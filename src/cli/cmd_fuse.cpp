@@ -170,17 +170,12 @@ void setup(CLI::App& app) {
     if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));
     // Every catalog's manifest and the dates are read before the first catalog is fused: a bad
     // second catalog found after the first one's hours of work would leave half a run.
+    for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}})
+      if (!text.empty()) lstfuse::cli::parse_date_flag(text, flag);
     for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
     // Tiles of a few pixels cost more in halos and records than they compute (1 px: minutes a date).
     if (a->work_tile > 0 && a->work_tile < 16) {
       throw lstfuse::Error(fmt::format("--work-tile {}: give 0 (a date is one item) or at least 16 pixels", a->work_tile));
-    }
-    for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}}) {
-      try {
-        if (!text.empty()) lstfuse::Date::parse(text);
-      } catch (const lstfuse::Error& e) {
-        throw lstfuse::Error(fmt::format("{}: {}", flag, e.what()));
-      }
     }
     int failed = 0;
     try {

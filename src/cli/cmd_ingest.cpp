@@ -78,7 +78,7 @@ void setup(CLI::App& app) {
     auto& o = a->opts;
     o.format = a->raster.format;
     o.creation_options = a->raster.creation_options;
-    if (!a->date.empty()) o.date = lstfuse::Date::parse(a->date);
+    if (!a->date.empty()) o.date = lstfuse::cli::parse_date_flag(a->date, "--date");
     o.resampling = lstfuse::prep::resampling_from_string(a->resampling);
     if (a->max_lst_error >= 0) o.product.max_lst_error = a->max_lst_error;
     if (!a->extent.empty()) o.extent = lstfuse::prep::Bounds{a->extent[0], a->extent[1], a->extent[2], a->extent[3]};

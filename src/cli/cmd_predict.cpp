@@ -52,7 +52,7 @@ std::string default_quality_path(const std::string& out) {
 
 // The date of an input: the flag when given, else from the file name.
 Date input_date(const std::string& flag_value, const std::string& flag, const std::string& file) {
-  if (!flag_value.empty()) return Date::parse(flag_value);
+  if (!flag_value.empty()) return cli::parse_date_flag(flag_value, flag);
   const auto d = Date::from_filename(std::filesystem::path(file).filename().string());
   if (!d) {
     throw file_error(file, fmt::format("{}; give {}",
@@ -103,7 +103,7 @@ StreamInput files_input(const PredictArgs& a, const MethodInfo& info) {
 
 StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
   if (a.date.empty()) throw Error("predict: --catalog needs --date YYYY-MM-DD (the target date)");
-  const Date target = Date::parse(a.date);
+  const Date target = cli::parse_date_flag(a.date, "--date");
   const std::vector<Date> dates = cli::parse_date_list(a.pairs, "--pairs");
   const Catalog cat = Catalog::load(a.catalog);
   return pipeline::catalog_files(cat, target, dates, info);

@@ -4,6 +4,7 @@
 // Method flags (--epochs, --sttfn.loss, ...) go to the method's OptionSet (method_flags.hpp).
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -79,6 +80,8 @@ void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
   flags.apply(*method);
   if (a.series == !a.date.empty()) throw Error("train: give either --date D (per target) or --series");
   const auto exclude = cli::parse_date_list(a.exclude, "--exclude");
+  const std::optional<Date> target_date =
+      a.date.empty() ? std::nullopt : std::optional<Date>(cli::parse_date_flag(a.date, "--date"));
   const Catalog catalog = Catalog::load(a.catalog);
   // A date that is not a pair date excludes nothing: a typo would leave the meant date in training.
   {
@@ -98,7 +101,7 @@ void run(const TrainArgs& a, const lstfuse::cli::MethodFlags& flags) {
       throw Error(fmt::format("{}: series training needs at least two pairs, the catalog has {} (after --exclude)",
                               a.catalog, dates.size()));
   } else {
-    const Date target = Date::parse(a.date);
+    const Date target = *target_date;
     auto choice = pipeline::choose_pairs(catalog, target, method->info(), exclude);
     dates = choice.dates;
     ctx.target_dates = {target};

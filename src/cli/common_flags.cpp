@@ -75,6 +75,14 @@ void apply_raster_output(const RasterOutput& r) {
   if (r.quiet && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
 }
 
+Date parse_date_flag(const std::string& text, const std::string& flag) {
+  try {
+    return Date::parse(text);
+  } catch (const Error& e) {
+    throw Error(flag + ": " + e.what());
+  }
+}
+
 std::vector<Date> parse_date_list(const std::string& text, const std::string& flag) {
   std::vector<Date> out;
   size_t start = 0;

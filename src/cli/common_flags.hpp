@@ -74,5 +74,7 @@ void note_empty_values(int argc, char** argv);
 bool given_empty(const CLI::Option& flag);
 
 std::vector<Date> parse_date_list(const std::string& text, const std::string& flag);
+// One date given to `flag`; a bad one is an error naming the flag.
+Date parse_date_flag(const std::string& text, const std::string& flag);
 
 }  // namespace lstfuse::cli

@@ -393,6 +393,17 @@ TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {
                     (tmp / "m.pt").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("--exclude: bad date 'x'"), std::string::npos) << r.output;
+  // A single date too names its flag, before the catalog is read.
+  for (const auto& [cmd, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"predict --method additive --catalog " + nocat + " --date 2024-02-30 -o " + (tmp / "p.tif").string(), "--date"},
+           {"fill --catalog " + nocat + " --from 2024-02-30 -o " + (tmp / "f").string(), "--from"},
+           {"fill --catalog " + nocat + " --to 20241 -o " + (tmp / "f").string(), "--to"},
+           {"fuse --catalog " + nocat + " --to 2024-02-30 -o " + (tmp / "f").string(), "--to"},
+           {"train --method sttfn --catalog " + nocat + " --date 2024-02-30 -o " + (tmp / "m.pt").string(), "--date"}}) {
+    r = test::run_cli(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.output.find(flag + ": bad date"), std::string::npos) << cmd << ": " << r.output;
+  }
   // A date twice, or a list naming none, is said rather than used twice or taken as no list.
   r = test::run_cli("predict --method starfm --catalog " + nocat + " --date 2020-01-05 --pairs 2020-01-01,2020-01-01"
                     " -o " + (tmp / "p.tif").string());
