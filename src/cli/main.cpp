@@ -66,9 +66,23 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    // One line, like every other error (CLI11 would add a second one).
-    std::cerr << "lstfuse: error: " << e.what() << " (see --help)\n";
-    return e.get_exit_code();
+    // One line, like every other error (CLI11 would add a second one). Without a command,
+    // CLI11 says "A subcommand is required" even for a misspelt one: the word is named.
+    std::string msg = e.what();
+    if (app.get_subcommands().empty()) {
+      std::string names;
+      for (const auto* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+      msg = "no command given (one of: " + names + ")";
+      for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-v" || a == "--verbose") continue;
+        msg = a.rfind('-', 0) == 0 ? "unknown option '" + a + "' before the command (one of: " + names + ")"
+                                   : "unknown command '" + a + "' (one of: " + names + ")";
+        break;
+      }
+    }
+    std::cerr << "lstfuse: error: " << msg << " (see --help)\n";
+    return 2;  // a usage error, whatever CLI11's own code for its kind
   } catch (const std::exception& e) {
     // One line naming the file, option or step; -v adds the full original text.
     std::string detail;

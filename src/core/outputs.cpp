@@ -116,6 +116,11 @@ void check_output_file(const fs::path& file, const std::string& option, const st
   if (shown.empty()) throw Error(option + " needs a file name; it was given an empty one");
   std::error_code ec;
   if (fs::is_directory(file, ec)) throw file_error(shown, option + " must name a file; this is a folder");
+  // A link, even one to nowhere or to an lstfuse output: the file is written beside and renamed
+  // over the name, which would replace the user's link with a file.
+  if (fs::is_symlink(fs::symlink_status(file, ec)))
+    throw file_error(shown, option + " is a symbolic link; lstfuse would replace the link with its file: give the "
+                                     "file's own path or another name");
   const fs::path parent = file.parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec))
     throw file_error(shown, option + ": the output folder " + parent.string() + " does not exist");

@@ -3,6 +3,7 @@
 // --co, -q) and the old ones that still work with a warning.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -380,6 +381,26 @@ TEST(OptionsCli, OldSpellingsStillWorkWithOneWarningLine) {
   r = test::run_cli(f.args("starfm") + " -o " + now + " --format PNG");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("PNG"), std::string::npos) << r.output;
+}
+
+TEST(OptionsCli, UsageErrorsExitWithTwoAndNameTheWord) {
+  // CLI11 exits with its own codes (105, 106, 109, ...) and said "A subcommand is required" for
+  // a misspelt command.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"simulat -o x", "lstfuse: error: unknown command 'simulat' (one of: "},
+      {"--bogus", "lstfuse: error: unknown option '--bogus' before the command (one of: "},
+      {"", "lstfuse: error: no command given (one of: "},
+      {"simulate -o x --bogus", "--bogus"},
+      {"predict --tile -1", "--tile"},
+      {"simulate", "-o"},
+  };
+  for (const auto& [args, text] : cases) {
+    const auto r = test::run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_NE(r.output.find(text), std::string::npos) << args << ": " << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+  EXPECT_NE(test::run_cli("simulat").output.find("simulate"), std::string::npos);
 }
 
 TEST(OptionsCli, DateListsAreParsedByOneFunctionThatNamesTheFlag) {

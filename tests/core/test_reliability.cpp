@@ -155,6 +155,13 @@ TEST(OutputPaths, ASingleFileIsReplacedOnlyWhenLstfuseMadeIt) {
                 .find("names one of the inputs"),
             std::string::npos);
   EXPECT_NE(error_of([&] { check_output_file(tmp.path(), "-o", {}, kind); }).find("must name a file"), std::string::npos);
+  // A symbolic link, to one of our files or to nowhere: writing would replace the link itself.
+  fs::create_symlink(tmp / "ours.tif", tmp / "link_ours.tif");
+  fs::create_symlink(tmp / "nowhere.tif", tmp / "dangling.tif");
+  for (const char* link : {"link_ours.tif", "dangling.tif"})
+    EXPECT_NE(error_of([&] { check_output_file(tmp / link, "-o", {}, kind); }).find("-o is a symbolic link"),
+              std::string::npos)
+        << link;
   // Inside a catalog, a simulation, a fuse or a benchmark folder, at any depth: never, even a
   // new name or a file lstfuse made.
   const std::vector<std::pair<std::string, std::string>> folders{{"manifest.json", "lstfuse-catalog"},
