@@ -49,6 +49,7 @@ std::pair<Observation, Observation> pair_observations(const Catalog& catalog, co
 }  // namespace
 
 std::optional<std::string> too_few_pairs(const Catalog& catalog, const MethodInfo& info, bool coarse_filled) {
+  if (info.min_pairs == 0) return std::nullopt;  // bilinear: the target's coarse image alone
   // The thresholds choose_pairs applies: any clear pixel for series methods, kMinPairValid else.
   const double min_valid = info.uses_series ? 1e-9 : kMinPairValid;
   const int needed = info.uses_series ? std::max(1, info.min_pairs) : info.needs_pairs_both_sides ? 2 : 1;
@@ -122,6 +123,10 @@ PairChoice choose_pairs(const Catalog& catalog, const Date& target, const Method
   if (choice.dates.empty()) {
     std::vector<Date> all = before;
     all.insert(all.end(), after.begin(), after.end());
+    if (all.empty() && info.min_pairs == 0) {
+      choice.note = "no pair (none needed)";
+      return choice;
+    }
     if (all.empty()) {
       throw Error(fmt::format("{} needs a usable pair (fine and coarse on one date) other than {}, "
                               "the catalog has none{}", info.name, target.iso(), cloudy_note(cloudy, min_valid)));

@@ -229,6 +229,30 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
 
 // --series (one model for the whole series) and --model are the deep methods' flags: with a
 // method that does not train, the default `series` above all, they are refused before any work.
+TEST(FuseCli, BilinearNeedsNoPair) {
+  // A catalog without a Landsat date: bilinear (0 pairs) fuses it; a method of pairs says why not.
+  test::TempDir tmp;
+  auto r = test::run_cli("simulate -q --size 32 --days 4 --coarse-factor 4 --landsat-first-day 3000 -o " +
+                         (tmp / "sim").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest -q " + (tmp / "sim").string() + " -o " + (tmp / "cat").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("fuse -q --catalog " + (tmp / "cat").string() + " --method bilinear -o " + (tmp / "f").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(tmp / "f" / "index.json");
+  const auto index = nlohmann::json::parse(in);
+  ASSERT_EQ(index["entries"].size(), 4u);
+  int done = 0;
+  for (const auto& e : index["entries"]) {
+    EXPECT_NE(e["status"], "failed") << e.dump();
+    done += e["status"] == "done";
+  }
+  EXPECT_GE(done, 3);  // the simulated clouds may cover one day's whole coarse image
+  r = test::run_cli("fuse -q --catalog " + (tmp / "cat").string() + " --method additive -o " + (tmp / "g").string());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("additive needs at least 1 usable pair date(s)"), std::string::npos) << r.output;
+}
+
 TEST(FuseCli, TrainingFlagsOfAMethodThatDoesNotTrainAreRefused) {
   test::TempDir tmp;
   const std::string base = "fuse --catalog " + series().string() + " -o " + (tmp / "f").string();
