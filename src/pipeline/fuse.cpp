@@ -445,6 +445,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     } catch (const Error& err) {
       e.status = "failed";
       e.note = err.what();
+      e.output.clear();  // the index names no file that was not written
+      e.quality.clear();
       ++summary.failed;
       spdlog::warn("{}: {}", date.iso(), err.what());
     }

@@ -327,6 +327,9 @@ TEST(FuseShared, ABadDateIsRecordedAndTheOthersFinish) {
         found = true;
         EXPECT_EQ(e["status"], "failed");
         EXPECT_NE(e["note"].get<std::string>().find(bad_file), std::string::npos) << e["note"];
+        // It names no file: none was written.
+        EXPECT_EQ(e.value("output", ""), "") << e.dump();
+        EXPECT_EQ(e.value("quality", ""), "") << e.dump();
       } else {
         EXPECT_NE(e["status"], "failed") << e.dump();
         done += e["status"] == "done";
