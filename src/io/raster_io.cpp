@@ -73,7 +73,25 @@ DatasetPtr open_raster(const std::string& path) {
     throw file_error(path, "not a readable raster (" + why + ")");
   }
   if (ds->GetRasterCount() < 1) {
-    throw file_error(path, "has no raster band (a container? open one of its subdatasets)");
+    // A container (HDF, netCDF): name what it holds; MODIS products go through ingest.
+    std::vector<std::string> names;
+    if (char** md = ds->GetMetadata("SUBDATASETS")) {
+      for (char** p = md; *p; ++p) {
+        const std::string item = *p;
+        const auto eq = item.find('=');
+        if (eq == std::string::npos || eq < 5 || item.compare(eq - 5, 5, "_NAME") != 0) continue;
+        const std::string name = item.substr(eq + 1);
+        names.push_back(name.substr(name.find_last_of(':') + 1));
+      }
+    }
+    if (names.empty()) throw file_error(path, "has no raster band (a container? open one of its subdatasets)");
+    std::string list;
+    for (size_t i = 0; i < names.size() && i < 6; ++i) list += (i ? ", " : "") + names[i];
+    if (names.size() > 6) list += ", ...";
+    const GDALDriver* driver = ds->GetDriver();
+    const std::string kind = driver ? driver->GetDescription() : "";
+    throw file_error(path, fmt::format("has no raster band: a container of {} subdataset(s) ({}){}", names.size(), list,
+                                       kind.rfind("HDF", 0) == 0 ? "; a MODIS LST product is read by 'lstfuse ingest'" : ""));
   }
   return ds;
 }

@@ -149,6 +149,19 @@ TEST(Products, ModisGeoTiffPairAppliesScaleFillAndQc) {
   EXPECT_FALSE(kg.valid(0, 2));
 }
 
+TEST(Products, AGranuleGivenAsARasterNamesItsSubdatasetsAndIngest) {
+  // `info`, `metrics` or `predict` given the HDF itself: it said only "has no raster band".
+  const std::string hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf").string();
+  try {
+    io::read_raster(hdf);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              hdf + ": has no raster band: a container of 12 subdataset(s) (LST_Day_1km, QC_Day, Day_view_time, "
+                    "Day_view_angl, LST_Night_1km, QC_Night, ...); a MODIS LST product is read by 'lstfuse ingest'");
+  }
+}
+
 TEST(Products, RealMod11a1GranuleScaleFillQcAndViewTime) {
   const std::string hdf = test::shared_data("mod11a1/MOD11A1.A2019305.h14v09.006.hdf").string();
   const io::ProductFile p = io::identify_product(hdf);
