@@ -13,11 +13,13 @@ const std::vector<std::string>& deep_method_names();
 bool is_deep_method(const std::string& name);
 
 // Notes the command line once, before the subcommands are set up: the deep methods' flags are
-// declared (and their module, with torch, loaded) only when it names a deep method, a family
-// keyword that includes them (all, deep) or asks for --help. Other runs skip torch's start-up.
+// declared (and their module, with torch, loaded) only when it names a deep method (as the value
+// of --method, -m, --methods or --fuse-method, a --METHOD.NAME option, or a word of its own, as
+// in `methods sttfn`), a family keyword that includes them (all, deep) or asks for --help. Other
+// runs skip torch's start-up.
 void note_command_line(int argc, char** argv);
 bool deep_methods_wanted();
-// True when the command line names a deep method itself (not only --help, all or deep).
+// True when the command line names a deep method, or all or deep (not only --help).
 bool deep_method_named();
 
 // Empty when the deep methods' module loads (it is then loaded), else why it does not: the

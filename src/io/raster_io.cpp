@@ -88,10 +88,9 @@ DatasetPtr open_raster(const std::string& path) {
     std::string list;
     for (size_t i = 0; i < names.size() && i < 6; ++i) list += (i ? ", " : "") + names[i];
     if (names.size() > 6) list += ", ...";
-    const GDALDriver* driver = ds->GetDriver();
-    const std::string kind = driver ? driver->GetDescription() : "";
+    const bool modis_lst = std::find(names.begin(), names.end(), "LST_Day_1km") != names.end();
     throw file_error(path, fmt::format("has no raster band: a container of {} subdataset(s) ({}){}", names.size(), list,
-                                       kind.rfind("HDF", 0) == 0 ? "; a MODIS LST product is read by 'lstfuse ingest'" : ""));
+                                       modis_lst ? "; a MODIS LST product is read by 'lstfuse ingest'" : ""));
   }
   return ds;
 }

@@ -508,12 +508,17 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     for (const std::string& rel : previous_files) {
       if (written.count(rel)) continue;
       const bool map = std::regex_match(rel, map_name);
-      // Without maps (--no-report) an earlier run's maps stay with the earlier report they belong to.
-      if (map ? !opts.maps : !std::regex_match(rel, prediction_name)) continue;
+      // Without maps (--no-report) an earlier run's maps stay with the earlier report they belong
+      // to, and stay listed for the next run with maps.
+      if (!map && !std::regex_match(rel, prediction_name)) continue;
       const fs::path f = opts.out_dir / rel;
       const auto st = fs::symlink_status(f, ec);
       if (!fs::is_regular_file(st) || fs::is_symlink(st)) continue;
-      if (map ? eval::is_lstfuse_png(f.string()) : io::is_lstfuse_raster(f.string())) fs::remove(f, ec);
+      if (!(map ? eval::is_lstfuse_png(f.string()) : io::is_lstfuse_raster(f.string()))) continue;
+      if (map && !opts.maps)
+        res.kept_files.push_back(rel);
+      else
+        fs::remove(f, ec);
     }
   }
   return res;
@@ -593,6 +598,7 @@ void write_benchmark_tables(const BenchmarkResult& r, const fs::path& dir) {
     for (const auto& row : *rows)
       if (!row.prediction.empty()) files.insert(row.prediction);
   for (const auto& [key, rel] : r.maps) files.insert(rel);
+  files.insert(r.kept_files.begin(), r.kept_files.end());
   j["files"] = files;
   j["train_seconds"] = r.train_seconds;
   if (r.ranking) j["score_ranking"] = ranking_json(*r.ranking);

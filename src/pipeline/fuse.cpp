@@ -192,19 +192,18 @@ class FreshFolderGuard {
 
 }  // namespace
 
-std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog& source) {
+std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog* given_source) {
   std::vector<Date> out;
   if (opts.fill) {
-    // Every day of the catalog's span without a fine image: the filled catalog lacks the days
-    // the filler could not fill, and those are listed (no data) rather than left out.
-    std::vector<Date> all = source.dates(Role::Coarse);
-    const std::vector<Date> fine = source.dates(Role::Fine);
-    all.insert(all.end(), fine.begin(), fine.end());
-    if (all.empty()) return out;
-    const auto [lo, hi] = std::minmax_element(all.begin(), all.end());
-    for (Date d = opts.from && *opts.from > *lo ? *opts.from : *lo; !(d > (opts.to && *opts.to < *hi ? *opts.to : *hi));
-         d = d + 1)
-      if (!catalog.find(d, Role::Fine)) out.push_back(d);
+    const Catalog& source = given_source ? *given_source : catalog;
+    // The days the filler fills (fill_catalog: --from .. --to, each defaulting to the end of
+    // the coarse series) without a fine image. The filled catalog lacks the days the filler
+    // could not fill: those are listed (no data) rather than left out.
+    const std::vector<Date> coarse = source.dates(Role::Coarse);
+    if (coarse.empty()) return out;
+    const Date to = opts.to.value_or(coarse.back());
+    for (Date d = opts.from.value_or(coarse.front()); d <= to; d = d + 1)
+      if (!source.find(d, Role::Fine)) out.push_back(d);
     return out;
   }
   for (const Date& d : catalog.coarse_only_dates()) {
@@ -246,7 +245,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
   const Catalog catalog = working_catalog(source, opts, refilled);
-  const auto targets = fuse_targets(catalog, opts, source);
+  const auto targets = fuse_targets(catalog, opts, &source);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "
                             "image are observed, not predicted)",
@@ -445,7 +444,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     } catch (const Error& err) {
       e.status = "failed";
       e.note = err.what();
-      e.output.clear();  // the index names no file that was not written
+      e.output.clear();  // a failed date's files are not its result, whatever was written
       e.quality.clear();
       ++summary.failed;
       spdlog::warn("{}: {}", date.iso(), err.what());

@@ -227,8 +227,6 @@ TEST(FuseCli, SeriesIsTheDefaultMethod) {
   EXPECT_TRUE(after == before) << "a file of the folder changed or went";
 }
 
-// --series (one model for the whole series) and --model are the deep methods' flags: with a
-// method that does not train, the default `series` above all, they are refused before any work.
 TEST(FuseCli, BilinearNeedsNoPair) {
   // A catalog without a Landsat date: bilinear (0 pairs) fuses it; a method of pairs says why not.
   test::TempDir tmp;
@@ -253,6 +251,8 @@ TEST(FuseCli, BilinearNeedsNoPair) {
   EXPECT_NE(r.output.find("additive needs at least 1 usable pair date(s)"), std::string::npos) << r.output;
 }
 
+// --series (one model for the whole series) and --model are the deep methods' flags: with a
+// method that does not train, the default `series` above all, they are refused before any work.
 TEST(FuseCli, TrainingFlagsOfAMethodThatDoesNotTrainAreRefused) {
   test::TempDir tmp;
   const std::string base = "fuse --catalog " + series().string() + " -o " + (tmp / "f").string();

@@ -33,7 +33,8 @@ TEST(DeepPlugin, EveryDeepMethodOfTheLibraryIsListedAndDescribedByTheProgram) {
 TEST(DeepPlugin, AMissingModuleIsAOneLineErrorNamingIt) {
   // Commands naming a deep method stop with one line (exit 1, not an abort of the program).
   for (const std::string cmd : {"methods sttfn", "predict --method sttfn --catalog C --date 2024-01-01 -o X.tif",
-                                "benchmark --catalog C --methods additive,dlstfm -o B", "fuse --dlstfm.tile 64"}) {
+                                "benchmark --catalog C --methods additive,dlstfm -o B", "fuse --dlstfm.tile 64",
+                                "benchmark --catalog C --methods all -o B", "predict --method=stfnet"}) {
     const auto r = test::run_shell("LSTFUSE_DEEP_PLUGIN=/nonexistent/liblstfuse_deep.so \"$L\" " + cmd);
     EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.output;
     EXPECT_EQ(r.output.find("terminate"), std::string::npos) << r.output;
@@ -42,9 +43,13 @@ TEST(DeepPlugin, AMissingModuleIsAOneLineErrorNamingIt) {
               std::string::npos)
         << r.output;
   }
-  // A classic method needs no module at all.
+  // A classic method needs no module at all, nor a path that contains a deep method's name.
   const auto c = test::run_shell("LSTFUSE_DEEP_PLUGIN=/nonexistent/liblstfuse_deep.so \"$L\" methods estarfm");
   EXPECT_EQ(c.exit_code, 0) << c.output;
+  test::TempDir tmp;
+  const auto s = test::run_shell("LSTFUSE_DEEP_PLUGIN=/nonexistent/liblstfuse_deep.so \"$L\" simulate -q --size 16 "
+                                 "--coarse-factor 4 --days 2 -o " + (tmp / "sttfn-sim").string());
+  EXPECT_EQ(s.exit_code, 0) << s.output;
 }
 
 TEST(DeepPlugin, WithoutTheModuleHelpAndTheListShowTheOtherMethodsAndSayWhy) {

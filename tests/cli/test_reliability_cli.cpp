@@ -1115,6 +1115,26 @@ TEST(ReliabilityCli, ABenchmarksSubfolderThatIsALinkIsRefused) {
   EXPECT_EQ(slurp(tmp / "bench" / "results.json"), before);  // refused before the folder is marked
 }
 
+// A rerun without maps keeps the earlier maps (with the earlier report) and lists them, so that
+// a later run with maps removes them: they were forgotten and stayed beside the new ones.
+TEST(ReliabilityCli, ABenchmarkWithoutMapsKeepsTheEarlierOnesListed) {
+  test::TempDir tmp;
+  auto run = [&](const std::string& args) {
+    const auto r = sh("cd " + q(tmp.path()) + " && $L benchmark -q --catalog " + q(yanco_catalog()) +
+                      " --single-pair -o bench " + args);
+    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.output;
+  };
+  run("--methods additive");
+  ASSERT_TRUE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
+  run("--methods starfm --no-report");
+  EXPECT_TRUE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "additive_20160308.tif"));
+  run("--methods bilinear");
+  EXPECT_TRUE(fs::exists(tmp / "bench" / "maps" / "bilinear_20160308.png"));
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "maps" / "additive_20160308.png"));
+  EXPECT_FALSE(fs::exists(tmp / "bench" / "predictions" / "starfm_20160308.tif"));
+}
+
 // benchmark marks its folder before the first prediction: an interrupted run leaves a folder
 // that the same command resumes into, not one that lstfuse then refuses as foreign.
 // An interrupted benchmark leaves no folder it made; an earlier run's folder, interrupted on

@@ -258,6 +258,20 @@ TEST(FuseFill, DaysTheFillerCannotFillAreListedAsNoData) {
   std::ifstream in(out / "fused" / "index.json");
   const auto index = nlohmann::json::parse(in);
   EXPECT_EQ(static_cast<int>(index["entries"].size()), expected);
+  // A period that starts before the coarse series: the days the filler fills from the series'
+  // first days are fused, and no day is listed before --from.
+  const Date first = s.holed.dates(Role::Coarse).front();
+  o.out_dir = out / "early";
+  o.fill_options.window = 8;
+  o.from = first + (-3);
+  o.to = first + 2;
+  const auto early = pipeline::fuse(s.holed, *method, o);
+  ASSERT_FALSE(early.entries.empty());
+  EXPECT_EQ(early.entries.front().date, *o.from);
+  for (const auto& e : early.entries) {
+    EXPECT_FALSE(e.date < *o.from) << e.date.iso();
+    EXPECT_EQ(e.status, "done") << e.date.iso() << ": " << e.note;
+  }
 }
 
 TEST(FuseFill, WithoutReferenceStepsHolesStayAndAreNotFlagged) {

@@ -114,6 +114,9 @@ struct BenchmarkResult {
   std::map<std::string, double> train_seconds;  // per entry label, total
   std::map<std::string, std::string> fit_notes;  // per entry label: what its fit reported (Method::fit_note)
   std::map<std::string, std::string> maps;      // "label|date" or "reference|date" -> PNG (relative)
+  // An earlier run's files this run keeps (its maps, with --no-report): still listed, so that a
+  // later run removes them.
+  std::vector<std::string> kept_files;
   std::optional<ScoreRanking> ranking;          // when the catalog has truth for the dates
 };
 

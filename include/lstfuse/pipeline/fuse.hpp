@@ -90,9 +90,10 @@ struct FuseSummary {
 };
 
 // Dates fuse would predict: coarse dates within [from, to] without a fine image; with
-// opts.fill, every day within [from, to] and the span of `source` (the catalog before filling)
-// without a fine image.
-std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog& source);
+// opts.fill, every day the filler fills without a fine image: from --from (default: the first
+// coarse date of `source`, the catalog before filling, or of `catalog` without one) to --to
+// (default: its last).
+std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog* source = nullptr);
 
 // `method` comes configured (options set). The index (index.json, index.csv) is rewritten after
 // every date. Errors on one date are recorded in the index and the run continues; the run
