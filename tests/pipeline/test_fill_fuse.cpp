@@ -60,6 +60,16 @@ const SimCatalog& sim_catalog() {
   return c;
 }
 
+// fuse --fill into `dir`, GeoTIFF, quiet.
+pipeline::FuseOptions filled_fuse(const fs::path& dir) {
+  pipeline::FuseOptions o;
+  o.out_dir = dir;
+  o.fill = true;
+  o.show_progress = false;
+  o.format = "GTiff";
+  return o;
+}
+
 Raster band_of(const Raster& r, const std::string& name) {
   const auto it = std::find(r.band_names.begin(), r.band_names.end(), name);
   if (it == r.band_names.end()) throw std::runtime_error("no band " + name);
@@ -178,12 +188,8 @@ TEST(FuseFill, EveryDayEveryPixelWithFlagsAndTheirBandNames) {
   const auto& s = sim_catalog();
   test::TempDir out;
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o;
-  o.out_dir = out / "fused";
-  o.fill = true;
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
   o.max_reference_steps = 3;
-  o.show_progress = false;
-  o.format = "GTiff";
   const auto sum = pipeline::fuse(s.holed, *method, o);
   const auto coarse = s.holed.dates(Role::Coarse);
   int expected = 0;
@@ -232,12 +238,8 @@ TEST(FuseFill, DaysTheFillerCannotFillAreListedAsNoData) {
   const auto& s = sim_catalog();
   test::TempDir out;
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o;
-  o.out_dir = out / "fused";
-  o.fill = true;
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
   o.fill_options.window = 0;
-  o.show_progress = false;
-  o.format = "GTiff";
   o.uncertainty = false;
   o.from = s.removed + (-2);
   o.to = s.removed + 2;
