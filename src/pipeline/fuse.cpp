@@ -105,7 +105,7 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
 // The catalog the dates are predicted from: the source, or with --fill its filled copy inside the
 // output folder (reused when made with the same settings; with --overwrite, filled again when
 // not, and then `refilled` is set).
-Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& refilled) {
+Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool catalog_changed, bool& refilled) {
   refilled = false;
   if (!opts.fill) return source;
   FillCatalogOptions fo;
@@ -116,6 +116,10 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool& re
   fo.show_progress = opts.show_progress;
   const fs::path dir = opts.out_dir / "filled-coarse";
   try {
+    // The fill settings name the catalog's dates, not its data: a catalog whose files changed
+    // since the earlier run (which --overwrite redoes) is filled again too.
+    if (catalog_changed && opts.overwrite && fs::exists(dir / "fill.json"))
+      throw FilledCatalogMismatch(dir.string() + ": filled from the catalog before its files changed");
     if (auto reused = reuse_filled_catalog(source, dir, fo)) return *reused;
   } catch (const FilledCatalogMismatch& e) {
     if (!opts.overwrite) throw;
@@ -227,8 +231,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
   if (work) work->before_prepare(opts.out_dir);
   const FolderBefore before(opts.out_dir);
-  bool learned_stale = false;
-  auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale);
+  bool learned_stale = false, catalog_changed = false;
+  auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale, &catalog_changed);
   // From here the folder is fuse's own (or new). Shared runs (ranks, shards) are left as they
   // are: other processes, perhaps on other machines, may be writing.
   FreshFolderGuard fresh_folder(opts.out_dir, before, !work);
@@ -244,7 +248,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   catalog_landcover(source);  // a land-cover layer off the catalog grid: refused before any work
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
-  const Catalog catalog = working_catalog(source, opts, refilled);
+  const Catalog catalog = working_catalog(source, opts, catalog_changed, refilled);
   const auto targets = fuse_targets(catalog, opts, &source);
   if (targets.empty()) {
     throw Error(fmt::format("{}: no coarse-only date in the range {} .. {} (dates with a fine "

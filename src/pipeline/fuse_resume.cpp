@@ -38,7 +38,8 @@ std::string differences(const nlohmann::json& before, const nlohmann::json& now)
   std::string out;
   for (const auto& [k, v] : now.items()) {
     if (k == "catalog" && before.contains(k) && before.at(k) != v) {
-      out += fmt::format("{}the catalog (its manifest.json is not the one the earlier run read)", out.empty() ? "" : ", ");
+      out += fmt::format("{}the catalog (its manifest.json or one of its files is not the one the earlier run read)",
+                         out.empty() ? "" : ", ");
     } else if (!before.contains(k)) {
       out += fmt::format("{}--{} {} (not recorded before)", out.empty() ? "" : ", ", flag_of(k), v.dump());
     } else if (before.at(k) != v) {
@@ -145,8 +146,9 @@ nlohmann::json fuse_run_settings(const FuseOptions& opts) {
 
 std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method, const FuseOptions& opts,
                                                const std::function<FuseEntry(const nlohmann::json&)>& parse,
-                                               bool& discard_learned) {
+                                               bool& discard_learned, bool* catalog_changed) {
   discard_learned = false;
+  if (catalog_changed) *catalog_changed = false;
   const fs::path dir = opts.out_dir;
   check_output_folder(dir, "-o", {catalog.root().string()},
                       {"index.json", kFuseIndexFormat, "folder made by 'lstfuse fuse'"}, FolderUse::Reuse,
@@ -185,6 +187,8 @@ std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& m
       }
       learned_stale = learned_stale || before != now;
     }
+    if (catalog_changed && j.contains("run") && j.at("run").is_object() && j.at("run").contains("catalog"))
+      *catalog_changed = j.at("run").at("catalog") != nlohmann::json(opts.catalog_fingerprint);
     if (!diff.empty()) {
       if (!opts.overwrite) {
         throw file_error(index.string(),

@@ -535,6 +535,41 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
 }
 
 
+TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
+  // One coarse image of the catalog replaced by another day's after a run: the run is refused
+  // (its catalog changed), and --overwrite redid the dates from the old filled copy; the copy is
+  // made again, as a fresh folder gets it.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  fs::copy(s.full.root(), out / "cat", fs::copy_options::recursive);
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  o.fill = true;
+  o.uncertainty = false;
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 3;
+  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
+  const Catalog cat = Catalog::load(out / "cat");
+  const auto target = *cat.find(d + 1, Role::Coarse), other = *cat.find(s.full.coarse_only_dates()[40], Role::Coarse);
+  fs::copy_file(cat.absolute(other.path), cat.absolute(target.path), fs::copy_options::overwrite_existing);
+  EXPECT_THROW(pipeline::fuse(Catalog::load(out / "cat"), *method, o), Error);
+  o.overwrite = true;
+  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
+  pipeline::FuseOptions f = o;
+  f.overwrite = false;
+  f.out_dir = out / "fresh";
+  const auto fresh = pipeline::fuse(Catalog::load(out / "cat"), *method, f);
+  const Catalog filled = Catalog::load(out / "fused" / "filled-coarse"), fresh_filled = Catalog::load(out / "fresh" / "filled-coarse");
+  EXPECT_EQ(file_bytes(filled.absolute(filled.find(d + 1, Role::Coarse)->path)),
+            file_bytes(fresh_filled.absolute(fresh_filled.find(d + 1, Role::Coarse)->path)));
+  for (const auto& e : fresh.entries) {
+    if (e.status != "done") continue;
+    EXPECT_EQ(file_bytes(out / "fused" / e.output), file_bytes(out / "fresh" / e.output)) << e.output;
+  }
+}
+
+
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   // Dates outside the series: the run fails after creating its folder (for the filled catalog).
   // A folder the run created is gone afterwards; an empty folder the user made stays, empty.

@@ -39,11 +39,12 @@ void discard_learned_products(const std::filesystem::path& out_dir, const std::f
 // previous entries by day number. Removes nothing: `learned_stale` is set when what the earlier
 // run learned must go (discard_learned_products), which the caller does once its own checks
 // have passed, so that a run refused later leaves the earlier one whole.
-// `parse` turns one entry of the index into a FuseEntry.
+// `parse` turns one entry of the index into a FuseEntry. `catalog_changed` (optional) is set
+// when the earlier run read another catalog (its manifest or one of its files changed since).
 std::map<long, FuseEntry> read_resumable_index(const Catalog& catalog, Method& method,
                                                const FuseOptions& opts,
                                                const std::function<FuseEntry(const nlohmann::json&)>& parse,
-                                               bool& learned_stale);
+                                               bool& learned_stale, bool* catalog_changed = nullptr);
 // Stamp fields of an entry in the index, and back.
 void stamp_to_json(const FuseEntry& e, nlohmann::json& j);
 void stamp_from_json(const nlohmann::json& j, FuseEntry& e);
