@@ -245,6 +245,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   for (const auto& [day, e] : previous) listed.insert({e.output, e.quality});
   // Too few pairs fails every date alike: said once, before filling or writing anything.
   if (const auto why = too_few_pairs(source, info, opts.fill)) throw Error(*why);
+  // A file the manifest lists and that is gone fails every date that reads it, each with a
+  // warning: named once, before any work.
+  for (const Observation& o : source.observations())
+    for (const std::string* rel : {&o.path, &o.quality_path})
+      if (!rel->empty() && !fs::exists(source.absolute(*rel)))
+        throw file_error(source.absolute(*rel).string(), "listed in the catalog but missing");
   catalog_landcover(source);  // a land-cover layer off the catalog grid: refused before any work
   if (opts.fill) fs::create_directories(opts.out_dir);
   bool refilled = false;
@@ -672,7 +678,13 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
                          summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {
-    const std::string first = summary.entries.front().note;
+    // The first failure, rather than a day without coarse data, says what went wrong.
+    std::string first = summary.entries.front().note;
+    for (const auto& e : summary.entries)
+      if (e.status == "failed") {
+        first = e.note;
+        break;
+      }
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, summary.entries);

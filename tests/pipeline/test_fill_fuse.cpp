@@ -617,6 +617,29 @@ TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
 }
 
 
+TEST(FuseFill, AMissingFileOfTheCatalogIsNamedBeforeAnyWork) {
+  // One fine image deleted: every date that read it failed with a warning of its own, and the
+  // run ended naming a day without coarse data as the problem.
+  const auto& s = sim_catalog();
+  test::TempDir tmp;
+  fs::copy(s.full.root(), tmp / "cat", fs::copy_options::recursive);
+  const Catalog cat = Catalog::load(tmp / "cat");
+  const fs::path victim = cat.absolute(cat.find(cat.pair_dates()[1], Role::Fine)->path);
+  fs::remove(victim);
+  auto method = method_registry().create("series");
+  for (const bool fill : {false, true}) {
+    pipeline::FuseOptions o = quiet_run(tmp / "fused");
+    o.fill = fill;
+    try {
+      pipeline::fuse(cat, *method, o);
+      ADD_FAILURE() << "a catalog with a missing file fused";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), victim.string() + ": listed in the catalog but missing");
+    }
+    EXPECT_FALSE(fs::exists(tmp / "fused"));
+  }
+}
+
 TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
   // A copy of the catalog with one fine image deleted, then the same with it cut short: the
   // error names that file of the source catalog, and no filled folder is left.
