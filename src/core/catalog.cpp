@@ -1,6 +1,9 @@
 #include "lstfuse/core/catalog.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -159,6 +162,8 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
 Catalog Catalog::load(const std::filesystem::path& dir) {
   const auto path = dir / kManifest;
   std::ifstream in(path);
+  if (!in && ::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0 && errno == EACCES)
+    throw file_error(path.string(), "permission denied: this user may not read the catalog manifest");
   if (!in) throw file_error(path.string(), "cannot open the catalog manifest (is this a catalog folder made by 'lstfuse ingest'?)");
   try {
     Catalog c = from_json(nlohmann::json::parse(in), dir);

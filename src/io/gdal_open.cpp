@@ -164,6 +164,10 @@ Probe probe_hdf4(const std::string& name, const std::string& shown) {
 }  // namespace
 
 DatasetPtr open_dataset(const std::string& name, const std::string& shown) {
+  // GDAL says only that it cannot open such a file ("no reason"), which reads as a damaged one.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(name, ec) && ::access(name.c_str(), R_OK) != 0 && errno == EACCES)
+    throw file_error(shown, "permission denied: this user may not read it");
   if (read_by_hdf4(name)) {
     const Probe probe = probe_hdf4(name, shown);
     if (probe.outcome == Probe::refused) {

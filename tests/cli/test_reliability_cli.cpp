@@ -2,6 +2,7 @@
 // overwrite inputs or foreign folders, implausible temperatures, numbers out of range, signals,
 // full disks (a file-size limit) and one-line messages. docs/reliability.md lists each case.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -561,6 +562,26 @@ TEST(ReliabilityCli, ImplausibleTemperaturesInPredictAndMetricsFilesAreRefused) 
                                q(y / "MOD11A1_LST_cloudrm_20160218.tif"));
   EXPECT_NE(m.exit_code, 0) << m.output;
   EXPECT_NE(m.output.find("celsius_20160218.tif"), std::string::npos) << m.output;
+}
+
+// A file this user may not read was "not a readable raster (GDAL gave no reason)", as if
+// damaged, and a catalog whose manifest it may not read "not a catalog folder".
+TEST(ReliabilityCli, AFileThatMayNotBeReadIsSaidToBeSo) {
+  test::TempDir tmp;
+  fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  fs::copy(yanco_catalog(), tmp / "cat", fs::copy_options::recursive);
+  fs::copy_file(yanco() / "Landsat_LST_cloudrm_20160205.tif", tmp / "f.tif");
+  fs::permissions(tmp / "f.tif", fs::perms::owner_write);
+  fs::permissions(tmp / "cat" / "manifest.json", fs::perms::owner_write);
+  // root reads every file: the commands run as nobody then.
+  const std::string as = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  auto r = sh(as + "$L info " + q(tmp / "f.tif"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("f.tif: permission denied"), std::string::npos) << r.output;
+  r = sh(as + "$L info " + q(tmp / "cat"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("manifest.json: permission denied"), std::string::npos) << r.output;
 }
 
 TEST(ReliabilityCli, APipeOrAFolderWhereAFileIsExpectedIsNamed) {
