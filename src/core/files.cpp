@@ -134,7 +134,7 @@ void write_bytes_atomic(const std::filesystem::path& path, const std::string& by
 
 namespace {
 
-void remove_stale_build_folders(const std::filesystem::path& parent, const std::string& prefix) {
+void remove_stale_build_folders_with(const std::filesystem::path& parent, const std::string& prefix) {
   namespace fs = std::filesystem;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(parent, ec)) {
@@ -150,6 +150,12 @@ void remove_stale_build_folders(const std::filesystem::path& parent, const std::
 
 }  // namespace
 
+void remove_stale_build_folders(const std::filesystem::path& out_in, const std::string& tag) {
+  const std::filesystem::path out = strip_trailing_separators(out_in);
+  const std::filesystem::path parent = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+  remove_stale_build_folders_with(parent, "." + out.filename().string() + "." + tag + "-");
+}
+
 void build_folder_atomically(const std::filesystem::path& out_in, const std::string& tag, const std::string& what,
                              const std::function<void(const std::filesystem::path& build_dir)>& build) {
   namespace fs = std::filesystem;
@@ -162,7 +168,7 @@ void build_folder_atomically(const std::filesystem::path& out_in, const std::str
                                        (ec ? " (" + ec.message() + ")" : ""));
   }
   const std::string prefix = "." + out.filename().string() + "." + tag + "-";
-  remove_stale_build_folders(parent, prefix);
+  remove_stale_build_folders_with(parent, prefix);
   const fs::path tmp = parent / (prefix + std::to_string(::getpid()));
   TemporaryPath tmp_guard(tmp, true);  // removed on failure and on SIGINT/SIGTERM
   fs::remove_all(tmp, ec);

@@ -230,6 +230,10 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   // it (the filled copy of the catalog lives inside it, as fuse's own).
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
   if (work) work->before_prepare(opts.out_dir);
+  // A first run killed (SIGKILL, a cluster's time limit) while filling left only the hidden
+  // build folder of OUT/filled-coarse: gone, the folder is new again. A single process only:
+  // the process check is this machine's.
+  if (opts.fill && !work) remove_stale_build_folders(opts.out_dir / "filled-coarse", "fill");
   const FolderBefore before(opts.out_dir);
   bool learned_stale = false, catalog_changed = false;
   auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale, &catalog_changed);

@@ -640,6 +640,27 @@ TEST(FuseFill, AMissingFileOfTheCatalogIsNamedBeforeAnyWork) {
   }
 }
 
+TEST(FuseFill, AFirstRunKilledWhileFillingCanBeRunAgain) {
+  // SIGKILL during the fill of a new folder leaves only the hidden build folder of
+  // OUT/filled-coarse; the next run refused the folder as not a fuse folder (no index.json).
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  const auto dead = test::run_shell("sh -c 'echo $$'");  // a process that is gone
+  ASSERT_EQ(dead.exit_code, 0);
+  const std::string pid = dead.output.substr(0, dead.output.find('\n'));
+  fs::create_directories(out / "fused" / (".filled-coarse.fill-" + pid) / "coarse");
+  std::ofstream(out / "fused" / (".filled-coarse.fill-" + pid) / "coarse" / "x.tif") << "half";
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
+  o.uncertainty = false;
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 1;
+  const auto sum = pipeline::fuse(s.full, *method, o);
+  EXPECT_GT(sum.done, 0);
+  EXPECT_FALSE(fs::exists(out / "fused" / (".filled-coarse.fill-" + pid)));
+}
+
 TEST(FillCatalog, AMissingOrBrokenFileOfTheCatalogIsNamedBeforeTheFit) {
   // A copy of the catalog with one fine image deleted, then the same with it cut short: the
   // error names that file of the source catalog, and no filled folder is left.

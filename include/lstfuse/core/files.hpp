@@ -35,5 +35,7 @@ void write_bytes_atomic(const std::filesystem::path& path, const std::string& by
 // folder. `what` names the output in errors ("the catalog").
 void build_folder_atomically(const std::filesystem::path& out, const std::string& tag, const std::string& what,
                              const std::function<void(const std::filesystem::path& build_dir)>& build);
+// Removes the build folders of `out` (".NAME.TAG-PID") that dead processes of this machine left.
+void remove_stale_build_folders(const std::filesystem::path& out, const std::string& tag);
 
 }  // namespace lstfuse
