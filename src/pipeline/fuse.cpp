@@ -279,6 +279,15 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   fs::create_directories(opts.out_dir);
   // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.
   if (previous.empty() && (!work || work->prepares())) write_index(opts.out_dir, catalog, method, {}, opts);
+  // Dates an earlier run finished outside this run's period (a run over part of the period, or
+  // another part) stay in the index and the cube: their files stay, and the index lists them.
+  std::vector<FuseEntry> kept;
+  {
+    std::set<long> now;
+    for (const Date& d : targets) now.insert(d.days());
+    for (const auto& [day, e] : previous)
+      if (!now.count(day) && e.status == "done") kept.push_back(e);
+  }
   const fs::path model_dir = opts.out_dir / "models";
 
   // Trainable methods: the model for a set of pair dates is trained once and saved; a re-run
@@ -355,6 +364,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     return dp;
   };
   FuseSummary summary;
+  auto index_entries = [&]() {
+    std::vector<FuseEntry> all = summary.entries;
+    all.insert(all.end(), kept.begin(), kept.end());
+    std::stable_sort(all.begin(), all.end(), [](const FuseEntry& a, const FuseEntry& b) { return a.date < b.date; });
+    return all;
+  };
   std::optional<eval::UncertaintyModel> uncertainty;
   // Processes that did not prepare the folder only read the model: where the preparing one
   // could not learn it, learning it again would fail the same way, at the same cost.
@@ -532,7 +547,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     for (const auto& r : recs) e.seconds += r.value("seconds", 0.0);
     summary.entries.push_back(e);
     record(e);
-    if (!work) write_index(opts.out_dir, catalog, method, summary.entries, opts);
+    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts);
     std::error_code ec;
     fs::remove_all(date_tiles_dir(opts.out_dir, date), ec);
     return true;
@@ -641,7 +656,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     e.seconds = seconds_since(t0);
     summary.entries.push_back(e);
     record(e);
-    if (!work) write_index(opts.out_dir, catalog, method, summary.entries, opts);
+    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts);
     bar.update(++n, date.iso());
   }
   if (work) {
@@ -669,7 +684,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     }
     gather_entries(opts.out_dir, run_key, targets, previous, summary, counts, entry_from_json);
     if (summary.entries.size() < targets.size()) {
-      write_index(opts.out_dir, catalog, method, summary.entries, opts);
+      write_index(opts.out_dir, catalog, method, index_entries(), opts);
       throw Error(missing_items_message(targets, summary.entries, opts.out_dir));
     }
   }
@@ -678,7 +693,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     std::error_code ec;
     fs::remove_all(opts.out_dir / kTilesFolder, ec);
   }
-  write_index(opts.out_dir, catalog, method, summary.entries, opts);
+  write_index(opts.out_dir, catalog, method, index_entries(), opts);
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
                          summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {
@@ -691,7 +706,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
       }
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
-  if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, summary.entries);
+  if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());
   return summary;
 }
 

@@ -535,6 +535,34 @@ TEST(FuseFill, OverwriteWithOtherFillOptionsFillsAgainAndRedoesEveryDate) {
 }
 
 
+TEST(Fuse, ARunOverPartOfThePeriodKeepsTheOtherFinishedDatesInItsIndex) {
+  // A run over ten days, then one over three of them: the index kept only the three, while the
+  // other days' files stayed, and the next run over the ten predicted those again.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  o.uncertainty = false;
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 9;
+  const auto first = pipeline::fuse(s.full, *method, o);
+  ASSERT_GT(first.done, 3);
+  o.from = d + 3;
+  o.to = d + 5;
+  pipeline::fuse(s.full, *method, o);
+  std::ifstream in(out / "fused" / "index.json");
+  const auto index = nlohmann::json::parse(in);
+  int done = 0;
+  for (const auto& e : index["entries"]) done += e["status"] == "done";
+  EXPECT_EQ(done, first.done);
+  o.from = d;
+  o.to = d + 9;
+  const auto again = pipeline::fuse(s.full, *method, o);
+  EXPECT_EQ(again.done, 0);
+  EXPECT_EQ(again.skipped, first.done);
+}
+
 TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   // One coarse image of the catalog replaced by another day's after a run: the run is refused
   // (its catalog changed), and --overwrite redid the dates from the old filled copy; the copy is
