@@ -235,6 +235,22 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   // the process check is this machine's.
   if (opts.fill && !work) remove_stale_build_folders(opts.out_dir / "filled-coarse", "fill");
   const FolderBefore before(opts.out_dir);
+  // The per-date files an earlier run's index lists: with --overwrite, those this run does not
+  // write again go once it has succeeded (they came from other settings; the index would call
+  // their dates undone while they stay under the usual names).
+  std::set<std::string> earlier_files;
+  if (opts.overwrite && !work) {
+    std::ifstream in(opts.out_dir / "index.json");
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_object() && j.value("format", std::string()) == kFuseIndexFormat && j.contains("entries") &&
+        j["entries"].is_array())
+      for (const auto& e : j["entries"])
+        for (const char* key : {"output", "quality"})
+          if (e.is_object() && e.contains(key) && e[key].is_string()) {
+            const fs::path rel = fs::path(e[key].get<std::string>()).lexically_normal();
+            if (!rel.empty() && !rel.has_parent_path() && rel.is_relative()) earlier_files.insert(rel.string());
+          }
+  }
   bool learned_stale = false, catalog_changed = false;
   auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale, &catalog_changed);
   // From here the folder is fuse's own (or new). Shared runs (ranks, shards) are left as they
@@ -707,6 +723,18 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());
+  if (!earlier_files.empty()) {
+    for (const auto& e : index_entries()) {
+      earlier_files.erase(e.output);
+      earlier_files.erase(e.quality);
+    }
+    std::error_code ec;
+    for (const std::string& name : earlier_files) {
+      const fs::path f = opts.out_dir / name;
+      const auto st = fs::symlink_status(f, ec);
+      if (fs::is_regular_file(st) && !fs::is_symlink(st) && io::is_lstfuse_raster(f.string())) fs::remove(f, ec);
+    }
+  }
   return summary;
 }
 

@@ -563,6 +563,35 @@ TEST(Fuse, ARunOverPartOfThePeriodKeepsTheOtherFinishedDatesInItsIndex) {
   EXPECT_EQ(again.skipped, first.done);
 }
 
+TEST(FuseFill, OverwriteRemovesTheEarlierRunsFilesItDoesNotWriteAgain) {
+  // A --fill run writes every day; the same folder without --fill and --overwrite writes only
+  // the days with coarse data. The earlier files of the other days stayed under the usual names
+  // while the index called those days without data. A file of the user's stays.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
+  o.uncertainty = false;
+  const Date d = s.holed.coarse_only_dates()[38];
+  o.from = d;
+  o.to = d + 6;
+  const auto filled = pipeline::fuse(s.holed, *method, o);
+  std::ofstream(out / "fused" / "notes.tif") << "mine";
+  o.fill = false;
+  o.overwrite = true;
+  const auto plain = pipeline::fuse(s.holed, *method, o);
+  ASSERT_LT(plain.done, filled.done);  // the day without a coarse image
+  int rasters = 0;
+  for (const auto& f : fs::directory_iterator(out / "fused"))
+    rasters += f.path().extension() == ".tif" && f.path().filename() != "notes.tif";
+  EXPECT_EQ(rasters, 2 * plain.done);
+  for (const auto& e : plain.entries) {
+    if (e.status != "done") continue;
+    EXPECT_TRUE(fs::exists(out / "fused" / e.output)) << e.output;
+  }
+  EXPECT_TRUE(fs::exists(out / "fused" / "notes.tif"));
+}
+
 TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   // One coarse image of the catalog replaced by another day's after a run: the run is refused
   // (its catalog changed), and --overwrite redid the dates from the old filled copy; the copy is
