@@ -265,6 +265,16 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   for (const auto& [day, e] : previous) listed.insert({e.output, e.quality});
   // Too few pairs fails every date alike: said once, before filling or writing anything.
   if (const auto why = too_few_pairs(source, info, opts.fill)) throw Error(*why);
+  // The cube is written over only when it is one fuse wrote: refused before any work.
+  if (opts.format == "netCDF") {
+    const fs::path cube = opts.out_dir / fmt::format("lst_{}.nc", info.name);
+    std::error_code ec;
+    const auto st = fs::symlink_status(cube, ec);
+    if (fs::exists(st) && (fs::is_symlink(st) || !fs::is_regular_file(st) ||
+                           io::raster_metadata_item(cube.string(), "NC_GLOBAL#source").rfind("lstfuse ", 0) != 0))
+      throw file_error(cube.string(), "exists and is not a cube lstfuse fuse wrote; lstfuse does not write over it "
+                                      "(move it away)");
+  }
   // A file the manifest lists and that is gone fails every date that reads it, each with a
   // warning: named once, before any work.
   for (const Observation& o : source.observations())

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <gdal.h>
 
 #include <cstdio>
 #include <fstream>
@@ -590,6 +591,42 @@ TEST(FuseFill, OverwriteRemovesTheEarlierRunsFilesItDoesNotWriteAgain) {
     EXPECT_TRUE(fs::exists(out / "fused" / e.output)) << e.output;
   }
   EXPECT_TRUE(fs::exists(out / "fused" / "notes.tif"));
+}
+
+TEST(FuseCube, AFileOfTheCubesNameThatFuseDidNotWriteIsKept) {
+  // A user's netCDF named as the cube: written over without a word. Refused before any work;
+  // the cube fuse wrote is written again on a rerun.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  o.format = "netCDF";
+  o.uncertainty = false;
+  const Date d = s.full.coarse_only_dates()[20];
+  o.from = d;
+  o.to = d + 2;
+  pipeline::fuse(s.full, *method, o);
+  const fs::path nc = out / "fused" / "lst_additive.nc";
+  ASSERT_TRUE(fs::exists(nc));
+  o.to = d + 3;
+  EXPECT_NO_THROW(pipeline::fuse(s.full, *method, o));
+  GDALDatasetH src = GDALOpen(s.full.absolute(s.full.find(d, Role::Coarse)->path).string().c_str(), GA_ReadOnly);
+  ASSERT_NE(src, nullptr);
+  GDALDatasetH copy = GDALCreateCopy(GDALGetDriverByName("netCDF"), (out / "user.nc").string().c_str(), src, FALSE,
+                                     nullptr, nullptr, nullptr);
+  ASSERT_NE(copy, nullptr);
+  GDALClose(copy);
+  GDALClose(src);
+  fs::copy_file(out / "user.nc", nc, fs::copy_options::overwrite_existing);
+  const std::string before = file_bytes(nc);
+  try {
+    pipeline::fuse(s.full, *method, o);
+    ADD_FAILURE() << "a user's netCDF written over";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), nc.string() + ": exists and is not a cube lstfuse fuse wrote; lstfuse does not "
+                                                    "write over it (move it away)");
+  }
+  EXPECT_EQ(file_bytes(nc), before);
 }
 
 TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {

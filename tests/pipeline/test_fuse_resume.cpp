@@ -248,7 +248,7 @@ TEST(FuseResume, AnotherCatalogOrOtherUncertaintySettingsAreRefused) {
   const Catalog changed = Catalog::load(tmp / "other");
   const std::string msg = error_of([&] { pipeline::fuse(changed, *m, o); });
   EXPECT_NE(msg.find("index.json: the earlier run in this folder used other settings (the catalog (its "
-                     "manifest.json is not the one the earlier run read))"),
+                     "manifest.json or one of its files is not the one the earlier run read))"),
             std::string::npos)
       << msg;
   EXPECT_EQ(slurp(tmp / "out" / "lst_starfm_20240105.tif"), before);
