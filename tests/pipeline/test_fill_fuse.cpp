@@ -487,6 +487,14 @@ pipeline::FuseOptions quiet_run(const fs::path& out_dir) {
   return o;
 }
 
+// A run of `days` days from `from`, without the uncertainty band (learning it is not what these
+// tests are about).
+void over_days(pipeline::FuseOptions& o, const Date& from, int days) {
+  o.uncertainty = false;
+  o.from = from;
+  o.to = from + (days - 1);
+}
+
 std::string file_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream s;
@@ -543,10 +551,8 @@ TEST(Fuse, ARunOverPartOfThePeriodKeepsTheOtherFinishedDatesInItsIndex) {
   test::TempDir out;
   auto method = method_registry().create("additive");
   pipeline::FuseOptions o = quiet_run(out / "fused");
-  o.uncertainty = false;
   const Date d = s.full.coarse_only_dates()[20];
-  o.from = d;
-  o.to = d + 9;
+  over_days(o, d, 10);
   const auto first = pipeline::fuse(s.full, *method, o);
   ASSERT_GT(first.done, 3);
   o.from = d + 3;
@@ -572,10 +578,8 @@ TEST(FuseFill, OverwriteRemovesTheEarlierRunsFilesItDoesNotWriteAgain) {
   test::TempDir out;
   auto method = method_registry().create("additive");
   pipeline::FuseOptions o = filled_fuse(out / "fused");
-  o.uncertainty = false;
   const Date d = s.holed.coarse_only_dates()[38];
-  o.from = d;
-  o.to = d + 6;
+  over_days(o, d, 7);
   const auto filled = pipeline::fuse(s.holed, *method, o);
   std::ofstream(out / "fused" / "notes.tif") << "mine";
   o.fill = false;
@@ -601,10 +605,8 @@ TEST(FuseCube, AFileOfTheCubesNameThatFuseDidNotWriteIsKept) {
   auto method = method_registry().create("additive");
   pipeline::FuseOptions o = quiet_run(out / "fused");
   o.format = "netCDF";
-  o.uncertainty = false;
   const Date d = s.full.coarse_only_dates()[20];
-  o.from = d;
-  o.to = d + 2;
+  over_days(o, d, 3);
   pipeline::fuse(s.full, *method, o);
   const fs::path nc = out / "fused" / "lst_additive.nc";
   ASSERT_TRUE(fs::exists(nc));
@@ -639,10 +641,8 @@ TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   auto method = method_registry().create("additive");
   pipeline::FuseOptions o = quiet_run(out / "fused");
   o.fill = true;
-  o.uncertainty = false;
   const Date d = s.full.coarse_only_dates()[20];
-  o.from = d;
-  o.to = d + 3;
+  over_days(o, d, 4);
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
   const Catalog cat = Catalog::load(out / "cat");
   const auto target = *cat.find(d + 1, Role::Coarse), other = *cat.find(s.full.coarse_only_dates()[40], Role::Coarse);
@@ -746,10 +746,8 @@ TEST(FuseFill, AFirstRunKilledWhileFillingCanBeRunAgain) {
   std::ofstream(out / "fused" / (".filled-coarse.fill-" + pid) / "coarse" / "x.tif") << "half";
   auto method = method_registry().create("additive");
   pipeline::FuseOptions o = filled_fuse(out / "fused");
-  o.uncertainty = false;
   const Date d = s.full.coarse_only_dates()[20];
-  o.from = d;
-  o.to = d + 1;
+  over_days(o, d, 2);
   const auto sum = pipeline::fuse(s.full, *method, o);
   EXPECT_GT(sum.done, 0);
   EXPECT_FALSE(fs::exists(out / "fused" / (".filled-coarse.fill-" + pid)));
