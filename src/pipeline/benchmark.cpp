@@ -266,6 +266,15 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     const int n = opts.coarse_only >= 0 ? opts.coarse_only
                   : (opts.reference == "truth" && opts.only_dates.empty() ? 5 : 0);
     res.coarse_only_dates = pick_coarse_only_dates(catalog, n);
+    // Asked for, and none can be scored: said, not dropped without a word.
+    if (opts.coarse_only > 0 && res.coarse_only_dates.empty()) {
+      if (catalog.dates(Role::Truth).empty())
+        throw Error(fmt::format("benchmark: --coarse-only {}: {} has no simulated truth to score days without a fine "
+                                "image against (give --coarse-only 0)",
+                                opts.coarse_only, catalog.root().string()));
+      spdlog::warn("benchmark: --coarse-only {}: no coarse-only date of {} has simulated truth and a mostly clear "
+                   "coarse image; none is scored", opts.coarse_only, catalog.root().string());
+    }
   }
   std::vector<Date> map_dates = opts.map_dates;
   if (map_dates.empty() && opts.maps) {
@@ -274,7 +283,9 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   // Maps are drawn of predicted dates only: another date would silently give no map.
   for (const Date& d : map_dates)
     if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end())
-      throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {})", d.iso(),
+      throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {}; coarse-only "
+                              "dates get no map)",
+                              d.iso(),
                               res.dates.front().iso(), res.dates.back().iso()));
 
   std::vector<std::string> planned_files, previous_files;

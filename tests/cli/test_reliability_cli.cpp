@@ -1074,6 +1074,13 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
   EXPECT_EQ(map.exit_code, 1) << map.output;
   EXPECT_NE(map.output.find("--map-dates 2030-01-01 is not one of the dates predicted"), std::string::npos) << map.output;
   EXPECT_FALSE(fs::exists(tmp / "map"));
+  // Coarse-only days asked of a catalog without truth (real data): dropped without a word.
+  const auto co = test::run_cli(base + q(tmp / "co") + " --coarse-only 3");
+  EXPECT_EQ(co.exit_code, 1) << co.output;
+  EXPECT_NE(co.output.find("--coarse-only 3: "), std::string::npos) << co.output;
+  EXPECT_NE(co.output.find("has no simulated truth to score days without a fine image against"), std::string::npos)
+      << co.output;
+  EXPECT_FALSE(fs::exists(tmp / "co"));
   const auto both = test::run_cli(base + q(tmp / "map") + " --map-dates 2016-02-18");
   EXPECT_EQ(both.exit_code, 1) << both.output;
   EXPECT_NE(both.output.find("--map-dates draws maps for the report, and --no-report leaves it out"), std::string::npos)
