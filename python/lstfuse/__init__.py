@@ -279,6 +279,12 @@ class Catalog:
                 tile: int = 512, threads: int = 0, return_quality: bool = False, **options):
         """Predict ``date`` as ``lstfuse predict --catalog`` does (same pairs, bias step and
         tiling, same bytes) and return it as a DataArray (y, x) with coordinates and CRS."""
+        # One date as a string ("2024-01-07") is a list of one, not of characters; an empty list
+        # is refused as the command line refuses an empty --pairs.
+        if isinstance(pairs, (str, bytes)) or hasattr(pairs, "year"):
+            pairs = [pairs]
+        if pairs is not None and len(pairs) == 0:
+            raise LstfuseError("Catalog.predict: pairs names no date (leave it out to let the method choose)")
         m = Model(method, **options)
         if model is not None:
             m._m.load(os.fspath(model))
@@ -302,8 +308,14 @@ def open_fused(folder: str | os.PathLike):
     from osgeo import gdal
 
     folder = os.fspath(folder)
-    with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
-        index = json.load(f)
+    try:
+        with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+            index = json.load(f)
+    except OSError as e:
+        raise LstfuseError(f"{folder}: not a folder written by lstfuse fuse (no readable index.json: "
+                           f"{e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise LstfuseError(f"{os.path.join(folder, 'index.json')}: malformed fuse index ({e.msg})") from None
     entries = sorted((e for e in index.get("entries", []) if e.get("status") == "done" and e.get("output")),
                      key=lambda e: e["date"])
     if not entries:

@@ -158,6 +158,17 @@ def test_catalog_questions_with_bad_arguments_raise(catalog):
     # Named as the Python argument, not as the command line's flag.
     with pytest.raises(ValueError, match="Catalog.predict: pairs: a pair on the target date"):
         cat.predict(cat.pairs[1], "additive", pairs=[cat.pairs[1]])
+    # One date as a string is that date (it was read as a list of characters: "bad date '2'"),
+    # and an empty list is refused, as an empty --pairs is.
+    target = [d for d in cat.coarse_only_dates if clear(cat, d)][0]
+    pair = clear_pairs(cat)[0]
+    one = cat.predict(target, "additive", pairs=pair)
+    assert one.attrs["pairs"] == [pair]
+    with pytest.raises(ValueError, match="pairs names no date"):
+        cat.predict(target, "additive", pairs=[])
+    # Not a fuse folder: the module's error, naming the folder.
+    with pytest.raises(lstfuse.LstfuseError, match="not a folder written by lstfuse fuse"):
+        lstfuse.open_fused(catalog)
 
 
 def test_float32_inputs_are_not_converted_and_outputs_not_copied():
