@@ -144,6 +144,11 @@ def test_bad_options_raise_value_error_naming_them():
         lstfuse.predict("additive", "2024-01-07", a)
     with pytest.raises(ValueError, match="coarse: no array given"):
         lstfuse.predict("additive", [(a, a)], None)
+    # A complex array would lose its imaginary part to the cast to float32 without an error.
+    with pytest.raises(ValueError, match="coarse: expected an array of real numbers.*complex"):
+        lstfuse.predict("additive", [(a, a)], a.astype(np.complex64))
+    with pytest.raises(ValueError, match="expected an array of real numbers.*dtype <U"):
+        lstfuse.predict("additive", [(a, a.astype(str))], a)
 
 
 def test_catalog_questions_with_bad_arguments_raise(catalog):
