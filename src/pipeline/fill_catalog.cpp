@@ -23,8 +23,16 @@ constexpr const char* kFillJson = "fill.json";
 
 fs::path canonical_dir(const fs::path& p) { return fs::weakly_canonical(fs::absolute(p)); }
 
-// The days to write: the period, then extra dates outside it.
-std::vector<Date> output_days(const Catalog& source, const FillCatalogOptions& opts) {
+// The files of a filled catalog in `dir` that lstfuse fill wrote.
+std::vector<std::string> filled_catalog_own_files(const fs::path& dir) {
+  std::vector<std::string> own = io::marked_own_files(dir, catalog_own_files(dir), {Catalog::kManifest});
+  own.push_back(kFillJson);
+  return own;
+}
+
+}  // namespace
+
+std::vector<Date> fill_days(const Catalog& source, const FillCatalogOptions& opts) {
   const auto coarse = source.dates(Role::Coarse);
   if (coarse.empty()) throw file_error(source.root().string(), "the catalog has no coarse image to fill");
   const Date from = opts.from.value_or(coarse.front());
@@ -43,12 +51,19 @@ std::vector<Date> output_days(const Catalog& source, const FillCatalogOptions& o
   return out;
 }
 
-}  // namespace
+bool remove_filled_catalog(const fs::path& dir) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(dir, ec);
+  if (ec || !fs::is_directory(st) || !fs::exists(dir / kFillJson)) return false;
+  if (foreign_entry(dir, filled_catalog_own_files(dir))) return false;
+  fs::remove_all(dir, ec);
+  return !ec;
+}
 
 nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts) {
   const auto& f = opts.fill;
   nlohmann::json days = nlohmann::json::array();
-  for (const Date& d : output_days(source, opts)) days.push_back(d.iso());
+  for (const Date& d : fill_days(source, opts)) days.push_back(d.iso());
   // The land-cover layer travels with the filled catalog: a layer changed since (re-ingested
   // with another --landcover) makes the filled copy stale too.
   nlohmann::json landcover = nullptr;
@@ -145,16 +160,14 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   }
   // --overwrite replaces the filled catalog, not what the user put beside its files.
   if (fs::is_directory(out) && !fs::is_empty(out)) {
-    std::vector<std::string> own = io::marked_own_files(out, catalog_own_files(out), {Catalog::kManifest});
-    own.push_back(kFillJson);
-    if (const auto f = foreign_entry(out, own)) {
+    if (const auto f = foreign_entry(out, filled_catalog_own_files(out))) {
       throw file_error(out.string(), "holds " + f->string() + ", which 'lstfuse fill' did not make; --overwrite "
                                      "replaces only a filled catalog's own files: move it out or choose another folder");
     }
   }
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
   if (!fs::is_directory(parent)) throw file_error(out.string(), "its parent folder does not exist");
-  const std::vector<Date> days = output_days(source, opts);
+  const std::vector<Date> days = fill_days(source, opts);
 
   // The files the filled catalog takes over from the source, checked before the fit: a missing
   // or broken one is named as the catalog's file, at once, not found later in the filled copy.

@@ -100,20 +100,24 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   write_text_atomic(dir / "index.csv", csv);
 }
 
-// The catalog fuse works on: the source, or its gap-filled copy in out_dir/filled-coarse (made
-// once, reused by a re-run with the same settings). Pair dates are filled too, whatever the period.
-// The catalog the dates are predicted from: the source, or with --fill its filled copy inside the
-// output folder (reused when made with the same settings; with --overwrite, filled again when
-// not, and then `refilled` is set).
-Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool catalog_changed, bool& refilled) {
-  refilled = false;
-  if (!opts.fill) return source;
+// What fuse --fill asks of the filler: the period, and the pair dates whatever the period.
+FillCatalogOptions fuse_fill_options(const Catalog& source, const FuseOptions& opts) {
   FillCatalogOptions fo;
   fo.fill = opts.fill_options;
   fo.from = opts.from;
   fo.to = opts.to;
   fo.extra_dates = source.pair_dates();
   fo.show_progress = opts.show_progress;
+  return fo;
+}
+
+// The catalog the dates are predicted from: the source, or with --fill its filled copy inside the
+// output folder (reused when made with the same settings; with --overwrite, filled again when
+// not, and then `refilled` is set).
+Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool catalog_changed, bool& refilled) {
+  refilled = false;
+  if (!opts.fill) return source;
+  FillCatalogOptions fo = fuse_fill_options(source, opts);
   const fs::path dir = opts.out_dir / "filled-coarse";
   try {
     // The fill settings name the catalog's dates, not its data: a catalog whose files changed
@@ -200,13 +204,10 @@ std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, 
   std::vector<Date> out;
   if (opts.fill) {
     const Catalog& source = given_source ? *given_source : catalog;
-    // The days the filler fills (fill_catalog: --from .. --to, each defaulting to the end of
-    // the coarse series) without a fine image. The filled catalog lacks the days the filler
-    // could not fill: those are listed (no data) rather than left out.
-    const std::vector<Date> coarse = source.dates(Role::Coarse);
-    if (coarse.empty()) return out;
-    const Date to = opts.to.value_or(coarse.back());
-    for (Date d = opts.from.value_or(coarse.front()); d <= to; d = d + 1)
+    // The days the filler fills without a fine image. The filled catalog lacks the days the
+    // filler could not fill: those are listed (no data) rather than left out.
+    if (source.dates(Role::Coarse).empty()) return out;
+    for (const Date& d : fill_days(source, fuse_fill_options(source, opts)))
       if (!source.find(d, Role::Fine)) out.push_back(d);
     return out;
   }
@@ -733,6 +734,11 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());
+  // An earlier run's gap-filled catalog, which this run without --fill did not use: stale, a
+  // later --fill run would take it up again though the catalog may have changed since.
+  if (opts.overwrite && !opts.fill && !work && remove_filled_catalog(opts.out_dir / "filled-coarse"))
+    spdlog::info("fuse: removed the earlier run's gap-filled catalog ({}), not used without --fill",
+                 (opts.out_dir / "filled-coarse").string());
   if (!earlier_files.empty()) {
     for (const auto& e : index_entries()) {
       earlier_files.erase(e.output);

@@ -582,10 +582,14 @@ TEST(FuseFill, OverwriteRemovesTheEarlierRunsFilesItDoesNotWriteAgain) {
   over_days(o, d, 7);
   const auto filled = pipeline::fuse(s.holed, *method, o);
   std::ofstream(out / "fused" / "notes.tif") << "mine";
+  ASSERT_TRUE(fs::exists(out / "fused" / "filled-coarse" / "fill.json"));
   o.fill = false;
   o.overwrite = true;
   const auto plain = pipeline::fuse(s.holed, *method, o);
   ASSERT_LT(plain.done, filled.done);  // the day without a coarse image
+  // The gap-filled catalog goes too: a later --fill run would take it up again, though the
+  // catalog may have changed in between.
+  EXPECT_FALSE(fs::exists(out / "fused" / "filled-coarse"));
   int rasters = 0;
   for (const auto& f : fs::directory_iterator(out / "fused"))
     rasters += f.path().extension() == ".tif" && f.path().filename() != "notes.tif";

@@ -50,6 +50,11 @@ struct FillSummary {
   int not_fillable = 0;             // days without image and without clear data in the window
 };
 
+// The days a fill writes: every day from `from` to `to` (each defaulting to an end of the coarse
+// series), then the extra dates outside that period. Throws when the period is reversed or lies
+// outside the coarse series.
+std::vector<Date> fill_days(const Catalog& source, const FillCatalogOptions& opts);
+
 // The settings that define a fill output (source, options, days), as stored in fill.json.
 nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts);
 
@@ -58,6 +63,11 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
 // make. `summary` (optional) receives the per-day record.
 Catalog fill_catalog(const Catalog& source, const std::filesystem::path& out_dir,
                      const FillCatalogOptions& opts, FillSummary* summary = nullptr);
+
+// Removes `dir` when it is a filled catalog holding only what lstfuse fill wrote (its fill.json,
+// manifest and rasters); anything else, or a folder with a file of the user's, stays. Returns
+// whether it was removed.
+bool remove_filled_catalog(const std::filesystem::path& dir);
 
 // The filler's check of days filled whole (mean squared error of their scene mean, K^2, from
 // fill.json) when `catalog` is a filled catalog that has one; nullopt otherwise.
