@@ -42,13 +42,14 @@ def _as_float32(a: Any, what: str) -> np.ndarray:
         raise ValueError(f"{what}: no array given (None)")
     if _is_dataarray(a):
         a = a.values
+    # Temperatures are real numbers: a complex array would lose its imaginary part to the cast
+    # (with only a numpy warning), and text or objects would fail inside numpy.
+    dtype = np.asarray(a).dtype
+    if dtype.kind not in "fiu":
+        raise ValueError(f"{what}: expected an array of real numbers (float or integer), got dtype {dtype}")
     if isinstance(a, np.ma.MaskedArray):
         a = np.ma.filled(a.astype(np.float32), np.nan)
     arr = np.asarray(a)
-    # Temperatures are real numbers: a complex array would lose its imaginary part to the cast
-    # (with only a numpy warning), and text or objects would fail inside numpy.
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{what}: expected an array of real numbers (float or integer), got dtype {arr.dtype}")
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.ndim not in (2, 3):

@@ -149,6 +149,8 @@ def test_bad_options_raise_value_error_naming_them():
         lstfuse.predict("additive", [(a, a)], a.astype(np.complex64))
     with pytest.raises(ValueError, match="expected an array of real numbers.*dtype <U"):
         lstfuse.predict("additive", [(a, a.astype(str))], a)
+    with pytest.raises(ValueError, match="coarse: expected an array of real numbers.*complex"):
+        lstfuse.predict("additive", [(a, a)], np.ma.masked_invalid(a.astype(np.complex64)))
 
 
 def test_catalog_questions_with_bad_arguments_raise(catalog):

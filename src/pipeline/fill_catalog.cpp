@@ -14,6 +14,7 @@
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/catalog_io.hpp"
 #include "lstfuse/io/raster_io.hpp"
+#include "lstfuse/pipeline/fuse_resume.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -49,15 +50,6 @@ std::vector<Date> fill_days(const Catalog& source, const FillCatalogOptions& opt
   std::vector<Date> out;
   for (long d : days) out.push_back(Date::from_days(d));
   return out;
-}
-
-bool remove_filled_catalog(const fs::path& dir) {
-  std::error_code ec;
-  const auto st = fs::symlink_status(dir, ec);
-  if (ec || !fs::is_directory(st) || !fs::exists(dir / kFillJson)) return false;
-  if (foreign_entry(dir, filled_catalog_own_files(dir))) return false;
-  fs::remove_all(dir, ec);
-  return !ec;
 }
 
 nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& opts) {
@@ -128,6 +120,12 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
                                      "options or dates; use another output folder or --overwrite";
     throw FilledCatalogMismatch(out_dir.string() + ": " + why);
   }
+  // A folder filled before the catalog's files changed (re-ingested, an image replaced) holds
+  // stale images under the same settings. Folders of older versions carry no fingerprint.
+  if (j.contains("source_fingerprint") && j["source_fingerprint"] != nlohmann::json(catalog_fingerprint(source))) {
+    throw FilledCatalogMismatch(out_dir.string() + ": filled from the catalog before its manifest.json or one of "
+                                                   "its files changed; use another output folder or --overwrite");
+  }
   if (!j.contains("whole_day_check")) {
     spdlog::info("{}: filled by an earlier lstfuse, without the check of days filled whole; their uncertainty "
                  "follows the older rule (--overwrite fills it again with the check)", out_dir.string());
@@ -168,6 +166,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
   if (!fs::is_directory(parent)) throw file_error(out.string(), "its parent folder does not exist");
   const std::vector<Date> days = fill_days(source, opts);
+  const std::string source_fingerprint = catalog_fingerprint(source);
 
   // The files the filled catalog takes over from the source, checked before the fit: a missing
   // or broken one is named as the catalog's file, at once, not found later in the filled copy.
@@ -306,6 +305,8 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     j["version"] = 1;
     j["lstfuse_version"] = LSTFUSE_VERSION;
     j["settings"] = fill_settings(source, opts);
+    // The source's manifest and file sizes as filled: settings name the dates, not the data.
+    j["source_fingerprint"] = source_fingerprint;
     j["method"] = "per-pixel annual temperature cycle + spatially interpolated daily residual "
                   "(docs/gap-filling.md)";
     j["model"] = filler.model().describe();

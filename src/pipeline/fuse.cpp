@@ -734,11 +734,6 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());
-  // An earlier run's gap-filled catalog, which this run without --fill did not use: stale, a
-  // later --fill run would take it up again though the catalog may have changed since.
-  if (opts.overwrite && !opts.fill && !work && remove_filled_catalog(opts.out_dir / "filled-coarse"))
-    spdlog::info("fuse: removed the earlier run's gap-filled catalog ({}), not used without --fill",
-                 (opts.out_dir / "filled-coarse").string());
   if (!earlier_files.empty()) {
     for (const auto& e : index_entries()) {
       earlier_files.erase(e.output);

@@ -64,17 +64,13 @@ nlohmann::json fill_settings(const Catalog& source, const FillCatalogOptions& op
 Catalog fill_catalog(const Catalog& source, const std::filesystem::path& out_dir,
                      const FillCatalogOptions& opts, FillSummary* summary = nullptr);
 
-// Removes `dir` when it is a filled catalog holding only what lstfuse fill wrote (its fill.json,
-// manifest and rasters); anything else, or a folder with a file of the user's, stays. Returns
-// whether it was removed.
-bool remove_filled_catalog(const std::filesystem::path& dir);
-
 // The filler's check of days filled whole (mean squared error of their scene mean, K^2, from
 // fill.json) when `catalog` is a filled catalog that has one; nullopt otherwise.
 std::optional<double> whole_day_fill_mean_square_error(const Catalog& catalog);
 
-// The filled catalog in `out_dir` when its fill.json has these settings; nullopt when the folder
-// does not exist. Throws Error when the folder holds something else.
+// The filled catalog in `out_dir` when its fill.json has these settings and was filled from the
+// catalog as it is now (its fingerprint); nullopt when the folder does not exist. Throws
+// FilledCatalogMismatch when it was filled otherwise, Error when the folder holds something else.
 std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const std::filesystem::path& out_dir,
                                             const FillCatalogOptions& opts);
 

@@ -90,9 +90,9 @@ struct FuseSummary {
 };
 
 // Dates fuse would predict: coarse dates within [from, to] without a fine image; with
-// opts.fill, every day the filler fills without a fine image: from --from (default: the first
-// coarse date of `source`, the catalog before filling, or of `catalog` without one) to --to
-// (default: its last).
+// opts.fill, every day the filler fills (fill_days of `source`, the catalog before filling, or
+// of `catalog` without one) that has no fine image. With opts.fill, throws as fill_days does
+// (a period outside the coarse series).
 std::vector<Date> fuse_targets(const Catalog& catalog, const FuseOptions& opts, const Catalog* source = nullptr);
 
 // `method` comes configured (options set). The index (index.json, index.csv) is rewritten after
