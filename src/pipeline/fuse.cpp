@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/kill_point.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/raster_io.hpp"
 #include "lstfuse/pipeline/fill_catalog.hpp"
@@ -73,8 +74,11 @@ FuseEntry entry_from_json(const nlohmann::json& j) {
 }
 
 
+// `pending`: files of an earlier run to remove once this run has succeeded, kept in the index
+// so that a run killed before then leaves the task to the next one.
 void write_index(const fs::path& dir, const Catalog& catalog, const Method& method,
-                 const std::vector<FuseEntry>& entries, const FuseOptions& opts) {
+                 const std::vector<FuseEntry>& entries, const FuseOptions& opts,
+                 const std::set<std::string>& pending) {
   nlohmann::json j;
   j["format"] = "lstfuse-fuse-index";
   j["version"] = 1;
@@ -83,6 +87,7 @@ void write_index(const fs::path& dir, const Catalog& catalog, const Method& meth
   j["method"] = method.info().name;
   j["options"] = method.options().to_json();
   j["run"] = fuse_run_settings(opts);
+  if (!pending.empty()) j["pending_removal"] = pending;
   j["entries"] = nlohmann::json::array();
   std::string csv = "date,status,output,quality,pairs,model,seconds,valid_fraction,"
                     "consistency_ubrmse,consistency_bias,mean_uncertainty,note\n";
@@ -236,21 +241,31 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   // the process check is this machine's.
   if (opts.fill && !work) remove_stale_build_folders(opts.out_dir / "filled-coarse", "fill");
   const FolderBefore before(opts.out_dir);
-  // The per-date files an earlier run's index lists: with --overwrite, those this run does not
-  // write again go once it has succeeded (they came from other settings; the index would call
-  // their dates undone while they stay under the usual names).
+  // The files of an earlier run that this one is to remove once it has succeeded: with
+  // --overwrite, the per-date files and the cube its index lists (from other settings: the index
+  // would call their dates undone while they stay under the usual names); always, what an
+  // earlier run killed before its end had left pending.
   std::set<std::string> earlier_files;
-  if (opts.overwrite && !work) {
+  {
     std::ifstream in(opts.out_dir / "index.json");
     const auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_object() && j.value("format", std::string()) == kFuseIndexFormat && j.contains("entries") &&
-        j["entries"].is_array())
-      for (const auto& e : j["entries"])
-        for (const char* key : {"output", "quality"})
-          if (e.is_object() && e.contains(key) && e[key].is_string()) {
-            const fs::path rel = fs::path(e[key].get<std::string>()).lexically_normal();
-            if (!rel.empty() && !rel.has_parent_path() && rel.is_relative()) earlier_files.insert(rel.string());
-          }
+    const auto add = [&](const nlohmann::json& name) {
+      if (!name.is_string()) return;
+      const fs::path rel = fs::path(name.get<std::string>()).lexically_normal();
+      if (!rel.empty() && !rel.has_parent_path() && rel.is_relative() && rel.string() != "..")
+        earlier_files.insert(rel.string());
+    };
+    if (j.is_object() && j.value("format", std::string()) == kFuseIndexFormat) {
+      if (j.contains("pending_removal") && j["pending_removal"].is_array())
+        for (const auto& name : j["pending_removal"]) add(name);
+      if (opts.overwrite && !work && j.contains("entries") && j["entries"].is_array()) {
+        for (const auto& e : j["entries"])
+          for (const char* key : {"output", "quality"})
+            if (e.is_object() && e.contains(key)) add(e[key]);
+        if (j.contains("method") && j["method"].is_string())
+          add(fmt::format("lst_{}.nc", j["method"].get<std::string>()));
+      }
+    }
   }
   bool learned_stale = false, catalog_changed = false;
   auto previous = read_resumable_index(source, method, opts, entry_from_json, learned_stale, &catalog_changed);
@@ -305,7 +320,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   }
   fs::create_directories(opts.out_dir);
   // A fresh (or redone) folder gets its index at once: an interrupted first run stays ours.
-  if (previous.empty() && (!work || work->prepares())) write_index(opts.out_dir, catalog, method, {}, opts);
+  if (previous.empty() && (!work || work->prepares())) write_index(opts.out_dir, catalog, method, {}, opts, earlier_files);
   // Dates an earlier run finished outside this run's period (a run over part of the period, or
   // another part) stay in the index and the cube: their files stay, and the index lists them.
   std::vector<FuseEntry> kept;
@@ -574,7 +589,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     for (const auto& r : recs) e.seconds += r.value("seconds", 0.0);
     summary.entries.push_back(e);
     record(e);
-    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts);
+    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
     std::error_code ec;
     fs::remove_all(date_tiles_dir(opts.out_dir, date), ec);
     return true;
@@ -683,7 +698,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     e.seconds = seconds_since(t0);
     summary.entries.push_back(e);
     record(e);
-    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts);
+    if (!work) write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
+    if (!work) kill_point("date-indexed");
     bar.update(++n, date.iso());
   }
   if (work) {
@@ -711,7 +727,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     }
     gather_entries(opts.out_dir, run_key, targets, previous, summary, counts, entry_from_json);
     if (summary.entries.size() < targets.size()) {
-      write_index(opts.out_dir, catalog, method, index_entries(), opts);
+      write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
       throw Error(missing_items_message(targets, summary.entries, opts.out_dir));
     }
   }
@@ -720,7 +736,7 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     std::error_code ec;
     fs::remove_all(opts.out_dir / kTilesFolder, ec);
   }
-  write_index(opts.out_dir, catalog, method, index_entries(), opts);
+  write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
   bar.finish(fmt::format("{} predicted, {} already there, {} without coarse data, {} failed",
                          summary.done, summary.skipped, summary.no_data, summary.failed));
   if (summary.done + summary.skipped == 0) {
@@ -734,17 +750,28 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());
-  if (!earlier_files.empty()) {
+  if (!earlier_files.empty() && !work) {
     for (const auto& e : index_entries()) {
       earlier_files.erase(e.output);
       earlier_files.erase(e.quality);
     }
+    if (opts.format == "netCDF") earlier_files.erase(fmt::format("lst_{}.nc", info.name));
     std::error_code ec;
     for (const std::string& name : earlier_files) {
       const fs::path f = opts.out_dir / name;
       const auto st = fs::symlink_status(f, ec);
-      if (fs::is_regular_file(st) && !fs::is_symlink(st) && io::is_lstfuse_raster(f.string())) fs::remove(f, ec);
+      if (!fs::is_regular_file(st) || fs::is_symlink(st)) continue;
+      const bool cube = f.extension() == ".nc";
+      try {
+        if (cube ? io::raster_metadata_item(f.string(), "NC_GLOBAL#source").rfind("lstfuse ", 0) == 0
+                 : io::is_lstfuse_raster(f.string()))
+          fs::remove(f, ec);
+      } catch (const Error& e) {  // the run has succeeded: an unreadable leftover stays, said
+        spdlog::warn("fuse: left {} of an earlier run in place: {}", f.string(), e.what());
+      }
     }
+    earlier_files.clear();
+    write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
   }
   return summary;
 }

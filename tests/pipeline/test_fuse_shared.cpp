@@ -224,6 +224,36 @@ TEST(FuseShared, MpiAndShardsWriteTheSingleProcessFiles) {
 #endif
 }
 
+// `fuse --overwrite` with a narrower period, killed midway (SIGKILL, LSTFUSE_KILL_AT), then the
+// same run without --overwrite: the earlier run's files of the dates outside the new period, and
+// its netCDF cube, stayed under the usual names, unlisted (the killed run's index had replaced
+// the list that said to remove them). The files to remove wait in the index until a run ends.
+TEST(FuseShared, AKilledOverwriteLeavesTheEarlierRunsFilesToTheNextRun) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const std::string base = "\"$L\" fuse -q --catalog " + q(s.north) + " --method additive --no-uncertainty -o ";
+  auto r = test::run_shell(base + q(tmp / "out") + " --of netCDF");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(tmp / "out" / "lst_additive.nc"));
+  const auto all = nlohmann::json::parse(slurp(tmp / "out" / "index.json"))["entries"];
+  ASSERT_GT(all.size(), 20u);
+  const std::string period = " --from " + all[4]["date"].get<std::string>() + " --to " + all[12]["date"].get<std::string>();
+  r = test::run_shell("LSTFUSE_KILL_AT=date-indexed:3 " + base + q(tmp / "out") + period + " --overwrite; echo rc=$?");
+  ASSERT_EQ(r.output.find("rc=0"), std::string::npos) << "the run ended before the kill: " << r.output;
+  r = test::run_shell(base + q(tmp / "out") + period);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_shell(base + q(tmp / "fresh") + period);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto names = [](const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& f : fs::directory_iterator(dir))
+      if (f.path().extension() == ".tif" || f.path().extension() == ".nc") out.insert(f.path().filename().string());
+    return out;
+  };
+  EXPECT_EQ(names(tmp / "out"), names(tmp / "fresh"));
+  EXPECT_FALSE(nlohmann::json::parse(slurp(tmp / "out" / "index.json")).contains("pending_removal"));
+}
+
 // SIGKILL to one process in the middle of a run: the same command again does only the dates
 // that were not finished, and the final files equal an uninterrupted run's.
 TEST(FuseShared, AKilledRankOrShardLosesOnlyItsUnfinishedDates) {
