@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     std::cerr << "lstfuse: error: " << msg << " (see --help)\n";
     return 2;  // a usage error, whatever CLI11's own code for its kind
   } catch (const std::exception& e) {
+    if (lstfuse::interrupted()) lstfuse::await_interrupt_exit();  // the signal's exit, not this error's
     // One line naming the file, option or step; -v adds the full original text.
     std::string detail;
     std::string msg = lstfuse::user_message(e, &detail);
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     if (verbose && detail != msg) std::cerr << "lstfuse: details: " << detail << "\n";
     return 1;
   } catch (...) {
+    if (lstfuse::interrupted()) lstfuse::await_interrupt_exit();
     std::cerr << "lstfuse: error: unexpected failure of an unknown kind\n";
     return 1;
   }

@@ -76,6 +76,12 @@ void on_signal(int sig) {
 
 }  // namespace
 
+bool interrupted() { return g_signal != 0; }
+
+void await_interrupt_exit() {
+  for (;;) pause();  // the cleanup thread ends the process with _exit
+}
+
 void install_interrupt_handling() {
   std::signal(SIGXFSZ, SIG_IGN);
   // Libraries may start threads before main (thread pools created by static initialisers), so

@@ -34,4 +34,10 @@ class TemporaryPath {
 // file-size limit becomes a write error (EFBIG) with a message instead of a kill.
 void install_interrupt_handling();
 
+// True once SIGINT or SIGTERM has arrived. An error raised since may be the interruption's own
+// doing (its cleanup removed the folder a file was being moved into): the program then leaves
+// the exit to the cleanup thread (await_interrupt_exit), which says "interrupted".
+bool interrupted();
+[[noreturn]] void await_interrupt_exit();
+
 }  // namespace lstfuse
