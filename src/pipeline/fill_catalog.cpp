@@ -126,11 +126,16 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
     throw FilledCatalogMismatch(out_dir.string() + ": filled from the catalog before its manifest.json or one of "
                                                    "its files changed; use another output folder or --overwrite");
   }
+  Catalog filled = Catalog::load(out_dir);
+  if (j.contains("fingerprint") && j["fingerprint"] != nlohmann::json(catalog_fingerprint(filled))) {
+    throw FilledCatalogMismatch(out_dir.string() + ": its manifest.json or one of its files changed since it was "
+                                                   "filled; use another output folder or --overwrite");
+  }
   if (!j.contains("whole_day_check")) {
     spdlog::info("{}: filled by an earlier lstfuse, without the check of days filled whole; their uncertainty "
                  "follows the older rule (--overwrite fills it again with the check)", out_dir.string());
   }
-  return Catalog::load(out_dir);
+  return filled;
 }
 
 Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillCatalogOptions& opts,
@@ -307,6 +312,8 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
     j["settings"] = fill_settings(source, opts);
     // The source's manifest and file sizes as filled: settings name the dates, not the data.
     j["source_fingerprint"] = source_fingerprint;
+    // And its own (manifest and file sizes): a file of the copy replaced or cut short since.
+    j["fingerprint"] = catalog_fingerprint(cat);
     j["method"] = "per-pixel annual temperature cycle + spatially interpolated daily residual "
                   "(docs/gap-filling.md)";
     j["model"] = filler.model().describe();

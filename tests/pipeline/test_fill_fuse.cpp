@@ -698,6 +698,33 @@ TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCo
   }
 }
 
+TEST(FuseFill, AFileOfTheFilledCopyChangedSinceIsFilledAgain) {
+  // One image of OUT/filled-coarse replaced by another day's (or cut short): the copy was taken
+  // up as it was, and a cut file failed its date at every run, --overwrite included. The copy
+  // knows its own files' sizes: refused without --overwrite, filled again with it.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
+  const Date d = s.full.coarse_only_dates()[20];
+  over_days(o, d, 3);
+  pipeline::fuse(s.full, *method, o);
+  const Catalog copy = Catalog::load(out / "fused" / "filled-coarse");
+  const fs::path victim = copy.absolute(copy.find(d + 1, Role::Coarse)->path);
+  const std::string original = file_bytes(victim);
+  fs::resize_file(victim, 2000);
+  try {
+    pipeline::fuse(s.full, *method, o);
+    ADD_FAILURE() << "a changed filled copy was taken up";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed since it was filled"), std::string::npos) << e.what();
+  }
+  o.overwrite = true;
+  const auto again = pipeline::fuse(s.full, *method, o);
+  EXPECT_EQ(again.failed, 0);
+  EXPECT_EQ(file_bytes(victim), original);
+}
+
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   // Dates outside the series: the run fails after creating its folder (for the filled catalog).
   // A folder the run created is gone afterwards; an empty folder the user made stays, empty.
