@@ -258,6 +258,23 @@ void check_output_folder(const fs::path& dir_in, const std::string& option,
   if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) return;
   const bool ours = is_folder_of_kind(dir, kind);
   if (!ours) {
+    // Only the hidden build folder (.NAME.TAG-PID) of a first run killed while building it: the
+    // folder is lstfuse's, and the message says how to go on.
+    std::string build_folder;
+    int entries = 0;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string f = e.path().filename().string();
+      ++entries;
+      const auto dash = f.rfind('-');
+      if (f.size() > 1 && f[0] == '.' && dash != std::string::npos && dash + 1 < f.size() &&
+          f.find_first_not_of("0123456789", dash + 1) == std::string::npos && e.is_directory(ec))
+        build_folder = f;
+    }
+    if (entries == 1 && !build_folder.empty()) {
+      throw file_error(shown, "holds only " + build_folder + ", the build folder of a run killed before it "
+                                  "finished; a single-process run removes it once that process is gone, or "
+                                  "remove it yourself");
+    }
     const std::string why = fs::exists(dir / kind.marker, ec) ? "its " + kind.marker + " is not one lstfuse wrote"
                                                               : "no " + kind.marker;
     throw file_error(shown, "exists and is not a " + kind.what + " (" + why +

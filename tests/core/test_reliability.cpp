@@ -110,6 +110,16 @@ TEST(OutputPaths, OnlyOurOwnFoldersAreReplacedOrReused) {
   EXPECT_NE(error_of([&] { check_output_folder(tmp / "mine", "-o", {}, kind, FolderUse::Replace, true); })
                 .find("is not a catalog"),
             std::string::npos);
+  // Only the build folder a killed run left (a shard killed while filling): named, with the way
+  // on; a user's folder that happens to hold a hidden one of that shape beside a file is not.
+  fs::create_directories(tmp / "killed" / ".filled-coarse.fill-4242");
+  EXPECT_NE(error_of([&] { check_output_folder(tmp / "killed", "-o", {}, kind, FolderUse::Reuse, false); })
+                .find("holds only .filled-coarse.fill-4242, the build folder of a run killed"),
+            std::string::npos);
+  std::ofstream(tmp / "killed" / "thesis.tex") << "x";
+  EXPECT_NE(error_of([&] { check_output_folder(tmp / "killed", "-o", {}, kind, FolderUse::Reuse, false); })
+                .find("is not a catalog"),
+            std::string::npos);
   // A previous output of the same kind: only with overwrite.
   fs::create_directories(tmp / "cat");
   std::ofstream(tmp / "cat" / "manifest.json") << R"({"format":"lstfuse-catalog"})";
