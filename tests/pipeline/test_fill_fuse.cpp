@@ -631,6 +631,32 @@ TEST(FuseCube, AFileOfTheCubesNameThatFuseDidNotWriteIsKept) {
   EXPECT_EQ(file_bytes(nc), before);
 }
 
+namespace {
+
+// Replaces the coarse image of `day` in the catalog at `dir` by that of `other` (of another size).
+void replace_coarse_image(const fs::path& dir, const Date& day, const Date& other) {
+  const Catalog cat = Catalog::load(dir);
+  fs::copy_file(cat.absolute(cat.find(other, Role::Coarse)->path), cat.absolute(cat.find(day, Role::Coarse)->path),
+                fs::copy_options::overwrite_existing);
+}
+
+// Runs `o` again over OUT/cat into the new folder OUT/fresh: the filled image of `day` and every
+// output of OUT/fused must be the fresh folder's.
+void expect_as_a_fresh_folder(const fs::path& out, Method& method, pipeline::FuseOptions o, const Date& day) {
+  o.overwrite = false;
+  o.out_dir = out / "fresh";
+  const auto fresh = pipeline::fuse(Catalog::load(out / "cat"), method, o);
+  const Catalog filled = Catalog::load(out / "fused" / "filled-coarse"), fresh_filled = Catalog::load(out / "fresh" / "filled-coarse");
+  EXPECT_EQ(file_bytes(filled.absolute(filled.find(day, Role::Coarse)->path)),
+            file_bytes(fresh_filled.absolute(fresh_filled.find(day, Role::Coarse)->path)));
+  for (const auto& e : fresh.entries) {
+    if (e.status != "done") continue;
+    EXPECT_EQ(file_bytes(out / "fused" / e.output), file_bytes(out / "fresh" / e.output)) << e.output;
+  }
+}
+
+}  // namespace
+
 TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   // One coarse image of the catalog replaced by another day's after a run: the run is refused
   // (its catalog changed), and --overwrite redid the dates from the old filled copy; the copy is
@@ -644,23 +670,11 @@ TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   const Date d = s.full.coarse_only_dates()[20];
   over_days(o, d, 4);
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  const Catalog cat = Catalog::load(out / "cat");
-  const auto target = *cat.find(d + 1, Role::Coarse), other = *cat.find(s.full.coarse_only_dates()[40], Role::Coarse);
-  fs::copy_file(cat.absolute(other.path), cat.absolute(target.path), fs::copy_options::overwrite_existing);
+  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
   EXPECT_THROW(pipeline::fuse(Catalog::load(out / "cat"), *method, o), Error);
   o.overwrite = true;
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  pipeline::FuseOptions f = o;
-  f.overwrite = false;
-  f.out_dir = out / "fresh";
-  const auto fresh = pipeline::fuse(Catalog::load(out / "cat"), *method, f);
-  const Catalog filled = Catalog::load(out / "fused" / "filled-coarse"), fresh_filled = Catalog::load(out / "fresh" / "filled-coarse");
-  EXPECT_EQ(file_bytes(filled.absolute(filled.find(d + 1, Role::Coarse)->path)),
-            file_bytes(fresh_filled.absolute(fresh_filled.find(d + 1, Role::Coarse)->path)));
-  for (const auto& e : fresh.entries) {
-    if (e.status != "done") continue;
-    EXPECT_EQ(file_bytes(out / "fused" / e.output), file_bytes(out / "fresh" / e.output)) << e.output;
-  }
+  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
 }
 
 TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCopy) {
@@ -676,26 +690,14 @@ TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCo
   const Date d = s.full.coarse_only_dates()[20];
   over_days(o, d, 3);
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  const Catalog cat = Catalog::load(out / "cat");
-  const auto target = *cat.find(d + 1, Role::Coarse), other = *cat.find(s.full.coarse_only_dates()[40], Role::Coarse);
-  fs::copy_file(cat.absolute(other.path), cat.absolute(target.path), fs::copy_options::overwrite_existing);
+  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
   pipeline::FuseOptions plain = o;
   plain.fill = false;
   plain.overwrite = true;
   pipeline::fuse(Catalog::load(out / "cat"), *method, plain);
   o.overwrite = true;
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  pipeline::FuseOptions f = o;
-  f.overwrite = false;
-  f.out_dir = out / "fresh";
-  const auto fresh = pipeline::fuse(Catalog::load(out / "cat"), *method, f);
-  const Catalog filled = Catalog::load(out / "fused" / "filled-coarse"), fresh_filled = Catalog::load(out / "fresh" / "filled-coarse");
-  EXPECT_EQ(file_bytes(filled.absolute(filled.find(d + 1, Role::Coarse)->path)),
-            file_bytes(fresh_filled.absolute(fresh_filled.find(d + 1, Role::Coarse)->path)));
-  for (const auto& e : fresh.entries) {
-    if (e.status != "done") continue;
-    EXPECT_EQ(file_bytes(out / "fused" / e.output), file_bytes(out / "fresh" / e.output)) << e.output;
-  }
+  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
 }
 
 TEST(FuseFill, AFileOfTheFilledCopyChangedSinceIsFilledAgain) {
