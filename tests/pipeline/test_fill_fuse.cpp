@@ -655,22 +655,29 @@ void expect_as_a_fresh_folder(const fs::path& out, Method& method, pipeline::Fus
   }
 }
 
+// A copy of the catalog in OUT/cat fused with --fill into OUT/fused over `days` days from `d`,
+// then the copy's coarse image of d + 1 replaced by another day's; returns the run's options.
+pipeline::FuseOptions fill_then_replace_an_image(const fs::path& out, Method& method, const Date& d, int days) {
+  const auto& s = sim_catalog();
+  fs::copy(s.full.root(), out / "cat", fs::copy_options::recursive);
+  pipeline::FuseOptions o = quiet_run(out / "fused");
+  o.fill = true;
+  over_days(o, d, days);
+  pipeline::fuse(Catalog::load(out / "cat"), method, o);
+  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
+  return o;
+}
+
 }  // namespace
 
 TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   // One coarse image of the catalog replaced by another day's after a run: the run is refused
   // (its catalog changed), and --overwrite redid the dates from the old filled copy; the copy is
   // made again, as a fresh folder gets it.
-  const auto& s = sim_catalog();
   test::TempDir out;
-  fs::copy(s.full.root(), out / "cat", fs::copy_options::recursive);
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o = quiet_run(out / "fused");
-  o.fill = true;
-  const Date d = s.full.coarse_only_dates()[20];
-  over_days(o, d, 4);
-  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
+  const Date d = sim_catalog().full.coarse_only_dates()[20];
+  pipeline::FuseOptions o = fill_then_replace_an_image(out.path(), *method, d, 4);
   EXPECT_THROW(pipeline::fuse(Catalog::load(out / "cat"), *method, o), Error);
   o.overwrite = true;
   pipeline::fuse(Catalog::load(out / "cat"), *method, o);
@@ -681,16 +688,10 @@ TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCo
   // --fill, a catalog file replaced, --overwrite without --fill (its index takes the changed
   // catalog as its own), then --fill --overwrite again: the old filled copy was taken up, the
   // index no longer telling that the catalog changed. The copy knows what it was filled from.
-  const auto& s = sim_catalog();
   test::TempDir out;
-  fs::copy(s.full.root(), out / "cat", fs::copy_options::recursive);
   auto method = method_registry().create("additive");
-  pipeline::FuseOptions o = quiet_run(out / "fused");
-  o.fill = true;
-  const Date d = s.full.coarse_only_dates()[20];
-  over_days(o, d, 3);
-  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
+  const Date d = sim_catalog().full.coarse_only_dates()[20];
+  pipeline::FuseOptions o = fill_then_replace_an_image(out.path(), *method, d, 3);
   pipeline::FuseOptions plain = o;
   plain.fill = false;
   plain.overwrite = true;
