@@ -109,7 +109,18 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
   } catch (const nlohmann::json::exception& e) {
     throw file_error(fj.string(), std::string("malformed: ") + e.what());
   }
-  const nlohmann::json stored = j.value("settings", nlohmann::json()), wanted = fill_settings(source, opts);
+  nlohmann::json stored = j.value("settings", nlohmann::json());
+  const nlohmann::json wanted = fill_settings(source, opts);
+  // A catalog moved since (another disk, another mount point on a cluster's nodes) is the same
+  // catalog when its manifest and file sizes are: the copy is self-contained, so only the path
+  // it records differs.
+  const std::string source_fingerprint = catalog_fingerprint(source);
+  const bool same_source = j.contains("source_fingerprint") && j["source_fingerprint"] == source_fingerprint;
+  if (same_source && stored.is_object() && stored.value("source_catalog", nlohmann::json()) != wanted["source_catalog"]) {
+    spdlog::info("{}: filled from the catalog at {}; {} has the same manifest and file sizes, so the copy is reused",
+                 out_dir.string(), stored.value("source_catalog", nlohmann::json()).dump(), source.root().string());
+    stored["source_catalog"] = wanted["source_catalog"];
+  }
   if (stored != wanted) {
     nlohmann::json a = stored, b = wanted;
     if (a.is_object()) a.erase("landcover");
@@ -122,7 +133,7 @@ std::optional<Catalog> reuse_filled_catalog(const Catalog& source, const fs::pat
   }
   // A folder filled before the catalog's files changed (re-ingested, an image replaced) holds
   // stale images under the same settings. Folders of older versions carry no fingerprint.
-  if (j.contains("source_fingerprint") && j["source_fingerprint"] != nlohmann::json(catalog_fingerprint(source))) {
+  if (j.contains("source_fingerprint") && !same_source) {
     throw FilledCatalogMismatch(out_dir.string() + ": filled from the catalog before its manifest.json or one of "
                                                    "its files changed; use another output folder or --overwrite");
   }

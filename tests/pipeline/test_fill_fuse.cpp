@@ -728,6 +728,34 @@ TEST(FuseFill, AFileOfTheFilledCopyChangedSinceIsFilledAgain) {
   EXPECT_EQ(file_bytes(victim), original);
 }
 
+TEST(FuseFill, AMovedCatalogKeepsItsFilledCopy) {
+  // The catalog folder moved (another disk, another mount point on a cluster's nodes) after a
+  // run with --fill: the filled copy was refused as "filled from another catalog" because it
+  // names the source's path. The same manifest and file sizes are the same catalog: the copy
+  // is taken up as it is and the run resumes. A moved catalog that also changed gets a new copy.
+  const auto& s = sim_catalog();
+  test::TempDir out;
+  fs::copy(s.full.root(), out / "before", fs::copy_options::recursive);
+  auto method = method_registry().create("additive");
+  pipeline::FuseOptions o = filled_fuse(out / "fused");
+  const Date d = s.full.coarse_only_dates()[20];
+  over_days(o, d, 3);
+  pipeline::fuse(Catalog::load(out / "before"), *method, o);
+  const Catalog copy = Catalog::load(out / "fused" / "filled-coarse");
+  const fs::path image = copy.absolute(copy.find(d + 1, Role::Coarse)->path);
+  const auto written = fs::last_write_time(image);
+  const std::string fill_json = file_bytes(out / "fused" / "filled-coarse" / "fill.json");
+  fs::rename(out / "before", out / "cat");
+  const auto again = pipeline::fuse(Catalog::load(out / "cat"), *method, o);
+  EXPECT_EQ(again.failed, 0);
+  EXPECT_EQ(fs::last_write_time(image), written);
+  EXPECT_EQ(file_bytes(out / "fused" / "filled-coarse" / "fill.json"), fill_json);
+  replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
+  o.overwrite = true;
+  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
+  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
+}
+
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
   // Dates outside the series: the run fails after creating its folder (for the filled catalog).
   // A folder the run created is gone afterwards; an empty folder the user made stays, empty.
