@@ -26,7 +26,23 @@ std::multiset<std::string>& registry() {
   return r;
 }
 
+std::multiset<std::string>& new_folders() {
+  static std::multiset<std::string> r;
+  return r;
+}
+
 }  // namespace
+
+void register_new_folder(const fs::path& p) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  new_folders().insert(p.string());
+}
+
+void unregister_new_folder(const fs::path& p) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  const auto it = new_folders().find(p.string());
+  if (it != new_folders().end()) new_folders().erase(it);
+}
 
 void register_temporary(const fs::path& p) {
   std::lock_guard<std::mutex> lock(registry_mutex());
@@ -48,6 +64,11 @@ void remove_registered_temporaries() {
       fs::remove_all(p, ec);
       if (!fs::exists(p, ec)) break;
     }
+  }
+  // After the temporaries, which may be inside them. A real folder only, never through a link.
+  for (const auto& p : new_folders()) {
+    std::error_code ec;
+    if (fs::is_directory(fs::symlink_status(p, ec)) && fs::is_empty(p, ec) && !ec) fs::remove(p, ec);
   }
 }
 

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "lstfuse/core/cleanup.hpp"
+
 namespace lstfuse {
 
 namespace {
@@ -13,12 +15,20 @@ namespace {
 struct KillAt {
   std::string name;
   long count = 0;  // 0: no kill point armed
+  bool term = false;
 };
 
 KillAt parse_kill_at() {
   KillAt k;
-  const char* env = std::getenv("LSTFUSE_KILL_AT");
-  if (!env) return k;
+  const char* raw = std::getenv("LSTFUSE_KILL_AT");
+  if (!raw) return k;
+  std::string spec = raw;
+  const std::string term = ":TERM";
+  if (spec.size() > term.size() && spec.compare(spec.size() - term.size(), term.size(), term) == 0) {
+    k.term = true;
+    spec.resize(spec.size() - term.size());
+  }
+  const char* env = spec.c_str();
   const char* colon = std::strrchr(env, ':');
   if (!colon) return k;
   char* end = nullptr;
@@ -35,7 +45,10 @@ void kill_point(const char* name) {
   static const KillAt armed = parse_kill_at();
   if (armed.count == 0 || armed.name != name) return;
   static std::atomic<long> passed{0};
-  if (passed.fetch_add(1) + 1 == armed.count) std::raise(SIGKILL);
+  if (passed.fetch_add(1) + 1 != armed.count) return;
+  if (!armed.term) std::raise(SIGKILL);
+  std::raise(SIGTERM);
+  await_interrupt_exit();
 }
 
 }  // namespace lstfuse

@@ -11,6 +11,7 @@
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
 #include "lstfuse/core/files.hpp"
+#include "lstfuse/core/kill_point.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/catalog_io.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -311,6 +312,7 @@ Catalog fill_catalog(const Catalog& source, const fs::path& out_dir, const FillC
       ++summary.written;
       if (!o) ++summary.synthesized;
       summary.days.push_back(rec);
+      kill_point("day-filled");
       bar.update(++n, d.iso());
     }
     bar.finish(fmt::format("{} coarse images ({} for days without one), {} days not fillable",

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/kill_point.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/io/raster_io.hpp"
@@ -150,7 +151,8 @@ Catalog working_catalog(const Catalog& source, const FuseOptions& opts, bool cat
 // names of fuse's own are removed (a log file the user writes into the folder stays), and the
 // folder itself only when this run made it and it is empty then. Once a date's files or a stored
 // tile exist the folder is a resumable run and stays. An interruption (SIGINT) exits without
-// unwinding, so an interrupted first run also stays ours to resume.
+// unwinding, so an interrupted first run also stays ours to resume; a folder still empty then
+// (interrupted while filling the coarse series) is removed by the signal's cleanup.
 struct FolderBefore {
   bool fresh = false;    // absent, or an empty folder (not a link)
   bool existed = false;
@@ -170,8 +172,11 @@ struct FolderBefore {
 class FreshFolderGuard {
  public:
   FreshFolderGuard(fs::path dir, const FolderBefore& before, bool armed)
-      : dir_(std::move(dir)), existed_(before.existed), armed_(armed && before.fresh) {}
+      : dir_(std::move(dir)), existed_(before.existed), armed_(armed && before.fresh) {
+    if (armed_ && !existed_) register_new_folder(dir_);  // a signal while filling: no empty folder
+  }
   ~FreshFolderGuard() {
+    if (armed_ && !existed_) unregister_new_folder(dir_);
     if (armed_ && nothing_predicted()) clear();
   }
   FreshFolderGuard(const FreshFolderGuard&) = delete;

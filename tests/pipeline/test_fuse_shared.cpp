@@ -254,6 +254,26 @@ TEST(FuseShared, AKilledOverwriteLeavesTheEarlierRunsFilesToTheNextRun) {
   EXPECT_FALSE(nlohmann::json::parse(slurp(tmp / "out" / "index.json")).contains("pending_removal"));
 }
 
+// SIGTERM while the first run of a new folder fills the coarse series (LSTFUSE_KILL_AT with
+// TERM: the signal at that step): the cleanup removed the filled copy's build folder and left
+// the output folder, empty, behind. A folder the run made and that holds nothing goes too; a
+// folder the user made stays, as it was.
+TEST(FuseShared, AnInterruptedFillOfANewFolderLeavesNoFolder) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const std::string run = "LSTFUSE_KILL_AT=day-filled:5:TERM \"$L\" fuse -q --catalog " + q(s.north) +
+                          " --method additive --no-uncertainty --fill -o ";
+  auto r = test::run_shell(run + q(tmp / "new") + " 2>&1; echo rc=$?");
+  EXPECT_NE(r.output.find("interrupted"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rc=143"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "new"));
+  fs::create_directory(tmp / "mine");
+  r = test::run_shell(run + q(tmp / "mine") + " 2>&1; echo rc=$?");
+  EXPECT_NE(r.output.find("rc=143"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::is_directory(tmp / "mine"));
+  EXPECT_TRUE(fs::is_empty(tmp / "mine"));
+}
+
 // SIGKILL to one process in the middle of a run: the same command again does only the dates
 // that were not finished, and the final files equal an uninterrupted run's.
 TEST(FuseShared, AKilledRankOrShardLosesOnlyItsUnfinishedDates) {

@@ -29,6 +29,12 @@ class TemporaryPath {
   bool remove_;
 };
 
+// A folder this process created for its outputs: an interruption removes it, after the
+// temporaries, when nothing is left in it (a run stopped before its first file leaves no empty
+// folder behind); a folder holding anything stays. A pair of calls, as for temporaries.
+void register_new_folder(const std::filesystem::path& p);
+void unregister_new_folder(const std::filesystem::path& p);
+
 // CLI start-up: SIGINT and SIGTERM wake one thread that removes the registered temporaries,
 // prints "lstfuse: interrupted" and exits with 128 + signal; SIGXFSZ is ignored so that a
 // file-size limit becomes a write error (EFBIG) with a message instead of a kill.
