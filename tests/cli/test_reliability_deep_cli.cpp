@@ -103,26 +103,32 @@ TEST(ReliabilityDeepCli, NetworkSizesOutOfRangeAreRefusedAtOnce) {
   EXPECT_FALSE(fs::exists(tmp / "m.lstmodel"));
 }
 
-TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
+TEST(ReliabilityDeepCli, AModelWithAnImpossibleNormalisationIsRefusedAtLoad) {
   test::TempDir tmp;
   const auto good = tmp / "good.lstmodel";
   const auto t = test::run_cli(train_cmd(good));
   ASSERT_EQ(t.exit_code, 0) << t.output;
-  // The same model with its normalisation scale edited to 0 (a damaged or hand-edited file).
-  auto m = method_registry().create("sttfn");
-  m->load(good);
-  auto& deep = dynamic_cast<deep::DeepMethod&>(*m);
-  const_cast<deep::Normaliser&>(deep.normaliser()).scale.assign(deep.normaliser().scale.size(), 0.0);
-  const auto bad = tmp / "bad.lstmodel";
-  m->save(bad);
+  // The same model with its normalisation edited (a damaged or hand-edited file): a zero scale,
+  // and finite ones far from any LST (which gave an empty or a constant image with exit 0).
   const Catalog cat = Catalog::load(series());
   const Date d = cat.coarse_only_dates()[cat.coarse_only_dates().size() / 2];
-  const auto r = test::run_cli("predict --method sttfn --model " + q(bad) + " --catalog " + q(series()) + " --date " +
-                               d.iso() + " -o " + q(tmp / "p.tif"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("bad.lstmodel"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("scale"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  const std::vector<std::pair<std::string, double>> edits = {
+      {"scale", 0.0}, {"scale", 1e-300}, {"scale", 1e300}, {"mean", 1e300}};
+  for (const auto& [field, value] : edits) {
+    SCOPED_TRACE(field + " " + std::to_string(value));
+    auto m = method_registry().create("sttfn");
+    m->load(good);
+    auto& norm = const_cast<deep::Normaliser&>(dynamic_cast<deep::DeepMethod&>(*m).normaliser());
+    (field == "scale" ? norm.scale : norm.mean).assign(norm.scale.size(), value);
+    const auto bad = tmp / "bad.lstmodel";
+    m->save(bad);
+    const auto r = test::run_cli("predict --method sttfn --model " + q(bad) + " --catalog " + q(series()) +
+                                 " --date " + d.iso() + " -o " + q(tmp / "p.tif"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("bad.lstmodel"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(field), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "p.tif"));
+  }
   // The good one predicts, and no valid pixel is NaN.
   const auto ok = test::run_cli("predict --method sttfn --model " + q(good) + " --catalog " + q(series()) +
                                 " --date " + d.iso() + " -o " + q(tmp / "p.tif"));
@@ -132,6 +138,20 @@ TEST(ReliabilityDeepCli, AModelWithAZeroScaleIsRefusedAtLoad) {
     if (p.mask(0)[i]) {
       ASSERT_TRUE(std::isfinite(p.band(0)[i]));
     }
+  }
+}
+
+// A device or a pipe given as the model: it was read whole into memory, endlessly (/dev/zero
+// grew by gigabytes a second) or blocking for ever (a FIFO nobody writes).
+TEST(ReliabilityDeepCli, AModelThatIsADeviceOrAPipeIsRefused) {
+  test::TempDir tmp;
+  ASSERT_EQ(test::run_shell("mkfifo " + q(tmp / "fifo")).exit_code, 0);
+  for (const fs::path& model : {fs::path("/dev/zero"), tmp / "fifo"}) {
+    const auto r = test::run_shell("timeout 60 \"$L\" predict --method sttfn --model " + q(model) + " --catalog " +
+                                   q(series()) + " --date 2024-06-01 -o " + q(tmp / "p.tif") + " 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << model << ": " << r.output;
+    EXPECT_NE(r.output.find(model.string() + ": is not a regular file"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "p.tif"));
   }
 }
 

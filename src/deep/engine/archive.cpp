@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -156,6 +157,16 @@ void check_archive(const std::string& bytes, const std::string& name, const std:
 }
 
 std::string read_checked_archive(const std::string& path, const std::string& what) {
+  // Read whole into memory: a device (/dev/zero) or a pipe would never end, and a huge file
+  // would exhaust memory. The largest family's model is tens of MB.
+  constexpr std::uintmax_t kMaxBytes = std::uintmax_t{2} << 30;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw file_error(path, fmt::format("is not a regular file; cannot read the {}", what));
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw file_error(path, fmt::format("cannot read the {}", what));
+  if (size > kMaxBytes)
+    throw file_error(path, fmt::format("is {:.1f} GiB, larger than any {} lstfuse writes (2 GiB)", size / 1073741824.0, what));
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   if (!in || !(bytes << in.rdbuf())) throw file_error(path, fmt::format("cannot read the {}", what));

@@ -171,6 +171,18 @@ Normaliser Normaliser::from_json(const nlohmann::json& j) {
   n.kind = j.at("kind").get<std::string>();
   n.mean = j.at("mean").get<std::vector<double>>();
   n.scale = j.at("scale").get<std::vector<double>>();
+  if (n.kind != "std" && n.kind != "center" && n.kind != "none")
+    throw Error(fmt::format("unknown normalisation '{}'", n.kind));
+  // What fit() can give for LST in kelvin: a mean of 0 or of the images, a scale of 1 or their
+  // spread (at least 1e-3). Values far outside, finite though they are, turned every prediction
+  // into nodata or a constant without a word.
+  for (size_t b = 0; b < n.mean.size(); ++b)
+    if (!(std::abs(n.mean[b]) <= 1000.0))
+      throw Error(fmt::format("normalisation of band {} has mean {} K (|mean| must be at most 1000)", b + 1, n.mean[b]));
+  for (size_t b = 0; b < n.scale.size(); ++b)
+    if (!(n.scale[b] >= 1e-3 && n.scale[b] <= 1000.0))
+      throw Error(fmt::format("normalisation of band {} has scale {} K (it must be within 0.001 .. 1000)", b + 1,
+                              n.scale[b]));
   return n;
 }
 

@@ -169,6 +169,12 @@ void DeepMethod::load(const std::filesystem::path& path) {
   };
   if (text_field("format") != "lstfuse-deep-model")
     throw file_error(path.string(), "not an lstfuse deep model file");
+  // A newer format may mean other fields than this version reads: refused rather than guessed.
+  if (meta.contains("format_version") &&
+      !(meta["format_version"].is_number_integer() && meta["format_version"].get<long long>() >= 1 &&
+        meta["format_version"].get<long long>() <= 1))
+    throw file_error(path.string(), fmt::format("model format version {} is not one this lstfuse reads (1)",
+                                                meta["format_version"].dump().substr(0, 20)));
   const std::string method = text_field("method");
   if (method != info_.name)
     throw file_error(path.string(), fmt::format("the model was trained for '{}', not '{}'", method, info_.name));
