@@ -11,7 +11,8 @@ namespace lstfuse::eval {
 int coarse_block_size(const Grid& fine, double coarse_res_m) {
   const double px = std::abs(fine.transform[1]);
   if (!(px > 0) || !(coarse_res_m > 0)) return 1;
-  return std::max(1, static_cast<int>(std::lround(coarse_res_m / px)));
+  // Capped in double: a pixel size near 0 overflowed int and wrapped to a small block.
+  return static_cast<int>(std::clamp(std::round(coarse_res_m / px), 1.0, static_cast<double>(1 << 28)));
 }
 
 ConsistencyScore coarse_consistency(const Raster& fused, const Raster& coarse, int block,

@@ -21,6 +21,10 @@ Grid grid(int w, int h) {
 TEST(Consistency, BlockSizeFromPixelSize) {
   EXPECT_EQ(eval::coarse_block_size(grid(4, 4), 1000.0), 33);  // 1000 / 30 = 33.3
   EXPECT_EQ(eval::coarse_block_size(grid(4, 4), 60.0), 2);
+  // A pixel of 1e-12 units: 1e15 pixels per block overflowed int and wrapped to a small block.
+  Grid tiny = grid(4, 4);
+  tiny.transform[1] = 1e-12;
+  EXPECT_GE(eval::coarse_block_size(tiny, 1000.0), 1 << 28);
 }
 
 TEST(Consistency, HandComputedBlocks) {

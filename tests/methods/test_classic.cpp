@@ -345,6 +345,23 @@ TEST(Classic, BadInputsAreClearErrors) {
   EXPECT_THROW(EstarfmMethod().predict(one), Error);  // needs two pairs
   StarfmMethod s;
   EXPECT_THROW(s.options().set("window", "10"), Error);  // even window: refused when given
+  // --search-distance over pixels of 1e-12 m: the half window overflowed int and wrapped to a
+  // 3 x 3 window (exit 0); it is refused as larger than the image.
+  FusionInput tiny = uniform_input(10, 10);
+  Grid g = tiny.coarse.grid();
+  g.transform[1] = 1e-12;
+  g.transform[5] = -1e-12;
+  for (Raster* r : {&tiny.coarse, &tiny.pairs[0].fine, &tiny.pairs[0].coarse, &tiny.pairs[1].fine, &tiny.pairs[1].coarse})
+    *r = Raster(g, 1, r->band(0)[0]);
+  StarfmMethod far;
+  far.options().set("search-distance", "1000");
+  EXPECT_GE(far.half_window(g), 1 << 28);
+  try {
+    far.predict(tiny);
+    FAIL() << "a 1000 m search over 1e-12 m pixels was run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than the whole image"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Classic, EstarfmConversionCoefficientAndLstVariants) {

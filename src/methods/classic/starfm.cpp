@@ -6,6 +6,7 @@
 // order, so that tiled and whole-scene results agree bit for bit.
 #include "lstfuse/methods/classic/starfm.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -157,7 +158,9 @@ int StarfmMethod::half_window(const Grid& grid) const {
   if (opts.search_distance > 0.0) {
     const double res = std::fabs(grid.res_x()) * metres_per_unit(grid);
     if (!(res > 0.0)) throw Error("starfm: the grid has no pixel size to convert --search-distance");
-    return std::max(1, static_cast<int>(std::lround(opts.search_distance / res)));
+    // Rounded and capped in double: a pixel size near 0 overflowed int and wrapped to a small
+    // window; a capped one is refused by check_window_fits as larger than the image.
+    return static_cast<int>(std::clamp(std::round(opts.search_distance / res), 1.0, static_cast<double>(1 << 28)));
   }
   return opts.window / 2;
 }
