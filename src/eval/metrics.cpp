@@ -290,6 +290,11 @@ MetricsResult compute_metrics(const Raster& pred, const Raster& ref, const Metri
   if (opts.ergas_ratio) {
     res.ergas_ratio = *opts.ergas_ratio;
     res.ergas_ratio_source = "given";
+  } else if (!ref.grid().has_crs()) {
+    // Without a CRS the pixel size has no unit: taking it as metres gave ERGAS for 1 m or 30 m
+    // pixels as it happened. ERGAS is left out, the other metrics stand.
+    res.ergas_ratio = kNaN;
+    res.ergas_ratio_source = "unknown: the reference has no CRS, so its pixel size has no unit (give the ratio)";
   } else {
     const double h = pixel_size_m(ref.grid());
     res.ergas_ratio = h / opts.coarse_res_m;

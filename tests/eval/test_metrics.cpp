@@ -142,7 +142,7 @@ TEST(Metrics, IdenticalImages) {
   EXPECT_NEAR(m.ssim, 1.0, 1e-12);
   EXPECT_EQ(m.ssim_windows, (30 - 10) * (25 - 10));
   EXPECT_TRUE(std::isinf(m.psnr));
-  EXPECT_EQ(m.ergas, 0.0);
+  EXPECT_TRUE(std::isnan(m.ergas));  // a grid without CRS: its pixel size has no unit
   EXPECT_TRUE(r.to_json()["psnr"].is_null());  // infinity has no JSON form
 }
 
@@ -257,6 +257,17 @@ TEST(Metrics, ErgasRatioFromGrids) {
   const auto r = ev::compute_metrics(b, a);
   EXPECT_NEAR(r.ergas_ratio, 0.03, 1e-12);
   EXPECT_NEAR(r.overall.ergas, 100.0 * 0.03 * 1.0 / 300.0, 1e-12);
+  // Without a CRS the 30-unit pixels are not known to be metres: no ERGAS unless given.
+  Grid bare = fine;
+  bare.crs.clear();
+  Raster c(bare, 1, 300.0f), d(bare, 1, 301.0f);
+  const auto nr = ev::compute_metrics(d, c);
+  EXPECT_TRUE(std::isnan(nr.overall.ergas));
+  EXPECT_NE(nr.ergas_ratio_source.find("no CRS"), std::string::npos) << nr.ergas_ratio_source;
+  EXPECT_NEAR(nr.overall.rmse, 1.0, 1e-6);
+  ev::MetricsOptions given;
+  given.ergas_ratio = 0.03;
+  EXPECT_NEAR(ev::compute_metrics(d, c, given).overall.ergas, 100.0 * 0.03 * 1.0 / 300.0, 1e-12);
 }
 
 TEST(Metrics, JsonKeys) {
