@@ -58,7 +58,7 @@ def _as_float32(a: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _geo_of(a: Any) -> tuple[list[float], str] | None:
+def _geo_of(a: Any, what: str = "array") -> tuple[list[float], str] | None:
     """GDAL geotransform and CRS (WKT or authority string) of a DataArray with x/y coordinates."""
     if not _is_dataarray(a) or "x" not in a.coords or "y" not in a.coords:
         return None
@@ -67,6 +67,14 @@ def _geo_of(a: Any) -> tuple[list[float], str] | None:
     if x.size < 2 or y.size < 2:
         return None
     dx, dy = x[1] - x[0], y[1] - y[0]
+    # A geotransform describes a regular grid: coordinates that are not numbers, stand still or
+    # step unevenly have none, and were carried into the result as NaN or a 0 pixel size.
+    for name, c, d in (("x", x, dx), ("y", y, dy)):
+        if not np.all(np.isfinite(c)):
+            raise ValueError(f"{what}: its {name} coordinates are not all finite numbers")
+        if d == 0 or not np.allclose(np.diff(c), d, rtol=0, atol=1e-6 * abs(d)):
+            raise ValueError(f"{what}: its {name} coordinates are not evenly spaced and increasing or "
+                             "decreasing (lstfuse needs a regular grid)")
     transform = [x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy]
     crs = a.attrs.get("crs", "")
     if not crs and "spatial_ref" in a.coords:
@@ -95,6 +103,37 @@ def _to_dataarray(values: np.ndarray, transform: Sequence[float], crs: str, name
     a.attrs["crs"] = crs
     a.attrs["transform"] = list(transform)
     return a
+
+
+def _common_geo(named: Sequence[tuple[str, Any]]) -> tuple[list[float], str] | None:
+    """The grid every georeferenced DataArray of ``named`` ((what, array) pairs) shares. Arrays on
+    other grids are refused, as the command line refuses files on other grids: only one grid
+    reached the library, so a shifted, flipped or reprojected array was fused as if aligned."""
+    first: tuple[str, tuple[list[float], str]] | None = None
+    for what, a in named:
+        geo = _geo_of(a, what)
+        if geo is None:
+            continue
+        if first is None:
+            first = (what, geo)
+            continue
+        (t0, crs0), (t, crs) = first[1], geo
+        pixel = min(abs(t0[1]), abs(t0[5]))
+        if not np.allclose(t, t0, rtol=0, atol=1e-3 * pixel):
+            raise ValueError(f"{what}: its grid (origin {t[0]:.6g}, {t[3]:.6g}, pixel {t[1]:.6g} x {t[5]:.6g}) "
+                             f"differs from {first[0]}'s (origin {t0[0]:.6g}, {t0[3]:.6g}, pixel "
+                             f"{t0[1]:.6g} x {t0[5]:.6g}); lstfuse never resamples: align them first")
+        if bool(crs) != bool(crs0) or (crs and not _core.same_crs(crs, crs0)):
+            raise ValueError(f"{what}: its CRS differs from {first[0]}'s; lstfuse never reprojects: "
+                             "align them first")
+    return first[1] if first else None
+
+
+def _named_pairs(pairs: Sequence) -> list[tuple[str, Any]]:
+    out = []
+    for k, p in enumerate(pairs, 1):
+        out += [(f"pair {k} fine", p[-2]), (f"pair {k} coarse", p[-1])]
+    return out
 
 
 def _options(options: dict) -> dict:
@@ -151,8 +190,9 @@ class Model:
 
     def fit(self, pairs: Iterable, progress: bool = False) -> "Model":
         """Train on ``(date, fine, coarse)`` pairs (deep methods; a no-op for classic ones)."""
+        pairs = list(pairs) if not isinstance(pairs, (str, bytes)) and pairs is not None else pairs
         ps = _pairs(pairs)
-        geo = _geo_of(next(iter(pairs))[-1]) if ps else None
+        geo = _common_geo(_named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
         self._m.fit(ps, t, crs, progress)
         return self
@@ -162,12 +202,15 @@ class Model:
         """Predict the fine image of ``date`` from the pairs and that date's coarse image (all on
         the fine grid). numpy in, numpy out; a DataArray ``coarse`` gives a DataArray result with
         its coordinates and CRS."""
-        geo = _geo_of(coarse)
+        pairs = list(pairs) if not isinstance(pairs, (str, bytes)) and pairs is not None else pairs
+        ps = _pairs(pairs)
+        # The target's grid first: the result takes its coordinates.
+        geo = _common_geo([("coarse", coarse)] + _named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
-        r = self._m.predict(_pairs(pairs), _as_float32(coarse, "coarse"),
+        r = self._m.predict(ps, _as_float32(coarse, "coarse"),
                             "" if date is None else str(date)[:10], t, crs, tile, threads)
         fine, quality = r["fine"], r["quality"]
-        if geo:
+        if geo and _geo_of(coarse) is not None:  # a numpy target gives a numpy result
             attrs = {"method": self.name, "units": "K"}
             if date is not None:
                 attrs["date"] = str(date)[:10]
@@ -225,7 +268,7 @@ def metrics(pred: Any, ref: Any, data_range: float | None = None, ergas_ratio: f
     """The metrics of ``lstfuse metrics --json`` (RMSE, SSIM, PSNR, SAM, CC, ERGAS, ...) of a
     prediction against a reference on the pixels valid in both. ERGAS needs the fine pixel size:
     from DataArray coordinates, or give ``ergas_ratio`` (fine / coarse resolution)."""
-    geo = _geo_of(pred) or _geo_of(ref)
+    geo = _common_geo([("pred", pred), ("ref", ref)])
     t, crs = geo if geo else ([], "")
     return json.loads(_core.metrics_json(_as_float32(pred, "pred"), _as_float32(ref, "ref"), t, crs,
                                          data_range, ergas_ratio, coarse_res))

@@ -44,16 +44,31 @@ using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>
 
 // A Grid for an array: the caller's geotransform and CRS when given, else unit pixels without a
 // CRS (methods that work in metres then see 1 m pixels; STARFM's --search-distance says so).
-Grid make_grid(int width, int height, const std::vector<double>& transform, const std::string& crs) {
+// A transform that is not a number or has no pixel size, or a CRS GDAL cannot read, is refused
+// naming the array, as the command line refuses such files (it was carried into the result).
+Grid make_grid(int width, int height, const std::vector<double>& transform, const std::string& crs,
+               const std::string& what) {
   Grid g;
   g.width = width;
   g.height = height;
   if (transform.size() == 6) {
-    for (size_t i = 0; i < 6; ++i) g.transform[i] = transform[i];
+    for (size_t i = 0; i < 6; ++i) {
+      if (!std::isfinite(transform[i]))
+        throw Error(fmt::format("{}: its geotransform (from its x/y coordinates) is not a number", what));
+      g.transform[i] = transform[i];
+    }
+    if (g.transform[1] == 0.0 || g.transform[5] == 0.0)
+      throw Error(fmt::format("{}: its pixel size (from its x/y coordinates) is 0", what));
   } else if (!transform.empty()) {
     throw Error("transform must have 6 numbers (GDAL's geotransform)");
   }
-  g.crs = crs;
+  if (!crs.empty()) {
+    try {
+      g.crs = io::crs_to_wkt(crs);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: its CRS '{}' is not one GDAL reads", what, crs.substr(0, 80)));
+    }
+  }
   return g;
 }
 
@@ -75,7 +90,7 @@ Raster to_raster(const FloatArray& a, const std::string& what, const std::vector
     py::gil_scoped_acquire gil;
     delete ref;
   });
-  Raster r = Raster::borrowing(make_grid(w, h, transform, crs), bands, std::move(values));
+  Raster r = Raster::borrowing(make_grid(w, h, transform, crs, what), bands, std::move(values));
   {
     py::gil_scoped_release nogil;  // the raster's reference keeps the array alive
     const float* v = std::as_const(r).band(0);
@@ -365,6 +380,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("methods", &methods);
   m.def("metrics_json", &metrics_json, py::arg("pred"), py::arg("ref"), py::arg("transform"), py::arg("crs"),
         py::arg("data_range"), py::arg("ergas_ratio"), py::arg("coarse_res"));
+  // Two CRS given as WKT or authority strings ("EPSG:32755") that GDAL takes as the same.
+  m.def("same_crs", [](const std::string& a, const std::string& b) {
+    return io::same_crs(a.empty() ? a : io::crs_to_wkt(a), b.empty() ? b : io::crs_to_wkt(b));
+  });
   m.def("catalog_info", &catalog_info);
   m.def("model_method", &model_method);
   m.def("read_observation", &read_observation);

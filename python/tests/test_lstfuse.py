@@ -118,6 +118,46 @@ def test_xarray_input_keeps_coordinates_and_crs(catalog):
     assert out.attrs["transform"] == pytest.approx(cat.transform)
 
 
+def test_arrays_on_other_grids_or_without_a_grid_are_refused(catalog):
+    # Only one grid reached the library (the target's, or metrics' first argument's): a shifted,
+    # flipped or reprojected pair or reference was used as if aligned, without a word.
+    cat = lstfuse.Catalog(catalog)
+    d1, d2 = clear_pairs(cat)[1:3]
+    target = [d for d in cat.dates if d1 < d < d2 and clear(cat, d)][0]
+    f1, c1, c0 = cat.read(d1, "fine"), cat.read(d1, "coarse"), cat.read(target, "coarse")
+    shifted = f1.assign_coords(x=f1.x + 5000.0)
+    with pytest.raises(ValueError, match="pair 1 fine: its grid"):
+        lstfuse.predict("additive", [(d1, shifted, c1)], c0, date=target)
+    with pytest.raises(ValueError, match="pair 1 coarse: its grid"):
+        lstfuse.train("stfnet", [(d1, f1, c1.assign_coords(x=c1.x + 9999.0))], epochs=1)
+    with pytest.raises(ValueError, match="ref: its grid"):
+        lstfuse.metrics(f1, shifted)
+    with pytest.raises(ValueError, match="ref: its grid"):
+        lstfuse.metrics(f1, f1.isel(y=slice(None, None, -1)))  # flipped rows
+    other = f1.copy()
+    other.attrs["crs"] = "EPSG:4326"
+    with pytest.raises(ValueError, match="ref: its CRS differs"):
+        lstfuse.metrics(f1, other)
+    # The same grid under another spelling of its CRS is the same grid.
+    same = f1.copy()
+    same.attrs["crs"] = "EPSG:32755"  # the simulation's UTM zone 55S, as WKT in f1
+    assert lstfuse.metrics(f1, same)["rmse"] == 0.0
+    # Coordinates that describe no grid, and a CRS GDAL cannot read.
+    bad_x = c0.assign_coords(x=np.full(c0.sizes["x"], np.nan))
+    with pytest.raises(ValueError, match="coarse: its x coordinates are not all finite"):
+        lstfuse.predict("additive", [(d1, f1, c1)], bad_x, date=target)
+    still = c0.assign_coords(x=np.full(c0.sizes["x"], 5.0))
+    with pytest.raises(ValueError, match="coarse: its x coordinates are not evenly spaced"):
+        lstfuse.predict("additive", [(d1, f1, c1)], still, date=target)
+    garbage = c0.copy()
+    garbage.attrs["crs"] = "not a crs"
+    with pytest.raises(ValueError, match="its CRS 'not a crs' is not one GDAL reads"):
+        lstfuse.predict("additive", [(d1, f1.values, c1.values)], garbage, date=target)
+    # Aligned inputs still predict, as a DataArray on the target's grid.
+    out = lstfuse.predict("additive", [(d1, f1, c1)], c0, date=target)
+    np.testing.assert_array_equal(out.x.values, c0.x.values)
+
+
 def test_bad_options_raise_value_error_naming_them():
     a = np.full((8, 8), 290.0, np.float32)
     with pytest.raises(ValueError, match="half-window"):
