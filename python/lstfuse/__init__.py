@@ -136,6 +136,39 @@ def _named_pairs(pairs: Sequence) -> list[tuple[str, Any]]:
     return out
 
 
+# Arguments of the wrong type reached pybind11, whose TypeError or "Unable to cast" named no
+# argument: checked here, as ValueError like every other bad value.
+def _int_arg(v: Any, what: str) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise ValueError(f"{what}: expected an integer, got {type(v).__name__} {v!r:.40}")
+    if not -2**31 <= int(v) < 2**31:
+        raise ValueError(f"{what}: {int(v)} is out of range")
+    return int(v)
+
+
+def _float_arg(v: Any, what: str, allow_none: bool = True) -> float | None:
+    if v is None and allow_none:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what}: expected a number, got {type(v).__name__} {v!r:.40}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{what}: {v!r:.40} is out of range") from None
+
+
+def _bool_arg(v: Any, what: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{what}: expected True or False, got {type(v).__name__} {v!r:.40}")
+    return bool(v)
+
+
+def _str_arg(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"{what}: expected a string, got {type(v).__name__} {v!r:.40}")
+    return v
+
+
 def _options(options: dict) -> dict:
     return {k.replace("_", "-"): v for k, v in options.items()}
 
@@ -173,7 +206,7 @@ class Model:
     """A method instance with its options, for methods that train (``fit``) or repeated use."""
 
     def __init__(self, method: str, **options):
-        self._m = _core.Method(method, _options(options))
+        self._m = _core.Method(_str_arg(method, "method"), _options(options))
 
     @property
     def name(self) -> str:
@@ -194,7 +227,7 @@ class Model:
         ps = _pairs(pairs)
         geo = _common_geo(_named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
-        self._m.fit(ps, t, crs, progress)
+        self._m.fit(ps, t, crs, _bool_arg(progress, "progress"))
         return self
 
     def predict(self, pairs: Iterable, coarse: Any, date: str | None = None, tile: int = 512,
@@ -208,7 +241,8 @@ class Model:
         geo = _common_geo([("coarse", coarse)] + _named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
         r = self._m.predict(ps, _as_float32(coarse, "coarse"),
-                            "" if date is None else str(date)[:10], t, crs, tile, threads)
+                            "" if date is None else str(date)[:10], t, crs, _int_arg(tile, "tile"),
+                            _int_arg(threads, "threads"))
         fine, quality = r["fine"], r["quality"]
         if geo and _geo_of(coarse) is not None:  # a numpy target gives a numpy result
             attrs = {"method": self.name, "units": "K"}
@@ -271,7 +305,9 @@ def metrics(pred: Any, ref: Any, data_range: float | None = None, ergas_ratio: f
     geo = _common_geo([("pred", pred), ("ref", ref)])
     t, crs = geo if geo else ([], "")
     return json.loads(_core.metrics_json(_as_float32(pred, "pred"), _as_float32(ref, "ref"), t, crs,
-                                         data_range, ergas_ratio, coarse_res))
+                                         _float_arg(data_range, "data_range"),
+                                         _float_arg(ergas_ratio, "ergas_ratio"),
+                                         _float_arg(coarse_res, "coarse_res", allow_none=False)))
 
 
 class Catalog:
@@ -337,7 +373,8 @@ class Catalog:
         if model is not None:
             m._m.load(os.fspath(model))
         r = m._m.predict_catalog(self.path, str(date)[:10], [str(p)[:10] for p in (pairs or [])],
-                                 coarse_bias, tile, threads)
+                                 _str_arg(coarse_bias, "coarse_bias"), _int_arg(tile, "tile"),
+                                 _int_arg(threads, "threads"))
         attrs = {"method": m.name, "date": str(date)[:10], "pairs": list(r["pairs"]), "units": "K"}
         lst = _to_dataarray(r["fine"], r["transform"], r["crs"], "lst", attrs=attrs)
         if not return_quality:

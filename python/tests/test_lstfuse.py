@@ -158,6 +158,27 @@ def test_arrays_on_other_grids_or_without_a_grid_are_refused(catalog):
     np.testing.assert_array_equal(out.x.values, c0.x.values)
 
 
+def test_arguments_of_the_wrong_type_raise_value_error_naming_them():
+    # They reached pybind11, whose TypeError dumped the whole signature or said "Unable to cast
+    # Python instance to C++ type" without naming the argument.
+    a = np.full((8, 8), 290.0, np.float32)
+    pairs = [("2024-01-01", a, a)]
+    cases = [
+        (lambda: lstfuse.metrics(a, a, data_range="x"), "data_range: expected a number"),
+        (lambda: lstfuse.metrics(a, a, ergas_ratio=[1]), "ergas_ratio: expected a number"),
+        (lambda: lstfuse.metrics(a, a, data_range=10**400), "data_range: .* is out of range"),
+        (lambda: lstfuse.metrics(a, a, coarse_res=None), "coarse_res: expected a number"),
+        (lambda: lstfuse.predict("additive", pairs, a, tile=1.5), "tile: expected an integer"),
+        (lambda: lstfuse.predict("additive", pairs, a, tile=2**40), "tile: 1099511627776 is out of range"),
+        (lambda: lstfuse.predict("additive", pairs, a, threads=None), "threads: expected an integer"),
+        (lambda: lstfuse.predict(None, pairs, a), "method: expected a string"),
+        (lambda: lstfuse.Model("stfnet").fit([("2024-01-01", a, a)], progress="yes"), "progress: expected True or False"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
 def test_bad_options_raise_value_error_naming_them():
     a = np.full((8, 8), 290.0, np.float32)
     with pytest.raises(ValueError, match="half-window"):
