@@ -26,6 +26,7 @@
 #include "lstfuse/pipeline/inputs.hpp"
 #include "lstfuse/pipeline/quality.hpp"
 #include "lstfuse/pipeline/reference_fill.hpp"
+#include "lstfuse/pipeline/registry.hpp"
 
 namespace lstfuse::pipeline {
 namespace fs = std::filesystem;
@@ -234,6 +235,18 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   opts.catalog_fingerprint = catalog_fingerprint(source);
   method.check_options();
   const MethodInfo& info = method.info();
+  // A given model that cannot predict on this catalog's grid failed every date, one warning
+  // each, after the coarse series was filled: asked once, before any work, of a copy (the
+  // method itself loads the model where the run's options are settled).
+  if (!opts.model.empty()) {
+    auto probe = method_registry().create(info.name);
+    probe->load(opts.model);
+    try {
+      probe->check_grid(source.grid());
+    } catch (const Error& e) {
+      throw file_error(opts.model.string(), e.what());
+    }
+  }
   if (opts.from && opts.to && *opts.to < *opts.from) {
     throw Error(fmt::format("--to {} is before --from {}", opts.to->iso(), opts.from->iso()));
   }

@@ -155,6 +155,26 @@ TEST(ReliabilityDeepCli, AModelThatIsADeviceOrAPipeIsRefused) {
   }
 }
 
+// A model with series context fused over a catalog on another grid failed every date, each
+// with its own warning (after the coarse series was filled, with --fill), then the run: one
+// line naming the model, before any work, and no folder.
+TEST(ReliabilityDeepCli, AModelTiedToItsTrainingGridIsRefusedByFuseBeforeAnyWork) {
+  test::TempDir tmp;
+  auto r = test::run_cli(train_cmd(tmp / "sc.lstmodel") + " --series-context mean");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("simulate -q -o " + q(tmp / "sim") + " --size 48 --days 70 --seed 6 --origin-x 500000");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("ingest -q " + q(tmp / "sim") + " -o " + q(tmp / "other"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_cli("fuse --catalog " + q(tmp / "other") + " --method sttfn --model " + q(tmp / "sc.lstmodel") +
+                    " --fill --no-uncertainty -o " + q(tmp / "fused"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("sc.lstmodel: sttfn: the model's series context belongs to its training grid"),
+            std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "fused"));
+}
+
 // OUTPUT.ckpt/ is where train keeps its checkpoints and what it removes when done: a folder of
 // that name holding the user's files, or a file of that name, is refused before any training
 // and stays as it was; train's own folder is gone after a finished run.

@@ -166,6 +166,8 @@ TEST(SeriesContext, SavedWithTheModelAndTiedToTheTrainingGrid) {
     copy.mask_data() = r->mask_data();
     *r = copy;
   }
+  EXPECT_NO_THROW(loaded->check_grid(in.coarse.grid()));
+  EXPECT_THROW(loaded->check_grid(g), Error);  // what the drivers ask before any work
   try {
     loaded->predict(moved);
     FAIL() << "a prediction off the training grid must fail";

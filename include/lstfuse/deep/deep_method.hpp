@@ -26,6 +26,7 @@ class DeepMethod : public Method {
   bool fitted() const override { return model_ != nullptr; }
   void save(const std::filesystem::path& path) const override;
   void load(const std::filesystem::path& path) override;
+  void check_grid(const Grid& scene) const override;
   FusionResult predict(const FusionInput& in) override;
   std::string fit_note() const override { return baseline_note_; }
   // The model predicts with its baseline candidate (training did not beat it on validation).

@@ -125,6 +125,10 @@ class Method {
   virtual std::string fit_note() const { return {}; }
   virtual void save(const std::filesystem::path& path) const;
   virtual void load(const std::filesystem::path& path);
+  // Throws Error when the fitted or loaded method cannot predict on this scene grid (a deep
+  // model whose series context belongs to its training grid): the drivers ask once, before
+  // any work, rather than fail every date.
+  virtual void check_grid(const Grid& scene) const {}
 
   // Throws Error when the input does not satisfy info() (pair count, grids, all-invalid).
   virtual FusionResult predict(const FusionInput& in) = 0;

@@ -148,6 +148,10 @@ void DeepMethod::save(const std::filesystem::path& path) const {
   write_bytes_atomic(path, bytes.str());
 }
 
+void DeepMethod::check_grid(const Grid& scene) const {
+  if (context_.enabled()) context_.locate(scene, info_.name);
+}
+
 void DeepMethod::load(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw file_error(path.string(), "no such model file");
   // Checked before torch parses it: torch's reader crashes on some damaged records.
