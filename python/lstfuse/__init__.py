@@ -237,10 +237,18 @@ class Model:
         its coordinates and CRS."""
         pairs = list(pairs) if not isinstance(pairs, (str, bytes)) and pairs is not None else pairs
         ps = _pairs(pairs)
+        target = _as_float32(coarse, "coarse")
+        # Sizes named by the pair's place in the list: the library names pairs by date, and an
+        # undated pair's date is made up.
+        for k, (_, fine, crs_) in enumerate(ps, 1):
+            for what, arr in ((f"pair {k} fine", fine), (f"pair {k} coarse", crs_)):
+                if arr.shape[-2:] != target.shape[-2:]:
+                    raise ValueError(f"{what}: {arr.shape[-1]} x {arr.shape[-2]} pixels, the target coarse "
+                                     f"image {target.shape[-1]} x {target.shape[-2]}: align them first")
         # The target's grid first: the result takes its coordinates.
         geo = _common_geo([("coarse", coarse)] + _named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
-        r = self._m.predict(ps, _as_float32(coarse, "coarse"),
+        r = self._m.predict(ps, target,
                             "" if date is None else str(date)[:10], t, crs, _int_arg(tile, "tile"),
                             _int_arg(threads, "threads"))
         fine, quality = r["fine"], r["quality"]

@@ -153,6 +153,11 @@ def test_arrays_on_other_grids_or_without_a_grid_are_refused(catalog):
     garbage.attrs["crs"] = "not a crs"
     with pytest.raises(ValueError, match="its CRS 'not a crs' is not one GDAL reads"):
         lstfuse.predict("additive", [(d1, f1.values, c1.values)], garbage, date=target)
+    # numpy arrays of another size are named by their place, undated pairs included (the
+    # library names pairs by date, and an undated pair's is made up).
+    small = np.full((6, 8), 290.0, np.float32)
+    with pytest.raises(ValueError, match="pair 2 fine: 8 x 6 pixels, the target coarse image"):
+        lstfuse.predict("additive", [(c0.values, c0.values), (small, c0.values)], c0.values)
     # Aligned inputs still predict, as a DataArray on the target's grid.
     out = lstfuse.predict("additive", [(d1, f1, c1)], c0, date=target)
     np.testing.assert_array_equal(out.x.values, c0.x.values)

@@ -63,6 +63,16 @@ void run(const MetricsArgs& a) {
     if (!a.mask.empty() && !lstfuse::io::same_grid(lstfuse::io::read_grid(a.mask, false), rg))
       throw lstfuse::file_error(a.mask, "mask grid differs from the reference " + a.ref);
   }
+  // A quality layer (uncertainty, flags) next to a prediction is not LST: said so, rather than
+  // "looks like degrees Celsius" from its small values.
+  // Quality layers name their bands: QUALITY_BANDS (predict), LSTFUSE_QUALITY_BANDS (fuse).
+  for (const std::string& f : {a.pred, a.ref}) {
+    std::string bands = lstfuse::io::raster_metadata_item(f, "QUALITY_BANDS");
+    if (bands.empty()) bands = lstfuse::io::raster_metadata_item(f, "LSTFUSE_QUALITY_BANDS");
+    if (!bands.empty())
+      throw lstfuse::file_error(f, fmt::format("is a quality layer written by lstfuse ({}), not LST: give the "
+                                               "prediction or the reference image", bands.substr(0, 80)));
+  }
   const auto pred = lstfuse::io::read_raster(a.pred, ro);
   const auto ref = lstfuse::io::read_raster(a.ref, ro);
   lstfuse::io::check_plausible_lst(pred, a.pred);

@@ -79,6 +79,25 @@ TEST(MetricsCli, GridMismatchIsAnError) {
   EXPECT_NE(bad.output.find("data range"), std::string::npos) << bad.output;
 }
 
+TEST(MetricsCli, AQualityLayerIsNamedAsSuchNotAsCelsius) {
+  // A prediction's quality layer given by mistake: its small values were said to look like
+  // degrees Celsius.
+  lstfuse::test::TempDir tmp;
+  const auto ref = (tmp / "ref.tif").string(), quality = (tmp / "p_quality.tif").string();
+  lstfuse::io::write_raster(ref, utm_field(32, 24, 0.0f));
+  Raster q = utm_field(32, 24, 0.0f);
+  for (float& v : q.data()) v = 2.0f;
+  lstfuse::io::WriteOptions wo;
+  wo.metadata = {{"QUALITY_BANDS", "references_used"}};
+  lstfuse::io::write_raster(quality, q, wo);
+  for (const std::string& args : {"\"" + quality + "\" \"" + ref + "\"", "\"" + ref + "\" \"" + quality + "\""}) {
+    const auto res = lstfuse::test::run_cli("metrics " + args);
+    EXPECT_EQ(res.exit_code, 1) << res.output;
+    EXPECT_NE(res.output.find(quality + ": is a quality layer written by lstfuse (references_used), not LST"),
+              std::string::npos) << res.output;
+  }
+}
+
 TEST(MetricsCli, HelpStatesConventions) {
   const auto res = lstfuse::test::run_cli("metrics --help");
   EXPECT_EQ(res.exit_code, 0);
