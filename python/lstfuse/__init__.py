@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import operator
 import os
 from typing import Any, Iterable, Sequence
 
@@ -68,11 +69,15 @@ def _geo_of(a: Any, what: str = "array") -> tuple[list[float], str] | None:
         return None
     dx, dy = x[1] - x[0], y[1] - y[0]
     # A geotransform describes a regular grid: coordinates that are not numbers, stand still or
-    # step unevenly have none, and were carried into the result as NaN or a 0 pixel size.
+    # step unevenly have none, and were carried into the result as NaN or a 0 pixel size. Each
+    # coordinate may be off the line through the ends by a hundredth of a pixel: float32
+    # coordinates (netCDF) round to a few ten-thousandths of a pixel.
     for name, c, d in (("x", x, dx), ("y", y, dy)):
         if not np.all(np.isfinite(c)):
             raise ValueError(f"{what}: its {name} coordinates are not all finite numbers")
-        if d == 0 or not np.allclose(np.diff(c), d, rtol=0, atol=1e-6 * abs(d)):
+        step = (c[-1] - c[0]) / (c.size - 1)
+        line = c[0] + step * np.arange(c.size)
+        if step == 0 or abs(d - step) > 0.01 * abs(step) or np.max(np.abs(c - line)) > 0.01 * abs(step):
             raise ValueError(f"{what}: its {name} coordinates are not evenly spaced and increasing or "
                              "decreasing (lstfuse needs a regular grid)")
     transform = [x[0] - dx / 2, dx, 0.0, y[0] - dy / 2, 0.0, dy]
@@ -109,24 +114,36 @@ def _common_geo(named: Sequence[tuple[str, Any]]) -> tuple[list[float], str] | N
     """The grid every georeferenced DataArray of ``named`` ((what, array) pairs) shares. Arrays on
     other grids are refused, as the command line refuses files on other grids: only one grid
     reached the library, so a shifted, flipped or reprojected array was fused as if aligned."""
-    first: tuple[str, tuple[list[float], str]] | None = None
+    first: tuple[str, list[float]] | None = None
+    crs_first: tuple[str, str] | None = None
     for what, a in named:
         geo = _geo_of(a, what)
         if geo is None:
             continue
+        t, crs = geo
+        if crs:
+            try:
+                _core.same_crs(crs, crs)
+            except ValueError:
+                raise ValueError(f"{what}: its CRS {crs[:80]!r} is not one GDAL reads") from None
         if first is None:
-            first = (what, geo)
-            continue
-        (t0, crs0), (t, crs) = first[1], geo
-        pixel = min(abs(t0[1]), abs(t0[5]))
-        if not np.allclose(t, t0, rtol=0, atol=1e-3 * pixel):
-            raise ValueError(f"{what}: its grid (origin {t[0]:.6g}, {t[3]:.6g}, pixel {t[1]:.6g} x {t[5]:.6g}) "
-                             f"differs from {first[0]}'s (origin {t0[0]:.6g}, {t0[3]:.6g}, pixel "
-                             f"{t0[1]:.6g} x {t0[5]:.6g}); lstfuse never resamples: align them first")
-        if bool(crs) != bool(crs0) or (crs and not _core.same_crs(crs, crs0)):
-            raise ValueError(f"{what}: its CRS differs from {first[0]}'s; lstfuse never reprojects: "
+            first = (what, t)
+        else:
+            t0 = first[1]
+            pixel = min(abs(t0[1]), abs(t0[5]))
+            if not np.allclose(t, t0, rtol=0, atol=1e-3 * pixel):
+                raise ValueError(f"{what}: its grid (origin {t[0]:.6g}, {t[3]:.6g}, pixel {t[1]:.6g} x {t[5]:.6g}) "
+                                 f"differs from {first[0]}'s (origin {t0[0]:.6g}, {t0[3]:.6g}, pixel "
+                                 f"{t0[1]:.6g} x {t0[5]:.6g}); lstfuse never resamples: align them first")
+        # An array without a CRS (xarray drops attributes in arithmetic) says nothing about it.
+        if crs and crs_first is None:
+            crs_first = (what, crs)
+        elif crs and not _core.same_crs(crs, crs_first[1]):
+            raise ValueError(f"{what}: its CRS differs from {crs_first[0]}'s; lstfuse never reprojects: "
                              "align them first")
-    return first[1] if first else None
+    if first is None:
+        return None
+    return first[1], crs_first[1] if crs_first else ""
 
 
 def _named_pairs(pairs: Sequence) -> list[tuple[str, Any]]:
@@ -139,28 +156,36 @@ def _named_pairs(pairs: Sequence) -> list[tuple[str, Any]]:
 # Arguments of the wrong type reached pybind11, whose TypeError or "Unable to cast" named no
 # argument: checked here, as ValueError like every other bad value.
 def _int_arg(v: Any, what: str) -> int:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise ValueError(f"{what}: expected an integer, got {type(v).__name__} {v!r:.40}")
-    if not -2**31 <= int(v) < 2**31:
-        raise ValueError(f"{what}: {int(v)} is out of range")
-    return int(v)
+    try:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError
+        n = operator.index(v)  # int, numpy integers, 0-d integer arrays
+    except TypeError:
+        raise ValueError(f"{what}: expected an integer, got {type(v).__name__} {str(v)[:40]}") from None
+    if not -2**31 <= n < 2**31:
+        raise ValueError(f"{what}: {n} is out of range")
+    return n
 
 
 def _float_arg(v: Any, what: str, allow_none: bool = True) -> float | None:
     if v is None and allow_none:
         return None
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{what}: expected a number, got {type(v).__name__} {v!r:.40}")
+    # Anything that is a number (numpy scalars, 0-d arrays and DataArrays such as ref.max()), not
+    # text or truth values.
+    if isinstance(v, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"{what}: expected a number, got {type(v).__name__} {str(v)[:40]}")
     try:
         return float(v)
     except OverflowError:
-        raise ValueError(f"{what}: {v!r:.40} is out of range") from None
+        raise ValueError(f"{what}: {str(v)[:40]} is out of range") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a number, got {type(v).__name__} {str(v)[:40]}") from None
 
 
 def _bool_arg(v: Any, what: str) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"{what}: expected True or False, got {type(v).__name__} {v!r:.40}")
-    return bool(v)
+    if isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
+        return bool(v)
+    raise ValueError(f"{what}: expected True or False, got {type(v).__name__} {str(v)[:40]}")
 
 
 def _str_arg(v: Any, what: str) -> str:

@@ -10,6 +10,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -62,12 +64,22 @@ Grid make_grid(int width, int height, const std::vector<double>& transform, cons
   } else if (!transform.empty()) {
     throw Error("transform must have 6 numbers (GDAL's geotransform)");
   }
+  // Checked as a manifest's CRS is (no file or URL read). WKT (what Catalog.read gives) is kept
+  // as given, to the byte: models with series context store it and compare it with the grid they
+  // predict on. Other forms ("EPSG:4326", PROJ strings) become WKT, which the library reads
+  // (they were taken for a projected CRS in metres).
   if (!crs.empty()) {
+    std::string wkt;
     try {
-      g.crs = io::crs_to_wkt(crs);
+      wkt = io::crs_to_wkt(crs, /*from_a_file=*/true);
     } catch (const Error& e) {
       throw Error(fmt::format("{}: its CRS '{}' is not one GDAL reads", what, crs.substr(0, 80)));
     }
+    const size_t bracket = crs.find('[');
+    const bool is_wkt = bracket != std::string::npos && bracket > 0 &&
+                        std::all_of(crs.begin(), crs.begin() + static_cast<long>(bracket),
+                                    [](char c) { return std::isupper(static_cast<unsigned char>(c)) || c == '_'; });
+    g.crs = is_wkt ? crs : wkt;
   }
   return g;
 }
@@ -382,7 +394,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("data_range"), py::arg("ergas_ratio"), py::arg("coarse_res"));
   // Two CRS given as WKT or authority strings ("EPSG:32755") that GDAL takes as the same.
   m.def("same_crs", [](const std::string& a, const std::string& b) {
-    return io::same_crs(a.empty() ? a : io::crs_to_wkt(a), b.empty() ? b : io::crs_to_wkt(b));
+    return io::same_crs(a.empty() ? a : io::crs_to_wkt(a, true), b.empty() ? b : io::crs_to_wkt(b, true));
   });
   m.def("catalog_info", &catalog_info);
   m.def("model_method", &model_method);

@@ -151,8 +151,16 @@ def test_arrays_on_other_grids_or_without_a_grid_are_refused(catalog):
         lstfuse.predict("additive", [(d1, f1, c1)], still, date=target)
     garbage = c0.copy()
     garbage.attrs["crs"] = "not a crs"
-    with pytest.raises(ValueError, match="its CRS 'not a crs' is not one GDAL reads"):
+    with pytest.raises(ValueError, match="coarse: its CRS 'not a crs' is not one GDAL reads"):
         lstfuse.predict("additive", [(d1, f1.values, c1.values)], garbage, date=target)
+    # float32 coordinates (as netCDF files often hold them) are a regular grid within their
+    # rounding; an array without a CRS (xarray drops attributes in arithmetic) takes the others'.
+    lon = c0.assign_coords(x=(140.005 + 0.01 * np.arange(c0.sizes["x"])).astype(np.float32),
+                           y=(-35.005 - 0.01 * np.arange(c0.sizes["y"])).astype(np.float32))
+    lon.attrs["crs"] = "EPSG:4326"
+    assert lstfuse.metrics(lon, lon)["rmse"] == 0.0
+    assert lstfuse.metrics(f1, f1 + 0.0)["rmse"] == 0.0
+    assert lstfuse.metrics(f1, f1, data_range=f1.max() - f1.min())["rmse"] == 0.0
     # numpy arrays of another size are named by their place, undated pairs included (the
     # library names pairs by date, and an undated pair's is made up).
     small = np.full((6, 8), 290.0, np.float32)
@@ -178,6 +186,7 @@ def test_arguments_of_the_wrong_type_raise_value_error_naming_them():
         (lambda: lstfuse.predict("additive", pairs, a, threads=None), "threads: expected an integer"),
         (lambda: lstfuse.predict(None, pairs, a), "method: expected a string"),
         (lambda: lstfuse.Model("stfnet").fit([("2024-01-01", a, a)], progress="yes"), "progress: expected True or False"),
+        (lambda: lstfuse.Model("stfnet").fit([("2024-01-01", a, a)], progress=2), "progress: expected True or False"),
     ]
     for call, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -152,6 +152,48 @@ TEST(FuzzRegressions, AModelFileWithIncompleteMetadataIsNamedAsDamaged) {
   }
 }
 
+// Metadata that parses but describes no model this version wrote: an unknown normalisation, a
+// normalisation far from any LST (it gave empty or constant images), a newer format. And a file
+// too large to be a model (sparse here), refused before it is read into memory.
+TEST(FuzzRegressions, AModelFileWithImpossibleMetadataOrSizeIsRefused) {
+  test::TempDir tmp;
+  const std::string base = R"({"bands":1,"format":"lstfuse-deep-model","method":"stfnet","options":{"features":4},)"
+                           R"("train_dates":["2016-02-05"],)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("normalisation":{"kind":"bogus","mean":[300.0],"scale":[5.0]}})", "unknown normalisation 'bogus'"},
+      {R"("normalisation":{"kind":"std","mean":[300.0],"scale":[1e-300]}})", "has scale 1e-300 K"},
+      {R"("normalisation":{"kind":"std","mean":[1e300],"scale":[5.0]}})", "has mean 1e+300 K"},
+      {R"("format_version":999,"normalisation":{"kind":"std","mean":[300.0],"scale":[5.0]}})",
+       "model format version 999 is not one this lstfuse reads"},
+  };
+  for (const auto& [tail, expected] : cases) {
+    torch::serialize::OutputArchive archive, weights;
+    archive.write("meta", c10::IValue(base + tail));
+    archive.write("model", weights);
+    const auto file = tmp / "m.lstmodel";
+    archive.save_to(file.string());
+    auto m = method_registry().create("stfnet");
+    try {
+      m->load(file);
+      ADD_FAILURE() << "loaded: " << tail;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find(file.string() + ": "), 0u) << e.what();
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+  const auto huge = tmp / "huge.lstmodel";
+  std::ofstream(huge).close();
+  std::filesystem::resize_file(huge, std::uintmax_t{3} << 30);
+  auto m = method_registry().create("stfnet");
+  try {
+    m->load(huge);
+    ADD_FAILURE() << "a 3 GiB file was read as a model";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is 3.0 GiB, larger than any model file lstfuse writes"), std::string::npos)
+        << e.what();
+  }
+}
+
 // fuzz_model_file: a model file with one class name changed inside its TorchScript code record
 // (seed crash-torch-code-record.lstmodel) crashed inside torch's type parser, which reads records
 // without checking their CRC-32. Every record is now checked first; a flipped weight, which

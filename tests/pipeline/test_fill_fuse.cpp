@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <gdal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -732,7 +733,8 @@ TEST(FuseFill, AMovedCatalogKeepsItsFilledCopy) {
   // The catalog folder moved (another disk, another mount point on a cluster's nodes) after a
   // run with --fill: the filled copy was refused as "filled from another catalog" because it
   // names the source's path. The same manifest and file sizes are the same catalog: the copy
-  // is taken up as it is and the run resumes. A moved catalog that also changed gets a new copy.
+  // is taken up as it is and the run resumes, also when a copy (cp -r) gave its land-cover
+  // layer another time. A moved catalog that also changed gets a new copy.
   const auto& s = sim_catalog();
   test::TempDir out;
   fs::copy(s.full.root(), out / "before", fs::copy_options::recursive);
@@ -746,6 +748,11 @@ TEST(FuseFill, AMovedCatalogKeepsItsFilledCopy) {
   const auto written = fs::last_write_time(image);
   const std::string fill_json = file_bytes(out / "fused" / "filled-coarse" / "fill.json");
   fs::rename(out / "before", out / "cat");
+  // Copied rather than moved (cp -r): the land-cover layer's time changes, not its size.
+  const Catalog moved = Catalog::load(out / "cat");
+  ASSERT_TRUE(moved.landcover());
+  const fs::path layer = moved.absolute(moved.landcover()->path);
+  fs::last_write_time(layer, fs::last_write_time(layer) + std::chrono::hours(1));
   const auto again = pipeline::fuse(Catalog::load(out / "cat"), *method, o);
   EXPECT_EQ(again.failed, 0);
   EXPECT_EQ(fs::last_write_time(image), written);
