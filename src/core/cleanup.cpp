@@ -31,29 +31,24 @@ std::multiset<std::string>& new_folders() {
   return r;
 }
 
+// One entry per registration (the same path may be registered twice, by two owners).
+void add(std::multiset<std::string>& set, const fs::path& p) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  set.insert(p.string());
+}
+
+void remove_one(std::multiset<std::string>& set, const fs::path& p) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  const auto it = set.find(p.string());
+  if (it != set.end()) set.erase(it);
+}
+
 }  // namespace
 
-void register_new_folder(const fs::path& p) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  new_folders().insert(p.string());
-}
-
-void unregister_new_folder(const fs::path& p) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  const auto it = new_folders().find(p.string());
-  if (it != new_folders().end()) new_folders().erase(it);
-}
-
-void register_temporary(const fs::path& p) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  registry().insert(p.string());
-}
-
-void unregister_temporary(const fs::path& p) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  const auto it = registry().find(p.string());
-  if (it != registry().end()) registry().erase(it);
-}
+void register_new_folder(const fs::path& p) { add(new_folders(), p); }
+void unregister_new_folder(const fs::path& p) { remove_one(new_folders(), p); }
+void register_temporary(const fs::path& p) { add(registry(), p); }
+void unregister_temporary(const fs::path& p) { remove_one(registry(), p); }
 
 void remove_registered_temporaries() {
   std::lock_guard<std::mutex> lock(registry_mutex());
