@@ -253,6 +253,11 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   // The output folder is checked against the source catalog before anything is written into
   // it (the filled copy of the catalog lives inside it, as fuse's own).
   FuseWork* work = opts.work;  // null: this process does every date (fuse_work.hpp)
+  {
+    std::error_code ec;  // creating the folder through it failed with "File exists"
+    if (fs::is_symlink(fs::symlink_status(opts.out_dir, ec)) && !fs::exists(opts.out_dir, ec))
+      throw file_error(opts.out_dir.string(), "-o is a symbolic link to nothing: give a folder or a new path");
+  }
   if (work) work->before_prepare(opts.out_dir);
   // A first run killed (SIGKILL, a cluster's time limit) while filling left only the hidden
   // build folder of OUT/filled-coarse: gone, the folder is new again. A single process only:

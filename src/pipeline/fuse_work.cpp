@@ -31,12 +31,29 @@ namespace {
 class ShardWork : public FuseWork {
  public:
   ShardWork(Shard s, int catalog) : shard_(s), catalog_(catalog) {}
-  ~ShardWork() override { after_prepare(); }
+  ~ShardWork() override {
+    // Still locked: the preparation failed (a refused folder or option). The folders this shard
+    // made for the lock go again while empty (-o inside a catalog left an empty folder there).
+    if (fd_ >= 0) {
+      std::error_code ec;
+      for (fs::path p = out_dir_; !made_top_.empty(); p = p.parent_path()) {
+        if (!fs::is_directory(fs::symlink_status(p, ec)) || !fs::is_empty(p, ec) || ec || !fs::remove(p, ec)) break;
+        if (p == made_top_) break;
+      }
+    }
+    after_prepare();
+  }
   bool prepares() const override { return true; }
   bool gathers() const override { return false; }
   // The first shard to take the lock prepares the folder; the others find it prepared. The lock
   // is on the folder itself (no file of ours beside the user's).
   void before_prepare(const fs::path& out_dir) override {
+    out_dir_ = out_dir;
+    for (fs::path p = fs::absolute(out_dir); !p.empty() && !fs::exists(fs::symlink_status(p)); p = p.parent_path()) {
+      made_top_ = p;
+      if (p == p.parent_path()) break;
+    }
+    if (!made_top_.empty()) out_dir_ = fs::absolute(out_dir);
     fs::create_directories(out_dir);
     fd_ = ::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd_ < 0) throw file_error(out_dir.string(), "cannot open the output folder to lock it");
@@ -70,6 +87,7 @@ class ShardWork : public FuseWork {
   int catalog_;
   long n_ = 0, i_ = 0;
   int fd_ = -1;
+  fs::path out_dir_, made_top_;  // made_top_: the outermost folder before_prepare created, if any
 };
 
 class AssembleWork : public FuseWork {

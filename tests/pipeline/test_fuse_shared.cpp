@@ -254,6 +254,37 @@ TEST(FuseShared, AKilledOverwriteLeavesTheEarlierRunsFilesToTheNextRun) {
   EXPECT_FALSE(nlohmann::json::parse(slurp(tmp / "out" / "index.json")).contains("pending_removal"));
 }
 
+// A shard takes the output folder (creating it) to lock it before the run's checks: a refused
+// shard left empty folders behind, inside the catalog for an -o there; and an out-of-range
+// series option was met only by the first prediction, so the shard recorded every date failed.
+TEST(FuseShared, ARefusedShardLeavesNoFolder) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  fs::copy(s.north, tmp / "cat", fs::copy_options::recursive);
+  const std::string base = "\"$L\" fuse -q --catalog " + q(tmp / "cat") + " --no-uncertainty --shard 1/2 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--method additive -o " + q(tmp / "cat" / "a" / "b"), "-o lies inside"},
+      {"--method additive --from 2030-01-01 -o " + q(tmp / "new" / "x"), "no coarse-only date"},
+      {"--method series --series.denoise-radius 99999 -o " + q(tmp / "new"), "--denoise-radius must be within 0..50"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto r = test::run_shell(base + args + " 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(tmp / "cat" / "a"));
+  EXPECT_FALSE(fs::exists(tmp / "new"));
+  // A link to nothing as -o, shard or not: "File exists", from the folder's creation.
+  fs::create_symlink(tmp / "nowhere", tmp / "dangling");
+  for (const std::string& command : {base, "\"$L\" fuse -q --catalog " + q(tmp / "cat") + " "}) {
+    const auto r = test::run_shell(command + "--method additive -o " + q(tmp / "dangling") + " 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("dangling: -o is a symbolic link to nothing"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "nowhere"));
+  }
+}
+
 // SIGTERM while the first run of a new folder fills the coarse series (LSTFUSE_KILL_AT with
 // TERM: the signal at that step): the cleanup removed the filled copy's build folder and left
 // the output folder, empty, behind. A folder the run made and that holds nothing goes too; a

@@ -69,8 +69,9 @@ struct PairPick {
 
 }  // namespace
 
-FusionResult SeriesMethod::predict(const FusionInput& in) {
-  validate(in);
+// Ranges that depend on no input: checked by the drivers before any work (a sharded fuse wrote
+// a failed record per date first), and again by predict for callers that set options directly.
+void SeriesMethod::check_options() const {
   const SeriesOptions& o = opts;
   if (o.denoise_radius < 0 || o.denoise_radius > 50)
     throw Error(fmt::format("series: option --denoise-radius must be within 0..50, got {}", o.denoise_radius));
@@ -90,7 +91,12 @@ FusionResult SeriesMethod::predict(const FusionInput& in) {
     throw Error(fmt::format("series: option --event-scale must be within 0..1000 K, got {}", o.event_scale));
   if (!(o.gain_prior > 0.0) || !std::isfinite(o.gain_prior))
     throw Error(fmt::format("series: option --gain-prior must be a positive number of K^2, got {}", o.gain_prior));
+}
 
+FusionResult SeriesMethod::predict(const FusionInput& in) {
+  validate(in);
+  check_options();
+  const SeriesOptions& o = opts;
   const int W = in.coarse.width(), H = in.coarse.height();
   const size_t N = in.coarse.band_size();
   const int nb = in.coarse.bands();

@@ -61,6 +61,7 @@ class SeriesMethod : public Method {
   int halo() const override {
     return std::max(opts.denoise_radius + (opts.response ? opts.response_radius : 0), opts.gain ? opts.gain_radius : 0);
   }
+  void check_options() const override;
   FusionResult predict(const FusionInput& in) override;
 
   // The coarse biases used for a prediction (steps 1), for logs and tests.
