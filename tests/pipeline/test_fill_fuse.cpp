@@ -656,6 +656,13 @@ void expect_as_a_fresh_folder(const fs::path& out, Method& method, pipeline::Fus
   }
 }
 
+// `o` run again with --overwrite over OUT/cat into OUT/fused: as a fresh folder gets it.
+void overwrite_as_a_fresh_folder(const fs::path& out, Method& method, pipeline::FuseOptions o, const Date& day) {
+  o.overwrite = true;
+  pipeline::fuse(Catalog::load(out / "cat"), method, o);
+  expect_as_a_fresh_folder(out, method, o, day);
+}
+
 // A copy of the catalog in OUT/cat fused with --fill into OUT/fused over `days` days from `d`,
 // then the copy's coarse image of d + 1 replaced by another day's; returns the run's options.
 pipeline::FuseOptions fill_then_replace_an_image(const fs::path& out, Method& method, const Date& d, int days) {
@@ -680,9 +687,7 @@ TEST(FuseFill, OverwriteAfterACatalogFileChangedFillsAgain) {
   const Date d = sim_catalog().full.coarse_only_dates()[20];
   pipeline::FuseOptions o = fill_then_replace_an_image(out.path(), *method, d, 4);
   EXPECT_THROW(pipeline::fuse(Catalog::load(out / "cat"), *method, o), Error);
-  o.overwrite = true;
-  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
+  overwrite_as_a_fresh_folder(out.path(), *method, o, d + 1);
 }
 
 TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCopy) {
@@ -697,9 +702,7 @@ TEST(FuseFill, ARunWithoutFillInBetweenDoesNotHideAChangedCatalogFromTheFilledCo
   plain.fill = false;
   plain.overwrite = true;
   pipeline::fuse(Catalog::load(out / "cat"), *method, plain);
-  o.overwrite = true;
-  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
+  overwrite_as_a_fresh_folder(out.path(), *method, o, d + 1);
 }
 
 TEST(FuseFill, AFileOfTheFilledCopyChangedSinceIsFilledAgain) {
@@ -758,9 +761,7 @@ TEST(FuseFill, AMovedCatalogKeepsItsFilledCopy) {
   EXPECT_EQ(fs::last_write_time(image), written);
   EXPECT_EQ(file_bytes(out / "fused" / "filled-coarse" / "fill.json"), fill_json);
   replace_coarse_image(out / "cat", d + 1, s.full.coarse_only_dates()[40]);
-  o.overwrite = true;
-  pipeline::fuse(Catalog::load(out / "cat"), *method, o);
-  expect_as_a_fresh_folder(out.path(), *method, o, d + 1);
+  overwrite_as_a_fresh_folder(out.path(), *method, o, d + 1);
 }
 
 TEST(FuseFill, ARunThatPredictsNothingLeavesNoFolderBehind) {
