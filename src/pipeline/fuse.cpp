@@ -550,6 +550,12 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   const std::vector<TileRect> tiles = work_tiles(catalog.grid(), method, opts.work_tile);
   const long n_tiles = static_cast<long>(tiles.size());
   const bool tiled = n_tiles > 1;
+  // Shards or ranks given different --work-tile store their tiles under the same names and each
+  // takes the other's for not done: said when a process starts, not only by --assemble at the end.
+  if (work && work->works()) {
+    const std::string other = other_tiling_note(opts.out_dir, run_key, tiles);
+    if (!other.empty()) spdlog::warn("{}; those tiles are predicted again", other);
+  }
   // The input of the date this process last predicted a tile of: the tiles of a date mostly
   // come to a process one after another (in order in a plain run, interleaved among ranks and
   // shards), and reading and correcting the whole input again for each would cost more than
@@ -751,7 +757,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
     gather_entries(opts.out_dir, run_key, targets, previous, summary, counts, entry_from_json);
     if (summary.entries.size() < targets.size()) {
       write_index(opts.out_dir, catalog, method, index_entries(), opts, earlier_files);
-      throw Error(missing_items_message(targets, summary.entries, opts.out_dir));
+      throw Error(missing_items_message(targets, summary.entries, opts.out_dir,
+                                        other_tiling_note(opts.out_dir, run_key, tiles)));
     }
   }
   if (tiled) {

@@ -4,7 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -170,6 +172,38 @@ int count_stored_tiles(const fs::path& out_dir, const Date& date) {
   for (fs::directory_iterator it(date_tiles_dir(out_dir, date), ec), end; !ec && it != end; it.increment(ec))
     n += it->path().extension() == ".tile";
   return n;
+}
+
+std::string other_tiling_note(const fs::path& out_dir, const std::string& run_key, const std::vector<TileRect>& tiles) {
+  const std::string prefix = run_key + ":";
+  const bool tiled = tiles.size() > 1;
+  std::error_code ec;
+  for (fs::directory_iterator d(out_dir / kTilesFolder, ec), end; !ec && d != end; d.increment(ec)) {
+    // The largest tile of another tiling in the date's folder: its size (edge tiles are smaller).
+    int w = 0, h = 0;
+    std::error_code ec2;
+    for (fs::directory_iterator f(d->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
+      int index = -1;
+      if (f->path().extension() != ".tile" || std::sscanf(f->path().stem().c_str(), "%d", &index) != 1) continue;
+      const auto rec = read_header(f->path(), nullptr);
+      if (!rec || !rec->is_object()) continue;
+      const std::string key = rec->value("key", "");
+      if (key.rfind(prefix, 0) != 0) continue;  // other settings: not this run's
+      if (tiled && index >= 0 && static_cast<size_t>(index) < tiles.size() && key == tile_key(run_key, tiles[index]))
+        continue;
+      int tw = 0, th = 0, x = 0, y = 0;
+      if (std::sscanf(key.c_str() + prefix.size(), "%dx%d+%d+%d", &tw, &th, &x, &y) != 4) continue;
+      w = std::max(w, tw);
+      h = std::max(h, th);
+    }
+    if (w == 0) continue;
+    const std::string mine =
+        tiled ? fmt::format("tiles of {} x {} px", tiles[0].w, tiles[0].h) : "whole dates (no --work-tile)";
+    return fmt::format("{} holds tiles of up to {} x {} px, cut with another --work-tile than this run's {}: every "
+                       "shard and rank, and --assemble, need the same --work-tile",
+                       d->path().string(), w, h, mine);
+  }
+  return {};
 }
 
 DateTilesLock::DateTilesLock(const fs::path& out_dir, const Date& date) {

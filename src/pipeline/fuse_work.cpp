@@ -280,7 +280,7 @@ void gather_entries(const fs::path& out_dir, const std::string& run_key, const s
 }
 
 std::string missing_items_message(const std::vector<Date>& targets, const std::vector<FuseEntry>& entries,
-                                  const fs::path& out_dir) {
+                                  const fs::path& out_dir, const std::string& why) {
   size_t k = 0;
   std::string first;
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -289,6 +289,10 @@ std::string missing_items_message(const std::vector<Date>& targets, const std::v
       continue;
     }
     if (first.empty()) first = targets[i].iso();
+  }
+  if (!why.empty()) {
+    return fmt::format("{}: {} of {} dates are not done yet (first: {}): {}", out_dir.string(),
+                       targets.size() - entries.size(), targets.size(), first, why);
   }
   return fmt::format("{}: {} of {} dates are not done yet (first: {}); run the missing shards (or the "
                      "same command) again, then --assemble",

@@ -474,6 +474,45 @@ TEST(FuseShared, WorkTilesWriteTheWholeSceneFiles) {
 #endif
 }
 
+// Shards given different --work-tile store their tiles under the same names and take each
+// other's for not done. The second one says so when it starts, --assemble names the cause
+// instead of only "not done", and the shards run again with one tiling finish the run.
+TEST(FuseShared, ShardsWithAnotherWorkTileAreNamedAsTheCause) {
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  const std::string base = "\"$L\" fuse --catalog " + q(s.north) +
+                           " --method starfm --no-uncertainty --to 2024-01-31 --rank-threads 1 -o " + q(tmp / "out");
+  // 64 x 64 px: tiles of 32 (4 a date, each 32 x 32) against tiles of 48 (48 and 16 px a side).
+  auto r = test::run_shell(base + " --work-tile 32 --shard 1/2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("another --work-tile"), std::string::npos) << r.output;
+  r = test::run_shell(base + " --work-tile 48 --shard 2/2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("holds tiles of up to 32 x 32 px, cut with another --work-tile than this run's tiles of "
+                          "48 x 48 px"),
+            std::string::npos)
+      << r.output;
+  for (const std::string& assemble : {std::string(" --assemble"), std::string(" --assemble --work-tile 32")}) {
+    SCOPED_TRACE(assemble);
+    r = test::run_shell(base + assemble);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("dates are not done yet"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("cut with another --work-tile than this run's " +
+                            std::string(assemble.find("32") != std::string::npos ? "tiles of 32 x 32 px"
+                                                                                 : "whole dates (no --work-tile)")),
+              std::string::npos)
+        << r.output;
+  }
+  for (const char* k : {"1/2", "2/2"}) {
+    r = test::run_shell(base + " --work-tile 32 --shard " + k);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  r = test::run_shell(base + " --work-tile 32 --assemble");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("another --work-tile"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "out" / pipeline::kTilesFolder));
+}
+
 // SIGKILL in the middle of a tiled run: the same command again predicts only the tiles that were
 // not stored (of the dates not finished), and the final files equal the whole-scene run's.
 TEST(FuseShared, AKilledTiledRunRedoesOnlyItsMissingTiles) {

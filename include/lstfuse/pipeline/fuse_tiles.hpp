@@ -50,6 +50,13 @@ std::optional<FusionResult> read_tile_result(const std::filesystem::path& out_di
 // Stored tiles of a date (files, whatever their key).
 int count_stored_tiles(const std::filesystem::path& out_dir, const Date& date);
 
+// When tiles of this run's settings are stored under OUT/tiles with another tiling than `tiles`
+// (shards or ranks given different --work-tile, or --assemble without the shards' --work-tile),
+// what they were cut into and what this run cuts, as a clause for an error message; empty when
+// none is. Reads the header of the first tile of each date folder.
+std::string other_tiling_note(const std::filesystem::path& out_dir, const std::string& run_key,
+                              const std::vector<TileRect>& tiles);
+
 // An exclusive lock on a date's tile folder for its assembly (flock, released when the process
 // dies). held() is false when the folder is gone (another process assembled the date).
 class DateTilesLock {

@@ -94,8 +94,9 @@ void gather_entries(const std::filesystem::path& out_dir, const std::string& run
                     const std::vector<Date>& targets, const std::map<long, FuseEntry>& previous,
                     FuseSummary& summary, const int counts[4],
                     const std::function<FuseEntry(const nlohmann::json&)>& parse);
+// `why`, when given, says what kept them from being done (other_tiling_note).
 std::string missing_items_message(const std::vector<Date>& targets, const std::vector<FuseEntry>& entries,
-                                  const std::filesystem::path& out_dir);
+                                  const std::filesystem::path& out_dir, const std::string& why = {});
 
 // --shard K/N: item i of catalog c belongs to shard ((i + c) mod N) + 1.
 struct Shard {
