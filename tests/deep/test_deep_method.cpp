@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
+#include "lstfuse/core/error.hpp"
 #include "lstfuse/deep/deep_method.hpp"
 #include "synthetic.hpp"
 #include "lstfuse/methods/method.hpp"
@@ -90,5 +92,41 @@ TEST(DeepMethod, TileSizeDoesNotChangeThePrediction) {
     // network's grid) and give the whole scene's statistics.
     m->options().set("tile", "0");
     for (int tile : {37, 64}) expect_same(predict_tiled(*m, in, {tile, 1}), "predict_tiled " + std::to_string(tile));
+  }
+}
+
+// A loaded model and images with another band count: the model file is named, since the
+// catalog's images are what the user fuses and the model is the one that does not fit them.
+TEST(DeepMethod, AModelOfAnotherBandCountIsNamedByItsFile) {
+  const auto s = deep::make_synthetic_series(40, 36, 3, 16, 8);
+  auto trained = tiny_trained("stfnet");
+  const auto path = std::filesystem::temp_directory_path() / "lstfuse_band_count_model.pt";
+  trained->save(path);
+  auto loaded = method_registry().create("stfnet");
+  loaded->load(path);
+  std::filesystem::remove(path);
+  const auto two_bands = [](const Raster& r) {
+    Raster out(r.grid(), 2);
+    for (int b = 0; b < 2; ++b)
+      for (int y = 0; y < r.height(); ++y)
+        for (int x = 0; x < r.width(); ++x) out.at(b, y, x) = r.at(y, x);
+    return out;
+  };
+  FusionInput in;
+  in.pairs = {s.pairs[0]};
+  in.pairs[0].fine = two_bands(s.pairs[0].fine);
+  in.pairs[0].coarse = two_bands(s.pairs[0].coarse);
+  in.coarse = two_bands(s.pairs[1].coarse);
+  in.date = s.pairs[1].date;
+  for (Method* m : {loaded.get(), trained.get()}) {
+    try {
+      m->predict(in);
+      ADD_FAILURE() << "a 1-band model predicted 2-band images";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("the model has 1 band(s), the images 2"), std::string::npos) << what;
+      // Named by its file when loaded from one, by the method when trained here.
+      EXPECT_EQ(what.find(path.string()) != std::string::npos, m == loaded.get()) << what;
+    }
   }
 }

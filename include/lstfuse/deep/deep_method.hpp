@@ -56,6 +56,7 @@ class DeepMethod : public Method {
   std::unique_ptr<DeepModel> model_;
   Normaliser norm_;
   int bands_ = 0;
+  std::string model_file_;  // the file the model was loaded from (empty: trained in this process)
   std::string frame_ = "relative";  // the model's frame (fixed when it is trained or loaded)
   std::vector<Date> train_dates_;
   std::optional<TrainReport> report_;

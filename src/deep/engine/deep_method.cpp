@@ -80,6 +80,7 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   const auto dev = device();
   torch::manual_seed(static_cast<uint64_t>(common_.seed));
   bands_ = bands;
+  model_file_.clear();
   train_dates_.clear();
   for (const auto& p : sorted) train_dates_.push_back(p.date);
   norm_ = Normaliser::fit(common_.normalise, sorted);
@@ -275,6 +276,7 @@ void DeepMethod::load(const std::filesystem::path& path) {
     throw file_error(path.string(), "the model weights do not match the network (corrupt or other version)");
   }
   model_ = std::move(model);
+  model_file_ = path.string();
   frame_ = common_.frame;
   if (baseline_kept_) spdlog::info("{}: {}", info_.name, baseline_note_);
 }
@@ -282,8 +284,12 @@ void DeepMethod::load(const std::filesystem::path& path) {
 FusionResult DeepMethod::predict(const FusionInput& in) {
   validate(in);
   if (!model_) throw Error(info_.name + ": no trained model (run `lstfuse train` and pass --model)");
-  if (in.coarse.bands() != bands_)
-    throw Error(fmt::format("{}: the model has {} band(s), the images {}", info_.name, bands_, in.coarse.bands()));
+  if (in.coarse.bands() != bands_) {
+    // Named by its file when it came from one: the images are the catalog's, the model the odd one.
+    const std::string what = fmt::format("the model has {} band(s), the images {}", bands_, in.coarse.bands());
+    if (!model_file_.empty()) throw file_error(model_file_, fmt::format("{} model: {}", info_.name, what));
+    throw Error(fmt::format("{}: {}", info_.name, what));
+  }
   sync_prediction_options();
   set_threads(common_.threads);
   const auto dev = device();
