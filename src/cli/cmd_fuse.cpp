@@ -1,9 +1,10 @@
 // `lstfuse fuse`: predict fine LST for every coarse-only date of a catalog in a date range.
-#include <limits>
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -164,7 +165,15 @@ void setup(CLI::App& app) {
     // With MPI, `mpirun -n 1` runs the shared way too (same files, index at the end); without
     // it, one copy is a plain run and only several copies are refused.
     if (pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2)) {
-      if (shard || a->assemble) throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
+      // Every rank reads the same command line and meets these refusals alike: the first says it
+      // (N copies of one line, none naming its rank, said no more). The others leave with status
+      // 0, so that mpirun does not end the first before it has; mpirun's status is still 1.
+      const bool first = pl::rank_from_environment() <= 0;
+      if (shard || a->assemble) {
+        if (!first) std::exit(0);
+        throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
+      }
+      if (!pl::built_with_mpi() && !first) std::exit(0);
       mpi = std::make_unique<pl::MpiSession>();
     }
     if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));

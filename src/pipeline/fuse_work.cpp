@@ -222,6 +222,17 @@ bool launched_by_mpi(int min_ranks) {
   return std::getenv("PMIX_RANK") && env_int("SLURM_STEP_NUM_TASKS") >= min_ranks;
 }
 
+int rank_from_environment() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end == '\0' && n >= 0 && n < 1000000) return static_cast<int>(n);
+  }
+  return -1;
+}
+
 #ifndef LSTFUSE_HAVE_MPI
 bool built_with_mpi() { return false; }
 MpiSession::MpiSession() {

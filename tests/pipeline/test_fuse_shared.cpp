@@ -474,6 +474,27 @@ TEST(FuseShared, WorkTilesWriteTheWholeSceneFiles) {
 #endif
 }
 
+// Under mpirun every rank reads the same command line: a refusal of it is said once, by the
+// first rank, not once per rank.
+TEST(FuseShared, AnMpiRunRefusesShardsInOneLine) {
+#ifdef LSTFUSE_MPIEXEC
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  for (const char* flag : {" --shard 1/2", " --assemble"}) {
+    SCOPED_TRACE(flag);
+    const auto r = test::run_shell(kMpirun + " fuse --catalog " + q(s.north) + " -o " + q(tmp / "out") + flag);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    const std::string line = "--shard and --assemble are for runs without mpirun";
+    const auto first = r.output.find(line);
+    ASSERT_NE(first, std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find(line, first + 1), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "out"));
+  }
+#else
+  GTEST_SKIP() << "built without MPI (libopenmpi-dev)";
+#endif
+}
+
 // Shards given different --work-tile store their tiles under the same names and take each
 // other's for not done. The second one says so when it starts, --assemble names the cause
 // instead of only "not done", and the shards run again with one tiling finish the run.

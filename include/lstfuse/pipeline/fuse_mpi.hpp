@@ -14,6 +14,9 @@ bool built_with_mpi();
 // True when the process was started by an MPI launcher with at least `min_ranks` ranks
 // (environment of Open MPI, MPICH/Hydra, or Slurm's srun with PMIx).
 bool launched_by_mpi(int min_ranks = 1);
+// The process's rank as the launcher's environment gives it before MPI starts (Open MPI, PMI,
+// PMIx); -1 when none does.
+int rank_from_environment();
 
 // MPI for the life of the object: MPI_Init_thread on construction, MPI_Finalize on destruction.
 // Throws Error without MPI support.
