@@ -164,7 +164,7 @@ void setup(CLI::App& app) {
                   "and no --dates, else none")
       ->check(CLI::Range(-1, 366))
       ->capture_default_str();
-  cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated)")->check(lstfuse::cli::non_empty());
+  cmd->add_option("--map-dates", a->map_dates, "Dates whose maps go into the report (comma-separated; held-out or coarse-only dates)")->check(lstfuse::cli::non_empty());
   cmd->add_option("--dates", a->dates,
                   "Predict only these of the protocol's dates (comma-separated YYYY-MM-DD)")
       ->check(lstfuse::cli::non_empty());

@@ -280,13 +280,17 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
   if (map_dates.empty() && opts.maps) {
     map_dates.push_back(res.dates[res.dates.size() / 2]);
   }
-  // Maps are drawn of predicted dates only: another date would silently give no map.
+  // Maps are drawn of predicted dates only (held out or coarse-only): another date would
+  // silently give no map.
   for (const Date& d : map_dates)
-    if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end())
-      throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {}; coarse-only "
-                              "dates get no map)",
-                              d.iso(),
-                              res.dates.front().iso(), res.dates.back().iso()));
+    if (std::find(res.dates.begin(), res.dates.end(), d) == res.dates.end() &&
+        std::find(res.coarse_only_dates.begin(), res.coarse_only_dates.end(), d) == res.coarse_only_dates.end()) {
+      std::string coarse_only;
+      for (const Date& c : res.coarse_only_dates) coarse_only += (coarse_only.empty() ? "" : ",") + c.iso();
+      throw Error(fmt::format("benchmark: --map-dates {} is not one of the dates predicted ({} .. {}{})", d.iso(),
+                              res.dates.front().iso(), res.dates.back().iso(),
+                              coarse_only.empty() ? "" : "; coarse-only: " + coarse_only));
+    }
 
   std::vector<std::string> planned_files, previous_files;
   // Every file this run will write that is already there must be lstfuse's (an earlier run's):
@@ -466,23 +470,15 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
     }
     return ref;
   };
-  for (const Date& date : res.coarse_only_dates) {
-    std::vector<BenchmarkRow*> ok;
-    std::vector<Raster> preds;
-    score_date(date, res.coarse_only_rows, Role::Truth, ok, preds);
-  }
-  for (const Date& date : res.dates) {
-    std::vector<BenchmarkRow*> ok;
-    std::vector<Raster> preds;
-    const Raster ref = score_date(date, res.rows, opts.reference == "truth" ? Role::Truth : Role::Fine, ok, preds);
-    if (std::find(map_dates.begin(), map_dates.end(), date) == map_dates.end()) continue;
+  // The maps of a date: the reference, each prediction, and its error, in one colour range.
+  auto draw_maps = [&](const Date& date, const Raster& ref, bool truth, const std::vector<BenchmarkRow*>& ok,
+                       const std::vector<Raster>& preds) {
     const auto s = band_stats(ref);
     eval::QuicklookOptions q;
     // One colour range for every map of a date, so that maps compare.
     q.vmin = s.mean - 2.5 * s.stddev;
     q.vmax = s.mean + 2.5 * s.stddev;
-    q.title = fmt::format("reference ({}) {}", opts.reference == "truth" ? "truth" : "observed fine",
-                          date.iso());
+    q.title = fmt::format("reference ({}) {}", truth ? "truth" : "observed fine", date.iso());
     const std::string rs = "maps/reference_" + date.compact() + ".png";
     eval::render_png(ref, (opts.out_dir / rs).string(), q);
     res.maps["reference|" + date.iso()] = rs;
@@ -500,6 +496,20 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       eval::render_diff_png(preds[k], ref, (opts.out_dir / (stem + "_error.png")).string(), qd);
       res.maps[row.label + "|" + date.iso() + "|error"] = stem + "_error.png";
     }
+  };
+  auto mapped = [&](const Date& date) { return std::find(map_dates.begin(), map_dates.end(), date) != map_dates.end(); };
+  for (const Date& date : res.coarse_only_dates) {
+    std::vector<BenchmarkRow*> ok;
+    std::vector<Raster> preds;
+    const Raster ref = score_date(date, res.coarse_only_rows, Role::Truth, ok, preds);
+    if (mapped(date)) draw_maps(date, ref, true, ok, preds);
+  }
+  for (const Date& date : res.dates) {
+    std::vector<BenchmarkRow*> ok;
+    std::vector<Raster> preds;
+    const bool truth = opts.reference == "truth";
+    const Raster ref = score_date(date, res.rows, truth ? Role::Truth : Role::Fine, ok, preds);
+    if (mapped(date)) draw_maps(date, ref, truth, ok, preds);
   }
   // Truth-free score of every prediction, and how it ranks against the truth.
   score_consistency(catalog, res, opts.out_dir);

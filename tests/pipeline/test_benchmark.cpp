@@ -320,4 +320,39 @@ TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
   EXPECT_TRUE(pipeline::run_benchmark(cat, o).coarse_only_dates.empty());
 }
 
+// A day only the coarse sensor saw is what users fuse: its maps (truth, prediction, error) are
+// drawn like a held-out date's when --map-dates names it.
+TEST(Benchmark, ACoarseOnlyDateGetsItsMaps) {
+  test::TempDir dir;
+  const Catalog cat = spy_catalog(dir);
+  pipeline::BenchmarkOptions o;
+  o.entries = pipeline::parse_method_list("spy-series");
+  o.show_progress = false;
+  o.coarse_only = 2;
+  o.out_dir = dir / "first";
+  const auto first = pipeline::run_benchmark(cat, o);
+  ASSERT_EQ(first.coarse_only_dates.size(), 2u);
+  const Date day = first.coarse_only_dates[1];
+  o.map_dates = {day};
+  o.out_dir = dir / "maps";
+  const auto res = pipeline::run_benchmark(cat, o);
+  for (const std::string& key : {"reference|" + day.iso(), "spy-series|" + day.iso(), "spy-series|" + day.iso() + "|error"}) {
+    ASSERT_TRUE(res.maps.count(key)) << key;
+    EXPECT_TRUE(fs::exists(o.out_dir / res.maps.at(key))) << res.maps.at(key);
+  }
+  EXPECT_EQ(res.maps.at("reference|" + day.iso()), "maps/reference_" + day.compact() + ".png");
+  EXPECT_EQ(res.maps.size(), 3u);  // that date alone
+  // A date neither held out nor coarse-only is refused, naming the coarse-only ones.
+  o.map_dates = {Date::parse("2030-01-01")};
+  o.out_dir = dir / "bad";
+  try {
+    pipeline::run_benchmark(cat, o);
+    ADD_FAILURE() << "a date outside the benchmark was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("coarse-only: " + first.coarse_only_dates[0].iso() + "," + day.iso()),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace test_benchmark
