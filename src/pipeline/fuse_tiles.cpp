@@ -177,14 +177,18 @@ int count_stored_tiles(const fs::path& out_dir, const Date& date) {
 std::string other_tiling_note(const fs::path& out_dir, const std::string& run_key, const std::vector<TileRect>& tiles) {
   const std::string prefix = run_key + ":";
   const bool tiled = tiles.size() > 1;
+  // Every process of a shared run calls this when it starts: a bounded look, not every header of
+  // a large run's stored tiles.
+  int budget = 4096;
   std::error_code ec;
-  for (fs::directory_iterator d(out_dir / kTilesFolder, ec), end; !ec && d != end; d.increment(ec)) {
+  for (fs::directory_iterator d(out_dir / kTilesFolder, ec), end; !ec && d != end && budget > 0; d.increment(ec)) {
     // The largest tile of another tiling in the date's folder: its size (edge tiles are smaller).
     int w = 0, h = 0;
     std::error_code ec2;
     for (fs::directory_iterator f(d->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
       int index = -1;
       if (f->path().extension() != ".tile" || std::sscanf(f->path().stem().c_str(), "%d", &index) != 1) continue;
+      if (--budget < 0) break;
       const auto rec = read_header(f->path(), nullptr);
       if (!rec || !rec->is_object()) continue;
       const std::string key = rec->value("key", "");

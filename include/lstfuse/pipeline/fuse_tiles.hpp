@@ -53,7 +53,7 @@ int count_stored_tiles(const std::filesystem::path& out_dir, const Date& date);
 // When tiles of this run's settings are stored under OUT/tiles with another tiling than `tiles`
 // (shards or ranks given different --work-tile, or --assemble without the shards' --work-tile),
 // what they were cut into and what this run cuts, as a clause for an error message; empty when
-// none is. Reads the header of the first tile of each date folder.
+// none is. Reads stored tiles' headers (a few thousand at most) until a date folder holds one.
 std::string other_tiling_note(const std::filesystem::path& out_dir, const std::string& run_key,
                               const std::vector<TileRect>& tiles);
 
