@@ -262,14 +262,24 @@ TEST(Benchmark, SeriesMethodsGetEveryPairButNeverThePredictedDate) {
   for (const auto& row : res.rows) EXPECT_EQ(row.status, "ok") << row.label << " " << row.note;
 }
 
-TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
-  test::TempDir dir;
-  const Catalog cat = spy_catalog(dir);
+namespace {
+
+// The spy alone on `n` coarse-only dates besides the protocol's, into dir/out.
+pipeline::BenchmarkOptions spy_with_coarse_only(const test::TempDir& dir, int n, const char* out) {
   pipeline::BenchmarkOptions o;
   o.entries = pipeline::parse_method_list("spy-series");
   o.show_progress = false;
-  o.coarse_only = 3;
-  o.out_dir = dir / "b";
+  o.coarse_only = n;
+  o.out_dir = dir / out;
+  return o;
+}
+
+}  // namespace
+
+TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
+  test::TempDir dir;
+  const Catalog cat = spy_catalog(dir);
+  pipeline::BenchmarkOptions o = spy_with_coarse_only(dir, 3, "b");
   const auto res = pipeline::run_benchmark(cat, o);
   ASSERT_EQ(res.coarse_only_dates.size(), 3u);
   ASSERT_EQ(res.coarse_only_rows.size(), 3u);
@@ -325,11 +335,7 @@ TEST(Benchmark, CoarseOnlyDatesGetEveryPairAndAreScoredAgainstTheTruth) {
 TEST(Benchmark, ACoarseOnlyDateGetsItsMaps) {
   test::TempDir dir;
   const Catalog cat = spy_catalog(dir);
-  pipeline::BenchmarkOptions o;
-  o.entries = pipeline::parse_method_list("spy-series");
-  o.show_progress = false;
-  o.coarse_only = 2;
-  o.out_dir = dir / "first";
+  pipeline::BenchmarkOptions o = spy_with_coarse_only(dir, 2, "first");
   const auto first = pipeline::run_benchmark(cat, o);
   ASSERT_EQ(first.coarse_only_dates.size(), 2u);
   const Date day = first.coarse_only_dates[1];
