@@ -552,7 +552,8 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
   const bool tiled = n_tiles > 1;
   // Shards or ranks given different --work-tile store their tiles under the same names and each
   // takes the other's for not done: said when a process starts, not only by --assemble at the end.
-  if (work && work->works()) {
+  // Said by each shard, and by rank 0 alone (its ranks share one command line).
+  if (work && work->works() && work->prepares()) {
     const std::string other = other_tiling_note(opts.out_dir, run_key, tiles);
     if (!other.empty()) spdlog::warn("{}; those tiles are predicted again", other);
   }
