@@ -42,27 +42,62 @@ def _as_float32(a: Any, what: str) -> np.ndarray:
     if a is None:
         raise ValueError(f"{what}: no array given (None)")
     if _is_dataarray(a):
+        # xarray names its axes: (x, y) or (y, x, band) is the same image as (y, x) or
+        # (band, y, x), and was read in the order stored, its pixels transposed.
+        dims = tuple(a.dims)
+        if ("x" in dims) != ("y" in dims):
+            raise ValueError(f"{what}: has a dimension {'x' if 'x' in dims else 'y'} but no "
+                             f"{'y' if 'x' in dims else 'x'} (dims {dims})")
+        if "x" in dims and dims[-2:] != ("y", "x"):
+            a = a.transpose(..., "y", "x")
         a = a.values
     # Temperatures are real numbers: a complex array would lose its imaginary part to the cast
     # (with only a numpy warning), and text or objects would fail inside numpy.
     dtype = np.asarray(a).dtype
     if dtype.kind not in "fiu":
         raise ValueError(f"{what}: expected an array of real numbers (float or integer), got dtype {dtype}")
+    source = a
     if isinstance(a, np.ma.MaskedArray):
-        a = np.ma.filled(a.astype(np.float32), np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = np.ma.filled(a.astype(np.float32), np.nan)
     arr = np.asarray(a)
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if dtype.kind == "f" and dtype.itemsize > 4:
+        _check_float32_range(source, arr, what)
     if arr.ndim not in (2, 3):
         raise ValueError(f"{what}: expected a 2-D (rows, columns) or 3-D (bands, rows, columns) "
                          f"array, got {arr.ndim}-D")
     return arr
 
 
+def _check_float32_range(source: Any, arr: np.ndarray, what: str) -> None:
+    """A finite value beyond float32's range became infinity in the cast, which reads as
+    nodata: an absurd pixel would have been dropped instead of refused."""
+    over = np.isinf(arr)
+    if not over.any():
+        return
+    values = np.asarray(np.ma.getdata(source))
+    over &= np.isfinite(values)
+    if isinstance(source, np.ma.MaskedArray):
+        over &= ~np.ma.getmaskarray(source)
+    if over.any():
+        at = tuple(int(i) for i in np.argwhere(over)[0])
+        raise ValueError(f"{what}: value {values[at]:.6g} at pixel {at} is beyond float32's range "
+                         "(no land surface temperature)")
+
+
 def _geo_of(a: Any, what: str = "array") -> tuple[list[float], str] | None:
     """GDAL geotransform and CRS (WKT or authority string) of a DataArray with x/y coordinates."""
     if not _is_dataarray(a) or "x" not in a.coords or "y" not in a.coords:
         return None
+    # 2-D coordinates (a curvilinear grid), or x/y that are not the array's axes, describe no
+    # geotransform of its pixels.
+    for name in ("x", "y"):
+        if a.coords[name].dims != (name,):
+            raise ValueError(f"{what}: its {name} coordinate is not its {name} dimension "
+                             f"(dims {tuple(a.coords[name].dims)}); lstfuse needs a regular grid")
     x = np.asarray(a.coords["x"].values, dtype=float)
     y = np.asarray(a.coords["y"].values, dtype=float)
     if x.size < 2 or y.size < 2:
@@ -194,11 +229,48 @@ def _str_arg(v: Any, what: str) -> str:
     return v
 
 
+def _date_arg(v: Any, what: str, required: bool = False) -> str | None:
+    """A date as text YYYY-MM-DD (also YYYYMMDD, YYYY-DDD, an ISO date and time), an integer
+    YYYYMMDD, datetime.date or numpy.datetime64, in ISO form; None stays None. Text was cut to
+    ten characters ("2024-01-09garbage" passed, b"2024-01-09" became "b'2024-01-")."""
+    if v is None:
+        if required:
+            raise ValueError(f"{what}: no date given (None)")
+        return None
+    if isinstance(v, _dt.datetime):  # pandas.Timestamp too
+        return v.date().isoformat()
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, np.datetime64):
+        if np.isnat(v):
+            raise ValueError(f"{what}: NaT is no date")
+        return str(v.astype("datetime64[D]"))
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        v = str(int(v))
+    if not isinstance(v, str):
+        raise ValueError(f"{what}: expected a date (text YYYY-MM-DD, datetime.date or numpy.datetime64), "
+                         f"got {type(v).__name__} {v!r:.40}")
+    text = v.strip()
+    try:
+        return _core.parse_date(text)
+    except ValueError as e:
+        # An ISO date and time ("2024-01-09T10:30") is that date; anything else is named.
+        if len(text) > 10 and text[10] in "T ":
+            try:
+                return str(np.datetime64(text, "D"))
+            except ValueError:
+                pass
+        raise ValueError(f"{what}: {e}") from None
+
+
 def _options(options: dict) -> dict:
     return {k.replace("_", "-"): v for k, v in options.items()}
 
 
-def _pairs(pairs: Iterable) -> list[tuple]:
+_NO_TARGET = object()  # a fit: pairs without a target date to agree with
+
+
+def _pairs(pairs: Iterable, target: Any = _NO_TARGET) -> list[tuple]:
     # A string is iterable too: "2024-01-07" was read as pairs of characters ("bad date '2'").
     if isinstance(pairs, (str, bytes)) or pairs is None:
         raise ValueError("pairs: expected a list of (fine, coarse) or (date, fine, coarse) tuples, "
@@ -214,8 +286,19 @@ def _pairs(pairs: Iterable) -> list[tuple]:
             date, fine, coarse = p
         else:
             raise ValueError(f"pairs: pair {k} must be (fine, coarse) or (date, fine, coarse)")
-        out.append((None if date is None else str(date)[:10],
+        out.append((_date_arg(date, f"pair {k} date"),
                     _as_float32(fine, f"pair {k} fine"), _as_float32(coarse, f"pair {k} coarse")))
+    # Dates weigh the pairs of methods that weigh by time; the library places undated pairs one
+    # day apart before an undated target. A mix of dated and undated images (the target
+    # included) was weighed by those made-up dates: dates are given for all or for none.
+    dated = [k for k, p in enumerate(out, 1) if p[0] is not None]
+    if dated and len(dated) < len(out):
+        undated = next(k for k, p in enumerate(out, 1) if p[0] is None)
+        raise ValueError(f"pairs: pair {dated[0]} has a date and pair {undated} none: date every pair or none")
+    if target is not _NO_TARGET and out and (target is None) != (not dated):
+        if target is None:
+            raise ValueError("date: the pairs are dated, the target is not: give its date (date=...)")
+        raise ValueError("pairs: the target has a date, the pairs none: date them too ((date, fine, coarse))")
     return out
 
 
@@ -261,7 +344,9 @@ class Model:
         the fine grid). numpy in, numpy out; a DataArray ``coarse`` gives a DataArray result with
         its coordinates and CRS."""
         pairs = list(pairs) if not isinstance(pairs, (str, bytes)) and pairs is not None else pairs
-        ps = _pairs(pairs)
+        tile, threads = _int_arg(tile, "tile"), _int_arg(threads, "threads")
+        date = _date_arg(date, "date")
+        ps = _pairs(pairs, date)
         target = _as_float32(coarse, "coarse")
         # Sizes named by the pair's place in the list: the library names pairs by date, and an
         # undated pair's date is made up.
@@ -274,13 +359,12 @@ class Model:
         geo = _common_geo([("coarse", coarse)] + _named_pairs([tuple(p) for p in pairs]))
         t, crs = geo if geo else ([], "")
         r = self._m.predict(ps, target,
-                            "" if date is None else str(date)[:10], t, crs, _int_arg(tile, "tile"),
-                            _int_arg(threads, "threads"))
+                            "" if date is None else date, t, crs, tile, threads)
         fine, quality = r["fine"], r["quality"]
         if geo and _geo_of(coarse) is not None:  # a numpy target gives a numpy result
             attrs = {"method": self.name, "units": "K"}
             if date is not None:
-                attrs["date"] = str(date)[:10]
+                attrs["date"] = date
             fine = _to_dataarray(fine, t, crs, "lst", attrs=attrs)
             if quality is not None:
                 quality = _to_dataarray(quality, t, crs, "quality", r["quality_names"])
@@ -347,6 +431,8 @@ class Catalog:
     """A catalog folder made by ``lstfuse ingest`` (or ``simulate`` + ``ingest``)."""
 
     def __init__(self, path: str | os.PathLike):
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"Catalog: expected a folder path, got {type(path).__name__} {path!r:.40}")
         self.path = os.fspath(path)
         self._info = _core.catalog_info(self.path)
 
@@ -378,18 +464,14 @@ class Catalog:
         does) instead of reading as an absent image."""
         if role not in ("fine", "coarse", "truth"):
             raise ValueError(f"clear_fraction: unknown role '{role}' (fine, coarse or truth)")
-        day = str(date)[:10]
-        try:
-            _dt.date.fromisoformat(day)
-        except ValueError:
-            raise ValueError(f"clear_fraction: bad date '{date}' (expected YYYY-MM-DD)") from None
+        day = _date_arg(date, "clear_fraction: date", required=True)
         return float(self._info["valid_fraction"].get(f"{role}|{day}", 0.0))
 
     def read(self, date: str, role: str = "coarse"):
         """One image of the catalog (role fine, coarse or truth) as a DataArray."""
-        r = _core.read_observation(self.path, str(date)[:10], role)
-        return _to_dataarray(r["values"], r["transform"], r["crs"], role,
-                             attrs={"date": str(date)[:10], "units": "K"})
+        day = _date_arg(date, "read: date", required=True)
+        r = _core.read_observation(self.path, day, _str_arg(role, "read: role"))
+        return _to_dataarray(r["values"], r["transform"], r["crs"], role, attrs={"date": day, "units": "K"})
 
     def predict(self, date: str, method: str, pairs: Sequence[str] | None = None,
                 coarse_bias: str = "auto", model: str | os.PathLike | None = None,
@@ -398,17 +480,19 @@ class Catalog:
         tiling, same bytes) and return it as a DataArray (y, x) with coordinates and CRS."""
         # One date as a string ("2024-01-07") is a list of one, not of characters; an empty list
         # is refused as the command line refuses an empty --pairs.
-        if isinstance(pairs, (str, bytes)) or hasattr(pairs, "year"):
+        if isinstance(pairs, (str, bytes, int, np.integer, np.datetime64)) or hasattr(pairs, "year"):
             pairs = [pairs]
         if pairs is not None and len(pairs) == 0:
             raise LstfuseError("Catalog.predict: pairs names no date (leave it out to let the method choose)")
         m = Model(method, **options)
         if model is not None:
             m._m.load(os.fspath(model))
-        r = m._m.predict_catalog(self.path, str(date)[:10], [str(p)[:10] for p in (pairs or [])],
+        date = _date_arg(date, "Catalog.predict: date", required=True)
+        pair_dates = [_date_arg(p, "Catalog.predict: pairs", required=True) for p in (pairs or [])]
+        r = m._m.predict_catalog(self.path, date, pair_dates,
                                  _str_arg(coarse_bias, "coarse_bias"), _int_arg(tile, "tile"),
                                  _int_arg(threads, "threads"))
-        attrs = {"method": m.name, "date": str(date)[:10], "pairs": list(r["pairs"]), "units": "K"}
+        attrs = {"method": m.name, "date": date, "pairs": list(r["pairs"]), "units": "K"}
         lst = _to_dataarray(r["fine"], r["transform"], r["crs"], "lst", attrs=attrs)
         if not return_quality:
             return lst
@@ -434,19 +518,54 @@ def open_fused(folder: str | os.PathLike):
                            f"{e.strerror})") from None
     except json.JSONDecodeError as e:
         raise LstfuseError(f"{os.path.join(folder, 'index.json')}: malformed fuse index ({e.msg})") from None
-    entries = sorted((e for e in index.get("entries", []) if e.get("status") == "done" and e.get("output")),
-                     key=lambda e: e["date"])
+    index_path = os.path.join(folder, "index.json")
+    if not isinstance(index, dict) or index.get("format") != "lstfuse-fuse-index" \
+            or not isinstance(index.get("entries", []), list):
+        raise LstfuseError(f"{index_path}: not the index of a folder written by lstfuse fuse")
+
+    def own_file(e: dict, key: str) -> str | None:
+        # A plain name in the folder, as fuse writes them: an index edited to name a file
+        # elsewhere (another folder, a catalog image) would be read as fused LST.
+        name = e.get(key)
+        if not name:
+            return None
+        if not isinstance(name, str) or os.path.basename(name) != name or name in (".", ".."):
+            raise LstfuseError(f"{index_path}: entry {e.get('date')!r} names {name!r}, not a file of the folder")
+        return os.path.join(folder, name)
+
+    entries = []
+    for e in index.get("entries", []):
+        if not isinstance(e, dict) or e.get("status") != "done" or not e.get("output"):
+            continue
+        try:
+            day = _core.parse_date(str(e.get("date", "")))
+        except ValueError:
+            raise LstfuseError(f"{index_path}: an entry has no valid date ({e.get('date')!r})") from None
+        entries.append(dict(e, date=day, output=own_file(e, "output"), quality=own_file(e, "quality")))
+    entries.sort(key=lambda e: e["date"])
     if not entries:
-        raise ValueError(f"{folder}: index.json lists no finished day")
+        raise ValueError(f"{folder}: index.json lists no finished day (a run still going, or stopped before "
+                         "its first day was listed: run the same lstfuse fuse again to finish it)")
 
     def read(path: str):
+        try:
+            return read_bands(path)
+        except RuntimeError as e:  # GDAL's, where the caller turned its exceptions on
+            raise ValueError(f"{path}: {str(e).strip()}") from None
+
+    def read_bands(path: str):
         ds = gdal.Open(path)
         if ds is None:
             raise ValueError(f"{path}: cannot be opened")
+        if ds.RasterCount < 1:
+            raise ValueError(f"{path}: holds no raster band (not a fused day's GeoTIFF)")
         arrays, names = [], []
         for b in range(1, ds.RasterCount + 1):
             band = ds.GetRasterBand(b)
-            a = band.ReadAsArray().astype(np.float32)
+            a = band.ReadAsArray()
+            if a is None:
+                raise ValueError(f"{path}: read failed (the file is truncated or damaged)")
+            a = a.astype(np.float32)
             nd = band.GetNoDataValue()
             if nd is not None and not np.isnan(nd):
                 a[a == nd] = np.nan
@@ -457,11 +576,11 @@ def open_fused(folder: str | os.PathLike):
     times, lst, quality = [], [], {}
     t = crs = None
     for e in entries:
-        arrays, _, t, crs = read(os.path.join(folder, e["output"]))
+        arrays, _, t, crs = read(e["output"])
         times.append(np.datetime64(e["date"]))
         lst.append(arrays[0])
         if e.get("quality"):
-            qa, qn, _, _ = read(os.path.join(folder, e["quality"]))
+            qa, qn, _, _ = read(e["quality"])
             for a, n in zip(qa, qn):
                 quality.setdefault(n, {})[e["date"]] = a
     h, w = lst[0].shape

@@ -15,8 +15,10 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <shared_mutex>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -185,12 +187,24 @@ class PyMethod {
   }
   std::string name() const { return m_->info().name; }
   bool trainable() const { return m_->info().trainable; }
-  bool fitted() const { return m_->fitted(); }
-  std::string fit_note() const { return m_->fit_note(); }
-  void set_options(const py::dict& options) { apply_options(*m_, options); }
+  bool fitted() const {
+    return reading([&] { return m_->fitted(); });
+  }
+  std::string fit_note() const {
+    return reading([&] { return m_->fit_note(); });
+  }
+  void set_options(const py::dict& options) {
+    std::unique_lock<std::shared_mutex> lock = writer();
+    apply_options(*m_, options);
+  }
   py::dict options() const {
+    const auto values = reading([&] {
+      std::vector<std::pair<std::string, std::string>> out;
+      for (const auto& o : m_->options().list()) out.emplace_back(o.name, m_->options().get(o.name));
+      return out;
+    });
     py::dict d;
-    for (const auto& o : m_->options().list()) d[py::str(o.name)] = m_->options().get(o.name);
+    for (const auto& [name, value] : values) d[py::str(name)] = value;
     return d;
   }
 
@@ -199,6 +213,7 @@ class PyMethod {
     FitContext ctx;
     ctx.show_progress = progress;
     py::gil_scoped_release nogil;
+    std::unique_lock<std::shared_mutex> lock(mutex_);
     m_->fit(ps, ctx);
   }
 
@@ -219,6 +234,7 @@ class PyMethod {
     FusionResult r;
     {
       py::gil_scoped_release nogil;
+      std::shared_lock<std::shared_mutex> lock(mutex_);
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
     }
     return result_dict(std::move(r));
@@ -236,6 +252,7 @@ class PyMethod {
     StreamInput files;
     {
       py::gil_scoped_release nogil;
+      std::shared_lock<std::shared_mutex> lock(mutex_);
       const Catalog cat = Catalog::load(root);
       const Date target = Date::parse(date);
       std::vector<Date> dates;
@@ -262,11 +279,13 @@ class PyMethod {
     check_output_file(path, "Model.save", {loaded_from_},
                       {"model file written by lstfuse", [](const std::filesystem::path& p) { return is_lstfuse_model_file(p); }});
     py::gil_scoped_release nogil;
+    std::shared_lock<std::shared_mutex> lock(mutex_);
     m_->save(path);
   }
   void load(const std::string& path) {
     {
       py::gil_scoped_release nogil;
+      std::unique_lock<std::shared_mutex> lock(mutex_);
       m_->load(path);
     }
     loaded_from_ = path;
@@ -292,8 +311,23 @@ class PyMethod {
     return out;
   }
 
+  // Python threads may share one Model: predictions run side by side, while a fit or load
+  // changes the network and waits for them (and they for it); one that ran beside them crashed.
+  // Locks are taken with the GIL released, so a thread waiting here never holds up the others.
+  template <class F>
+  std::invoke_result_t<F> reading(F&& f) const {
+    py::gil_scoped_release nogil;
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return f();
+  }
+  std::unique_lock<std::shared_mutex> writer() {
+    py::gil_scoped_release nogil;
+    return std::unique_lock<std::shared_mutex>(mutex_);
+  }
+
   std::unique_ptr<Method> m_;
   std::string loaded_from_;
+  mutable std::shared_mutex mutex_;
 };
 
 py::list methods() {
@@ -336,6 +370,7 @@ std::string metrics_json(const FloatArray& pred, const FloatArray& ref, const st
   if (!data_range.is_none()) o.data_range = data_range.cast<double>();
   if (!ergas_ratio.is_none()) o.ergas_ratio = ergas_ratio.cast<double>();
   o.coarse_res_m = coarse_res;
+  eval::check_metrics_options(o, "metrics", {"data_range", "ergas_ratio", "coarse_res"});  // the command line's bounds
   eval::MetricsResult res;
   {
     py::gil_scoped_release nogil;
@@ -397,6 +432,8 @@ PYBIND11_MODULE(_core, m) {
     return io::same_crs(a.empty() ? a : io::crs_to_wkt(a, true), b.empty() ? b : io::crs_to_wkt(b, true));
   });
   m.def("catalog_info", &catalog_info);
+  // A date as the library reads it (YYYY-MM-DD, YYYYMMDD, YYYY-DDD), in ISO form.
+  m.def("parse_date", [](const std::string& text) { return Date::parse(text).iso(); });
   m.def("model_method", &model_method);
   m.def("read_observation", &read_observation);
   py::class_<PyMethod>(m, "Method")

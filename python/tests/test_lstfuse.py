@@ -433,3 +433,161 @@ def test_implausible_temperatures_are_refused():
         lstfuse.predict("additive", [(f1, c1)], bad)
     with pytest.raises(ValueError, match="pred"):
         lstfuse.metrics(f1 - 273.15, f1)
+
+
+def test_one_model_trained_and_used_from_several_threads():
+    # A fit changes the network that predictions read: one beside them crashed the interpreter
+    # (segmentation fault). They now wait for each other.
+    import threading
+    rng = np.random.default_rng(8)
+    n = 64
+    pairs = [(f"2024-01-{1 + 8 * k:02d}", (300 + 3 * rng.random((n, n))).astype(np.float32),
+              np.full((n, n), 301.0 + k, np.float32)) for k in range(3)]
+    target = np.full((n, n), 302.0, np.float32)
+    model = lstfuse.train("stfnet", pairs, epochs=1, patches_per_epoch=8, patch=32, stride=16, threads=1, quiet=True)
+    failures, outputs = [], []
+
+    def run(call):
+        try:
+            outputs.append(call())
+        except Exception as e:  # noqa: BLE001 (any error fails the test below)
+            failures.append(e)
+
+    calls = [lambda: model.fit(pairs)] * 2 + [lambda: model.predict(pairs[:2], target, date="2024-01-05")] * 3
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    predictions = [o for o in outputs if isinstance(o, np.ndarray)]
+    assert len(predictions) == 3 and all(p.shape == (n, n) and np.isfinite(p).all() for p in predictions)
+    np.testing.assert_array_equal(model.predict(pairs[:2], target, date="2024-01-05"),
+                                  model.predict(pairs[:2], target, date="2024-01-05"))
+
+
+def test_dataarrays_are_read_by_their_dimension_names():
+    xr = pytest.importorskip("xarray")
+    rng = np.random.default_rng(0)
+    n = 24
+    x = 400015.0 + 30 * np.arange(n)
+    y = 6159985.0 - 30 * np.arange(n)
+
+    def da(v, dims=("y", "x")):
+        return xr.DataArray(v.astype(np.float32), dims=dims, coords={"y": y, "x": x}, attrs={"crs": "EPSG:32755"})
+
+    # A gradient along x: an image read transposed moves it along y (it was fused so, 12.7 K off).
+    fine = da(300 + rng.random((n, n)) + np.linspace(0, 10, n)[None, :])
+    coarse, target = da(np.full((n, n), 301.0)), da(np.full((n, n), 303.0))
+    straight = lstfuse.predict("additive", [(fine, coarse)], target)
+    np.testing.assert_allclose(straight.values, fine.values + 2.0, atol=1e-4)
+    turned = lstfuse.predict("additive", [(fine.transpose("x", "y"), coarse)], target.transpose("x", "y"))
+    assert turned.dims == ("y", "x")
+    np.testing.assert_array_equal(turned.values, straight.values)
+    # Bands last is bands first by name.
+    bands = [fine.expand_dims(band=2).transpose("y", "x", "band"), coarse.expand_dims(band=2).transpose("y", "x", "band")]
+    two = lstfuse.predict("additive", [tuple(bands)], target.expand_dims(band=2).transpose("y", "x", "band"))
+    assert two.dims == ("band", "y", "x") and two.shape == (2, n, n)
+    np.testing.assert_array_equal(two.values[1], straight.values)
+    # x/y that are not the array's axes describe no grid of its pixels.
+    curvilinear = xr.DataArray(fine.values, dims=("row", "col"),
+                               coords={"x": (("row", "col"), np.tile(x, (n, 1))), "y": (("row", "col"), np.tile(y[:, None], (1, n)))})
+    with pytest.raises(ValueError, match="pair 1 fine: its x coordinate is not its x dimension"):
+        lstfuse.predict("additive", [(curvilinear, coarse)], target)
+    with pytest.raises(ValueError, match="coarse: has a dimension x but no y"):
+        lstfuse.predict("additive", [(fine, coarse)], target.rename(y="row"))
+
+
+def test_dates_are_read_whole_and_given_for_every_image_or_none():
+    a = np.full((8, 8), 290.0, np.float32)
+    b = np.full((8, 8), 295.0, np.float32)
+    pairs = [("2024-01-01", a, a), ("2024-01-17", b, b)]
+    target = np.full((8, 8), 292.0, np.float32)
+    # The library placed undated images one day apart before an undated target, so these were
+    # weighed by made-up dates.
+    with pytest.raises(ValueError, match="date: the pairs are dated, the target is not"):
+        lstfuse.predict("additive", pairs, target)
+    with pytest.raises(ValueError, match="the target has a date, the pairs none"):
+        lstfuse.predict("additive", [(a, a), (b, b)], target, date="2024-01-05")
+    with pytest.raises(ValueError, match="pair 1 has a date and pair 2 none"):
+        lstfuse.predict("additive", [pairs[0], (b, b)], target, date="2024-01-05")
+    # Every spelling of one date gives one result; text is read whole, not cut to ten characters.
+    import datetime
+    base = lstfuse.predict("additive", pairs, target, date="2024-01-05")
+    for day in (datetime.date(2024, 1, 5), datetime.datetime(2024, 1, 5, 10, 30), np.datetime64("2024-01-05"),
+                "20240105", 20240105, "2024-005", "2024-01-05T10:30:00"):
+        np.testing.assert_array_equal(lstfuse.predict("additive", pairs, target, date=day), base)
+    np.testing.assert_array_equal(lstfuse.predict("additive", [(datetime.date(2024, 1, 1), a, a), (np.datetime64("2024-01-17"), b, b)],
+                                                  target, date="2024-01-05"), base)
+    with pytest.raises(ValueError, match="date: bad date '2024-01-05garbage'"):
+        lstfuse.predict("additive", pairs, target, date="2024-01-05garbage")
+    with pytest.raises(ValueError, match="date: expected a date .* got bytes"):
+        lstfuse.predict("additive", pairs, target, date=b"2024-01-05")
+    with pytest.raises(ValueError, match="pair 2 date: bad date"):
+        lstfuse.predict("additive", [pairs[0], ("2024-02-30", b, b)], target, date="2024-01-05")
+
+
+def test_values_beyond_float32_and_metric_options_out_of_range_are_refused():
+    ref = np.full((8, 8), 290.0, np.float32)
+    pred = ref.astype(np.float64)
+    pred[2, 3] = 1e40  # became infinity in the cast, which is nodata: the pixel left the score
+    with pytest.raises(ValueError, match=r"pred: value 1e\+40 at pixel \(2, 3\) is beyond float32's range"):
+        lstfuse.metrics(pred, ref)
+    masked = np.ma.masked_greater(pred, 1e30)  # masked, it is nodata as the caller says
+    assert lstfuse.metrics(masked, ref)["valid_pixels"] == 63
+    # The command line's bounds (its --data-range, --ergas-ratio, --coarse-res).
+    for kwargs, message in (({"data_range": 1e-300}, "data_range must be 0.001 to 1000 K"),
+                            ({"data_range": 1e308}, "data_range must be 0.001 to 1000 K"),
+                            ({"ergas_ratio": float("inf")}, "ergas_ratio must be > 0 and <= 1000"),
+                            ({"coarse_res": float("inf")}, "coarse_res must be > 0 and <= 1000000 m"),
+                            ({"coarse_res": 0}, "coarse_res must be > 0")):
+        with pytest.raises(ValueError, match=message):
+            lstfuse.metrics(ref + 1, ref, **kwargs)
+
+
+def test_catalog_dates_in_every_spelling(catalog):
+    cat = lstfuse.Catalog(catalog)
+    day = cat.pairs[0]
+    compact = day.replace("-", "")
+    share = cat.clear_fraction(day, "fine")
+    assert share > 0  # a compact date read as an absent image: 0.0
+    assert cat.clear_fraction(compact, "fine") == share == cat.clear_fraction(int(compact), "fine")
+    assert cat.read(compact, "fine").attrs["date"] == day
+    with pytest.raises(ValueError, match="Catalog: expected a folder path, got NoneType"):
+        lstfuse.Catalog(None)
+
+
+def test_open_fused_names_a_damaged_or_edited_folder(catalog, tmp_path):
+    cat = lstfuse.Catalog(catalog)
+    days = [d for d in cat.coarse_only_dates if d > clear_pairs(cat)[1] and clear(cat, d)][:2]
+    out = tmp_path / "fused"
+    run_cli("fuse", "--catalog", catalog, "--method", "additive", "--from", days[0], "--to", days[-1], "-o", out, "-q")
+    index_path = out / "index.json"
+    index = json.loads(index_path.read_text())
+
+    def edited(change):
+        j = json.loads(json.dumps(index))
+        change(j)
+        index_path.write_text(json.dumps(j))
+
+    def first_done(j):
+        return next(e for e in j["entries"] if e["status"] == "done")
+
+    # An index edited to name a catalog image read it as fused LST.
+    edited(lambda j: first_done(j).update(output=str(catalog / os.listdir(catalog)[0])))
+    with pytest.raises(ValueError, match="not a file of the folder"):
+        lstfuse.open_fused(out)
+    edited(lambda j: first_done(j).update(output="../x.tif"))
+    with pytest.raises(ValueError, match="not a file of the folder"):
+        lstfuse.open_fused(out)
+    index_path.write_text("[]")
+    with pytest.raises(ValueError, match="not the index of a folder written by lstfuse fuse"):
+        lstfuse.open_fused(out)
+    edited(lambda j: first_done(j).pop("date"))
+    with pytest.raises(ValueError, match="an entry has no valid date"):
+        lstfuse.open_fused(out)
+    edited(lambda j: None)
+    damaged = out / first_done(index)["output"]
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=str(damaged)):
+        lstfuse.open_fused(out)

@@ -41,14 +41,14 @@ both images (and non-zero in --mask):
 Prediction, reference and mask must share one grid: nothing is resampled.)";
 
 void run(const MetricsArgs& a) {
-  // The same bound as benchmark's: an LST range beyond 1000 K, or below a millikelvin, is no
-  // scene's, and PSNR and SSIM computed with it mean nothing.
-  if (a.has_data_range && !(a.data_range >= 1e-3 && a.data_range <= 1000))
-    throw lstfuse::Error(fmt::format("metrics: --data-range (the data range L) must be 0.001 to 1000 K, got {}", a.data_range));
-  if (a.has_ergas_ratio && !(a.ergas_ratio > 0 && a.ergas_ratio <= 1000))
-    throw lstfuse::Error(fmt::format("metrics: --ergas-ratio must be > 0 and <= 1000, got {}", a.ergas_ratio));
-  if (!(a.coarse_res > 0 && a.coarse_res <= 1e6))
-    throw lstfuse::Error(fmt::format("metrics: --coarse-res must be > 0 and <= 1000000 m, got {}", a.coarse_res));
+  // Checked before anything is read (benchmark bounds its --data-range alike).
+  {
+    lstfuse::eval::MetricsOptions bounds;
+    if (a.has_data_range) bounds.data_range = a.data_range;
+    if (a.has_ergas_ratio) bounds.ergas_ratio = a.ergas_ratio;
+    bounds.coarse_res_m = a.coarse_res;
+    lstfuse::eval::check_metrics_options(bounds, "metrics", {"--data-range (the data range L)", "--ergas-ratio", "--coarse-res"});
+  }
   lstfuse::io::ReadOptions ro;
   ro.units = a.units;
   ro.require_crs = false;

@@ -80,6 +80,15 @@ struct MetricsResult {
   nlohmann::json to_json() const;
 };
 
+// The bounds of the options a user sets, the same for the command line and Python: an LST
+// range beyond 1000 K or below a millikelvin is no scene's (PSNR and SSIM then mean nothing),
+// and an ERGAS ratio or coarse pixel size outside them gives a score of 0 or 1e300. Throws
+// Error "WHERE: NAME must be ..., got V", each option named as `names` spells it.
+struct MetricsOptionNames {
+  std::string data_range, ergas_ratio, coarse_res;
+};
+void check_metrics_options(const MetricsOptions& opts, const std::string& where, const MetricsOptionNames& names);
+
 // Throws lstfuse::Error when the grids (size, geotransform, CRS) or band counts differ, or
 // when no pixel is valid in both images: never resamples.
 MetricsResult compute_metrics(const Raster& pred, const Raster& ref,
