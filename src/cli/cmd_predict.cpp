@@ -110,6 +110,7 @@ StreamInput catalog_input(const PredictArgs& a, const MethodInfo& info) {
 }
 
 void run(const PredictArgs& a, const cli::MethodFlags& flags) {
+  flags.refuse_unknown();  // a misspelt flag first: "--method is required" named the wrong cause
   if (a.method.empty()) throw Error("predict: --method is required (see 'lstfuse methods')");
   if (a.output.empty()) throw Error("predict: -o/--output is required");
   cli::apply_raster_output(a.raster);

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     }
     std::cerr << "lstfuse: error: " << msg << (verbose || detail == msg ? "" : " (-v for details)") << "\n";
     if (verbose && detail != msg) std::cerr << "lstfuse: details: " << detail << "\n";
-    return 1;
+    return dynamic_cast<const lstfuse::UsageError*>(&e) ? 2 : 1;  // as CLI11's usage errors
   } catch (...) {
     if (lstfuse::interrupted()) lstfuse::await_interrupt_exit();
     std::cerr << "lstfuse: error: unexpected failure of an unknown kind\n";

@@ -270,10 +270,10 @@ void MethodFlags::refuse_unknown() const {
   if (rest.empty()) return;
   const std::string& a = rest.front();
   if (a.rfind("-", 0) == 0) {
-    throw Error(fmt::format("{}: unknown option {} (see 'lstfuse {} --help' and 'lstfuse methods NAME')",
+    throw UsageError(fmt::format("{}: unknown option {} (see 'lstfuse {} --help' and 'lstfuse methods NAME')",
                             cmd_->get_name(), a.substr(0, a.find('=')), cmd_->get_name()));
   }
-  throw Error(fmt::format("{}: unexpected argument '{}'", cmd_->get_name(), a));
+  throw UsageError(fmt::format("{}: unexpected argument '{}'", cmd_->get_name(), a));
 }
 
 void MethodFlags::apply(Method& method) const {

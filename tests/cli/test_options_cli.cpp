@@ -393,6 +393,13 @@ TEST(OptionsCli, UsageErrorsExitWithTwoAndNameTheWord) {
       {"simulate -o x --bogus", "--bogus"},
       {"predict --tile -1", "--tile"},
       {"simulate", "-o"},
+      // The commands that take every method's flags refuse the rest themselves: they exited 1,
+      // and predict without --method named the missing method before the misspelt flag.
+      {"predict --catalog nocat -o p.tif --bogus", "predict: unknown option --bogus"},
+      {"fuse --catalog nocat -o f --bogus", "fuse: unknown option --bogus"},
+      {"benchmark --catalog nocat -o b --bogus 3", "benchmark: unknown option --bogus"},
+      {"train --method sttfn --catalog nocat -o m.lstmodel --bogus", "train: unknown option --bogus"},
+      {"fuse --catalog nocat -o f stray", "fuse: unexpected argument 'stray'"},
   };
   for (const auto& [args, text] : cases) {
     const auto r = test::run_cli(args);

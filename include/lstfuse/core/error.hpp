@@ -11,6 +11,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A command-line usage error (an unknown option or argument) found after CLI11's parse, by the
+// commands that take every method's flags: the program exits with 2, as for CLI11's own.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Error about a specific file: "PATH: problem".
 inline Error file_error(const std::string& path, const std::string& problem) {
   return Error(path + ": " + problem);
