@@ -4,6 +4,9 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -34,9 +37,11 @@ struct Args {
 };
 
 // Plain --NAME VALUE flags are shared by every entry whose method has NAME; --METHOD.NAME VALUE
-// joins the options of every entry of METHOD (after its own NAME:key=value, which it overrides).
-// Every value is set on a fresh instance of each method it reaches, so that a bad one is refused
-// here, naming the option, before the first method runs.
+// joins the options of every entry of METHOD. An entry's own METHOD:NAME=VALUE wins over both:
+// its label says it (the flag overrode it, and 'starfm:window=5' and 'starfm:window=7' were two
+// rows of window 9 under their labels). A flag that no entry takes changes nothing and is
+// refused. Every value is set on a fresh instance of each method it reaches, so that a bad one
+// is refused here, naming the option, before the first method runs.
 // Sets a shared option (--NAME VALUE, or an options file's) on a fresh instance of every entry's
 // method that has it; false when none has it. A bad value throws, naming the option.
 bool set_on_every_method(const lstfuse::pipeline::BenchmarkOptions& o, const std::string& name,
@@ -51,7 +56,36 @@ bool set_on_every_method(const lstfuse::pipeline::BenchmarkOptions& o, const std
   return used;
 }
 
+// The labels of the entries that take a flag's NAME (their method has it) and, of those, the
+// ones that set it themselves (and so keep their own value).
+struct FlagReach {
+  std::vector<std::string> taking, setting_it;
+};
+FlagReach reach_of(const lstfuse::pipeline::BenchmarkOptions& o, const std::vector<std::set<std::string>>& own,
+                   const std::string& name, const std::string& only_method = {}) {
+  FlagReach r;
+  for (size_t i = 0; i < o.entries.size(); ++i) {
+    const auto& e = o.entries[i];
+    if (!only_method.empty() && e.method != only_method) continue;
+    if (!lstfuse::method_registry().create(e.method)->options().has(name)) continue;
+    (own[i].count(lstfuse::OptionSet::normalise(name)) ? r.setting_it : r.taking).push_back(e.label);
+  }
+  return r;
+}
+
+std::string joined(const std::vector<std::string>& labels) {
+  std::string out;
+  for (const auto& l : labels) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
+
 void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipeline::BenchmarkOptions& o) {
+  // Each entry's own NAME=VALUE, before anything joins them.
+  std::vector<std::set<std::string>> own;
+  for (const auto& e : o.entries) {
+    own.emplace_back();
+    for (const auto& kv : e.options) own.back().insert(lstfuse::OptionSet::normalise(kv.first));
+  }
   // --options FILE comes first: what flags and entries say wins over it. A file naming its method
   // ('lstfuse methods NAME --json') sets that method's entries; one without reaches, like a plain
   // flag, every benchmarked method that has the option.
@@ -103,6 +137,9 @@ void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipelin
   for (const auto& [name, value] : flags.plain()) {
     if (!set_on_every_method(o, name, value))
       throw lstfuse::Error("benchmark: option --" + name + " is known to none of the methods benchmarked");
+    if (const auto r = reach_of(o, own, name); r.taking.empty())
+      throw lstfuse::Error("benchmark: --" + name + " " + value + " changes nothing: every entry that has " + name +
+                           " sets it itself (" + joined(r.setting_it) + ")");
     o.shared_args.push_back(name);
     o.shared_args.push_back(value);
   }
@@ -111,13 +148,18 @@ void check_method_flags(const lstfuse::cli::MethodFlags& flags, lstfuse::pipelin
     for (auto& e : o.entries) {
       if (e.method != method) continue;
       auto m = lstfuse::method_registry().create(e.method);
+      const size_t at = static_cast<size_t>(&e - o.entries.data());
       for (const auto& [name, value] : flags.prefixed(method)) {
         m->options().set(name, value);
-        e.options.emplace_back(name, value);
+        if (!own[at].count(lstfuse::OptionSet::normalise(name))) e.options.emplace_back(name, value);
       }
       used = true;
     }
     if (!used) throw lstfuse::Error("benchmark: --" + method + ".* options given, but " + method + " is not benchmarked");
+    for (const auto& [name, value] : flags.prefixed(method))
+      if (const auto r = reach_of(o, own, name, method); r.taking.empty())
+        throw lstfuse::Error("benchmark: --" + method + "." + name + " " + value + " changes nothing: every " + method +
+                             " entry sets " + name + " itself (" + joined(r.setting_it) + ")");
   }
 }
 

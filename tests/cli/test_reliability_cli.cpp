@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -1121,6 +1122,44 @@ TEST(ReliabilityCli, BenchmarkAppliesItsOptionsFileAndFailsWhenNothingSucceeds) 
 
 // A benchmark folder whose predictions/ (or maps/) is a link into a folder of the user's: the
 // rerun wrote there and removed the user's lstfuse rasters named like predictions.
+TEST(ReliabilityCli, ABenchmarkEntrysOwnOptionWinsOverTheFlagsAndItsLabelSaysIt) {
+  // --starfm.window 9 overrode starfm:window=5 and starfm:window=7: two rows of window 9 under
+  // those labels, exit 0; a plain --window 9 was dropped for them without a word.
+  test::TempDir tmp;
+  const std::string base = "benchmark --catalog " + q(yanco_catalog()) + " --single-pair --no-report -q -o ";
+  auto rmse_of = [&](const std::string& dir) {
+    std::map<std::string, std::vector<double>> out;
+    std::ifstream in(tmp / dir / "results.csv");
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      const auto c1 = line.find(','), c2 = line.find(',', c1 + 1);
+      out[line.substr(0, c1)].push_back(std::stod(line.substr(c2 + 1)));
+    }
+    return out;
+  };
+  auto r = test::run_cli(base + q(tmp / "mixed") + " --methods starfm:window=5,starfm --starfm.window 9");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(test::run_cli(base + q(tmp / "w5") + " --methods starfm:window=5").exit_code, 0);
+  ASSERT_EQ(test::run_cli(base + q(tmp / "w9") + " --methods starfm:window=9").exit_code, 0);
+  const auto mixed = rmse_of("mixed");
+  ASSERT_EQ(mixed.size(), 2u);
+  EXPECT_EQ(mixed.at("starfm:window=5"), rmse_of("w5").at("starfm:window=5"));
+  EXPECT_EQ(mixed.at("starfm"), rmse_of("w9").at("starfm:window=9"));
+  EXPECT_NE(mixed.at("starfm"), mixed.at("starfm:window=5"));
+  // A flag every entry overrides changes nothing: refused, naming them, before any folder.
+  for (const auto& [flag, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--starfm.window 9", "--starfm.window 9 changes nothing: every starfm entry sets window itself "
+                                 "(starfm:window=5, starfm:window=7)"},
+           {"--window 9", "--window 9 changes nothing: every entry that has window sets it itself "
+                          "(starfm:window=5, starfm:window=7)"}}) {
+    r = test::run_cli(base + q(tmp / "refused") + " --methods starfm:window=5,starfm:window=7 " + flag);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "refused"));
+  }
+}
+
 TEST(ReliabilityCli, ABenchmarksSubfolderThatIsALinkIsRefused) {
   test::TempDir tmp;
   const std::string cmd = "cd " + q(tmp.path()) + " && $L benchmark --catalog " + q(yanco_catalog()) +
