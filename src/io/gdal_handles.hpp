@@ -42,4 +42,14 @@ void check_geotransform(const double t[6], const std::string& shown);
 // dropped without a word.
 void check_real_band(GDALRasterBand& band, const std::string& shown);
 
+// How a band's stored numbers become values: value = stored * scale + offset, the file's own
+// (GDAL's band scale and offset, which GDAL's reads do not apply) where the caller gives none,
+// the caller's where the file has none. Both, and different, is refused naming `shown`: which one
+// holds cannot be told, and the other would be applied to the values silently.
+struct Encoding {
+  double scale = 1.0, offset = 0.0;
+};
+Encoding band_encoding(GDALRasterBand& band, double given_scale, double given_offset, const std::string& shown,
+                       const std::string& given_names);
+
 }  // namespace lstfuse::io::detail

@@ -245,6 +245,21 @@ void check_real_band(GDALRasterBand& band, const std::string& shown) {
                                         GDALGetDataTypeName(t)));
 }
 
+Encoding band_encoding(GDALRasterBand& band, double given_scale, double given_offset, const std::string& shown,
+                       const std::string& given_names) {
+  int has_scale = 0, has_offset = 0;
+  double scale = band.GetScale(&has_scale), offset = band.GetOffset(&has_offset);
+  if (!has_scale || !std::isfinite(scale)) scale = 1.0;
+  if (!has_offset || !std::isfinite(offset)) offset = 0.0;
+  if (!(scale != 0.0)) throw file_error(shown, fmt::format("band {} declares a scale of 0", band.GetBand()));
+  const bool file_has = scale != 1.0 || offset != 0.0, given = given_scale != 1.0 || given_offset != 0.0;
+  if (file_has && given && (scale != given_scale || offset != given_offset))
+    throw file_error(shown, fmt::format("declares its own scale {:g} and offset {:g} (value = stored * scale + "
+                                        "offset), and {} say {:g} and {:g}: give none (the file's apply) or fix the file",
+                                        scale, offset, given_names, given_scale, given_offset));
+  return file_has ? Encoding{scale, offset} : Encoding{given_scale, given_offset};
+}
+
 std::string read_failure_reason(const std::string& name, int band, int x0, int y0, int w, int h) {
   const char* own = CPLGetLastErrorMsg();
   std::string why = own && *own ? own : "";
@@ -342,6 +357,7 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     const double file_nd = band->GetNoDataValue(&has_nd);
     const bool use_nd = opts.nodata.has_value() || has_nd;
     const double nd = opts.nodata.value_or(file_nd);
+    const detail::Encoding enc = detail::band_encoding(*band, opts.scale, opts.offset, path, "the read options");
     CPLErrorReset();
     if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
       throw file_error(path, "read failed (" + detail::read_failure_reason(path, bands[i], xa, ya, cw, ch) + ")");
@@ -367,7 +383,7 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
         // writers round them through float32.
         const bool is_nd = use_nd && (dn == nd || (std::isfinite(nd) && std::abs(nd) > 1e30 &&
                                                    std::abs(dn - nd) <= 1e-6 * std::abs(nd)));
-        const double v = dn * opts.scale + opts.offset + to_k;
+        const double v = dn * enc.scale + enc.offset + to_k;
         const bool ok = !is_nd && !masked && std::isfinite(v) && v >= opts.valid_min && v <= opts.valid_max;
         out.at(static_cast<int>(i), oy, ox) = ok ? static_cast<float>(v) : NAN;
         out.set_valid(static_cast<int>(i), oy, ox, ok);

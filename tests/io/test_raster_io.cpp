@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,56 @@ TEST(RasterIo, ScaleOffsetUnitsAndValidRange) {
   io::ReadOptions rc;
   rc.units = "C";
   EXPECT_NEAR(io::read_raster(cpath, rc).at(0, 0), 293.15, 1e-4);
+}
+
+TEST(RasterIo, AFilesOwnScaleAndOffsetAreApplied) {
+  // GDAL's reads hand back the stored numbers; a GeoTIFF that declares value = stored * scale +
+  // offset (gdal_edit.py -scale/-offset, lstfuse's own UInt16 writes) was read as its stored
+  // numbers: 14500 as 14500 K (refused), or 200 with offset 100 as 200 K (used, 100 K off).
+  test::TempDir tmp;
+  Raster k(utm_grid(2, 1), 1);
+  k.at(0, 0) = 290.0f;
+  k.at(0, 1) = 301.5f;
+  io::WriteOptions wo;
+  wo.data_type = "UInt16";
+  wo.nodata = 0;
+  wo.scale = 0.02;
+  wo.offset = 10.0;
+  const auto path = (tmp / "dn.tif").string();
+  io::write_raster(path, k, wo);
+  {
+    const Raster stored = io::read_raster(path, [] { io::ReadOptions r; r.bands = {1}; return r; }());
+    EXPECT_NEAR(stored.at(0, 0), 290.0, 1e-4);  // (290 - 10) / 0.02 = 14000 stored, read back as 290
+    EXPECT_NEAR(stored.at(0, 1), 301.5, 1e-4);
+  }
+  auto ds = std::unique_ptr<GDALDataset>(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+  int has = 0;
+  EXPECT_DOUBLE_EQ(ds->GetRasterBand(1)->GetScale(&has), 0.02);
+  double raw = 0;
+  ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, 1, 1, &raw, 1, 1, GDT_Float64, 0, 0), CE_None);
+  EXPECT_DOUBLE_EQ(raw, 14000.0);
+  ds.reset();
+  // The same encoding given by the caller agrees; another one is refused, naming the file.
+  io::ReadOptions same;
+  same.scale = 0.02;
+  same.offset = 10.0;
+  EXPECT_NEAR(io::read_raster(path, same).at(0, 0), 290.0, 1e-4);
+  io::ReadOptions other;
+  other.scale = 0.01;
+  try {
+    io::read_raster(path, other);
+    FAIL() << "another scale than the file's was applied";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": declares its own scale 0.02 and offset 10"), std::string::npos)
+        << e.what();
+  }
+  // Ingest's reader of generic GeoTIFFs: the same.
+  const auto named = (tmp / "lst_20210704.tif").string();
+  std::filesystem::copy_file(path, named);
+  EXPECT_NEAR(io::ProductReader(io::identify_product(named), {}).read_all().at(0, 1), 301.5, 1e-4);
+  io::ProductOptions given;
+  given.scale = 0.5;
+  EXPECT_THROW(io::ProductReader(io::identify_product(named), given), Error);
 }
 
 TEST(RasterIo, BadInputsNameTheFile) {

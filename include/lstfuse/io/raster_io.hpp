@@ -16,7 +16,9 @@
 namespace lstfuse::io {
 
 struct ReadOptions {
-  double scale = 1.0;    // physical = DN * scale + offset (before the unit conversion)
+  // physical = DN * scale + offset (before the unit conversion); a file that declares its own
+  // (GDAL's band scale and offset) is read with those, and different ones given here are refused.
+  double scale = 1.0;
   double offset = 0.0;
   std::string units = "K";            // "K" or "C" (degC is converted to K)
   std::optional<double> nodata;       // overrides the file's own nodata value
