@@ -163,6 +163,30 @@ TEST(RasterIo, AFilesOwnScaleAndOffsetAreApplied) {
   EXPECT_THROW(io::ProductReader(io::identify_product(named), given), Error);
 }
 
+TEST(RasterIo, ARasterReplacedLosesTheOldOnesStatisticsSidecar) {
+  // gdalinfo -stats (or QGIS) leaves X.tif.aux.xml with X's statistics; a new X written over it
+  // was shown with the old raster's mean, minimum and maximum.
+  test::TempDir tmp;
+  const auto path = (tmp / "x.tif").string();
+  io::write_raster(path, Raster(utm_grid(4, 4), 1, 290.0f));
+  const auto stats_mean = [&] {
+    auto ds = std::unique_ptr<GDALDataset>(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY));
+    double mn = 0, mx = 0, mean = 0, sd = 0;
+    EXPECT_EQ(ds->GetRasterBand(1)->GetStatistics(FALSE, TRUE, &mn, &mx, &mean, &sd), CE_None);
+    return mean;
+  };
+  EXPECT_DOUBLE_EQ(stats_mean(), 290.0);
+  ASSERT_TRUE(std::filesystem::exists(path + ".aux.xml"));  // GDAL's sidecar, as gdalinfo -stats leaves it
+  io::write_raster(path, Raster(utm_grid(4, 4), 1, 300.0f));
+  EXPECT_FALSE(std::filesystem::exists(path + ".aux.xml"));
+  EXPECT_DOUBLE_EQ(stats_mean(), 300.0);
+  // A new raster leaves a sidecar of that name alone (it describes no raster lstfuse made).
+  const auto fresh = (tmp / "y.tif").string();
+  std::ofstream(fresh + ".aux.xml") << "<PAMDataset/>";
+  io::write_raster(fresh, Raster(utm_grid(4, 4), 1, 300.0f));
+  EXPECT_TRUE(std::filesystem::exists(fresh + ".aux.xml"));
+}
+
 TEST(RasterIo, BadInputsNameTheFile) {
   test::TempDir tmp;
   const auto junk = (tmp / "junk.tif").string();
