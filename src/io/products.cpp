@@ -250,7 +250,7 @@ ProductReader::ProductReader(const ProductFile& product, const ProductOptions& o
     s.has_nd = opts.nodata.has_value() || has;
     s.nd = opts.nodata.value_or(file_nd);
     // A GeoTIFF that declares its encoding (GDAL's band scale and offset): read with it.
-    const detail::Encoding enc = detail::band_encoding(*s.lst->GetRasterBand(1), opts.scale, opts.offset,
+    const detail::Encoding enc = detail::band_encoding(*s.lst->GetRasterBand(1), s.opts.scale, s.opts.offset,
                                                        product.path, "--scale and --offset");
     s.opts.scale = enc.scale;
     s.opts.offset = enc.offset;
