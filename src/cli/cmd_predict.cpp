@@ -165,7 +165,7 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   } else if (!a.model.empty()) {
     throw Error(fmt::format("predict: method '{}' has no trained model; drop --model", info.name));
   }
-  const StreamInput src = from_catalog ? catalog_input(a, info) : files_input(a, info);
+  StreamInput src = from_catalog ? catalog_input(a, info) : files_input(a, info);
   {
     std::vector<std::string> used{src.coarse};
     for (const auto& p : src.pairs) used.insert(used.end(), {p.fine, p.coarse});
@@ -179,21 +179,20 @@ void run(const PredictArgs& a, const cli::MethodFlags& flags) {
   wo.metadata = {{"LSTFUSE_METHOD", info.name}, {"LSTFUSE_DATE", src.date.iso()}, {"UNITS", "K"}};
   TilingOptions to{a.tile, a.threads};
 
-  // --stream reads the files as they are: the bias step is off there unless asked for.
-  const bool bias_step = from_catalog && !(a.stream && a.coarse_bias == "auto") &&
-                         pipeline::coarse_bias_enabled(a.coarse_bias, info);
-  if (a.stream && bias_step) throw Error("predict: --coarse-bias on needs the in-memory path (drop --stream)");
+  const bool bias_step = from_catalog && pipeline::coarse_bias_enabled(a.coarse_bias, info);
+  if (bias_step) {
+    // Streamed, each pair's bias is measured from strips and each coarse window corrected as it
+    // is read: the same values as in memory (--stream used to leave the step out without a word).
+    const Catalog cat = Catalog::load(a.catalog);
+    const auto est = pipeline::CoarseBiasStep(cat, a.stream).apply(src, {src.date});  // never the target's own fine image
+    // One measured pair gives no spread: the sd is then not printed as "nan".
+    spdlog::info("coarse bias {:.2f} K{} removed from the target's coarse image", est.value,
+                 std::isfinite(est.sd) ? fmt::format(" (sd {:.2f})", est.sd) : std::string());
+  }
   if (a.stream) {
     predict_streamed(*method, src, {a.output, quality, wo}, to);
   } else {
     FusionInput in = pipeline::read_files(src);
-    if (bias_step) {
-      const Catalog cat = Catalog::load(a.catalog);
-      const auto est = pipeline::CoarseBiasStep(cat).apply(in, {in.date});  // never the target's own fine image
-      // One measured pair gives no spread: the sd is then not printed as "nan".
-      spdlog::info("coarse bias {:.2f} K{} removed from the target's coarse image", est.value,
-                   std::isfinite(est.sd) ? fmt::format(" (sd {:.2f})", est.sd) : std::string());
-    }
     const FusionResult r = predict_tiled(*method, in, to);
     io::write_raster(a.output, r.fine, wo);
     try {

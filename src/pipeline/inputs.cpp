@@ -276,8 +276,10 @@ FusionInput read_files(const StreamInput& files) {
   FusionInput in;
   in.date = files.date;
   in.coarse = std::move(rasters[0]);
+  if (files.coarse_shift != 0.0) prep::remove_bias(in.coarse, files.coarse_shift);
   for (size_t k = 0; k < files.pairs.size(); ++k) {
     in.pairs.push_back({files.pairs[k].date, std::move(rasters[1 + 2 * k]), std::move(rasters[2 + 2 * k])});
+    if (files.pairs[k].coarse_shift != 0.0) prep::remove_bias(in.pairs.back().coarse, files.pairs[k].coarse_shift);
   }
   return in;
 }
@@ -288,8 +290,22 @@ const prep::PairBias& CoarseBiasStep::measured(const Date& d) const {
   const auto f = catalog_.find(d, Role::Fine);
   const auto c = catalog_.find(d, Role::Coarse);
   prep::PairBias pb{std::numeric_limits<double>::quiet_NaN(), 0};
-  if (f && c && f->valid_fraction > 0.0 && c->valid_fraction > 0.0)
-    pb = prep::measure_coarse_bias(io::load_observation(catalog_, *f), io::load_observation(catalog_, *c));
+  if (f && c && f->valid_fraction > 0.0 && c->valid_fraction > 0.0) {
+    if (!strips_) {
+      pb = prep::measure_coarse_bias(io::load_observation(catalog_, *f), io::load_observation(catalog_, *c));
+    } else {
+      // Strip by strip: the same value to the bit, two strips in memory instead of two images.
+      const Grid& g = catalog_.grid();
+      constexpr int kStripRows = 256;
+      prep::CoarseBiasSum sum;
+      for (int y = 0; y < g.height; y += kStripRows) {
+        const int rows = std::min(kStripRows, g.height - y);
+        sum.add(io::load_observation_window(catalog_, *f, 0, y, g.width, rows),
+                io::load_observation_window(catalog_, *c, 0, y, g.width, rows));
+      }
+      pb = sum.result();
+    }
+  }
   return cache_.emplace(d.days(), pb).first->second;
 }
 
@@ -306,16 +322,18 @@ prep::BiasModel CoarseBiasStep::model(const std::vector<Date>& exclude) const {
 
 prep::BiasEstimate CoarseBiasStep::apply(FusionInput& in, const std::vector<Date>& exclude) const {
   const prep::BiasModel m = model(exclude);
-  auto shift = [](Raster& r, double b) {
-    for (int band = 0; band < r.bands(); ++band) {
-      float* v = r.band(band);
-      for (size_t i = 0; i < r.band_size(); ++i) v[i] = static_cast<float>(v[i] - b);
-    }
-  };
   // Each pair by the model's value on its date: the measurement itself where it counted.
-  for (auto& p : in.pairs) shift(p.coarse, m.at(p.date).value);
+  for (auto& p : in.pairs) prep::remove_bias(p.coarse, m.at(p.date).value);
   const prep::BiasEstimate target = m.at(in.date);
-  shift(in.coarse, target.value);
+  prep::remove_bias(in.coarse, target.value);
+  return target;
+}
+
+prep::BiasEstimate CoarseBiasStep::apply(StreamInput& in, const std::vector<Date>& exclude) const {
+  const prep::BiasModel m = model(exclude);
+  for (auto& p : in.pairs) p.coarse_shift = m.at(p.date).value;
+  const prep::BiasEstimate target = m.at(in.date);
+  in.coarse_shift = target.value;
   return target;
 }
 

@@ -16,13 +16,13 @@ namespace {
 // Tile size on the method's grid (tile origins must keep a network's pooling/stride grid).
 int aligned_tile(int tile, const Method& method) { return align_tile(tile, method.tile_alignment()); }
 
-std::vector<BandStats> file_stats(const std::string& path, const Grid& grid, int bands,
+std::vector<BandStats> file_stats(const std::string& path, double shift, const Grid& grid, int bands,
                                   const io::ReadOptions& read, int strip_rows) {
   // BandStatsSum adds as band_stats() does, so streamed statistics equal the in-memory ones bit
   // for bit.
   std::vector<BandStatsSum> acc(bands);
   for (int y = 0; y < grid.height; y += strip_rows) {
-    const Raster strip = io::read_window(path, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
+    const Raster strip = read_coarse_window(path, shift, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
     for (int b = 0; b < bands; ++b) acc[b].add(strip, b);
   }
   std::vector<BandStats> out;
@@ -43,10 +43,10 @@ void file_pair_bias_and_change(const StreamInput& in, const Grid& grid, int band
   std::vector<std::vector<long long>> bcount(P, std::vector<long long>(bands, 0)), ccount = bcount;
   for (int y = 0; y < grid.height; y += strip_rows) {
     const int rows = std::min(strip_rows, grid.height - y);
-    const Raster t = io::read_window(in.coarse, 0, y, grid.width, rows, in.read);
+    const Raster t = read_coarse_window(in.coarse, in.coarse_shift, 0, y, grid.width, rows, in.read);
     for (size_t k = 0; k < P; ++k) {
       const Raster f = io::read_window(in.pairs[k].fine, 0, y, grid.width, rows, in.read);
-      const Raster c = io::read_window(in.pairs[k].coarse, 0, y, grid.width, rows, in.read);
+      const Raster c = read_coarse_window(in.pairs[k].coarse, in.pairs[k].coarse_shift, 0, y, grid.width, rows, in.read);
       for (int b = 0; b < bands; ++b) {
         const float* l = f.band(b);
         const float* m = c.band(b);
@@ -79,6 +79,13 @@ void file_pair_bias_and_change(const StreamInput& in, const Grid& grid, int band
 }
 
 }  // namespace
+
+Raster read_coarse_window(const std::string& path, double shift, int x0, int y0, int w, int h,
+                          const io::ReadOptions& read) {
+  Raster r = io::read_window(path, x0, y0, w, h, read);
+  if (shift != 0.0) prep::remove_bias(r, shift);
+  return r;
+}
 
 io::WriteOptions quality_write_options(io::WriteOptions base, const std::vector<std::string>& names) {
   base.deflate_level = 1;
@@ -124,11 +131,11 @@ SceneStats streamed_scene_stats(const StreamInput& in, int strip_rows) {
   SceneStats s;
   for (const auto& p : in.pairs) {
     s.dates.push_back(p.date);
-    s.fine.push_back(file_stats(p.fine, grid, nb, in.read, strip_rows));
-    s.coarse.push_back(file_stats(p.coarse, grid, nb, in.read, strip_rows));
+    s.fine.push_back(file_stats(p.fine, 0.0, grid, nb, in.read, strip_rows));
+    s.coarse.push_back(file_stats(p.coarse, p.coarse_shift, grid, nb, in.read, strip_rows));
   }
   file_pair_bias_and_change(in, grid, nb, strip_rows, s.coarse_bias, s.coarse_change);
-  s.target = file_stats(in.coarse, grid, nb, in.read, strip_rows);
+  s.target = file_stats(in.coarse, in.coarse_shift, grid, nb, in.read, strip_rows);
   return s;
 }
 
@@ -159,10 +166,10 @@ void predict_streamed(Method& method, const StreamInput& in, const StreamOutput&
     const int x0 = win.x0, y0 = win.y0, w = win.w, h = win.h;
     FusionInput sub;
     sub.date = in.date;
-    sub.coarse = io::read_window(in.coarse, x0, y0, w, h, in.read);
+    sub.coarse = read_coarse_window(in.coarse, in.coarse_shift, x0, y0, w, h, in.read);
     for (const auto& p : in.pairs) {
       sub.pairs.push_back({p.date, io::read_window(p.fine, x0, y0, w, h, in.read),
-                           io::read_window(p.coarse, x0, y0, w, h, in.read)});
+                           read_coarse_window(p.coarse, p.coarse_shift, x0, y0, w, h, in.read)});
     }
     sub.region = win.region;
     sub.scene_stats = stats;

@@ -60,19 +60,31 @@ std::vector<double> correlation(const std::vector<double>& t, double tau) {
 
 }  // namespace
 
-PairBias measure_coarse_bias(const Raster& fine, const Raster& coarse, int band) {
+void remove_bias(Raster& coarse, double bias) {
+  for (int band = 0; band < coarse.bands(); ++band) {
+    float* v = coarse.band(band);
+    for (size_t i = 0; i < coarse.band_size(); ++i) v[i] = static_cast<float>(v[i] - bias);
+  }
+}
+
+void CoarseBiasSum::add(const Raster& fine, const Raster& coarse, int band) {
   const float* l = fine.band(band);
   const float* m = coarse.band(band);
   const uint8_t* lv = fine.mask(band);
   const uint8_t* mv = coarse.mask(band);
-  double s = 0.0;
-  long long n = 0;
   for (size_t i = 0; i < fine.band_size(); ++i) {
     if (!lv[i] || !mv[i]) continue;
-    s += static_cast<double>(m[i]) - l[i];
-    ++n;
+    sum += static_cast<double>(m[i]) - l[i];
+    ++pixels;
   }
-  return {n ? s / static_cast<double>(n) : kNaN, n};
+}
+
+PairBias CoarseBiasSum::result() const { return {pixels ? sum / static_cast<double>(pixels) : kNaN, pixels}; }
+
+PairBias measure_coarse_bias(const Raster& fine, const Raster& coarse, int band) {
+  CoarseBiasSum s;
+  s.add(fine, coarse, band);
+  return s.result();
 }
 
 BiasModel BiasModel::fit(const std::vector<Date>& dates, const std::vector<double>& biases) {

@@ -69,15 +69,15 @@ TEST(PredictCli, FilesModeWritesPredictionAndQuality) {
 TEST(PredictCli, BadInputIsAClearErrorWithoutOutput) {
   Files f;
   const std::string out = (f.dir / "out.tif").string();
-  auto expect_error = [&](const std::string& args, const std::string& words) {
+  auto expect_error = [&](const std::string& args, const std::string& words, int code = 1) {
     const auto r = test::run_cli(args + " -o " + out);
-    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_EQ(r.exit_code, code) << args;
     EXPECT_NE(r.output.find(words), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out)) << args;
     EXPECT_FALSE(fs::exists(f.dir / "out_quality.tif")) << args;
   };
   expect_error(f.args("nosuch"), "unknown method 'nosuch'");
-  expect_error(f.args("starfm") + " --no-such-option 3", "no-such-option");
+  expect_error(f.args("starfm") + " --no-such-option 3", "no-such-option", 2);  // a usage error
   expect_error(f.args("estarfm"), "estarfm needs 2 pair(s)");
   expect_error("predict --method additive --fine1 " + (f.dir / "missing.tif").string() +
                    " --coarse1 " + f.m1 + " --coarse0 " + f.m0 + " --date1 2020-01-01",
@@ -139,3 +139,30 @@ TEST(PredictCli, TheTargetsOwnFineImageNeverReachesThePrediction) {
 }
 
 }  // namespace test_predict_cli
+
+TEST(PredictCli, AStreamedPredictionFromACatalogTakesTheBiasStepAsInMemory) {
+  // --stream left the coarse-bias step out without a word (STARFM here: up to 0.16 K apart).
+  test::TempDir tmp;
+  const std::string cat = (tmp / "cat").string();
+  ASSERT_EQ(test::run_cli("ingest '" + test::shared_data("yanco").string() + "' -o " + cat).exit_code, 0);
+  const std::string base = "predict --method starfm --catalog " + cat + " --date 2016-03-08 -o ";
+  const std::string mem = (tmp / "mem.tif").string(), str = (tmp / "str.tif").string(), off = (tmp / "off.tif").string();
+  ASSERT_EQ(test::run_cli(base + mem).exit_code, 0);
+  const auto r = test::run_cli(base + str + " --stream --tile 64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("coarse bias -0.10 K removed"), std::string::npos) << r.output;
+  ASSERT_EQ(test::run_cli(base + off + " --coarse-bias off --stream --tile 64").exit_code, 0);
+  for (const std::string suffix : {"", "_quality"}) {
+    auto with = [&](const std::string& path) { return path.substr(0, path.size() - 4) + suffix + ".tif"; };
+    const Raster a = io::read_raster(with(mem)), b = io::read_raster(with(str));
+    ASSERT_EQ(a.mask_data(), b.mask_data()) << suffix;
+    size_t differ = 0;  // the same values to the bit
+    for (size_t i = 0; i < a.data().size(); ++i) differ += a.mask_data()[i] && a.data()[i] != b.data()[i];
+    EXPECT_EQ(differ, 0u) << suffix;
+  }
+  const Raster a = io::read_raster(mem), c = io::read_raster(off);
+  double apart = 0;
+  for (size_t i = 0; i < a.band_size(); ++i)
+    if (a.mask(0)[i] && c.mask(0)[i]) apart = std::max(apart, std::abs(double(a.band(0)[i]) - c.band(0)[i]));
+  EXPECT_GT(apart, 0.05);  // the step matters here, so the first comparison can tell
+}

@@ -82,15 +82,20 @@ std::vector<ImagePair> load_pairs(const Catalog& catalog, const std::vector<Date
 constexpr double kMinBiasShare = 0.05;  // as SeriesOptions::min_bias_share
 class CoarseBiasStep {
  public:
-  explicit CoarseBiasStep(const Catalog& catalog) : catalog_(catalog) {}
+  // `strips`: each pair's bias is measured from strips of rows (streamed prediction: memory
+  // bounded by a strip, not an image), with the same result.
+  explicit CoarseBiasStep(const Catalog& catalog, bool strips = false) : catalog_(catalog), strips_(strips) {}
   // The model from every pair date of the catalog except `exclude`.
   prep::BiasModel model(const std::vector<Date>& exclude = {}) const;
   // Corrects `in` in place; returns the target date's estimate.
   prep::BiasEstimate apply(FusionInput& in, const std::vector<Date>& exclude = {}) const;
+  // The same correction for files read as streamed windows: sets each coarse image's shift.
+  prep::BiasEstimate apply(StreamInput& in, const std::vector<Date>& exclude = {}) const;
 
  private:
   const prep::PairBias& measured(const Date& d) const;
   const Catalog& catalog_;
+  bool strips_ = false;
   mutable std::map<long, prep::PairBias> cache_;  // by day; measuring loads both images
 };
 

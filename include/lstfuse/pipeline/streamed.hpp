@@ -12,16 +12,24 @@
 namespace lstfuse {
 
 // A fusion input given as files on one grid (all Kelvin after io::ReadOptions).
+// `coarse_shift` is subtracted from every value of the coarse image as it is read: the bias
+// step's correction (pipeline::CoarseBiasStep), applied as that step applies it in memory.
 struct StreamPair {
   Date date;
   std::string fine, coarse;
+  double coarse_shift = 0.0;
 };
 struct StreamInput {
   std::vector<StreamPair> pairs;  // sorted by date
   std::string coarse;             // target coarse image
   Date date;
   io::ReadOptions read;
+  double coarse_shift = 0.0;
 };
+
+// A window of a coarse image less `shift` (as CoarseBiasStep shifts an image in memory).
+Raster read_coarse_window(const std::string& path, double shift, int x0, int y0, int w, int h,
+                          const io::ReadOptions& read);
 struct StreamOutput {
   std::string fine_path;
   std::string quality_path;  // empty: no quality layer

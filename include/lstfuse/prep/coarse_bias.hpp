@@ -22,8 +22,20 @@ struct PairBias {
   double bias = 0.0;       // K, mean(coarse - fine)
   long long pixels = 0;    // pixels valid in both
 };
+// Every value of every band less `bias` (in double, stored as float): the correction of a coarse
+// image, the same wherever it is applied (in memory or as a streamed window is read).
+void remove_bias(Raster& coarse, double bias);
+
 // Band b of two rasters on one grid. pixels == 0 (and bias NaN) when no pixel is valid in both.
 PairBias measure_coarse_bias(const Raster& fine, const Raster& coarse, int band = 0);
+// The same from parts of the images (strips of rows, in order): one running sum, so that the
+// result equals measure_coarse_bias on the whole images bit for bit.
+struct CoarseBiasSum {
+  double sum = 0.0;
+  long long pixels = 0;
+  void add(const Raster& fine, const Raster& coarse, int band = 0);
+  PairBias result() const;
+};
 
 struct BiasEstimate {
   double value = 0.0;  // K
