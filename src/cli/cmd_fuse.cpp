@@ -147,45 +147,49 @@ void setup(CLI::App& app) {
   auto flags = lstfuse::cli::MethodFlags::bind(cmd, true);
   cmd->callback([a, flags] {
     namespace pl = lstfuse::pipeline;
-    lstfuse::cli::require_output(a->out);
-    // Options checked before anything else runs: a bad value must not cost a run's first dates.
-    lstfuse::cli::apply_raster_output(a->raster);
-    const auto checked = lstfuse::method_registry().create(a->method);
-    flags->apply(*checked);
-    // Training flags mean nothing to a method that does not train; `--series` in particular reads
-    // like the `series` method, which is the default anyway.
-    if (!checked->info().trainable && (a->series || !a->model.empty())) {
-      throw lstfuse::Error(fmt::format("{}: {} does not train (it is for the deep methods); leave it out",
-                                       a->series ? "--series" : "--model", a->method));
-    }
-    if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
-    const auto shard = a->shard.empty() ? std::optional<pl::Shard>() : pl::Shard::parse(a->shard);
-    const auto outs = fuse_output_folders(a->catalogs, a->out);
-    std::unique_ptr<pl::MpiSession> mpi;
     // With MPI, `mpirun -n 1` runs the shared way too (same files, index at the end); without
     // it, one copy is a plain run and only several copies are refused.
-    if (pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2)) {
-      // Every rank reads the same command line and meets these refusals alike: the first says it
-      // (N copies of one line, none naming its rank, said no more). The others leave with status
-      // 0, so that mpirun does not end the first before it has; mpirun's status is still 1.
-      const bool first = pl::rank_from_environment() <= 0;
-      if (shard || a->assemble) {
-        if (!first) std::exit(0);
-        throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
+    const bool under_mpi = pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2);
+    // Every rank reads the same command line and files, and meets the refusals below alike: the
+    // first says it (N copies of one line, none naming its rank, some run together, said no
+    // more). The others leave with status 0, so that mpirun does not end the first before it has;
+    // mpirun's status is still 1.
+    const bool first = pl::rank_from_environment() <= 0;
+    std::optional<pl::Shard> shard;
+    std::vector<std::string> outs;
+    try {
+      lstfuse::cli::require_output(a->out);
+      // Options checked before anything else runs: a bad value must not cost a run's first dates.
+      lstfuse::cli::apply_raster_output(a->raster);
+      const auto checked = lstfuse::method_registry().create(a->method);
+      flags->apply(*checked);
+      // Training flags mean nothing to a method that does not train; `--series` in particular
+      // reads like the `series` method, which is the default anyway.
+      if (!checked->info().trainable && (a->series || !a->model.empty())) {
+        throw lstfuse::Error(fmt::format("{}: {} does not train (it is for the deep methods); leave it out",
+                                         a->series ? "--series" : "--model", a->method));
       }
-      if (!pl::built_with_mpi() && !first) std::exit(0);
-      mpi = std::make_unique<pl::MpiSession>();
+      if (!a->shard.empty() && a->assemble) throw lstfuse::Error("--shard and --assemble: give one of them");
+      if (!a->shard.empty()) shard = pl::Shard::parse(a->shard);
+      outs = fuse_output_folders(a->catalogs, a->out);
+      if (under_mpi && (shard || a->assemble)) throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
+      if (under_mpi && !pl::built_with_mpi()) pl::MpiSession{};  // refuses, saying how to run instead
+      // Every catalog's manifest and the dates are read before the first catalog is fused: a bad
+      // second catalog found after the first one's hours of work would leave half a run.
+      for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}})
+        if (!text.empty()) lstfuse::cli::parse_date_flag(text, flag);
+      for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
+      // Tiles of a few pixels cost more in halos and records than they compute (1 px: minutes a date).
+      if (a->work_tile > 0 && a->work_tile < 16) {
+        throw lstfuse::Error(fmt::format("--work-tile {}: give 0 (a date is one item) or at least 16 pixels", a->work_tile));
+      }
+    } catch (...) {
+      if (under_mpi && !first) std::exit(0);
+      throw;
     }
+    std::unique_ptr<pl::MpiSession> mpi;
+    if (under_mpi) mpi = std::make_unique<pl::MpiSession>();
     if (mpi || shard || a->rank_threads >= 0) pl::set_process_threads(std::max(0, a->rank_threads));
-    // Every catalog's manifest and the dates are read before the first catalog is fused: a bad
-    // second catalog found after the first one's hours of work would leave half a run.
-    for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}})
-      if (!text.empty()) lstfuse::cli::parse_date_flag(text, flag);
-    for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
-    // Tiles of a few pixels cost more in halos and records than they compute (1 px: minutes a date).
-    if (a->work_tile > 0 && a->work_tile < 16) {
-      throw lstfuse::Error(fmt::format("--work-tile {}: give 0 (a date is one item) or at least 16 pixels", a->work_tile));
-    }
     int failed = 0;
     try {
       for (size_t c = 0; c < a->catalogs.size(); ++c) {

@@ -13,6 +13,7 @@
 #include "lstfuse/core/cleanup.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/threads.hpp"
+#include "lstfuse/pipeline/fuse_mpi.hpp"
 
 namespace lstfuse::cli {
 
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Under mpirun every rank parses the same command line: the first says what is wrong, the
+    // others leave quietly with 0 (mpirun's status is still the first's).
+    if (lstfuse::pipeline::rank_from_environment() > 0) return 0;
     // One line, like every other error (CLI11 would add a second one). Without a command,
     // CLI11 says "A subcommand is required" even for a misspelt one: the word is named.
     std::string msg = e.what();

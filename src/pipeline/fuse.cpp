@@ -173,9 +173,11 @@ struct FolderBefore {
 class FreshFolderGuard {
  public:
   FreshFolderGuard(fs::path dir, const FolderBefore& before, bool armed)
-      : dir_(std::move(dir)), existed_(before.existed), armed_(armed && before.fresh) {
+      : dir_(std::move(dir)), existed_(before.existed), fresh_(before.fresh), armed_(armed && before.fresh) {
     if (armed_ && !existed_) register_new_folder(dir_);  // a signal while filling: no empty folder
   }
+  // An MPI run's first rank, once every rank is done: the run's folder is as a single process's.
+  void arm_after_every_process() { armed_ = fresh_; }
   ~FreshFolderGuard() {
     if (armed_ && !existed_) unregister_new_folder(dir_);
     if (armed_ && nothing_predicted()) clear();
@@ -206,7 +208,7 @@ class FreshFolderGuard {
   }
 
   fs::path dir_;
-  bool existed_ = false, armed_ = false;
+  bool existed_ = false, fresh_ = false, armed_ = false;
 };
 
 }  // namespace
@@ -778,6 +780,9 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
         first = e.note;
         break;
       }
+    // Under MPI every rank has ended by now (FuseWork::end): the first may clear the folder the
+    // run made, as a single process does (shards cannot tell that the others made nothing).
+    if (work && work->works() && work->gathers()) fresh_folder.arm_after_every_process();
     throw Error(fmt::format("fuse: no date could be predicted with {} (first problem: {})", info.name, first));
   }
   if (opts.format == "netCDF") write_fuse_cube(opts.out_dir, info.name, index_entries());

@@ -495,6 +495,46 @@ TEST(FuseShared, AnMpiRunRefusesShardsInOneLine) {
 #endif
 }
 
+// Under mpirun every rank met a bad option or catalog alike and printed it (three ranks, three
+// lines, some run together); a run that predicted nothing left its new folder behind (index,
+// records, uncertainty model), which a single process removes.
+TEST(FuseShared, AnMpiRunSaysARefusalOnceAndLeavesNoFolderWhenNothingIsPredicted) {
+#ifdef LSTFUSE_MPIEXEC
+  const Scenes& s = scenes();
+  test::TempDir tmp;
+  for (const auto& [extra, line] : std::vector<std::pair<std::string, std::string>>{
+           {" --catalog " + q(s.north) + " --method starfm --starfm.window 4",
+            "option --window must be odd and between 3 and 1001, got 4"},
+           {" --catalog " + q(tmp / "nosuch"), "cannot open the catalog manifest"},
+           {" --catalog " + q(s.north) + " --from 2024-13-45", "--from: bad date '2024-13-45'"},
+           {" --catalog " + q(s.north) + " --of xyz", "--of: xyz not in"}}) {
+    SCOPED_TRACE(extra);
+    const auto r = test::run_shell(kMpirun + " fuse -o " + q(tmp / "out") + extra);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    const auto first = r.output.find(line);
+    ASSERT_NE(first, std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find(line, first + 1), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp / "out"));
+  }
+  // A day whose coarse image has no valid pixel: nothing to predict, and no folder left.
+  const Catalog cat = Catalog::load(s.north.string());
+  std::string day;
+  for (const Date& d : cat.coarse_only_dates())
+    if (cat.find(d, Role::Coarse)->valid_fraction == 0) {
+      day = d.iso();
+      break;
+    }
+  ASSERT_FALSE(day.empty());
+  const auto r = test::run_shell(kMpirun + " fuse --catalog " + q(s.north) + " --method starfm --from " + day +
+                                 " --to " + day + " -o " + q(tmp / "none"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no date could be predicted with starfm"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp / "none")) << r.output;
+#else
+  GTEST_SKIP() << "built without MPI (libopenmpi-dev)";
+#endif
+}
+
 // Shards given different --work-tile store their tiles under the same names and take each
 // other's for not done. The second one says so when it starts, --assemble names the cause
 // instead of only "not done", and the shards run again with one tiling finish the run.
