@@ -10,6 +10,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -31,6 +33,7 @@
 #include "lstfuse/core/catalog.hpp"
 #include "lstfuse/core/error.hpp"
 #include "lstfuse/core/outputs.hpp"
+#include "lstfuse/core/stop.hpp"
 #include "lstfuse/deep/archive.hpp"
 #include "lstfuse/eval/metrics.hpp"
 #include "lstfuse/io/products.hpp"
@@ -179,6 +182,57 @@ std::string model_method(const std::string& path) {
   return meta.value("method", "");
 }
 
+unsigned long g_main_thread = 0;  // Python's main thread, where its signal handlers run
+
+// While a long call runs without the GIL on Python's main thread, Ctrl-C asks the library to stop
+// at its next safe point (between tiles, between training batches: core/stop.hpp); the call
+// used to run to its end first, minutes on a large scene. Python then raises KeyboardInterrupt as
+// for any Ctrl-C. Calls from other threads are not interrupted, as Python's own are not.
+class CtrlCStops {
+ public:
+  CtrlCStops() {
+    if (PyThread_get_thread_ident() != g_main_thread) return;
+    clear_stop_request();
+    struct sigaction ours {};
+    ours.sa_handler = [](int) { request_stop(); };
+    sigemptyset(&ours.sa_mask);
+    active_ = sigaction(SIGINT, &ours, &previous_) == 0;
+  }
+  ~CtrlCStops() { restore(); }
+  CtrlCStops(const CtrlCStops&) = delete;
+  CtrlCStops& operator=(const CtrlCStops&) = delete;
+
+  // Runs `work` (without the GIL), then hands a Ctrl-C that came meanwhile to Python's handler.
+  template <class F>
+  void run(F&& work) {
+    bool stopped = false;
+    std::string why;
+    try {
+      py::gil_scoped_release nogil;
+      work();
+    } catch (const Stopped& e) {
+      stopped = true;
+      why = e.what();
+    }
+    restore();
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();  // KeyboardInterrupt
+    if (stopped) throw Error(why);  // a handler of the user's that did not raise
+  }
+
+ private:
+  void restore() {
+    if (!active_) return;
+    sigaction(SIGINT, &previous_, nullptr);
+    active_ = false;
+    if (stop_requested()) {
+      clear_stop_request();
+      raise(SIGINT);  // to Python's handler, which marks it for PyErr_CheckSignals
+    }
+  }
+  struct sigaction previous_ {};
+  bool active_ = false;
+};
+
 // A method instance that Python holds between fit and predict (deep methods) or just once.
 class PyMethod {
  public:
@@ -212,9 +266,11 @@ class PyMethod {
     std::vector<ImagePair> ps = make_pairs(pairs, transform, crs);
     FitContext ctx;
     ctx.show_progress = progress;
-    py::gil_scoped_release nogil;
-    std::unique_lock<std::shared_mutex> lock(mutex_);
-    m_->fit(ps, ctx);
+    CtrlCStops ctrl_c;
+    ctrl_c.run([&] {
+      std::unique_lock<std::shared_mutex> lock(mutex_);
+      m_->fit(ps, ctx);
+    });
   }
 
   py::dict predict(const py::list& pairs, const FloatArray& coarse, const std::string& date,
@@ -232,11 +288,11 @@ class PyMethod {
     }
     std::sort(in.pairs.begin(), in.pairs.end(), [](const ImagePair& a, const ImagePair& b) { return a.date < b.date; });
     FusionResult r;
-    {
-      py::gil_scoped_release nogil;
+    CtrlCStops ctrl_c;
+    ctrl_c.run([&] {
       std::shared_lock<std::shared_mutex> lock(mutex_);
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
-    }
+    });
     return result_dict(std::move(r));
   }
 
@@ -250,8 +306,8 @@ class PyMethod {
     FusionResult r;
     Grid grid;
     StreamInput files;
-    {
-      py::gil_scoped_release nogil;
+    CtrlCStops ctrl_c;
+    ctrl_c.run([&] {
       std::shared_lock<std::shared_mutex> lock(mutex_);
       const Catalog cat = Catalog::load(root);
       const Date target = Date::parse(date);
@@ -262,7 +318,7 @@ class PyMethod {
       if (pipeline::coarse_bias_enabled(coarse_bias, info)) pipeline::CoarseBiasStep(cat).apply(in, {in.date});
       grid = in.coarse.grid();
       r = predict_tiled(*m_, in, TilingOptions{tile, threads});
-    }
+    });
     py::dict d = result_dict(std::move(r));
     d["transform"] = std::vector<double>(grid.transform.begin(), grid.transform.end());
     d["crs"] = grid.crs;
@@ -421,6 +477,7 @@ py::dict read_observation(const std::string& root, const std::string& date, cons
 PYBIND11_MODULE(_core, m) {
   m.doc() = "lstfuse's C++ library (use the lstfuse package, not this module directly)";
   spdlog::set_level(spdlog::level::warn);  // the library's info logs are for the command line
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   // Errors keep their one-line message; bad values (options, dates, shapes) are ValueError.
   py::register_exception<Error>(m, "LstfuseError", PyExc_ValueError);
   m.attr("__version__") = LSTFUSE_VERSION;

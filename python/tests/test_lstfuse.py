@@ -591,3 +591,42 @@ def test_open_fused_names_a_damaged_or_edited_folder(catalog, tmp_path):
     damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(ValueError, match=str(damaged)):
         lstfuse.open_fused(out)
+
+
+def test_ctrl_c_stops_a_long_call_at_its_next_tile_or_batch():
+    # Ctrl-C waited for the call's end (26 s of a STARFM prediction, a whole training) before
+    # Python raised KeyboardInterrupt.
+    import signal
+    import threading
+    import time
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in an interactive session
+    try:
+        rng = np.random.default_rng(4)
+        n = 64
+        pairs = [(f"2024-01-{1 + 8 * k:02d}", (300 + 3 * rng.random((n, n))).astype(np.float32),
+                  np.full((n, n), 301.0 + k, np.float32)) for k in range(3)]
+        # A training of a thousand epochs, stopped between batches: the model is left unfitted
+        # (it kept the part-trained network, and predicted with it).
+        model = lstfuse.Model("stfnet", epochs=1000, patches_per_epoch=64, patch=32, stride=16, threads=1, quiet=True)
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(pairs)
+        with pytest.raises(ValueError, match="no trained model"):
+            model.predict(pairs[:2], pairs[2][2], date="2024-01-05")
+        # A prediction of many tiles, stopped at the next one: well before the whole scene.
+        big = 768
+        f = (300 + rng.normal(0, 3, (big, big))).astype(np.float32)
+        c = (300 + rng.normal(0, 1, (big, big))).astype(np.float32)
+        t0 = time.monotonic()
+        lstfuse.predict("starfm", [(f, c)], c + np.float32(2), window=61, tile=64, threads=1)
+        whole = time.monotonic() - t0
+        threading.Timer(whole / 10, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            lstfuse.predict("starfm", [(f, c)], c + np.float32(2), window=61, tile=64, threads=1)
+        assert time.monotonic() - t0 < whole / 2
+        # The library is ready for the next call.
+        out = lstfuse.predict("additive", [(f, c)], c + np.float32(2))
+        np.testing.assert_allclose(out, f + 2, atol=1e-4)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/stop.hpp"
 #include "lstfuse/core/threads.hpp"
 
 namespace lstfuse {
@@ -110,6 +111,7 @@ FusionResult predict_tiled(Method& method, const FusionInput& in, const TilingOp
   out.fine = Raster(grid, in.coarse.bands(), 0.0f, false);
   out.fine.units = in.coarse.units;
   for (const TileRect& t : tile_rects(W, H, aligned_tile(opts.tile, method))) {
+    stop_point(mi.name.c_str());
     const TileWindow win = tile_window(t.x0, t.y0, t.w, t.h, halo, W, H);
     FusionInput sub;
     sub.date = in.date;

@@ -101,9 +101,16 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   auto ck = nlohmann::json::parse(meta_json());
   for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience", "time-budget"}) ck["options"].erase(k);
   ck.erase("lstfuse_version");
-  report_ = train(*model_, data, common_, ctx, dev, ck.dump(), [t_fit] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
-  });
+  // A training that ends in an error (or is stopped, core/stop.hpp) leaves a network part-way
+  // through its epochs: the method is then unfitted, so that nothing predicts with it.
+  try {
+    report_ = train(*model_, data, common_, ctx, dev, ck.dump(), [t_fit] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
+    });
+  } catch (...) {
+    model_.reset();
+    throw;
+  }
   set_baseline_choice(*report_);
   // One summary line always (logs and CI see it); the per-batch bar is for terminals only.
   const std::string best_at = report_->best_epoch == 0

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/core/stop.hpp"
 #include "lstfuse/core/files.hpp"
 #include "lstfuse/core/progress.hpp"
 #include "lstfuse/deep/archive.hpp"
@@ -270,6 +271,7 @@ TrainReport train(DeepModel& model, const PatchSet& data, const CommonOptions& o
     size_t seen = 0;
     const size_t nb = (order.size() + bs - 1) / bs;
     for (size_t b = 0; b < nb; ++b) {
+      stop_point("training");
       std::vector<PatchRef> refs(order.begin() + b * bs, order.begin() + std::min(order.size(), (b + 1) * bs));
       auto losses = model.train_step(data.batch(refs, device));
       sum += losses.at("loss") * refs.size();
