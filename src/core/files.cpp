@@ -41,15 +41,26 @@ std::string temporary_name(const std::string& path, const std::string& suffix) {
 
 namespace {
 
+// True while process `pid` of this machine runs (or is not ours to signal). A killed process
+// that its parent has not reaped yet (a zombie: seconds where PID 1 reaps slowly) has ended:
+// its run was refused again as "still running" until the zombie went.
+bool process_alive(long pid) {
+  if (pid == ::getpid()) return true;
+  if (!(::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: alive, as kill says
+  const size_t close = line.rfind(')');      // "PID (name) STATE ...": the name may hold spaces
+  return !(close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
+}
+
 // True when `rest` (what follows ".part-HOST-" in a temporary's name) starts with the id of a
 // process of this machine that is gone: its temporary is a killed run's half-written file.
 bool left_by_a_gone_process(const std::string& rest) {
   size_t digits = 0;
   while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
   if (digits == 0 || digits > 9) return false;
-  const long pid = std::stol(rest.substr(0, digits));
-  // Alive (or not ours to signal): leave it.
-  return !(pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  return !process_alive(std::stol(rest.substr(0, digits)));  // alive (or not ours): leave it
 }
 
 }  // namespace
@@ -142,8 +153,7 @@ void remove_stale_build_folders_with(const std::filesystem::path& parent, const 
     if (f.rfind(prefix, 0) != 0 || !e.is_directory(ec)) continue;
     const std::string pid_text = f.substr(prefix.size());
     if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::stol(pid_text);
-    if (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    if (process_alive(std::stol(pid_text))) continue;
     fs::remove_all(e.path(), ec);
   }
 }

@@ -2,6 +2,8 @@
 // never inputs, catalog paths inside the catalog, one-line messages for library exceptions,
 // dates that are not dates, CRS-only grid differences.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -356,6 +358,32 @@ TEST(Temporaries, AFolderIsSweptOfAKilledRunsTemporaries) {
   EXPECT_TRUE(fs::exists(plain));
   EXPECT_TRUE(fs::is_directory(sub));
   remove_stale_temporaries_in(tmp / "missing");  // no folder: nothing to do, no error
+}
+
+TEST(Temporaries, AKilledProcessNotYetReapedCountsAsGone) {
+  // A process killed with SIGKILL stays a zombie until its parent reaps it (seconds where PID 1
+  // reaps slowly); kill(pid, 0) still finds it, so its run's build folder was kept and the next
+  // run refused as "killed before it finished" until the zombie went.
+  test::TempDir tmp;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  // The child has ended and is not reaped: /proc says Z.
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    if (line.rfind(')') != std::string::npos && line[line.rfind(')') + 2] == 'Z') break;
+    ::usleep(10000);
+  }
+  const fs::path zombie = tmp / (".out.fill-" + std::to_string(child));
+  const fs::path mine = tmp / (".out.fill-" + std::to_string(::getpid()));
+  fs::create_directories(zombie);
+  fs::create_directories(mine);
+  remove_stale_build_folders(tmp / "out", "fill");
+  EXPECT_FALSE(fs::exists(zombie));
+  EXPECT_TRUE(fs::exists(mine));
+  ::waitpid(child, nullptr, 0);
 }
 
 TEST(Temporaries, AKilledRunsTemporaryIsRemovedByTheNextWrite) {
