@@ -17,6 +17,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <sstream>
 #include <string>
@@ -192,6 +193,10 @@ class CtrlCStops {
  public:
   CtrlCStops() {
     if (PyThread_get_thread_ident() != g_main_thread) return;
+    // Only over Python's own KeyboardInterrupt: a program that ignores SIGINT (a worker of a
+    // multiprocessing pool) or handles it its own way keeps that.
+    const py::module_ signal = py::module_::import("signal");
+    if (!signal.attr("getsignal")(signal.attr("SIGINT")).is(signal.attr("default_int_handler"))) return;
     clear_stop_request();
     struct sigaction ours {};
     ours.sa_handler = [](int) { request_stop(); };
@@ -209,6 +214,8 @@ class CtrlCStops {
     std::string why;
     try {
       py::gil_scoped_release nogil;
+      std::optional<StopScope> scope;
+      if (active_) scope.emplace();
       work();
     } catch (const Stopped& e) {
       stopped = true;
@@ -216,7 +223,7 @@ class CtrlCStops {
     }
     restore();
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();  // KeyboardInterrupt
-    if (stopped) throw Error(why);  // a handler of the user's that did not raise
+    if (stopped) throw Error(why);  // not expected: the handler was Python's, which raises
   }
 
  private:

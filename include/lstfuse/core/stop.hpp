@@ -15,12 +15,25 @@ void request_stop() noexcept;
 void clear_stop_request() noexcept;
 bool stop_requested() noexcept;
 
+// Only work on a thread inside a StopScope stops: the host's call that a Ctrl-C is meant for,
+// not its other threads' calls.
+class StopScope {
+ public:
+  StopScope();
+  ~StopScope();
+  StopScope(const StopScope&) = delete;
+  StopScope& operator=(const StopScope&) = delete;
+
+ private:
+  bool outer_;
+};
+
 class Stopped : public Error {
  public:
   using Error::Error;
 };
 
-// Throws Stopped, naming `step`, when a stop was requested.
+// Throws Stopped, naming `step`, when a stop was requested and this thread is in a StopScope.
 void stop_point(const char* step);
 
 }  // namespace lstfuse

@@ -76,6 +76,9 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
     if (p.fine.bands() != bands || p.coarse.bands() != bands)
       throw Error(fmt::format("{}: the pair of {} has a different band count", info_.name, p.date.iso()));
   }
+  // From here the method's state changes: a fit that fails (or is stopped, core/stop.hpp) leaves
+  // it unfitted, so that nothing predicts with a part-set normalisation or part-trained network.
+  model_.reset();
   set_threads(common_.threads);
   const auto dev = device();
   torch::manual_seed(static_cast<uint64_t>(common_.seed));
@@ -101,8 +104,6 @@ void DeepMethod::fit(const std::vector<ImagePair>& pairs, const FitContext& ctx)
   auto ck = nlohmann::json::parse(meta_json());
   for (const char* k : {"epochs", "device", "threads", "quiet", "tile", "patience", "time-budget"}) ck["options"].erase(k);
   ck.erase("lstfuse_version");
-  // A training that ends in an error (or is stopped, core/stop.hpp) leaves a network part-way
-  // through its epochs: the method is then unfitted, so that nothing predicts with it.
   try {
     report_ = train(*model_, data, common_, ctx, dev, ck.dump(), [t_fit] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_fit).count();
