@@ -82,6 +82,7 @@ void run(const MetricsArgs& a) {
   if (!a.mask.empty()) {
     lstfuse::io::ReadOptions mo;
     mo.require_crs = false;
+    mo.categorical = true;
     mask = std::make_unique<lstfuse::Raster>(lstfuse::io::read_raster(a.mask, mo));
     opts.mask = mask.get();
   }

@@ -253,9 +253,11 @@ Encoding band_encoding(GDALRasterBand& band, double given_scale, double given_of
   if (!has_offset || !std::isfinite(offset)) offset = 0.0;
   if (!(scale != 0.0)) throw file_error(shown, fmt::format("band {} declares a scale of 0", band.GetBand()));
   const bool file_has = scale != 1.0 || offset != 0.0, given = given_scale != 1.0 || given_offset != 0.0;
-  if (file_has && given && (scale != given_scale || offset != given_offset))
-    throw file_error(shown, fmt::format("declares its own scale {:g} and offset {:g} (value = stored * scale + "
-                                        "offset), and {} say {:g} and {:g}: give none (the file's apply) or fix the file",
+  // Agreement within float32's rounding: a file stores 0.02 as 0.0199999995.
+  const auto differ = [](double a, double b) { return std::abs(a - b) > 1e-6 * std::max({1.0, std::abs(a), std::abs(b)}); };
+  if (file_has && given && (differ(scale, given_scale) || differ(offset, given_offset)))
+    throw file_error(shown, fmt::format("declares its own scale {} and offset {} (value = stored * scale + "
+                                        "offset), and {} say {} and {}: give none (the file's apply) or fix the file",
                                         scale, offset, given_names, given_scale, given_offset));
   return file_has ? Encoding{scale, offset} : Encoding{given_scale, given_offset};
 }
@@ -357,7 +359,8 @@ Raster read_window(const std::string& path, int x0, int y0, int w, int h, const 
     const double file_nd = band->GetNoDataValue(&has_nd);
     const bool use_nd = opts.nodata.has_value() || has_nd;
     const double nd = opts.nodata.value_or(file_nd);
-    const detail::Encoding enc = detail::band_encoding(*band, opts.scale, opts.offset, path, "the read options");
+    const detail::Encoding enc = opts.categorical ? detail::Encoding{}
+                                                  : detail::band_encoding(*band, opts.scale, opts.offset, path, "the read options");
     CPLErrorReset();
     if (band->RasterIO(GF_Read, xa, ya, cw, ch, buf.data(), cw, ch, GDT_Float64, 0, 0) != CE_None) {
       throw file_error(path, "read failed (" + detail::read_failure_reason(path, bands[i], xa, ya, cw, ch) + ")");

@@ -503,7 +503,9 @@ Catalog ingest(const std::vector<std::string>& inputs, const std::string& out_di
       // Class codes: nearest neighbour, never interpolated.
       prep::AlignOptions ao;
       ao.resampling = prep::Resampling::Nearest;
-      Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path), landcover->path), grid, ao);
+      io::ReadOptions codes;
+      codes.categorical = true;
+      Raster lc = prep::align(prep::raster_source(io::read_raster(landcover->path, codes), landcover->path), grid, ao);
       // Class codes are small integers: an LST or NDVI raster given by mistake would be written
       // as one saturated Byte class.
       for (size_t k = 0; k < lc.band_size(); ++k) {

@@ -80,7 +80,9 @@ std::optional<Raster> catalog_landcover(const Catalog& catalog) {
     throw file_error(path, "the land-cover layer is not on the catalog grid (" + g.describe_vs(catalog.grid()) +
                                "); re-run 'lstfuse ingest' with --landcover");
   }
-  return io::read_raster(path);
+  io::ReadOptions codes;
+  codes.categorical = true;
+  return io::read_raster(path, codes);
 }
 
 Raster quality_band(const Raster& quality, const std::string& name) {

@@ -26,6 +26,8 @@ struct ReadOptions {
   double valid_max = std::numeric_limits<double>::infinity();
   std::vector<int> bands;             // 1-based; empty = all bands
   bool require_crs = true;            // a raster without CRS is an error
+  // Codes, not values (land-cover classes, masks): the file's own scale and offset do not apply.
+  bool categorical = false;
 };
 
 // Grid (size, geotransform, CRS) of a raster file without reading its pixels.
