@@ -26,15 +26,18 @@ Raster load_observation(const Catalog& catalog, const Observation& obs) {
   // Ingest checked the values; a file edited since (converted to Celsius, nodata changed) is not
   // LST in kelvin any more.
   check_plausible_lst(r, path);
-  // A file replaced since by one without a valid pixel would reach a method as a pair the
-  // catalog calls clear, and fail there without saying why.
-  if (obs.valid_fraction > 0 && r.bands() > 0 && r.valid_count(0) == 0) {
-    throw file_error(path, fmt::format("has no valid pixel, but the catalog recorded {:.1f} % valid pixels when it "
-                                       "was made: the file was changed since; re-run 'lstfuse ingest'",
-                                       100.0 * obs.valid_fraction));
-  }
+  if (r.bands() > 0) check_not_emptied(catalog, obs, static_cast<long long>(r.valid_count(0)));
   r.grid() = catalog.grid();  // identical geometry; keep the catalog's CRS text
   return r;
+}
+
+void check_not_emptied(const Catalog& catalog, const Observation& obs, long long valid_pixels) {
+  if (obs.valid_fraction > 0 && valid_pixels == 0) {
+    throw file_error(catalog.absolute(obs.path).string(),
+                     fmt::format("has no valid pixel, but the catalog recorded {:.1f} % valid pixels when it was made: "
+                                 "the file was changed since; re-run 'lstfuse ingest'",
+                                 100.0 * obs.valid_fraction));
+  }
 }
 
 Raster load_observation_window(const Catalog& catalog, const Observation& obs, int x0, int y0,

@@ -298,11 +298,17 @@ const prep::PairBias& CoarseBiasStep::measured(const Date& d) const {
       const Grid& g = catalog_.grid();
       constexpr int kStripRows = 256;
       prep::CoarseBiasSum sum;
+      long long fine_valid = 0, coarse_valid = 0;
       for (int y = 0; y < g.height; y += kStripRows) {
         const int rows = std::min(kStripRows, g.height - y);
-        sum.add(io::load_observation_window(catalog_, *f, 0, y, g.width, rows),
-                io::load_observation_window(catalog_, *c, 0, y, g.width, rows));
+        const Raster fine = io::load_observation_window(catalog_, *f, 0, y, g.width, rows);
+        const Raster coarse = io::load_observation_window(catalog_, *c, 0, y, g.width, rows);
+        sum.add(fine, coarse);
+        fine_valid += static_cast<long long>(fine.valid_count(0));
+        coarse_valid += static_cast<long long>(coarse.valid_count(0));
       }
+      io::check_not_emptied(catalog_, *f, fine_valid);  // as load_observation checks a whole image
+      io::check_not_emptied(catalog_, *c, coarse_valid);
       pb = sum.result();
     }
   }
