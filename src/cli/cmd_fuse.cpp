@@ -150,10 +150,10 @@ void setup(CLI::App& app) {
     // With MPI, `mpirun -n 1` runs the shared way too (same files, index at the end); without
     // it, one copy is a plain run and only several copies are refused.
     const bool under_mpi = pl::launched_by_mpi(pl::built_with_mpi() ? 1 : 2);
-    // Every rank reads the same command line and files, and meets the refusals below alike: the
-    // first says it (N copies of one line, none naming its rank, some run together, said no
-    // more). The others leave with status 0, so that mpirun does not end the first before it has;
-    // mpirun's status is still 1.
+    // Every rank reads the same command line and meets the refusals below alike: the first says
+    // it (N copies of one line, none naming its rank, some run together, said no more). The
+    // others leave with status 0, so that mpirun does not end the first before it has; mpirun's
+    // status is still 1.
     const bool first = pl::rank_from_environment() <= 0;
     std::optional<pl::Shard> shard;
     std::vector<std::string> outs;
@@ -174,11 +174,8 @@ void setup(CLI::App& app) {
       outs = fuse_output_folders(a->catalogs, a->out);
       if (under_mpi && (shard || a->assemble)) throw lstfuse::Error("--shard and --assemble are for runs without mpirun");
       if (under_mpi && !pl::built_with_mpi()) pl::MpiSession{};  // refuses, saying how to run instead
-      // Every catalog's manifest and the dates are read before the first catalog is fused: a bad
-      // second catalog found after the first one's hours of work would leave half a run.
       for (const auto& [flag, text] : {std::pair<const char*, const std::string&>{"--from", a->from}, {"--to", a->to}})
         if (!text.empty()) lstfuse::cli::parse_date_flag(text, flag);
-      for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
       // Tiles of a few pixels cost more in halos and records than they compute (1 px: minutes a date).
       if (a->work_tile > 0 && a->work_tile < 16) {
         throw lstfuse::Error(fmt::format("--work-tile {}: give 0 (a date is one item) or at least 16 pixels", a->work_tile));
@@ -186,6 +183,18 @@ void setup(CLI::App& app) {
     } catch (...) {
       if (under_mpi && !first) std::exit(0);
       throw;
+    }
+    // Every catalog's manifest is read before the first catalog is fused: a bad second catalog
+    // found after the first one's hours of work would leave half a run. Files may differ between
+    // the nodes of a cluster: a rank other than the first that cannot read one says so with its
+    // number and fails (silent, it would leave the others waiting for it in MPI's start).
+    try {
+      for (const auto& c : a->catalogs) lstfuse::Catalog::load(c);
+    } catch (const std::exception& e) {
+      if (!under_mpi || first) throw;
+      // One write: the ranks share mpirun's stream.
+      std::cerr << fmt::format("lstfuse: error: rank {}: {}\n", pl::rank_from_environment(), lstfuse::user_message(e));
+      std::exit(1);
     }
     std::unique_ptr<pl::MpiSession> mpi;
     if (under_mpi) mpi = std::make_unique<pl::MpiSession>();
@@ -203,7 +212,7 @@ void setup(CLI::App& app) {
     } catch (const std::exception& e) {
       if (!mpi || mpi->size() == 1) throw;
       // The other ranks would wait for this one for ever: say why, then end them all.
-      std::cerr << "lstfuse: error: rank " << mpi->rank() << ": " << lstfuse::user_message(e) << "\n";
+      std::cerr << fmt::format("lstfuse: error: rank {}: {}\n", mpi->rank(), lstfuse::user_message(e));
       mpi->abort(1);
     }
     // Every other date is written; the exit status still says that the run is not complete, so

@@ -67,9 +67,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    // Under mpirun every rank parses the same command line: the first says what is wrong, the
-    // others leave quietly with 0 (mpirun's status is still the first's).
-    if (lstfuse::pipeline::rank_from_environment() > 0) return 0;
+    // `mpirun ... fuse`: every rank parses the same command line; the first says what is wrong,
+    // the others leave quietly with 0 (mpirun's status is still the first's). Other commands
+    // are no MPI programs: each copy speaks for itself.
+    const auto command = std::find_if(argv + 1, argv + argc, [](const char* s) { return s[0] != '-'; });
+    const bool fuse_ranks = command != argv + argc && std::string(*command) == "fuse";
+    if (fuse_ranks && lstfuse::pipeline::launched_by_mpi(2) && lstfuse::pipeline::rank_from_environment() > 0) return 0;
     // One line, like every other error (CLI11 would add a second one). Without a command,
     // CLI11 says "A subcommand is required" even for a misspelt one: the word is named.
     std::string msg = e.what();
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
         break;
       }
     }
-    std::cerr << "lstfuse: error: " << msg << " (see --help)\n";
+    std::cerr << "lstfuse: error: " + msg + " (see --help)\n";  // one write: ranks of mpirun share the stream
     return 2;  // a usage error, whatever CLI11's own code for its kind
   } catch (const std::exception& e) {
     if (lstfuse::interrupted()) lstfuse::await_interrupt_exit();  // the signal's exit, not this error's
@@ -97,7 +100,7 @@ int main(int argc, char** argv) {
       for (const auto* sub : app.get_subcommands()) step = sub->get_name();
       if (!step.empty()) msg = step + ": " + msg;
     }
-    std::cerr << "lstfuse: error: " << msg << (verbose || detail == msg ? "" : " (-v for details)") << "\n";
+    std::cerr << "lstfuse: error: " + msg + (verbose || detail == msg ? "" : " (-v for details)") + "\n";
     if (verbose && detail != msg) std::cerr << "lstfuse: details: " << detail << "\n";
     return dynamic_cast<const lstfuse::UsageError*>(&e) ? 2 : 1;  // as CLI11's usage errors
   } catch (...) {
