@@ -47,11 +47,16 @@ void check_room(const lstfuse::sim::SimOptions& o, const std::string& out) {
   std::error_code ec;
   while (!where.empty() && !std::filesystem::exists(where, ec) && where != where.parent_path()) where = where.parent_path();
   const auto space = std::filesystem::space(where, ec);
-  if (ec || raw * 0.4 <= static_cast<double>(space.available)) return;
+  // A file system of no size (/proc, /sys) is no disk: writing there fails, and says why.
+  if (ec || space.capacity == 0 || raw * 0.4 <= static_cast<double>(space.available)) return;
+  const auto size = [](double bytes) {
+    return bytes >= 1e9 ? fmt::format("{:.0f} GB", bytes / 1e9) : fmt::format("{:.0f} MB", bytes / 1e6);
+  };
   throw lstfuse::Error(fmt::format(
-      "simulate: --size {} over --days {} writes {:.0f} fine images of {} x {} px, at least {:.0f} GB, and the disk "
-      "of {} has {:.0f} GB free: choose a smaller --size or fewer --days (or --truth-dates landsat)",
-      o.size, o.days, landsat + truth, o.size, o.size, raw * 0.4 / 1e9, out, space.available / 1e9));
+      "simulate: --size {} over --days {} writes {:.0f} fine images of {} x {} px, at least {}, and the disk "
+      "of {} has {} free: choose a smaller --size or fewer --days (or --truth-dates landsat)",
+      o.size, o.days, landsat + truth, o.size, o.size, size(raw * 0.4), out,
+      size(static_cast<double>(space.available))));
 }
 
 void setup(CLI::App& app) {

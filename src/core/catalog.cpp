@@ -136,6 +136,10 @@ Catalog Catalog::from_json(const nlohmann::json& j, const std::filesystem::path&
     check_inside("path", obs.path);
     if (!obs.quality_path.empty()) check_inside("quality_path", obs.quality_path);
     obs.valid_fraction = o.value("valid_fraction", 0.0);
+    // A share: an edited manifest's -5 or 1e308 was shown as "valid -500.0 %" and chose pairs.
+    if (!(obs.valid_fraction >= 0.0 && obs.valid_fraction <= 1.0))
+      throw Error(fmt::format("the {} image of {} has valid_fraction {}, not a share between 0 and 1",
+                              o.at("role").get<std::string>(), obs.date.iso(), obs.valid_fraction));
     obs.units = o.value("units", "K");
     obs.source = o.value("source", "");
     c.add(obs);

@@ -435,6 +435,15 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
     EXPECT_TRUE(one_line(r.output)) << r.output;
     EXPECT_FALSE(fs::exists(tmp / "huge"));
   }
+  // A file system of no size (/proc) is no full disk: "at least 0 GB, and the disk has 0 GB free"
+  // named room as the cause where the folder cannot be made at all.
+  if (fs::exists("/proc/self") && fs::space("/proc").capacity == 0) {
+    const auto r = test::run_cli("simulate -q -o /proc/lstfuse-sim --size 60 --days 30");
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("GB free"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("/proc/lstfuse-sim"), std::string::npos) << r.output;
+    EXPECT_TRUE(one_line(r.output)) << r.output;
+  }
 }
 
 // Arguments that were misread without a word: an empty value taken as the option left out, a

@@ -269,6 +269,15 @@ TEST(CatalogManifest, PathsMustStayInsideTheCatalog) {
   EXPECT_NE(error_of([&] { Catalog::load(tmp.path()); }).find("-4 x 4"), std::string::npos);
   write("sub/x.tif", 4);
   EXPECT_NO_THROW(Catalog::load(tmp.path()));
+  // A share of valid pixels outside 0..1 (a hand-edited manifest) was listed and chose pairs.
+  for (const double bad : {-5.0, 1e308, 1.5}) {
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(tmp / "manifest.json"));
+    j["observations"][0]["valid_fraction"] = bad;
+    std::ofstream(tmp / "manifest.json") << j.dump();
+    const std::string msg = error_of([&] { Catalog::load(tmp.path()); });
+    EXPECT_NE(msg.find("the fine image of 2020-01-01 has valid_fraction"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not a share between 0 and 1"), std::string::npos) << msg;
+  }
 }
 
 TEST(Messages, LibraryExceptionsBecomeOneLine) {
