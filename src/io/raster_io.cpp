@@ -605,14 +605,15 @@ void RasterWriter::commit() {
   std::filesystem::rename(impl_->tmp_path, impl_->final_path, ec);
   if (ec) throw file_error(path_, "cannot move the finished file into place (" + ec.message() + ")");
   impl_->committed = true;
-  // GDAL's sidecar of the raster replaced here (X.aux.xml, written by gdalinfo -stats or QGIS)
-  // holds the old raster's statistics and histogram, which GDAL and QGIS would show for the new
-  // one: it goes with the raster, as when GDAL itself writes over a dataset.
-  if (replacing) {
-    const std::string sidecar = impl_->final_path + ".aux.xml";
-    if (std::filesystem::is_regular_file(std::filesystem::symlink_status(sidecar, ec)))
-      std::filesystem::remove(sidecar, ec);
-  }
+  // The replaced raster's sidecar goes with it, as when GDAL itself writes over a dataset.
+  if (replacing) remove_stale_sidecar(impl_->final_path);
+}
+
+void remove_stale_sidecar(const std::string& path) {
+  std::error_code ec;
+  const std::string sidecar = path + ".aux.xml";
+  if (std::filesystem::is_regular_file(std::filesystem::symlink_status(sidecar, ec)))
+    std::filesystem::remove(sidecar, ec);
 }
 
 void write_raster(const std::string& path, const Raster& raster, const WriteOptions& opts) {

@@ -536,10 +536,12 @@ BenchmarkResult run_benchmark(const Catalog& catalog, const BenchmarkOptions& op
       const auto st = fs::symlink_status(f, ec);
       if (!fs::is_regular_file(st) || fs::is_symlink(st)) continue;
       if (!(map ? eval::is_lstfuse_png(f.string()) : io::is_lstfuse_raster(f.string()))) continue;
-      if (map && !opts.maps)
+      if (map && !opts.maps) {
         res.kept_files.push_back(rel);
-      else
+      } else {
         fs::remove(f, ec);
+        io::remove_stale_sidecar(f.string());
+      }
     }
   }
   return res;

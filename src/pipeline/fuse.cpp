@@ -800,8 +800,10 @@ FuseSummary fuse(const Catalog& source, Method& method, const FuseOptions& given
       const bool cube = f.extension() == ".nc";
       try {
         if (cube ? io::raster_metadata_item(f.string(), "NC_GLOBAL#source").rfind("lstfuse ", 0) == 0
-                 : io::is_lstfuse_raster(f.string()))
+                 : io::is_lstfuse_raster(f.string())) {
           fs::remove(f, ec);
+          io::remove_stale_sidecar(f.string());
+        }
       } catch (const Error& e) {  // the run has succeeded: an unreadable leftover stays, said
         spdlog::warn("fuse: left {} of an earlier run in place: {}", f.string(), e.what());
       }

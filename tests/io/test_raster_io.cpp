@@ -185,6 +185,16 @@ TEST(RasterIo, ARasterReplacedLosesTheOldOnesStatisticsSidecar) {
   std::ofstream(fresh + ".aux.xml") << "<PAMDataset/>";
   io::write_raster(fresh, Raster(utm_grid(4, 4), 1, 300.0f));
   EXPECT_TRUE(std::filesystem::exists(fresh + ".aux.xml"));
+  // Where lstfuse removes a raster of its own (fuse --overwrite, a benchmark run again), the
+  // sidecar goes too: GDAL would give it to the next raster of that name. A link of that name,
+  // or another file, stays.
+  io::remove_stale_sidecar(fresh);
+  EXPECT_FALSE(std::filesystem::exists(fresh + ".aux.xml"));
+  std::ofstream(tmp / "notes.txt") << "mine";
+  std::filesystem::create_symlink(tmp / "notes.txt", fresh + ".aux.xml");
+  io::remove_stale_sidecar(fresh);
+  EXPECT_TRUE(std::filesystem::is_symlink(fresh + ".aux.xml"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "notes.txt"));
 }
 
 TEST(RasterIo, BadInputsNameTheFile) {

@@ -30,6 +30,11 @@ struct ReadOptions {
   bool categorical = false;
 };
 
+// Removes GDAL's sidecar of a raster lstfuse has replaced or removed (PATH.aux.xml, written by
+// gdalinfo -stats or QGIS): it holds the old raster's statistics, histogram and any scale, which
+// GDAL would apply to the next raster of that name. Only a regular file of exactly that name.
+void remove_stale_sidecar(const std::string& path);
+
 // Grid (size, geotransform, CRS) of a raster file without reading its pixels.
 Grid read_grid(const std::string& path, bool require_crs = true);
 int read_band_count(const std::string& path);
