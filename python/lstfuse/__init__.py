@@ -45,11 +45,14 @@ def _as_float32(a: Any, what: str) -> np.ndarray:
         # xarray names its axes: (x, y) or (y, x, band) is the same image as (y, x) or
         # (band, y, x), and was read in the order stored, its pixels transposed.
         dims = tuple(a.dims)
-        if ("x" in dims) != ("y" in dims):
-            raise ValueError(f"{what}: has a dimension {'x' if 'x' in dims else 'y'} but no "
-                             f"{'y' if 'x' in dims else 'x'} (dims {dims})")
-        if "x" in dims and dims[-2:] != ("y", "x"):
-            a = a.transpose(..., "y", "x")
+        for ydim, xdim in (("y", "x"), ("lat", "lon"), ("latitude", "longitude")):
+            if (xdim in dims) != (ydim in dims):
+                raise ValueError(f"{what}: has a dimension {xdim if xdim in dims else ydim} but no "
+                                 f"{ydim if xdim in dims else xdim} (dims {dims})")
+            if xdim in dims:
+                if dims[-2:] != (ydim, xdim):
+                    a = a.transpose(..., ydim, xdim)
+                break
         a = a.values
     # Temperatures are real numbers: a complex array would lose its imaginary part to the cast
     # (with only a numpy warning), and text or objects would fail inside numpy.
@@ -529,11 +532,12 @@ def open_fused(folder: str | os.PathLike):
         name = e.get(key)
         if not name:
             return None
-        if not isinstance(name, str) or os.path.basename(name) != name or name in (".", ".."):
+        if not isinstance(name, str) or os.path.basename(name) != name or name in (".", "..") \
+                or os.path.islink(os.path.join(folder, name)):
             raise LstfuseError(f"{index_path}: entry {e.get('date')!r} names {name!r}, not a file of the folder")
         return os.path.join(folder, name)
 
-    entries = []
+    entries, seen = [], set()
     for e in index.get("entries", []):
         if not isinstance(e, dict) or e.get("status") != "done" or not e.get("output"):
             continue
@@ -541,24 +545,33 @@ def open_fused(folder: str | os.PathLike):
             day = _core.parse_date(str(e.get("date", "")))
         except ValueError:
             raise LstfuseError(f"{index_path}: an entry has no valid date ({e.get('date')!r})") from None
+        if day in seen:
+            raise LstfuseError(f"{index_path}: {day} is listed twice")
+        seen.add(day)
         entries.append(dict(e, date=day, output=own_file(e, "output"), quality=own_file(e, "quality")))
     entries.sort(key=lambda e: e["date"])
     if not entries:
         raise ValueError(f"{folder}: index.json lists no finished day (a run still going, or stopped before "
                          "its first day was listed: run the same lstfuse fuse again to finish it)")
 
-    def read(path: str):
+    def read(path: str, lst: bool = True):
         try:
-            return read_bands(path)
+            return read_bands(path, lst)
         except RuntimeError as e:  # GDAL's, where the caller turned its exceptions on
             raise ValueError(f"{path}: {str(e).strip()}") from None
 
-    def read_bands(path: str):
+    def read_bands(path: str, lst: bool):
         ds = gdal.Open(path)
         if ds is None:
             raise ValueError(f"{path}: cannot be opened")
         if ds.RasterCount < 1:
             raise ValueError(f"{path}: holds no raster band (not a fused day's GeoTIFF)")
+        meta = ds.GetMetadata() or {}
+        # Only fuse's own rasters, and a day's LST is not its quality layer (an edited index).
+        if not any(k.startswith("LSTFUSE_") for k in meta):
+            raise ValueError(f"{path}: not a raster written by lstfuse")
+        if lst and ("QUALITY_BANDS" in meta or "LSTFUSE_QUALITY_BANDS" in meta):
+            raise ValueError(f"{path}: is a quality layer, listed as a day's LST")
         arrays, names = [], []
         for b in range(1, ds.RasterCount + 1):
             band = ds.GetRasterBand(b)
@@ -580,7 +593,7 @@ def open_fused(folder: str | os.PathLike):
         times.append(np.datetime64(e["date"]))
         lst.append(arrays[0])
         if e.get("quality"):
-            qa, qn, _, _ = read(e["quality"])
+            qa, qn, _, _ = read(e["quality"], lst=False)
             for a, n in zip(qa, qn):
                 quality.setdefault(n, {})[e["date"]] = a
     h, w = lst[0].shape

@@ -538,9 +538,11 @@ def test_values_beyond_float32_and_metric_options_out_of_range_are_refused():
     # The command line's bounds (its --data-range, --ergas-ratio, --coarse-res).
     for kwargs, message in (({"data_range": 1e-300}, "data_range must be 0.001 to 1000 K"),
                             ({"data_range": 1e308}, "data_range must be 0.001 to 1000 K"),
-                            ({"ergas_ratio": float("inf")}, "ergas_ratio must be > 0 and <= 1000"),
-                            ({"coarse_res": float("inf")}, "coarse_res must be > 0 and <= 1000000 m"),
-                            ({"coarse_res": 0}, "coarse_res must be > 0")):
+                            ({"ergas_ratio": float("inf")}, "ergas_ratio must be 1e-06 to 1000"),
+                            ({"ergas_ratio": 1e-300}, "ergas_ratio must be 1e-06 to 1000"),
+                            ({"coarse_res": float("inf")}, "coarse_res must be 0.001 to 1000000 m"),
+                            ({"coarse_res": 1e-300}, "coarse_res must be 0.001 to 1000000 m"),
+                            ({"coarse_res": 0}, "coarse_res must be 0.001")):
         with pytest.raises(ValueError, match=message):
             lstfuse.metrics(ref + 1, ref, **kwargs)
 
@@ -630,3 +632,39 @@ def test_ctrl_c_stops_a_long_call_at_its_next_tile_or_batch():
         np.testing.assert_allclose(out, f + 2, atol=1e-4)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_open_fused_reads_only_the_folders_own_rasters_and_latlon_arrays_by_name(catalog, tmp_path):
+    cat = lstfuse.Catalog(catalog)
+    days = [d for d in cat.coarse_only_dates if d > clear_pairs(cat)[1] and clear(cat, d)][:2]
+    out = tmp_path / "fused"
+    run_cli("fuse", "--catalog", catalog, "--method", "additive", "--from", days[0], "--to", days[-1], "-o", out, "-q")
+    index_path = out / "index.json"
+    index = json.loads(index_path.read_text())
+    done = [e for e in index["entries"] if e["status"] == "done"]
+    assert len(done) == 2
+
+    def edited(change):
+        j = json.loads(json.dumps(index))
+        change([e for e in j["entries"] if e["status"] == "done"])
+        index_path.write_text(json.dumps(j))
+
+    # A link in the folder to a catalog image, a day's quality layer as its LST, a date twice:
+    # each was read as fused LST without a word.
+    os.symlink(catalog / os.listdir(catalog)[0], out / "link.tif")
+    edited(lambda d: d[0].update(output="link.tif"))
+    with pytest.raises(ValueError, match="not a file of the folder"):
+        lstfuse.open_fused(out)
+    edited(lambda d: d[0].update(output=d[0]["quality"]))
+    with pytest.raises(ValueError, match="is a quality layer, listed as a day's LST"):
+        lstfuse.open_fused(out)
+    edited(lambda d: d[1].update(date=d[0]["date"]))
+    with pytest.raises(ValueError, match="is listed twice"):
+        lstfuse.open_fused(out)
+    # lat/lon dimensions are y/x by name too: (lon, lat) was read transposed.
+    xr = pytest.importorskip("xarray")
+    rng = np.random.default_rng(2)
+    f = xr.DataArray((300 + rng.random((6, 9))).astype(np.float32), dims=("lat", "lon"))
+    c = xr.DataArray(np.full((6, 9), 301.0, np.float32), dims=("lat", "lon"))
+    straight = lstfuse.predict("additive", [(f, c)], c + 2)
+    np.testing.assert_array_equal(lstfuse.predict("additive", [(f.transpose("lon", "lat"), c)], c + 2), straight)

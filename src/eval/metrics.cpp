@@ -254,10 +254,11 @@ double metric_value(const BandMetrics& m, const std::string& name) {
 void check_metrics_options(const MetricsOptions& opts, const std::string& where, const MetricsOptionNames& names) {
   if (opts.data_range && !(*opts.data_range >= 1e-3 && *opts.data_range <= 1000))
     throw Error(fmt::format("{}: {} must be 0.001 to 1000 K, got {}", where, names.data_range, *opts.data_range));
-  if (opts.ergas_ratio && !(*opts.ergas_ratio > 0 && *opts.ergas_ratio <= 1000))
-    throw Error(fmt::format("{}: {} must be > 0 and <= 1000, got {}", where, names.ergas_ratio, *opts.ergas_ratio));
-  if (!(opts.coarse_res_m > 0 && opts.coarse_res_m <= 1e6))
-    throw Error(fmt::format("{}: {} must be > 0 and <= 1000000 m, got {}", where, names.coarse_res, opts.coarse_res_m));
+  // A ratio of 1e-300 (or a coarse pixel of 1e-300 m) gave ERGAS 2e-301 ("perfect") or 7e300.
+  if (opts.ergas_ratio && !(*opts.ergas_ratio >= 1e-6 && *opts.ergas_ratio <= 1000))
+    throw Error(fmt::format("{}: {} must be 1e-06 to 1000, got {}", where, names.ergas_ratio, *opts.ergas_ratio));
+  if (!(opts.coarse_res_m >= 1e-3 && opts.coarse_res_m <= 1e6))
+    throw Error(fmt::format("{}: {} must be 0.001 to 1000000 m, got {}", where, names.coarse_res, opts.coarse_res_m));
 }
 
 MetricsResult compute_metrics(const Raster& pred, const Raster& ref, const MetricsOptions& opts) {

@@ -329,7 +329,7 @@ Raster ProductReader::read(int x0, int y0, int w, int h) {
   return out;
 }
 
-void check_plausible_lst(const Raster& lst, const std::string& name) {
+void check_plausible_lst(const Raster& lst, const std::string& name, int x0, int y0) {
   const size_t n = static_cast<size_t>(lst.width()) * static_cast<size_t>(lst.height());
   for (int b = 0; b < lst.bands(); ++b) {
     const float* v = lst.band(b);
@@ -340,7 +340,8 @@ void check_plausible_lst(const Raster& lst, const std::string& name) {
                                    ? "; it looks like degrees Celsius: convert to kelvin (--units C for files)"
                                    : "; check the units (K or C) and the scale";
       throw file_error(name, fmt::format("LST {:.2f} K at pixel ({}, {}) is outside the plausible {:.0f}-{:.0f} K{}",
-                                         v[i], i % static_cast<size_t>(lst.width()), i / static_cast<size_t>(lst.width()),
+                                         v[i], x0 + static_cast<long long>(i % static_cast<size_t>(lst.width())),
+                                         y0 + static_cast<long long>(i / static_cast<size_t>(lst.width())),
                                          kPlausibleMinK, kPlausibleMaxK, hint));
     }
   }

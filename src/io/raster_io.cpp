@@ -249,9 +249,12 @@ Encoding band_encoding(GDALRasterBand& band, double given_scale, double given_of
                        const std::string& given_names) {
   int has_scale = 0, has_offset = 0;
   double scale = band.GetScale(&has_scale), offset = band.GetOffset(&has_offset);
-  if (!has_scale || !std::isfinite(scale)) scale = 1.0;
-  if (!has_offset || !std::isfinite(offset)) offset = 0.0;
-  if (!(scale != 0.0)) throw file_error(shown, fmt::format("band {} declares a scale of 0", band.GetBand()));
+  if (!has_scale) scale = 1.0;
+  if (!has_offset) offset = 0.0;
+  if (!std::isfinite(scale) || !std::isfinite(offset) || scale == 0.0)
+    throw file_error(shown, fmt::format("band {} declares a scale of {} and an offset of {}: no values can be read "
+                                        "from it (fix them with gdal_edit.py -scale/-offset)",
+                                        band.GetBand(), scale, offset));
   const bool file_has = scale != 1.0 || offset != 0.0, given = given_scale != 1.0 || given_offset != 0.0;
   // Agreement within float32's rounding: a file stores 0.02 as 0.0199999995.
   const auto differ = [](double a, double b) { return std::abs(a - b) > 1e-6 * std::max({1.0, std::abs(a), std::abs(b)}); };

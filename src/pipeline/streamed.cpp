@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "lstfuse/core/error.hpp"
+#include "lstfuse/io/products.hpp"
+#include "lstfuse/prep/coarse_bias.hpp"
 
 namespace lstfuse {
 namespace {
@@ -22,7 +24,11 @@ std::vector<BandStats> file_stats(const std::string& path, double shift, const G
   // for bit.
   std::vector<BandStatsSum> acc(bands);
   for (int y = 0; y < grid.height; y += strip_rows) {
-    const Raster strip = read_coarse_window(path, shift, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
+    Raster strip = io::read_window(path, 0, y, grid.width, std::min(strip_rows, grid.height - y), read);
+    // This pass reads every file whole before anything is written: the in-memory path's check
+    // of each file's values (a Celsius file was fused into 34 K, exit 0), pixel for pixel.
+    io::check_plausible_lst(strip, path, 0, y);
+    if (shift != 0.0) prep::remove_bias(strip, shift);
     for (int b = 0; b < bands; ++b) acc[b].add(strip, b);
   }
   std::vector<BandStats> out;

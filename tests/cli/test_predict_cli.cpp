@@ -103,6 +103,15 @@ TEST(PredictCli, BadInputIsAClearErrorWithoutOutput) {
   io::write_raster(two, Raster(grid(30, 20), 2, 300.0f));
   expect_error("predict --method additive --fine1 " + two + " --coarse1 " + f.m1 + " --coarse0 " + f.m0,
                "band");
+  // Degrees Celsius read as kelvin: refused by both paths (the streamed one fused it into some
+  // 34 K, exit 0), naming the file's own pixel wherever the window lies.
+  Raster celsius(grid(30, 20), 1, 300.0f);
+  celsius.at(0, 17, 25) = 26.85f;
+  const std::string c_file = (f.dir / "C_20200101.tif").string();
+  io::write_raster(c_file, celsius);
+  for (const std::string extra : {"", " --stream --tile 8"})
+    expect_error("predict --method additive --fine1 " + c_file + " --coarse1 " + f.m1 + " --coarse0 " + f.m0 + extra,
+                 "C_20200101.tif: LST 26.85 K at pixel (25, 17) is outside the plausible 150-380 K; it looks like degrees Celsius");
 }
 
 // A date that has its own fine image (a check against Landsat) is predicted without it: not as

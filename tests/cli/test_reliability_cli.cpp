@@ -405,6 +405,10 @@ TEST(ReliabilityCli, NumbersOutOfRangeAreRefusedBeforeAnyWork) {
            " --data-range 1e-300", "--data-range"},
       {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
            " --ergas-ratio inf", "--ergas-ratio"},
+      {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
+           " --ergas-ratio 1e-300", "--ergas-ratio must be 1e-06 to 1000"},
+      {"metrics " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") + " " + q(yanco() / "Landsat_LST_cloudrm_20160205.tif") +
+           " --coarse-res 1e-300", "--coarse-res must be 0.001 to 1000000 m"},
       // CLI11's own number checks let nan and 1e308 through; the ranges are lstfuse's.
       {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range -1", "--data-range"},
       {"benchmark --catalog " + q(yanco_catalog()) + " --single-pair -o " + q(tmp / "b") + " --data-range nan", "--data-range"},

@@ -161,6 +161,19 @@ TEST(RasterIo, AFilesOwnScaleAndOffsetAreApplied) {
   io::ProductOptions given;
   given.scale = 0.5;
   EXPECT_THROW(io::ProductReader(io::identify_product(named), given), Error);
+  // A scale no value can be read with (NaN, infinity, 0) is named, not ignored.
+  for (const double bad : {std::nan(""), std::numeric_limits<double>::infinity(), 0.0}) {
+    {
+      auto w = std::unique_ptr<GDALDataset>(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+      w->GetRasterBand(1)->SetScale(bad);
+    }
+    try {
+      io::read_raster(path);
+      FAIL() << "scale " << bad << " was ignored";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("band 1 declares a scale of"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(RasterIo, ARasterReplacedLosesTheOldOnesStatisticsSidecar) {

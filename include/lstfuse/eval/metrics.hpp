@@ -82,7 +82,8 @@ struct MetricsResult {
 
 // The bounds of the options a user sets, the same for the command line and Python: an LST
 // range beyond 1000 K or below a millikelvin is no scene's (PSNR and SSIM then mean nothing),
-// and an ERGAS ratio or coarse pixel size outside them gives a score of 0 or 1e300. Throws
+// and an ERGAS ratio (1e-6 .. 1000) or coarse pixel size (1 mm .. 1000 km) outside them gives a
+// score of 0 or 1e300. Throws
 // Error "WHERE: NAME must be ..., got V", each option named as `names` spells it.
 struct MetricsOptionNames {
   std::string data_range, ergas_ratio, coarse_res;

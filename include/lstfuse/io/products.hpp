@@ -70,7 +70,8 @@ constexpr double kPlausibleMaxK = 380.0;
 // The same rule for LST that reaches lstfuse already decoded (predict's and metrics' files,
 // numpy arrays): throws Error naming `name` at the first valid pixel outside 150-380 K, with a
 // hint about the units (degrees Celsius read as Kelvin) or the scale.
-void check_plausible_lst(const Raster& lst, const std::string& name);
+// (x0, y0): where `lst` lies in the file, for a window's message to name the file's pixel.
+void check_plausible_lst(const Raster& lst, const std::string& name, int x0 = 0, int y0 = 0);
 
 // Detects a product from its file name: MOD11A1.AYYYYDDD...hdf, MYD11A1..., names with
 // LST_Day_1km / LST_Night_1km (QC file beside it), L[CO]0[89]_L2SP_..._ST_B10.TIF (QA_PIXEL
