@@ -559,7 +559,9 @@ def test_catalog_dates_in_every_spelling(catalog):
         lstfuse.Catalog(None)
 
 
-def test_open_fused_names_a_damaged_or_edited_folder(catalog, tmp_path):
+def fused_two_days(catalog, tmp_path):
+    """A fuse folder of two days (additive), its index path, the index, and a function that
+    writes the index back after a change to its done entries."""
     cat = lstfuse.Catalog(catalog)
     days = [d for d in cat.coarse_only_dates if d > clear_pairs(cat)[1] and clear(cat, d)][:2]
     out = tmp_path / "fused"
@@ -569,27 +571,29 @@ def test_open_fused_names_a_damaged_or_edited_folder(catalog, tmp_path):
 
     def edited(change):
         j = json.loads(json.dumps(index))
-        change(j)
+        change([e for e in j["entries"] if e["status"] == "done"])
         index_path.write_text(json.dumps(j))
 
-    def first_done(j):
-        return next(e for e in j["entries"] if e["status"] == "done")
+    return out, index_path, index, edited
 
+
+def test_open_fused_names_a_damaged_or_edited_folder(catalog, tmp_path):
+    out, index_path, index, edited = fused_two_days(catalog, tmp_path)
     # An index edited to name a catalog image read it as fused LST.
-    edited(lambda j: first_done(j).update(output=str(catalog / os.listdir(catalog)[0])))
+    edited(lambda d: d[0].update(output=str(catalog / os.listdir(catalog)[0])))
     with pytest.raises(ValueError, match="not a file of the folder"):
         lstfuse.open_fused(out)
-    edited(lambda j: first_done(j).update(output="../x.tif"))
+    edited(lambda d: d[0].update(output="../x.tif"))
     with pytest.raises(ValueError, match="not a file of the folder"):
         lstfuse.open_fused(out)
     index_path.write_text("[]")
     with pytest.raises(ValueError, match="not the index of a folder written by lstfuse fuse"):
         lstfuse.open_fused(out)
-    edited(lambda j: first_done(j).pop("date"))
+    edited(lambda d: d[0].pop("date"))
     with pytest.raises(ValueError, match="an entry has no valid date"):
         lstfuse.open_fused(out)
-    edited(lambda j: None)
-    damaged = out / first_done(index)["output"]
+    edited(lambda d: None)
+    damaged = out / next(e for e in index["entries"] if e["status"] == "done")["output"]
     damaged.write_bytes(damaged.read_bytes()[:1000])
     with pytest.raises(ValueError, match=str(damaged)):
         lstfuse.open_fused(out)
@@ -635,19 +639,8 @@ def test_ctrl_c_stops_a_long_call_at_its_next_tile_or_batch():
 
 
 def test_open_fused_reads_only_the_folders_own_rasters_and_latlon_arrays_by_name(catalog, tmp_path):
-    cat = lstfuse.Catalog(catalog)
-    days = [d for d in cat.coarse_only_dates if d > clear_pairs(cat)[1] and clear(cat, d)][:2]
-    out = tmp_path / "fused"
-    run_cli("fuse", "--catalog", catalog, "--method", "additive", "--from", days[0], "--to", days[-1], "-o", out, "-q")
-    index_path = out / "index.json"
-    index = json.loads(index_path.read_text())
-    done = [e for e in index["entries"] if e["status"] == "done"]
-    assert len(done) == 2
-
-    def edited(change):
-        j = json.loads(json.dumps(index))
-        change([e for e in j["entries"] if e["status"] == "done"])
-        index_path.write_text(json.dumps(j))
+    out, index_path, index, edited = fused_two_days(catalog, tmp_path)
+    assert len([e for e in index["entries"] if e["status"] == "done"]) == 2
 
     # A link in the folder to a catalog image, a day's quality layer as its LST, a date twice:
     # each was read as fused LST without a word.
