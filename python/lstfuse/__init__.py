@@ -240,6 +240,8 @@ def _date_arg(v: Any, what: str, required: bool = False) -> str | None:
         if required:
             raise ValueError(f"{what}: no date given (None)")
         return None
+    if type(v).__name__ == "NaTType":  # pandas' missing time, a datetime by its class
+        raise ValueError(f"{what}: NaT is no date")
     if isinstance(v, _dt.datetime):  # pandas.Timestamp too
         return v.date().isoformat()
     if isinstance(v, _dt.date):
@@ -257,10 +259,13 @@ def _date_arg(v: Any, what: str, required: bool = False) -> str | None:
     try:
         return _core.parse_date(text)
     except ValueError as e:
-        # An ISO date and time ("2024-01-09T10:30") is that date; anything else is named.
+        # An ISO date and time ("2024-01-09T10:30", with or without a zone) is its own calendar
+        # date, as a datetime's .date() is (not the UTC date numpy would convert it to); the
+        # rest must be a valid time. Anything else is named.
         if len(text) > 10 and text[10] in "T ":
             try:
-                return str(np.datetime64(text, "D"))
+                _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                return _core.parse_date(text[:10])
             except ValueError:
                 pass
         raise ValueError(f"{what}: {e}") from None

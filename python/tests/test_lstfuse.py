@@ -515,12 +515,19 @@ def test_dates_are_read_whole_and_given_for_every_image_or_none():
     import datetime
     base = lstfuse.predict("additive", pairs, target, date="2024-01-05")
     for day in (datetime.date(2024, 1, 5), datetime.datetime(2024, 1, 5, 10, 30), np.datetime64("2024-01-05"),
-                "20240105", 20240105, "2024-005", "2024-01-05T10:30:00"):
+                "20240105", 20240105, "2024-005", "2024-01-05T10:30:00",
+                "2024-01-05T02:00:00+14:00", "2024-01-05 23:00:00Z"):  # a zone keeps the day's own date
         np.testing.assert_array_equal(lstfuse.predict("additive", pairs, target, date=day), base)
     np.testing.assert_array_equal(lstfuse.predict("additive", [(datetime.date(2024, 1, 1), a, a), (np.datetime64("2024-01-17"), b, b)],
                                                   target, date="2024-01-05"), base)
     with pytest.raises(ValueError, match="date: bad date '2024-01-05garbage'"):
         lstfuse.predict("additive", pairs, target, date="2024-01-05garbage")
+    with pytest.raises(ValueError, match="date: bad date '2024-01-05T25:00'"):
+        lstfuse.predict("additive", pairs, target, date="2024-01-05T25:00")
+    import pandas as pd  # xarray's own dependency, installed with it
+    with pytest.raises(ValueError, match="^date: NaT is no date"):
+        lstfuse.predict("additive", pairs, target, date=pd.NaT)
+    np.testing.assert_array_equal(lstfuse.predict("additive", pairs, target, date=pd.Timestamp("2024-01-05 10:00")), base)
     with pytest.raises(ValueError, match="date: expected a date .* got bytes"):
         lstfuse.predict("additive", pairs, target, date=b"2024-01-05")
     with pytest.raises(ValueError, match="pair 2 date: bad date"):
