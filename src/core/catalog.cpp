@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -168,7 +169,19 @@ Catalog Catalog::load(const std::filesystem::path& dir) {
   std::ifstream in(path);
   if (!in && ::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0 && errno == EACCES)
     throw file_error(path.string(), "permission denied: this user may not read the catalog manifest");
-  if (!in) throw file_error(path.string(), "cannot open the catalog manifest (is this a catalog folder made by 'lstfuse ingest'?)");
+  if (!in) {
+    // Another folder of lstfuse's, given where a catalog goes: said what it is and where its
+    // catalog lies, rather than only that no manifest opens.
+    const std::pair<OutputFolderKind, const char*> others[] = {
+        {simulation_kind(), "ingest it first: lstfuse ingest SIMULATION -o CATALOG"},
+        {fuse_kind(), "give the catalog it was fused from"},
+        {benchmark_kind(), "give the catalog it was benchmarked on"},
+        {demo_kind(), "its catalog is its folder 'catalog'"}};
+    for (const auto& [kind, way] : others)
+      if (is_folder_of_kind(dir, kind))
+        throw file_error(dir.string(), fmt::format("is a {}, not a catalog: {}", kind.what, way));
+    throw file_error(path.string(), "cannot open the catalog manifest (is this a catalog folder made by 'lstfuse ingest'?)");
+  }
   try {
     Catalog c = from_json(nlohmann::json::parse(in), dir);
     // Links are checked now, so that a bad one is named before any work starts (and again

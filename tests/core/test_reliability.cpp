@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -278,6 +279,26 @@ TEST(CatalogManifest, PathsMustStayInsideTheCatalog) {
     EXPECT_NE(msg.find("the fine image of 2020-01-01 has valid_fraction"), std::string::npos) << msg;
     EXPECT_NE(msg.find("not a share between 0 and 1"), std::string::npos) << msg;
   }
+}
+
+TEST(CatalogManifest, AnotherFolderOfLstfusesIsNamedForWhatItIs) {
+  // A fuse, simulation, benchmark or demo folder given where a catalog goes said only "cannot
+  // open the catalog manifest".
+  test::TempDir tmp;
+  const std::vector<std::tuple<std::string, std::string, std::string>> kinds{
+      {"index.json", "lstfuse-fuse-index", "is a folder made by 'lstfuse fuse', not a catalog: give the catalog it was fused from"},
+      {"simulation.json", "lstfuse-simulation", "is a simulation made by 'lstfuse simulate', not a catalog: ingest it first"},
+      {"results.json", "lstfuse-benchmark", "is a folder made by 'lstfuse benchmark', not a catalog"},
+      {"demo.json", "lstfuse-demo", "is a folder made by 'lstfuse demo', not a catalog: its catalog is its folder 'catalog'"}};
+  for (const auto& [marker, format, says] : kinds) {
+    const fs::path dir = tmp / format;
+    fs::create_directories(dir);
+    std::ofstream(dir / marker) << nlohmann::json{{"format", format}}.dump();
+    const std::string msg = error_of([&] { Catalog::load(dir); });
+    EXPECT_NE(msg.find(dir.string() + ": " + says), std::string::npos) << msg;
+  }
+  fs::create_directories(tmp / "plain");
+  EXPECT_NE(error_of([&] { Catalog::load(tmp / "plain"); }).find("cannot open the catalog manifest"), std::string::npos);
 }
 
 TEST(Messages, LibraryExceptionsBecomeOneLine) {
