@@ -168,7 +168,9 @@ std::optional<fs::path> foreign_entry(const fs::path& dir, const std::vector<std
     // one leading out owns nothing here (and an absolute path's parents never end at "").
     if (rel.empty() || rel.is_absolute() || rel.has_root_path() || *rel.begin() == "..") continue;
     files.insert(rel);
-    files.insert(fs::path(rel.string() + ".aux.xml"));
+    // GDAL's sidecar belongs to a raster of ours, not to a JSON file (a user's
+    // manifest.json.aux.xml went with an ingest --overwrite).
+    if (rel.extension() != ".json") files.insert(fs::path(rel.string() + ".aux.xml"));
     for (fs::path p = rel.parent_path(); !p.empty(); p = p.parent_path()) folders.insert(p);
   }
   std::vector<fs::path> foreign;

@@ -242,6 +242,10 @@ TEST(OutputPaths, ACatalogsOwnFilesAreToldApartFromTheUsers) {
   fs::create_directory_symlink(tmp.path(), cat / "a_link");
   EXPECT_EQ(foreign_entry(cat, own)->string(), "a_link");
   fs::remove(cat / "a_link");
+  // GDAL's sidecar is a raster's: one beside the manifest is the user's.
+  std::ofstream(cat / "manifest.json.aux.xml") << "x";
+  EXPECT_EQ(foreign_entry(cat, own)->string(), "manifest.json.aux.xml");
+  fs::remove(cat / "manifest.json.aux.xml");
   // A hand-edited manifest naming its file by an absolute path (this looped forever) or by a
   // path leading out owns nothing: the file it meant counts as foreign.
   for (const std::string& listed : {(cat / "a.tif").string(), std::string("../cat/a.tif")}) {
